@@ -1,0 +1,67 @@
+"""Clone-jobs queue consumer: one clone per job, partial batch failures reported to SQS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from warmline.clone_state import CloneJob
+from warmline.cloning import RetryLater, run_clone_job
+from warmline.dependencies import dependencies
+
+logger = Logger()
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+_context: Any = None
+
+
+def handle_job(record: SQSRecord) -> None:
+    deps = dependencies()
+    try:
+        job = CloneJob(**json.loads(record.body))
+    except (TypeError, ValueError):
+        # A malformed message can never succeed: drop it loudly rather than retry it to the DLQ.
+        logger.error("malformed clone job dropped", extra={"message_id": record.message_id})
+        return
+    receive_count = int(record.attributes.approximate_receive_count or 1)
+    logger.append_keys(caller_key=job.caller_key, job_id=job.job_id, threecx_call_id=job.threecx_call_id)
+    try:
+        result = run_clone_job(
+            job,
+            receive_count=receive_count,
+            time_left=lambda: _context.get_remaining_time_in_millis() / 1000,
+            store=deps.store,
+            samples=deps.samples,
+            provider=deps.provider(),
+            events=deps.events,
+            clock=deps.clock,
+            settings=deps.settings,
+        )
+    except RetryLater as retry:
+        logger.warning(
+            "clone job left for a later delivery",
+            extra={"reason": str(retry), "receive_count": receive_count},
+        )
+        raise
+    except Exception:
+        if receive_count >= deps.settings.clone_max_receives:
+            deps.store.mark_failed(
+                job.caller_key,
+                lease_token=None,
+                error_code="internal_error",
+                error_message="the clone job failed on its last delivery",
+                expires_at=int(deps.clock.now()) + deps.settings.failed_retry_after_seconds,
+            )
+        raise
+    logger.info("clone job done", extra={"outcome": result.outcome, "error_code": result.error_code})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    global _context
+    _context = context
+    return process_partial_response(
+        event=event, record_handler=handle_job, processor=processor, context=context
+    )

@@ -1,0 +1,81 @@
+"""The ElevenLabs agent's check_clone tool: POST /api/ivr/check-clone/{caller_id}."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from aws_lambda_powertools import Logger
+from warmline.callers import InvalidCallerNumber, mask, normalise_number
+from warmline.dependencies import dependencies
+from warmline.http import HttpError, dispatch, json_object, json_response, require_secret, validate
+from warmline.ivr import check_clone
+from warmline.wire import CheckCloneRequest, CheckCloneResponse
+
+logger = Logger()
+
+
+def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
+    deps = dependencies()
+    require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
+    raw_caller = unquote((event.get("pathParameters") or {}).get("caller_id", ""))
+    try:
+        number = normalise_number(raw_caller, deps.settings.default_country_code)
+    except InvalidCallerNumber as error:
+        raise HttpError(
+            400, "invalid_caller", str(error), [{"field": "caller_id", "problem": str(error)}]
+        ) from error
+
+    body = json_object(event, optional=True)
+    # Some ElevenLabs tool configurations wrap the tool's arguments as {"parameters": {...}}.
+    if isinstance(body.get("parameters"), dict):
+        body = {
+            **body["parameters"],
+            **({"conversation_id": body["conversation_id"]} if "conversation_id" in body else {}),
+        }
+    request = validate(CheckCloneRequest, body)
+    pressed = request.pressed_key
+    if pressed is None:
+        pressed = (event.get("queryStringParameters") or {}).get("pressed_key")
+    if pressed is None:
+        raise HttpError(
+            400,
+            "invalid_request",
+            "pressed_key is required (JSON body or query parameter)",
+            [{"field": "pressed_key", "problem": "Field required"}],
+        )
+
+    key = deps.caller_key(number)
+    logger.append_keys(caller=mask(number), caller_key=key, conversation_id=request.conversation_id)
+    provider = deps.provider() if deps.settings.handoff_mode == "outbound" else None
+    answer = check_clone(
+        key,
+        number,
+        str(pressed).strip(),
+        store=deps.store,
+        events=deps.events,
+        clock=deps.clock,
+        settings=deps.settings,
+        provider=provider,
+        conversation_id=request.conversation_id,
+    )
+    logger.info("check_clone answered", extra={"status": answer.status, "next_action": answer.next_action})
+    response = CheckCloneResponse(
+        caller_id=mask(number),
+        status=answer.status.value,
+        clone_ready=answer.clone_ready,
+        cloned_voice_id=answer.cloned_voice_id or None,
+        wait_time_ms=answer.wait_time_ms,
+        next_action=answer.next_action.value,
+        say=answer.say,
+        handoff_mode=answer.handoff_mode or None,
+    )
+    return json_response(200, response.model_dump())
+
+
+ROUTES = {"POST /api/ivr/check-clone/{caller_id}": check_clone_route}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(event, ROUTES)

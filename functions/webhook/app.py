@@ -1,0 +1,98 @@
+"""3CX incoming-call webhook and ElevenLabs conversation-init webhook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
+from warmline.calls import IncomingCall, QueueUnavailable, answer_incoming_call, start_conversation
+from warmline.dependencies import dependencies
+from warmline.http import HttpError, dispatch, json_object, json_response, require_secret, validate
+from warmline.wire import (
+    AgentOverride,
+    ConfigOverride,
+    ConversationInitRequest,
+    ConversationInitResponse,
+    IncomingCallRequest,
+    IncomingCallResponse,
+    TtsOverride,
+)
+
+logger = Logger()
+
+
+def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
+    deps = dependencies()
+    require_secret(event, deps.secrets.get(deps.settings.threecx_secret_name))
+    request = validate(IncomingCallRequest, json_object(event))
+    number = None if is_withheld(request.caller) else _normalise(request.caller, field="caller")
+    key = deps.caller_key(number) if number else None
+    logger.append_keys(threecx_call_id=request.call_id, caller=mask(number or ""), caller_key=key)
+
+    call = IncomingCall(
+        caller_key=key, caller_number=number, threecx_call_id=request.call_id, dialled_number=request.did
+    )
+    provider = deps.provider() if deps.settings.greeting_mode == "outbound" else None
+    try:
+        decision = answer_incoming_call(
+            call,
+            store=deps.store,
+            queue=deps.queue,
+            clock=deps.clock,
+            settings=deps.settings,
+            provider=provider,
+        )
+    except QueueUnavailable as error:
+        logger.exception("clone job not queued")
+        raise HttpError(503, "queue_unavailable", str(error)) from error
+    logger.info("incoming call answered", extra={"voice": decision.voice, "clone_status": decision.progress})
+    answer = IncomingCallResponse(
+        route="agent_callback" if decision.greeting_call_placed else "agent",
+        voice=decision.voice.value,
+        clone_status=decision.progress.value,
+        job_queued=decision.job_queued,
+        greeting_call_placed=decision.greeting_call_placed,
+        caller=mask(number or ""),
+    )
+    return json_response(200, answer.model_dump())
+
+
+def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
+    deps = dependencies()
+    require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
+    request = validate(ConversationInitRequest, json_object(event))
+    number = None if is_withheld(request.caller_id) else _normalise(request.caller_id, field="caller_id")
+    key = deps.caller_key(number) if number else None
+    logger.append_keys(call_sid=request.call_sid, caller=mask(number or ""), caller_key=key)
+
+    start = start_conversation(key, store=deps.store, clock=deps.clock, settings=deps.settings)
+    logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
+    override = ConfigOverride(
+        tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
+        agent=AgentOverride(first_message=start.first_message) if start.first_message else None,
+    )
+    answer = ConversationInitResponse(
+        dynamic_variables=start.dynamic_variables, conversation_config_override=override
+    )
+    return json_response(200, answer.to_json())
+
+
+def _normalise(raw: str, *, field: str) -> str:
+    try:
+        return normalise_number(raw, dependencies().settings.default_country_code)
+    except InvalidCallerNumber as error:
+        raise HttpError(
+            400, "invalid_caller", str(error), [{"field": field, "problem": str(error)}]
+        ) from error
+
+
+ROUTES = {
+    "POST /api/calls/incoming": incoming_call,
+    "POST /api/agent/conversation-init": conversation_init,
+}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dispatch(event, ROUTES)

@@ -1,0 +1,80 @@
+"""The caller's clone and voice-sample profile, as the domain sees them.
+
+State machine per caller: (none) -> PENDING -> CLONING -> READY | FAILED. Every record carries
+`expires_at` (epoch seconds, the table's TTL attribute); an expired record counts as no record,
+whatever its status, because DynamoDB deletes expired items lazily (and moto never does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class CloneStatus(StrEnum):
+    PENDING = "PENDING"
+    CLONING = "CLONING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+
+IN_FLIGHT = frozenset({CloneStatus.PENDING, CloneStatus.CLONING})
+
+
+@dataclass(frozen=True)
+class CloneRecord:
+    status: CloneStatus
+    job_id: str
+    expires_at: int
+    requested_at_ms: int
+    attempts: int = 0
+    lease_token: str = ""
+    lease_expires_at_ms: int = 0
+    started_at_ms: int = 0
+    cloned_voice_id: str = ""
+    ready_at_ms: int = 0
+    clone_duration_ms: int = 0
+    error_code: str = ""
+    error_message: str = ""
+    call_started_at_ms: int = 0
+    threecx_call_id: str = ""
+    handoff_at_ms: int = 0
+
+    def is_live(self, now: float) -> bool:
+        return self.expires_at > now
+
+    def is_ready(self, now: float) -> bool:
+        return self.is_live(now) and self.status is CloneStatus.READY and bool(self.cloned_voice_id)
+
+    def is_in_flight(self, now: float) -> bool:
+        return self.is_live(now) and self.status in IN_FLIGHT
+
+    def has_failed(self, now: float) -> bool:
+        return self.is_live(now) and self.status is CloneStatus.FAILED
+
+
+@dataclass(frozen=True)
+class CallerProfile:
+    """A caller who agreed to have their voice cloned, and where their samples are."""
+
+    caller_key: str
+    sample_keys: tuple[str, ...]
+    consent: str
+    masked_number: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class CallerState:
+    profile: CallerProfile | None
+    clone: CloneRecord | None
+
+
+@dataclass(frozen=True)
+class CloneJob:
+    """The message on the clone-jobs queue."""
+
+    job_id: str
+    caller_key: str
+    requested_at_ms: int
+    threecx_call_id: str = ""

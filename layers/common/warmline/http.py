@@ -1,0 +1,126 @@
+"""API Gateway HTTP API (payload v2.0) in and out: authentication, body parsing, JSON errors.
+
+Every problem with a request becomes a 4xx JSON body that names it; nothing else is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 16 * 1024
+SECRET_HEADER = "x-warmline-secret"
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, error: str, message: str, details: list[dict[str, Any]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.details = details or []
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.error, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+def json_response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def header(event: dict[str, Any], name: str) -> str | None:
+    headers = event.get("headers") or {}
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def require_secret(event: dict[str, Any], expected: str) -> None:
+    """Constant-time comparison of the shared-secret header with the expected value."""
+    given = header(event, SECRET_HEADER)
+    if given is None:
+        raise HttpError(401, "unauthorized", f"missing {SECRET_HEADER} header")
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HttpError(401, "unauthorized", f"wrong {SECRET_HEADER} header")
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            data = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise HttpError(400, "invalid_body", "body is not valid base64") from error
+    else:
+        data = body.encode("utf-8", errors="surrogatepass")
+    if len(data) > MAX_BODY_BYTES:
+        raise HttpError(413, "body_too_large", f"body is {len(data)} bytes; the limit is {MAX_BODY_BYTES}")
+    return data
+
+
+def json_object(event: dict[str, Any], *, optional: bool = False) -> dict[str, Any]:
+    content_type = (header(event, "content-type") or "application/json").split(";")[0].strip().lower()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise HttpError(
+            415, "unsupported_media_type", f"content-type must be application/json, not {content_type}"
+        )
+    data = raw_body(event)
+    if not data.strip():
+        if optional:
+            return {}
+        raise HttpError(400, "invalid_body", "body is empty; a JSON object is required")
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise HttpError(400, "invalid_json", f"body is not valid JSON: {error}") from error
+    if not isinstance(value, dict):
+        raise HttpError(400, "invalid_body", "body must be a JSON object")
+    return value
+
+
+def validate[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        details = [
+            {"field": ".".join(str(part) for part in problem["loc"]) or "body", "problem": problem["msg"]}
+            for problem in error.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        fields = ", ".join(d["field"] for d in details)
+        raise HttpError(400, "invalid_request", f"invalid fields: {fields}", details) from error
+
+
+Route = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def dispatch(event: dict[str, Any], routes: dict[str, Route]) -> dict[str, Any]:
+    """Call the route for the event's routeKey; map HttpErrors and unexpected errors to JSON."""
+    route = routes.get(event.get("routeKey", ""))
+    if route is None:
+        return json_response(404, {"error": "not_found", "message": "no such route"})
+    try:
+        return route(event)
+    except HttpError as error:
+        return json_response(error.status, error.body())
+    except Exception:
+        logger.exception("unexpected error handling %s", event.get("routeKey"))
+        return json_response(
+            500, {"error": "internal_error", "message": "warmline could not handle the request"}
+        )

@@ -1,0 +1,226 @@
+"""The caller pressed a key while the clone is prepared: wait a little for it, then say what next.
+
+The wait is bounded (the agent's tool call times out at 20 s) and reads the clone record with
+strongly consistent reads, polling quickly at first and backing off, so a clone that becomes
+ready is noticed within one poll interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+from warmline.calls import CloneProgress, Voice, dynamic_variables
+from warmline.clone_state import CloneRecord
+from warmline.events import Event, EventType
+from warmline.ports import Clock, CloneStore, EventStore
+from warmline.settings import Settings
+from warmline.voice_provider import ProviderError, VoiceProvider
+
+logger = logging.getLogger(__name__)
+
+
+class IvrStatus(StrEnum):
+    READY = "ready"
+    CLONING = "cloning"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+    INVALID_KEY = "invalid_key"
+
+
+class NextAction(StrEnum):
+    TRANSFER_TO_AGENT = "transfer_to_agent"
+    ASK_AGAIN = "ask_again"
+    OFFER_VOICEMAIL = "offer_voicemail"
+    CONTINUE_WITH_DEFAULT_VOICE = "continue_with_default_voice"
+    REPEAT_MENU = "repeat_menu"
+
+
+SAY = {
+    NextAction.TRANSFER_TO_AGENT: "Your assistant is ready. Connecting you now.",
+    NextAction.ASK_AGAIN: "Still preparing, one moment please. Press 1 again to continue.",
+    NextAction.OFFER_VOICEMAIL: "Of course. Please leave your message after the tone.",
+    NextAction.CONTINUE_WITH_DEFAULT_VOICE: "Thanks for your patience. Let's carry on together now.",
+    NextAction.REPEAT_MENU: "Sorry, I didn't catch that. Press 1 to continue, or 2 to leave a message.",
+}
+CHECK_KEY = "1"
+VOICEMAIL_KEY = "2"
+
+
+@dataclass(frozen=True)
+class IvrAnswer:
+    status: IvrStatus
+    next_action: NextAction
+    wait_time_ms: int
+    cloned_voice_id: str = ""
+    handoff_mode: str = ""
+
+    @property
+    def clone_ready(self) -> bool:
+        return self.status is IvrStatus.READY
+
+    @property
+    def say(self) -> str:
+        return SAY[self.next_action]
+
+
+def _status_of(clone: CloneRecord | None, now: float) -> IvrStatus:
+    if clone is None or not clone.is_live(now):
+        return IvrStatus.UNAVAILABLE
+    if clone.is_ready(now):
+        return IvrStatus.READY
+    if clone.has_failed(now):
+        return IvrStatus.FAILED
+    return IvrStatus.CLONING
+
+
+def wait_for_clone(
+    caller_key: str, *, store: CloneStore, clock: Clock, settings: Settings
+) -> tuple[CloneRecord | None, float]:
+    """Poll until the clone is ready or failed, the wait is used up, or the greeting time is over.
+
+    Returns the last record read and the time the wait ended.
+    """
+    started = clock.now()
+    deadline = started + settings.ivr_max_wait_seconds
+    interval = settings.ivr_first_poll_seconds
+    while True:
+        clone = store.get_clone(caller_key)
+        now = clock.now()
+        if _status_of(clone, now) is not IvrStatus.CLONING:
+            return clone, now
+        assert clone is not None
+        greeting_over = clone.call_started_at_ms / 1000 + settings.greeting_timeout_seconds
+        remaining = min(deadline, greeting_over) - now
+        if remaining <= 0:
+            return clone, now
+        clock.sleep(min(interval, remaining))
+        interval = min(interval * 1.5, settings.ivr_max_poll_seconds)
+
+
+def check_clone(
+    caller_key: str,
+    caller_number: str,
+    pressed_key: str,
+    *,
+    store: CloneStore,
+    events: EventStore,
+    clock: Clock,
+    settings: Settings,
+    provider: VoiceProvider | None = None,
+    conversation_id: str = "",
+) -> IvrAnswer:
+    started = clock.now()
+    if pressed_key == VOICEMAIL_KEY:
+        status = _status_of(store.get_clone(caller_key), clock.now())
+        return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, clock.now()))
+    if pressed_key != CHECK_KEY:
+        return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
+
+    clone, ended = wait_for_clone(caller_key, store=store, clock=clock, settings=settings)
+    waited_ms = _ms_since(started, ended)
+    status = _status_of(clone, ended)
+    if status is IvrStatus.READY:
+        assert clone is not None
+        return _hand_off(
+            caller_key,
+            caller_number,
+            clone,
+            waited_ms,
+            store=store,
+            events=events,
+            clock=clock,
+            settings=settings,
+            provider=provider,
+            conversation_id=conversation_id,
+        )
+    if status is IvrStatus.CLONING:
+        assert clone is not None
+        if ended * 1000 - clone.call_started_at_ms >= settings.greeting_timeout_seconds * 1000:
+            events.record(
+                Event(
+                    EventType.IVR_TIMEOUT,
+                    int(ended * 1000),
+                    caller_key,
+                    {
+                        "threecx_call_id": clone.threecx_call_id,
+                        "waited_since_call_start_ms": int(ended * 1000) - clone.call_started_at_ms,
+                        "conversation_id": conversation_id,
+                    },
+                )
+            )
+            return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
+        return IvrAnswer(status, NextAction.ASK_AGAIN, waited_ms)
+    return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
+
+
+def _hand_off(
+    caller_key: str,
+    caller_number: str,
+    clone: CloneRecord,
+    waited_ms: int,
+    *,
+    store: CloneStore,
+    events: EventStore,
+    clock: Clock,
+    settings: Settings,
+    provider: VoiceProvider | None,
+    conversation_id: str,
+) -> IvrAnswer:
+    agent_conversation_id = ""
+    if settings.handoff_mode == "outbound":
+        if provider is None:
+            raise ValueError("handoff mode outbound needs a voice provider")
+        try:
+            placed = provider.place_outbound_call(
+                telephony=settings.outbound_telephony,
+                agent_id=settings.elevenlabs_agent_id,
+                agent_phone_number_id=settings.elevenlabs_agent_phone_number_id,
+                to_number=caller_number,
+                client_data={
+                    "conversation_config_override": {
+                        "tts": {"voice_id": clone.cloned_voice_id},
+                        "agent": {"first_message": settings.handoff_message},
+                    },
+                    "dynamic_variables": dynamic_variables(
+                        caller_key, Voice.CLONED, CloneProgress.READY, clone.threecx_call_id
+                    ),
+                },
+            )
+        except ProviderError as error:
+            logger.warning("handoff call not placed, continuing in the default voice: %s", error.reason)
+            return IvrAnswer(
+                IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
+            )
+        agent_conversation_id = placed.conversation_id or ""
+
+    now_ms = int(clock.now() * 1000)
+    store.mark_handoff(caller_key, now_ms)
+    events.record(
+        Event(
+            EventType.HANDOFF,
+            now_ms,
+            caller_key,
+            {
+                "threecx_call_id": clone.threecx_call_id,
+                "greeting_conversation_id": conversation_id,
+                "agent_conversation_id": agent_conversation_id,
+                "cloned_voice_id": clone.cloned_voice_id,
+                "handoff_mode": settings.handoff_mode,
+                "ivr_wait_ms": waited_ms,
+                "ready_at_ms": clone.ready_at_ms,
+            },
+        )
+    )
+    return IvrAnswer(
+        IvrStatus.READY,
+        NextAction.TRANSFER_TO_AGENT,
+        waited_ms,
+        cloned_voice_id=clone.cloned_voice_id,
+        handoff_mode=settings.handoff_mode,
+    )
+
+
+def _ms_since(started: float, ended: float) -> int:
+    return max(0, int((ended - started) * 1000))

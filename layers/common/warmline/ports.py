@@ -1,0 +1,94 @@
+"""What the domain needs from the outside world. Adapters implement these over AWS; tests use fakes."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord
+from warmline.events import Event
+from warmline.voice_provider import VoiceSample
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the epoch."""
+        ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class CloneStore(Protocol):
+    def load(self, caller_key: str) -> CallerState:
+        """Profile and clone record in one strongly consistent read."""
+        ...
+
+    def get_clone(self, caller_key: str) -> CloneRecord | None:
+        """The clone record, strongly consistent (expired records included: callers check)."""
+        ...
+
+    def start_clone(self, caller_key: str, record: CloneRecord, now: float) -> bool:
+        """Write `record` (PENDING) unless a live record exists. True if this call wrote it."""
+        ...
+
+    def remove_pending(self, caller_key: str, job_id: str) -> None:
+        """Undo `start_clone` when its job could not be queued."""
+        ...
+
+    def note_call(self, caller_key: str, *, call_started_at_ms: int, threecx_call_id: str) -> None:
+        """Remember when the caller's latest call began, on an in-flight record."""
+        ...
+
+    def take_lease(
+        self, caller_key: str, *, lease_token: str, now_ms: int, lease_expires_at_ms: int
+    ) -> CloneRecord | None:
+        """PENDING (or CLONING with an expired lease) -> CLONING under this token; None if not possible."""
+        ...
+
+    def release_lease(self, caller_key: str, lease_token: str) -> None:
+        """CLONING under this token -> PENDING, so the next delivery can start at once."""
+        ...
+
+    def mark_ready(
+        self,
+        caller_key: str,
+        *,
+        lease_token: str,
+        voice_id: str,
+        ready_at_ms: int,
+        clone_duration_ms: int,
+        expires_at: int,
+    ) -> bool:
+        """CLONING under this token -> READY. False if the lease was lost."""
+        ...
+
+    def mark_failed(
+        self,
+        caller_key: str,
+        *,
+        lease_token: str | None,
+        error_code: str,
+        error_message: str,
+        expires_at: int,
+    ) -> bool:
+        """-> FAILED (under this token, or from any in-flight state when no token). False if not applied."""
+        ...
+
+    def mark_handoff(self, caller_key: str, at_ms: int) -> None: ...
+
+    def save_profile(self, profile: CallerProfile) -> None: ...
+
+    def delete_caller(self, caller_key: str) -> None: ...
+
+
+class JobQueue(Protocol):
+    def send(self, job: CloneJob) -> None: ...
+
+
+class SampleStore(Protocol):
+    def read(self, keys: tuple[str, ...]) -> list[VoiceSample]:
+        """Raises KeyError naming the first key that does not exist."""
+        ...
+
+
+class EventStore(Protocol):
+    def record(self, event: Event) -> None: ...

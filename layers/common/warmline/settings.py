@@ -1,0 +1,66 @@
+"""Every function's configuration, read from its environment (set by template.yaml)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Settings(BaseModel):
+    """Field `table_name` is read from the environment variable `TABLE_NAME`, and so on."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    table_name: str = "warmline"
+    clone_jobs_queue_url: str = ""
+    samples_bucket: str = ""
+
+    # Secrets Manager ids (names or ARNs), never the secret values themselves.
+    elevenlabs_api_key_secret: str = ""
+    threecx_secret_name: str = ""
+    agent_secret_name: str = ""
+    caller_key_secret_name: str = ""
+    secret_cache_seconds: int = Field(default=300, ge=0)
+
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_agent_id: str = ""
+    elevenlabs_agent_phone_number_id: str = ""
+    outbound_telephony: Literal["sip_trunk", "twilio"] = "sip_trunk"
+
+    greeting_mode: Literal["sip", "outbound"] = "sip"
+    handoff_mode: Literal["transfer", "outbound"] = "transfer"
+    greeting_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
+    greeting_message: str = (
+        "Hello, thanks for calling. One moment while we prepare your personal assistant. "
+        "Press 1 to continue, or 2 to leave a message."
+    )
+    handoff_message: str = "Thanks for waiting. How can I help you today?"
+    greeting_timeout_seconds: float = Field(default=35, gt=0)
+    ivr_max_wait_seconds: float = Field(default=8, gt=0, le=15)
+    ivr_first_poll_seconds: float = Field(default=0.05, gt=0)
+    ivr_max_poll_seconds: float = Field(default=0.25, gt=0)
+    default_country_code: str = Field(default="", pattern=r"^[0-9]{0,3}$")
+
+    clone_ttl_hours: float = Field(default=24, gt=0)
+    clone_request_timeout_seconds: float = Field(default=45, gt=0)
+    clone_max_receives: int = Field(default=3, ge=1)
+    failed_retry_after_seconds: int = Field(default=300, ge=0)
+    pending_expiry_seconds: int = Field(default=900, gt=0)
+    handoff_window_seconds: int = Field(default=120, gt=0)
+    event_ttl_seconds: int = Field(default=30 * 86400, gt=0)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        fields = cls.model_fields
+        return cls.model_validate(
+            {name.lower(): value for name, value in environ.items() if name.lower() in fields}
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_environ(os.environ)

@@ -1,0 +1,243 @@
+"""In-memory fakes of warmline's ports, with the same conditional-write rules as the adapters.
+
+tests/integration/test_clone_store_contract.py runs one suite against these and against DynamoDB
+(moto), so the fakes cannot drift from the real store.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, replace
+
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus
+from warmline.events import Event
+from warmline.voice_provider import (
+    AddedVoice,
+    PlacedCall,
+    ProviderError,
+    ProviderVoice,
+    Subscription,
+    VoiceLimitReached,
+    VoiceSample,
+)
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
+class InMemoryCloneStore:
+    def __init__(self) -> None:
+        self.profiles: dict[str, CallerProfile] = {}
+        self.clones: dict[str, CloneRecord] = {}
+        self._lock = threading.Lock()
+        # Called on each get_clone, so a test can change the record while the IVR waits.
+        self.on_get_clone = None
+
+    def load(self, caller_key: str) -> CallerState:
+        return CallerState(self.profiles.get(caller_key), self.clones.get(caller_key))
+
+    def get_clone(self, caller_key: str) -> CloneRecord | None:
+        if self.on_get_clone is not None:
+            self.on_get_clone()
+        return self.clones.get(caller_key)
+
+    def start_clone(self, caller_key: str, record: CloneRecord, now: float) -> bool:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if current is not None and not current.expires_at < int(now):
+                return False
+            self.clones[caller_key] = record
+            return True
+
+    def remove_pending(self, caller_key: str, job_id: str) -> None:
+        current = self.clones.get(caller_key)
+        if current is not None and current.job_id == job_id and current.status is CloneStatus.PENDING:
+            del self.clones[caller_key]
+
+    def note_call(self, caller_key: str, *, call_started_at_ms: int, threecx_call_id: str) -> None:
+        current = self.clones.get(caller_key)
+        if current is not None and current.status in (CloneStatus.PENDING, CloneStatus.CLONING):
+            self.clones[caller_key] = replace(
+                current, call_started_at_ms=call_started_at_ms, threecx_call_id=threecx_call_id
+            )
+
+    def take_lease(
+        self, caller_key: str, *, lease_token: str, now_ms: int, lease_expires_at_ms: int
+    ) -> CloneRecord | None:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if current is None or not current.expires_at > now_ms // 1000:
+                return None
+            leasable = current.status is CloneStatus.PENDING or (
+                current.status is CloneStatus.CLONING and current.lease_expires_at_ms < now_ms
+            )
+            if not leasable:
+                return None
+            updated = replace(
+                current,
+                status=CloneStatus.CLONING,
+                lease_token=lease_token,
+                lease_expires_at_ms=lease_expires_at_ms,
+                started_at_ms=now_ms,
+                attempts=current.attempts + 1,
+            )
+            self.clones[caller_key] = updated
+            return updated
+
+    def _holds(self, caller_key: str, lease_token: str) -> CloneRecord | None:
+        current = self.clones.get(caller_key)
+        if (
+            current is not None
+            and current.status is CloneStatus.CLONING
+            and current.lease_token == lease_token
+        ):
+            return current
+        return None
+
+    def release_lease(self, caller_key: str, lease_token: str) -> None:
+        with self._lock:
+            current = self._holds(caller_key, lease_token)
+            if current is not None:
+                self.clones[caller_key] = replace(
+                    current, status=CloneStatus.PENDING, lease_token="", lease_expires_at_ms=0
+                )
+
+    def mark_ready(
+        self, caller_key, *, lease_token, voice_id, ready_at_ms, clone_duration_ms, expires_at
+    ) -> bool:
+        with self._lock:
+            current = self._holds(caller_key, lease_token)
+            if current is None:
+                return False
+            self.clones[caller_key] = replace(
+                current,
+                status=CloneStatus.READY,
+                cloned_voice_id=voice_id,
+                ready_at_ms=ready_at_ms,
+                clone_duration_ms=clone_duration_ms,
+                expires_at=expires_at,
+                lease_token="",
+                lease_expires_at_ms=0,
+            )
+            return True
+
+    def mark_failed(self, caller_key, *, lease_token, error_code, error_message, expires_at) -> bool:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if lease_token is None:
+                ok = current is not None and current.status in (CloneStatus.PENDING, CloneStatus.CLONING)
+            else:
+                ok = self._holds(caller_key, lease_token) is not None
+            if not ok:
+                return False
+            self.clones[caller_key] = replace(
+                current,
+                status=CloneStatus.FAILED,
+                error_code=error_code,
+                error_message=error_message,
+                expires_at=expires_at,
+                lease_token="",
+                lease_expires_at_ms=0,
+            )
+            return True
+
+    def mark_handoff(self, caller_key: str, at_ms: int) -> None:
+        current = self.clones.get(caller_key)
+        if current is not None:
+            self.clones[caller_key] = replace(current, handoff_at_ms=at_ms)
+
+    def save_profile(self, profile: CallerProfile) -> None:
+        self.profiles[profile.caller_key] = profile
+
+    def delete_caller(self, caller_key: str) -> None:
+        self.profiles.pop(caller_key, None)
+        self.clones.pop(caller_key, None)
+
+
+class InMemoryQueue:
+    def __init__(self, fail: bool = False) -> None:
+        self.jobs: list[CloneJob] = []
+        self.fail = fail
+
+    def send(self, job: CloneJob) -> None:
+        if self.fail:
+            raise ConnectionError("queue unreachable")
+        self.jobs.append(job)
+
+
+class InMemorySamples:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def read(self, keys: tuple[str, ...]) -> list[VoiceSample]:
+        return [VoiceSample(key.rsplit("/", 1)[-1], self.objects[key]) for key in keys]
+
+
+class InMemoryEvents:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def record(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of_type(self, event_type) -> list[Event]:
+        return [e for e in self.events if e.type == event_type]
+
+
+@dataclass
+class FakeVoiceProvider:
+    """Answers from a script of errors, then succeeds; `voices` holds what it 'created'."""
+
+    errors: list[ProviderError] = field(default_factory=list)
+    voice_limit: int = 30
+    create_before_error: bool = False  # the voice is made although the answer is an error
+    voices: list[ProviderVoice] = field(default_factory=list)
+    add_calls: list[dict] = field(default_factory=list)
+    calls_placed: list[dict] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    clock: FakeClock | None = None
+    clone_seconds: float = 0.0
+
+    def add_voice(self, *, name, samples, description, labels, timeout_seconds) -> AddedVoice:
+        self.add_calls.append({"name": name, "samples": samples, "timeout_seconds": timeout_seconds})
+        if self.clock is not None:
+            self.clock.advance(self.clone_seconds)
+        if len(self.voices) >= self.voice_limit:
+            raise VoiceLimitReached("full", status_code=400, code="voice_limit_reached")
+        voice = ProviderVoice(f"voice{len(self.add_calls):04d}", name, "cloned")
+        if self.errors:
+            error = self.errors.pop(0)
+            if self.create_before_error:
+                self.voices.append(voice)
+            raise error
+        self.voices.append(voice)
+        return AddedVoice(voice.voice_id)
+
+    def delete_voice(self, voice_id: str) -> None:
+        self.deleted.append(voice_id)
+        self.voices = [v for v in self.voices if v.voice_id != voice_id]
+
+    def list_voices(self) -> list[ProviderVoice]:
+        return list(self.voices)
+
+    def get_subscription(self) -> Subscription:
+        return Subscription(self.voice_limit, len(self.voices))
+
+    def place_outbound_call(self, *, telephony, agent_id, agent_phone_number_id, to_number, client_data):
+        self.calls_placed.append(
+            {"telephony": telephony, "to_number": to_number, "client_data": client_data, "agent_id": agent_id}
+        )
+        return PlacedCall(conversation_id=f"conv_{len(self.calls_placed)}", call_id="call")

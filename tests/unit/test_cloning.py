@@ -1,0 +1,192 @@
+from dataclasses import replace
+
+import pytest
+from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
+from warmline.cloning import Outcome, RetryLater, run_clone_job, voice_name
+from warmline.events import EventType
+from warmline.voice_provider import InvalidRequest, ProviderTimeout, ProviderUnavailable, RateLimited
+
+from tests.fakes import FakeVoiceProvider
+from tests.unit.conftest import CALLER
+
+
+@pytest.fixture
+def job(store, clock):
+    store.clones[CALLER] = CloneRecord(
+        status=CloneStatus.PENDING,
+        job_id="job1",
+        expires_at=int(clock.now()) + 900,
+        requested_at_ms=int(clock.now() * 1000),
+        threecx_call_id="3cx-1",
+    )
+    return CloneJob("job1", CALLER, int(clock.now() * 1000), "3cx-1")
+
+
+def run(job, store, samples, provider, events, clock, settings, receive_count=1, time_left=80.0):
+    return run_clone_job(
+        job,
+        receive_count=receive_count,
+        time_left=lambda: time_left,
+        store=store,
+        samples=samples,
+        provider=provider,
+        events=events,
+        clock=clock,
+        settings=settings,
+    )
+
+
+def test_success_writes_ready_with_voice_duration_and_ttl(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    provider.clone_seconds = 4.0
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    record = store.clones[CALLER]
+    assert result.outcome is Outcome.READY
+    assert record.status is CloneStatus.READY and record.cloned_voice_id == result.voice_id
+    assert record.clone_duration_ms == 4000
+    assert record.expires_at == int(clock.now() + settings.clone_ttl_hours * 3600)
+    assert provider.add_calls[0]["name"] == voice_name("job1", CALLER)
+    assert [s.filename for s in provider.add_calls[0]["samples"]] == ["one.mp3"]
+    ready = events.of_type(EventType.CLONE_READY)[0]
+    assert ready.data["clone_duration_ms"] == 4000 and ready.data["threecx_call_id"] == "3cx-1"
+
+
+def test_second_delivery_after_ready_makes_no_second_clone(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    run(job, store, samples, provider, events, clock, settings)
+    again = run(job, store, samples, provider, events, clock, settings, receive_count=2)
+
+    assert again.outcome is Outcome.ALREADY_DONE
+    assert len(provider.add_calls) == 1
+
+
+def test_delivery_while_another_holds_the_lease_is_retried_later(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    store.take_lease(
+        CALLER,
+        lease_token="other",
+        now_ms=int(clock.now() * 1000),
+        lease_expires_at_ms=int(clock.now() * 1000) + 60_000,
+    )
+
+    with pytest.raises(RetryLater):
+        run(job, store, samples, provider, events, clock, settings, receive_count=3)
+    assert provider.add_calls == []
+    assert store.clones[CALLER].status is CloneStatus.CLONING  # not marked FAILED under another's lease
+
+
+def test_expired_lease_is_taken_over_and_an_earlier_attempts_voice_is_reused(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = FakeVoiceProvider(clock=clock)
+    now_ms = int(clock.now() * 1000)
+    store.take_lease(CALLER, lease_token="dead-worker", now_ms=now_ms, lease_expires_at_ms=now_ms + 1000)
+    provider.add_voice(
+        name=voice_name("job1", CALLER), samples=[], description="", labels={}, timeout_seconds=1
+    )
+    clock.advance(5)
+
+    result = run(job, store, samples, provider, events, clock, settings, receive_count=2)
+
+    assert result.outcome is Outcome.READY
+    assert len(provider.voices) == 1 and result.voice_id == provider.voices[0].voice_id
+    assert len(provider.add_calls) == 1  # only the dead worker's
+
+
+def test_rate_limits_are_retried_with_backoff(registered, job, store, samples, events, clock, settings):
+    provider = FakeVoiceProvider(
+        errors=[RateLimited("busy", status_code=429, code="system_busy")] * 2, clock=clock
+    )
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert result.outcome is Outcome.READY
+    assert len(provider.add_calls) == 3
+    assert len(clock.sleeps) == 2 and clock.sleeps[1] > clock.sleeps[0]
+
+
+def test_ambiguous_failure_reuses_the_voice_it_actually_created(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = FakeVoiceProvider(
+        errors=[ProviderUnavailable("boom", status_code=500)], create_before_error=True, clock=clock
+    )
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert result.outcome is Outcome.READY
+    assert len(provider.add_calls) == 1 and len(provider.voices) == 1
+
+
+def test_out_of_time_releases_the_lease_and_retries_later(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = FakeVoiceProvider(errors=[ProviderTimeout("slow")] * 5, clock=clock)
+
+    with pytest.raises(RetryLater):
+        run(job, store, samples, provider, events, clock, settings, time_left=6.0)
+    assert store.clones[CALLER].status is CloneStatus.PENDING
+
+
+def test_last_delivery_out_of_time_marks_failed_so_the_ivr_stops_waiting(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = FakeVoiceProvider(
+        errors=[RateLimited("busy", status_code=429, code="too_many_concurrent_requests")] * 5, clock=clock
+    )
+
+    with pytest.raises(RetryLater):
+        run(
+            job,
+            store,
+            samples,
+            provider,
+            events,
+            clock,
+            settings,
+            receive_count=settings.clone_max_receives,
+            time_left=6.0,
+        )
+    record = store.clones[CALLER]
+    assert record.status is CloneStatus.FAILED and record.error_code == "too_many_concurrent_requests"
+    assert len(events.of_type(EventType.CLONE_FAILED)) == 1
+
+
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (InvalidRequest("bad audio", status_code=422, code="invalid_parameters"), "invalid_parameters"),
+        (InvalidRequest("full", status_code=400, code="voice_limit_reached"), "voice_limit_reached"),
+    ],
+)
+def test_other_client_errors_fail_at_once_with_the_providers_reason(
+    registered, job, store, samples, events, clock, settings, error, code
+):
+    provider = FakeVoiceProvider(errors=[error], clock=clock)
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, code)
+    assert len(provider.add_calls) == 1
+    assert store.clones[CALLER].error_code == code
+
+
+def test_caller_without_profile_fails_without_calling_the_provider(
+    job, store, samples, provider, events, clock, settings
+):
+    result = run(job, store, samples, provider, events, clock, settings)
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "no_sample")
+    assert provider.add_calls == []
+
+
+def test_job_for_an_expired_record_does_nothing(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    store.clones[CALLER] = replace(store.clones[CALLER], expires_at=int(clock.now()) - 1)
+    assert run(job, store, samples, provider, events, clock, settings).outcome is Outcome.ALREADY_DONE
+    assert provider.add_calls == []

@@ -1,0 +1,129 @@
+from dataclasses import replace
+
+from warmline.clone_state import CloneRecord, CloneStatus
+from warmline.events import EventType
+from warmline.ivr import IvrStatus, NextAction, check_clone
+from warmline.settings import Settings
+
+from tests.unit.conftest import CALLER
+
+
+def in_flight(clock, started_ago=1.0):
+    return CloneRecord(
+        status=CloneStatus.CLONING,
+        job_id="j1",
+        expires_at=int(clock.now()) + 900,
+        requested_at_ms=int((clock.now() - started_ago) * 1000),
+        call_started_at_ms=int((clock.now() - started_ago) * 1000),
+        threecx_call_id="3cx-1",
+    )
+
+
+def check(store, events, clock, settings, key="1", provider=None):
+    return check_clone(
+        CALLER,
+        "+442079460000",
+        key,
+        store=store,
+        events=events,
+        clock=clock,
+        settings=settings,
+        provider=provider,
+    )
+
+
+def test_returns_the_moment_the_clone_becomes_ready(store, events, clock, settings):
+    store.clones[CALLER] = in_flight(clock)
+    ready_at = clock.now() + 1.0
+
+    def become_ready():
+        if clock.now() >= ready_at and store.clones[CALLER].status is CloneStatus.CLONING:
+            store.clones[CALLER] = replace(
+                store.clones[CALLER], status=CloneStatus.READY, cloned_voice_id="v1"
+            )
+
+    store.on_get_clone = become_ready
+    answer = check(store, events, clock, settings)
+
+    assert answer.status is IvrStatus.READY and answer.next_action is NextAction.TRANSFER_TO_AGENT
+    assert answer.cloned_voice_id == "v1"
+    # Noticed within one poll interval (at most 250 ms) of becoming ready.
+    assert 1000 <= answer.wait_time_ms <= 1000 + 250
+    assert len(events.of_type(EventType.HANDOFF)) == 1
+    assert store.clones[CALLER].handoff_at_ms == int(clock.now() * 1000)
+
+
+def test_polls_start_near_50ms_and_grow_to_at_most_250ms(store, events, clock, settings):
+    store.clones[CALLER] = in_flight(clock)
+
+    answer = check(store, events, clock, settings)
+
+    assert answer.status is IvrStatus.CLONING and answer.next_action is NextAction.ASK_AGAIN
+    assert clock.sleeps[0] == 0.05
+    assert max(clock.sleeps) == 0.25
+    growing = clock.sleeps[:-1]  # the last sleep is whatever time is left
+    assert growing == sorted(growing)
+    assert abs(sum(clock.sleeps) - settings.ivr_max_wait_seconds) < 1e-6
+    assert answer.wait_time_ms == 8000
+
+
+def test_after_the_greeting_timeout_a_caller_still_waiting_gets_the_fallback(store, events, clock, settings):
+    store.clones[CALLER] = in_flight(clock, started_ago=30)
+
+    answer = check(store, events, clock, settings)
+
+    # The wait stops at the greeting timeout (35 s after the call began), not after the full 8 s.
+    assert answer.wait_time_ms == 5000
+    assert answer.next_action is NextAction.CONTINUE_WITH_DEFAULT_VOICE
+    assert [e.data["threecx_call_id"] for e in events.of_type(EventType.IVR_TIMEOUT)] == ["3cx-1"]
+
+
+def test_failed_clone_means_default_voice_at_once(store, events, clock, settings):
+    store.clones[CALLER] = replace(in_flight(clock), status=CloneStatus.FAILED)
+
+    answer = check(store, events, clock, settings)
+
+    assert (answer.status, answer.next_action, answer.wait_time_ms) == (
+        IvrStatus.FAILED,
+        NextAction.CONTINUE_WITH_DEFAULT_VOICE,
+        0,
+    )
+
+
+def test_no_clone_record_is_unavailable(store, events, clock, settings):
+    answer = check(store, events, clock, settings)
+    assert (answer.status, answer.next_action) == (
+        IvrStatus.UNAVAILABLE,
+        NextAction.CONTINUE_WITH_DEFAULT_VOICE,
+    )
+
+
+def test_expired_ready_clone_is_never_handed_out(store, events, clock, settings):
+    store.clones[CALLER] = replace(
+        in_flight(clock), status=CloneStatus.READY, cloned_voice_id="old", expires_at=int(clock.now()) - 1
+    )
+    answer = check(store, events, clock, settings)
+    assert answer.status is IvrStatus.UNAVAILABLE and answer.cloned_voice_id == ""
+
+
+def test_key_two_offers_voicemail_and_other_keys_repeat_the_menu(store, events, clock, settings):
+    store.clones[CALLER] = in_flight(clock)
+    assert check(store, events, clock, settings, key="2").next_action is NextAction.OFFER_VOICEMAIL
+    invalid = check(store, events, clock, settings, key="7")
+    assert (invalid.status, invalid.next_action) == (IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU)
+    assert clock.sleeps == []
+
+
+def test_outbound_handoff_places_a_call_in_the_cloned_voice(store, events, clock, provider):
+    settings = Settings(
+        handoff_mode="outbound", elevenlabs_agent_id="a", elevenlabs_agent_phone_number_id="p"
+    )
+    store.clones[CALLER] = replace(in_flight(clock), status=CloneStatus.READY, cloned_voice_id="v9")
+
+    answer = check(store, events, clock, settings, provider=provider)
+
+    assert answer.handoff_mode == "outbound"
+    override = provider.calls_placed[0]["client_data"]["conversation_config_override"]
+    assert override["tts"]["voice_id"] == "v9"
+    assert override["agent"]["first_message"] == settings.handoff_message
+    assert events.of_type(EventType.HANDOFF)[0].data["agent_conversation_id"] == "conv_1"
