@@ -1,0 +1,250 @@
+"""The ElevenLabs HTTP API behind the `VoiceProvider` port.
+
+Every request is made once: nothing here retries. Cloning (`voices/add`) is not idempotent, so a
+retry decision belongs to the caller, which knows from the error's `retryable`/`ambiguous` flags
+whether the voice may already exist.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from warmline.voice_provider import (
+    AddedVoice,
+    InvalidRequest,
+    PlacedCall,
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderVoice,
+    RateLimited,
+    Subscription,
+    Telephony,
+    Unauthorized,
+    VoiceLimitReached,
+    VoiceSample,
+)
+
+CONNECT_TIMEOUT_SECONDS = 3.0
+OUTBOUND_CALL_PATHS: dict[str, str] = {
+    "sip_trunk": "/v1/convai/sip-trunk/outbound-call",
+    "twilio": "/v1/convai/twilio/outbound-call",
+}
+CALL_ID_FIELDS: dict[str, str] = {"sip_trunk": "sip_call_id", "twilio": "callSid"}
+
+
+class MalformedResponse(ProviderUnavailable):
+    """A success status with a body that is not the documented shape."""
+
+
+class ElevenLabsClient:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str = "https://api.elevenlabs.io",
+        *,
+        timeout_seconds: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_seconds = timeout_seconds
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"xi-api-key": api_key, "accept": "application/json"},
+            timeout=_timeout(timeout_seconds),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ElevenLabsClient(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ElevenLabsClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def add_voice(
+        self,
+        *,
+        name: str,
+        samples: list[VoiceSample],
+        description: str,
+        labels: dict[str, str],
+        timeout_seconds: float,
+    ) -> AddedVoice:
+        form = {
+            "name": name,
+            "description": description,
+            "labels": json.dumps(labels),
+            "remove_background_noise": "false",
+        }
+        files = [("files", (sample.filename, sample.content, sample.content_type)) for sample in samples]
+        body = self._request(
+            "POST", "/v1/voices/add", data=form, files=files, timeout=_timeout(timeout_seconds)
+        )
+        voice_id = _field(body, "voice_id", str)
+        return AddedVoice(voice_id=voice_id, requires_verification=bool(body.get("requires_verification")))
+
+    def delete_voice(self, voice_id: str) -> None:
+        try:
+            self._request("DELETE", f"/v1/voices/{voice_id}")
+        except InvalidRequest as error:
+            if error.status_code != 404:
+                raise
+
+    def list_voices(self) -> list[ProviderVoice]:
+        body = self._request("GET", "/v1/voices")
+        return [_provider_voice(voice) for voice in _field(body, "voices", list)]
+
+    def get_subscription(self) -> Subscription:
+        body = self._request("GET", "/v1/user/subscription")
+        return Subscription(
+            voice_limit=_field(body, "voice_limit", int),
+            voice_slots_used=_field(body, "voice_slots_used", int),
+            can_use_instant_voice_cloning=bool(body.get("can_use_instant_voice_cloning", True)),
+        )
+
+    def place_outbound_call(
+        self,
+        *,
+        telephony: Telephony,
+        agent_id: str,
+        agent_phone_number_id: str,
+        to_number: str,
+        client_data: dict[str, Any],
+    ) -> PlacedCall:
+        payload = {
+            "agent_id": agent_id,
+            "agent_phone_number_id": agent_phone_number_id,
+            "to_number": to_number,
+            "conversation_initiation_client_data": client_data,
+        }
+        body = self._request("POST", OUTBOUND_CALL_PATHS[telephony], json=payload)
+        if body.get("success") is False:
+            raise InvalidRequest(
+                f"outbound call refused: {body.get('message') or 'no message'}",
+                status_code=200,
+                code="call_not_placed",
+            )
+        return PlacedCall(
+            conversation_id=_optional_str(body.get("conversation_id")),
+            call_id=_optional_str(body.get(CALL_ID_FIELDS[telephony])),
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as error:
+            raise ProviderTimeout(
+                f"{method} {path}: no answer in time ({type(error).__name__})", code="timeout"
+            ) from None
+        except httpx.TransportError as error:
+            raise ProviderTimeout(
+                f"{method} {path}: connection failed ({type(error).__name__})", code="connection_error"
+            ) from None
+        if response.is_error:
+            raise error_from_response(method, path, response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise MalformedResponse(
+                f"{method} {path}: answer {response.status_code} is not JSON",
+                status_code=response.status_code,
+                code="malformed_response",
+            ) from None
+        if not isinstance(body, dict):
+            raise MalformedResponse(
+                f"{method} {path}: answer {response.status_code} is not a JSON object",
+                status_code=response.status_code,
+                code="malformed_response",
+            )
+        return body
+
+
+def error_from_response(method: str, path: str, response: httpx.Response) -> ProviderError:
+    status = response.status_code
+    code, detail_message = _parse_error_body(response)
+    message = f"{method} {path}: HTTP {status}" + (f": {detail_message}" if detail_message else "")
+    error_class: type[ProviderError]
+    if status == 429:
+        error_class = RateLimited
+    elif status == 400 and code == "voice_limit_reached":
+        error_class = VoiceLimitReached
+    elif status in (401, 403):
+        error_class = Unauthorized
+    elif 400 <= status < 500:
+        error_class = InvalidRequest
+    else:
+        error_class = ProviderUnavailable
+    return error_class(message, status_code=status, code=code or f"http_{status}")
+
+
+def _parse_error_body(response: httpx.Response) -> tuple[str, str]:
+    """(code, message) from `{"detail": {...}}`, `{"detail": [{loc, msg, type}]}`, `{"detail": "..."}`
+    or a body that is not JSON at all."""
+    try:
+        body = response.json()
+    except ValueError:
+        return "", _shorten(response.text)
+    detail = body.get("detail") if isinstance(body, dict) else body
+    if isinstance(detail, dict):
+        code = detail.get("code") or detail.get("status") or ""
+        return str(code), str(detail.get("message") or "")
+    if isinstance(detail, list):
+        first = detail[0] if detail and isinstance(detail[0], dict) else {}
+        code = first.get("type") or "validation_error"
+        return str(code), "; ".join(_describe_validation_item(item) for item in detail)
+    if isinstance(detail, str):
+        return "", _shorten(detail)
+    return "", _shorten(response.text)
+
+
+def _describe_validation_item(item: Any) -> str:
+    if not isinstance(item, dict):
+        return _shorten(str(item))
+    location = ".".join(str(part) for part in item.get("loc") or [])
+    return f"{location}: {item.get('msg', '')}" if location else str(item.get("msg", ""))
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _timeout(read_seconds: float) -> httpx.Timeout:
+    return httpx.Timeout(read_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, read_seconds))
+
+
+def _field(body: dict[str, Any], name: str, kind: type) -> Any:
+    value = body.get(name)
+    # bool is an int subclass; a boolean where a count belongs is still malformed.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise MalformedResponse(
+            f"answer lacks a valid {name!r} ({kind.__name__})", status_code=200, code="malformed_response"
+        )
+    return value
+
+
+def _optional_str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _provider_voice(voice: Any) -> ProviderVoice:
+    if not isinstance(voice, dict):
+        raise MalformedResponse("a listed voice is not an object", status_code=200, code="malformed_response")
+    labels = voice.get("labels") or {}
+    created_at = voice.get("created_at_unix")
+    return ProviderVoice(
+        voice_id=_field(voice, "voice_id", str),
+        name=str(voice.get("name") or ""),
+        category=str(voice.get("category") or ""),
+        labels={str(key): str(value) for key, value in labels.items()} if isinstance(labels, dict) else {},
+        created_at_unix=created_at if isinstance(created_at, int) else None,
+    )

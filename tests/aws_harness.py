@@ -1,0 +1,191 @@
+"""Handlers invoked in-process against moto in server mode, with the template's own environment.
+
+The resources and each function's environment come from template.yaml (via the local stack's
+template reader), so a handler test fails if the template and the code disagree.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from local import aws, template
+from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline.adapters.s3 import S3SampleStore
+from warmline.callers import caller_key, mask, normalise_number
+from warmline.clone_state import CallerProfile
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+THREECX_SECRET = "local-3cx-secret"  # the value the events/ files carry
+AGENT_SECRET = "local-agent-secret"
+CALLER_KEY_SECRET = "local-caller-key-secret"
+
+
+class LambdaContext:
+    def __init__(self, function_name: str, timeout_s: float, remaining_s: float | None = None) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 256
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.aws_request_id = uuid.uuid4().hex
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "test"
+        self._deadline = time.monotonic() + (remaining_s if remaining_s is not None else timeout_s)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def load_handler_module(function_dir: str) -> Any:
+    path = ROOT / "functions" / function_dir / "app.py"
+    name = f"warmline_test_{function_dir}_app"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def event(name: str, **changes: Any) -> dict[str, Any]:
+    data = json.loads((EVENTS / name).read_text())
+    data.update(changes)
+    return data
+
+
+def with_body(base: dict[str, Any], body: Any) -> dict[str, Any]:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return {**base, "body": text, "headers": {**base["headers"], "content-length": str(len(text))}}
+
+
+@dataclass
+class AwsStack:
+    endpoint_url: str
+    model: template.StackModel
+    emulator_base_url: str
+
+    def client(self, service: str) -> Any:
+        return aws.client(service, self.endpoint_url)
+
+    @property
+    def table(self) -> str:
+        return self.model.tables["CloneTable"].name
+
+    @property
+    def store(self) -> DynamoCloneStore:
+        return DynamoCloneStore(self.client("dynamodb"), self.table)
+
+    def register_caller(self, number: str, sample: bytes = b"ID3\x04fake-mp3-sample") -> str:
+        normalised = normalise_number(number)
+        key = caller_key(normalised, CALLER_KEY_SECRET)
+        samples = S3SampleStore(self.client("s3"), self.model.buckets["SamplesBucket"].name)
+        sample_key = samples.write(key, "sample.mp3", sample, "audio/mpeg")
+        self.store.save_profile(CallerProfile(key, (sample_key,), "agreed in a test", mask(normalised), 0))
+        return key
+
+    def table_items(self) -> list[dict[str, Any]]:
+        return self.client("dynamodb").scan(TableName=self.table).get("Items", [])
+
+    def queued_messages(self, queue: str = "CloneJobsQueue", wait_s: int = 0) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        response = sqs.receive_message(
+            QueueUrl=self.model.queues[queue].url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait_s,
+            AttributeNames=["All"],
+        )
+        return response.get("Messages", [])
+
+    @contextmanager
+    def function_env(self, logical_id: str, **overrides: str) -> Iterator[None]:
+        """The function's environment from the template, for an in-process handler call."""
+        from aws_lambda_powertools.utilities import parameters
+
+        from warmline.dependencies import dependencies
+        from warmline.settings import get_settings
+
+        env = {**self.model.functions[logical_id].environment, **overrides}
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        get_settings.cache_clear()
+        dependencies.cache_clear()
+        parameters.clear_caches()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            get_settings.cache_clear()
+            dependencies.cache_clear()
+
+
+def reset_moto(endpoint_url: str) -> None:
+    httpx.post(f"{endpoint_url}/moto-api/reset").raise_for_status()
+
+
+def build_stack(
+    endpoint_url: str, emulator_base_url: str, emulator_api_key: str, **parameters: Any
+) -> AwsStack:
+    reset_moto(endpoint_url)
+    ids = template.LocalIds(stack_name="test", aws_endpoint_url=endpoint_url)
+    overrides = {"ElevenLabsBaseUrl": emulator_base_url, **parameters}
+    model = template.load(ROOT / "template.yaml", overrides, ids)
+    secret_values = {
+        "ElevenLabsApiKeySecret": emulator_api_key,
+        "ThreeCxSecret": THREECX_SECRET,
+        "AgentSecret": AGENT_SECRET,
+        "CallerKeySecret": CALLER_KEY_SECRET,
+    }
+    arns = aws.create_secrets(endpoint_url, model, secret_values)
+    model = template.load(
+        ROOT / "template.yaml",
+        overrides,
+        template.LocalIds(stack_name="test", aws_endpoint_url=endpoint_url, secret_arns=arns),
+    )
+    aws.create_resources(endpoint_url, model, visibility_timeout_override=1)
+    return AwsStack(endpoint_url, model, emulator_base_url)
+
+
+def sqs_event_from(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def boto3_default_session_env(endpoint_url: str) -> dict[str, str]:
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
