@@ -1,30 +1,67 @@
-# warmline: `make demo` runs a call on the local stack; `make test` runs every check CI runs.
+# warmline: `make demo` plays a call on the local stack; `make test` runs every check CI runs.
 SHELL := /bin/bash
 PYTHON_313 := $(shell ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1 || true)
 PYTHON_313 := $(or $(PYTHON_313),$(shell command -v python3.13 2>/dev/null))
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_VERSION := 1.170.0
+# sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
+SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo test lint template-check build clean
+.PHONY: setup demo up down calls test lint format template-check build clean
 
 setup: $(STAMP)
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt pyproject.toml
-	@test -n "$(PYTHON_313)" || { echo "error: python3.13 not found (the Lambda runtime is python3.13); install it, e.g. 'pyenv install 3.13'"; exit 1; }
+	@test -n "$(PYTHON_313)" || { echo "error: python3.13 not found (the Lambda runtime is python3.13); install it, e.g. 'pyenv install 3.13'" >&2; exit 1; }
 	@echo "==> creating $(VENV) with $(PYTHON_313)"
 	$(PYTHON_313) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip==25.3
+	@echo "==> installing the development requirements (about a minute)"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
+$(SAM): | $(STAMP)
+	@echo "==> installing AWS SAM CLI $(SAM_VERSION) into $(SAM_VENV) (its own venv: its pins clash with the project's)"
+	$(PYTHON_313) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip==25.3
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
+
+# --- the local stack -------------------------------------------------------------------------
+demo: $(STAMP)
+	$(PY) -m local demo $(ARGS)
+
+up: $(STAMP)
+	$(PY) -m local up $(ARGS)
+
+down: $(STAMP)
+	$(PY) -m local down
+
+calls: $(STAMP)
+	$(PY) -m local calls $(ARGS)
+
+# --- checks ----------------------------------------------------------------------------------
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check .
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+template-check: $(STAMP) $(SAM)
+	@echo "==> cfn-lint, sam validate --lint, sam build"
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_ENV) $(SAM) validate --lint
+	$(SAM_ENV) $(SAM) build
+
+build: template-check
+
+test: lint template-check
 	$(PY) -m pytest
 
 clean:
