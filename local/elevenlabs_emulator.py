@@ -1,0 +1,658 @@
+"""An emulator of the ElevenLabs endpoints warmline calls, for the local stack and for tests.
+
+It serves the response shapes of the OpenAPI subset in `local/openapi/` and rejects (422) requests
+that do not match it (see `local/openapi_check.py`). It keeps cloned voices in memory, sleeps a
+configurable time per clone, enforces a voice-slot limit, and answers injected faults.
+
+Behaviour worth knowing:
+- Every `/v1/...` request needs the header `xi-api-key`; a missing or wrong key answers 401.
+- Premade voices (`PREMADE_VOICES`) are listed and readable, use no slot, and cannot be deleted
+  (DELETE answers 400 `voice_not_deletable`). Deleting an unknown voice answers 404 `voice_not_found`.
+- Clone latency defaults to `CloneLatency.demo()` (5–30 s scaled by 0.25); tests pass `instant()`.
+- A clone reserves its slot when it arrives, so concurrent clones never exceed `voice_limit`.
+- Faults (`Fault`) match a method and a path prefix and apply to the next `count` matching requests,
+  or to all of them with `always`. Kinds: `status` answers an error without doing anything; `hang`
+  sleeps `seconds` and then serves the request normally (so a hung clone still creates its voice,
+  as a real one whose answer was too slow would); `after_effect_status` does the real work and then
+  answers the error (the clone happened but its answer was lost).
+- Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
+  127.0.0.1 only.
+
+Run it as its own process with `python -m local.elevenlabs_emulator --port 8765 --api-key KEY`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import secrets
+import signal
+import string
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from local import openapi_check
+
+ID_ALPHABET = string.ascii_letters + string.digits
+GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
+PREMADE_VOICES: dict[str, dict[str, Any]] = {
+    GREETING_VOICE_ID: {
+        "name": "Rachel",
+        "labels": {"accent": "american", "gender": "female", "use_case": "narration"},
+    },
+    "EXAVITQu4vr4xnSDxMaL": {
+        "name": "Sarah",
+        "labels": {"accent": "american", "gender": "female", "use_case": "news"},
+    },
+}
+FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+ERROR_CODES_429 = (
+    "too_many_concurrent_requests",
+    "system_busy",
+    "rate_limit_exceeded",
+    "concurrent_limit_exceeded",
+)
+DEFAULT_ERROR_CODES: dict[int, str] = {
+    400: "invalid_parameters",
+    401: "invalid_api_key",
+    403: "missing_permissions",
+    404: "not_found",
+    429: "too_many_concurrent_requests",
+    500: "internal_server_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+}
+
+
+@dataclass(frozen=True)
+class CloneLatency:
+    """How long a clone takes: a triangular draw over [min, max] with its mode at min (most clones
+    are quick, a few are slow; the mean is (2*min + max) / 3), multiplied by `scale`."""
+
+    min_seconds: float
+    max_seconds: float
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_seconds <= self.max_seconds or self.scale < 0:
+            raise ValueError(f"invalid clone latency {self}")
+
+    @classmethod
+    def realistic(cls) -> CloneLatency:
+        return cls(5.0, 30.0)
+
+    @classmethod
+    def demo(cls) -> CloneLatency:
+        return cls(5.0, 30.0, scale=0.25)
+
+    @classmethod
+    def instant(cls) -> CloneLatency:
+        return cls(0.0, 0.0)
+
+    def draw(self, rng: random.Random) -> float:
+        if self.max_seconds == self.min_seconds:
+            return self.min_seconds * self.scale
+        return rng.triangular(self.min_seconds, self.max_seconds, self.min_seconds) * self.scale
+
+
+FaultKind = Literal["status", "hang", "after_effect_status"]
+BodyStyle = Literal["status", "code", "list", "text"]
+
+
+@dataclass
+class Fault:
+    """An injected failure. `body_style` picks the error body's shape: `status` is the legacy
+    `{"detail": {"status", "message"}}`, `code` the newer `{"detail": {"type", "code", "message",
+    "status", "request_id"}}`, `list` a FastAPI-style detail list, `text` a plain-text body."""
+
+    path_prefix: str = "/"
+    method: str = "*"
+    kind: FaultKind = "status"
+    status: int = 500
+    code: str = ""
+    message: str = ""
+    body_style: BodyStyle = "status"
+    seconds: float = 0.0
+    count: int = 1
+    always: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("status", "hang", "after_effect_status"):
+            raise ValueError(f"unknown fault kind {self.kind!r}")
+        if self.body_style not in ("status", "code", "list", "text"):
+            raise ValueError(f"unknown body style {self.body_style!r}")
+        self.method = self.method.upper()
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method in ("*", method) and path.startswith(self.path_prefix)
+
+
+def error_response(
+    status: int, code: str = "", message: str = "", body_style: BodyStyle = "status"
+) -> Response:
+    code = code or DEFAULT_ERROR_CODES.get(status, f"http_{status}")
+    message = message or f"Emulated error {code}."
+    if body_style == "text":
+        return Response(f"{status} {message}", status=status, mimetype="text/plain")
+    if body_style == "list":
+        body: Any = {"detail": [{"loc": ["body"], "msg": message, "type": code}]}
+    elif body_style == "code":
+        detail = {"type": "error", "code": code, "message": message, "status": code}
+        body = {"detail": detail | {"request_id": secrets.token_hex(8)}}
+    else:
+        body = {"detail": {"status": code, "message": message}}
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def validation_response(problems: list[str]) -> Response:
+    response = jsonify({"detail": [_validation_item(problem) for problem in problems]})
+    response.status_code = 422
+    return response
+
+
+def _validation_item(problem: str) -> dict[str, Any]:
+    parts = problem.split(": ", 2)
+    if len(parts) < 3:
+        return {"loc": ["body"], "msg": problem, "type": "value_error"}
+    where, location, message = parts
+    path = [part for part in location.split("/") if part and part != "(root)"]
+    return {"loc": [where, *path], "msg": message, "type": "value_error"}
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    def log(self, type: str, message: str, *args: Any) -> None:
+        pass
+
+
+class Emulator:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        clone_latency: CloneLatency | None = None,
+        voice_limit: int = 30,
+        seed: int | None = None,
+    ) -> None:
+        self.api_key = api_key
+        self.clone_latency = clone_latency or CloneLatency.demo()
+        self.voice_limit = voice_limit
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._voices: dict[str, dict[str, Any]] = {}
+        self._reserved_slots = 0
+        self._voice_add_count = 0
+        # Bumped by reset(), so requests still in flight across a reset leave no voice or record.
+        self._generation = 0
+        self._faults: list[Fault] = []
+        self._records: list[dict[str, Any]] = []
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.app = self._create_app()
+
+    # ---- running -------------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        if host != "127.0.0.1":
+            raise ValueError("the emulator binds to 127.0.0.1 only")
+        self._stopping.clear()
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=_QuietRequestHandler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="elevenlabs-emulator", daemon=True
+        )
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes requests sleeping in a hang or a clone
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> Emulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ---- control -------------------------------------------------------------------------------
+
+    def inject(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [asdict(fault) for fault in self._faults]
+
+    def requests(self, path_prefix: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            records = [dict(record) for record in self._records]
+        return [record for record in records if path_prefix is None or record["path"].startswith(path_prefix)]
+
+    def voices(self) -> list[dict[str, Any]]:
+        """The cloned voices (premade ones excluded), oldest first."""
+        with self._lock:
+            return [dict(voice) for voice in self._voices.values()]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._voices.clear()
+            self._faults.clear()
+            self._records.clear()
+            self._voice_add_count = 0
+            self._generation += 1
+
+    def configure(self, *, clone_latency: CloneLatency | None = None, voice_limit: int | None = None) -> None:
+        with self._lock:
+            if clone_latency is not None:
+                self.clone_latency = clone_latency
+            if voice_limit is not None:
+                self.voice_limit = voice_limit
+
+    # ---- the app -------------------------------------------------------------------------------
+
+    def _create_app(self) -> Flask:
+        app = Flask("elevenlabs_emulator")
+        app.before_request(self._before_request)
+        app.after_request(self._after_request)
+        app.register_error_handler(404, lambda _error: _detail_response(404, "Not Found"))
+        app.register_error_handler(405, lambda _error: _detail_response(405, "Method Not Allowed"))
+
+        routes = [
+            ("POST", "/v1/voices/add", self._add_voice),
+            ("GET", "/v1/voices", self._list_voices),
+            ("GET", "/v1/voices/<voice_id>", self._get_voice),
+            ("DELETE", "/v1/voices/<voice_id>", self._delete_voice),
+            ("GET", "/v1/user/subscription", self._get_subscription),
+            ("POST", "/v1/convai/sip-trunk/outbound-call", self._sip_trunk_outbound_call),
+            ("POST", "/v1/convai/twilio/outbound-call", self._twilio_outbound_call),
+            ("GET", "/_emulator/requests", self._control_requests),
+            ("GET", "/_emulator/voices", self._control_voices),
+            ("GET", "/_emulator/faults", self._control_faults),
+            ("POST", "/_emulator/faults", self._control_inject),
+            ("DELETE", "/_emulator/faults", self._control_clear_faults),
+            ("POST", "/_emulator/reset", self._control_reset),
+            ("POST", "/_emulator/config", self._control_config),
+        ]
+        for method, rule, view in routes:
+            app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
+        return app
+
+    def _before_request(self) -> Response | None:
+        if not request.path.startswith("/v1/"):
+            return None
+        g.record = self._start_record()
+        g.generation = self._generation
+        g.after_effect = None
+        if request.headers.get("xi-api-key") != self.api_key:
+            return error_response(401, "invalid_api_key", "Invalid API key.")
+        if request.routing_exception is not None:
+            return None  # answered by the 404/405 handlers
+        fault = self._take_fault(request.method, request.path)
+        if fault is not None:
+            if fault.kind == "status":
+                return error_response(fault.status, fault.code, fault.message, fault.body_style)
+            if fault.kind == "hang":
+                self._stopping.wait(fault.seconds)
+            else:
+                g.after_effect = fault
+        problems = self._request_problems()
+        if problems:
+            return validation_response(problems)
+        return None
+
+    def _after_request(self, response: Response) -> Response:
+        record = g.get("record")
+        if record is None:
+            return response
+        fault = g.get("after_effect")
+        if fault is not None and response.status_code < 400:
+            response = error_response(fault.status, fault.code, fault.message, fault.body_style)
+        record["status"] = response.status_code
+        record["answered_at"] = time.time()
+        with self._lock:
+            if g.generation == self._generation:
+                self._records.append(record)
+        return response
+
+    def _start_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "query": request.args.to_dict(flat=False),
+            "received_at": time.time(),
+        }
+        if request.mimetype in FORM_MIMETYPES:
+            record["form"] = request.form.to_dict(flat=False)
+            record["files"] = [
+                {
+                    "field": name,
+                    "filename": part.filename,
+                    "size": _part_size(part),
+                    "content_type": part.mimetype,
+                }
+                for name, part in request.files.items(multi=True)
+            ]
+        elif request.is_json:
+            record["json"] = request.get_json(silent=True)
+        return record
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    if not fault.always:
+                        fault.count -= 1
+                        if fault.count <= 0:
+                            self._faults.remove(fault)
+                    return fault
+        return None
+
+    def _request_problems(self) -> list[str]:
+        if request.mimetype in FORM_MIMETYPES:
+            files: dict[str, list[tuple[str, int]]] = {}
+            for name, part in request.files.items(multi=True):
+                files.setdefault(name, []).append((part.filename or "", _part_size(part)))
+            return openapi_check.validate_request(
+                request.method, request.path, form_fields=request.form.to_dict(flat=False), files=files
+            )
+        json_body = request.get_json(silent=True) if request.content_length else None
+        if request.content_length and json_body is None and request.method in ("POST", "PUT", "PATCH"):
+            return ["body: (root): the body is not valid JSON"]
+        return openapi_check.validate_request(request.method, request.path, json_body=json_body)
+
+    # ---- ElevenLabs endpoints --------------------------------------------------------------------
+
+    def _add_voice(self) -> Response:
+        with self._lock:
+            used = len(self._voices) + self._reserved_slots
+            limit = self.voice_limit
+            if used >= limit:
+                return error_response(
+                    400,
+                    "voice_limit_reached",
+                    f"You have reached your maximum amount of custom voices ({used} / {limit}). "
+                    "You can upgrade your subscription to increase your custom voice limit.",
+                )
+            self._reserved_slots += 1
+            clone_latency = self.clone_latency
+        with self._rng_lock:
+            latency = clone_latency.draw(self._rng)
+        try:
+            self._stopping.wait(latency)
+            voice = self._new_cloned_voice()
+            with self._lock:
+                if g.generation == self._generation:
+                    self._voices[voice["voice_id"]] = voice
+                    self._voice_add_count += 1
+        finally:
+            with self._lock:
+                self._reserved_slots -= 1
+        return jsonify({"voice_id": voice["voice_id"], "requires_verification": False})
+
+    def _new_cloned_voice(self) -> dict[str, Any]:
+        labels_text = request.form.get("labels")
+        samples = [
+            {
+                "sample_id": self._random_id(),
+                "file_name": part.filename or "",
+                "mime_type": part.mimetype or "application/octet-stream",
+                "size_bytes": _part_size(part),
+                "hash": hashlib.md5(part.stream.read(), usedforsecurity=False).hexdigest(),
+            }
+            for part in request.files.getlist("files")
+        ]
+        return {
+            "voice_id": self._random_id(),
+            "name": request.form["name"],
+            "category": "cloned",
+            "labels": _json_object(labels_text) if labels_text else {},
+            "description": request.form.get("description"),
+            "samples": samples,
+            "created_at_unix": int(time.time()),
+        }
+
+    def _list_voices(self) -> Response:
+        with self._lock:
+            cloned = list(self._voices.values())
+        premade = [{"voice_id": voice_id, **voice} for voice_id, voice in PREMADE_VOICES.items()]
+        voices = [_premade_voice_response(voice) for voice in premade]
+        voices += [_cloned_voice_response(voice) for voice in cloned]
+        return jsonify({"voices": voices})
+
+    def _get_voice(self, voice_id: str) -> Response:
+        if voice_id in PREMADE_VOICES:
+            return jsonify(_premade_voice_response({"voice_id": voice_id, **PREMADE_VOICES[voice_id]}))
+        with self._lock:
+            voice = self._voices.get(voice_id)
+        if voice is None:
+            return error_response(
+                404, "voice_not_found", f"A voice with the voice_id {voice_id} was not found."
+            )
+        return jsonify(_cloned_voice_response(voice))
+
+    def _delete_voice(self, voice_id: str) -> Response:
+        if voice_id in PREMADE_VOICES:
+            return error_response(400, "voice_not_deletable", "Premade voices cannot be deleted.")
+        with self._lock:
+            voice = self._voices.pop(voice_id, None)
+        if voice is None:
+            return error_response(
+                404, "voice_not_found", f"A voice with the voice_id {voice_id} was not found."
+            )
+        return jsonify({"status": "ok"})
+
+    def _get_subscription(self) -> Response:
+        with self._lock:
+            used = len(self._voices)
+            limit = self.voice_limit
+            add_count = self._voice_add_count
+        return jsonify(
+            {
+                "tier": "creator",
+                "character_count": 0,
+                "character_limit": 100000,
+                "max_character_limit_extension": None,
+                "max_credit_limit_extension": 0,
+                "can_extend_character_limit": False,
+                "allowed_to_extend_character_limit": False,
+                "next_character_count_reset_unix": None,
+                "voice_slots_used": used,
+                "professional_voice_slots_used": 0,
+                "professional_voice_slots_used_in_workspace": 0,
+                "voice_limit": limit,
+                "max_voice_add_edits": None,
+                "voice_add_edit_counter": add_count,
+                "professional_voice_limit": 1,
+                "can_extend_voice_limit": False,
+                "can_use_instant_voice_cloning": True,
+                "can_use_professional_voice_cloning": True,
+                "current_overage": {"amount": "0.00", "currency": "usd"},
+                "status": "active",
+                "open_invoices": [],
+                "has_open_invoices": False,
+            }
+        )
+
+    def _sip_trunk_outbound_call(self) -> Response:
+        return self._outbound_call("sip_call_id", "sip_" + secrets.token_hex(12))
+
+    def _twilio_outbound_call(self) -> Response:
+        return self._outbound_call("callSid", "CA" + secrets.token_hex(16))
+
+    def _outbound_call(self, call_id_field: str, call_id: str) -> Response:
+        return jsonify(
+            {
+                "success": True,
+                "message": "Call initiated successfully",
+                "conversation_id": "conv_" + self._random_id(),
+                call_id_field: call_id,
+            }
+        )
+
+    def _random_id(self) -> str:
+        with self._rng_lock:
+            return "".join(self._rng.choice(ID_ALPHABET) for _ in range(20))
+
+    # ---- control endpoints -----------------------------------------------------------------------
+
+    def _control_requests(self) -> Response:
+        return jsonify(self.requests(request.args.get("path_prefix")))
+
+    def _control_voices(self) -> Response:
+        return jsonify(self.voices())
+
+    def _control_faults(self) -> Response:
+        return jsonify(self.faults())
+
+    def _control_inject(self) -> Response:
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            return _detail_response(400, "expected a JSON object describing a fault")
+        known = {item.name for item in fields(Fault)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            return _detail_response(400, f"unknown fault fields {unknown}")
+        try:
+            fault = Fault(**payload)
+        except (TypeError, ValueError) as error:
+            return _detail_response(400, str(error))
+        self.inject(fault)
+        return jsonify(asdict(fault))
+
+    def _control_clear_faults(self) -> Response:
+        self.clear_faults()
+        return jsonify({"status": "ok"})
+
+    def _control_reset(self) -> Response:
+        self.reset()
+        return jsonify({"status": "ok"})
+
+    def _control_config(self) -> Response:
+        payload = request.get_json(silent=True) or {}
+        try:
+            latency = payload.get("clone_latency")
+            voice_limit = payload.get("voice_limit")
+            self.configure(
+                clone_latency=CloneLatency(**latency) if latency is not None else None,
+                voice_limit=int(voice_limit) if voice_limit is not None else None,
+            )
+        except (TypeError, ValueError) as error:
+            return _detail_response(400, str(error))
+        with self._lock:
+            return jsonify({"clone_latency": asdict(self.clone_latency), "voice_limit": self.voice_limit})
+
+
+def _detail_response(status: int, message: str) -> Response:
+    response = jsonify({"detail": message})
+    response.status_code = status
+    return response
+
+
+def _part_size(part: Any) -> int:
+    stream = part.stream
+    position = stream.tell()
+    stream.seek(0, 2)
+    size = stream.tell()
+    stream.seek(position)
+    return size
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {}
+
+
+def _voice_response(voice: dict[str, Any], *, category: str, is_owner: bool) -> dict[str, Any]:
+    return {
+        "voice_id": voice["voice_id"],
+        "name": voice["name"],
+        "category": category,
+        "labels": voice.get("labels") or {},
+        "description": voice.get("description"),
+        "samples": voice.get("samples"),
+        "preview_url": None,
+        "available_for_tiers": [],
+        "high_quality_base_model_ids": ["eleven_flash_v2_5", "eleven_multilingual_v2"],
+        "created_at_unix": voice.get("created_at_unix"),
+        "is_owner": is_owner,
+        "is_legacy": False,
+        "is_mixed": False,
+    }
+
+
+def _premade_voice_response(voice: dict[str, Any]) -> dict[str, Any]:
+    return _voice_response(voice, category="premade", is_owner=False)
+
+
+def _cloned_voice_response(voice: dict[str, Any]) -> dict[str, Any]:
+    return _voice_response(voice, category="cloned", is_owner=True)
+
+
+# ---- process mode --------------------------------------------------------------------------------
+
+
+def _parse_latency(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    return float(low), float(high or low)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.elevenlabs_emulator", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 picks a free one)")
+    parser.add_argument("--api-key", required=True, help="the xi-api-key the emulator accepts")
+    parser.add_argument("--clone-latency", type=_parse_latency, default=(5.0, 30.0), help="min,max seconds")
+    parser.add_argument("--latency-scale", type=float, default=0.25, help="multiplies the clone latency")
+    parser.add_argument("--voice-limit", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    low, high = args.clone_latency
+    emulator = Emulator(
+        args.api_key,
+        clone_latency=CloneLatency(low, high, scale=args.latency_scale),
+        voice_limit=args.voice_limit,
+        seed=args.seed,
+    )
+    stop_requested = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop_requested.set())
+    base_url = emulator.start(port=args.port)
+    print(f"ELEVENLABS_BASE_URL={base_url}", flush=True)
+    stop_requested.wait()
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Check requests and responses against the ElevenLabs OpenAPI subset kept in `local/openapi/`.
+
+OpenAPI 3.1 schemas are JSON Schema (Draft 2020-12), so JSON bodies are checked with jsonschema,
+resolving `$ref`s against the document itself. Multipart bodies arrive as form fields (strings)
+plus file parts, so they are checked field by field against the request schema's properties.
+Every check returns a list of problems; an empty list means valid.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+OPENAPI_PATH = Path(__file__).parent / "openapi" / "elevenlabs-openapi-subset.json"
+DOCUMENT_URI = "urn:elevenlabs-openapi"
+
+
+@cache
+def document() -> dict[str, Any]:
+    return json.loads(OPENAPI_PATH.read_text())
+
+
+@cache
+def _registry() -> Registry:
+    resource = Resource.from_contents(document(), default_specification=DRAFT202012)
+    return Registry().with_resource(DOCUMENT_URI, resource)
+
+
+@cache
+def _path_patterns() -> list[tuple[re.Pattern[str], str]]:
+    patterns = []
+    for template in document()["paths"]:
+        regex = re.sub(r"\{[^/}]+\}", "[^/]+", template)
+        patterns.append((re.compile(f"^{regex}$"), template))
+    # Literal paths win over templated ones (`/v1/voices/add` is not `/v1/voices/{voice_id}`).
+    patterns.sort(key=lambda pattern_and_template: "{" in pattern_and_template[1])
+    return patterns
+
+
+def find_operation(method: str, path: str) -> dict[str, Any] | None:
+    for pattern, template in _path_patterns():
+        if pattern.match(path):
+            return document()["paths"][template].get(method.lower())
+    return None
+
+
+def _validate_json(schema: dict[str, Any], instance: Any, where: str) -> list[str]:
+    # Wrap the schema so that its "#/components/..." refs resolve against the whole document.
+    wrapped = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:check"}
+    wrapped |= _resolve_local_refs(schema)
+    validator = Draft202012Validator(wrapped, registry=_registry())
+    problems = []
+    for error in sorted(
+        validator.iter_errors(instance), key=lambda error: [str(part) for part in error.absolute_path]
+    ):
+        location = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        problems.append(f"{where}: {location}: {error.message}")
+    return problems
+
+
+def _resolve_local_refs(schema: Any) -> Any:
+    """Rewrite "#/components/..." refs to point into the registered document."""
+    if isinstance(schema, dict):
+        return {
+            key: (
+                DOCUMENT_URI + value
+                if key == "$ref" and isinstance(value, str) and value.startswith("#")
+                else _resolve_local_refs(value)
+            )
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_resolve_local_refs(item) for item in schema]
+    return schema
+
+
+def _schema_for(content: dict[str, Any], media_type: str) -> dict[str, Any] | None:
+    entry = content.get(media_type)
+    return entry.get("schema") if entry else None
+
+
+def _dereference(schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = document()["components"]["schemas"][name]
+    return schema
+
+
+def validate_request(
+    method: str,
+    path: str,
+    *,
+    json_body: Any = None,
+    form_fields: dict[str, list[str]] | None = None,
+    files: dict[str, list[tuple[str, int]]] | None = None,
+) -> list[str]:
+    """Problems with a request. `form_fields` maps a field name to its values; `files` maps a part
+    name to its (filename, size) pairs."""
+    operation = find_operation(method, path)
+    if operation is None:
+        return [f"unknown operation {method.upper()} {path}"]
+    request_body = operation.get("requestBody")
+    if request_body is None:
+        return []
+    content = request_body.get("content", {})
+    json_schema = _schema_for(content, "application/json")
+    if json_schema is not None:
+        if json_body is None:
+            return ["body: a JSON body is required"]
+        return _validate_json(json_schema, json_body, "body")
+    multipart_schema = _schema_for(content, "multipart/form-data")
+    if multipart_schema is not None:
+        return _validate_multipart(_dereference(multipart_schema), form_fields or {}, files or {})
+    return [f"unsupported request content types {sorted(content)}"]
+
+
+def _validate_multipart(
+    schema: dict[str, Any], form_fields: dict[str, list[str]], files: dict[str, list[tuple[str, int]]]
+) -> list[str]:
+    problems = []
+    properties = schema.get("properties", {})
+    for name in schema.get("required", []):
+        if not form_fields.get(name) and not files.get(name):
+            problems.append(f"body: {name}: field required")
+    for name in [*form_fields, *files]:
+        if name not in properties:
+            problems.append(f"body: {name}: unknown field")
+    for name, values in form_fields.items():
+        if name in properties:
+            problems.extend(_check_form_values(name, values, _dereference(properties[name])))
+    for name, parts in files.items():
+        if name in properties and not _is_binary(_dereference(properties[name])):
+            problems.append(f"body: {name}: expected a text field, got a file part")
+        problems.extend(f"body: {name}: part {filename!r} is empty" for filename, size in parts if size == 0)
+    return problems
+
+
+def _is_binary(schema: dict[str, Any]) -> bool:
+    if schema.get("type") == "array":
+        schema = schema.get("items", {})
+    return schema.get("format") == "binary"
+
+
+def _check_form_values(name: str, values: list[str], schema: dict[str, Any]) -> list[str]:
+    if _is_binary(schema):
+        return [f"body: {name}: expected a file part, got a text field"]
+    if schema.get("type") != "array" and len(values) > 1:
+        return [f"body: {name}: expected one value, got {len(values)}"]
+    options = _type_options(schema)
+    # Form text cannot say whether it was meant as a string or as an object's JSON; when an object
+    # is allowed (voices/add `labels`, sent as JSON by the official SDK), insist on the JSON.
+    if any(option.get("type") == "object" for option in options):
+        options = [option for option in options if option.get("type") == "object"]
+    problems = []
+    for value in values:
+        if not any(_form_value_matches(value, option) for option in options):
+            problems.append(f"body: {name}: {value[:60]!r} does not match the field's type")
+    return problems
+
+
+def _type_options(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    options = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    return [_dereference(option) for option in options]
+
+
+def _form_value_matches(value: str, schema: dict[str, Any]) -> bool:
+    """A form field is text; decide whether that text can stand for a value of `schema`."""
+    kind = schema.get("type")
+    if kind == "null":
+        return False
+    if kind == "boolean":
+        return value in ("true", "false")
+    if kind == "integer":
+        return re.fullmatch(r"-?[0-9]+", value) is not None
+    if kind == "number":
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    if kind in ("object", "array"):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return False
+        return not _validate_json(schema, decoded, "field")
+    return kind == "string" or kind is None
+
+
+def validate_response(method: str, path: str, status: int, json_body: Any) -> list[str]:
+    operation = find_operation(method, path)
+    if operation is None:
+        return [f"unknown operation {method.upper()} {path}"]
+    response = operation.get("responses", {}).get(str(status))
+    if response is None:
+        return [f"status {status} is not documented for {method.upper()} {path}"]
+    schema = _schema_for(response.get("content", {}), "application/json")
+    if schema is None:
+        return []
+    return _validate_json(schema, json_body, "response")
