@@ -96,8 +96,8 @@ def answer_incoming_call(
 
     now_ms = int(now * 1000)
     in_flight = state.clone is not None and state.clone.is_in_flight(now)
-    job_queued = not in_flight and _start_clone_job(
-        call, store=store, queue=queue, now=now, settings=settings
+    job_queued = not in_flight and request_clone(
+        call.caller_key, call.threecx_call_id, store=store, queue=queue, now=now, settings=settings
     )
     if not job_queued:
         store.note_call(call.caller_key, call_started_at_ms=now_ms, threecx_call_id=call.threecx_call_id)
@@ -108,16 +108,26 @@ def answer_incoming_call(
     return decision
 
 
-def _start_clone_job(
-    call: IncomingCall, *, store: CloneStore, queue: JobQueue, now: float, settings: Settings
+def request_clone(
+    caller_key: str,
+    threecx_call_id: str,
+    *,
+    store: CloneStore,
+    queue: JobQueue,
+    now: float,
+    settings: Settings,
 ) -> bool:
-    assert call.caller_key is not None
+    """Make the caller's record PENDING and queue one clone job, unless a live record exists.
+
+    True if this call queued the job. Concurrent callers race on the conditional write; only the
+    winner enqueues. If the job cannot be queued the PENDING record is removed again.
+    """
     now_ms = int(now * 1000)
     job = CloneJob(
         job_id=uuid.uuid4().hex,
-        caller_key=call.caller_key,
+        caller_key=caller_key,
         requested_at_ms=now_ms,
-        threecx_call_id=call.threecx_call_id,
+        threecx_call_id=threecx_call_id,
     )
     record = CloneRecord(
         status=CloneStatus.PENDING,
@@ -125,14 +135,14 @@ def _start_clone_job(
         requested_at_ms=now_ms,
         expires_at=int(now) + settings.pending_expiry_seconds,
         call_started_at_ms=now_ms,
-        threecx_call_id=call.threecx_call_id,
+        threecx_call_id=threecx_call_id,
     )
-    if not store.start_clone(call.caller_key, record, now):
-        return False  # a concurrent or earlier webhook for this caller queued the job
+    if not store.start_clone(caller_key, record, now):
+        return False
     try:
         queue.send(job)
     except Exception as error:
-        store.remove_pending(call.caller_key, job.job_id)
+        store.remove_pending(caller_key, job.job_id)
         raise QueueUnavailable("the clone job could not be queued") from error
     return True
 
