@@ -1,0 +1,76 @@
+"""`make demo`: start the local stack, play one first-time call end to end, print what the caller hears."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from local.caller import SimulatedCaller
+from local.demo_audio import write_sample
+from local.registration import register_caller
+from local.stack import LocalStack, StackAlreadyRunning
+
+DEMO_CALLER = "+44 20 7946 0000"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="clone in 5-30 s as ElevenLabs does (default: the same range scaled to a quarter)",
+    )
+    parser.add_argument("--state-dir", default=".warmline", help="where local.json and the logs go")
+    parser.add_argument("--greeting-seconds", type=float, default=4.0, help="how long the greeting plays")
+    args = parser.parse_args(argv)
+
+    from local.elevenlabs_emulator import CloneLatency
+
+    latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
+    say = _progress
+    say(
+        f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
+        f"{latency.max_seconds * latency.scale:.1f} s"
+    )
+    stack = LocalStack(
+        state_dir=args.state_dir,
+        emulator_options={"clone_latency": latency},
+        progress=say,
+    )
+    try:
+        stack.start()
+    except StackAlreadyRunning as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        sample = write_sample(Path(args.state_dir) / "demo-sample.wav")
+        say(f"registering a voice sample for the demo caller {DEMO_CALLER}")
+        register_caller(stack.describe(), DEMO_CALLER, [sample], consent="demo caller, synthetic voice")
+        caller = SimulatedCaller(
+            stack.endpoints,
+            threecx_secret=stack.secrets["ThreeCxSecret"],
+            agent_secret=stack.secrets["AgentSecret"],
+            greeting_seconds=args.greeting_seconds,
+        )
+        say("calling\n")
+        outcome = caller.call(DEMO_CALLER)
+        print("\n".join(outcome.timeline.lines()))
+        print()
+        if outcome.error or not outcome.handed_off:
+            print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
+            print(f"logs: {stack.logs_dir}")
+            return 1
+        say(f"function logs are in {stack.logs_dir}")
+        return 0
+    finally:
+        say("stopping the local stack")
+        stack.stop()
+
+
+def _progress(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

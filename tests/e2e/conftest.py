@@ -1,0 +1,50 @@
+import pytest
+
+from local.caller import SimulatedCaller
+from local.demo_audio import write_sample
+from local.elevenlabs_emulator import CloneLatency
+from local.registration import register_caller
+from local.stack import LocalStack
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("warmline-e2e")
+    stack = LocalStack(
+        state_dir=state_dir,
+        emulator_options={"clone_latency": CloneLatency(0.3, 0.8)},
+        visibility_timeout_override=2,
+    )
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory):
+    return write_sample(tmp_path_factory.mktemp("audio") / "sample.wav", seconds=3)
+
+
+@pytest.fixture
+def register(local_stack, sample):
+    def register_number(number: str) -> str:
+        return register_caller(local_stack.describe(), number, [sample], consent="e2e test")
+
+    return register_number
+
+
+@pytest.fixture
+def caller(local_stack):
+    return SimulatedCaller(
+        local_stack.endpoints,
+        threecx_secret=local_stack.secrets["ThreeCxSecret"],
+        agent_secret=local_stack.secrets["AgentSecret"],
+        greeting_seconds=0.1,
+        pause_between_presses_seconds=0.1,
+    )
+
+
+@pytest.fixture
+def emulator(local_stack):
+    local_stack.emulator.clear_faults()
+    return local_stack.emulator
