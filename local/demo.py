@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         emulator_options={"clone_latency": latency},
         progress=say,
+        provisioned=True,
     )
     try:
         stack.start()

@@ -15,6 +15,12 @@ Behaviour worth knowing:
   sleeps `seconds` and then serves the request normally (so a hung clone still creates its voice,
   as a real one whose answer was too slow would); `after_effect_status` does the real work and then
   answers the error (the clone happened but its answer was lost).
+- Agents, tools and workspace secrets (the operator CLI's endpoints) live in memory. One agent,
+  `DEFAULT_AGENT_ID`, exists from the start (and after a reset) in its factory state: no webhook, no
+  overrides, no tools. PATCH of an agent deep-merges objects and replaces lists and scalars; its
+  open-ended `conversation_config` and `platform_settings` are checked against the request models
+  agents/create uses. Secret values are never answered, as at ElevenLabs; `secret_value()` reads
+  them for tests.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -43,6 +49,11 @@ from local import openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
+DEFAULT_AGENT_ID = "agent_warmline_local"
+AGENT_PARTS_SCHEMAS = {
+    "conversation_config": "ConversationalConfigAPIModel-Input",
+    "platform_settings": "AgentPlatformSettingsRequestModel",
+}
 PREMADE_VOICES: dict[str, dict[str, Any]] = {
     GREETING_VOICE_ID: {
         "name": "Rachel",
@@ -197,6 +208,9 @@ class Emulator:
         self._generation = 0
         self._faults: list[Fault] = []
         self._records: list[dict[str, Any]] = []
+        self._agents: dict[str, dict[str, Any]] = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
+        self._tools: dict[str, dict[str, Any]] = {}
+        self._secrets: dict[str, dict[str, str]] = {}
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app = self._create_app()
@@ -268,6 +282,9 @@ class Emulator:
             self._faults.clear()
             self._records.clear()
             self._voice_add_count = 0
+            self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
+            self._tools.clear()
+            self._secrets.clear()
             self._generation += 1
 
     def configure(self, *, clone_latency: CloneLatency | None = None, voice_limit: int | None = None) -> None:
@@ -294,6 +311,15 @@ class Emulator:
             ("GET", "/v1/user/subscription", self._get_subscription),
             ("POST", "/v1/convai/sip-trunk/outbound-call", self._sip_trunk_outbound_call),
             ("POST", "/v1/convai/twilio/outbound-call", self._twilio_outbound_call),
+            ("GET", "/v1/convai/agents/<agent_id>", self._get_agent),
+            ("PATCH", "/v1/convai/agents/<agent_id>", self._patch_agent),
+            ("GET", "/v1/convai/tools", self._list_tools),
+            ("POST", "/v1/convai/tools", self._add_tool),
+            ("GET", "/v1/convai/tools/<tool_id>", self._get_tool),
+            ("PATCH", "/v1/convai/tools/<tool_id>", self._update_tool),
+            ("GET", "/v1/convai/secrets", self._list_secrets),
+            ("POST", "/v1/convai/secrets", self._add_secret),
+            ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
             ("GET", "/_emulator/requests", self._control_requests),
             ("GET", "/_emulator/voices", self._control_voices),
             ("GET", "/_emulator/faults", self._control_faults),
@@ -518,6 +544,122 @@ class Emulator:
             }
         )
 
+    # ---- agents, tools, workspace secrets ---------------------------------------------------------
+
+    def agent(self, agent_id: str = DEFAULT_AGENT_ID) -> dict[str, Any]:
+        with self._lock:
+            return json.loads(json.dumps(self._agents[agent_id]))
+
+    def tools(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return json.loads(json.dumps(list(self._tools.values())))
+
+    def secret_value(self, secret_id: str) -> str:
+        with self._lock:
+            return self._secrets[secret_id]["value"]
+
+    def _get_agent(self, agent_id: str) -> Response:
+        with self._lock:
+            agent = self._agents.get(agent_id)
+            answer = json.loads(json.dumps(agent)) if agent else None
+        if answer is None:
+            return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+        return jsonify(answer)
+
+    def _patch_agent(self, agent_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        problems = []
+        for part, schema in AGENT_PARTS_SCHEMAS.items():
+            if body.get(part) is not None:
+                problems += openapi_check.validate_schema(schema, body[part], f"body: {part}")
+        if problems:
+            return validation_response(problems)
+        with self._lock:
+            agent = self._agents.get(agent_id)
+            if agent is None:
+                return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+            for part in ("conversation_config", "platform_settings"):
+                if body.get(part) is not None:
+                    agent[part] = _deep_merge(agent.get(part) or {}, body[part])
+            if body.get("name") is not None:
+                agent["name"] = body["name"]
+            agent["metadata"]["updated_at_unix_secs"] = int(time.time())
+            answer = json.loads(json.dumps(agent))
+        return jsonify(answer)
+
+    def _list_tools(self) -> Response:
+        search = request.args.get("search") or ""
+        with self._lock:
+            tools = [tool for tool in self._tools.values() if tool["tool_config"]["name"].startswith(search)]
+            answer = json.loads(json.dumps(tools))
+        return jsonify({"tools": answer, "has_more": False, "next_cursor": None})
+
+    def _add_tool(self) -> Response:
+        body = request.get_json(silent=True) or {}
+        tool = {
+            "id": "tool_" + self._random_id(),
+            "tool_config": body["tool_config"],
+            "access_info": {
+                "is_creator": True,
+                "creator_name": "emulator",
+                "creator_email": "emulator@example.invalid",
+                "role": "admin",
+            },
+            "usage_stats": {"avg_latency_secs": 0.0},
+        }
+        with self._lock:
+            self._tools[tool["id"]] = tool
+        return jsonify(tool)
+
+    def _get_tool(self, tool_id: str) -> Response:
+        with self._lock:
+            tool = self._tools.get(tool_id)
+            answer = json.loads(json.dumps(tool)) if tool else None
+        if answer is None:
+            return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
+        return jsonify(answer)
+
+    def _update_tool(self, tool_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        with self._lock:
+            tool = self._tools.get(tool_id)
+            if tool is None:
+                return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
+            tool["tool_config"] = body["tool_config"]
+            answer = json.loads(json.dumps(tool))
+        return jsonify(answer)
+
+    def _list_secrets(self) -> Response:
+        with self._lock:
+            secrets_list = [
+                {
+                    "type": "stored",
+                    "secret_id": secret["secret_id"],
+                    "name": secret["name"],
+                    "used_by": {"tools": [], "agents": [], "others": []},
+                }
+                for secret in self._secrets.values()
+            ]
+        return jsonify({"secrets": secrets_list, "next_cursor": None})
+
+    def _add_secret(self) -> Response:
+        body = request.get_json(silent=True) or {}
+        secret = {"secret_id": self._random_id(), "name": body["name"], "value": body["value"]}
+        with self._lock:
+            if any(existing["name"] == secret["name"] for existing in self._secrets.values()):
+                return error_response(400, "secret_name_taken", f"A secret named {body['name']} exists.")
+            self._secrets[secret["secret_id"]] = secret
+        return jsonify({"type": "stored", "secret_id": secret["secret_id"], "name": secret["name"]})
+
+    def _update_secret(self, secret_id: str) -> Response:
+        body = request.get_json(silent=True) or {}
+        with self._lock:
+            secret = self._secrets.get(secret_id)
+            if secret is None:
+                return error_response(404, "secret_not_found", f"Secret {secret_id} was not found.")
+            secret.update(name=body["name"], value=body["value"])
+        return jsonify({"type": "stored", "secret_id": secret_id, "name": body["name"]})
+
     def _random_id(self) -> str:
         with self._rng_lock:
             return "".join(self._rng.choice(ID_ALPHABET) for _ in range(20))
@@ -575,6 +717,36 @@ def _detail_response(status: int, message: str) -> Response:
     response = jsonify({"detail": message})
     response.status_code = status
     return response
+
+
+def _factory_agent(agent_id: str) -> dict[str, Any]:
+    now = int(time.time())
+    return {
+        "agent_id": agent_id,
+        "name": "warmline (emulated agent)",
+        "conversation_config": {
+            "agent": {
+                "first_message": "Hello, how can I help you today?",
+                "language": "en",
+                "prompt": {"prompt": "You are a helpful assistant.", "tool_ids": []},
+            },
+            "tts": {"voice_id": GREETING_VOICE_ID},
+        },
+        "platform_settings": {},
+        "metadata": {"created_at_unix_secs": now, "updated_at_unix_secs": now},
+        "phone_numbers": [],
+        "tags": [],
+    }
+
+
+def _deep_merge(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _part_size(part: Any) -> int:

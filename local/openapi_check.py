@@ -1,4 +1,9 @@
-"""Check requests and responses against the ElevenLabs OpenAPI subset kept in `local/openapi/`.
+"""Check requests and responses against the ElevenLabs OpenAPI subsets kept in `local/openapi/`.
+
+Two subsets of the same public document are loaded as one: the operations warmline's functions call
+(`elevenlabs-openapi-subset.json`) and those the operator CLI calls to wire an agent
+(`elevenlabs-openapi-operator-subset.json`). Their paths are disjoint; a schema both keep is the
+same schema (a test checks it).
 
 OpenAPI 3.1 schemas are JSON Schema (Draft 2020-12), so JSON bodies are checked with jsonschema,
 resolving `$ref`s against the document itself. Multipart bodies arrive as form fields (strings)
@@ -19,12 +24,17 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 OPENAPI_PATH = Path(__file__).parent / "openapi" / "elevenlabs-openapi-subset.json"
+OPERATOR_OPENAPI_PATH = Path(__file__).parent / "openapi" / "elevenlabs-openapi-operator-subset.json"
 DOCUMENT_URI = "urn:elevenlabs-openapi"
 
 
 @cache
 def document() -> dict[str, Any]:
-    return json.loads(OPENAPI_PATH.read_text())
+    merged = json.loads(OPENAPI_PATH.read_text())
+    operator = json.loads(OPERATOR_OPENAPI_PATH.read_text())
+    merged["paths"] = {**merged["paths"], **operator["paths"]}
+    merged["components"]["schemas"] = {**operator["components"]["schemas"], **merged["components"]["schemas"]}
+    return merged
 
 
 @cache
@@ -192,6 +202,11 @@ def _form_value_matches(value: str, schema: dict[str, Any]) -> bool:
             return False
         return not _validate_json(schema, decoded, "field")
     return kind == "string" or kind is None
+
+
+def validate_schema(name: str, instance: Any, where: str = "body") -> list[str]:
+    """Problems with `instance` as a value of the component schema `name`."""
+    return _validate_json({"$ref": f"#/components/schemas/{name}"}, instance, where)
 
 
 def validate_response(method: str, path: str, status: int, json_body: Any) -> list[str]:

@@ -6,11 +6,12 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from local import aws
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.adapters.s3 import S3SampleStore
 from warmline.callers import caller_key, mask, normalise_number
 from warmline.clone_state import CallerProfile
+
+from local import aws
 
 
 def register_caller(state: dict[str, Any], number: str, files: list[Path], consent: str) -> str:

@@ -27,7 +27,7 @@ def test_first_time_caller_hears_greeting_then_the_cloned_voice(register, caller
     assert texts[1] == "greeting starts in the greeting voice"
     assert outcome.handed_off and outcome.final_voice == "cloned"
     assert texts[-1].startswith("agent speaks in the cloned voice")
-    [clone] = clones_for(emulator, key)
+    assert len(clones_for(emulator, key)) == 1
     assert outcome.cloned_voice_id in {v["voice_id"] for v in emulator.voices()}
     assert set(outcome.statuses) == {200}
 
@@ -40,7 +40,7 @@ def test_repeat_caller_reuses_the_clone_at_once(register, caller, emulator):
 
     assert again.final_voice == "cloned" and again.cloned_voice_id == first.cloned_voice_id
     assert again.key_presses == 0
-    assert [text for _, text in again.timeline.entries][0] == "webhook answered (clone already ready)"
+    assert again.timeline.entries[0][1] == "webhook answered (clone already ready)"
     assert len(clones_for(emulator, key)) == 1
 
 
@@ -50,9 +50,7 @@ def test_caller_without_sample_gets_the_default_voice_at_once(caller, emulator, 
     outcome = caller.call("+442079461003")
 
     assert outcome.final_voice == "default" and outcome.key_presses == 0
-    assert [text for _, text in outcome.timeline.entries][
-        0
-    ] == "webhook answered (no voice sample: default voice)"
+    assert outcome.timeline.entries[0][1] == "webhook answered (no voice sample: default voice)"
     assert len(emulator.requests("/v1/voices/add")) == before
 
 

@@ -1,0 +1,157 @@
+"""AWS on loopback: moto in server mode, and the template's resources created in it."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from local.template import REGION, StackModel
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+# Werkzeug logs every request at INFO; the moto log keeps only warnings and errors.
+_MOTO_MAIN = (
+    "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.WARNING);"
+    "from moto.server import main; main(sys.argv[1:])"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class MotoServer:
+    """moto in server mode, as a child process on a free loopback port."""
+
+    def __init__(self, log_path: Path, start_timeout_s: float = 30.0):
+        self.log_path = log_path
+        self.start_timeout_s = start_timeout_s
+        self.process: subprocess.Popen | None = None
+        self.url: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> str:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):
+            port = free_port()
+            with open(self.log_path, "ab") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-c", _MOTO_MAIN, "-H", "127.0.0.1", "-p", str(port)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                )
+            if wait_for_port(port, self.start_timeout_s, self.process):
+                self.url = f"http://127.0.0.1:{port}"
+                return self.url
+            self.stop()
+        raise RuntimeError(f"moto server did not start; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        self.url = None
+
+
+def client(service: str, endpoint_url: str, region: str = REGION) -> Any:
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
+def create_secrets(endpoint_url: str, model: StackModel, values: dict[str, str]) -> dict[str, str]:
+    """Create every secret with its given value; answer logical id -> the ARN Secrets Manager chose."""
+    secretsmanager = client("secretsmanager", endpoint_url)
+    arns = {}
+    for secret in model.secrets.values():
+        created = secretsmanager.create_secret(
+            Name=secret.name, Description=secret.description, SecretString=values[secret.logical_id]
+        )
+        arns[secret.logical_id] = created["ARN"]
+    return arns
+
+
+def create_resources(endpoint_url: str, model: StackModel, visibility_timeout_override: int | None) -> None:
+    """Create the tables, queues and buckets of the model (secrets are created first, on their own)."""
+    dynamodb = client("dynamodb", endpoint_url)
+    for table in model.tables.values():
+        arguments: dict[str, Any] = {
+            "TableName": table.name,
+            "KeySchema": table.key_schema,
+            "AttributeDefinitions": table.attribute_definitions,
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if table.global_secondary_indexes:
+            arguments["GlobalSecondaryIndexes"] = table.global_secondary_indexes
+        dynamodb.create_table(**arguments)
+        if table.ttl_attribute:
+            dynamodb.update_time_to_live(
+                TableName=table.name,
+                TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
+            )
+
+    sqs = client("sqs", endpoint_url)
+    dead_letter_first = sorted(model.queues.values(), key=lambda queue: queue.dead_letter_queue is not None)
+    for queue in dead_letter_first:
+        attributes = {
+            "VisibilityTimeout": str(
+                visibility_timeout_override
+                if visibility_timeout_override is not None
+                else queue.visibility_timeout
+            )
+        }
+        if queue.message_retention_period is not None:
+            attributes["MessageRetentionPeriod"] = str(queue.message_retention_period)
+        if queue.fifo:
+            attributes["FifoQueue"] = "true"
+        if queue.dead_letter_queue:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": model.queues[queue.dead_letter_queue].arn,
+                    "maxReceiveCount": queue.max_receive_count,
+                }
+            )
+        created_url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
+        if created_url != queue.url:
+            raise RuntimeError(f"queue {queue.logical_id}: moto answered {created_url}, expected {queue.url}")
+
+    s3 = client("s3", endpoint_url)
+    for bucket in model.buckets.values():
+        s3.create_bucket(Bucket=bucket.name)

@@ -1,0 +1,293 @@
+"""An HTTP API (API Gateway v2) on loopback: routes from the template, payload format 2.0 events."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from local.lambda_runtime import LambdaRuntime
+from local.template import ACCOUNT_ID, HttpRoute
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+TEXT_CONTENT_TYPES = re.compile(
+    r"^(text/.*|application/(json|xml|javascript|x-javascript|graphql)|application/[\w.+-]+\+(json|xml))$"
+)
+
+log = logging.getLogger("warmline.local.gateway")
+
+
+@dataclass(frozen=True)
+class _CompiledRoute:
+    route: HttpRoute
+    pattern: re.Pattern[str]
+    parameter_count: int
+
+
+def _compile(route: HttpRoute) -> _CompiledRoute:
+    if route.path == "$default":
+        return _CompiledRoute(route, re.compile(r"^/.*$"), 1000)
+    pattern, count = "", 0
+    for segment in re.split(r"(\{[^}]+\})", route.path):
+        if segment.startswith("{") and segment.endswith("}"):
+            name = segment[1:-1]
+            greedy = name.endswith("+")
+            name = name.rstrip("+")
+            pattern += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
+            count += 1
+        else:
+            pattern += re.escape(segment)
+    return _CompiledRoute(route, re.compile(f"^{pattern}$"), count)
+
+
+class Router:
+    """API Gateway's choice: the most specific matching route wins (fewest path variables)."""
+
+    def __init__(self, routes: list[HttpRoute]):
+        self.routes = sorted((_compile(route) for route in routes), key=lambda c: c.parameter_count)
+
+    def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+        for compiled in self.routes:
+            if compiled.route.method not in (method, "ANY"):
+                continue
+            found = compiled.pattern.match(path)
+            if found:
+                return compiled.route, found.groupdict()
+        return None
+
+
+def is_text(content_type: str | None) -> bool:
+    if not content_type:
+        return True
+    return bool(TEXT_CONTENT_TYPES.match(content_type.split(";")[0].strip().lower()))
+
+
+def build_event(
+    *,
+    route: HttpRoute,
+    path_parameters: dict[str, str],
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    header_pairs: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    api_id: str,
+) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in header_pairs:
+        name = name.lower()
+        if name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = time.time()
+    domain_name = headers.get("host", "127.0.0.1").split(":")[0]
+    route_key = "$default" if route.path == "$default" else route.route_key
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": ACCOUNT_ID,
+            "apiId": api_id,
+            "domainName": domain_name,
+            "domainPrefix": domain_name.split(".")[0],
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": base64.b64encode(secrets.token_bytes(12)).decode(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if body:
+        if is_text(headers.get("content-type")):
+            try:
+                event["body"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                event["body"] = base64.b64encode(body).decode()
+                event["isBase64Encoded"] = True
+        else:
+            event["body"] = base64.b64encode(body).decode()
+            event["isBase64Encoded"] = True
+    return event
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def json_response(status: int, value: Any) -> HttpResponse:
+    return HttpResponse(status, [("content-type", "application/json")], json.dumps(value).encode())
+
+
+INTERNAL_ERROR = (500, {"message": "Internal Server Error"})
+
+
+def map_result(result: Any) -> HttpResponse:
+    """What API Gateway (payload 2.0) makes of a function's return value."""
+    if not (isinstance(result, dict) and "statusCode" in result):
+        return json_response(200, result)
+    try:
+        status = int(result["statusCode"])
+        headers = [(str(k).lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers.extend((str(name).lower(), str(value)) for value in values)
+        headers.extend(("set-cookie", str(cookie)) for cookie in result.get("cookies") or [])
+        body = result.get("body")
+        if body is None:
+            payload = b""
+        elif result.get("isBase64Encoded"):
+            payload = base64.b64decode(body)
+        else:
+            payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+    except (TypeError, ValueError):
+        return json_response(*INTERNAL_ERROR)
+    if not any(name == "content-type" for name, _ in headers):
+        headers.append(("content-type", "application/json"))
+    return HttpResponse(status, headers, payload)
+
+
+class Gateway:
+    def __init__(
+        self,
+        routes: list[HttpRoute],
+        runtime: LambdaRuntime,
+        api_id: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
+        self.router = Router(routes)
+        self.runtime = runtime
+        self.api_id = api_id
+        self.host = host
+        self.port = port
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        if self.server is None:
+            raise RuntimeError("the gateway is not running")
+        return f"http://{self.host}:{self.server.server_address[1]}"
+
+    def start(self) -> str:
+        handler = type("GatewayRequestHandler", (_RequestHandler,), {"gateway": self})
+        self.server = ThreadingHTTPServer((self.host, self.port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+        self.thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.shutdown()
+        self.server.server_close()
+        if self.thread:
+            self.thread.join(timeout=5)
+        self.server = None
+        self.thread = None
+
+    def handle(
+        self, method: str, target: str, header_pairs: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> HttpResponse:
+        parts = urlsplit(target)
+        matched = self.router.match(method, parts.path)
+        if matched is None:
+            return json_response(404, {"message": "Not Found"})
+        route, path_parameters = matched
+        event = build_event(
+            route=route,
+            path_parameters=path_parameters,
+            method=method,
+            raw_path=parts.path,
+            raw_query=parts.query,
+            header_pairs=header_pairs,
+            body=body,
+            source_ip=source_ip,
+            api_id=self.api_id,
+        )
+        invocation = self.runtime.invoke(route.function, event)
+        if not invocation.ok:
+            log.warning("%s %s: %s", method, parts.path, invocation.error)
+            return json_response(*INTERNAL_ERROR)
+        return map_result(invocation.result)
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    gateway: Gateway
+    protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, delayed ACKs add ~40 ms to each.
+    disable_nagle_algorithm = True
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            # Read what was sent before answering: closing on unread data resets the connection, and
+            # the client would see the reset instead of the 413.
+            self._discard(length)
+            self.close_connection = True
+            self._send(json_response(413, {"message": "Request Entity Too Large"}))
+            return
+        body = self.rfile.read(length) if length else b""
+        response = self.gateway.handle(
+            self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+        )
+        self._send(response)
+
+    def _discard(self, length: int) -> None:
+        remaining = min(length, 10 * MAX_BODY_BYTES)
+        while remaining > 0:
+            chunk = self.rfile.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+
+    def _send(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("content-length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)

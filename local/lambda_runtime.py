@@ -1,0 +1,499 @@
+"""Lambda-like execution environments: one OS process per environment, a pool per function.
+
+A fresh process imports the handler module (the cold start) and then serves invocations one at a
+time over a socket pair, newline-delimited JSON both ways. An idle environment is reused (warm);
+when all are busy a new one starts, up to the function's concurrency cap. An invocation that runs
+past the function's Timeout kills its environment, as Lambda does.
+
+Run as a script, this file is the environment's bootstrap; it uses only the standard library so
+that nothing of the local stack is imported into the function's process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.template import Function
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+DEFAULT_HTTP_CONCURRENCY = 10
+INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase
+_INHERITED_VARIABLES = ("PATH", "HOME", "TMPDIR", "SYSTEMROOT")
+
+
+# --- the parent side ---------------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    function: str
+    request_id: str
+    started_at: float
+    cold: bool = True
+    init_ms: float | None = None
+    duration_ms: float = 0.0
+    peak_rss_mb: float | None = None
+    pid: int | None = None
+    error: dict[str, Any] | None = None
+    timed_out: bool = False
+    result: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record.pop("result")
+        return record
+
+
+class EnvironmentFailed(Exception):
+    def __init__(self, error_type: str, message: str):
+        super().__init__(message)
+        self.error = {"errorType": error_type, "errorMessage": message}
+
+
+def lambda_environment(
+    function: Function,
+    aws_endpoint_url: str | None,
+    overrides: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The variables a function's process sees: template values, Lambda's own, then the caller's overrides."""
+    environment = {name: os.environ[name] for name in _INHERITED_VARIABLES if name in os.environ}
+    environment.update(function.environment)
+    environment.update(
+        {
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            # Keep a developer's real AWS profile out of the local functions.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime or 'python3.13'}",
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "LAMBDA_TASK_ROOT": str(function.code_dir),
+            "_HANDLER": function.handler,
+            "TZ": ":UTC",
+            "LANG": "en_US.UTF-8",
+            "PYTHONUNBUFFERED": "1",
+            # There is no X-Ray daemon locally.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    if aws_endpoint_url:
+        environment["AWS_ENDPOINT_URL"] = aws_endpoint_url
+    environment.update(overrides or {})
+    return environment
+
+
+class ExecutionEnvironment:
+    """One function process. Not thread-safe: its pool hands it to one invocation at a time."""
+
+    def __init__(self, function: Function, environment: dict[str, str], log_path: Path):
+        self.function = function
+        self.log_path = log_path
+        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.name}"
+        self.init_ms: float | None = None
+        self.invocations = 0
+        parent_socket, child_socket = socket.socketpair()
+        config = {
+            "fd": child_socket.fileno(),
+            "handler": function.handler,
+            "code_dir": str(function.code_dir),
+            "layer_dirs": [str(path) for path in function.layer_dirs],
+        }
+        with open(log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-u", __file__, json.dumps(config)],
+                env={**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream_name},
+                cwd=function.code_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=(child_socket.fileno(),),
+            )
+        child_socket.close()
+        self.socket = parent_socket
+        self.reader = parent_socket.makefile("rb")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def wait_ready(self, timeout_s: float = INIT_TIMEOUT_S) -> float:
+        message = self._receive(
+            timeout_s, "Runtime.InitTimeout", f"Init timed out after {timeout_s:.2f} seconds"
+        )
+        if message.get("type") != "ready":
+            raise EnvironmentFailed(message["error"]["errorType"], message["error"]["errorMessage"])
+        self.init_ms = message["init_ms"]
+        return self.init_ms
+
+    def invoke(self, request_id: str, event: Any) -> dict[str, Any]:
+        timeout_s = self.function.timeout
+        request = {
+            "request_id": request_id,
+            "event": event,
+            "timeout_ms": timeout_s * 1000,
+            "invoked_function_arn": self.invoked_function_arn,
+            "log_stream_name": self.log_stream_name,
+        }
+        self.socket.settimeout(timeout_s)
+        try:
+            self.socket.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as error:
+            raise EnvironmentFailed("Runtime.ExitError", "the execution environment exited") from error
+        self.invocations += 1
+        return self._receive(timeout_s, "Sandbox.Timedout", f"Task timed out after {timeout_s:.2f} seconds")
+
+    def _receive(self, timeout_s: float, timeout_type: str, timeout_message: str) -> dict[str, Any]:
+        self.socket.settimeout(timeout_s)
+        try:
+            line = self.reader.readline()
+        except TimeoutError as error:
+            raise EnvironmentFailed(timeout_type, timeout_message) from error
+        if not line:
+            self.process.wait(timeout=5)
+            raise EnvironmentFailed(
+                "Runtime.ExitError", f"the execution environment exited with code {self.process.returncode}"
+            )
+        return json.loads(line)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.reader.close()
+        self.socket.close()
+
+
+class FunctionPool:
+    def __init__(self, function: Function, environment: dict[str, str], log_path: Path, cap: int):
+        self.function = function
+        self.environment = environment
+        self.log_path = log_path
+        self.cap = cap
+        self.idle: list[ExecutionEnvironment] = []
+        self.live: set[ExecutionEnvironment] = set()
+        self.starting = 0
+        self.stopped = False
+        self.condition = threading.Condition()
+
+    def acquire(self) -> tuple[ExecutionEnvironment, bool]:
+        """An environment for one invocation, and whether it was a cold start."""
+        with self.condition:
+            while True:
+                if self.stopped:
+                    raise EnvironmentFailed("Runtime.Stopped", "the local stack is stopping")
+                if self.idle:
+                    return self.idle.pop(), False
+                if len(self.live) + self.starting < self.cap:
+                    self.starting += 1
+                    break
+                self.condition.wait()
+        environment = None
+        try:
+            environment = ExecutionEnvironment(self.function, self.environment, self.log_path)
+            with self.condition:
+                self.live.add(environment)
+            environment.wait_ready()
+            return environment, True
+        except BaseException:
+            if environment is not None:
+                self.discard(environment)
+            raise
+        finally:
+            with self.condition:
+                self.starting -= 1
+                self.condition.notify()
+
+    def provision(self) -> None:
+        """Start one environment ahead of any invocation, like Lambda's provisioned concurrency."""
+        environment, _ = self.acquire()
+        self.release(environment)
+
+    def release(self, environment: ExecutionEnvironment) -> None:
+        with self.condition:
+            if self.stopped:
+                environment.kill()
+                return
+            self.idle.append(environment)
+            self.condition.notify()
+
+    def discard(self, environment: ExecutionEnvironment) -> None:
+        environment.kill()
+        with self.condition:
+            self.live.discard(environment)
+            if environment in self.idle:
+                self.idle.remove(environment)
+            self.condition.notify()
+
+    def pids(self) -> list[int]:
+        with self.condition:
+            return [environment.pid for environment in self.live]
+
+    def stop(self) -> None:
+        with self.condition:
+            self.stopped = True
+            environments = list(self.live)
+            self.live.clear()
+            self.idle.clear()
+            self.condition.notify_all()
+        for environment in environments:
+            environment.kill()
+
+
+class LambdaRuntime:
+    def __init__(
+        self,
+        functions: dict[str, Function],
+        log_dir: Path,
+        aws_endpoint_url: str | None = None,
+        env_overrides: dict[str, str] | None = None,
+        http_concurrency: int = DEFAULT_HTTP_CONCURRENCY,
+    ):
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.functions = functions
+        self.log_dir = log_dir
+        self.pools: dict[str, FunctionPool] = {}
+        for logical_id, function in functions.items():
+            queue_caps = [s.maximum_concurrency for s in function.sqs_sources if s.maximum_concurrency]
+            self.pools[logical_id] = FunctionPool(
+                function,
+                lambda_environment(function, aws_endpoint_url, env_overrides),
+                log_dir / f"{logical_id}.log",
+                cap=max(queue_caps) if queue_caps else http_concurrency,
+            )
+        self._records: list[dict[str, Any]] = []
+        self._records_lock = threading.Lock()
+
+    def provision(self) -> None:
+        """One warm environment per function, started in parallel; their init is not an invocation."""
+        threads = [threading.Thread(target=pool.provision) for pool in self.pools.values()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def invoke(self, function_id: str, event: Any) -> Invocation:
+        pool = self.pools[function_id]
+        request_id = str(uuid.uuid4())
+        started_at = time.time()
+        try:
+            environment, cold = pool.acquire()
+        except EnvironmentFailed as failure:
+            return self._finish(Invocation(function_id, request_id, started_at, error=failure.error))
+        invocation = Invocation(
+            function_id,
+            request_id,
+            started_at,
+            cold=cold,
+            init_ms=environment.init_ms if cold else None,
+            pid=environment.pid,
+        )
+        try:
+            response = environment.invoke(request_id, event)
+        except EnvironmentFailed as failure:
+            invocation.error = failure.error
+            invocation.timed_out = failure.error["errorType"] == "Sandbox.Timedout"
+            invocation.duration_ms = (time.time() - started_at) * 1000
+            self._log(
+                pool,
+                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} "
+                f"{failure.error['errorMessage']}",
+            )
+            pool.discard(environment)
+            return self._finish(invocation)
+        invocation.duration_ms = response["duration_ms"]
+        invocation.peak_rss_mb = response["max_rss_kb"] / 1024
+        if response["ok"]:
+            invocation.result = response["result"]
+        else:
+            invocation.error = response["error"]
+        pool.release(environment)
+        return self._finish(invocation)
+
+    def _finish(self, invocation: Invocation) -> Invocation:
+        with self._records_lock:
+            self._records.append(invocation.record())
+        return invocation
+
+    @staticmethod
+    def _log(pool: FunctionPool, line: str) -> None:
+        with open(pool.log_path, "a") as log:
+            log.write(line + "\n")
+
+    def invocations(self) -> list[dict[str, Any]]:
+        """One record per invocation: function, cold, init_ms, duration_ms, peak_rss_mb, error, timed_out."""
+        with self._records_lock:
+            return list(self._records)
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per function: invocations, cold starts, errors, timeouts, init/duration summaries, peak RSS."""
+        summary = {}
+        records = self.invocations()
+        for function_id in self.pools:
+            mine = [record for record in records if record["function"] == function_id]
+            init = [record["init_ms"] for record in mine if record["init_ms"] is not None]
+            durations = [record["duration_ms"] for record in mine]
+            rss = [record["peak_rss_mb"] for record in mine if record["peak_rss_mb"] is not None]
+            summary[function_id] = {
+                "invocations": len(mine),
+                "cold_starts": sum(record["cold"] for record in mine),
+                "errors": sum(record["error"] is not None for record in mine),
+                "timeouts": sum(record["timed_out"] for record in mine),
+                "init_ms": _summary(init),
+                "duration_ms": _summary(durations),
+                "peak_rss_mb": max(rss) if rss else None,
+                "environments": len(self.pools[function_id].pids()),
+            }
+        return summary
+
+    def pids(self) -> list[int]:
+        return [pid for pool in self.pools.values() for pid in pool.pids()]
+
+    def stop(self) -> None:
+        for pool in self.pools.values():
+            pool.stop()
+
+
+def _summary(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return {
+        "p50": statistics.median(ordered),
+        "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
+        "max": ordered[-1],
+    }
+
+
+# --- the environment's side (this file run as a script) ---------------------------------------
+
+
+class LambdaContext:
+    function_version = "$LATEST"
+    identity = None
+    client_context = None
+
+    def __init__(self, request: dict[str, Any]):
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+        self.invoked_function_arn = request["invoked_function_arn"]
+        self.aws_request_id = request["request_id"]
+        self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name = request["log_stream_name"]
+        self._deadline = time.monotonic() + request["timeout_ms"] / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _error(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    return {
+        "errorType": error_type or type(error).__name__,
+        "errorMessage": str(error),
+        "stackTrace": traceback.format_exception(error),
+    }
+
+
+def _load_handler(config: dict[str, Any]) -> Any:
+    import importlib
+
+    layer_paths = []
+    for layer_dir in map(Path, config["layer_dirs"]):
+        layer_paths.append(str(layer_dir / "python") if (layer_dir / "python").is_dir() else str(layer_dir))
+    sys.path[0:0] = [config["code_dir"], *layer_paths]
+    module_name, function_name = config["handler"].rsplit(".", 1)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise _InitError(_error(error, "Runtime.ImportModuleError")) from error
+    handler = getattr(module, function_name, None)
+    if not callable(handler):
+        raise _InitError(
+            {"errorType": "Runtime.HandlerNotFound", "errorMessage": f"Handler '{function_name}' missing"}
+        )
+    return handler
+
+
+class _InitError(Exception):
+    def __init__(self, error: dict[str, Any]):
+        super().__init__(error["errorMessage"])
+        self.error = error
+
+
+def _serve(config: dict[str, Any]) -> None:
+    import resource
+
+    started = time.perf_counter()
+    connection = socket.socket(fileno=config["fd"])
+    reader = connection.makefile("rb")
+
+    def send(message: dict[str, Any]) -> None:
+        connection.sendall(json.dumps(message).encode() + b"\n")
+
+    try:
+        handler = _load_handler(config)
+    except _InitError as failure:
+        traceback.print_exc()
+        send({"type": "init_error", "error": failure.error})
+        return
+    init_ms = (time.perf_counter() - started) * 1000
+    send({"type": "ready", "init_ms": init_ms})
+    report_init = True
+    for line in reader:
+        request = json.loads(line)
+        request_id = request["request_id"]
+        print(f"START RequestId: {request_id} Version: $LATEST")
+        began = time.perf_counter()
+        try:
+            result = handler(request["event"], LambdaContext(request))
+            response: dict[str, Any] = {"ok": True, "result": result}
+        except Exception as error:
+            traceback.print_exc()
+            response = {"ok": False, "error": _error(error)}
+        else:
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as error:
+                traceback.print_exc()
+                response = {"ok": False, "error": _error(error, "Runtime.MarshalError")}
+        duration_ms = (time.perf_counter() - began) * 1000
+        max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        response.update(duration_ms=duration_ms, max_rss_kb=max_rss_kb)
+        print(f"END RequestId: {request_id}")
+        init_note = f"\tInit Duration: {init_ms:.2f} ms" if report_init else ""
+        print(
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Memory Size: {os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE']} MB\t"
+            f"Max Memory Used: {max_rss_kb // 1024} MB{init_note}"
+        )
+        report_init = False
+        send(response)
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.argv[1]))

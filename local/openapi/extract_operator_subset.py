@@ -1,0 +1,79 @@
+"""Extract the operator subset of the ElevenLabs OpenAPI document: the operations `warmline` (the CLI)
+calls to wire an agent, with every schema they reference.
+
+    python local/openapi/extract_operator_subset.py ../shared/reference/elevenlabs-openapi.json
+
+writes `local/openapi/elevenlabs-openapi-operator-subset.json` beside this script. The PATCH body of
+an agent types `conversation_config` and `platform_settings` as open objects; the request models
+that POST /v1/convai/agents/create uses for them are kept too (`EXTRA_SCHEMAS`), so the emulator can
+check what warmline sends inside them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUTPUT = Path(__file__).parent / "elevenlabs-openapi-operator-subset.json"
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "/v1/convai/agents/{agent_id}": ("get", "patch"),
+    "/v1/convai/tools": ("get", "post"),
+    "/v1/convai/tools/{tool_id}": ("get", "patch"),
+    "/v1/convai/secrets": ("get", "post"),
+    "/v1/convai/secrets/{secret_id}": ("patch",),
+}
+EXTRA_SCHEMAS = ("AgentPlatformSettingsRequestModel", "ConversationalConfigAPIModel-Input")
+NOTE = (
+    "Subset of the public ElevenLabs OpenAPI document (live spec as mirrored 2026-08-22): only the "
+    "agent, tool and workspace-secret operations the warmline CLI calls, with every schema they "
+    "reference, plus the agent request models named in x-extra-schemas."
+)
+
+
+def _references(node: Any, schemas: dict[str, Any], found: set[str]) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                name = value.rsplit("/", 1)[-1]
+                if name not in found:
+                    found.add(name)
+                    _references(schemas[name], schemas, found)
+            else:
+                _references(value, schemas, found)
+    elif isinstance(node, list):
+        for item in node:
+            _references(item, schemas, found)
+
+
+def extract(full: dict[str, Any]) -> dict[str, Any]:
+    schemas = full["components"]["schemas"]
+    paths: dict[str, Any] = {}
+    for path, methods in OPERATIONS.items():
+        paths[path] = {method: full["paths"][path][method] for method in methods}
+    found: set[str] = set(EXTRA_SCHEMAS)
+    for name in EXTRA_SCHEMAS:
+        _references(schemas[name], schemas, found)
+    _references(paths, schemas, found)
+    return {
+        "openapi": full["openapi"],
+        "info": {"title": "ElevenLabs API (operator subset)", "version": "1.0", "x-note": NOTE},
+        "x-extra-schemas": list(EXTRA_SCHEMAS),
+        "paths": paths,
+        "components": {"schemas": {name: schemas[name] for name in sorted(found)}},
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    full = json.loads(Path(argv[0]).read_text())
+    OUTPUT.write_text(json.dumps(extract(full), indent=1, sort_keys=False) + "\n")
+    print(f"wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

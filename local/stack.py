@@ -1,0 +1,269 @@
+"""The whole local stack: moto, the template's resources, the functions, the gateway, the SQS poller,
+and the ElevenLabs emulator (unless an ElevenLabs base URL is given)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from local import aws, template
+from local.gateway import Gateway
+from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
+from local.sqs_poller import SqsPoller
+
+ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
+# The function variable that names the ElevenLabs key secret; the emulator accepts that secret's value.
+ELEVENLABS_KEY_SECRET_VARIABLE = "ELEVENLABS_API_KEY_SECRET"
+STATE_FILE = "local.json"
+
+log = logging.getLogger("warmline.local.stack")
+
+
+class StackAlreadyRunning(RuntimeError):
+    pass
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # A zombie has exited; it only waits for a parent to reap it.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def read_state(state_dir: str | Path) -> dict[str, Any] | None:
+    path = Path(state_dir) / STATE_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def running_stack(state_dir: str | Path) -> dict[str, Any] | None:
+    """The state of the stack running from this state directory, or None."""
+    state = read_state(state_dir)
+    if state and process_alive(state.get("pids", {}).get("stack", -1)):
+        return state
+    return None
+
+
+class LocalStack:
+    """Run the template on loopback.
+
+    visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
+    where the template's value is minutes). secret_values give secrets their values by logical id;
+    the others get random ones, except the ElevenLabs key secret, which takes ELEVENLABS_API_KEY
+    from the environment when an external ElevenLabs server is used. provisioned starts one warm
+    execution environment per function before the gateway opens (the demo uses it so the caller's
+    timeline shows warm latencies; the benchmark measures cold starts on its own).
+    """
+
+    def __init__(
+        self,
+        template_path: str | Path = "template.yaml",
+        parameter_overrides: dict[str, Any] | None = None,
+        env_overrides: dict[str, str] | None = None,
+        secret_values: dict[str, str] | None = None,
+        visibility_timeout_override: int | None = None,
+        state_dir: str | Path = ".warmline",
+        elevenlabs_base_url: str | None = None,
+        emulator_options: dict[str, Any] | None = None,
+        http_concurrency: int = DEFAULT_HTTP_CONCURRENCY,
+        stack_name: str = "local",
+        progress: Callable[[str], None] | None = None,
+        provisioned: bool = False,
+    ):
+        self.template_path = Path(template_path)
+        self.parameter_overrides = dict(parameter_overrides or {})
+        self.env_overrides = dict(env_overrides or {})
+        self.secret_values = dict(secret_values or {})
+        self.visibility_timeout_override = visibility_timeout_override
+        self.state_dir = Path(state_dir).resolve()
+        self.elevenlabs_base_url = (
+            elevenlabs_base_url
+            or self.env_overrides.get(ELEVENLABS_BASE_URL_VARIABLE)
+            or os.environ.get(ELEVENLABS_BASE_URL_VARIABLE)
+        )
+        self.emulator_options = dict(emulator_options or {})
+        self.http_concurrency = http_concurrency
+        self.stack_name = stack_name
+        self.progress = progress or (lambda message: None)
+        self.provisioned = provisioned
+
+        self.model: template.StackModel | None = None
+        self.moto: aws.MotoServer | None = None
+        self.emulator: Any = None
+        self.runtime: LambdaRuntime | None = None
+        self.gateway: Gateway | None = None
+        self.poller: SqsPoller | None = None
+        self.secrets: dict[str, str] = {}
+        self.aws_endpoint_url: str | None = None
+        self.api_base_url: str | None = None
+        self.endpoints: dict[str, str] = {}
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / STATE_FILE
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        running = running_stack(self.state_dir)
+        if running and running["pids"]["stack"] != os.getpid():
+            raise StackAlreadyRunning(
+                f"a local stack is already up (pid {running['pids']['stack']}, {running['api_base_url']}); "
+                "stop it with `python -m local down`"
+            )
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        template.load(self.template_path, self.parameter_overrides)  # fail fast, before any process starts
+        self.progress("starting moto (AWS on loopback)")
+        self.moto = aws.MotoServer(self.logs_dir / "moto.log")
+        self.aws_endpoint_url = self.moto.start()
+
+        ids = template.LocalIds(stack_name=self.stack_name, aws_endpoint_url=self.aws_endpoint_url)
+        draft = template.load(self.template_path, self.parameter_overrides, ids)
+        self.secrets = self._secret_values(draft)
+        self.progress(f"creating the resources of {self.template_path}")
+        secret_arns = aws.create_secrets(self.aws_endpoint_url, draft, self.secrets)
+        ids = template.LocalIds(
+            stack_name=self.stack_name, aws_endpoint_url=self.aws_endpoint_url, secret_arns=secret_arns
+        )
+        self.model = template.load(self.template_path, self.parameter_overrides, ids)
+        aws.create_resources(self.aws_endpoint_url, self.model, self.visibility_timeout_override)
+
+        env_overrides = dict(self.env_overrides)
+        if self._uses_elevenlabs(self.model):
+            if not self.elevenlabs_base_url:
+                self.progress("starting the ElevenLabs emulator")
+                self.elevenlabs_base_url = self._start_emulator(self.model)
+            env_overrides[ELEVENLABS_BASE_URL_VARIABLE] = self.elevenlabs_base_url
+
+        self.runtime = LambdaRuntime(
+            self.model.functions,
+            self.logs_dir,
+            aws_endpoint_url=self.aws_endpoint_url,
+            env_overrides=env_overrides,
+            http_concurrency=self.http_concurrency,
+        )
+        if self.provisioned:
+            self.progress("starting one warm execution environment per function")
+            self.runtime.provision()
+        self.gateway = Gateway(self.model.routes, self.runtime, self.model.http_api_id)
+        self.api_base_url = self.gateway.start()
+        self.endpoints = {route.name: self.api_base_url + route.path for route in self.model.routes}
+        self.poller = SqsPoller(
+            self.model.sqs_sources, self.model.queues, self.runtime, self.aws_endpoint_url
+        )
+        self.poller.start()
+        self._write_state()
+        self.progress(f"local stack up at {self.api_base_url}")
+
+    @staticmethod
+    def _uses_elevenlabs(model: template.StackModel) -> bool:
+        return any(ELEVENLABS_BASE_URL_VARIABLE in f.environment for f in model.functions.values())
+
+    def _elevenlabs_key_secret(self, model: template.StackModel) -> str | None:
+        secret_by_arn = {secret.arn: secret.logical_id for secret in model.secrets.values()}
+        for function in model.functions.values():
+            arn = function.environment.get(ELEVENLABS_KEY_SECRET_VARIABLE)
+            if arn in secret_by_arn:
+                return secret_by_arn[arn]
+        return None
+
+    def _secret_values(self, model: template.StackModel) -> dict[str, str]:
+        values = {logical_id: secrets.token_urlsafe(24) for logical_id in model.secrets}
+        key_secret = self._elevenlabs_key_secret(model)
+        if key_secret and self.elevenlabs_base_url and os.environ.get("ELEVENLABS_API_KEY"):
+            values[key_secret] = os.environ["ELEVENLABS_API_KEY"]
+        values.update(self.secret_values)
+        return values
+
+    def _start_emulator(self, model: template.StackModel) -> str:
+        from local.elevenlabs_emulator import Emulator
+
+        key_secret = self._elevenlabs_key_secret(model)
+        api_key = self.secrets[key_secret] if key_secret else secrets.token_urlsafe(24)
+        self.emulator = Emulator(api_key, **self.emulator_options)
+        return self.emulator.start("127.0.0.1")
+
+    def describe(self) -> dict[str, Any]:
+        """What local.json holds: URLs, secrets, resources, and the pids of the processes it started."""
+        assert self.model is not None and self.moto is not None
+        return {
+            "api_base_url": self.api_base_url,
+            "endpoints": self.endpoints,
+            "routes": [
+                {"name": r.name, "method": r.method, "path": r.path, "function": r.function}
+                for r in self.model.routes
+            ],
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "aws_region": template.REGION,
+            "elevenlabs_base_url": self.elevenlabs_base_url,
+            "elevenlabs_emulator": self.emulator is not None,
+            "secrets": self.secrets,
+            "resources": {
+                "tables": {t.logical_id: t.name for t in self.model.tables.values()},
+                "queues": {q.logical_id: q.url for q in self.model.queues.values()},
+                "buckets": {b.logical_id: b.name for b in self.model.buckets.values()},
+                "secrets": {s.logical_id: s.arn for s in self.model.secrets.values()},
+            },
+            "logs_dir": str(self.logs_dir),
+            "pids": {"stack": os.getpid(), "moto": self.moto.pid},
+            "process_group": os.getpgrp(),
+        }
+
+    def _write_state(self) -> None:
+        temporary = self.state_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        temporary.replace(self.state_file)
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "functions": self.runtime.stats() if self.runtime else {},
+            "event_sources": self.poller.stats() if self.poller else {},
+        }
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            stats_file = self.state_dir / "stats.json"
+            stats_file.write_text(
+                json.dumps({**self.stats(), "invocations": self.runtime.invocations()}, indent=2) + "\n"
+            )
+        for part in ("poller", "gateway", "runtime", "emulator", "moto"):
+            component = getattr(self, part)
+            setattr(self, part, None)
+            if component is not None:
+                try:
+                    component.stop()
+                except Exception:
+                    log.exception("stopping the %s failed", part)
+        state = read_state(self.state_dir)
+        if state and state.get("pids", {}).get("stack") == os.getpid():
+            self.state_file.unlink(missing_ok=True)

@@ -1,0 +1,22 @@
+from pathlib import Path
+
+import pytest
+
+from local.stack import LocalStack
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURE_TEMPLATE = FIXTURES / "template.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def fixture_stack(tmp_path_factory):
+    """The fixture template running on loopback: moto, gateway, functions and the SQS poller."""
+    state_dir = tmp_path_factory.mktemp("state")
+    with LocalStack(
+        FIXTURE_TEMPLATE,
+        secret_values={"TokenSecret": "token-value"},
+        visibility_timeout_override=1,
+        state_dir=state_dir,
+    ) as stack:
+        yield stack
