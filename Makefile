@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls test lint format template-check build clean
+.PHONY: setup demo up down calls dashboard bench test lint format template-check build clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,12 @@ down: $(STAMP)
 
 calls: $(STAMP)
 	$(PY) -m local calls $(ARGS)
+
+dashboard: $(STAMP)
+	$(PY) -m local.dashboard --out .warmline/dashboard.png $(ARGS)
+
+bench: $(STAMP)
+	$(PY) -m local.bench $(ARGS)
 
 # --- checks ----------------------------------------------------------------------------------
 lint: $(STAMP)

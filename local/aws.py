@@ -155,3 +155,5 @@ def create_resources(endpoint_url: str, model: StackModel, visibility_timeout_ov
     s3 = client("s3", endpoint_url)
     for bucket in model.buckets.values():
         s3.create_bucket(Bucket=bucket.name)
+        if bucket.versioned:
+            s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})

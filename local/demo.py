@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
+import httpx
+
 from local.caller import SimulatedCaller
+from local.dashboard import read_logs, render
 from local.demo_audio import write_sample
 from local.registration import register_caller
 from local.stack import LocalStack, StackAlreadyRunning
@@ -62,11 +66,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
             print(f"logs: {stack.logs_dir}")
             return 1
+        _report_metrics(stack)
         say(f"function logs are in {stack.logs_dir}")
         return 0
     finally:
         say("stopping the local stack")
         stack.stop()
+
+
+def _report_metrics(stack: LocalStack) -> None:
+    """What an operator would see for this run: the metrics endpoint and the dashboard's panels."""
+    url = stack.endpoints["CloningMetrics"]
+    response = httpx.get(url, headers={"X-Warmline-Secret": stack.secrets["OperatorSecret"]}, timeout=10)
+    figures = response.json()
+    _progress(f"GET {url} (operator secret) answered {response.status_code}:")
+    print(
+        f"    clones ready {figures['counts']['clones_ready']}, failed {figures['counts']['clones_failed']}; "
+        f"clone time p50 {figures['p50_clone_time_ms']} ms; cache hit rate {figures['cache_hit_rate']}; "
+        f"average IVR wait {figures['avg_wait_during_ivr_ms']} ms; handoffs {figures['counts']['handoffs']}"
+    )
+    # The functions flush their EMF lines as they answer; the poller's last batch may lag a moment.
+    time.sleep(0.5)
+    png = render(read_logs(stack.logs_dir), stack.state_dir / "dashboard.png")
+    _progress(f"the dashboard's main panels for this run: {png}")
 
 
 def _progress(message: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -446,7 +447,6 @@ class _InitError(Exception):
 
 
 def _serve(config: dict[str, Any]) -> None:
-    import resource
 
     started = time.perf_counter()
     connection = socket.socket(fileno=config["fd"])
@@ -482,7 +482,7 @@ def _serve(config: dict[str, Any]) -> None:
                 traceback.print_exc()
                 response = {"ok": False, "error": _error(error, "Runtime.MarshalError")}
         duration_ms = (time.perf_counter() - began) * 1000
-        max_rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        max_rss_kb = _peak_rss_kb()
         response.update(duration_ms=duration_ms, max_rss_kb=max_rss_kb)
         print(f"END RequestId: {request_id}")
         init_note = f"\tInit Duration: {init_ms:.2f} ms" if report_init else ""
@@ -493,6 +493,19 @@ def _serve(config: dict[str, Any]) -> None:
         )
         report_init = False
         send(response)
+
+
+def _peak_rss_kb() -> int:
+    """This process's own peak resident memory. getrusage's ru_maxrss survives exec on Linux, so it
+    would report the parent's peak (the whole local stack) instead of the function's."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 if __name__ == "__main__":

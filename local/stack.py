@@ -67,6 +67,10 @@ class LocalStack:
     from the environment when an external ElevenLabs server is used. provisioned starts one warm
     execution environment per function before the gateway opens (the demo uses it so the caller's
     timeline shows warm latencies; the benchmark measures cold starts on its own).
+    function_timeout_overrides replaces functions' Timeout by logical id (seconds). The clone
+    worker's lease lasts its remaining time plus a margin, so a test that kills a worker mid-clone
+    gives it a few seconds here instead of the template's 90 and waits seconds, not minutes, for the
+    lease to expire; keep the queue's visibility timeout above the lease, as the template does.
     """
 
     def __init__(
@@ -76,6 +80,7 @@ class LocalStack:
         env_overrides: dict[str, str] | None = None,
         secret_values: dict[str, str] | None = None,
         visibility_timeout_override: int | None = None,
+        function_timeout_overrides: dict[str, int] | None = None,
         state_dir: str | Path = ".warmline",
         elevenlabs_base_url: str | None = None,
         emulator_options: dict[str, Any] | None = None,
@@ -89,6 +94,7 @@ class LocalStack:
         self.env_overrides = dict(env_overrides or {})
         self.secret_values = dict(secret_values or {})
         self.visibility_timeout_override = visibility_timeout_override
+        self.function_timeout_overrides = dict(function_timeout_overrides or {})
         self.state_dir = Path(state_dir).resolve()
         self.elevenlabs_base_url = (
             elevenlabs_base_url
@@ -156,7 +162,11 @@ class LocalStack:
             stack_name=self.stack_name, aws_endpoint_url=self.aws_endpoint_url, secret_arns=secret_arns
         )
         self.model = template.load(self.template_path, self.parameter_overrides, ids)
+        for logical_id, seconds in self.function_timeout_overrides.items():
+            self.model.functions[logical_id].timeout = seconds
         aws.create_resources(self.aws_endpoint_url, self.model, self.visibility_timeout_override)
+        for function_id in self.model.functions:  # each run's function logs (and metrics) are its own
+            (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
 
         env_overrides = dict(self.env_overrides)
         if self._uses_elevenlabs(self.model):
@@ -223,6 +233,7 @@ class LocalStack:
                 {"name": r.name, "method": r.method, "path": r.path, "function": r.function}
                 for r in self.model.routes
             ],
+            "parameters": {name: str(value) for name, value in self.model.parameters.items()},
             "aws_endpoint_url": self.aws_endpoint_url,
             "aws_region": template.REGION,
             "elevenlabs_base_url": self.elevenlabs_base_url,

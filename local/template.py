@@ -130,6 +130,7 @@ class Bucket:
     logical_id: str
     name: str
     arn: str
+    versioned: bool = False
 
 
 @dataclass
@@ -465,8 +466,12 @@ class _Resolver:
             elif resource_type == "AWS::SQS::Queue":
                 model.queues[logical_id] = self._queue(logical_id)
             elif resource_type == "AWS::S3::Bucket":
+                versioning = (resource.get("Properties") or {}).get("VersioningConfiguration") or {}
                 model.buckets[logical_id] = Bucket(
-                    logical_id, self._bucket_name(logical_id), self.get_att(logical_id, "Arn")
+                    logical_id,
+                    self._bucket_name(logical_id),
+                    self.get_att(logical_id, "Arn"),
+                    versioned=self.resolve(versioning.get("Status")) == "Enabled",
                 )
             elif resource_type == "AWS::SecretsManager::Secret":
                 properties = resource.get("Properties") or {}

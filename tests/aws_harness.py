@@ -31,6 +31,7 @@ EVENTS = ROOT / "events"
 THREECX_SECRET = "local-3cx-secret"  # the value the events/ files carry
 AGENT_SECRET = "local-agent-secret"
 CALLER_KEY_SECRET = "local-caller-key-secret"
+OPERATOR_SECRET = "local-operator-secret"
 
 
 class LambdaContext:
@@ -151,6 +152,7 @@ def build_stack(
         "ThreeCxSecret": THREECX_SECRET,
         "AgentSecret": AGENT_SECRET,
         "CallerKeySecret": CALLER_KEY_SECRET,
+        "OperatorSecret": OPERATOR_SECRET,
     }
     arns = aws.create_secrets(endpoint_url, model, secret_values)
     model = template.load(

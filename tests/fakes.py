@@ -159,6 +159,20 @@ class InMemoryCloneStore:
         if current is not None:
             self.clones[caller_key] = replace(current, handoff_at_ms=at_ms)
 
+    def touch_clone(self, caller_key: str, voice_id: str, at_ms: int) -> None:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if _holds_voice(current, voice_id):
+                self.clones[caller_key] = replace(current, last_used_at_ms=at_ms)
+
+    def expire_clone(self, caller_key: str, voice_id: str, now: float) -> bool:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if not _holds_voice(current, voice_id):
+                return False
+            self.clones[caller_key] = replace(current, expires_at=int(now) - 1)
+            return True
+
     def save_profile(self, profile: CallerProfile) -> None:
         self.profiles[profile.caller_key] = profile
 
@@ -167,15 +181,21 @@ class InMemoryCloneStore:
         self.clones.pop(caller_key, None)
 
 
+def _holds_voice(record: CloneRecord | None, voice_id: str) -> bool:
+    return record is not None and record.status is CloneStatus.READY and record.cloned_voice_id == voice_id
+
+
 class InMemoryQueue:
     def __init__(self, fail: bool = False) -> None:
         self.jobs: list[CloneJob] = []
+        self.delays: list[int] = []
         self.fail = fail
 
-    def send(self, job: CloneJob) -> None:
+    def send(self, job: CloneJob, delay_seconds: int = 0) -> None:
         if self.fail:
             raise ConnectionError("queue unreachable")
         self.jobs.append(job)
+        self.delays.append(delay_seconds)
 
 
 class InMemorySamples:

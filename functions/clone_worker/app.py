@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from warmline.clone_state import CloneJob
-from warmline.cloning import RetryLater, run_clone_job
-from warmline.dependencies import dependencies
 
-logger = Logger()
+from warmline.clone_state import CloneJob
+from warmline.cloning import RetryLater, fail_after_last_delivery, run_clone_job
+from warmline.dependencies import dependencies
+from warmline.observability import count_clone_result, logger, metrics, tracer
+
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+dependencies().warm_up("store", "events", "samples", "queue", secrets=("elevenlabs_api_key_secret",))
 _context: Any = None
 
 
@@ -38,27 +39,34 @@ def handle_job(record: SQSRecord) -> None:
             events=deps.events,
             clock=deps.clock,
             settings=deps.settings,
+            queue=deps.queue,
         )
     except RetryLater as retry:
         logger.warning(
             "clone job left for a later delivery",
-            extra={"reason": str(retry), "receive_count": receive_count},
+            extra={"reason": str(retry), "receive_count": receive_count, "marked_failed": bool(retry.failed)},
         )
+        if retry.failed is not None:
+            count_clone_result(retry.failed)
         raise
     except Exception:
         if receive_count >= deps.settings.clone_max_receives:
-            deps.store.mark_failed(
-                job.caller_key,
-                lease_token=None,
-                error_code="internal_error",
-                error_message="the clone job failed on its last delivery",
-                expires_at=int(deps.clock.now()) + deps.settings.failed_retry_after_seconds,
+            failed = fail_after_last_delivery(
+                job, store=deps.store, events=deps.events, clock=deps.clock, settings=deps.settings
             )
+            if failed is not None:
+                count_clone_result(failed)
         raise
-    logger.info("clone job done", extra={"outcome": result.outcome, "error_code": result.error_code})
+    logger.info(
+        "clone job done",
+        extra={"outcome": result.outcome, "error_code": result.error_code, "duration_ms": result.duration_ms},
+    )
+    count_clone_result(result)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _context
     _context = context

@@ -1,18 +1,22 @@
-"""The ElevenLabs agent's check_clone tool: POST /api/ivr/check-clone/{caller_id}."""
+"""The ElevenLabs agent's check_clone tool (POST /api/ivr/check-clone/{caller_id}) and the
+operator's cloning metrics (GET /api/metrics/cloning)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
 from warmline.callers import InvalidCallerNumber, mask, normalise_number
+from warmline.cloning_report import InvalidWindow, cloning_report, parse_window
 from warmline.dependencies import dependencies
 from warmline.http import HttpError, dispatch, json_object, json_response, require_secret, validate
 from warmline.ivr import check_clone
-from warmline.wire import CheckCloneRequest, CheckCloneResponse
-
-logger = Logger()
+from warmline.observability import count_ivr_answer, logger, metrics, tracer
+from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
 
 
 def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
@@ -59,7 +63,15 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
         provider=provider,
         conversation_id=request.conversation_id,
     )
-    logger.info("check_clone answered", extra={"status": answer.status, "next_action": answer.next_action})
+    logger.info(
+        "check_clone answered",
+        extra={
+            "status": answer.status,
+            "next_action": answer.next_action,
+            "wait_time_ms": answer.wait_time_ms,
+        },
+    )
+    count_ivr_answer(answer)
     response = CheckCloneResponse(
         caller_id=mask(number),
         status=answer.status.value,
@@ -73,9 +85,41 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
     return json_response(200, response.model_dump())
 
 
-ROUTES = {"POST /api/ivr/check-clone/{caller_id}": check_clone_route}
+def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:
+    deps = dependencies()
+    require_secret(event, deps.secrets.get(deps.settings.operator_secret_name))
+    try:
+        from_ms, to_ms = parse_window(event.get("queryStringParameters") or {}, int(deps.clock.now() * 1000))
+    except InvalidWindow as error:
+        raise HttpError(
+            400, "invalid_request", str(error), [{"field": error.parameter, "problem": error.problem}]
+        ) from error
+    report = asdict(cloning_report(deps.events.between(from_ms, to_ms)))
+    counts = CloningCounts(**{name: report.pop(name) for name in CloningCounts.model_fields})
+    response = CloningMetricsResponse(
+        window_from=_iso(from_ms),
+        window_to=_iso(to_ms),
+        from_ms=from_ms,
+        to_ms=to_ms,
+        counts=counts,
+        **report,
+    )
+    return json_response(200, response.model_dump())
 
 
-@logger.inject_lambda_context(clear_state=True)
+def _iso(at_ms: int) -> str:
+    return datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+ROUTES = {
+    "POST /api/ivr/check-clone/{caller_id}": check_clone_route,
+    "GET /api/metrics/cloning": cloning_metrics_route,
+}
+dependencies().warm_up("store", "events", secrets=("agent_secret_name", "caller_key_secret_name"))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dispatch(event, ROUTES)

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
 from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
-from warmline.calls import IncomingCall, QueueUnavailable, answer_incoming_call, start_conversation
+from warmline.calls import (
+    IncomingCall,
+    QueueUnavailable,
+    answer_incoming_call,
+    call_answered_event,
+    start_conversation,
+)
 from warmline.dependencies import dependencies
 from warmline.http import HttpError, dispatch, json_object, json_response, require_secret, validate
+from warmline.observability import count_incoming_call, logger, metrics, tracer, webhook_latency
 from warmline.wire import (
     AgentOverride,
     ConfigOverride,
@@ -18,8 +26,6 @@ from warmline.wire import (
     IncomingCallResponse,
     TtsOverride,
 )
-
-logger = Logger()
 
 
 def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +53,14 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
         logger.exception("clone job not queued")
         raise HttpError(503, "queue_unavailable", str(error)) from error
     logger.info("incoming call answered", extra={"voice": decision.voice, "clone_status": decision.progress})
+    count_incoming_call(decision)
+    answered = call_answered_event(call, decision, int(deps.clock.now() * 1000))
+    if answered is not None:
+        try:
+            deps.events.record(answered)
+        except Exception:
+            # The call must still be routed; only the metrics endpoint misses this call.
+            logger.exception("call_answered event not stored")
     answer = IncomingCallResponse(
         route="agent_callback" if decision.greeting_call_placed else "agent",
         voice=decision.voice.value,
@@ -91,8 +105,14 @@ ROUTES = {
     "POST /api/calls/incoming": incoming_call,
     "POST /api/agent/conversation-init": conversation_init,
 }
+dependencies().warm_up(
+    "store", "events", "queue", secrets=("threecx_secret_name", "agent_secret_name", "caller_key_secret_name")
+)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, ROUTES)
+    with webhook_latency(event.get("routeKey", ""), dependencies().aws_timer):
+        return dispatch(event, ROUTES)

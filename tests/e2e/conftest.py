@@ -22,7 +22,7 @@ def local_stack(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sample(tmp_path_factory):
-    return write_sample(tmp_path_factory.mktemp("audio") / "sample.wav", seconds=3)
+    return write_sample(tmp_path_factory.mktemp("audio") / "sample.wav", seconds=6)
 
 
 @pytest.fixture

@@ -1,6 +1,4 @@
 import pytest
-from warmline.clone_state import CallerProfile
-from warmline.settings import Settings
 
 from tests.fakes import (
     FakeClock,
@@ -10,6 +8,8 @@ from tests.fakes import (
     InMemoryQueue,
     InMemorySamples,
 )
+from warmline.clone_state import CallerProfile
+from warmline.settings import Settings
 
 CALLER = "ck_" + "a" * 32
 

@@ -1,6 +1,8 @@
 from dataclasses import replace
 
 import pytest
+
+from tests.unit.conftest import CALLER
 from warmline.calls import (
     CloneProgress,
     IncomingCall,
@@ -10,8 +12,6 @@ from warmline.calls import (
     start_conversation,
 )
 from warmline.clone_state import CloneRecord, CloneStatus
-
-from tests.unit.conftest import CALLER
 
 
 def call(key=CALLER, call_id="3cx-1"):

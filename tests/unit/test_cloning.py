@@ -1,13 +1,13 @@
 from dataclasses import replace
 
 import pytest
+
+from tests.fakes import FakeVoiceProvider
+from tests.unit.conftest import CALLER
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
 from warmline.cloning import Outcome, RetryLater, run_clone_job, voice_name
 from warmline.events import EventType
 from warmline.voice_provider import InvalidRequest, ProviderTimeout, ProviderUnavailable, RateLimited
-
-from tests.fakes import FakeVoiceProvider
-from tests.unit.conftest import CALLER
 
 
 @pytest.fixture

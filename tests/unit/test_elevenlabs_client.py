@@ -6,6 +6,9 @@ import json
 
 import httpx
 import pytest
+
+from local import openapi_check
+from local.elevenlabs_emulator import ERROR_CODES_429, CloneLatency, Emulator, Fault
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.voice_provider import (
     InvalidRequest,
@@ -17,9 +20,6 @@ from warmline.voice_provider import (
     VoiceLimitReached,
     VoiceSample,
 )
-
-from local import openapi_check
-from local.elevenlabs_emulator import ERROR_CODES_429, CloneLatency, Emulator, Fault
 
 API_KEY = "sk_test_secret_key_0123456789"
 SAMPLES = [

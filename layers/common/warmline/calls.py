@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from warmline.clone_state import CallerState, CloneJob, CloneRecord, CloneStatus
+from warmline.events import Event, EventType
 from warmline.ports import Clock, CloneStore, JobQueue
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderError, VoiceProvider
@@ -106,6 +107,25 @@ def answer_incoming_call(
     if settings.greeting_mode == "outbound" and provider is not None and call.caller_number:
         decision = _place_greeting_call(call, decision, provider=provider, settings=settings)
     return decision
+
+
+def call_answered_event(call: IncomingCall, decision: CallDecision, at_ms: int) -> Event | None:
+    """What the metrics endpoint needs of an answered call; None for callers without a voice sample."""
+    if call.caller_key is None or decision.progress in (CloneProgress.NO_SAMPLE, CloneProgress.WITHHELD):
+        return None
+    return Event(
+        EventType.CALL_ANSWERED,
+        at_ms,
+        call.caller_key,
+        {
+            "threecx_call_id": call.threecx_call_id,
+            "voice": decision.voice.value,
+            "clone_status": decision.progress.value,
+            "cache_hit": decision.voice is Voice.CLONED,
+            "job_queued": decision.job_queued,
+            "cloned_voice_id": decision.cloned_voice_id,
+        },
+    )
 
 
 def request_clone(
@@ -220,6 +240,8 @@ def start_conversation(
         handed_off = (
             clone.handoff_at_ms and now * 1000 - clone.handoff_at_ms <= settings.handoff_window_seconds * 1000
         )
+        # Its last use decides which voice goes when the voice slots are full (warmline.voice_slots).
+        store.touch_clone(caller_key, clone.cloned_voice_id, int(now * 1000))
         return ConversationStart(
             Voice.CLONED,
             progress,

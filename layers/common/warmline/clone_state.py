@@ -39,6 +39,7 @@ class CloneRecord:
     call_started_at_ms: int = 0
     threecx_call_id: str = ""
     handoff_at_ms: int = 0
+    last_used_at_ms: int = 0  # when conversation-init last handed out the READY clone
 
     def is_live(self, now: float) -> bool:
         return self.expires_at > now

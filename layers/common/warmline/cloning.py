@@ -7,7 +7,12 @@ Cloning is not idempotent at the provider (a retried voices/add can make a secon
   reuses the voice it finds;
 - 429s are retried with backoff inside the invocation's remaining time; 5xx and timeouts too,
   after the name lookup; then the message goes back to the queue, and on its last delivery the
-  job is marked FAILED so the caller stops waiting.
+  job is marked FAILED so the caller stops waiting;
+- a job that saw an ambiguous failure or ran more than once is sent again with a delay
+  (`clone_recheck_delay_seconds`); that delivery finds the job done and deletes any other voice
+  under the job's name, so a voice whose answer was lost is not left behind;
+- before cloning, a full account makes room by deleting warmline's least recently used voice
+  (`warmline.voice_slots`), never any other voice.
 """
 
 from __future__ import annotations
@@ -18,12 +23,22 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from warmline import voice_slots
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
 from warmline.events import Event, EventType
-from warmline.ports import Clock, CloneStore, EventStore, SampleStore
+from warmline.ports import Clock, CloneStore, EventStore, JobQueue, SampleStore
 from warmline.settings import Settings
-from warmline.voice_provider import ProviderError, ProviderVoice, VoiceProvider
+from warmline.voice_provider import (
+    ProviderError,
+    ProviderTimeout,
+    ProviderUnavailable,
+    ProviderVoice,
+    RateLimited,
+    VoiceLimitReached,
+    VoiceProvider,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,14 +48,31 @@ FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 8.0
 
 
-class RetryLater(Exception):
-    """Leave the message on the queue: it is delivered again after the visibility timeout."""
-
-
 class Outcome(StrEnum):
     READY = "ready"
     FAILED = "failed"
     ALREADY_DONE = "already_done"
+
+
+class FailureKind(StrEnum):
+    """Why a clone failed, in a few fixed kinds (the provider's own codes are open-ended)."""
+
+    NO_SAMPLE = "no_sample"
+    VOICE_LIMIT = "voice_limit"
+    RATE_LIMITED = "rate_limited"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    REJECTED = "rejected"
+    INTERNAL = "internal"
+
+
+def failure_kind(error: ProviderError) -> FailureKind:
+    if isinstance(error, VoiceLimitReached):
+        return FailureKind.VOICE_LIMIT
+    if isinstance(error, RateLimited):
+        return FailureKind.RATE_LIMITED
+    if isinstance(error, (ProviderUnavailable, ProviderTimeout)):
+        return FailureKind.PROVIDER_UNAVAILABLE
+    return FailureKind.REJECTED
 
 
 @dataclass(frozen=True)
@@ -48,11 +80,23 @@ class JobResult:
     outcome: Outcome
     voice_id: str = ""
     error_code: str = ""
+    failure_kind: str = ""
+    duration_ms: int = 0
 
 
-def voice_name(job_id: str, caller_key: str) -> str:
-    """Deterministic per job, so a repeated attempt can find what an earlier one created."""
-    return f"warmline-{caller_key}-{job_id}"
+class RetryLater(Exception):
+    """Leave the message on the queue: it is delivered again after the visibility timeout.
+
+    `failed` is set when this was the last delivery and the job was marked FAILED.
+    """
+
+    def __init__(self, message: str, failed: JobResult | None = None) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+voice_name = voice_slots.voice_name
+VOICE_LIMIT_ROUNDS = 3  # voice_limit_reached answers a job makes room for before it fails
 
 
 def run_clone_job(
@@ -66,7 +110,9 @@ def run_clone_job(
     events: EventStore,
     clock: Clock,
     settings: Settings,
+    queue: JobQueue | None = None,
 ) -> JobResult:
+    """`queue` sends the delayed re-check of a job whose voice may have been made twice."""
     now = clock.now()
     lease_token = uuid.uuid4().hex
     lease_until_ms = int((now + time_left() + SAFETY_MARGIN_SECONDS) * 1000)
@@ -74,7 +120,7 @@ def run_clone_job(
         job.caller_key, lease_token=lease_token, now_ms=int(now * 1000), lease_expires_at_ms=lease_until_ms
     )
     if record is None:
-        return _not_leased(job, store=store, clock=clock)
+        return _not_leased(job, store=store, provider=provider, clock=clock)
 
     last_delivery = receive_count >= settings.clone_max_receives
     attempt = _CloneAttempt(
@@ -89,13 +135,19 @@ def run_clone_job(
         events=events,
         clock=clock,
         settings=settings,
+        queue=queue,
     )
     return attempt.run()
 
 
-def _not_leased(job: CloneJob, *, store: CloneStore, clock: Clock) -> JobResult:
+def _not_leased(job: CloneJob, *, store: CloneStore, provider: VoiceProvider, clock: Clock) -> JobResult:
     current = store.get_clone(job.caller_key)
     now = clock.now()
+    finished = (CloneStatus.READY, CloneStatus.FAILED)
+    if current is not None and current.job_id == job.job_id and current.status in finished:
+        # A repeated delivery (or the delayed re-check) of a finished job: one voice at most remains.
+        delete_other_voices(job.caller_key, keep=current.cloned_voice_id, provider=provider)
+        return JobResult(Outcome.ALREADY_DONE, voice_id=current.cloned_voice_id)
     if (
         current is None
         or not current.is_live(now)
@@ -104,6 +156,19 @@ def _not_leased(job: CloneJob, *, store: CloneStore, clock: Clock) -> JobResult:
         return JobResult(Outcome.ALREADY_DONE)
     # Another delivery holds a live lease and is cloning now; look again after the visibility timeout.
     raise RetryLater("another worker holds this caller's clone lease")
+
+
+def delete_other_voices(caller_key: str, *, keep: str, provider: VoiceProvider) -> None:
+    """Delete every voice warmline made for this caller except `keep` (an expired clone, or one
+    whose answer was lost): a caller has one voice at the provider at most."""
+    prefix = voice_name("", caller_key)
+    try:
+        extra = [v for v in provider.list_voices() if v.name.startswith(prefix) and v.voice_id != keep]
+        for voice in extra:
+            provider.delete_voice(voice.voice_id)
+            logger.warning("deleted an extra voice of this caller", extra={"voice_id": voice.voice_id})
+    except ProviderError as error:
+        logger.warning("could not look for this caller's extra voices: %s", error.reason)
 
 
 @dataclass
@@ -119,6 +184,9 @@ class _CloneAttempt:
     events: EventStore
     clock: Clock
     settings: Settings
+    queue: JobQueue | None = None
+    # An answer was lost (timeout, 5xx) or an earlier attempt died: a voice may exist twice.
+    in_doubt: bool = False
 
     @property
     def caller_key(self) -> str:
@@ -131,18 +199,26 @@ class _CloneAttempt:
     def run(self) -> JobResult:
         state = self.store.load(self.caller_key)
         if state.profile is None or not state.profile.sample_keys:
-            return self._fail("no_sample", "the caller has no registered voice sample")
+            return self._fail("no_sample", "the caller has no registered voice sample", FailureKind.NO_SAMPLE)
         try:
             voice_samples = self.samples.read(state.profile.sample_keys)
         except KeyError as missing:
-            return self._fail("sample_missing", f"voice sample not found: {missing}")
+            return self._fail("sample_missing", f"voice sample not found: {missing}", FailureKind.NO_SAMPLE)
 
+        if self.settings.clone_start_delay_seconds:
+            self.clock.sleep(self.settings.clone_start_delay_seconds)
         started = self.clock.now()
         # A previous delivery may have created the voice before it died or lost its answer.
-        existing = self._find_existing_voice() if self.record.attempts > 1 else None
+        self.in_doubt = self.record.attempts > 1
+        existing = self._find_existing_voice() if self.in_doubt else None
         if existing is not None:
             return self._ready(existing.voice_id, started)
 
+        limit_rounds = VOICE_LIMIT_ROUNDS
+        try:
+            self._make_room(known_full=False)
+        except voice_slots.NoSlotFree as full:
+            return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
         backoff = FIRST_BACKOFF_SECONDS
         while True:
             try:
@@ -153,10 +229,25 @@ class _CloneAttempt:
                     labels={},
                     timeout_seconds=self._request_timeout(),
                 )
-                return self._ready(added.voice_id, started)
+                voice_slots.SUBSCRIPTION_CACHE.adjust(+1)
+                result = self._ready(added.voice_id, started)
+                if result.outcome is Outcome.READY:
+                    delete_other_voices(self.caller_key, keep=added.voice_id, provider=self.provider)
+                    if self.in_doubt:
+                        self._schedule_recheck()
+                return result
             except ProviderError as error:
+                if isinstance(error, VoiceLimitReached) and limit_rounds > 1:
+                    limit_rounds -= 1
+                    try:
+                        self._make_room(known_full=True)
+                    except voice_slots.NoSlotFree as full:
+                        return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
+                    continue
+                if error.ambiguous:
+                    self.in_doubt = True
                 if not error.retryable:
-                    return self._fail(error.reason, error.message)
+                    return self._fail(error.reason, error.message, failure_kind(error))
                 logger.warning("clone attempt failed (%s), may retry", error.reason)
                 if error.ambiguous:
                     existing = self._find_existing_voice()
@@ -167,6 +258,27 @@ class _CloneAttempt:
                     return self._give_up_delivery(error)
                 self.clock.sleep(pause)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _make_room(self, *, known_full: bool) -> None:
+        try:
+            voice_slots.make_room(
+                provider=self.provider,
+                store=self.store,
+                clock=self.clock,
+                settings=self.settings,
+                known_full=known_full,
+            )
+        except ProviderError as error:
+            # The clone request itself will say whether the account is full.
+            logger.warning("could not check the voice slots: %s", error.reason)
+
+    def _schedule_recheck(self) -> None:
+        if self.queue is None:
+            return
+        try:
+            self.queue.send(self.job, delay_seconds=self.settings.clone_recheck_delay_seconds)
+        except Exception:
+            logger.exception("could not queue the re-check of a job whose voice may exist twice")
 
     def _request_timeout(self) -> float:
         return max(
@@ -213,7 +325,7 @@ class _CloneAttempt:
                 },
             )
         )
-        return JobResult(Outcome.READY, voice_id=voice_id)
+        return JobResult(Outcome.READY, voice_id=voice_id, duration_ms=duration_ms)
 
     def _lost_lease(self, voice_id: str) -> JobResult:
         """Our lease expired and another worker took the job: keep one voice, delete ours if extra."""
@@ -229,36 +341,98 @@ class _CloneAttempt:
         except ProviderError as error:
             logger.warning("could not delete a duplicate voice: %s", error.reason)
 
-    def _fail(self, error_code: str, error_message: str) -> JobResult:
-        now = self.clock.now()
-        applied = self.store.mark_failed(
+    def _fail(self, error_code: str, error_message: str, kind: FailureKind) -> JobResult:
+        applied = _mark_failed(
             self.caller_key,
-            lease_token=self.lease_token,
-            error_code=error_code,
-            error_message=error_message[:500],
-            expires_at=int(now) + self.settings.failed_retry_after_seconds,
+            self.lease_token,
+            error_code,
+            error_message,
+            kind,
+            details={
+                "job_id": self.record.job_id,
+                "threecx_call_id": self.record.threecx_call_id,
+                "requested_at_ms": self.record.requested_at_ms,
+                "attempt": self.record.attempts,
+            },
+            store=self.store,
+            events=self.events,
+            clock=self.clock,
+            settings=self.settings,
         )
-        if applied:
-            self.events.record(
-                Event(
-                    EventType.CLONE_FAILED,
-                    int(now * 1000),
-                    self.caller_key,
-                    {
-                        "job_id": self.record.job_id,
-                        "threecx_call_id": self.record.threecx_call_id,
-                        "error_code": error_code,
-                        "error_message": error_message[:500],
-                        "requested_at_ms": self.record.requested_at_ms,
-                        "attempt": self.record.attempts,
-                    },
-                )
-            )
-        return JobResult(Outcome.FAILED, error_code=error_code)
+        # Not applied: the lease was lost, and whoever holds it now reports the outcome.
+        outcome = Outcome.FAILED if applied else Outcome.ALREADY_DONE
+        return JobResult(outcome, error_code=error_code, failure_kind=kind.value if applied else "")
 
     def _give_up_delivery(self, error: ProviderError) -> JobResult:
+        failed = None
         if self.last_delivery:
-            self._fail(error.reason, f"gave up after the last delivery: {error.message}")
+            result = self._fail(
+                error.reason, f"gave up after the last delivery: {error.message}", failure_kind(error)
+            )
+            failed = result if result.outcome is Outcome.FAILED else None
         else:
             self.store.release_lease(self.caller_key, self.lease_token)
-        raise RetryLater(f"provider still failing ({error.reason})")
+        raise RetryLater(f"provider still failing ({error.reason})", failed)
+
+
+def fail_after_last_delivery(
+    job: CloneJob, *, store: CloneStore, events: EventStore, clock: Clock, settings: Settings
+) -> JobResult | None:
+    """An unexpected error on the job's last delivery: mark it FAILED so the caller stops waiting."""
+    applied = _mark_failed(
+        job.caller_key,
+        None,
+        "internal_error",
+        "the clone job failed on its last delivery",
+        FailureKind.INTERNAL,
+        details={
+            "job_id": job.job_id,
+            "threecx_call_id": job.threecx_call_id,
+            "requested_at_ms": job.requested_at_ms,
+        },
+        store=store,
+        events=events,
+        clock=clock,
+        settings=settings,
+    )
+    if not applied:
+        return None
+    return JobResult(Outcome.FAILED, error_code="internal_error", failure_kind=FailureKind.INTERNAL.value)
+
+
+def _mark_failed(
+    caller_key: str,
+    lease_token: str | None,
+    error_code: str,
+    error_message: str,
+    kind: FailureKind,
+    *,
+    details: dict[str, Any],
+    store: CloneStore,
+    events: EventStore,
+    clock: Clock,
+    settings: Settings,
+) -> bool:
+    now = clock.now()
+    applied = store.mark_failed(
+        caller_key,
+        lease_token=lease_token,
+        error_code=error_code,
+        error_message=error_message[:500],
+        expires_at=int(now) + settings.failed_retry_after_seconds,
+    )
+    if applied:
+        events.record(
+            Event(
+                EventType.CLONE_FAILED,
+                int(now * 1000),
+                caller_key,
+                {
+                    **details,
+                    "error_code": error_code,
+                    "failure_kind": kind.value,
+                    "error_message": error_message[:500],
+                },
+            )
+        )
+    return applied

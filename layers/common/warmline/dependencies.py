@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import Any
 
 import boto3
 
@@ -14,6 +17,7 @@ from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import caller_key
+from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 
 
@@ -21,7 +25,11 @@ from warmline.settings import Settings, get_settings
 class Dependencies:
     settings: Settings
     clock: SystemClock = field(default_factory=SystemClock)
+    aws_timer: AwsCallTimer = field(default_factory=AwsCallTimer)
     _providers: dict[str, ElevenLabsClient] = field(default_factory=dict)
+
+    def _client(self, service: str) -> Any:
+        return self.aws_timer.attach(boto3.client(service))
 
     @cached_property
     def secrets(self) -> SecretsManagerSecrets:
@@ -29,21 +37,21 @@ class Dependencies:
 
     @cached_property
     def store(self) -> DynamoCloneStore:
-        return DynamoCloneStore(boto3.client("dynamodb"), self.settings.table_name)
+        return DynamoCloneStore(self._client("dynamodb"), self.settings.table_name)
 
     @cached_property
     def events(self) -> DynamoEventStore:
         return DynamoEventStore(
-            boto3.client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds
+            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds
         )
 
     @cached_property
     def queue(self) -> SqsJobQueue:
-        return SqsJobQueue(boto3.client("sqs"), self.settings.clone_jobs_queue_url)
+        return SqsJobQueue(self._client("sqs"), self.settings.clone_jobs_queue_url)
 
     @cached_property
     def samples(self) -> S3SampleStore:
-        return S3SampleStore(boto3.client("s3"), self.settings.samples_bucket)
+        return S3SampleStore(self._client("s3"), self.settings.samples_bucket)
 
     def provider(self) -> ElevenLabsClient:
         """One client per API key value, so a rotated key takes effect when the secret cache expires."""
@@ -56,6 +64,23 @@ class Dependencies:
 
     def caller_key(self, normalised_number: str) -> str:
         return caller_key(normalised_number, self.secrets.get(self.settings.caller_key_secret_name))
+
+    def warm_up(self, *adapters: str, secrets: tuple[str, ...] = ()) -> None:
+        """Build these adapters and fetch these secrets (names of Settings fields) now.
+
+        Called at import inside Lambda, so the init phase pays for the boto3 clients and the first
+        secret reads instead of the first caller. A secret that cannot be read yet is read again
+        on first use.
+        """
+        if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            return
+        for name in adapters:
+            getattr(self, name)
+        for setting in secrets:
+            try:
+                self.secrets.get(getattr(self.settings, setting))
+            except Exception:
+                logging.getLogger(__name__).warning("could not prefetch %s at init", setting)
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,8 @@
-"""Things that happened, stored with their own TTL for analytics and the metrics endpoint."""
+"""Things that happened, stored with their own TTL for analytics and the metrics endpoint.
+
+`at_ms` is when it happened: the clone's ready_at, the failure's failed_at, the transfer's
+transferred_at. What each type carries in `data` is listed in docs/observability.md.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ class EventType(StrEnum):
     CLONE_FAILED = "clone_failed"
     HANDOFF = "handoff"
     IVR_TIMEOUT = "ivr_timeout"
+    CALL_ANSWERED = "call_answered"  # an incoming call from a caller with a voice sample
+    IVR_CHECK = "ivr_check"  # one wait for the clone after the caller pressed 1
 
 
 @dataclass(frozen=True)

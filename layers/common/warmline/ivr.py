@@ -37,6 +37,17 @@ class NextAction(StrEnum):
     REPEAT_MENU = "repeat_menu"
 
 
+class IvrOutcome(StrEnum):
+    """What came of one wait for the clone (key 1)."""
+
+    READY = "ready"
+    ASK_AGAIN = "ask_again"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+    HANDOFF_FAILED = "handoff_failed"
+
+
 SAY = {
     NextAction.TRANSFER_TO_AGENT: "Your assistant is ready. Connecting you now.",
     NextAction.ASK_AGAIN: "Still preparing, one moment please. Press 1 again to continue.",
@@ -63,6 +74,21 @@ class IvrAnswer:
     @property
     def say(self) -> str:
         return SAY[self.next_action]
+
+    @property
+    def outcome(self) -> IvrOutcome | None:
+        """None when the caller did not ask to wait (voicemail, an unknown key)."""
+        if self.next_action in (NextAction.OFFER_VOICEMAIL, NextAction.REPEAT_MENU):
+            return None
+        if self.status is IvrStatus.READY:
+            return (
+                IvrOutcome.READY
+                if self.next_action is NextAction.TRANSFER_TO_AGENT
+                else IvrOutcome.HANDOFF_FAILED
+            )
+        if self.status is IvrStatus.CLONING:
+            return IvrOutcome.ASK_AGAIN if self.next_action is NextAction.ASK_AGAIN else IvrOutcome.TIMEOUT
+        return IvrOutcome.FAILED if self.status is IvrStatus.FAILED else IvrOutcome.UNAVAILABLE
 
 
 def _status_of(clone: CloneRecord | None, now: float) -> IvrStatus:
@@ -119,7 +145,50 @@ def check_clone(
         return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
 
     clone, ended = wait_for_clone(caller_key, store=store, clock=clock, settings=settings)
-    waited_ms = _ms_since(started, ended)
+    answer = _answer_after_wait(
+        caller_key,
+        caller_number,
+        clone,
+        ended,
+        _ms_since(started, ended),
+        store=store,
+        events=events,
+        clock=clock,
+        settings=settings,
+        provider=provider,
+        conversation_id=conversation_id,
+    )
+    assert answer.outcome is not None
+    events.record(
+        Event(
+            EventType.IVR_CHECK,
+            int(ended * 1000),
+            caller_key,
+            {
+                "threecx_call_id": clone.threecx_call_id if clone is not None else "",
+                "conversation_id": conversation_id,
+                "wait_ms": answer.wait_time_ms,
+                "outcome": answer.outcome.value,
+            },
+        )
+    )
+    return answer
+
+
+def _answer_after_wait(
+    caller_key: str,
+    caller_number: str,
+    clone: CloneRecord | None,
+    ended: float,
+    waited_ms: int,
+    *,
+    store: CloneStore,
+    events: EventStore,
+    clock: Clock,
+    settings: Settings,
+    provider: VoiceProvider | None,
+    conversation_id: str,
+) -> IvrAnswer:
     status = _status_of(clone, ended)
     if status is IvrStatus.READY:
         assert clone is not None

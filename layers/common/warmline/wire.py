@@ -82,3 +82,35 @@ class CheckCloneResponse(BaseModel):
     ]
     say: str
     handoff_mode: Literal["transfer", "outbound"] | None = None
+
+
+class CloningCounts(BaseModel):
+    clones_ready: int
+    clones_failed: int
+    clones_failed_by_reason: dict[str, int]
+    calls_with_voice_sample: int
+    cache_hits: int
+    ivr_waits: int
+    calls_waited_in_ivr: int
+    calls_timed_out_in_ivr: int
+    handoffs: int
+
+
+class CloningMetricsResponse(BaseModel):
+    """GET /api/metrics/cloning: figures over the window [from, to), each None when nothing backs it."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    window_from: str = Field(serialization_alias="from")
+    window_to: str = Field(serialization_alias="to")
+    from_ms: int
+    to_ms: int
+    avg_clone_time_ms: float | None
+    p50_clone_time_ms: int | None
+    p95_clone_time_ms: int | None
+    p99_clone_time_ms: int | None
+    clone_timeout_rate: float | None
+    cache_hit_rate: float | None
+    async_clone_success_rate: float | None
+    avg_wait_during_ivr_ms: float | None
+    counts: CloningCounts

@@ -16,7 +16,7 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
         state = json.loads((tmp_path / "local.json").read_text())
         assert state["api_base_url"] == stack.api_base_url
         assert state["endpoints"]["CheckClone"] == stack.api_base_url + "/api/ivr/check-clone/{caller_id}"
-        assert set(state["endpoints"]) == {"IncomingCall", "ConversationInit", "CheckClone"}
+        assert set(state["endpoints"]) == {"IncomingCall", "ConversationInit", "CheckClone", "CloningMetrics"}
         assert state["elevenlabs_emulator"] is True
         assert state["elevenlabs_base_url"] == stack.elevenlabs_base_url == stack.emulator.base_url
         assert state["aws_endpoint_url"] == stack.aws_endpoint_url
@@ -25,8 +25,9 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
             "ThreeCxSecret",
             "AgentSecret",
             "CallerKeySecret",
+            "OperatorSecret",
         }
-        assert len(set(state["secrets"].values())) == 4
+        assert len(set(state["secrets"].values())) == 5
 
         key = state["secrets"]["ElevenLabsApiKeySecret"]
         subscription = httpx.get(

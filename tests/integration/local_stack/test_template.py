@@ -17,6 +17,7 @@ def test_real_template_resolves_to_the_warmline_stack():
         ("POST", "/api/calls/incoming"),
         ("POST", "/api/agent/conversation-init"),
         ("POST", "/api/ivr/check-clone/{caller_id}"),
+        ("GET", "/api/metrics/cloning"),
     }
     [source] = model.sqs_sources
     assert source.batch_size == 1

@@ -280,6 +280,28 @@ class DynamoCloneStore:
             ExpressionAttributeValues=_to_item({":at": at_ms}),
         )
 
+    def touch_clone(self, caller_key: str, voice_id: str, at_ms: int) -> None:
+        self._update(
+            caller_key,
+            UpdateExpression="SET last_used_at_ms = :at",
+            ConditionExpression="cloned_voice_id = :voice AND #s = :ready",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":at": at_ms, ":voice": voice_id, ":ready": CloneStatus.READY.value}
+            ),
+        )
+
+    def expire_clone(self, caller_key: str, voice_id: str, now: float) -> bool:
+        return self._update(
+            caller_key,
+            UpdateExpression="SET expires_at = :past",
+            ConditionExpression="cloned_voice_id = :voice AND #s = :ready",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":past": int(now) - 1, ":voice": voice_id, ":ready": CloneStatus.READY.value}
+            ),
+        )
+
     def save_profile(self, profile: CallerProfile) -> None:
         values = asdict(profile)
         values["sample_keys"] = list(profile.sample_keys)

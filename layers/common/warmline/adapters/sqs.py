@@ -14,5 +14,7 @@ class SqsJobQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def send(self, job: CloneJob) -> None:
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps(asdict(job)))
+    def send(self, job: CloneJob, delay_seconds: int = 0) -> None:
+        self._client.send_message(
+            QueueUrl=self._queue_url, MessageBody=json.dumps(asdict(job)), DelaySeconds=delay_seconds
+        )

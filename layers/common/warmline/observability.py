@@ -1,0 +1,184 @@
+"""Logs, metrics and traces: the one place that names what warmline measures.
+
+Every metric is in the `warmline` namespace with the dimension `service=warmline`; the few that
+need one more dimension take it from a fixed set of values (CloudWatch identifies a metric by its
+namespace, name and all its dimensions, so an open-ended dimension would scatter it). The
+dashboard and alarms in template.yaml name exactly these metrics; a test holds them together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from warmline.calls import CallDecision, CloneProgress, Voice
+from warmline.cloning import FailureKind, JobResult, Outcome
+from warmline.ivr import IvrAnswer, IvrOutcome
+
+NAMESPACE = "warmline"
+SERVICE = "warmline"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    unit: MetricUnit
+    # The extra dimension beside `service`, and every value it can take.
+    dimension: str = ""
+    values: tuple[str, ...] = ()
+
+
+CLONE_DURATION = MetricSpec("CloneDuration", MetricUnit.Milliseconds)
+CLONES_SUCCEEDED = MetricSpec("ClonesSucceeded", MetricUnit.Count)
+CLONES_FAILED = MetricSpec("ClonesFailed", MetricUnit.Count)
+CLONE_FAILURES_BY_REASON = MetricSpec(
+    "CloneFailuresByReason", MetricUnit.Count, "reason", tuple(kind.value for kind in FailureKind)
+)
+CALLS_WITH_VOICE_SAMPLE = MetricSpec("CallsWithVoiceSample", MetricUnit.Count)
+CACHE_HITS = MetricSpec("CacheHits", MetricUnit.Count)
+CLONE_JOBS_ENQUEUED = MetricSpec("CloneJobsEnqueued", MetricUnit.Count)
+CLONE_JOBS_DEDUPLICATED = MetricSpec("CloneJobsDeduplicated", MetricUnit.Count)
+IVR_WAIT_TIME = MetricSpec("IvrWaitTime", MetricUnit.Milliseconds)
+IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.value for o in IvrOutcome))
+HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
+WEBHOOK_ROUTES = {
+    "POST /api/calls/incoming": "incoming_call",
+    "POST /api/agent/conversation-init": "conversation_init",
+}
+WEBHOOK_LATENCY = MetricSpec(
+    "WebhookLatency", MetricUnit.Milliseconds, "route", tuple(WEBHOOK_ROUTES.values())
+)
+WEBHOOK_AWS_TIME = MetricSpec(
+    "WebhookAwsTime", MetricUnit.Milliseconds, "route", tuple(WEBHOOK_ROUTES.values())
+)
+
+ALL_METRICS = (
+    CLONE_DURATION,
+    CLONES_SUCCEEDED,
+    CLONES_FAILED,
+    CLONE_FAILURES_BY_REASON,
+    CALLS_WITH_VOICE_SAMPLE,
+    CACHE_HITS,
+    CLONE_JOBS_ENQUEUED,
+    CLONE_JOBS_DEDUPLICATED,
+    IVR_WAIT_TIME,
+    IVR_OUTCOMES,
+    HANDOFFS,
+    WEBHOOK_LATENCY,
+    WEBHOOK_AWS_TIME,
+)
+
+
+def metric_identities() -> set[tuple[str, str, frozenset[tuple[str, str]]]]:
+    """(namespace, name, dimensions) of every metric warmline can emit."""
+    found = set()
+    for spec in ALL_METRICS:
+        if spec.dimension:
+            for value in spec.values:
+                dimensions = frozenset({("service", SERVICE), (spec.dimension, value)})
+                found.add((NAMESPACE, spec.name, dimensions))
+        else:
+            found.add((NAMESPACE, spec.name, frozenset({("service", SERVICE)})))
+    return found
+
+
+def _add(spec: MetricSpec, value: float, dimension_value: str = "") -> None:
+    if not spec.dimension:
+        metrics.add_metric(name=spec.name, unit=spec.unit, value=value)
+        return
+    if dimension_value not in spec.values:
+        raise ValueError(f"{spec.name}: {spec.dimension}={dimension_value!r} is not one of {spec.values}")
+    # A metric with its own dimension goes out as its own EMF document: the shared one has one
+    # dimension set for all its metrics.
+    with single_metric(
+        name=spec.name,
+        unit=spec.unit,
+        value=value,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE, spec.dimension: dimension_value},
+    ):
+        pass
+
+
+# --- from the domain's results ------------------------------------------------------------------
+
+
+def count_incoming_call(decision: CallDecision) -> None:
+    if decision.progress in (CloneProgress.NO_SAMPLE, CloneProgress.WITHHELD):
+        return
+    _add(CALLS_WITH_VOICE_SAMPLE, 1)
+    if decision.voice is Voice.CLONED:
+        _add(CACHE_HITS, 1)
+    elif decision.job_queued:
+        _add(CLONE_JOBS_ENQUEUED, 1)
+    elif decision.voice is Voice.GREETING:
+        _add(CLONE_JOBS_DEDUPLICATED, 1)
+
+
+def count_clone_result(result: JobResult) -> None:
+    if result.outcome is Outcome.READY:
+        _add(CLONES_SUCCEEDED, 1)
+        _add(CLONE_DURATION, result.duration_ms)
+    elif result.outcome is Outcome.FAILED:
+        _add(CLONES_FAILED, 1)
+        _add(CLONE_FAILURES_BY_REASON, 1, result.failure_kind)
+
+
+def count_ivr_answer(answer: IvrAnswer) -> None:
+    if answer.outcome is None:
+        return
+    _add(IVR_WAIT_TIME, answer.wait_time_ms)
+    _add(IVR_OUTCOMES, 1, answer.outcome.value)
+    if answer.outcome is IvrOutcome.READY:
+        _add(HANDOFFS, 1)
+
+
+# --- the webhook's own latency -------------------------------------------------------------------
+
+
+class AwsCallTimer:
+    """Wall time spent inside AWS SDK calls on the clients it is attached to, since the last reset."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("before-call", self._started)
+        client.meta.events.register("after-call", self._ended)
+        client.meta.events.register("after-call-error", self._ended)
+        return client
+
+    def reset(self) -> None:
+        self.seconds = 0.0
+
+    def _started(self, context: dict[str, Any], **_: Any) -> None:
+        context["warmline_started"] = time.perf_counter()
+
+    def _ended(self, context: dict[str, Any], **_: Any) -> None:
+        started = context.pop("warmline_started", None)
+        if started is not None:
+            self.seconds += time.perf_counter() - started
+
+
+@contextmanager
+def webhook_latency(route_key: str, aws_timer: AwsCallTimer) -> Iterator[None]:
+    """Time the handler's work on one webhook request, and the part of it spent in AWS calls."""
+    route = WEBHOOK_ROUTES.get(route_key)
+    aws_timer.reset()
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        if route is not None:
+            _add(WEBHOOK_LATENCY, round((time.perf_counter() - started) * 1000, 3), route)
+            _add(WEBHOOK_AWS_TIME, round(aws_timer.seconds * 1000, 3), route)

@@ -1,0 +1,150 @@
+"""Custom voice slots at the provider: make room for a clone by deleting warmline's least recently
+used voice, and never any other voice in the account.
+
+Which voice goes, when every slot is used:
+- Only voices whose name starts with `warmline-` (warmline names each clone
+  `warmline-<caller key>-<job id>`) are ever considered; any other voice in the account stays.
+- A warmline voice that is no caller's live READY clone (an orphan: its record expired, failed or
+  moved on to a newer clone) goes first, oldest first by the provider's `created_at_unix`.
+- Then the READY clones, least recently used first. A clone's last use is the latest of when it
+  became ready, when the IVR handed the caller over to it, and when conversation-init last handed
+  it out (`last_used_at_ms`).
+- Never deleted: a READY clone used within `voice_in_use_seconds` (its caller may be in a call
+  right now), and a voice made for a job that is still in flight (an earlier attempt's voice the
+  next attempt will pick up by name).
+- If nothing may go, the clone fails with `voice_slots_full` and the caller goes on in the default
+  voice.
+A deleted READY clone's record is expired first, so no caller is handed a deleted voice; that
+caller's next call clones afresh.
+
+Slot usage comes from GET /v1/user/subscription, cached for `voice_slot_cache_seconds` per
+execution environment and adjusted for the clones and deletes this environment makes; a clone that
+still meets `voice_limit_reached` (another environment filled the last slot) makes room without
+the cache.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+
+from warmline.clone_state import CloneRecord
+from warmline.ports import Clock, CloneStore
+from warmline.settings import Settings
+from warmline.voice_provider import ProviderVoice, Subscription, VoiceProvider
+
+logger = logging.getLogger(__name__)
+
+VOICE_NAME_PREFIX = "warmline-"
+_VOICE_NAME = re.compile(r"^warmline-(?P<caller_key>ck_[0-9a-f]{32})-(?P<job_id>[0-9a-zA-Z]+)$")
+
+
+class NoSlotFree(Exception):
+    """Every voice slot is used and none of warmline's voices may be deleted."""
+
+
+def voice_name(job_id: str, caller_key: str) -> str:
+    """Deterministic per job, so a repeated attempt can find what an earlier one created."""
+    return f"{VOICE_NAME_PREFIX}{caller_key}-{job_id}"
+
+
+def parse_voice_name(name: str) -> tuple[str, str] | None:
+    """(caller key, job id) of a warmline voice name, or None for any other name."""
+    found = _VOICE_NAME.match(name)
+    return (found["caller_key"], found["job_id"]) if found else None
+
+
+class SubscriptionCache:
+    """The provider's slot counts, trusted for a short while. One per execution environment."""
+
+    def __init__(self) -> None:
+        self._subscription: Subscription | None = None
+        self._fetched_at = 0.0
+
+    def get(self, provider: VoiceProvider, now: float, max_age_seconds: float) -> Subscription:
+        if self._subscription is None or now - self._fetched_at >= max_age_seconds:
+            self._subscription = provider.get_subscription()
+            self._fetched_at = now
+        return self._subscription
+
+    def adjust(self, slots: int) -> None:
+        if self._subscription is not None:
+            used = max(0, self._subscription.voice_slots_used + slots)
+            self._subscription = replace(self._subscription, voice_slots_used=used)
+
+    def clear(self) -> None:
+        self._subscription = None
+
+
+SUBSCRIPTION_CACHE = SubscriptionCache()
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    voice: ProviderVoice
+    orphan: bool
+    last_used_ms: int
+
+
+def last_used_ms(record: CloneRecord) -> int:
+    return max(record.last_used_at_ms, record.ready_at_ms, record.handoff_at_ms)
+
+
+def choose_voice_to_delete(
+    voices: list[ProviderVoice], *, store: CloneStore, now: float, settings: Settings
+) -> ProviderVoice | None:
+    """The voice the rules in this module's docstring delete next, or None."""
+    candidates = []
+    in_use_since_ms = int((now - settings.voice_in_use_seconds) * 1000)
+    for voice in voices:
+        parsed = parse_voice_name(voice.name)
+        if parsed is None:
+            continue
+        caller_key, job_id = parsed
+        record = store.get_clone(caller_key)
+        if record is not None and record.is_in_flight(now) and record.job_id == job_id:
+            continue
+        if record is not None and record.is_ready(now) and record.cloned_voice_id == voice.voice_id:
+            used = last_used_ms(record)
+            if used >= in_use_since_ms:
+                continue
+            candidates.append(_Candidate(voice, orphan=False, last_used_ms=used))
+        else:
+            created_ms = (voice.created_at_unix or 0) * 1000
+            candidates.append(_Candidate(voice, orphan=True, last_used_ms=created_ms))
+    if not candidates:
+        return None
+    return min(candidates, key=lambda c: (not c.orphan, c.last_used_ms)).voice
+
+
+def make_room(
+    *,
+    provider: VoiceProvider,
+    store: CloneStore,
+    clock: Clock,
+    settings: Settings,
+    cache: SubscriptionCache = SUBSCRIPTION_CACHE,
+    known_full: bool = False,
+) -> str:
+    """Make sure one voice slot is free. Returns the id of the voice deleted for it ("" if none
+    needed to go); raises NoSlotFree. `known_full`: the provider just answered voice_limit_reached."""
+    now = clock.now()
+    if not known_full:
+        subscription = cache.get(provider, now, settings.voice_slot_cache_seconds)
+        if subscription.free_slots > 0:
+            return ""
+    voice = choose_voice_to_delete(provider.list_voices(), store=store, now=now, settings=settings)
+    if voice is None:
+        raise NoSlotFree(
+            "every custom voice slot is used and no voice warmline created may be deleted "
+            "(the others are not warmline's, or their callers used them recently)"
+        )
+    parsed = parse_voice_name(voice.name)
+    if parsed is not None:
+        # Expire the record first: from now on no caller is handed the voice about to go.
+        store.expire_clone(parsed[0], voice.voice_id, now)
+    provider.delete_voice(voice.voice_id)
+    cache.adjust(-1)
+    logger.info("deleted warmline's least recently used voice for a slot", extra={"voice_id": voice.voice_id})
+    return voice.voice_id

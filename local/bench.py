@@ -1,0 +1,431 @@
+"""`make bench`: N simulated calls on the local stack, once with warmline's timings and once with the
+original specification's (100 ms sleep before cloning, 500 ms polling, a long IVR wait), and a
+report of what the caller waits for: JSON, a markdown table and a PNG, in --out.
+
+`--calls 200 --concurrency 200` is the load check: it also verifies no 5xx, no lost job, no
+duplicate clone and an outcome for every caller, and exits 1 if any of these fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local import aws
+from local.caller import CallOutcome
+from local.calls import PlannedCall, caller_for, plan_calls, prepare
+from local.demo_audio import write_sample
+from local.elevenlabs_emulator import CloneLatency
+from local.stack import LocalStack
+from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline.callers import caller_key, normalise_number
+
+GREETING_SECONDS = 0.5  # the caller presses 1 soon after the greeting starts
+FUNCTIONS = ("WebhookFunction", "CloneWorkerFunction", "IvrCheckFunction")
+# The original specification's timings. Its 30 s IVR wait is capped at 15 s by warmline's settings;
+# with clones of at most 7.5 s the cap is never reached.
+ORIGINAL = {
+    "env": {
+        "CLONE_START_DELAY_SECONDS": "0.1",
+        "IVR_FIRST_POLL_SECONDS": "0.5",
+        "IVR_MAX_POLL_SECONDS": "0.5",
+        "IVR_MAX_WAIT_SECONDS": "15",
+    },
+    "timeouts": {"IvrCheckFunction": 30},
+}
+
+# us-east-1 list prices, as published in early 2025 (after DynamoDB's November 2024 on-demand cut).
+PRICES = {
+    "lambda_arm64_gb_second": 0.0000133334,
+    "lambda_request": 0.20 / 1e6,
+    "http_api_request": 1.00 / 1e6,
+    "sqs_request": 0.40 / 1e6,
+    "dynamodb_write_unit": 0.625 / 1e6,
+    "dynamodb_read_unit": 0.125 / 1e6,
+}
+# DynamoDB and SQS requests per call kind, counted from the code paths (every item is under 1 KB:
+# one unit per request; strongly consistent reads cost one read unit up to 4 KB).
+# first: webhook query+put, send; conversation-init query; worker update(lease)+query+update(ready)
+#   +put(event); IVR ~3 reads + update(handoff) + put(event); second conversation-init query+update;
+#   SQS send+receive+delete.
+REQUESTS_PER_CALL = {
+    "first": {"reads": 7, "writes": 7, "sqs": 3},
+    "repeat": {"reads": 2, "writes": 1, "sqs": 0},
+    "no-sample": {"reads": 2, "writes": 0, "sqs": 0},
+}
+TARGETS = {
+    "readiness_lag_p99_ms": 100,
+    "own_webhook_work_p99_ms": 20,
+    "queue_lag_p50_ms": 100,
+    "readiness_lag_ratio": 5,
+}
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def p50_p99(values: list[float]) -> dict[str, float | None]:
+    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "count": len(values)}
+
+
+@dataclass
+class CallRecord:
+    planned: PlannedCall
+    outcome: CallOutcome
+    started_at: float  # wall clock
+
+
+def run_mode(mode: str, args: argparse.Namespace, out: Path, say) -> dict[str, Any]:
+    original = mode == "original"
+    stack = LocalStack(
+        state_dir=out / f"state-{mode}",
+        emulator_options={"clone_latency": CloneLatency.demo(), "voice_limit": 10_000, "seed": 7},
+        env_overrides=ORIGINAL["env"] if original else {},
+        function_timeout_overrides=ORIGINAL["timeouts"] if original else {},
+        progress=lambda message: say(f"[{mode}] {message}"),
+    )
+    stack.start()
+    try:
+        state = stack.describe()
+        caller = caller_for(state, GREETING_SECONDS)
+        caller.pause_between_presses_seconds = 0.2
+        calls = plan_calls(args.calls, "mixed", run_id=1 if original else 2)
+        say(f"[{mode}] registering callers and cloning the repeat callers' voices first")
+        prepare(state, calls, caller, write_sample(out / "sample.wav", seconds=6))
+        before = {
+            r["form"]["name"][0] for r in stack.emulator.requests("/v1/voices/add") if r["status"] == 200
+        }
+        say(f"[{mode}] placing {len(calls)} calls, {args.concurrency} at once")
+        records = _place(
+            calls, caller, args.concurrency, lambda done: say(f"[{mode}] {done}/{len(calls)} calls")
+        )
+        time.sleep(1.0)  # the last rechecks and writes
+        return _measure(mode, stack, state, records, before)
+    finally:
+        stack.stop()
+
+
+def _place(calls, caller, concurrency, progress) -> list[CallRecord]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    done = [0]
+    lock = threading.Lock()
+
+    def one(planned: PlannedCall) -> CallRecord:
+        started = time.time()
+        outcome = caller.call(planned.number)
+        with lock:
+            done[0] += 1
+            if done[0] % max(1, len(calls) // 10) == 0:
+                progress(done[0])
+        return CallRecord(planned, outcome, started)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        return list(pool.map(one, calls))
+
+
+def _entry(outcome: CallOutcome, prefix: str, before: str | None = None) -> float | None:
+    entries = outcome.timeline.entries
+    end = next((i for i, (_, t) in enumerate(entries) if before and t.startswith(before)), len(entries))
+    found = [offset for offset, text in entries[:end] if text.startswith(prefix)]
+    return found[-1] if found else None
+
+
+def webhook_own_work(logs_dir: Path) -> tuple[list[float], list[float]]:
+    """(handler ms, handler ms minus AWS ms) per webhook invocation, from the handler's EMF lines."""
+    pending: dict[tuple[str, int], list[float]] = defaultdict(list)
+    total, own = [], []
+    decoder = json.JSONDecoder()
+    text = (logs_dir / "WebhookFunction.log").read_text()
+    # Several processes append to one log, so a line can hold more than one document.
+    for piece in text.split('{"_aws"')[1:]:
+        try:
+            document, _ = decoder.raw_decode('{"_aws"' + piece)
+        except ValueError:
+            continue
+        key = (document.get("route", ""), document["_aws"]["Timestamp"])
+        if "WebhookLatency" in document:
+            pending[key].append(document["WebhookLatency"][0])
+        elif "WebhookAwsTime" in document and pending[key]:
+            latency = pending[key].pop(0)
+            total.append(latency)
+            own.append(latency - document["WebhookAwsTime"][0])
+    return total, own
+
+
+def _measure(
+    mode: str, stack: LocalStack, state: dict[str, Any], records: list[CallRecord], before: set[str]
+):
+    store = DynamoCloneStore(
+        aws.client("dynamodb", stack.aws_endpoint_url), stack.model.tables["CloneTable"].name
+    )
+    secret = state["secrets"]["CallerKeySecret"]
+    adds = [r for r in stack.emulator.requests("/v1/voices/add") if r["status"] == 200]
+    provider_ms = {
+        r["form"]["name"][0].rsplit("-", 1)[0]: (r["answered_at"] - r["received_at"]) * 1000 for r in adds
+    }
+    new_adds = Counter(
+        r["form"]["name"][0].rsplit("-", 1)[0] for r in adds if r["form"]["name"][0] not in before
+    )
+
+    webhook, greeting, readiness, queue, overhead, timelines = [], [], [], [], [], []
+    statuses: Counter[int] = Counter()
+    outcomes: Counter[str] = Counter()
+    lost = []
+    for record in records:
+        outcome = record.outcome
+        statuses.update(outcome.statuses)
+        outcomes[f"{record.planned.kind}:{outcome.final_voice}"] += 1
+        webhook.append(outcome.webhook_ms)
+        greeting.append(outcome.greeting_ms)
+        if record.planned.kind != "first":
+            continue
+        key = caller_key(normalise_number(record.planned.number), secret)
+        clone = store.get_clone(key)
+        if clone is None or clone.status.value not in ("READY", "FAILED"):
+            lost.append(record.planned.number)
+            continue
+        queue.append(clone.started_at_ms - clone.requested_at_ms)
+        answered = _entry(outcome, "clone ready")
+        pressed = _entry(outcome, "caller presses 1", before="clone ready")
+        if answered is not None and pressed is not None and clone.ready_at_ms:
+            ready_at = clone.ready_at_ms / 1000
+            if record.started_at + pressed < ready_at:  # the IVR was waiting when READY was written
+                readiness.append((record.started_at + answered - ready_at) * 1000)
+        cloned = _entry(outcome, "agent speaks in the cloned voice")
+        name = f"warmline-{key}"
+        if cloned is not None and name in provider_ms:
+            overhead.append(cloned * 1000 - provider_ms[name])
+        timelines.append(
+            {
+                "webhook": outcome.webhook_ms / 1000,
+                "greeting": outcome.greeting_ms / 1000,
+                "ready": (clone.ready_at_ms / 1000 - record.started_at) if clone.ready_at_ms else None,
+                "cloned": cloned,
+            }
+        )
+    handler_ms, own_ms = webhook_own_work(stack.logs_dir)
+    functions = stack.runtime.invocations() if stack.runtime else []
+    stats = stack.stats()["functions"]
+    return {
+        "mode": mode,
+        "calls": len(records),
+        "webhook_latency_ms": p50_p99(webhook),
+        "webhook_handler_ms": p50_p99(handler_ms),
+        "own_webhook_work_ms": p50_p99(own_ms),
+        "time_to_greeting_ms": p50_p99(greeting),
+        "readiness_lag_ms": p50_p99(readiness),
+        "queue_lag_ms": p50_p99(queue),
+        "clone_wait_overhead_ms": p50_p99(overhead),
+        "cold_start": {
+            f: {
+                "init_ms_p50": (stats[f]["init_ms"] or {}).get("p50"),
+                "peak_memory_mb": stats[f]["peak_rss_mb"],
+                "duration_ms": stats[f]["duration_ms"],
+                "invocations": stats[f]["invocations"],
+            }
+            for f in FUNCTIONS
+        },
+        "cost_per_1000_calls_usd": _cost(stack, records, functions),
+        "checks": {
+            "http_statuses": dict(statuses),
+            "no_5xx": not any(s >= 500 for s in statuses),
+            "no_lost_job": not lost,
+            "no_duplicate_clone": all(count == 1 for count in new_adds.values()),
+            "every_caller_has_an_outcome": all(
+                r.outcome.final_voice in ("cloned", "default") for r in records
+            ),
+            "outcomes": dict(outcomes),
+        },
+        "timelines": timelines,
+        "_readiness_lag": readiness,
+        "_queue_lag": queue,
+    }
+
+
+def _cost(
+    stack: LocalStack, records: list[CallRecord], invocations: list[dict[str, Any]]
+) -> dict[str, float]:
+    memory = {f: stack.model.functions[f].memory_size / 1024 for f in FUNCTIONS}
+    gb_seconds = sum(
+        i["duration_ms"] / 1000 * memory[i["function"]] for i in invocations if i["function"] in memory
+    )
+    requests = len(invocations)
+    http = sum(len(r.outcome.statuses) for r in records)
+    kinds = Counter(r.planned.kind for r in records)
+    reads = sum(REQUESTS_PER_CALL[k]["reads"] * n for k, n in kinds.items())
+    writes = sum(REQUESTS_PER_CALL[k]["writes"] * n for k, n in kinds.items())
+    sqs = sum(REQUESTS_PER_CALL[k]["sqs"] * n for k, n in kinds.items())
+    per_call = {
+        "lambda": (gb_seconds * PRICES["lambda_arm64_gb_second"] + requests * PRICES["lambda_request"]),
+        "http_api": http * PRICES["http_api_request"],
+        "sqs": sqs * PRICES["sqs_request"],
+        "dynamodb": reads * PRICES["dynamodb_read_unit"] + writes * PRICES["dynamodb_write_unit"],
+    }
+    scale = 1000 / max(1, len(records))
+    result = {name: round(value * scale, 6) for name, value in per_call.items()}
+    result["total"] = round(sum(result.values()), 6)
+    return result
+
+
+FIGURES = [
+    ("webhook latency (client) ms", "webhook_latency_ms"),
+    ("warmline's own webhook work ms", "own_webhook_work_ms"),
+    ("time to greeting ms", "time_to_greeting_ms"),
+    ("readiness detection lag ms", "readiness_lag_ms"),
+    ("queue lag ms", "queue_lag_ms"),
+    ("call start to cloned voice minus clone time ms", "clone_wait_overhead_ms"),
+]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _ratio(original: float | None, ours: float | None) -> str:
+    if original is None or ours is None or ours <= 0:
+        return "n/a"
+    return f"{original / ours:.1f}x"
+
+
+def targets(ours: dict[str, Any], original: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    lag, lag_original = ours["readiness_lag_ms"]["p99"], original["readiness_lag_ms"]["p99"]
+    ratio = lag_original / lag if lag and lag_original else None
+    return {
+        "readiness lag p99 <= 100 ms": {"value": lag, "met": lag is not None and lag <= 100},
+        "own webhook work p99 <= 20 ms": {
+            "value": ours["own_webhook_work_ms"]["p99"],
+            "met": (ours["own_webhook_work_ms"]["p99"] or 1e9) <= 20,
+        },
+        "queue lag p50 <= 100 ms": {
+            "value": ours["queue_lag_ms"]["p50"],
+            "met": (ours["queue_lag_ms"]["p50"] or 1e9) <= 100,
+        },
+        "readiness lag >= 5x better than the original": {
+            "value": ratio,
+            "met": ratio is not None and ratio >= 5,
+        },
+    }
+
+
+def markdown(ours: dict[str, Any], original: dict[str, Any], goals: dict[str, Any], command: str) -> str:
+    lines = [
+        f"`{command}` — {ours['calls']} calls per run (first-time, repeat and no-sample in turn)",
+        "",
+        "| figure | warmline p50 | warmline p99 | original p50 | original p99 | original / warmline (p99) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, key in FIGURES:
+        a, b = ours[key], original[key]
+        lines.append(
+            f"| {label} | {_fmt(a['p50'])} | {_fmt(a['p99'])} | {_fmt(b['p50'])} | {_fmt(b['p99'])} "
+            f"| {_ratio(b['p99'], a['p99'])} |"
+        )
+    lines += [
+        "",
+        "| function | cold-start init ms | peak memory MB | warm duration p50 ms |",
+        "|---|---|---|---|",
+    ]
+    for function, figures in ours["cold_start"].items():
+        duration = (figures["duration_ms"] or {}).get("p50")
+        init, memory = _fmt(figures["init_ms_p50"]), _fmt(figures["peak_memory_mb"])
+        lines.append(f"| {function} | {init} | {memory} | {_fmt(duration)} |")
+    cost, cost_original = ours["cost_per_1000_calls_usd"], original["cost_per_1000_calls_usd"]
+    lines += ["", "| cost per 1,000 calls (USD) | warmline | original |", "|---|---|---|"]
+    lines += [f"| {name} | {cost[name]:.4f} | {cost_original[name]:.4f} |" for name in cost]
+    lines += ["", "| target | value | met |", "|---|---|---|"]
+    for name, goal in goals.items():
+        value = goal["value"]
+        lines.append(
+            f"| {name} | {_fmt(value) if value is not None else 'n/a'} | {'yes' if goal['met'] else 'NO'} |"
+        )
+    lines += ["", "| load check (warmline run) | result |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in ours["checks"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(ours: dict[str, Any], original: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(18, 6))
+    for row, timeline in enumerate(ours["timelines"]):
+        axes[0].plot([0, timeline["greeting"]], [row, row], color="tab:blue", linewidth=2)
+        if timeline["ready"] is not None:
+            axes[0].plot(
+                [timeline["greeting"], timeline["ready"]], [row, row], color="tab:orange", linewidth=2
+            )
+        if timeline["cloned"] is not None:
+            axes[0].scatter([timeline["cloned"]], [row], color="tab:green", s=8)
+    axes[0].set(
+        title="first-time calls (warmline): greeting, cloning, cloned voice", xlabel="s since call start"
+    )
+    for axis, key, label in (
+        (axes[1], "readiness_lag", "readiness lag"),
+        (axes[2], "queue_lag", "queue lag"),
+    ):
+        data = [ours.get(f"_{key}", []), original.get(f"_{key}", [])]
+        axis.boxplot(data, tick_labels=["warmline", "original"])
+        axis.set(title=f"{label} (ms)", yscale="symlog")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench ARGS='…'", description=__doc__)
+    parser.add_argument("--calls", type=int, default=100, help="calls per run (default 100)")
+    parser.add_argument("--concurrency", type=int, default=20, help="calls at once (default 20)")
+    parser.add_argument("--out", default="bench-results", help="report directory (default bench-results/)")
+    args = parser.parse_args(argv)
+    if args.calls < 3 or args.concurrency < 1:
+        parser.error("--calls must be at least 3 and --concurrency at least 1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    command = f"python -m local.bench --calls {args.calls} --concurrency {args.concurrency}"
+
+    def say(message: str) -> None:
+        print(f"==> {message}", flush=True)
+
+    started = time.monotonic()
+    ours = run_mode("warmline", args, out, say)
+    original = run_mode("original", args, out, say)
+    goals = targets(ours, original)
+    report = {
+        "command": command,
+        "prices_usd": PRICES,
+        "warmline": ours,
+        "original": original,
+        "targets": goals,
+    }
+    (out / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown(ours, original, goals, command)
+    (out / "bench.md").write_text(table)
+    plot(ours, original, out / "bench.png")
+    print()
+    print(table)
+    print(f"report in {out}/ (bench.json, bench.md, bench.png), {time.monotonic() - started:.0f} s")
+    checks = ours["checks"]
+    ok = all(
+        checks[name]
+        for name in ("no_5xx", "no_lost_job", "no_duplicate_clone", "every_caller_has_an_outcome")
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""`warmline samples …` on the local stack."""
+
+from __future__ import annotations
+
+import time
+
+from tests.cli.conftest import make_mp3, make_wav
+from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline.callers import caller_key
+from warmline.clone_state import CloneStatus
+from warmline_cli import audio
+from warmline_cli import target as targets
+from warmline_cli.main import main
+
+NUMBER = "+44 20 7946 0000"
+MASKED = "+44******0000"
+CONSENT = "Jane Doe agreed by phone on 2026-11-24, call recorded"
+
+
+def _target(stack):
+    return targets.from_local(stack.state_file)
+
+
+def _key(stack):
+    return caller_key("+442079460000", stack.secrets["CallerKeySecret"])
+
+
+def _add(local_args, *files, consent=CONSENT, extra=()):
+    args = ["samples", "add", *local_args, "--caller", NUMBER, "--consent", consent, *extra]
+    for path in files:
+        args += ["--file", str(path)]
+    return main(args)
+
+
+def test_add_uploads_the_checked_samples_and_records_the_consent(stack, local_args, tmp_path, capsys):
+    wav = make_wav(tmp_path / "jane interview.wav", 40)
+    mp3 = make_mp3(tmp_path / "jane.mp3", 30)
+
+    assert _add(local_args, wav, mp3) == 0
+
+    target = _target(stack)
+    profile = DynamoCloneStore(target.client("dynamodb"), target.table).get_profile(_key(stack))
+    assert profile is not None
+    assert profile.consent == CONSENT
+    assert profile.masked_number == MASKED
+    assert profile.sample_keys == (
+        f"samples/{_key(stack)}/sample-01.wav",
+        f"samples/{_key(stack)}/sample-02.mp3",
+    )
+    s3 = target.client("s3")
+    heads = [s3.head_object(Bucket=target.bucket, Key=key) for key in profile.sample_keys]
+    assert [head["ContentType"] for head in heads] == ["audio/wav", "audio/mpeg"]
+    assert heads[0]["ContentLength"] == wav.stat().st_size
+    out = capsys.readouterr()
+    assert "+442079460000" not in out.out + out.err
+    assert MASKED in out.out
+    assert "queued" not in out.out
+    assert stack.emulator.requests("/v1/voices/add") == []
+
+
+def test_add_refuses_without_consent(stack, local_args, tmp_path, capsys):
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="") == 2
+
+    assert "no voice sample without consent" in capsys.readouterr().err
+    target = _target(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+
+
+def test_add_refuses_audio_that_is_not_audio(stack, local_args, tmp_path, capsys):
+    fake = tmp_path / "voice.mp3"
+    fake.write_bytes(b"this is a text file pretending to be an mp3" * 100)
+
+    assert _add(local_args, fake) == 2
+
+    assert "voice.mp3: not readable audio" in capsys.readouterr().err
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello " * 200)
+    assert _add(local_args, notes) == 2
+    assert "notes.txt: not a recognised audio file; use mp3, wav" in capsys.readouterr().err
+
+
+def test_add_refuses_a_file_over_the_size_limit(stack, local_args, tmp_path, capsys):
+    big = make_mp3(tmp_path / "long.mp3", 60)
+    with big.open("ab") as out:
+        out.truncate(audio.MAX_FILE_BYTES + 1)
+
+    assert _add(local_args, big) == 2
+
+    assert "over the 10 MB limit" in capsys.readouterr().err
+
+
+def test_add_refuses_a_file_too_short_and_too_much_in_total(stack, local_args, tmp_path, capsys):
+    assert _add(local_args, make_wav(tmp_path / "short.wav", 2)) == 2
+    assert "too short" in capsys.readouterr().err
+
+    long_files = [make_wav(tmp_path / f"part{n}.wav", 110, rate=4000) for n in range(3)]
+    assert _add(local_args, *long_files) == 2
+    assert "over the 300 s limit" in capsys.readouterr().err
+
+
+def test_add_warns_when_there_is_little_audio(stack, local_args, tmp_path, capsys):
+    assert _add(local_args, make_wav(tmp_path / "brief.wav", 12)) == 0
+
+    assert "advises at least 1 minute" in capsys.readouterr().err
+
+
+def test_prewarm_queues_exactly_one_clone_and_the_worker_makes_it(stack, local_args, tmp_path, capsys):
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm"]) == 0
+    assert "clone queued" in capsys.readouterr().out
+
+    target = _target(stack)
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        record = store.get_clone(_key(stack))
+        if record is not None and record.status is CloneStatus.READY:
+            break
+        time.sleep(0.1)
+    assert record is not None and record.status is CloneStatus.READY
+    assert len(stack.emulator.requests("/v1/voices/add")) == 1
+    assert [voice["name"] for voice in stack.emulator.voices()] == [f"warmline-{_key(stack)}-{record.job_id}"]
+
+
+def test_list_and_show_mask_the_number(stack, local_args, tmp_path, capsys):
+    _add(local_args, make_wav(tmp_path / "a.wav", 40))
+    capsys.readouterr()
+
+    assert main(["samples", "list", *local_args]) == 0
+    listed = capsys.readouterr().out
+    assert MASKED in listed and _key(stack) in listed and "+442079460000" not in listed
+
+    assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
+    shown = capsys.readouterr().out
+    assert CONSENT in shown and MASKED in shown and "sample-01.wav" in shown and "+442079460000" not in shown
+
+
+def test_show_of_an_unknown_caller_says_so(stack, local_args, capsys):
+    assert main(["samples", "show", *local_args, "--caller", "+15550100"]) == 2
+    assert "has no voice samples" in capsys.readouterr().err
+
+
+def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_args, tmp_path, capsys):
+    target = _target(stack)
+    s3 = target.client("s3")
+    assert s3.get_bucket_versioning(Bucket=target.bucket)["Status"] == "Enabled"  # as the template says
+    _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm"])
+    key = _key(stack)
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    deadline = time.monotonic() + 20
+    while (record := store.get_clone(key)) is None or record.status is not CloneStatus.READY:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # An older version of a sample, and a stray voice from an earlier attempt with warmline's name.
+    s3.put_object(Bucket=target.bucket, Key=f"samples/{key}/sample-01.wav", Body=b"older")
+    with_stray = stack.emulator.base_url + "/v1/voices/add"
+    import httpx
+
+    httpx.post(
+        with_stray,
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        data={"name": f"warmline-{key}-earlier"},
+        files=[("files", ("a.wav", b"RIFF0000", "audio/wav"))],
+    ).raise_for_status()
+    assert len(stack.emulator.voices()) == 2
+
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
+
+    assert stack.emulator.voices() == []
+    listed = s3.list_object_versions(Bucket=target.bucket, Prefix=f"samples/{key}/")
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+    state = store.load(key)
+    assert state.profile is None and state.clone is None
+    assert "+442079460000" not in capsys.readouterr().out
+
+
+def test_remove_of_an_unknown_caller_is_an_error(stack, local_args, capsys):
+    assert main(["samples", "remove", *local_args, "--caller", "+15550100"]) == 2
+    assert "nothing to remove" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""`warmline 3cx flow` and `warmline doctor` on the local stack."""
+
+from __future__ import annotations
+
+from local import aws
+from local.elevenlabs_emulator import Fault
+from warmline_cli.main import main
+
+
+def test_3cx_flow_prints_the_rest_component_and_the_branches(stack, local_args, capsys):
+    assert main(["3cx", "flow", *local_args]) == 0
+
+    out = capsys.readouterr().out
+    assert f'"{stack.endpoints["IncomingCall"]}"' in out
+    assert f'X-Warmline-Secret = "{stack.secrets["ThreeCxSecret"]}"' in out
+    assert (
+        'CONCATENATE("{\\"caller\\":\\"",session.ani,"\\",\\"did\\":\\"",session.did,'
+        '"\\",\\"call_id\\":\\"",session.callid,"\\"}")'
+    ) in out
+    for expected in (
+        "HttpRequestType",
+        "POST",
+        "application/json",
+        "Timeout",
+        'route == "agent"',
+        "agent_callback",
+    ):
+        assert expected in out
+    assert "error branch" in out
+
+
+def test_doctor_is_clean_on_a_configured_stack(stack, local_args, capsys):
+    assert main(["elevenlabs", "configure", *local_args, "--transfer-to", "sip:800@pbx.example.com"]) == 0
+    capsys.readouterr()
+
+    assert main(["doctor", *local_args]) == 0
+
+    out = capsys.readouterr().out
+    assert "✗" not in out
+    assert "all checks passed" in out
+    assert "check-clone (agent tool) answers 401 without the secret and 200 with it" in out
+
+
+def test_doctor_names_an_unconfigured_agent(stack, local_args, capsys):
+    assert main(["doctor", *local_args]) == 1
+
+    out = capsys.readouterr().out
+    assert "✗ workspace secret: no workspace secret holds the agent secret" in out
+    assert "the conversation-initiation webhook is not set" in out
+    assert "run `warmline elevenlabs configure`" in out
+
+
+def test_doctor_names_a_rejected_elevenlabs_key(stack, local_args, capsys):
+    arn = stack.model.secrets["ElevenLabsApiKeySecret"].arn
+    secrets = aws.client("secretsmanager", stack.aws_endpoint_url)
+    secrets.put_secret_value(SecretId=arn, SecretString="A" * 32)
+    try:
+        assert main(["doctor", *local_args]) == 1
+    finally:
+        secrets.put_secret_value(SecretId=arn, SecretString=stack.secrets["ElevenLabsApiKeySecret"])
+
+    out = capsys.readouterr().out
+    assert "✗ ElevenLabs rejects the API key in ElevenLabsApiKeySecret (it looks like the placeholder" in out
+    assert "aws secretsmanager put-secret-value" in out
+
+
+def test_doctor_names_full_voice_slots(stack, local_args, capsys):
+    main(["elevenlabs", "configure", *local_args, "--transfer-to", "sip:800@pbx.example.com"])
+    stack.emulator.configure(voice_limit=0)
+    try:
+        assert main(["doctor", *local_args]) == 1
+    finally:
+        stack.emulator.configure(voice_limit=30)
+
+    assert "✗ all 0 custom voice slots are used" in capsys.readouterr().out
+
+
+def test_doctor_names_an_unreachable_elevenlabs(stack, local_args, capsys):
+    stack.emulator.inject(Fault(path_prefix="/v1/user/subscription", status=503, always=True))
+
+    assert main(["doctor", *local_args]) == 1
+
+    assert "did not answer" in capsys.readouterr().out
+
+
+def test_local_without_a_running_stack_is_an_actionable_error(tmp_path, capsys):
+    assert main(["doctor", "--local", "--local-state", str(tmp_path / "local.json")]) == 2
+
+    err = capsys.readouterr().err
+    assert "error: no local stack" in err and "make up" in err

@@ -1,0 +1,38 @@
+"""A small load run in CI (the benchmark runs 200): mixed callers at once, nothing lost or doubled."""
+
+import time
+from collections import Counter
+
+import pytest
+
+from local.calls import place_calls, plan_calls, prepare
+from local.demo_audio import write_sample
+
+pytestmark = pytest.mark.e2e
+
+
+def test_thirty_mixed_calls_ten_at_once(local_stack, caller, tmp_path):
+    emulator = local_stack.emulator
+    calls = plan_calls(30, "mixed", run_id=90_000 + int(time.time()) % 9_000)
+    prepare(local_stack.describe(), calls, caller, write_sample(tmp_path / "sample.wav", seconds=6))
+
+    outcomes = place_calls(calls, caller, concurrency=10)
+
+    statuses = Counter(status for outcome in outcomes for status in outcome.statuses)
+    assert set(statuses) == {200}, statuses
+    by_kind = {kind: [o for c, o in zip(calls, outcomes, strict=True) if c.kind == kind] for kind in KINDS}
+    assert all(o.final_voice == "cloned" and o.handed_off for o in by_kind["first"])
+    assert all(o.final_voice == "cloned" and o.key_presses == 0 for o in by_kind["repeat"])
+    assert all(o.final_voice == "default" for o in by_kind["no-sample"])
+    added = Counter(
+        r["form"]["name"][0].rsplit("-", 1)[0]
+        for r in emulator.requests("/v1/voices/add")
+        if r["status"] == 200
+    )
+    cloned_voices = {o.cloned_voice_id for o in outcomes if o.cloned_voice_id}
+    assert len(cloned_voices) == 20  # one voice per caller with a sample
+    assert all(count == 1 for count in added.values()), added  # no caller cloned twice
+    assert cloned_voices <= {v["voice_id"] for v in emulator.voices()}
+
+
+KINDS = ("first", "repeat", "no-sample")

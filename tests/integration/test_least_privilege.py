@@ -1,0 +1,150 @@
+"""Each function's IAM statements allow exactly the AWS actions its code calls, on its own resources.
+
+The handlers run in-process against moto through their usual paths while every boto3 API call is
+recorded; the calls are then checked against the function's policy in template.yaml.
+"""
+
+import json
+import threading
+from collections import defaultdict
+
+import botocore.client
+import pytest
+
+from local.elevenlabs_emulator import Fault
+from local.template import read_yaml
+from tests.aws_harness import ROOT, LambdaContext, event, load_handler_module, sqs_event_from, with_body
+
+# Actions the Lambda service itself uses for the SQS event source mapping, not the function's code.
+EVENT_SOURCE_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ChangeMessageVisibility",
+}
+CALLER = "+442079460000"
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    calls = []
+    original = botocore.client.BaseClient._make_api_call
+    test_thread = threading.get_ident()  # other tests' local stacks may still poll in the background
+
+    def record(client, operation_name, params):
+        if threading.get_ident() == test_thread:
+            calls.append((client.meta.service_model.endpoint_prefix, operation_name, params))
+        return original(client, operation_name, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    return calls
+
+
+def policy_of(function_id):
+    document = read_yaml(ROOT / "template.yaml")
+    allowed = defaultdict(set)  # action -> logical ids of the resources it may touch
+    for policy in document["Resources"][function_id]["Properties"].get("Policies", []):
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = (
+                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            )
+            for action in actions:
+                assert "*" not in action, f"wildcard action {action} in {function_id}"
+                for resource in resources:
+                    allowed[action].add(_logical_id(resource))
+    return allowed
+
+
+def _logical_id(resource):
+    if "Ref" in resource:
+        return resource["Ref"]
+    if "Fn::GetAtt" in resource:
+        return resource["Fn::GetAtt"][0]
+    if "Fn::Sub" in resource:
+        return resource["Fn::Sub"].split("${", 1)[1].split(".", 1)[0].split("}", 1)[0]
+    raise AssertionError(f"unexpected resource {resource}")
+
+
+def resource_of(stack, service, params):
+    model = stack.model
+    names = {
+        **{t.name: t.logical_id for t in model.tables.values()},
+        **{q.url: q.logical_id for q in model.queues.values()},
+        **{b.name: b.logical_id for b in model.buckets.values()},
+        **{s.arn: s.logical_id for s in model.secrets.values()},
+        **{s.name: s.logical_id for s in model.secrets.values()},
+    }
+    key = params.get("TableName") or params.get("QueueUrl") or params.get("Bucket") or params.get("SecretId")
+    return names.get(key, key)
+
+
+def used_by(function_id, stack, calls):
+    used = defaultdict(set)
+    for service, operation, params in calls:
+        used[f"{service}:{operation}"].add(resource_of(stack, service, params))
+    return used
+
+
+def invoke(module, stack, function_id, ev, **env):
+    with stack.function_env(function_id, **env):
+        return module.lambda_handler(ev, LambdaContext(function_id, 90))
+
+
+def assert_least_privilege(function_id, stack, calls):
+    allowed = policy_of(function_id)
+    used = used_by(function_id, stack, calls)
+    for action, resources in used.items():
+        assert action in allowed, f"{function_id} calls {action} but its policy does not allow it"
+        assert resources <= allowed[action], f"{function_id} uses {action} on {resources - allowed[action]}"
+    unused = set(allowed) - set(used) - EVENT_SOURCE_ACTIONS
+    assert not unused, f"{function_id} is allowed {unused} but never calls them"
+
+
+def test_webhook_function(stack, recorded):
+    webhook = load_handler_module("webhook")
+    stack.register_caller(CALLER)
+    other = "+442079460001"
+    stack.register_caller(other)
+    recorded.clear()
+
+    invoke(webhook, stack, "WebhookFunction", event("incoming_call.json"))
+    invoke(webhook, stack, "WebhookFunction", event("incoming_call.json"))
+    invoke(webhook, stack, "WebhookFunction", event("conversation_init.json"))
+    missing_queue = stack.model.queues["CloneJobsQueue"].url + "-missing"
+    answer = invoke(
+        webhook,
+        stack,
+        "WebhookFunction",
+        with_body(event("incoming_call.json"), {"caller": other}),
+        CLONE_JOBS_QUEUE_URL=missing_queue,
+    )
+
+    assert answer["statusCode"] == 503  # the queue failure path undoes its write (DeleteItem)
+    own_calls = [call for call in recorded if call[2].get("QueueUrl") != missing_queue]
+    assert_least_privilege("WebhookFunction", stack, own_calls)
+
+
+def test_clone_worker_and_ivr_check_functions(stack, recorded, emulator):
+    webhook = load_handler_module("webhook")
+    worker = load_handler_module("clone_worker")
+    ivr = load_handler_module("ivr_check")
+    stack.register_caller(CALLER)
+    invoke(webhook, stack, "WebhookFunction", event("incoming_call.json"))
+    messages = stack.queued_messages(wait_s=1)
+    queue_arn = stack.model.queues["CloneJobsQueue"].arn
+
+    recorded.clear()
+    # A 500 leaves the clone in doubt: the worker retries and sends the job again for a re-check.
+    emulator.inject(Fault(method="POST", path_prefix="/v1/voices/add", status=500))
+    invoke(worker, stack, "CloneWorkerFunction", sqs_event_from(messages, queue_arn))
+    invoke(worker, stack, "CloneWorkerFunction", sqs_event_from(messages, queue_arn))  # a duplicate delivery
+    assert_least_privilege("CloneWorkerFunction", stack, recorded)
+
+    recorded.clear()
+    response = invoke(ivr, stack, "IvrCheckFunction", event("check_clone.json"))
+    assert json.loads(response["body"])["next_action"] == "transfer_to_agent"
+    metrics = invoke(ivr, stack, "IvrCheckFunction", event("cloning_metrics.json"))
+    assert json.loads(metrics["body"])["counts"]["handoffs"] == 1
+    assert_least_privilege("IvrCheckFunction", stack, recorded)

@@ -1,0 +1,213 @@
+"""Events, logs and GET /api/metrics/cloning through the real handlers, against moto and the emulator."""
+
+import io
+import json
+import time
+
+import pytest
+
+from local.elevenlabs_emulator import Fault
+from tests.aws_harness import (
+    OPERATOR_SECRET,
+    LambdaContext,
+    event,
+    load_handler_module,
+    sqs_event_from,
+    with_body,
+)
+from warmline.adapters.dynamodb import DynamoEventStore
+from warmline.events import Event, EventType
+
+CALLER = "+442079460000"  # the number in events/*.json
+OTHER_CALLER = "+442079461111"
+QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers ask_again at once
+
+
+@pytest.fixture(scope="module")
+def handlers():
+    return {name: load_handler_module(name) for name in ("webhook", "clone_worker", "ivr_check")}
+
+
+def invoke(module, stack, function, ev, **env):
+    with stack.function_env(function, **env):
+        response = module.lambda_handler(ev, LambdaContext(function, 15))
+    return response["statusCode"], json.loads(response["body"]) if "body" in response else response
+
+
+def incoming(handlers, stack, number):
+    return invoke(
+        handlers["webhook"],
+        stack,
+        "WebhookFunction",
+        with_body(event("incoming_call.json"), {"caller": number, "call_id": f"call-{number[-4:]}"}),
+    )[1]
+
+
+def check_clone(handlers, stack, number):
+    base = event("check_clone.json", pathParameters={"caller_id": number})
+    return invoke(handlers["ivr_check"], stack, "IvrCheckFunction", base, **QUICK_IVR)[1]
+
+
+def run_worker(handlers, stack):
+    messages = stack.queued_messages(wait_s=1)
+    queue = stack.model.queues["CloneJobsQueue"]
+    with stack.function_env("CloneWorkerFunction"):
+        return handlers["clone_worker"].lambda_handler(
+            sqs_event_from(messages, queue.arn), LambdaContext("CloneWorkerFunction", 90)
+        )
+
+
+def play_calls(handlers, stack, emulator):
+    """One caller's whole call and a repeat call, and a second caller whose clone fails."""
+    stack.register_caller(CALLER)
+    stack.register_caller(OTHER_CALLER)
+    answers = [incoming(handlers, stack, CALLER), incoming(handlers, stack, CALLER)]  # queued, deduplicated
+    checks = [check_clone(handlers, stack, CALLER)]  # still cloning: ask again
+    run_worker(handlers, stack)
+    checks.append(check_clone(handlers, stack, CALLER))  # ready: handoff
+    invoke(handlers["webhook"], stack, "WebhookFunction", event("conversation_init.json"))
+    answers.append(incoming(handlers, stack, CALLER))  # the clone is reused: a cache hit
+
+    emulator.inject(
+        Fault(
+            method="POST", path_prefix="/v1/voices/add", status=400, code="voice_limit_reached", always=True
+        )
+    )
+    answers.append(incoming(handlers, stack, OTHER_CALLER))
+    run_worker(handlers, stack)
+    checks.append(check_clone(handlers, stack, OTHER_CALLER))  # failed
+    return answers, checks
+
+
+@pytest.fixture
+def log_output():
+    """What the functions log, as their JSON lines (the Powertools handler's stream is bound at import)."""
+    from warmline.observability import logger
+
+    buffer = io.StringIO()
+    previous = logger.registered_handler.setStream(buffer)
+    yield buffer
+    logger.registered_handler.setStream(previous)
+
+
+def metrics_request(query=None, secret=OPERATOR_SECRET):
+    base = event("cloning_metrics.json")
+    headers = {k: v for k, v in base["headers"].items() if k != "x-warmline-secret"}
+    if secret is not None:
+        headers["x-warmline-secret"] = secret
+    return {**base, "headers": headers, "queryStringParameters": query}
+
+
+def get_metrics(handlers, stack, query=None, secret=OPERATOR_SECRET):
+    return invoke(handlers["ivr_check"], stack, "IvrCheckFunction", metrics_request(query, secret))
+
+
+def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator, log_output):
+    answers, checks = play_calls(handlers, stack, emulator)
+    assert [(a["voice"], a["job_queued"]) for a in answers] == [
+        ("greeting", True),
+        ("greeting", False),
+        ("cloned", False),
+        ("greeting", True),
+    ]
+    assert [c["next_action"] for c in checks] == [
+        "ask_again",
+        "transfer_to_agent",
+        "continue_with_default_voice",
+    ]
+    clone = stack.store.get_clone(stack.register_caller(CALLER))
+
+    status, figures = get_metrics(handlers, stack)
+
+    assert status == 200
+    assert figures["counts"] == {
+        "clones_ready": 1,
+        "clones_failed": 1,
+        "clones_failed_by_reason": {"voice_limit": 1},
+        "calls_with_voice_sample": 4,
+        "cache_hits": 1,
+        "ivr_waits": 3,
+        "calls_waited_in_ivr": 2,
+        "calls_timed_out_in_ivr": 0,
+        "handoffs": 1,
+    }
+    assert figures["avg_clone_time_ms"] == clone.clone_duration_ms
+    assert figures["p50_clone_time_ms"] == figures["p99_clone_time_ms"] == clone.clone_duration_ms
+    assert figures["async_clone_success_rate"] == 0.5
+    assert figures["cache_hit_rate"] == 0.25
+    assert figures["clone_timeout_rate"] == 0.0
+    waits = [c["wait_time_ms"] for c in checks]
+    assert figures["avg_wait_during_ivr_ms"] == round(sum(waits) / 3, 1)
+    assert figures["to_ms"] - figures["from_ms"] == 24 * 3600 * 1000
+
+    # Correlation ids are in the log lines; the caller's number never is, only its mask.
+    logs = log_output.getvalue()
+    assert "442079460000" not in logs and "442079461111" not in logs
+    assert "+44******0000" in logs and '"threecx_call_id":"call-0000"' in logs
+
+
+def test_events_carry_the_fields_of_the_original_event_tables(handlers, stack, emulator):
+    play_calls(handlers, stack, emulator)
+    store = DynamoEventStore(stack.client("dynamodb"), stack.table, 60)
+    now_ms = int(time.time() * 1000)
+    events = {e.type: e for e in store.between(now_ms - 3_600_000, now_ms + 1)}
+    items = [
+        {key: next(iter(value.values())) for key, value in item.items()}
+        for item in stack.table_items()
+        if item["pk"]["S"].startswith("EVENTS#")
+    ]
+
+    ready, failed, handoff = (
+        events[t] for t in (EventType.CLONE_READY, EventType.CLONE_FAILED, EventType.HANDOFF)
+    )
+    assert {"threecx_call_id", "cloned_voice_id", "clone_duration_ms"} <= set(ready.data)
+    assert {"threecx_call_id", "error_message", "error_code", "failure_kind"} <= set(failed.data)
+    assert {"threecx_call_id", "agent_conversation_id", "cloned_voice_id"} <= set(handoff.data)
+    assert all(e.caller_key.startswith("ck_") and e.at_ms > 0 for e in events.values())
+    # Each event expires by itself, event_ttl_seconds after it happened.
+    assert all(int(item["expires_at"]) == int(item["at_ms"]) // 1000 + 30 * 86400 for item in items)
+
+
+def test_window_includes_from_and_excludes_to(handlers, stack):
+    store = DynamoEventStore(stack.client("dynamodb"), stack.table, 3600)
+    start, end = 1_795_428_900_000, 1_795_428_960_000
+    for at_ms, duration in [(start - 1, 1), (start, 10), (end - 1, 20), (end, 1000)]:
+        store.record(Event(EventType.CLONE_READY, at_ms, "ck_x", {"clone_duration_ms": duration}))
+
+    status, figures = get_metrics(handlers, stack, {"from": str(start), "to": str(end)})
+
+    assert status == 200
+    assert figures["counts"]["clones_ready"] == 2 and figures["avg_clone_time_ms"] == 15.0
+    assert (figures["from"], figures["to"]) == ("2026-11-23T10:15:00.000Z", "2026-11-23T10:16:00.000Z")
+
+
+def test_an_empty_window_answers_zeros_and_nulls(handlers, stack):
+    status, figures = get_metrics(
+        handlers, stack, {"from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+    )
+
+    assert status == 200
+    counts = dict(figures["counts"])
+    assert counts.pop("clones_failed_by_reason") == {}
+    assert len(counts) == 8 and set(counts.values()) == {0}
+    named = {
+        k: v for k, v in figures.items() if k.endswith(("_ms", "_rate")) and k not in ("from_ms", "to_ms")
+    }
+    assert len(named) == 8 and set(named.values()) == {None}
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [({"from": "last tuesday"}, "from"), ({"to": "2026-02-30"}, "to"), ({"window": "1d"}, "window")],
+)
+def test_bad_query_parameters_are_400_naming_the_parameter(handlers, stack, query, field):
+    status, body = get_metrics(handlers, stack, query)
+
+    assert status == 400 and body["error"] == "invalid_request"
+    assert body["details"][0]["field"] == field and field in body["message"]
+
+
+@pytest.mark.parametrize("secret", [None, "wrong", "local-agent-secret"])
+def test_metrics_need_the_operator_secret(handlers, stack, secret):
+    status, body = get_metrics(handlers, stack, secret=secret)
+    assert status == 401 and body["error"] == "unauthorized"

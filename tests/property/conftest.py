@@ -1,0 +1,1 @@
+from tests.faults.conftest import fault_stack  # noqa: F401  (the stack these tests talk to)

@@ -1,0 +1,1 @@
+"""`warmline`: the operator's command line (voice samples, ElevenLabs and 3CX wiring, doctor)."""

@@ -1,0 +1,375 @@
+"""Wire an ElevenLabs agent to a warmline stack, or check that it is wired, through the API.
+
+What "wired" means (README, "Configuring the ElevenLabs agent"):
+- a workspace secret holds the agent secret (named `warmline-<stack>-agent-secret-<fingerprint>`,
+  the fingerprint being the first 12 hex digits of its SHA-256, so a rotated secret is noticed
+  without ElevenLabs ever answering a secret's value);
+- the agent's conversation-initiation webhook (`platform_settings.workspace_overrides.
+  conversation_initiation_client_data_webhook`) is the stack's ConversationInitUrl with the
+  X-Warmline-Secret header taken from that secret, and `platform_settings.overrides` lets it fetch
+  initiation data and override `tts.voice_id` and `agent.first_message`;
+- the `check_clone` webhook tool exists with the stack's CheckCloneUrl and is in the agent's
+  `conversation_config.agent.prompt.tool_ids`;
+- the agent declares warmline's dynamic variables;
+- the built-in `transfer_to_number` tool transfers back to 3CX by SIP REFER.
+
+Everything is read first and compared; only what differs is written, so a second run writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from warmline_cli.elevenlabs_admin import AdminClient
+from warmline_cli.target import Target
+
+SECRET_HEADER = "X-Warmline-Secret"
+TOOL_NAME = "check_clone"
+TOOL_DESCRIPTION = (
+    "Call when the caller presses a key while their assistant is being prepared. "
+    "Then say the 'say' field and follow 'next_action'."
+)
+MIN_TOOL_TIMEOUT_SECONDS = 20
+TOOL_TIMEOUT_MARGIN_SECONDS = 5
+DYNAMIC_VARIABLES = {
+    "warmline_caller_key": "",
+    "warmline_mode": "default",
+    "warmline_clone_status": "no_sample",
+    "warmline_threecx_call_id": "",
+}
+TRANSFER_CONDITION = (
+    "When check_clone answers next_action transfer_to_agent, after saying its 'say' text: transfer the "
+    "caller back so the call continues in their personal assistant's voice."
+)
+PENDING_SECRET_ID = "<id of the new workspace secret>"
+PENDING_TOOL_ID = "<id of the new check_clone tool>"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    state: str  # "ok", "changed" (written, or printed in a dry run) or "needed" (checked, not written)
+    detail: str
+
+
+def secret_prefix(label: str) -> str:
+    return f"warmline-{label}-agent-secret-"
+
+
+def secret_name(label: str, value: str) -> str:
+    return secret_prefix(label) + hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def tool_timeout_seconds(target: Target) -> int:
+    return max(MIN_TOOL_TIMEOUT_SECONDS, math.ceil(target.ivr_max_wait_seconds) + TOOL_TIMEOUT_MARGIN_SECONDS)
+
+
+def tool_config(target: Target, secret_id: str) -> dict[str, Any]:
+    return {
+        "type": "webhook",
+        "name": TOOL_NAME,
+        "description": TOOL_DESCRIPTION,
+        "response_timeout_secs": tool_timeout_seconds(target),
+        "api_schema": {
+            "url": target.check_clone_url,
+            "method": "POST",
+            "content_type": "application/json",
+            "path_params_schema": {"caller_id": {"type": "string", "dynamic_variable": "system__caller_id"}},
+            "request_body_schema": {
+                "type": "object",
+                "required": ["pressed_key"],
+                "properties": {
+                    "pressed_key": {
+                        "type": "string",
+                        "description": "The key the caller pressed: 1 to continue, 2 to leave a message.",
+                    },
+                    "conversation_id": {"type": "string", "dynamic_variable": "system__conversation_id"},
+                },
+            },
+            "request_headers": {SECRET_HEADER: {"secret_id": secret_id}},
+        },
+    }
+
+
+def webhook_config(target: Target, secret_id: str) -> dict[str, Any]:
+    return {"url": target.conversation_init_url, "request_headers": {SECRET_HEADER: {"secret_id": secret_id}}}
+
+
+def transfer(destination: str) -> dict[str, Any]:
+    if destination.startswith(("sip:", "sips:")):
+        where: dict[str, str] = {"type": "sip_uri", "sip_uri": destination}
+    else:
+        where = {"type": "phone", "phone_number": destination}
+    return {"transfer_destination": where, "condition": TRANSFER_CONDITION, "transfer_type": "sip_refer"}
+
+
+def _destination(entry: dict[str, Any]) -> str:
+    where = entry.get("transfer_destination") or {}
+    return str(where.get("sip_uri") or where.get("phone_number") or entry.get("phone_number") or "")
+
+
+def _contains(actual: Any, wanted: Any) -> bool:
+    """True if every field of `wanted` is in `actual` with the same value (ElevenLabs fills defaults in)."""
+    if isinstance(wanted, dict):
+        return isinstance(actual, dict) and all(_contains(actual.get(k), v) for k, v in wanted.items())
+    return actual == wanted
+
+
+def _at(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _put(patch: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        patch = patch.setdefault(key, {})
+    patch[path[-1]] = value
+
+
+class AgentSetup:
+    def __init__(
+        self,
+        client: AdminClient,
+        target: Target,
+        agent_id: str,
+        agent_secret: str,
+        transfer_to: str | None = None,
+        write: bool = True,
+    ) -> None:
+        self.client = client
+        self.target = target
+        self.agent_id = agent_id
+        self.agent_secret = agent_secret
+        self.transfer_to = transfer_to
+        self.write = write
+        self.steps: list[Step] = []
+
+    def run(self) -> list[Step]:
+        secret_id = self._secret()
+        agent = self.client.get(f"/v1/convai/agents/{self.agent_id}")
+        tool_id = self._tool(agent, secret_id)
+        self._agent(agent, secret_id, tool_id)
+        return self.steps
+
+    def _step(self, name: str, problems: list[str], done: str, ok: str) -> bool:
+        if not problems:
+            self.steps.append(Step(name, "ok", ok))
+            return False
+        state = "changed" if self.write else "needed"
+        self.steps.append(Step(name, state, "; ".join(problems) + (f" → {done}" if self.write else "")))
+        return self.write
+
+    # ---- the workspace secret ----------------------------------------------------------------------
+
+    def _secrets(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.client.get(
+                "/v1/convai/secrets", {"page_size": 100, **({"cursor": cursor} if cursor else {})}
+            )
+            found += page.get("secrets", [])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return found
+
+    def _secret(self) -> str:
+        name = secret_name(self.target.label, self.agent_secret)
+        prefix = secret_prefix(self.target.label)
+        ours = [secret for secret in self._secrets() if str(secret.get("name", "")).startswith(prefix)]
+        exact = next((secret for secret in ours if secret["name"] == name), None)
+        if exact is not None:
+            self._step("workspace secret", [], "", f"{name} holds the agent secret")
+            return exact["secret_id"]
+        if ours:
+            old = ours[0]
+            problems = [f"{old['name']} holds an older agent secret (it was rotated)"]
+            if self._step("workspace secret", problems, f"updated to {name}", ""):
+                self.client.write(
+                    "PATCH",
+                    f"/v1/convai/secrets/{old['secret_id']}",
+                    {"type": "update", "name": name, "value": self.agent_secret},
+                )
+            return old["secret_id"]
+        if self._step(
+            "workspace secret", ["no workspace secret holds the agent secret"], f"created {name}", ""
+        ):
+            created = self.client.write(
+                "POST", "/v1/convai/secrets", {"type": "new", "name": name, "value": self.agent_secret}
+            )
+            return created["secret_id"] if created else PENDING_SECRET_ID
+        return PENDING_SECRET_ID
+
+    # ---- the check_clone tool ----------------------------------------------------------------------
+
+    def _find_tool(self, tool_ids: list[str]) -> tuple[dict[str, Any] | None, bool]:
+        for tool_id in tool_ids:
+            tool = self.client.get(f"/v1/convai/tools/{tool_id}")
+            if _at(tool, "tool_config", "name") == TOOL_NAME:
+                return tool, True
+        listed = self.client.get("/v1/convai/tools", {"search": TOOL_NAME, "page_size": 100})
+        for tool in listed.get("tools", []):
+            config = tool.get("tool_config") or {}
+            if (
+                config.get("name") == TOOL_NAME
+                and _at(config, "api_schema", "url") == self.target.check_clone_url
+            ):
+                return tool, False
+        return None, False
+
+    def _tool(self, agent: dict[str, Any], secret_id: str) -> str:
+        wanted = tool_config(self.target, secret_id)
+        tool_ids = _at(agent, "conversation_config", "agent", "prompt", "tool_ids") or []
+        tool, _attached = self._find_tool(tool_ids)
+        if tool is None:
+            if self._step("check_clone tool", ["the tool does not exist"], "created", ""):
+                created = self.client.write("POST", "/v1/convai/tools", {"tool_config": wanted})
+                return created["id"] if created else PENDING_TOOL_ID
+            return PENDING_TOOL_ID
+        problems = _tool_problems(tool.get("tool_config") or {}, wanted)
+        if self._step("check_clone tool", problems, "updated", f"{TOOL_NAME} ({tool['id']}) is up to date"):
+            self.client.write("PATCH", f"/v1/convai/tools/{tool['id']}", {"tool_config": wanted})
+        return tool["id"]
+
+    # ---- the agent ---------------------------------------------------------------------------------
+
+    def _agent(self, agent: dict[str, Any], secret_id: str, tool_id: str) -> None:
+        patch: dict[str, Any] = {}
+        problems = self._settings_problems(agent, secret_id, tool_id, patch)
+        settings_write = self._step(
+            f"agent {self.agent_id}", problems, "updated", "webhook, overrides, tool and variables are set"
+        )
+        transfer_problems = self._transfer_problems(agent, patch)
+        transfer_write = self._step(
+            "transfer to 3CX", transfer_problems, "updated", self._transfer_summary(agent)
+        )
+        if (settings_write or transfer_write) and patch:
+            self.client.write("PATCH", f"/v1/convai/agents/{self.agent_id}", patch)
+
+    def _settings_problems(
+        self, agent: dict[str, Any], secret_id: str, tool_id: str, patch: dict[str, Any]
+    ) -> list[str]:
+        problems = []
+        settings = agent.get("platform_settings") or {}
+        overrides = ("platform_settings", "overrides")
+        if not _at(settings, "overrides", "enable_conversation_initiation_client_data_from_webhook"):
+            problems.append("fetching conversation initiation data from the webhook is off")
+            _put(patch, (*overrides, "enable_conversation_initiation_client_data_from_webhook"), True)
+        for section, field in (("tts", "voice_id"), ("agent", "first_message")):
+            if _at(settings, "overrides", "conversation_config_override", section, field) is not True:
+                problems.append(f"the {section}.{field} override is not enabled")
+                _put(patch, (*overrides, "conversation_config_override", section, field), True)
+
+        wanted_webhook = webhook_config(self.target, secret_id)
+        webhook = _at(settings, "workspace_overrides", "conversation_initiation_client_data_webhook")
+        webhook_problem = ""
+        if not webhook:
+            webhook_problem = "the conversation-initiation webhook is not set"
+        elif webhook.get("url") != wanted_webhook["url"]:
+            webhook_problem = (
+                f"the conversation-initiation webhook calls {webhook.get('url')}, not this stack"
+            )
+        elif not _contains(webhook.get("request_headers"), wanted_webhook["request_headers"]):
+            webhook_problem = (
+                f"the conversation-initiation webhook does not send {SECRET_HEADER} from the secret"
+            )
+        if webhook_problem:
+            problems.append(webhook_problem)
+            _put(
+                patch,
+                ("platform_settings", "workspace_overrides", "conversation_initiation_client_data_webhook"),
+                wanted_webhook,
+            )
+
+        prompt = ("conversation_config", "agent", "prompt")
+        tool_ids = list(_at(agent, *prompt, "tool_ids") or [])
+        if tool_id not in tool_ids:
+            problems.append(f"{TOOL_NAME} is not one of the agent's tools")
+            _put(patch, (*prompt, "tool_ids"), [*tool_ids, tool_id])
+
+        placeholders = _at(
+            agent, "conversation_config", "agent", "dynamic_variables", "dynamic_variable_placeholders"
+        )
+        missing = {
+            name: value for name, value in DYNAMIC_VARIABLES.items() if name not in (placeholders or {})
+        }
+        if missing:
+            problems.append(f"dynamic variables not declared: {', '.join(missing)}")
+            _put(
+                patch,
+                ("conversation_config", "agent", "dynamic_variables", "dynamic_variable_placeholders"),
+                {**(placeholders or {}), **missing},
+            )
+        return problems
+
+    def _transfer_tool(self, agent: dict[str, Any]) -> dict[str, Any]:
+        return (
+            _at(agent, "conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number") or {}
+        )
+
+    def _transfer_summary(self, agent: dict[str, Any]) -> str:
+        refers = [
+            _destination(entry)
+            for entry in _at(self._transfer_tool(agent), "params", "transfers") or []
+            if entry.get("transfer_type") == "sip_refer"
+        ]
+        return f"transfers to {', '.join(refers)} by SIP REFER" if refers else "no transfer needed"
+
+    def _transfer_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
+        tool = self._transfer_tool(agent)
+        transfers = list(_at(tool, "params", "transfers") or [])
+        if self.transfer_to is None:
+            if self.target.handoff_mode != "transfer" or any(
+                entry.get("transfer_type") == "sip_refer" for entry in transfers
+            ):
+                return []
+            return ["no transfer_to_number tool transfers back to 3CX by SIP REFER (pass --transfer-to)"]
+        wanted = transfer(self.transfer_to)
+        current = next((entry for entry in transfers if _destination(entry) == self.transfer_to), None)
+        if current is not None and _contains(current, wanted):
+            return []
+        others = [entry for entry in transfers if _destination(entry) != self.transfer_to]
+        _put(
+            patch,
+            ("conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number"),
+            {
+                "type": "system",
+                "name": "transfer_to_number",
+                "description": tool.get("description", ""),
+                "params": {
+                    "system_tool_type": "transfer_to_number",
+                    "transfers": [*others, wanted],
+                    **{k: v for k, v in (tool.get("params") or {}).items() if k == "enable_client_message"},
+                },
+            },
+        )
+        if current is None:
+            return [f"no transfer to {self.transfer_to}"]
+        return [f"the transfer to {self.transfer_to} is not a SIP REFER with warmline's condition"]
+
+
+def _tool_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    problems = []
+    schema, wanted_schema = actual.get("api_schema") or {}, wanted["api_schema"]
+    if actual.get("type") != "webhook":
+        problems.append(f"it is a {actual.get('type')} tool, not a webhook tool")
+    if schema.get("url") != wanted_schema["url"]:
+        problems.append(f"it calls {schema.get('url')}, not this stack's check-clone URL")
+    if schema.get("method") != "POST":
+        problems.append(f"its method is {schema.get('method') or 'GET (the default)'}, not POST")
+    if not _contains(schema.get("request_headers"), wanted_schema["request_headers"]):
+        problems.append(f"it does not send {SECRET_HEADER} from the workspace secret")
+    timeout = actual.get("response_timeout_secs", 20)
+    if timeout < wanted["response_timeout_secs"]:
+        problems.append(f"its response timeout {timeout} s is under {wanted['response_timeout_secs']} s")
+    if not _contains(schema.get("path_params_schema"), wanted_schema["path_params_schema"]):
+        problems.append("its caller_id path parameter is not taken from system__caller_id")
+    if not _contains(schema.get("request_body_schema"), wanted_schema["request_body_schema"]):
+        problems.append("its body schema is not warmline's (pressed_key, conversation_id)")
+    if not problems and not _contains(actual, wanted):
+        problems.append("its description or settings differ from warmline's")
+    return problems

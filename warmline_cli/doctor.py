@@ -1,0 +1,185 @@
+"""`warmline doctor`: check a stack end to end without a phone call, one line per check."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from warmline.voice_provider import ProviderError, Unauthorized
+from warmline_cli.agent_setup import AgentSetup
+from warmline_cli.console import FAIL, OK, CliError, say
+from warmline_cli.elevenlabs_admin import AdminClient
+from warmline_cli.target import SECRET_IDS, Target
+
+PROBE_NUMBER = "+10000000000"  # never a real caller: check-clone with key 9 reads and writes nothing
+PLACEHOLDER_KEY = re.compile(r"^[A-Za-z0-9]{32}$")  # what the template's GenerateSecretString makes
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    message: str
+
+
+class Doctor:
+    def __init__(self, target: Target, agent_id: str, http: httpx.Client | None = None) -> None:
+        self.target = target
+        self.agent_id = agent_id
+        self.http = http or httpx.Client(timeout=15)
+        self.checks: list[Check] = []
+        self.secrets: dict[str, str] = {}
+
+    def _add(self, ok: bool, message: str) -> None:
+        self.checks.append(Check(ok, message))
+        say(f"{OK if ok else FAIL} {message}")
+
+    def run(self) -> int:
+        self._secrets()
+        api_key_ok = self._elevenlabs_key()
+        self._endpoints()
+        if api_key_ok and "AgentSecret" in self.secrets:
+            self._agent()
+        failed = sum(not check.ok for check in self.checks)
+        say(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
+        return 1 if failed else 0
+
+    def _secrets(self) -> None:
+        for logical_id in SECRET_IDS:
+            try:
+                self.secrets[logical_id] = self.target.secret(logical_id)
+            except CliError as error:
+                self._add(False, str(error))
+                continue
+            self._add(True, f"secret {logical_id} is readable")
+
+    def _elevenlabs_key(self) -> bool:
+        key = self.secrets.get("ElevenLabsApiKeySecret")
+        if key is None:
+            return False
+        arn = self.target.secret_arns["ElevenLabsApiKeySecret"]
+        fix = f'aws secretsmanager put-secret-value --secret-id {arn} --secret-string "$ELEVENLABS_API_KEY"'
+        client = AdminClient(key, self.target.elevenlabs_base_url)
+        try:
+            subscription = client.get("/v1/user/subscription")
+        except Unauthorized as error:
+            hint = (
+                " (it looks like the placeholder the stack generated)" if PLACEHOLDER_KEY.match(key) else ""
+            )
+            self._add(
+                False,
+                f"ElevenLabs rejects the API key in ElevenLabsApiKeySecret{hint} ({error.reason}); "
+                f"put yours: {fix}",
+            )
+            return False
+        except ProviderError as error:
+            self._add(
+                False, f"ElevenLabs at {self.target.elevenlabs_base_url} did not answer: {error.message}"
+            )
+            return False
+        finally:
+            client.close()
+        self._add(True, f"ElevenLabs accepts the API key ({subscription.get('tier', 'unknown')} plan)")
+        if not subscription.get("can_use_instant_voice_cloning", True):
+            self._add(False, "this ElevenLabs plan cannot use Instant Voice Cloning: upgrade the plan")
+        limit, used = subscription.get("voice_limit", 0), subscription.get("voice_slots_used", 0)
+        free = limit - used
+        self._add(
+            free > 0,
+            f"{free} of {limit} custom voice slots free"
+            if free > 0
+            else f"all {limit} custom voice slots are used: delete unused voices at ElevenLabs "
+            "(`warmline samples remove` deletes a caller's clone) or upgrade the plan",
+        )
+        return True
+
+    def _endpoints(self) -> None:
+        probes: list[tuple[str, str, str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
+            (
+                "incoming-call (3CX)",
+                self.target.incoming_call_url,
+                "ThreeCxSecret",
+                {"caller": "anonymous", "did": "warmline-doctor", "call_id": "warmline-doctor"},
+                lambda body: body.get("route") == "agent" and body.get("clone_status") == "withheld",
+            ),
+            (
+                "conversation-init (agent webhook)",
+                self.target.conversation_init_url,
+                "AgentSecret",
+                {
+                    "caller_id": "anonymous",
+                    "agent_id": self.agent_id,
+                    "called_number": "",
+                    "call_sid": "warmline-doctor",
+                },
+                lambda body: body.get("type") == "conversation_initiation_client_data",
+            ),
+            (
+                "check-clone (agent tool)",
+                self.target.check_clone_url.replace("{caller_id}", quote(PROBE_NUMBER, safe="")),
+                "AgentSecret",
+                {"pressed_key": "9", "conversation_id": "warmline-doctor"},
+                lambda body: body.get("next_action") == "repeat_menu",
+            ),
+        ]
+        for name, url, secret_id, body, sane in probes:
+            self._probe(name, url, self.secrets.get(secret_id), secret_id, body, sane)
+
+    def _probe(
+        self,
+        name: str,
+        url: str,
+        secret: str | None,
+        secret_id: str,
+        body: dict[str, Any],
+        sane: Callable[[dict[str, Any]], bool],
+    ) -> None:
+        try:
+            anonymous = self.http.post(url, json=body)
+            if anonymous.status_code != 401:
+                self._add(
+                    False, f"{name}: answers {anonymous.status_code} without the secret, expected 401 ({url})"
+                )
+                return
+            if secret is None:
+                return
+            answer = self.http.post(url, json=body, headers={"X-Warmline-Secret": secret})
+        except httpx.HTTPError as error:
+            self._add(False, f"{name}: no answer from {url} ({type(error).__name__}); is the stack deployed?")
+            return
+        try:
+            payload = answer.json()
+        except ValueError:
+            payload = {}
+        if answer.status_code == 401:
+            self._add(False, f"{name}: the {secret_id} value is refused; the function reads another secret?")
+        elif answer.status_code != 200 or not isinstance(payload, dict) or not sane(payload):
+            detail = payload.get("message") if isinstance(payload, dict) else ""
+            self._add(
+                False, f"{name}: answered {answer.status_code} {detail or answer.text[:120]}; see its logs"
+            )
+        else:
+            self._add(True, f"{name} answers 401 without the secret and 200 with it")
+
+    def _agent(self) -> None:
+        if not self.agent_id:
+            self._add(False, "no ElevenLabs agent id: pass --agent-id (or deploy with ElevenLabsAgentId)")
+            return
+        client = AdminClient(self.secrets["ElevenLabsApiKeySecret"], self.target.elevenlabs_base_url)
+        setup = AgentSetup(client, self.target, self.agent_id, self.secrets["AgentSecret"], write=False)
+        try:
+            steps = setup.run()
+        except ProviderError as error:
+            self._add(False, f"agent {self.agent_id}: {error.message}")
+            return
+        finally:
+            client.close()
+        for step in steps:
+            if step.state == "ok":
+                self._add(True, f"{step.name}: {step.detail}")
+            else:
+                self._add(False, f"{step.name}: {step.detail}; run `warmline elevenlabs configure`")

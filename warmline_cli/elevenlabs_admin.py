@@ -1,0 +1,76 @@
+"""The ElevenLabs API as an operator uses it: reads, and writes that `--dry-run` prints instead of
+sending. Errors are parsed as the functions parse them (`warmline.adapters.elevenlabs`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from warmline.adapters.elevenlabs import error_from_response
+from warmline.voice_provider import ProviderTimeout
+from warmline_cli.console import say
+
+SECRET_FIELDS = ("value",)
+
+
+class AdminClient:
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        *,
+        dry_run: bool = False,
+        timeout_seconds: float = 20.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.dry_run = dry_run
+        self.writes: list[tuple[str, str, dict[str, Any]]] = []  # what was sent, or would have been
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"xi-api-key": api_key, "accept": "application/json"},
+            timeout=timeout_seconds,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self._send("GET", path, params=params)
+
+    def write(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Send a write, or in a dry run print it and answer None."""
+        self.writes.append((method, path, body))
+        if self.dry_run:
+            say(f"would send {method} {self.base_url}{path}")
+            say(json.dumps(_hide_secrets(body), indent=2))
+            return None
+        return self._send(method, path, json=body)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise ProviderTimeout(
+                f"{method} {self.base_url}{path}: no answer ({type(error).__name__})", code="connection_error"
+            ) from None
+        if response.is_error:
+            raise error_from_response(method, path, response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return body if isinstance(body, dict) else {}
+
+
+def _hide_secrets(body: Any) -> Any:
+    if isinstance(body, dict):
+        return {
+            key: "********" if key in SECRET_FIELDS else _hide_secrets(value) for key, value in body.items()
+        }
+    if isinstance(body, list):
+        return [_hide_secrets(item) for item in body]
+    return body

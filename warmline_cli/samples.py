@@ -1,0 +1,252 @@
+"""Callers' voice samples: add (checked audio + consent), list, show, remove (samples with every S3
+version, profile, clone record, and the caller's clones at ElevenLabs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
+from warmline.adapters.elevenlabs import ElevenLabsClient
+from warmline.adapters.s3 import S3SampleStore
+from warmline.adapters.sqs import SqsJobQueue
+from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
+from warmline.calls import request_clone
+from warmline.clone_state import CallerProfile, CloneRecord
+from warmline.settings import Settings
+from warmline.voice_provider import ProviderError
+from warmline_cli import audio
+from warmline_cli.console import CliError, progress, say, warn
+from warmline_cli.target import Target
+
+MIN_CONSENT_CHARACTERS = 10
+
+
+@dataclass(frozen=True)
+class Caller:
+    number: str
+    key: str
+
+    @property
+    def masked(self) -> str:
+        return mask(self.number)
+
+
+def resolve_caller(target: Target, raw: str) -> Caller:
+    if is_withheld(raw):
+        raise CliError(f"{raw!r} is not a caller number")
+    try:
+        number = normalise_number(raw, target.default_country_code)
+    except InvalidCallerNumber as error:
+        raise CliError(f"--caller: {error}") from None
+    return Caller(number, caller_key(number, target.secret("CallerKeySecret")))
+
+
+def _store(target: Target) -> DynamoCloneStore:
+    return DynamoCloneStore(target.client("dynamodb"), target.table)
+
+
+def register(
+    target: Target,
+    caller: Caller,
+    checked: list[audio.AudioFile],
+    consent: str,
+    on_upload: Callable[[str], None] = lambda message: None,
+) -> CallerProfile:
+    """Upload checked samples and record the caller's profile with the consent statement."""
+    store = _store(target)
+    if store.get_profile(caller.key) is not None:
+        raise CliError(
+            f"caller {caller.masked} already has samples; remove them first with "
+            f"`warmline samples remove --caller {caller.number}`"
+        )
+    samples = S3SampleStore(target.client("s3"), target.bucket)
+    keys = []
+    for number, file in enumerate(checked, start=1):
+        on_upload(f"uploading {file.path.name} ({file.size / 1_000_000:.2f} MB)")
+        name = f"sample-{number:02d}.{file.extension}"
+        keys.append(samples.write(caller.key, name, file.path.read_bytes(), file.content_type))
+    profile = CallerProfile(
+        caller_key=caller.key,
+        sample_keys=tuple(keys),
+        consent=consent,
+        masked_number=caller.masked,
+        created_at_ms=int(time.time() * 1000),
+    )
+    store.save_profile(profile)
+    return profile
+
+
+def add(target: Target, raw_caller: str, files: list[Path], consent: str, prewarm: bool) -> int:
+    consent = (consent or "").strip()
+    if len(consent) < MIN_CONSENT_CHARACTERS:
+        raise CliError(
+            "no voice sample without consent: pass --consent with who agreed, when and how "
+            '(e.g. --consent "Jane Doe, by phone, 2026-11-24, recorded")'
+        )
+    try:
+        checked = [audio.inspect(path) for path in files]
+        warnings = audio.check_set(checked)
+    except audio.AudioProblem as problem:
+        raise CliError(str(problem)) from None
+    for file in checked:
+        say(f"  {file.describe()}")
+    for warning in warnings:
+        warn(warning)
+
+    caller = resolve_caller(target, raw_caller)
+    profile = register(target, caller, checked, consent, on_upload=progress)
+    total = sum(file.seconds for file in checked)
+    say(
+        f"registered {caller.masked} ({caller.key}): {len(profile.sample_keys)} sample(s), "
+        f"{total:.0f} s of audio"
+    )
+    if prewarm:
+        store = _store(target)
+        queued = request_clone(
+            caller.key,
+            "",
+            store=store,
+            queue=SqsJobQueue(target.client("sqs"), target.queue_url),
+            now=time.time(),
+            settings=Settings(),
+        )
+        say(
+            "clone queued: the caller's first call will have it"
+            if queued
+            else "a clone for this caller is already ready or under way; none queued"
+        )
+    return 0
+
+
+def _profiles(target: Target) -> list[CallerProfile]:
+    deserializer = TypeDeserializer()
+    paginator = target.client("dynamodb").get_paginator("scan")
+    profiles = []
+    pages = paginator.paginate(
+        TableName=target.table,
+        FilterExpression="sk = :profile",
+        ExpressionAttributeValues={":profile": {"S": PROFILE}},
+    )
+    for page in pages:
+        for item in page.get("Items", []):
+            values = {name: deserializer.deserialize(value) for name, value in item.items()}
+            profiles.append(
+                CallerProfile(
+                    caller_key=values["caller_key"],
+                    sample_keys=tuple(values.get("sample_keys", ())),
+                    consent=values.get("consent", ""),
+                    masked_number=values.get("masked_number", ""),
+                    created_at_ms=int(values.get("created_at_ms", 0)),
+                )
+            )
+    return sorted(profiles, key=lambda profile: profile.created_at_ms)
+
+
+def _when(at_ms: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at_ms / 1000)) if at_ms else "-"
+
+
+def _clone_summary(record: CloneRecord | None) -> str:
+    if record is None:
+        return "none"
+    if not record.is_live(time.time()):
+        return f"none ({record.status.value.lower()}, expired)"
+    return record.status.value.lower()
+
+
+def list_callers(target: Target) -> int:
+    profiles = _profiles(target)
+    if not profiles:
+        say("no callers with voice samples")
+        return 0
+    store = _store(target)
+    say(f"{'caller':<16} {'key':<36} {'samples':>7}  {'registered':<20} clone")
+    for profile in profiles:
+        clone = _clone_summary(store.get_clone(profile.caller_key))
+        say(
+            f"{profile.masked_number:<16} {profile.caller_key:<36} {len(profile.sample_keys):>7}  "
+            f"{_when(profile.created_at_ms):<20} {clone}"
+        )
+    return 0
+
+
+def show(target: Target, raw_caller: str) -> int:
+    caller = resolve_caller(target, raw_caller)
+    store = _store(target)
+    profile = store.get_profile(caller.key)
+    if profile is None:
+        raise CliError(f"caller {caller.masked} has no voice samples (add them with `warmline samples add`)")
+    record = store.get_clone(caller.key)
+    say(f"caller      {caller.masked}")
+    say(f"key         {caller.key}")
+    say(f"registered  {_when(profile.created_at_ms)}")
+    say(f"consent     {profile.consent}")
+    say("samples")
+    s3 = target.client("s3")
+    for key in profile.sample_keys:
+        try:
+            head = s3.head_object(Bucket=target.bucket, Key=key)
+            say(f"  {key}  {head['ContentLength'] / 1_000_000:.2f} MB  {head.get('ContentType', '')}")
+        except ClientError:
+            say(f"  {key}  MISSING from {target.bucket}")
+    say(f"clone       {_clone_summary(record)}")
+    if record is not None and record.is_live(time.time()):
+        if record.cloned_voice_id:
+            say(f"voice id    {record.cloned_voice_id}")
+        if record.error_code:
+            say(f"error       {record.error_code}: {record.error_message}")
+        say(f"expires     {_when(record.expires_at * 1000)}")
+    return 0
+
+
+def _sample_versions(s3: Any, bucket: str, caller: str) -> list[dict[str, str]]:
+    prefix = f"samples/{caller}/"
+    found = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            found.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    return found
+
+
+def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None = None) -> int:
+    caller = resolve_caller(target, raw_caller)
+    store = _store(target)
+    state = store.load(caller.key)
+    s3 = target.client("s3")
+    versions = _sample_versions(s3, target.bucket, caller.key)
+    if state.profile is None and state.clone is None and not versions:
+        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
+
+    client = elevenlabs or ElevenLabsClient(
+        target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url
+    )
+    prefix = f"warmline-{caller.key}-"
+    try:
+        progress("looking for the caller's clones at ElevenLabs")
+        voice_ids = {voice.voice_id for voice in client.list_voices() if voice.name.startswith(prefix)}
+        if state.clone is not None and state.clone.cloned_voice_id:
+            voice_ids.add(state.clone.cloned_voice_id)
+        for voice_id in sorted(voice_ids):
+            client.delete_voice(voice_id)
+            say(f"deleted the clone {voice_id} at ElevenLabs")
+    except ProviderError as error:
+        raise CliError(
+            f"ElevenLabs: {error.message}; nothing was removed (fix the ElevenLabs key with "
+            "`warmline doctor`, then run this again)"
+        ) from None
+
+    for start in range(0, len(versions), 1000):
+        s3.delete_objects(
+            Bucket=target.bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True}
+        )
+    say(f"deleted {len(versions)} sample object version(s) from {target.bucket}")
+    store.delete_caller(caller.key)
+    say(f"removed the profile and clone record of {caller.masked} ({caller.key})")
+    return 0
