@@ -59,15 +59,34 @@ class SimulatedCaller:
     max_key_presses: int = 20
     timeout_seconds: float = 30.0
 
+    def __post_init__(self) -> None:
+        # One client for every call (it is thread-safe): a new client per call costs more CPU than
+        # the call itself, and many callers share this process with the local stack.
+        self._http = httpx.Client(
+            timeout=self.timeout_seconds,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for a caller process of its own: the HTTP client is made again there.
+        return {name: value for name, value in self.__dict__.items() if name != "_http"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
+
     def call(self, number: str, call_id: str | None = None) -> CallOutcome:
         outcome = CallOutcome(caller=number, call_id=call_id or uuid.uuid4().hex, timeline=Timeline())
-        with httpx.Client(timeout=self.timeout_seconds) as http:
-            try:
-                self._play(http, outcome)
-            except _CallBroken as broken:
-                outcome.final_voice = "failed-request"
-                outcome.error = str(broken)
-                outcome.timeline.add(f"call broken: {broken}")
+        try:
+            self._play(self._http, outcome)
+        except _CallBroken as broken:
+            outcome.final_voice = "failed-request"
+            outcome.error = str(broken)
+            outcome.timeline.add(f"call broken: {broken}")
+        except httpx.HTTPError as error:
+            outcome.final_voice = "failed-request"
+            outcome.error = f"HTTP error: {error!r}"
+            outcome.timeline.add(f"call broken: {error!r}")
         return outcome
 
     def _post(self, http: httpx.Client, outcome: CallOutcome, url: str, secret: str, body: dict) -> dict:

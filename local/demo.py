@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         emulator_options={"clone_latency": latency},
         progress=say,
-        provisioned=True,
+        provisioned=1,
     )
     try:
         stack.start()

@@ -25,6 +25,12 @@ TEXT_CONTENT_TYPES = re.compile(
 log = logging.getLogger("warmline.local.gateway")
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 resets connections under a burst of calls.
+    request_queue_size = 512
+    daemon_threads = True
+
+
 @dataclass(frozen=True)
 class _CompiledRoute:
     route: HttpRoute
@@ -204,8 +210,7 @@ class Gateway:
 
     def start(self) -> str:
         handler = type("GatewayRequestHandler", (_RequestHandler,), {"gateway": self})
-        self.server = ThreadingHTTPServer((self.host, self.port), handler)
-        self.server.daemon_threads = True
+        self.server = _Server((self.host, self.port), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self.thread.start()
         return self.base_url

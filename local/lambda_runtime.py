@@ -230,10 +230,19 @@ class FunctionPool:
                 self.starting -= 1
                 self.condition.notify()
 
-    def provision(self) -> None:
-        """Start one environment ahead of any invocation, like Lambda's provisioned concurrency."""
-        environment, _ = self.acquire()
-        self.release(environment)
+    def provision(self, count: int) -> None:
+        """Start `count` environments ahead of any invocation, like Lambda's provisioned concurrency."""
+        started: list[ExecutionEnvironment] = []
+        threads = [
+            threading.Thread(target=lambda: started.append(self.acquire()[0]))
+            for _ in range(min(count, self.cap))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for environment in started:
+            self.release(environment)
 
     def release(self, environment: ExecutionEnvironment) -> None:
         with self.condition:
@@ -290,13 +299,22 @@ class LambdaRuntime:
         self._records: list[dict[str, Any]] = []
         self._records_lock = threading.Lock()
 
-    def provision(self) -> None:
-        """One warm environment per function, started in parallel; their init is not an invocation."""
-        threads = [threading.Thread(target=pool.provision) for pool in self.pools.values()]
+    def provision(self, count: int = 1) -> None:
+        """`count` warm environments per function, started in parallel; their init is not an invocation."""
+        threads = [threading.Thread(target=pool.provision, args=(count,)) for pool in self.pools.values()]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+
+    def measure_cold_start(self, function_id: str) -> float:
+        """Init time (ms) of a fresh environment for this function, started alone and then discarded."""
+        pool = self.pools[function_id]
+        environment = ExecutionEnvironment(pool.function, pool.environment, pool.log_path)
+        try:
+            return environment.wait_ready()
+        finally:
+            environment.kill()
 
     def invoke(self, function_id: str, event: Any) -> Invocation:
         pool = self.pools[function_id]

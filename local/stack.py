@@ -64,9 +64,10 @@ class LocalStack:
     visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
     where the template's value is minutes). secret_values give secrets their values by logical id;
     the others get random ones, except the ElevenLabs key secret, which takes ELEVENLABS_API_KEY
-    from the environment when an external ElevenLabs server is used. provisioned starts one warm
-    execution environment per function before the gateway opens (the demo uses it so the caller's
-    timeline shows warm latencies; the benchmark measures cold starts on its own).
+    from the environment when an external ElevenLabs server is used. provisioned starts that many warm
+    execution environments per function before the gateway opens, like Lambda's provisioned
+    concurrency (the demo and the benchmark use it so the caller's timeline shows warm latencies;
+    cold starts are measured on their own).
     function_timeout_overrides replaces functions' Timeout by logical id (seconds). The clone
     worker's lease lasts its remaining time plus a margin, so a test that kills a worker mid-clone
     gives it a few seconds here instead of the template's 90 and waits seconds, not minutes, for the
@@ -87,7 +88,7 @@ class LocalStack:
         http_concurrency: int = DEFAULT_HTTP_CONCURRENCY,
         stack_name: str = "local",
         progress: Callable[[str], None] | None = None,
-        provisioned: bool = False,
+        provisioned: int = 0,
     ):
         self.template_path = Path(template_path)
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -183,8 +184,8 @@ class LocalStack:
             http_concurrency=self.http_concurrency,
         )
         if self.provisioned:
-            self.progress("starting one warm execution environment per function")
-            self.runtime.provision()
+            self.progress(f"starting {self.provisioned} warm execution environment(s) per function")
+            self.runtime.provision(self.provisioned)
         self.gateway = Gateway(self.model.routes, self.runtime, self.model.http_api_id)
         self.api_base_url = self.gateway.start()
         self.endpoints = {route.name: self.api_base_url + route.path for route in self.model.routes}
