@@ -10,10 +10,18 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.callers import InvalidCallerNumber, mask, normalise_number
+from warmline.callers import mask
 from warmline.cloning_report import InvalidWindow, cloning_report, parse_window
 from warmline.dependencies import dependencies
-from warmline.http import HttpError, dispatch, json_object, json_response, require_secret, validate
+from warmline.http import (
+    HttpError,
+    caller_number,
+    dispatch,
+    json_object,
+    json_response,
+    require_secret,
+    validate,
+)
 from warmline.ivr import check_clone
 from warmline.observability import count_ivr_answer, logger, metrics, tracer
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
@@ -23,20 +31,10 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
     require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
     raw_caller = unquote((event.get("pathParameters") or {}).get("caller_id", ""))
-    try:
-        number = normalise_number(raw_caller, deps.settings.default_country_code)
-    except InvalidCallerNumber as error:
-        raise HttpError(
-            400, "invalid_caller", str(error), [{"field": "caller_id", "problem": str(error)}]
-        ) from error
-
+    number = caller_number(
+        raw_caller, field="caller_id", default_country_code=deps.settings.default_country_code
+    )
     body = json_object(event, optional=True)
-    # Some ElevenLabs tool configurations wrap the tool's arguments as {"parameters": {...}}.
-    if isinstance(body.get("parameters"), dict):
-        body = {
-            **body["parameters"],
-            **({"conversation_id": body["conversation_id"]} if "conversation_id" in body else {}),
-        }
     request = validate(CheckCloneRequest, body)
     pressed = request.pressed_key
     if pressed is None:

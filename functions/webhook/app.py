@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
+from warmline.callers import is_withheld, mask
 from warmline.calls import (
     IncomingCall,
     QueueUnavailable,
@@ -15,7 +15,15 @@ from warmline.calls import (
     start_conversation,
 )
 from warmline.dependencies import dependencies
-from warmline.http import HttpError, dispatch, json_object, json_response, require_secret, validate
+from warmline.http import (
+    HttpError,
+    caller_number,
+    dispatch,
+    json_object,
+    json_response,
+    require_secret,
+    validate,
+)
 from warmline.observability import count_incoming_call, logger, metrics, tracer, webhook_latency
 from warmline.wire import (
     AgentOverride,
@@ -32,7 +40,7 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
     require_secret(event, deps.secrets.get(deps.settings.threecx_secret_name))
     request = validate(IncomingCallRequest, json_object(event))
-    number = None if is_withheld(request.caller) else _normalise(request.caller, field="caller")
+    number = _caller(request.caller, field="caller")
     key = deps.caller_key(number) if number else None
     logger.append_keys(threecx_call_id=request.call_id, caller=mask(number or ""), caller_key=key)
 
@@ -76,7 +84,7 @@ def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
     require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
     request = validate(ConversationInitRequest, json_object(event))
-    number = None if is_withheld(request.caller_id) else _normalise(request.caller_id, field="caller_id")
+    number = _caller(request.caller_id, field="caller_id")
     key = deps.caller_key(number) if number else None
     logger.append_keys(call_sid=request.call_sid, caller=mask(number or ""), caller_key=key)
 
@@ -92,13 +100,11 @@ def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
     return json_response(200, answer.to_json())
 
 
-def _normalise(raw: str, *, field: str) -> str:
-    try:
-        return normalise_number(raw, dependencies().settings.default_country_code)
-    except InvalidCallerNumber as error:
-        raise HttpError(
-            400, "invalid_caller", str(error), [{"field": field, "problem": str(error)}]
-        ) from error
+def _caller(raw: str, *, field: str) -> str | None:
+    """The normalised number, or None when the caller withheld it (they get the default voice)."""
+    if is_withheld(raw):
+        return None
+    return caller_number(raw, field=field, default_country_code=dependencies().settings.default_country_code)
 
 
 ROUTES = {

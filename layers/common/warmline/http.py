@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from warmline.callers import InvalidCallerNumber, normalise_number
+
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
@@ -105,6 +107,16 @@ def validate[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
         ]
         fields = ", ".join(d["field"] for d in details)
         raise HttpError(400, "invalid_request", f"invalid fields: {fields}", details) from error
+
+
+def caller_number(raw: str, *, field: str, default_country_code: str) -> str:
+    """The caller's number, normalised, or a 400 that names the field."""
+    try:
+        return normalise_number(raw, default_country_code)
+    except InvalidCallerNumber as error:
+        raise HttpError(
+            400, "invalid_caller", str(error), [{"field": field, "problem": str(error)}]
+        ) from error
 
 
 Route = Callable[[dict[str, Any]], dict[str, Any]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
 
 PrintableText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[\x20-\x7e]*$")]
 CallerText = Annotated[StrictStr, StringConstraints(max_length=64)]
@@ -69,6 +69,17 @@ class CheckCloneRequest(BaseModel):
 
     pressed_key: Annotated[StrictStr, StringConstraints(max_length=8)] | StrictInt | None = None
     conversation_id: PrintableText = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap_parameters(cls, data: Any) -> Any:
+        """Some ElevenLabs tool configurations wrap the tool's arguments as {"parameters": {...}}."""
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            unwrapped = dict(data["parameters"])
+            if "conversation_id" in data:
+                unwrapped["conversation_id"] = data["conversation_id"]
+            return unwrapped
+        return data
 
 
 class CheckCloneResponse(BaseModel):
