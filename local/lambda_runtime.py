@@ -33,6 +33,10 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 DEFAULT_HTTP_CONCURRENCY = 10
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase
+# Lambda gives every execution environment its own CPU; this machine has a few cores for all of
+# them. At most this many environments initialise at once, so a burst of cold starts queues instead
+# of every one of them missing the 10 s init limit.
+INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 _INHERITED_VARIABLES = ("PATH", "HOME", "TMPDIR", "SYSTEMROOT")
 
 
@@ -210,10 +214,12 @@ class FunctionPool:
                     raise EnvironmentFailed("Runtime.Stopped", "the local stack is stopping")
                 if self.idle:
                     return self.idle.pop(), False
-                if len(self.live) + self.starting < self.cap:
+                if len(self.live) + self.starting < self.cap and INIT_SLOTS.acquire(blocking=False):
                     self.starting += 1
                     break
-                self.condition.wait()
+                # Woken when an environment of this pool is released; the short timeout looks
+                # again for an init slot, which another pool may free.
+                self.condition.wait(timeout=0.05)
         environment = None
         try:
             environment = ExecutionEnvironment(self.function, self.environment, self.log_path)
@@ -226,6 +232,7 @@ class FunctionPool:
                 self.discard(environment)
             raise
         finally:
+            INIT_SLOTS.release()
             with self.condition:
                 self.starting -= 1
                 self.condition.notify()

@@ -210,8 +210,8 @@ class InMemoryEvents:
     def __init__(self) -> None:
         self.events: list[Event] = []
 
-    def record(self, event: Event) -> None:
-        self.events.append(event)
+    def record(self, *events: Event) -> None:
+        self.events.extend(events)
 
     def of_type(self, event_type) -> list[Event]:
         return [e for e in self.events if e.type == event_type]

@@ -76,7 +76,13 @@ def resource_of(stack, service, params):
         **{s.arn: s.logical_id for s in model.secrets.values()},
         **{s.name: s.logical_id for s in model.secrets.values()},
     }
-    key = params.get("TableName") or params.get("QueueUrl") or params.get("Bucket") or params.get("SecretId")
+    key = (
+        params.get("TableName")
+        or next(iter(params.get("RequestItems", {})), None)  # BatchWriteItem
+        or params.get("QueueUrl")
+        or params.get("Bucket")
+        or params.get("SecretId")
+    )
     return names.get(key, key)
 
 

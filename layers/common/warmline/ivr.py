@@ -145,6 +145,9 @@ def check_clone(
         return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
 
     clone, ended = wait_for_clone(caller_key, store=store, clock=clock, settings=settings)
+    # The check's events are written together, in one request, once the answer is known: every
+    # round trip after the clone is ready adds to the caller's wait.
+    pending = _PendingEvents()
     answer = _answer_after_wait(
         caller_key,
         caller_number,
@@ -152,7 +155,7 @@ def check_clone(
         ended,
         _ms_since(started, ended),
         store=store,
-        events=events,
+        events=pending,
         clock=clock,
         settings=settings,
         provider=provider,
@@ -160,6 +163,7 @@ def check_clone(
     )
     assert answer.outcome is not None
     events.record(
+        *pending.events,
         Event(
             EventType.IVR_CHECK,
             int(ended * 1000),
@@ -170,9 +174,17 @@ def check_clone(
                 "wait_ms": answer.wait_time_ms,
                 "outcome": answer.outcome.value,
             },
-        )
+        ),
     )
     return answer
+
+
+class _PendingEvents:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def record(self, *events: Event) -> None:
+        self.events.extend(events)
 
 
 def _answer_after_wait(

@@ -99,4 +99,6 @@ class SampleStore(Protocol):
 
 
 class EventStore(Protocol):
-    def record(self, event: Event) -> None: ...
+    def record(self, *events: Event) -> None:
+        """Store the events, in one request where the store allows."""
+        ...

@@ -43,9 +43,10 @@ class Settings(BaseModel):
     greeting_timeout_seconds: float = Field(default=35, gt=0)
     ivr_max_wait_seconds: float = Field(default=8, gt=0, le=15)
     ivr_first_poll_seconds: float = Field(default=0.05, gt=0)
-    # The longest pause between reads is the worst-case lag between READY being written and the
-    # caller hearing it: 75 ms keeps that lag's p99 under 100 ms for about 110 reads per 8 s wait.
-    ivr_max_poll_seconds: float = Field(default=0.075, gt=0)
+    # The longest pause between reads bounds the lag between READY being written and the IVR
+    # noticing it: 60 ms keeps the caller's readiness lag p99 near 100 ms (docs/benchmark.md), for
+    # about 130 strongly consistent reads (under $0.00004) per full 8 s wait.
+    ivr_max_poll_seconds: float = Field(default=0.06, gt=0)
     default_country_code: str = Field(default="", pattern=r"^[0-9]{0,3}$")
 
     clone_ttl_hours: float = Field(default=24, gt=0)

@@ -325,8 +325,22 @@ class DynamoEventStore:
         self._table = table_name
         self._ttl_seconds = ttl_seconds
 
-    def record(self, event: Event) -> None:
-        values = {
+    def record(self, *events: Event) -> None:
+        """Write the events in one request (a batch of up to 25), retrying what DynamoDB leaves out."""
+        requests = [{"PutRequest": {"Item": _to_item(self._values(event))}} for event in events]
+        for start in range(0, len(requests), 25):
+            pending = {self._table: requests[start : start + 25]}
+            for attempt in range(5):
+                unprocessed = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+                if not unprocessed:
+                    break
+                pending = unprocessed
+                time.sleep(0.05 * 2**attempt)
+            else:
+                raise RuntimeError(f"DynamoDB left {len(pending[self._table])} event(s) unwritten")
+
+    def _values(self, event: Event) -> dict[str, Any]:
+        return {
             "pk": events_pk(event.at_ms),
             "sk": f"{event.at_ms:013d}#{uuid.uuid4().hex}",
             "type": event.type.value,
@@ -335,7 +349,6 @@ class DynamoEventStore:
             "data": event.data,
             "expires_at": event.at_ms // 1000 + self._ttl_seconds,
         }
-        self._client.put_item(TableName=self._table, Item=_to_item(values))
 
     def between(self, start_ms: int, end_ms: int) -> list[Event]:
         """Events with start_ms <= at_ms < end_ms, oldest first."""
