@@ -1,5 +1,5 @@
 """The ElevenLabs API as an operator uses it: reads, and writes that `--dry-run` prints instead of
-sending. Errors are parsed as the functions parse them (`warmline.adapters.elevenlabs`)."""
+sending. Requests and errors go through the functions' own `warmline.adapters.elevenlabs.send`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 
-from warmline.adapters.elevenlabs import error_from_response
-from warmline.voice_provider import ProviderTimeout
+from warmline.adapters.elevenlabs import send
 from warmline_cli.console import say
 
 SECRET_FIELDS = ("value",)
@@ -51,14 +50,7 @@ class AdminClient:
         return self._send(method, path, json=body)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as error:
-            raise ProviderTimeout(
-                f"{method} {self.base_url}{path}: no answer ({type(error).__name__})", code="connection_error"
-            ) from None
-        if response.is_error:
-            raise error_from_response(method, path, response)
+        response = send(self._http, method, path, **kwargs)
         try:
             body = response.json()
         except ValueError:

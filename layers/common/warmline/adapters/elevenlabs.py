@@ -139,18 +139,7 @@ class ElevenLabsClient:
         )
 
     def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as error:
-            raise ProviderTimeout(
-                f"{method} {path}: no answer in time ({type(error).__name__})", code="timeout"
-            ) from None
-        except httpx.TransportError as error:
-            raise ProviderTimeout(
-                f"{method} {path}: connection failed ({type(error).__name__})", code="connection_error"
-            ) from None
-        if response.is_error:
-            raise error_from_response(method, path, response)
+        response = send(self._http, method, path, **kwargs)
         try:
             body = response.json()
         except ValueError:
@@ -166,6 +155,23 @@ class ElevenLabsClient:
                 code="malformed_response",
             )
         return body
+
+
+def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """One request to ElevenLabs: a transport failure or an error status becomes a ProviderError."""
+    try:
+        response = http.request(method, path, **kwargs)
+    except httpx.TimeoutException as error:
+        raise ProviderTimeout(
+            f"{method} {path}: no answer in time ({type(error).__name__})", code="timeout"
+        ) from None
+    except httpx.TransportError as error:
+        raise ProviderTimeout(
+            f"{method} {path}: connection failed ({type(error).__name__})", code="connection_error"
+        ) from None
+    if response.is_error:
+        raise error_from_response(method, path, response)
+    return response
 
 
 def error_from_response(method: str, path: str, response: httpx.Response) -> ProviderError:
