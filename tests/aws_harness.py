@@ -76,6 +76,9 @@ class AwsStack:
     endpoint_url: str
     model: template.StackModel
     emulator_base_url: str
+    # The clock the handlers see (None: the system clock). A test that sets it controls every
+    # "now" a handler writes or compares, so no test depends on today's date.
+    clock: Any = None
 
     def client(self, service: str) -> Any:
         return aws.client(service, self.endpoint_url)
@@ -124,6 +127,8 @@ class AwsStack:
         get_settings.cache_clear()
         dependencies.cache_clear()
         parameters.clear_caches()
+        if self.clock is not None:
+            dependencies().clock = self.clock
         try:
             yield
         finally:
@@ -134,6 +139,19 @@ class AwsStack:
                     os.environ[name] = value
             get_settings.cache_clear()
             dependencies.cache_clear()
+
+
+class ShiftedClock:
+    """The system clock moved by a fixed offset: real sleeps, another day."""
+
+    def __init__(self, offset_seconds: float) -> None:
+        self.offset_seconds = offset_seconds
+
+    def now(self) -> float:
+        return time.time() + self.offset_seconds
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 def reset_moto(endpoint_url: str) -> None:

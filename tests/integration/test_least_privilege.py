@@ -13,7 +13,15 @@ import pytest
 
 from local.elevenlabs_emulator import Fault
 from local.template import read_yaml
-from tests.aws_harness import ROOT, LambdaContext, event, load_handler_module, sqs_event_from, with_body
+from tests.aws_harness import (
+    ROOT,
+    LambdaContext,
+    ShiftedClock,
+    event,
+    load_handler_module,
+    sqs_event_from,
+    with_body,
+)
 
 # Actions the Lambda service itself uses for the SQS event source mapping, not the function's code.
 EVENT_SOURCE_ACTIONS = {
@@ -132,7 +140,11 @@ def test_webhook_function(stack, recorded):
     assert_least_privilege("WebhookFunction", stack, own_calls)
 
 
-def test_clone_worker_and_ivr_check_functions(stack, recorded, emulator):
+@pytest.mark.parametrize("days_ahead", [0, 366], ids=["today", "a-year-ahead"])
+def test_clone_worker_and_ivr_check_functions(stack, recorded, emulator, days_ahead):
+    # The metrics event asks for the default window (the last 24 h of the handler's clock), so
+    # the handoff recorded just now is counted whatever the date.
+    stack.clock = ShiftedClock(days_ahead * 86400)
     webhook = load_handler_module("webhook")
     worker = load_handler_module("clone_worker")
     ivr = load_handler_module("ivr_check")
