@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
+from tests.cli import sounds
 from tests.cli.conftest import make_mp3, make_wav
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
@@ -100,6 +102,36 @@ def test_add_refuses_a_file_too_short_and_too_much_in_total(stack, local_args, t
     long_files = [make_wav(tmp_path / f"part{n}.wav", 110, rate=4000) for n in range(3)]
     assert _add(local_args, *long_files) == 2
     assert "over the 300 s limit" in capsys.readouterr().err
+
+
+def test_add_refuses_a_cut_short_wav_and_silence_naming_the_file(stack, local_args, tmp_path, capsys):
+    """What mutagen alone let through: a truncated WAV passed as its header's 44.5 s, silence as audio."""
+    good = make_wav(tmp_path / "good.wav", 40)
+    cut = sounds.cut(make_wav(tmp_path / "jane.wav", 44.5), keep=0.3)
+    blank = sounds.write(tmp_path / "blank.mp3", sounds.silence(40))
+
+    assert _add(local_args, good, cut) == 2
+    assert (
+        "jane.wav: cut short or damaged: its header says 44.5 s but only 13.3 s of it decodes"
+        in capsys.readouterr().err
+    )
+    assert _add(local_args, good, blank) == 2
+    assert "blank.mp3: silent (no sound at all): 0.0 s of speech in 40.0 s" in capsys.readouterr().err
+
+    target = _target(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert DynamoCloneStore(target.client("dynamodb"), target.table).get_profile(_key(stack)) is None
+
+
+def test_add_shows_the_speech_in_each_file_and_warns_of_clipping(stack, local_args, tmp_path, capsys):
+    loud = sounds.write(tmp_path / "loud.wav", sounds.voice(40, gain_db=20), rate=8000)
+
+    assert _add(local_args, loud, make_mp3(tmp_path / "jane.mp3", 30)) == 0
+
+    out = capsys.readouterr()
+    assert re.search(r"loud\.wav: wav, 40\.0 s \(3\d\.\d s of speech\)", out.out)
+    assert re.search(r"jane\.mp3: mp3, 30\.0 s \(2\d\.\d s of speech\)", out.out)
+    assert re.search(r"loud\.wav: \d+\.\d% of it is clipped", out.err)
 
 
 def test_add_warns_when_there_is_little_audio(stack, local_args, tmp_path, capsys):
