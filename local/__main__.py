@@ -15,12 +15,29 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from local.stack import LocalStack, StackAlreadyRunning, process_alive, read_state, running_stack
+from local.stack import (
+    LocalStack,
+    StackAlreadyRunning,
+    process_alive,
+    read_state,
+    retention_overrides,
+    running_stack,
+)
 from local.template import TemplateError
 
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 20.0
 CLONE_LATENCIES = ("demo", "realistic", "instant")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{text} s: give more than 0 and less than a day")
+    return value
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +57,21 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         choices=CLONE_LATENCIES,
         default="demo",
         help="the ElevenLabs emulator's clone latency: demo (scaled 5-30 s), realistic (5-30 s), instant",
+    )
+    parser.add_argument(
+        "--schedule-every",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="run the scheduled functions (the housekeeping sweep) this often instead of the template's rate",
+    )
+    parser.add_argument(
+        "--clone-ttl-seconds",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="keep each clone this long instead of CloneTtlHours, with no grace after its last use "
+        "(with --schedule-every 5 a voice is deleted within seconds of expiring)",
     )
 
 
@@ -76,6 +108,10 @@ def _stack_arguments(args: argparse.Namespace) -> list[str]:
         arguments += ["--param", pair]
     if args.visibility_timeout is not None:
         arguments += ["--visibility-timeout", str(args.visibility_timeout)]
+    if args.schedule_every is not None:
+        arguments += ["--schedule-every", str(args.schedule_every)]
+    if args.clone_ttl_seconds is not None:
+        arguments += ["--clone-ttl-seconds", str(args.clone_ttl_seconds)]
     return arguments
 
 
@@ -88,10 +124,12 @@ def serve(args: argparse.Namespace) -> int:
     stack = LocalStack(
         template_path=args.template,
         parameter_overrides=_parameters(args.param),
+        env_overrides=retention_overrides(args.clone_ttl_seconds) if args.clone_ttl_seconds else None,
         visibility_timeout_override=args.visibility_timeout,
         state_dir=args.state_dir,
         emulator_options={"clone_latency": getattr(CloneLatency, args.clone_latency)()},
         progress=lambda message: print(message, flush=True),
+        schedule_every=args.schedule_every,
     )
     try:
         stack.start()

@@ -1,4 +1,7 @@
-"""`make demo`: start the local stack, play one first-time call end to end, print what the caller hears."""
+"""`make demo`: start the local stack, play one first-time call end to end, print what the caller hears.
+
+With `--clone-ttl-seconds N` the clone lives N seconds and the housekeeping sweep runs every few
+seconds: the demo then waits and shows the clone deleted at ElevenLabs once its record expired."""
 
 from __future__ import annotations
 
@@ -9,13 +12,15 @@ from pathlib import Path
 
 import httpx
 
-from local.caller import SimulatedCaller
+from local.caller import CallOutcome, SimulatedCaller
 from local.dashboard import read_logs, render
 from local.demo_audio import write_sample
 from local.registration import register_caller
-from local.stack import LocalStack, StackAlreadyRunning
+from local.stack import LocalStack, StackAlreadyRunning, retention_overrides
+from warmline.adapters.elevenlabs import ElevenLabsClient
 
 DEMO_CALLER = "+44 20 7946 0000"
+SWEEP_EVERY_SECONDS = 5
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--state-dir", default=".warmline", help="where local.json and the logs go")
     parser.add_argument("--greeting-seconds", type=float, default=4.0, help="how long the greeting plays")
+    parser.add_argument(
+        "--clone-ttl-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="keep the clone this long (instead of CloneTtlHours), then watch the sweep delete it",
+    )
     args = parser.parse_args(argv)
+    if args.clone_ttl_seconds is not None and not 0 < args.clone_ttl_seconds <= 300:
+        parser.error("--clone-ttl-seconds: give more than 0 and at most 300 seconds")
 
     from local.elevenlabs_emulator import CloneLatency
 
@@ -37,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
         f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
         f"{latency.max_seconds * latency.scale:.1f} s"
     )
+    short_retention = args.clone_ttl_seconds is not None
     stack = LocalStack(
         state_dir=args.state_dir,
         emulator_options={"clone_latency": latency},
         progress=say,
         provisioned=1,
+        env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else None,
+        schedule_every=SWEEP_EVERY_SECONDS if short_retention else None,
     )
     try:
         stack.start()
@@ -66,12 +83,33 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
             print(f"logs: {stack.logs_dir}")
             return 1
+        if short_retention and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
+            return 1
         _report_metrics(stack)
         say(f"function logs are in {stack.logs_dir}")
         return 0
     finally:
         say("stopping the local stack")
         stack.stop()
+
+
+def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: float) -> bool:
+    """Wait for the sweep to delete the expired clone at ElevenLabs; put it on the caller's timeline."""
+    _progress(
+        f"the clone expires {ttl_seconds:g} s after it was made; the housekeeping sweep runs every "
+        f"{SWEEP_EVERY_SECONDS} s"
+    )
+    client = ElevenLabsClient(stack.secrets["ElevenLabsApiKeySecret"], stack.elevenlabs_base_url or "")
+    deadline = time.monotonic() + ttl_seconds + 60
+    with client:
+        while outcome.cloned_voice_id in {voice.voice_id for voice in client.list_voices()}:
+            if time.monotonic() > deadline:
+                print(f"error: the clone {outcome.cloned_voice_id} was not deleted; logs: {stack.logs_dir}")
+                return False
+            time.sleep(0.5)
+    outcome.timeline.add(f"clone {outcome.cloned_voice_id} deleted at ElevenLabs (its record expired)")
+    print(outcome.timeline.lines()[-1] + "\n")
+    return True
 
 
 def _report_metrics(stack: LocalStack) -> None:

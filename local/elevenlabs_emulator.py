@@ -21,6 +21,8 @@ Behaviour worth knowing:
   open-ended `conversation_config` and `platform_settings` are checked against the request models
   agents/create uses. Secret values are never answered, as at ElevenLabs; `secret_value()` reads
   them for tests.
+- `in_flight()` counts the requests received and not answered yet (a hung clone counts until it
+  has made its voice), so a test can wait until nothing more can appear.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -204,6 +206,7 @@ class Emulator:
         self._voices: dict[str, dict[str, Any]] = {}
         self._reserved_slots = 0
         self._voice_add_count = 0
+        self._open_requests: list[dict[str, Any]] = []  # received, not answered yet (hung ones too)
         # Bumped by reset(), so requests still in flight across a reset leave no voice or record.
         self._generation = 0
         self._faults: list[Fault] = []
@@ -276,6 +279,11 @@ class Emulator:
         with self._lock:
             return [dict(voice) for voice in self._voices.values()]
 
+    def in_flight(self, path_prefix: str = "/") -> int:
+        """Requests received and not answered yet: a hung clone counts until it has made its voice."""
+        with self._lock:
+            return sum(1 for record in self._open_requests if record["path"].startswith(path_prefix))
+
     def reset(self) -> None:
         with self._lock:
             self._voices.clear()
@@ -300,6 +308,7 @@ class Emulator:
         app = Flask("elevenlabs_emulator")
         app.before_request(self._before_request)
         app.after_request(self._after_request)
+        app.teardown_request(self._teardown_request)
         app.register_error_handler(404, lambda _error: _detail_response(404, "Not Found"))
         app.register_error_handler(405, lambda _error: _detail_response(405, "Method Not Allowed"))
 
@@ -337,6 +346,8 @@ class Emulator:
             return None
         g.record = self._start_record()
         g.generation = self._generation
+        with self._lock:
+            self._open_requests.append(g.record)
         g.after_effect = None
         if request.headers.get("xi-api-key") != self.api_key:
             return error_response(401, "invalid_api_key", "Invalid API key.")
@@ -368,6 +379,11 @@ class Emulator:
             if g.generation == self._generation:
                 self._records.append(record)
         return response
+
+    def _teardown_request(self, _error: BaseException | None) -> None:
+        record = g.get("record")
+        with self._lock:
+            self._open_requests = [item for item in self._open_requests if item is not record]
 
     def _start_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -1,5 +1,5 @@
 """The whole local stack: moto, the template's resources, the functions, the gateway, the SQS poller,
-and the ElevenLabs emulator (unless an ElevenLabs base URL is given)."""
+the schedules, and the ElevenLabs emulator (unless an ElevenLabs base URL is given)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from local import aws, template
 from local.gateway import Gateway
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
+from local.scheduler import Scheduler
 from local.sqs_poller import SqsPoller
 
 ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
@@ -22,6 +23,15 @@ ELEVENLABS_KEY_SECRET_VARIABLE = "ELEVENLABS_API_KEY_SECRET"
 STATE_FILE = "local.json"
 
 log = logging.getLogger("warmline.local.stack")
+
+
+def retention_overrides(clone_ttl_seconds: float) -> dict[str, str]:
+    """Function environment for a clone that lives `clone_ttl_seconds` and is deleted at the next
+    sweep after that (no grace after its last use): a demo or a test sees the voice go in seconds.
+    Pair it with a short schedule (`schedule_every`)."""
+    if clone_ttl_seconds <= 0:
+        raise ValueError("the clone TTL must be positive")
+    return {"CLONE_TTL_HOURS": f"{clone_ttl_seconds / 3600:.6f}", "VOICE_EXPIRY_GRACE_SECONDS": "0"}
 
 
 class StackAlreadyRunning(RuntimeError):
@@ -72,6 +82,8 @@ class LocalStack:
     worker's lease lasts its remaining time plus a margin, so a test that kills a worker mid-clone
     gives it a few seconds here instead of the template's 90 and waits seconds, not minutes, for the
     lease to expire; keep the queue's visibility timeout above the lease, as the template does.
+    schedule_every replaces the period of every `Schedule` event (seconds); by default the
+    template's rate applies (the housekeeping sweep runs every 5 minutes).
     """
 
     def __init__(
@@ -89,6 +101,7 @@ class LocalStack:
         stack_name: str = "local",
         progress: Callable[[str], None] | None = None,
         provisioned: int = 0,
+        schedule_every: float | None = None,
     ):
         self.template_path = Path(template_path)
         self.parameter_overrides = dict(parameter_overrides or {})
@@ -107,6 +120,7 @@ class LocalStack:
         self.stack_name = stack_name
         self.progress = progress or (lambda message: None)
         self.provisioned = provisioned
+        self.schedule_every = schedule_every
 
         self.model: template.StackModel | None = None
         self.moto: aws.MotoServer | None = None
@@ -114,6 +128,7 @@ class LocalStack:
         self.runtime: LambdaRuntime | None = None
         self.gateway: Gateway | None = None
         self.poller: SqsPoller | None = None
+        self.scheduler: Scheduler | None = None
         self.secrets: dict[str, str] = {}
         self.aws_endpoint_url: str | None = None
         self.api_base_url: str | None = None
@@ -193,6 +208,8 @@ class LocalStack:
             self.model.sqs_sources, self.model.queues, self.runtime, self.aws_endpoint_url
         )
         self.poller.start()
+        self.scheduler = Scheduler(self.model.schedules, self.runtime, self.schedule_every)
+        self.scheduler.start()
         self._write_state()
         self.progress(f"local stack up at {self.api_base_url}")
 
@@ -234,6 +251,16 @@ class LocalStack:
                 {"name": r.name, "method": r.method, "path": r.path, "function": r.function}
                 for r in self.model.routes
             ],
+            "schedules": [
+                {
+                    "name": s.name,
+                    "function": s.function,
+                    "expression": s.expression,
+                    "every_seconds": self.schedule_every or s.period_seconds,
+                }
+                for s in self.model.schedules
+                if s.enabled
+            ],
             "parameters": {name: str(value) for name, value in self.model.parameters.items()},
             "aws_endpoint_url": self.aws_endpoint_url,
             "aws_region": template.REGION,
@@ -260,6 +287,7 @@ class LocalStack:
         return {
             "functions": self.runtime.stats() if self.runtime else {},
             "event_sources": self.poller.stats() if self.poller else {},
+            "schedules": self.scheduler.stats() if self.scheduler else {},
         }
 
     def stop(self) -> None:
@@ -268,7 +296,7 @@ class LocalStack:
             stats_file.write_text(
                 json.dumps({**self.stats(), "invocations": self.runtime.invocations()}, indent=2) + "\n"
             )
-        for part in ("poller", "gateway", "runtime", "emulator", "moto"):
+        for part in ("scheduler", "poller", "gateway", "runtime", "emulator", "moto"):
             component = getattr(self, part)
             setattr(self, part, None)
             if component is not None:

@@ -86,6 +86,34 @@ class SqsEventSource:
     maximum_concurrency: int | None
 
 
+@dataclass(frozen=True)
+class ScheduleSource:
+    """A `Schedule` event (an EventBridge rule): the function runs every `period_seconds`."""
+
+    name: str
+    function: str
+    expression: str  # as written: rate(5 minutes)
+    period_seconds: float
+    rule_arn: str
+    enabled: bool = True
+    input: Any = None  # the rule's constant Input (a JSON document), sent instead of the event
+
+
+_RATE = re.compile(r"^rate\(\s*(?P<value>[1-9][0-9]*)\s+(?P<unit>minutes?|hours?|days?)\s*\)$")
+_RATE_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def schedule_period_seconds(expression: str) -> float:
+    """The period of a `rate(...)` schedule expression. EventBridge's cron(...) is not run locally."""
+    found = _RATE.match(expression.strip())
+    if found is None:
+        raise TemplateError(
+            f"schedule {expression!r}: the local stack runs rate(N minute|minutes|hour|hours|day|days) "
+            "schedules only"
+        )
+    return int(found["value"]) * _RATE_UNITS[found["unit"].rstrip("s")]
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -99,6 +127,7 @@ class Function:
     layer_dirs: list[Path]
     routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsEventSource] = field(default_factory=list)
+    schedules: list[ScheduleSource] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +188,10 @@ class StackModel:
     @property
     def sqs_sources(self) -> list[SqsEventSource]:
         return [source for function in self.functions.values() for source in function.sqs_sources]
+
+    @property
+    def schedules(self) -> list[ScheduleSource]:
+        return [schedule for function in self.functions.values() for schedule in function.schedules]
 
 
 @dataclass(frozen=True)
@@ -582,7 +615,29 @@ class _Resolver:
                         maximum_concurrency=int(maximum) if maximum is not None else None,
                     )
                 )
+            elif event.get("Type") == "Schedule":
+                function.schedules.append(self._schedule(logical_id, event_name, event_properties))
         return function
+
+    def _schedule(self, logical_id: str, event_name: str, properties: dict[str, Any]) -> ScheduleSource:
+        expression = str(properties.get("Schedule", ""))
+        try:
+            period = schedule_period_seconds(expression)
+        except TemplateError as error:
+            raise TemplateError(f"{logical_id}.{event_name}: {error}") from None
+        state = str(properties.get("State", "ENABLED")).upper()
+        enabled = _truthy(properties.get("Enabled", True)) and state == "ENABLED"
+        raw_input = properties.get("Input")
+        rule = properties.get("Name") or self.ids.physical_name(f"{logical_id}{event_name}")
+        return ScheduleSource(
+            name=event_name,
+            function=logical_id,
+            expression=expression,
+            period_seconds=period,
+            rule_arn=f"arn:aws:events:{self.ids.region}:{self.ids.account_id}:rule/{rule}",
+            enabled=enabled,
+            input=json.loads(raw_input) if isinstance(raw_input, str) else raw_input,
+        )
 
     def _layer_dirs(self, layer_arns: list[str]) -> list[Path]:
         layer_dirs = []

@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field, replace
 
 from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus, PinRecord
+from warmline.consent import ConsentEntry
 from warmline.events import Event
 from warmline.voice_provider import (
     AddedVoice,
@@ -43,13 +44,15 @@ class InMemoryCloneStore:
         self.profiles: dict[str, CallerProfile] = {}
         self.clones: dict[str, CloneRecord] = {}
         self.pins: dict[str, PinRecord] = {}
+        self.consent: list[ConsentEntry] = []
         self._lock = threading.Lock()
         # Called on each get_clone, so a test can change the record while the IVR waits.
         self.on_get_clone = None
 
     def load(self, caller_key: str) -> CallerState:
+        logged = any(entry.caller_key == caller_key for entry in self.consent)
         return CallerState(
-            self.profiles.get(caller_key), self.clones.get(caller_key), self.pins.get(caller_key)
+            self.profiles.get(caller_key), self.clones.get(caller_key), self.pins.get(caller_key), logged
         )
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
@@ -60,7 +63,7 @@ class InMemoryCloneStore:
     def start_clone(self, caller_key: str, record: CloneRecord, now: float) -> bool:
         with self._lock:
             current = self.clones.get(caller_key)
-            if current is not None and not current.expires_at < int(now):
+            if current is not None and not current.expires_at <= int(now):
                 return False
             self.clones[caller_key] = record
             return True
@@ -212,10 +215,22 @@ class InMemoryCloneStore:
             )
             return True
 
-    def delete_caller(self, caller_key: str) -> None:
-        self.profiles.pop(caller_key, None)
-        self.clones.pop(caller_key, None)
-        self.pins.pop(caller_key, None)
+    def register(self, profile: CallerProfile, consent: ConsentEntry) -> None:
+        self.profiles[profile.caller_key] = profile
+        self.consent.append(consent)
+
+    def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
+        with self._lock:
+            self.consent.append(withdrawal)
+            self.profiles.pop(caller_key, None)
+            self.pins.pop(caller_key, None)
+            self.clones[caller_key] = CloneRecord(
+                status=CloneStatus.REMOVED,
+                job_id="",
+                expires_at=withdrawal.at_ms // 1000,
+                requested_at_ms=0,
+                removed_at_ms=withdrawal.at_ms,
+            )
 
 
 def _pin_state(record: PinRecord) -> tuple:

@@ -13,7 +13,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline.voice_provider import ProviderError
-from warmline_cli import samples, threecx
+from warmline_cli import consent_log, samples, threecx
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import OK, CliError, say, warn
 from warmline_cli.doctor import Doctor
@@ -26,6 +26,7 @@ COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
   warmline samples show --caller NUMBER
   warmline samples remove --caller NUMBER
   warmline samples pin --caller NUMBER [--clear | --unlock]
+  warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline 3cx flow
   warmline doctor [--agent-id ID]
@@ -59,7 +60,9 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sample_group = commands.add_parser("samples", help="callers' voice samples: add, list, show, remove")
+    sample_group = commands.add_parser(
+        "samples", help="callers' voice samples: add, list, show, remove; the consent log"
+    )
     sample_commands = sample_group.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = sample_commands.add_parser(
         "add", parents=[target], help="check audio files and register them as a caller's voice sample"
@@ -86,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     remove = sample_commands.add_parser(
         "remove",
         parents=[target],
-        help="delete a caller's samples (all versions), profile, clone record and clones",
+        help="withdraw a caller: delete their samples (all versions), profile, clone record and clones",
     )
     remove.add_argument("--caller", required=True, metavar="NUMBER")
     pin = sample_commands.add_parser(
@@ -97,6 +100,23 @@ def parser() -> argparse.ArgumentParser:
     pin_change.add_argument("--clear", action="store_true", help="remove the PIN: no verification")
     pin_change.add_argument(
         "--unlock", action="store_true", help="forget the wrong attempts and end a lock; keep the PIN"
+    )
+    consent = sample_commands.add_parser(
+        "consent",
+        parents=[target],
+        help="the consent log: who registered each caller, when, on what consent, and any withdrawal",
+    )
+    consent.add_argument("--caller", metavar="NUMBER", help="one caller's entries (default: every caller's)")
+    consent.add_argument(
+        "--export",
+        type=Path,
+        metavar="FILE",
+        help="write the entries to FILE (`-` for stdout) instead of listing",
+    )
+    consent.add_argument(
+        "--format",
+        choices=consent_log.FORMATS,
+        help="csv or json (default: from FILE's extension; csv for -)",
     )
 
     elevenlabs = commands.add_parser("elevenlabs", help="wire the ElevenLabs agent to the stack")
@@ -196,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
             return samples.list_callers(target)
         if args.action == "show":
             return samples.show(target, args.caller)
+        if args.action == "consent":
+            return consent_log.consent(target, args.caller, args.export, args.format)
         return samples.remove(target, args.caller)
     if args.command == "elevenlabs":
         return configure(args, target)

@@ -1,6 +1,6 @@
-"""Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (samples
-with every S3 version, profile, clone record, PIN, and the caller's clones at ElevenLabs), and a
-caller's PIN: set, clear, unlock."""
+"""Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (the
+withdrawal in the consent log, the profile, the clone record, the PIN, the caller's clones at
+ElevenLabs, and every S3 version of the samples), and a caller's PIN: set, clear, unlock."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.calls import request_clone
-from warmline.clone_state import CallerProfile, CloneRecord, PinRecord
+from warmline.clone_state import CallerProfile, CloneRecord, CloneStatus, PinRecord
+from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.settings import Settings
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
@@ -62,8 +63,10 @@ def register(
     checked: list[audio.AudioFile],
     consent: str,
     on_upload: Callable[[str], None] = lambda message: None,
+    source: ConsentSource = ConsentSource.CLI,
 ) -> CallerProfile:
-    """Upload checked samples and record the caller's profile with the consent statement."""
+    """Upload checked samples, then record the caller's profile and its entry in the consent log
+    (together or not at all)."""
     store = _store(target)
     if store.get_profile(caller.key) is not None:
         raise CliError(
@@ -83,7 +86,10 @@ def register(
         masked_number=caller.masked,
         created_at_ms=int(time.time() * 1000),
     )
-    store.save_profile(profile)
+    entry = ConsentEntry(
+        caller.key, ConsentEvent.REGISTERED, profile.created_at_ms, target.operator(), source, consent
+    )
+    store.register(profile, entry)
     return profile
 
 
@@ -231,31 +237,53 @@ def _sample_versions(s3: Any, bucket: str, caller: str) -> list[dict[str, str]]:
     return found
 
 
+def _voices_of(client: ElevenLabsClient, caller: Caller) -> set[str]:
+    prefix = f"warmline-{caller.key}-"
+    return {voice.voice_id for voice in client.list_voices() if voice.name.startswith(prefix)}
+
+
 def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None = None) -> int:
+    """Withdraw the caller: the consent log records it, the profile goes and the REMOVED marker
+    replaces the clone record at once (no call is handed the clone from then on, and a worker
+    still cloning deletes the voice it can no longer record); then the caller's clones at
+    ElevenLabs and every version of the samples are deleted."""
     caller = resolve_caller(target, raw_caller)
     store = _store(target)
     state = store.load(caller.key)
     s3 = target.client("s3")
-    versions = _sample_versions(s3, target.bucket, caller.key)
-    if state.profile is None and state.clone is None and not versions:
-        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
-
     client = elevenlabs or ElevenLabsClient(
         target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url
     )
-    prefix = f"warmline-{caller.key}-"
     try:
         progress("looking for the caller's clones at ElevenLabs")
-        voice_ids = {voice.voice_id for voice in client.list_voices() if voice.name.startswith(prefix)}
-        if state.clone is not None and state.clone.cloned_voice_id:
-            voice_ids.add(state.clone.cloned_voice_id)
+        voice_ids = _voices_of(client, caller)
+    except ProviderError as error:
+        raise CliError(
+            f"ElevenLabs: {error.message}; nothing was removed (fix the ElevenLabs key with "
+            "`warmline doctor`, then run this again)"
+        ) from None
+    versions = _sample_versions(s3, target.bucket, caller.key)
+    withdrawn = state.profile is None and (state.clone is None or state.clone.status is CloneStatus.REMOVED)
+    if withdrawn and not versions and not voice_ids:
+        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
+
+    if not withdrawn:
+        withdrawal = ConsentEntry(
+            caller.key, ConsentEvent.WITHDRAWN, int(time.time() * 1000), target.operator(), ConsentSource.CLI
+        )
+        store.withdraw(caller.key, withdrawal)
+        say(f"withdrew {caller.masked} ({caller.key}): profile removed, consent log notes the withdrawal")
+    if state.clone is not None and state.clone.cloned_voice_id:
+        voice_ids.add(state.clone.cloned_voice_id)
+    try:
+        voice_ids |= _voices_of(client, caller)  # a clone that finished while this ran
         for voice_id in sorted(voice_ids):
             client.delete_voice(voice_id)
             say(f"deleted the clone {voice_id} at ElevenLabs")
     except ProviderError as error:
         raise CliError(
-            f"ElevenLabs: {error.message}; nothing was removed (fix the ElevenLabs key with "
-            "`warmline doctor`, then run this again)"
+            f"ElevenLabs: {error.message}; the caller is withdrawn but their clones are not deleted yet: "
+            "run this again (the scheduled sweep also deletes them once ElevenLabs answers)"
         ) from None
 
     for start in range(0, len(versions), 1000):
@@ -263,8 +291,6 @@ def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None 
             Bucket=target.bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True}
         )
     say(f"deleted {len(versions)} sample object version(s) from {target.bucket}")
-    store.delete_caller(caller.key)
-    say(f"removed the profile and clone record of {caller.masked} ({caller.key})")
     return 0
 
 

@@ -3,6 +3,7 @@ stack (the `.warmline/local.json` that `python -m local up` writes)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 from dataclasses import dataclass, field
@@ -65,6 +66,13 @@ class Target:
 
     def client(self, service: str) -> Any:
         return _session(self.region).client(service, endpoint_url=self.aws_endpoint_url)
+
+    def operator(self) -> str:
+        """Who is acting, for the consent log: the AWS identity this command runs as."""
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except (BotoCoreError, ClientError):
+            return f"{getpass.getuser()} (AWS identity unknown)"
 
     def secret(self, logical_id: str) -> str:
         arn = self.secret_arns[logical_id]

@@ -52,7 +52,12 @@ def handle_job(record: SQSRecord) -> None:
     except Exception:
         if receive_count >= deps.settings.clone_max_receives:
             failed = fail_after_last_delivery(
-                job, store=deps.store, events=deps.events, clock=deps.clock, settings=deps.settings
+                job,
+                store=deps.store,
+                events=deps.events,
+                clock=deps.clock,
+                settings=deps.settings,
+                queue=deps.queue,
             )
             if failed is not None:
                 count_clone_result(failed)

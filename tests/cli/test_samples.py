@@ -205,7 +205,10 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     listed = s3.list_object_versions(Bucket=target.bucket, Prefix=f"samples/{key}/")
     assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
     state = store.load(key)
-    assert state.profile is None and state.clone is None
+    assert state.profile is None
+    # The REMOVED marker, expired from the start: no record for any call, a stop sign for a worker.
+    assert state.clone.status is CloneStatus.REMOVED and not state.clone.is_live(time.time())
+    assert [entry.event.value for entry in store.consent_log(key)] == ["registered", "withdrawn"]
     assert "+442079460000" not in capsys.readouterr().out
 
 

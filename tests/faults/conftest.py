@@ -83,6 +83,11 @@ class Ledger:
         table = self.stack.model.tables["CloneTable"].name
         return DynamoCloneStore(self.dynamodb, table).get_clone(caller_key)
 
+    def key_of(self, number):
+        from warmline.callers import caller_key, normalise_number
+
+        return caller_key(normalise_number(number), self.stack.secrets["CallerKeySecret"])
+
     def voices_of(self, caller_key):
         return [v for v in self.stack.emulator.voices() if v["name"].startswith(f"warmline-{caller_key}-")]
 
@@ -100,27 +105,39 @@ class Ledger:
             )
         )
 
-    def settle(self, caller_keys, timeout_s=40.0):
-        """Wait until no clone job is queued or running and every record is READY or FAILED."""
+    def settle(self, caller_keys, timeout_s=40.0, finished=("READY", "FAILED")):
+        """Wait until every record is finished, no clone job is queued (delayed re-checks
+        included) or running, and no request is still hanging at ElevenLabs (a hung clone makes
+        its voice when it ends)."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             records = [self.record(key) for key in caller_keys]
-            done = all(r is not None and r.status.value in ("READY", "FAILED") for r in records)
-            if done and self.queue_depth("CloneJobsQueue") == 0 and not _busy_workers(self.stack):
+            done = all(r is not None and r.status.value in finished for r in records)
+            if done and self.idle():
                 return records
             time.sleep(0.2)
         raise AssertionError(f"not settled after {timeout_s} s: {[self.record(k) for k in caller_keys]}")
 
+    def idle(self):
+        return (
+            self.queue_depth("CloneJobsQueue") == 0
+            and not _busy_workers(self.stack)
+            and self.stack.emulator.in_flight() == 0
+        )
+
     def assert_accounted(self, caller_keys):
         """Each caller: READY with exactly one voice (the one handed out), or FAILED with a reason
-        and no voice. And nothing left on the clone-jobs queue."""
+        and no voice, or removed with no voice. And nothing left on the clone-jobs queue."""
         for key in caller_keys:
             record = self.record(key)
             voices = self.voices_of(key)
-            if record.status.value == "READY":
+            if record is not None and record.status.value == "READY":
                 assert [v["voice_id"] for v in voices] == [record.cloned_voice_id], (key, voices)
+            elif record is not None and record.status.value == "FAILED":
+                assert record.error_code, record
+                assert voices == [], voices
             else:
-                assert record.status.value == "FAILED" and record.error_code, record
+                assert record is None or record.status.value == "REMOVED", record
                 assert voices == [], voices
         assert self.queue_depth("CloneJobsQueue") == 0
 

@@ -1,7 +1,8 @@
 """The dashboard and alarms in template.yaml name exactly the metrics the code emits.
 
 "What the code emits" is taken twice: from the constants in warmline/observability.py, and from the
-EMF lines the real handlers print during a whole call, a repeat call and a failed clone.
+EMF lines the real handlers print during a whole call, a repeat call, a failed clone and a run of
+the scheduled housekeeping.
 """
 
 import json
@@ -12,7 +13,11 @@ import pytest
 
 from local import dashboard, template
 from tests.aws_harness import ROOT
-from tests.integration.test_observability import handlers, play_calls  # noqa: F401 (fixture)
+from tests.integration.test_observability import (  # noqa: F401 (fixture)
+    handlers,
+    play_calls,
+    run_housekeeping,
+)
 from warmline import observability
 
 NAMESPACE = observability.NAMESPACE
@@ -92,6 +97,7 @@ def test_the_aws_metrics_on_the_dashboard_and_alarms_are_the_expected_ones():
 def emitted(handlers, stack, emulator, capsys):  # noqa: F811
     capsys.readouterr()
     play_calls(handlers, stack, emulator)
+    run_housekeeping(handlers, stack)  # the scheduled sweep's metrics
     return capsys.readouterr().out
 
 

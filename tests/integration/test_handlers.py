@@ -1,10 +1,18 @@
 """Every handler with real API Gateway v2 and SQS event shapes (events/) against moto and the emulator."""
 
 import json
+import time
 
 import pytest
 
-from tests.aws_harness import LambdaContext, event, load_handler_module, sqs_event_from, with_body
+from tests.aws_harness import (
+    LambdaContext,
+    ShiftedClock,
+    event,
+    load_handler_module,
+    sqs_event_from,
+    with_body,
+)
 
 CALLER = "+442079460000"  # the number in events/*.json
 
@@ -36,6 +44,13 @@ def run_worker(worker, stack):
     queue = stack.model.queues["CloneJobsQueue"]
     with stack.function_env("CloneWorkerFunction"):
         result = worker.lambda_handler(sqs_event_from(messages, queue.arn), LambdaContext("worker", 90))
+    # As Lambda's event source mapping does: delete what succeeded, so it is not delivered again
+    # once the (test stack's 1 s) visibility timeout passes.
+    failed = {item["itemIdentifier"] for item in result.get("batchItemFailures", [])}
+    sqs = stack.client("sqs")
+    for message in messages:
+        if message["MessageId"] not in failed:
+            sqs.delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
     return messages, result
 
 
@@ -90,6 +105,19 @@ def test_repeat_caller_reuses_the_clone_without_a_job(webhook, worker, stack, em
     assert (status, answer["voice"], answer["job_queued"]) == (200, "cloned", False)
     assert stack.queued_messages() == []
     assert len(emulator.requests("/v1/voices/add")) == 1
+
+
+def test_a_call_in_the_second_the_clone_expired_starts_a_new_clone(webhook, worker, stack):
+    key = stack.register_caller(CALLER)
+    call(webhook, stack, "WebhookFunction", event("incoming_call.json"))
+    run_worker(worker, stack)
+    expires_at = stack.store.get_clone(key).expires_at
+    # Half a second after expiry, in the same whole second as expires_at (whole seconds: the TTL).
+    stack.clock = ShiftedClock(expires_at + 0.5 - time.time())
+
+    status, answer = call(webhook, stack, "WebhookFunction", event("incoming_call.json"))
+
+    assert (status, answer["voice"], answer["job_queued"]) == (200, "greeting", True)
 
 
 def test_caller_without_sample_gets_default_voice_and_nothing_is_written(webhook, stack):

@@ -167,3 +167,17 @@ def test_clone_worker_and_ivr_check_functions(stack, recorded, emulator, days_ah
     metrics = invoke(ivr, stack, "IvrCheckFunction", event("cloning_metrics.json"))
     assert json.loads(metrics["body"])["counts"]["handoffs"] == 1
     assert_least_privilege("IvrCheckFunction", stack, recorded)
+
+
+def test_housekeeping_function(stack, recorded, emulator):
+    from tests.integration.test_housekeeping import add_voice
+
+    housekeeping = load_handler_module("housekeeping")
+    key = stack.register_caller(CALLER)
+    add_voice(emulator, f"warmline-{key}-orphaned")  # the caller has no clone record: it goes
+    recorded.clear()
+
+    answer = invoke(housekeeping, stack, "HousekeepingFunction", event("scheduled.json"))
+
+    assert answer["sweeps"]["voices"]["deleted"] == {"orphan": 1}
+    assert_least_privilege("HousekeepingFunction", stack, recorded)

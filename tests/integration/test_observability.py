@@ -26,7 +26,9 @@ QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers 
 
 @pytest.fixture(scope="module")
 def handlers():
-    return {name: load_handler_module(name) for name in ("webhook", "clone_worker", "ivr_check")}
+    return {
+        name: load_handler_module(name) for name in ("webhook", "clone_worker", "ivr_check", "housekeeping")
+    }
 
 
 def invoke(module, stack, function, ev, **env):
@@ -57,6 +59,13 @@ def run_worker(handlers, stack):
     with stack.function_env("CloneWorkerFunction"):
         return handlers["clone_worker"].lambda_handler(
             sqs_event_from(messages, queue.arn), LambdaContext("CloneWorkerFunction", 90)
+        )
+
+
+def run_housekeeping(handlers, stack):
+    with stack.function_env("HousekeepingFunction"):
+        return handlers["housekeeping"].lambda_handler(
+            event("scheduled.json"), LambdaContext("HousekeepingFunction", 120)
         )
 
 

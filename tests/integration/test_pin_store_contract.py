@@ -4,6 +4,7 @@ import pytest
 
 from tests.fakes import InMemoryCloneStore
 from warmline.clone_state import CloneRecord, CloneStatus, PinRecord
+from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 
 CALLER = "ck_" + "c" * 32
 NOW = 1_800_000_000
@@ -54,13 +55,15 @@ def test_replace_pin_applies_only_over_the_record_it_expects(store):
     assert not store.replace_pin(CALLER, PinRecord("hmac-sha256:other", 5, 3, 1, 99), one)  # PIN changed
 
 
-def test_delete_pin_says_whether_there_was_one_and_removing_the_caller_removes_it(store):
+def test_delete_pin_says_whether_there_was_one_and_withdrawing_the_caller_removes_it(store):
     assert store.delete_pin(CALLER) is False
     store.save_pin(CALLER, PIN)
     assert store.delete_pin(CALLER) is True and store.get_pin(CALLER) is None
 
     store.save_pin(CALLER, PIN)
-    store.delete_caller(CALLER)
+    store.withdraw(
+        CALLER, ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW * 1000, "test", ConsentSource.CLI)
+    )
     assert store.get_pin(CALLER) is None
 
 

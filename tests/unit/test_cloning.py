@@ -5,7 +5,8 @@ import pytest
 from tests.fakes import FakeVoiceProvider
 from tests.unit.conftest import CALLER
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
-from warmline.cloning import Outcome, RetryLater, run_clone_job, voice_name
+from warmline.cloning import Outcome, RetryLater, fail_after_last_delivery, run_clone_job, voice_name
+from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.events import EventType
 from warmline.voice_provider import InvalidRequest, ProviderTimeout, ProviderUnavailable, RateLimited
 
@@ -22,7 +23,7 @@ def job(store, clock):
     return CloneJob("job1", CALLER, int(clock.now() * 1000), "3cx-1")
 
 
-def run(job, store, samples, provider, events, clock, settings, receive_count=1, time_left=80.0):
+def run(job, store, samples, provider, events, clock, settings, receive_count=1, time_left=80.0, queue=None):
     return run_clone_job(
         job,
         receive_count=receive_count,
@@ -33,6 +34,7 @@ def run(job, store, samples, provider, events, clock, settings, receive_count=1,
         events=events,
         clock=clock,
         settings=settings,
+        queue=queue,
     )
 
 
@@ -190,3 +192,111 @@ def test_job_for_an_expired_record_does_nothing(
     store.clones[CALLER] = replace(store.clones[CALLER], expires_at=int(clock.now()) - 1)
     assert run(job, store, samples, provider, events, clock, settings).outcome is Outcome.ALREADY_DONE
     assert provider.add_calls == []
+
+
+def test_a_voice_found_by_name_after_a_timeout_is_rechecked_later(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    provider = FakeVoiceProvider(errors=[ProviderTimeout("slow")], create_before_error=True, clock=clock)
+
+    result = run(job, store, samples, provider, events, clock, settings, queue=queue)
+
+    assert result.outcome is Outcome.READY and len(provider.add_calls) == 1
+    # Another hung attempt's voice could still appear: the job comes back, delayed, to look.
+    assert queue.jobs == [job] and queue.delays == [settings.clone_recheck_delay_seconds]
+
+
+def test_a_job_failing_on_its_last_delivery_after_a_timeout_is_rechecked_later(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    provider = FakeVoiceProvider(errors=[ProviderTimeout("slow")] * 5, clock=clock)
+
+    with pytest.raises(RetryLater) as retry:
+        run(job, store, samples, provider, events, clock, settings, 3, time_left=6.0, queue=queue)
+
+    assert retry.value.failed is not None and store.clones[CALLER].status is CloneStatus.FAILED
+    assert queue.jobs == [job]
+
+
+def test_a_job_without_doubt_is_not_rechecked(
+    registered, job, store, samples, provider, events, clock, settings, queue
+):
+    assert run(job, store, samples, provider, events, clock, settings, queue=queue).outcome is Outcome.READY
+    assert queue.jobs == []
+
+
+def test_the_recheck_of_a_failed_job_deletes_every_voice_it_made(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = FakeVoiceProvider(clock=clock)
+    for _ in range(2):  # two hung attempts whose voices appeared after the job failed
+        provider.add_voice(
+            name=voice_name("job1", CALLER), samples=[], description="", labels={}, timeout_seconds=1
+        )
+    store.clones[CALLER] = replace(store.clones[CALLER], status=CloneStatus.FAILED, error_code="timeout")
+
+    result = run(job, store, samples, provider, events, clock, settings, receive_count=1)
+
+    assert result.outcome is Outcome.ALREADY_DONE
+    assert provider.voices == [] and len(provider.deleted) == 2
+
+
+class RemovedWhileCloning(FakeVoiceProvider):
+    """`samples remove` runs while the clone request is in flight."""
+
+    def __init__(self, store, clock):
+        super().__init__(clock=clock)
+        self.store = store
+
+    def add_voice(self, **kwargs):
+        added = super().add_voice(**kwargs)
+        withdrawal = ConsentEntry(
+            CALLER, ConsentEvent.WITHDRAWN, int(self.clock.now() * 1000), "op", ConsentSource.CLI
+        )
+        self.store.withdraw(CALLER, withdrawal)
+        return added
+
+
+def test_a_caller_removed_during_the_clone_has_the_new_voice_deleted(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = RemovedWhileCloning(store, clock)
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert result.outcome is Outcome.ALREADY_DONE and result.voice_id == ""
+    assert provider.voices == [] and len(provider.deleted) == 1
+    assert store.clones[CALLER].status is CloneStatus.REMOVED
+    assert events.of_type(EventType.CLONE_READY) == []
+
+
+def test_a_lease_lost_to_another_delivery_of_the_job_keeps_the_voice_for_it(
+    registered, job, store, samples, events, clock, settings
+):
+    class LeaseTakenOver(FakeVoiceProvider):
+        def add_voice(self, **kwargs):
+            added = super().add_voice(**kwargs)
+            # Our lease expired mid-request and a later delivery took the job: it will find this
+            # voice by name, so it must stay.
+            current = store.clones[CALLER]
+            until = int((clock.now() + 60) * 1000)
+            store.clones[CALLER] = replace(current, lease_token="later", lease_expires_at_ms=until)
+            return added
+
+    provider = LeaseTakenOver(clock=clock)
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert result.outcome is Outcome.ALREADY_DONE and provider.deleted == []
+    assert [v.voice_id for v in provider.voices] == [result.voice_id]
+
+
+def test_an_unexpected_failure_on_the_last_delivery_fails_the_job_and_is_rechecked(
+    registered, job, store, events, clock, settings, queue
+):
+    result = fail_after_last_delivery(
+        job, store=store, events=events, clock=clock, settings=settings, queue=queue
+    )
+
+    assert result.outcome is Outcome.FAILED and store.clones[CALLER].status is CloneStatus.FAILED
+    assert queue.jobs == [job] and queue.delays == [settings.clone_recheck_delay_seconds]

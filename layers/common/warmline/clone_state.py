@@ -3,6 +3,8 @@
 State machine per caller: (none) -> PENDING -> CLONING -> READY | FAILED. Every record carries
 `expires_at` (epoch seconds, the table's TTL attribute); an expired record counts as no record,
 whatever its status, because DynamoDB deletes expired items lazily (and moto never does).
+`samples remove` replaces the record with a REMOVED marker that is expired from the start: it
+counts as no record too, and tells a worker still cloning for the caller to delete its voice.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ class CloneStatus(StrEnum):
     CLONING = "CLONING"
     READY = "READY"
     FAILED = "FAILED"
+    REMOVED = "REMOVED"
 
 
 IN_FLIGHT = frozenset({CloneStatus.PENDING, CloneStatus.CLONING})
@@ -43,6 +46,7 @@ class CloneRecord:
     # once (warmline.verification).
     verified_handoff_at_ms: int = 0
     last_used_at_ms: int = 0  # when conversation-init last handed out the READY clone
+    removed_at_ms: int = 0  # REMOVED: when the caller's samples were removed
 
     def is_live(self, now: float) -> bool:
         return self.expires_at > now
@@ -61,6 +65,45 @@ class CloneRecord:
             bool(self.verified_handoff_at_ms)
             and now * 1000 - self.verified_handoff_at_ms <= window_seconds * 1000
         )
+
+    def last_used_ms(self) -> int:
+        """When the clone was last made, handed over or handed out."""
+        return max(self.last_used_at_ms, self.ready_at_ms, self.handoff_at_ms)
+
+    def may_still_record(self, job_id: str, now: float) -> bool:
+        """A worker of job `job_id` may still record a voice on this record: the job is in flight,
+        or a worker holds an unexpired lease on it (a lease can outlast the record's expiry)."""
+        if self.job_id != job_id:
+            return False
+        leased = self.status is CloneStatus.CLONING and self.lease_expires_at_ms > now * 1000
+        return self.is_in_flight(now) or leased
+
+
+class VoiceStatus(StrEnum):
+    """What a caller's clone record makes of one of the caller's voices at the provider."""
+
+    IN_USE = "in_use"  # the caller's live READY clone
+    IN_FLIGHT = "in_flight"  # made for the job in flight: its worker records it or finds it by name
+    GRACE = "grace"  # an expired clone handed out moments ago: a call may still be speaking in it
+    EXPIRED = "expired"  # the clone of a READY record that has expired
+    ORPHAN = "orphan"  # no record holds it: removed, failed, superseded, or an extra attempt's
+
+
+def voice_status(
+    record: CloneRecord | None, voice_id: str, job_id: str, now: float, grace_seconds: float = 0
+) -> VoiceStatus:
+    """`job_id` is the job the voice was made for (its name says so)."""
+    if record is None:
+        return VoiceStatus.ORPHAN
+    if record.may_still_record(job_id, now):
+        return VoiceStatus.IN_FLIGHT
+    if record.status is not CloneStatus.READY or record.cloned_voice_id != voice_id:
+        return VoiceStatus.ORPHAN
+    if record.is_live(now):
+        return VoiceStatus.IN_USE
+    if now * 1000 - record.last_used_ms() < grace_seconds * 1000:
+        return VoiceStatus.GRACE
+    return VoiceStatus.EXPIRED
 
 
 @dataclass(frozen=True)
@@ -93,6 +136,13 @@ class CallerState:
     profile: CallerProfile | None
     clone: CloneRecord | None
     pin: PinRecord | None = None  # None: the caller has no PIN (the default)
+    has_consent_log: bool = False
+
+    @property
+    def known(self) -> bool:
+        """This stack has registered the caller at some time (a voice named for a caller it does
+        not know belongs to another stack sharing the ElevenLabs account)."""
+        return self.profile is not None or self.clone is not None or self.has_consent_log
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,15 @@ Cloning is not idempotent at the provider (a retried voices/add can make a secon
 - 429s are retried with backoff inside the invocation's remaining time; 5xx and timeouts too,
   after the name lookup; then the message goes back to the queue, and on its last delivery the
   job is marked FAILED so the caller stops waiting;
+- once the job is recorded READY, the caller's other voices are deleted (an expired clone, an
+  extra attempt's voice);
 - a job that saw an ambiguous failure or ran more than once is sent again with a delay
-  (`clone_recheck_delay_seconds`); that delivery finds the job done and deletes any other voice
-  under the job's name, so a voice whose answer was lost is not left behind;
+  (`clone_recheck_delay_seconds`) however it ended (READY, FAILED, or its record gone); that
+  delivery finds the job done and deletes every voice of the caller the record does not hold, so
+  a voice whose answer was lost, or that appeared after the job failed, is not left behind;
+- a worker that cannot record its voice (the lease was lost, or `samples remove` left the REMOVED
+  marker) deletes the voice unless the job is still in flight under another delivery, which will
+  find it by name (`clone_state.voice_status` decides, as it does for the scheduled sweep);
 - before cloning, a full account makes room by deleting warmline's least recently used voice
   (`warmline.voice_slots`), never any other voice.
 """
@@ -26,7 +32,7 @@ from enum import StrEnum
 from typing import Any
 
 from warmline import voice_slots
-from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
+from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, voice_status
 from warmline.events import Event, EventType
 from warmline.ports import Clock, CloneStore, EventStore, JobQueue, SampleStore
 from warmline.settings import Settings
@@ -39,6 +45,7 @@ from warmline.voice_provider import (
     VoiceLimitReached,
     VoiceProvider,
 )
+from warmline.voice_sweep import DELETABLE, tidy_caller_voices
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +127,7 @@ def run_clone_job(
         job.caller_key, lease_token=lease_token, now_ms=int(now * 1000), lease_expires_at_ms=lease_until_ms
     )
     if record is None:
-        return _not_leased(job, store=store, provider=provider, clock=clock)
+        return _not_leased(job, store=store, provider=provider, clock=clock, settings=settings)
 
     last_delivery = receive_count >= settings.clone_max_receives
     attempt = _CloneAttempt(
@@ -140,35 +147,18 @@ def run_clone_job(
     return attempt.run()
 
 
-def _not_leased(job: CloneJob, *, store: CloneStore, provider: VoiceProvider, clock: Clock) -> JobResult:
+def _not_leased(
+    job: CloneJob, *, store: CloneStore, provider: VoiceProvider, clock: Clock, settings: Settings
+) -> JobResult:
     current = store.get_clone(job.caller_key)
-    now = clock.now()
-    finished = (CloneStatus.READY, CloneStatus.FAILED)
-    if current is not None and current.job_id == job.job_id and current.status in finished:
-        # A repeated delivery (or the delayed re-check) of a finished job: one voice at most remains.
-        delete_other_voices(job.caller_key, keep=current.cloned_voice_id, provider=provider)
-        return JobResult(Outcome.ALREADY_DONE, voice_id=current.cloned_voice_id)
-    if (
-        current is None
-        or not current.is_live(now)
-        or current.status in (CloneStatus.READY, CloneStatus.FAILED)
-    ):
-        return JobResult(Outcome.ALREADY_DONE)
-    # Another delivery holds a live lease and is cloning now; look again after the visibility timeout.
-    raise RetryLater("another worker holds this caller's clone lease")
-
-
-def delete_other_voices(caller_key: str, *, keep: str, provider: VoiceProvider) -> None:
-    """Delete every voice warmline made for this caller except `keep` (an expired clone, or one
-    whose answer was lost): a caller has one voice at the provider at most."""
-    prefix = voice_name("", caller_key)
-    try:
-        extra = [v for v in provider.list_voices() if v.name.startswith(prefix) and v.voice_id != keep]
-        for voice in extra:
-            provider.delete_voice(voice.voice_id)
-            logger.warning("deleted an extra voice of this caller", extra={"voice_id": voice.voice_id})
-    except ProviderError as error:
-        logger.warning("could not look for this caller's extra voices: %s", error.reason)
+    if current is not None and current.is_in_flight(clock.now()):
+        # Another delivery holds a live lease and is cloning now; look again after the visibility timeout.
+        raise RetryLater("another worker holds this caller's clone lease")
+    # A repeated delivery, the delayed re-check, or a job whose caller was removed: of the
+    # caller's voices only the one the record holds may remain.
+    tidy_caller_voices(job.caller_key, provider=provider, store=store, clock=clock, settings=settings)
+    held = current is not None and current.job_id == job.job_id
+    return JobResult(Outcome.ALREADY_DONE, voice_id=current.cloned_voice_id if held else "")
 
 
 @dataclass
@@ -197,6 +187,16 @@ class _CloneAttempt:
         return voice_name(self.record.job_id, self.caller_key)
 
     def run(self) -> JobResult:
+        try:
+            result = self._clone()
+        except RetryLater as retry:
+            if retry.failed is not None:
+                self._recheck_if_in_doubt()
+            raise
+        self._recheck_if_in_doubt()
+        return result
+
+    def _clone(self) -> JobResult:
         state = self.store.load(self.caller_key)
         if state.profile is None or not state.profile.sample_keys:
             return self._fail("no_sample", "the caller has no registered voice sample", FailureKind.NO_SAMPLE)
@@ -230,12 +230,7 @@ class _CloneAttempt:
                     timeout_seconds=self._request_timeout(),
                 )
                 voice_slots.SUBSCRIPTION_CACHE.adjust(+1)
-                result = self._ready(added.voice_id, started)
-                if result.outcome is Outcome.READY:
-                    delete_other_voices(self.caller_key, keep=added.voice_id, provider=self.provider)
-                    if self.in_doubt:
-                        self._schedule_recheck()
-                return result
+                return self._ready(added.voice_id, started)
             except ProviderError as error:
                 if isinstance(error, VoiceLimitReached) and limit_rounds > 1:
                     limit_rounds -= 1
@@ -272,13 +267,9 @@ class _CloneAttempt:
             # The clone request itself will say whether the account is full.
             logger.warning("could not check the voice slots: %s", error.reason)
 
-    def _schedule_recheck(self) -> None:
-        if self.queue is None:
-            return
-        try:
-            self.queue.send(self.job, delay_seconds=self.settings.clone_recheck_delay_seconds)
-        except Exception:
-            logger.exception("could not queue the re-check of a job whose voice may exist twice")
+    def _recheck_if_in_doubt(self) -> None:
+        if self.in_doubt:
+            schedule_recheck(self.job, queue=self.queue, settings=self.settings)
 
     def _request_timeout(self) -> float:
         return max(
@@ -309,6 +300,7 @@ class _CloneAttempt:
         )
         if not applied:
             return self._lost_lease(voice_id)
+        self._tidy()
         self.events.record(
             Event(
                 EventType.CLONE_READY,
@@ -328,18 +320,35 @@ class _CloneAttempt:
         return JobResult(Outcome.READY, voice_id=voice_id, duration_ms=duration_ms)
 
     def _lost_lease(self, voice_id: str) -> JobResult:
-        """Our lease expired and another worker took the job: keep one voice, delete ours if extra."""
+        """The record no longer takes our voice: the lease expired and another delivery took the
+        job, or the caller was removed (the REMOVED marker). Delete the voice unless that other
+        delivery may still record it or find it by name."""
         current = self.store.get_clone(self.caller_key)
-        if current is not None and current.cloned_voice_id and current.cloned_voice_id != voice_id:
-            self._delete_quietly(voice_id)
-        logger.warning("clone lease lost before the result was written")
-        return JobResult(Outcome.ALREADY_DONE, voice_id=current.cloned_voice_id if current else "")
+        status = voice_status(
+            current, voice_id, self.record.job_id, self.clock.now(), self.settings.voice_expiry_grace_seconds
+        )
+        removed = current is not None and current.status is CloneStatus.REMOVED
+        why = "the caller was removed during the clone" if removed else "clone lease lost before recording"
+        logger.warning(why, extra={"voice_id": voice_id, "voice_status": status.value})
+        if status not in DELETABLE:
+            return JobResult(Outcome.ALREADY_DONE, voice_id=voice_id)
+        self._delete_quietly(voice_id)
+        return JobResult(Outcome.ALREADY_DONE)
+
+    def _tidy(self) -> None:
+        tidy_caller_voices(
+            self.caller_key,
+            provider=self.provider,
+            store=self.store,
+            clock=self.clock,
+            settings=self.settings,
+        )
 
     def _delete_quietly(self, voice_id: str) -> None:
         try:
             self.provider.delete_voice(voice_id)
         except ProviderError as error:
-            logger.warning("could not delete a duplicate voice: %s", error.reason)
+            logger.warning("could not delete a voice no record holds: %s", error.reason)
 
     def _fail(self, error_code: str, error_message: str, kind: FailureKind) -> JobResult:
         applied = _mark_failed(
@@ -375,10 +384,29 @@ class _CloneAttempt:
         raise RetryLater(f"provider still failing ({error.reason})", failed)
 
 
+def schedule_recheck(job: CloneJob, *, queue: JobQueue | None, settings: Settings) -> None:
+    """Send the job again, delayed: that delivery deletes any voice of the caller its record does
+    not hold (one whose answer was lost may appear at the provider after the job ended)."""
+    if queue is None:
+        return
+    try:
+        queue.send(job, delay_seconds=settings.clone_recheck_delay_seconds)
+    except Exception:
+        logger.exception("could not queue the re-check of a job whose voice may exist twice")
+
+
 def fail_after_last_delivery(
-    job: CloneJob, *, store: CloneStore, events: EventStore, clock: Clock, settings: Settings
+    job: CloneJob,
+    *,
+    store: CloneStore,
+    events: EventStore,
+    clock: Clock,
+    settings: Settings,
+    queue: JobQueue | None = None,
 ) -> JobResult | None:
-    """An unexpected error on the job's last delivery: mark it FAILED so the caller stops waiting."""
+    """An unexpected error on the job's last delivery: mark it FAILED so the caller stops waiting,
+    and re-check later for a voice the failed delivery may have made."""
+    schedule_recheck(job, queue=queue, settings=settings)
     applied = _mark_failed(
         job.caller_key,
         None,

@@ -18,9 +18,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from warmline.calls import CallDecision, CloneProgress, Voice
+from warmline.clone_state import VoiceStatus
 from warmline.cloning import FailureKind, JobResult, Outcome
+from warmline.housekeeping import SweepReport
 from warmline.ivr import IvrAnswer, IvrOutcome
 from warmline.verification import COUNTED_RESULTS, PinResult
+from warmline.voice_sweep import VoiceSweepReport
 
 NAMESPACE = "warmline"
 SERVICE = "warmline"
@@ -53,6 +56,13 @@ IVR_WAIT_TIME = MetricSpec("IvrWaitTime", MetricUnit.Milliseconds)
 IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.value for o in IvrOutcome))
 HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
 PIN_CHECKS = MetricSpec("PinChecks", MetricUnit.Count, "result", tuple(r.value for r in COUNTED_RESULTS))
+# What the scheduled voice sweep deleted: expired clones, and voices no record held (orphans).
+VOICES_DELETED_BY_SWEEP = MetricSpec(
+    "VoicesDeletedBySweep",
+    MetricUnit.Count,
+    "reason",
+    (VoiceStatus.EXPIRED.value, VoiceStatus.ORPHAN.value),
+)
 WEBHOOK_ROUTES = {
     "POST /api/calls/incoming": "incoming_call",
     "POST /api/agent/conversation-init": "conversation_init",
@@ -77,6 +87,7 @@ ALL_METRICS = (
     IVR_OUTCOMES,
     HANDOFFS,
     PIN_CHECKS,
+    VOICES_DELETED_BY_SWEEP,
     WEBHOOK_LATENCY,
     WEBHOOK_AWS_TIME,
 )
@@ -146,6 +157,13 @@ def count_ivr_answer(answer: IvrAnswer) -> None:
     _add(IVR_OUTCOMES, 1, answer.outcome.value)
     if answer.outcome is IvrOutcome.READY:
         _add(HANDOFFS, 1)
+
+
+def count_sweep(report: SweepReport) -> None:
+    """The metrics of one housekeeping sweep's report."""
+    if isinstance(report, VoiceSweepReport):
+        for reason in VOICES_DELETED_BY_SWEEP.values:
+            _add(VOICES_DELETED_BY_SWEEP, report.deleted[reason], reason)
 
 
 # --- the webhook's own latency -------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, PinRecord
+from warmline.consent import ConsentEntry
 from warmline.events import Event
 from warmline.voice_provider import VoiceSample
 
@@ -102,7 +103,10 @@ class CloneStore(PinStore, Protocol):
 
     def save_profile(self, profile: CallerProfile) -> None: ...
 
-    def delete_caller(self, caller_key: str) -> None: ...
+    def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
+        """Append the withdrawal to the consent log, delete the profile and leave the REMOVED
+        marker as the clone record, all at once."""
+        ...
 
 
 class JobQueue(Protocol):

@@ -64,6 +64,11 @@ class Settings(BaseModel):
     # is then never deleted to make room).
     voice_slot_cache_seconds: float = Field(default=30, ge=0)
     voice_in_use_seconds: int = Field(default=3600, ge=0)
+    # The voice sweep: an expired clone handed out less than this long ago is kept (a call may
+    # still speak in it); with a 5-minute schedule the clone is gone within 10 minutes of expiry.
+    # At most sweep_max_deletions voices are deleted per run; the rest wait for the next run.
+    voice_expiry_grace_seconds: int = Field(default=300, ge=0, le=600)
+    sweep_max_deletions: int = Field(default=50, ge=1)
     failed_retry_after_seconds: int = Field(default=300, ge=0)
     pending_expiry_seconds: int = Field(default=900, gt=0)
     handoff_window_seconds: int = Field(default=120, gt=0)

@@ -29,7 +29,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
-from warmline.clone_state import CloneRecord
+from warmline.clone_state import VoiceStatus, voice_status
 from warmline.ports import Clock, CloneStore
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderVoice, Subscription, VoiceProvider
@@ -87,10 +87,6 @@ class _Candidate:
     last_used_ms: int
 
 
-def last_used_ms(record: CloneRecord) -> int:
-    return max(record.last_used_at_ms, record.ready_at_ms, record.handoff_at_ms)
-
-
 def choose_voice_to_delete(
     voices: list[ProviderVoice], *, store: CloneStore, now: float, settings: Settings
 ) -> ProviderVoice | None:
@@ -103,10 +99,11 @@ def choose_voice_to_delete(
             continue
         caller_key, job_id = parsed
         record = store.get_clone(caller_key)
-        if record is not None and record.is_in_flight(now) and record.job_id == job_id:
+        status = voice_status(record, voice.voice_id, job_id, now)
+        if status is VoiceStatus.IN_FLIGHT:
             continue
-        if record is not None and record.is_ready(now) and record.cloned_voice_id == voice.voice_id:
-            used = last_used_ms(record)
+        if status is VoiceStatus.IN_USE and record is not None:
+            used = record.last_used_ms()
             if used >= in_use_since_ms:
                 continue
             candidates.append(_Candidate(voice, orphan=False, last_used_ms=used))

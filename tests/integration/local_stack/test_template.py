@@ -12,13 +12,19 @@ def test_real_template_resolves_to_the_warmline_stack():
     model = template.load(REPO_ROOT / "template.yaml")
     declared = template.read_yaml(REPO_ROOT / "template.yaml")
 
-    assert len(model.functions) == 3
+    assert len(model.functions) == 4
     assert {(route.method, route.path) for route in model.routes} == {
         ("POST", "/api/calls/incoming"),
         ("POST", "/api/agent/conversation-init"),
         ("POST", "/api/ivr/check-clone/{caller_id}"),
         ("GET", "/api/metrics/cloning"),
     }
+    [schedule] = model.schedules
+    assert (schedule.function, schedule.period_seconds, schedule.enabled) == (
+        "HousekeepingFunction",
+        300,
+        True,
+    )
     [source] = model.sqs_sources
     assert source.batch_size == 1
     assert source.report_batch_item_failures
@@ -33,6 +39,18 @@ def test_real_template_resolves_to_the_warmline_stack():
         assert function.code_dir.parent == REPO_ROOT / "functions"
         assert function.environment["TABLE_NAME"] == table.name
         assert function.environment["ELEVENLABS_API_KEY_SECRET"] in {s.arn for s in model.secrets.values()}
+
+
+def test_the_retention_the_readme_states_is_the_templates():
+    resources = template.read_yaml(REPO_ROOT / "template.yaml")["Resources"]
+    bucket, table = resources["SamplesBucket"], resources["CloneTable"]
+
+    [rule] = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule and "Filter" not in rule
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1} and rule["ExpiredObjectDeleteMarker"]
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert (bucket["DeletionPolicy"], table["DeletionPolicy"]) == ("Retain", "Retain")
 
 
 def test_fixture_template_resolves_intrinsics_globals_and_layers():
@@ -95,7 +113,7 @@ def test_changing_the_template_changes_the_model(tmp_path):
     )
     path = tmp_path / "template.yaml"
     path.write_text(changed)
-    for name in ("layer", "echo", "errors", "state", "batch"):
+    for name in ("layer", "echo", "errors", "state", "batch", "tick"):
         (tmp_path / name).symlink_to(FIXTURES / name)
 
     model = template.load(path)

@@ -1,6 +1,8 @@
 """The clone table in DynamoDB: caller profiles, clone records and events, one table.
 
 Items:  pk = CALLER#<caller key>, sk = PROFILE | CLONE | PIN
+        pk = CALLER#<caller key>, sk = CONSENT#<epoch ms>#<event>   (the consent log: no TTL,
+                                   only ever added to)
         pk = EVENTS#<UTC day>,    sk = <epoch ms>#<event id>
 Times are integer epoch milliseconds (`*_at_ms`), except `expires_at` (epoch seconds: the TTL).
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, fields
 from decimal import Decimal
 from typing import Any
@@ -17,11 +20,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
+from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.events import Event, EventType
 
 PROFILE = "PROFILE"
 CLONE = "CLONE"
 PIN = "PIN"
+CONSENT_PREFIX = "CONSENT#"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _CLONE_FIELDS = {f.name for f in fields(CloneRecord)}
@@ -78,6 +83,33 @@ def _profile_from(values: dict[str, Any]) -> CallerProfile:
     )
 
 
+def _consent_from(values: dict[str, Any]) -> ConsentEntry:
+    return ConsentEntry(
+        caller_key=values["caller_key"],
+        event=ConsentEvent(values["event"]),
+        at_ms=values["at_ms"],
+        by=values.get("by", ""),
+        source=ConsentSource(values["source"]),
+        consent=values.get("consent", ""),
+    )
+
+
+def _consent_item(entry: ConsentEntry) -> dict[str, Any]:
+    values = asdict(entry)
+    values.update(event=entry.event.value, source=entry.source.value)
+    values.update(
+        pk=caller_pk(entry.caller_key), sk=f"{CONSENT_PREFIX}{entry.at_ms:013d}#{entry.event.value}"
+    )
+    return _to_item(values)
+
+
+def _profile_item(profile: CallerProfile) -> dict[str, Any]:
+    values = asdict(profile)
+    values["sample_keys"] = list(profile.sample_keys)
+    values.update(pk=caller_pk(profile.caller_key), sk=PROFILE)
+    return _to_item(values)
+
+
 class DynamoCloneStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -103,6 +135,7 @@ class DynamoCloneStore:
             ConsistentRead=True,
         )
         profile = clone = pin = None
+        has_consent_log = False
         for item in response.get("Items", []):
             values = _from_item(item)
             if values["sk"] == PROFILE:
@@ -111,7 +144,9 @@ class DynamoCloneStore:
                 clone = _clone_from(values)
             elif values["sk"] == PIN:
                 pin = _pin_from(values)
-        return CallerState(profile=profile, clone=clone, pin=pin)
+            elif values["sk"].startswith(CONSENT_PREFIX):
+                has_consent_log = True
+        return CallerState(profile=profile, clone=clone, pin=pin, has_consent_log=has_consent_log)
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
         response = self._client.get_item(
@@ -128,7 +163,9 @@ class DynamoCloneStore:
             self._client.put_item(
                 TableName=self._table,
                 Item=_to_item(values),
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                # Expired means expires_at <= now, as CloneRecord.is_live has it (expires_at is whole
+                # seconds): a record is replaceable from the second it stops counting.
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
                 ExpressionAttributeValues=_to_item({":now": int(now)}),
             )
         except ClientError as error:
@@ -332,10 +369,74 @@ class DynamoCloneStore:
         )
 
     def save_profile(self, profile: CallerProfile) -> None:
-        values = asdict(profile)
-        values["sample_keys"] = list(profile.sample_keys)
-        values.update(pk=caller_pk(profile.caller_key), sk=PROFILE)
-        self._client.put_item(TableName=self._table, Item=_to_item(values))
+        self._client.put_item(TableName=self._table, Item=_profile_item(profile))
+
+    def register(self, profile: CallerProfile, consent: ConsentEntry) -> None:
+        """The profile and its consent entry, both or neither."""
+        self._client.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": self._table, "Item": _profile_item(profile)}},
+                self._append(consent),
+            ]
+        )
+
+    def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
+        """In one transaction: append the withdrawal, delete the profile and the PIN, and replace
+        the clone record with the REMOVED marker (expired from the start, so it counts as no record)."""
+        marker = {
+            "pk": caller_pk(caller_key),
+            "sk": CLONE,
+            "caller_key": caller_key,
+            "status": CloneStatus.REMOVED.value,
+            "job_id": "",
+            "requested_at_ms": 0,
+            "removed_at_ms": withdrawal.at_ms,
+            "expires_at": withdrawal.at_ms // 1000,
+        }
+        self._client.transact_write_items(
+            TransactItems=[
+                self._append(withdrawal),
+                {"Delete": {"TableName": self._table, "Key": self._key(caller_key, PROFILE)}},
+                {"Delete": {"TableName": self._table, "Key": self._key(caller_key, PIN)}},
+                {"Put": {"TableName": self._table, "Item": _to_item(marker)}},
+            ]
+        )
+
+    def _append(self, entry: ConsentEntry) -> dict[str, Any]:
+        # The log is only ever added to: an entry never overwrites another.
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": _consent_item(entry),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def consent_log(self, caller_key: str) -> list[ConsentEntry]:
+        """One caller's consent entries, oldest first."""
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :consent)",
+            ExpressionAttributeValues=_to_item({":pk": caller_pk(caller_key), ":consent": CONSENT_PREFIX}),
+            ConsistentRead=True,
+        )
+        return [_consent_from(_from_item(item)) for page in pages for item in page.get("Items", [])]
+
+    def every_consent_entry(self, on_page: Callable[[int], None] | None = None) -> list[ConsentEntry]:
+        """Every caller's consent entries, oldest first. A scan of the whole table: for operators.
+        `on_page(items_scanned)` is called after each page."""
+        entries, scanned = [], 0
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(sk, :consent)",
+            ExpressionAttributeValues=_to_item({":consent": CONSENT_PREFIX}),
+        )
+        for page in pages:
+            scanned += page.get("ScannedCount", 0)
+            entries += [_consent_from(_from_item(item)) for item in page.get("Items", [])]
+            if on_page is not None:
+                on_page(scanned)
+        return sorted(entries, key=lambda entry: (entry.at_ms, entry.caller_key))
 
     def get_profile(self, caller_key: str) -> CallerProfile | None:
         item = self._client.get_item(
@@ -381,10 +482,6 @@ class DynamoCloneStore:
                 }
             ),
         )
-
-    def delete_caller(self, caller_key: str) -> None:
-        for sk in (PROFILE, CLONE, PIN):
-            self._client.delete_item(TableName=self._table, Key=self._key(caller_key, sk))
 
 
 class DynamoEventStore:

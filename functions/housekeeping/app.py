@@ -1,0 +1,48 @@
+"""Scheduled housekeeping (an EventBridge schedule): run every sweep, report and count what each did.
+
+Each sweep is independent: one that fails does not stop the others, and the invocation then ends in
+an error (Lambda's Errors metric and its retries of a scheduled invocation see it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warmline.dependencies import dependencies
+from warmline.housekeeping import Sweep, SweepContext, run_sweeps
+from warmline.observability import count_sweep, logger, metrics, tracer
+from warmline.voice_sweep import sweep_voices
+
+SWEEPS = (Sweep("voices", sweep_voices),)
+
+dependencies().warm_up("store", secrets=("elevenlabs_api_key_secret",))
+
+
+class SweepsFailed(Exception):
+    pass
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    deps = dependencies()
+    sweep_context = SweepContext(
+        store=deps.store,
+        provider=deps.provider,
+        clock=deps.clock,
+        settings=deps.settings,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    summary: dict[str, Any] = {}
+    for outcome in run_sweeps(SWEEPS, sweep_context):
+        if outcome.report is None:
+            summary[outcome.name] = {"error": outcome.error}
+            continue
+        summary[outcome.name] = outcome.report.as_dict()
+        logger.info(f"{outcome.name} sweep done", extra={"report": summary[outcome.name]})
+        count_sweep(outcome.report)
+    failed = [name for name, report in summary.items() if "error" in report]
+    if failed:
+        raise SweepsFailed(f"sweep(s) failed: {', '.join(failed)} (see the log above)")
+    return {"sweeps": summary}
