@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.callers import is_withheld, mask
+from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
 from warmline.calls import (
     IncomingCall,
     QueueUnavailable,
@@ -83,8 +83,8 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
 def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
     require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
-    request = validate(ConversationInitRequest, json_object(event))
-    number = _caller(request.caller_id, field="caller_id")
+    request = _conversation_init_request(event)
+    number = _agent_caller(request.caller_id)
     key = deps.caller_key(number) if number else None
     logger.append_keys(call_sid=request.call_sid, caller=mask(number or ""), caller_key=key)
 
@@ -98,6 +98,27 @@ def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
         dynamic_variables=start.dynamic_variables, conversation_config_override=override
     )
     return json_response(200, answer.to_json())
+
+
+def _conversation_init_request(event: dict[str, Any]) -> ConversationInitRequest:
+    """Never a 4xx: a body that cannot be read counts as an empty one, so the agent still gets its data."""
+    try:
+        return validate(ConversationInitRequest, json_object(event, optional=True))
+    except HttpError as error:
+        logger.warning("conversation-init body not readable, answering with the defaults: %s", error.message)
+        return ConversationInitRequest()
+
+
+def _agent_caller(raw: str | None) -> str | None:
+    """The caller ElevenLabs reports (a number, or a sip:/tel: URI), normalised; None when it is
+    withheld or cannot be read (the agent goes on in its own voice)."""
+    if raw is None or is_withheld(raw):
+        return None
+    try:
+        return normalise_number(raw, dependencies().settings.default_country_code)
+    except InvalidCallerNumber as error:
+        logger.warning("caller_id is not a number warmline can read (%s): default voice", error)
+        return None
 
 
 def _caller(raw: str, *, field: str) -> str | None:
