@@ -13,6 +13,7 @@ from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneReco
 from warmline.events import Event
 from warmline.voice_provider import (
     AddedVoice,
+    InvalidRequest,
     PlacedCall,
     ProviderError,
     ProviderVoice,
@@ -230,6 +231,8 @@ class FakeVoiceProvider:
     deleted: list[str] = field(default_factory=list)
     clock: FakeClock | None = None
     clone_seconds: float = 0.0
+    max_voice_add_edits: int | None = None
+    add_edit_counter: int = 0  # every voice made counts, as at ElevenLabs; deletes give none back
 
     def add_voice(self, *, name, samples, description, labels, timeout_seconds) -> AddedVoice:
         self.add_calls.append({"name": name, "samples": samples, "timeout_seconds": timeout_seconds})
@@ -237,24 +240,33 @@ class FakeVoiceProvider:
             self.clock.advance(self.clone_seconds)
         if len(self.voices) >= self.voice_limit:
             raise VoiceLimitReached("full", status_code=400, code="voice_limit_reached")
+        if self.max_voice_add_edits is not None and self.add_edit_counter >= self.max_voice_add_edits:
+            raise InvalidRequest("add/edits used up", status_code=400, code="voice_add_edit_limit_reached")
         voice = ProviderVoice(f"voice{len(self.add_calls):04d}", name, "cloned")
         if self.errors:
             error = self.errors.pop(0)
             if self.create_before_error:
                 self.voices.append(voice)
+                self.add_edit_counter += 1
             raise error
         self.voices.append(voice)
+        self.add_edit_counter += 1
         return AddedVoice(voice.voice_id)
 
     def delete_voice(self, voice_id: str) -> None:
         self.deleted.append(voice_id)
         self.voices = [v for v in self.voices if v.voice_id != voice_id]
 
-    def list_voices(self) -> list[ProviderVoice]:
-        return list(self.voices)
+    def list_voices(self, search: str = "") -> list[ProviderVoice]:
+        return [voice for voice in self.voices if search.lower() in voice.name.lower()]
 
     def get_subscription(self) -> Subscription:
-        return Subscription(self.voice_limit, len(self.voices))
+        return Subscription(
+            self.voice_limit,
+            len(self.voices),
+            max_voice_add_edits=self.max_voice_add_edits,
+            voice_add_edit_counter=self.add_edit_counter,
+        )
 
     def place_outbound_call(self, *, telephony, agent_id, agent_phone_number_id, to_number, client_data):
         self.calls_placed.append(

@@ -25,6 +25,7 @@ COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
   warmline samples list
   warmline samples show --caller NUMBER
   warmline samples remove --caller NUMBER
+  warmline samples rekey --caller NUMBER
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline 3cx flow
   warmline doctor [--agent-id ID]
@@ -87,6 +88,12 @@ def parser() -> argparse.ArgumentParser:
         help="delete a caller's samples (all versions), profile, clone record and clones",
     )
     remove.add_argument("--caller", required=True, metavar="NUMBER")
+    rekey = sample_commands.add_parser(
+        "rekey",
+        parents=[target],
+        help="move a caller registered under the numbering rule before libphonenumber's to their current key",
+    )
+    rekey.add_argument("--caller", required=True, metavar="NUMBER", help="the number as it was registered")
 
     elevenlabs = commands.add_parser("elevenlabs", help="wire the ElevenLabs agent to the stack")
     elevenlabs_commands = elevenlabs.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -166,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
             return samples.list_callers(target)
         if args.action == "show":
             return samples.show(target, args.caller)
+        if args.action == "rekey":
+            return samples.rekey(target, args.caller)
         return samples.remove(target, args.caller)
     if args.command == "elevenlabs":
         return configure(args, target)

@@ -1,11 +1,13 @@
 """Callers' voice samples: add (checked audio + consent), list, show, remove (samples with every S3
-version, profile, clone record, and the caller's clones at ElevenLabs)."""
+version, profile, clone record, and the caller's clones at ElevenLabs), and rekey (a caller
+registered under the numbering rule before libphonenumber's)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +16,14 @@ from botocore.exceptions import ClientError
 
 from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
-from warmline.adapters.s3 import S3SampleStore
+from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.calls import request_clone
 from warmline.clone_state import CallerProfile, CloneRecord
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderError
+from warmline.voice_slots import voice_name
 from warmline_cli import audio
 from warmline_cli.console import CliError, progress, say, warn
 from warmline_cli.target import Target
@@ -217,20 +220,28 @@ def _sample_versions(s3: Any, bucket: str, caller: str) -> list[dict[str, str]]:
 
 def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None = None) -> int:
     caller = resolve_caller(target, raw_caller)
+    if not _remove_caller(target, caller, elevenlabs):
+        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
+    return 0
+
+
+def _remove_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
+    """Delete the caller's clones at ElevenLabs, every sample version, the profile and the clone
+    record. False if there was nothing to remove."""
     store = _store(target)
     state = store.load(caller.key)
     s3 = target.client("s3")
     versions = _sample_versions(s3, target.bucket, caller.key)
     if state.profile is None and state.clone is None and not versions:
-        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
+        return False
 
     client = elevenlabs or ElevenLabsClient(
         target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url
     )
-    prefix = f"warmline-{caller.key}-"
+    prefix = voice_name("", caller.key)
     try:
         progress("looking for the caller's clones at ElevenLabs")
-        voice_ids = {voice.voice_id for voice in client.list_voices() if voice.name.startswith(prefix)}
+        voice_ids = {voice.voice_id for voice in client.list_voices(prefix) if voice.name.startswith(prefix)}
         if state.clone is not None and state.clone.cloned_voice_id:
             voice_ids.add(state.clone.cloned_voice_id)
         for voice_id in sorted(voice_ids):
@@ -249,4 +260,54 @@ def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None 
     say(f"deleted {len(versions)} sample object version(s) from {target.bucket}")
     store.delete_caller(caller.key)
     say(f"removed the profile and clone record of {caller.masked} ({caller.key})")
+    return True
+
+
+# ---- callers registered under the rule before libphonenumber's -----------------------------------
+
+_LEGACY_FORMATTING = re.compile(r"[\s\-.()/]")
+_LEGACY_DIGITS = re.compile(r"\+?[0-9]{3,15}")
+
+
+def legacy_number(raw: str, default_country_code: str) -> str | None:
+    """The number as warmline normalised it before it used libphonenumber's rules (formatting
+    dropped, `00` -> `+`, a national `0…` -> `+<cc>…`), or None if that rule refused it."""
+    text = _LEGACY_FORMATTING.sub("", raw.strip())
+    if not _LEGACY_DIGITS.fullmatch(text):
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif default_country_code and text.startswith("0"):
+        text = f"+{default_country_code}{text[1:]}"
+    return text if len(text.lstrip("+")) >= 3 else None
+
+
+def rekey(target: Target, raw_caller: str) -> int:
+    """Move a caller registered under the old rule to the key the current rule gives their number:
+    the samples and the consent move; their old clone is deleted (the next call clones afresh)."""
+    caller = resolve_caller(target, raw_caller)
+    old_number = legacy_number(raw_caller, target.default_country_code)
+    if old_number is None or old_number == caller.number:
+        say(f"{caller.masked} is keyed the same under both rules ({caller.key}): nothing to do")
+        return 0
+    old = Caller(old_number, caller_key(old_number, target.secret("CallerKeySecret")))
+    store = _store(target)
+    profile = store.get_profile(old.key)
+    if profile is None:
+        raise CliError(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
+    if store.get_profile(caller.key) is not None:
+        raise CliError(
+            f"{caller.masked} is registered under the current rule too ({caller.key}); "
+            f"keep one: `warmline samples remove --caller {caller.number}` removes the current one"
+        )
+    s3 = target.client("s3")
+    new_keys = []
+    for key in profile.sample_keys:
+        new_key = sample_key(caller.key, key)
+        progress(f"copying {key} to {new_key}")
+        s3.copy_object(Bucket=target.bucket, Key=new_key, CopySource={"Bucket": target.bucket, "Key": key})
+        new_keys.append(new_key)
+    store.save_profile(replace(profile, caller_key=caller.key, sample_keys=tuple(new_keys)))
+    say(f"registered {caller.masked} under {caller.key} with the same samples and consent")
+    _remove_caller(target, old)
     return 0

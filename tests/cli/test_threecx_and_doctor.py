@@ -75,6 +75,17 @@ def test_doctor_names_full_voice_slots(stack, local_args, capsys):
     assert "✗ all 0 custom voice slots are used" in capsys.readouterr().out
 
 
+def test_doctor_shows_the_add_edit_allowance_and_names_it_used_up(stack, local_args, capsys):
+    main(["elevenlabs", "configure", *local_args, "--transfer-to", "sip:800@pbx.example.com"])
+    stack.emulator.configure(max_voice_add_edits=40)
+    assert main(["doctor", *local_args]) == 0
+    assert "✓ voice add/edits: 0 of 40 used, 40 left (each clone uses one)" in capsys.readouterr().out
+
+    stack.emulator.configure(max_voice_add_edits=0)
+    assert main(["doctor", *local_args]) == 1
+    assert "✗ all 0 voice add/edits of the plan are used" in capsys.readouterr().out
+
+
 def test_doctor_names_an_unreachable_elevenlabs(stack, local_args, capsys):
     stack.emulator.inject(Fault(path_prefix="/v1/user/subscription", status=503, always=True))
 

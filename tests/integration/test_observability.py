@@ -59,6 +59,7 @@ def run_worker(handlers, stack):
 
 def play_calls(handlers, stack, emulator):
     """One caller's whole call and a repeat call, and a second caller whose clone fails."""
+    emulator.configure(max_voice_add_edits=100)
     stack.register_caller(CALLER)
     stack.register_caller(OTHER_CALLER)
     answers = [incoming(handlers, stack, CALLER), incoming(handlers, stack, CALLER)]  # queued, deduplicated

@@ -44,6 +44,8 @@ CLONES_FAILED = MetricSpec("ClonesFailed", MetricUnit.Count)
 CLONE_FAILURES_BY_REASON = MetricSpec(
     "CloneFailuresByReason", MetricUnit.Count, "reason", tuple(kind.value for kind in FailureKind)
 )
+# After each clone, the plan's voice add/edits still left (only when the plan reports a maximum).
+VOICE_ADD_EDITS_LEFT = MetricSpec("VoiceAddEditsLeft", MetricUnit.Count)
 CALLS_WITH_VOICE_SAMPLE = MetricSpec("CallsWithVoiceSample", MetricUnit.Count)
 CACHE_HITS = MetricSpec("CacheHits", MetricUnit.Count)
 CLONE_JOBS_ENQUEUED = MetricSpec("CloneJobsEnqueued", MetricUnit.Count)
@@ -67,6 +69,7 @@ ALL_METRICS = (
     CLONES_SUCCEEDED,
     CLONES_FAILED,
     CLONE_FAILURES_BY_REASON,
+    VOICE_ADD_EDITS_LEFT,
     CALLS_WITH_VOICE_SAMPLE,
     CACHE_HITS,
     CLONE_JOBS_ENQUEUED,
@@ -129,6 +132,8 @@ def count_clone_result(result: JobResult) -> None:
     if result.outcome is Outcome.READY:
         _add(CLONES_SUCCEEDED, 1)
         _add(CLONE_DURATION, result.duration_ms)
+        if result.add_edits_left is not None:
+            _add(VOICE_ADD_EDITS_LEFT, result.add_edits_left)
     elif result.outcome is Outcome.FAILED:
         _add(CLONES_FAILED, 1)
         _add(CLONE_FAILURES_BY_REASON, 1, result.failure_kind)
