@@ -21,7 +21,8 @@ Behaviour worth knowing:
   or to all of them with `always`. Kinds: `status` answers an error without doing anything; `hang`
   sleeps `seconds` and then serves the request normally (so a hung clone still creates its voice,
   as a real one whose answer was too slow would); `after_effect_status` does the real work and then
-  answers the error (the clone happened but its answer was lost).
+  answers the error (the clone happened but its answer was lost); `body` answers `status` with any
+  JSON value, documented or not (an answer the caller did not expect).
 - Agents, tools and workspace secrets (the operator CLI's endpoints) live in memory. One agent,
   `DEFAULT_AGENT_ID`, exists from the start (and after a reset) in its factory state: no webhook, no
   overrides, no tools. PATCH of an agent deep-merges objects and replaces lists and scalars; its
@@ -122,7 +123,7 @@ class CloneLatency:
         return rng.triangular(self.min_seconds, self.max_seconds, self.min_seconds) * self.scale
 
 
-FaultKind = Literal["status", "hang", "after_effect_status"]
+FaultKind = Literal["status", "hang", "after_effect_status", "body"]
 BodyStyle = Literal["status", "code", "list", "text"]
 
 
@@ -142,9 +143,10 @@ class Fault:
     seconds: float = 0.0
     count: int = 1
     always: bool = False
+    body: Any = None  # kind `body`: answer `status` with this JSON value, whatever was asked
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status"):
+        if self.kind not in ("status", "hang", "after_effect_status", "body"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -366,6 +368,8 @@ class Emulator:
         if fault is not None:
             if fault.kind == "status":
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
+            if fault.kind == "body":
+                return Response(json.dumps(fault.body), status=fault.status, mimetype="application/json")
             if fault.kind == "hang":
                 self._stopping.wait(fault.seconds)
             else:

@@ -145,6 +145,12 @@ def configure(args: argparse.Namespace, target: Target) -> int:
     )
     try:
         steps = AgentSetup(client, target, agent_id, target.secret("AgentSecret"), args.transfer_to).run()
+    except ProviderError as error:
+        print(f"error: ElevenLabs: {error.message}", file=sys.stderr)
+        return 1
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     finally:
         client.close()
     for step in steps:
@@ -159,8 +165,7 @@ def configure(args: argparse.Namespace, target: Target) -> int:
         say(f"dry run: {writes} request(s) would be sent, none was")
     else:
         say(f"agent {agent_id} is wired to {target.description}" + ("" if writes else " (nothing to change)"))
-    say("Remember in the agent's prompt: while warmline_mode is 'greeting', wait for a key press, call")
-    say("check_clone with it, say 'say' and follow 'next_action'; enable keypad (DTMF) input in the agent.")
+    say("Keypad input: no documented API field sets the agent's DTMF settings; see docs/deployment.md.")
     return 1 if any(step.state == "needed" for step in steps) else 0
 
 
