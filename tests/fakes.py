@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus, IncomingNote
 from warmline.events import Event
 from warmline.voice_provider import (
     AddedVoice,
@@ -43,12 +43,15 @@ class InMemoryCloneStore:
     def __init__(self) -> None:
         self.profiles: dict[str, CallerProfile] = {}
         self.clones: dict[str, CloneRecord] = {}
+        self.last_calls: dict[str, IncomingNote] = {}
         self._lock = threading.Lock()
         # Called on each get_clone, so a test can change the record while the IVR waits.
         self.on_get_clone = None
 
     def load(self, caller_key: str) -> CallerState:
-        return CallerState(self.profiles.get(caller_key), self.clones.get(caller_key))
+        return CallerState(
+            self.profiles.get(caller_key), self.clones.get(caller_key), self.last_calls.get(caller_key)
+        )
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
         if self.on_get_clone is not None:
@@ -273,3 +276,19 @@ class FakeVoiceProvider:
             {"telephony": telephony, "to_number": to_number, "client_data": client_data, "agent_id": agent_id}
         )
         return PlacedCall(conversation_id=f"conv_{len(self.calls_placed)}", call_id="call")
+
+
+class InMemoryCallLog:
+    """Incoming-call notes: the caller's in the store (its `last_call`, read by `load`), and by number."""
+
+    def __init__(self, store: InMemoryCloneStore) -> None:
+        self.store = store
+        self.notes: list[tuple[IncomingNote, int]] = []
+
+    def note(self, call: IncomingNote, expires_at: int) -> None:
+        self.notes.append((call, expires_at))
+        if call.caller_key:
+            self.store.last_calls[call.caller_key] = call
+
+    def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
+        return [call for call, _ in self.notes if call.dialled_key == dialled_key and call.at_ms >= since_ms]

@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from warmline.caller_id import identify_caller, report_not_passed
 from warmline.callers import mask
 from warmline.cloning_report import InvalidWindow, cloning_report, parse_window
 from warmline.dependencies import dependencies
@@ -22,8 +23,8 @@ from warmline.http import (
     require_secret,
     validate,
 )
-from warmline.ivr import check_clone
-from warmline.observability import count_ivr_answer, logger, metrics, tracer
+from warmline.ivr import WAITING_KEYS, check_clone
+from warmline.observability import count_caller_identity, count_ivr_answer, logger, metrics, tracer
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
 
 
@@ -47,13 +48,17 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
             [{"field": "pressed_key", "problem": "Field required"}],
         )
 
-    key = deps.caller_key(number)
-    logger.append_keys(caller=mask(number), caller_key=key, conversation_id=request.conversation_id)
+    pressed = str(pressed).strip()
+    logger.append_keys(caller=mask(number), conversation_id=request.conversation_id)
+    key, callback_number = deps.caller_key(number), number
+    if pressed in WAITING_KEYS:
+        key, callback_number = _identify(key, number, request.conversation_id)
+    logger.append_keys(caller_key=key)
     provider = deps.provider() if deps.settings.handoff_mode == "outbound" else None
     answer = check_clone(
         key,
-        number,
-        str(pressed).strip(),
+        callback_number,
+        pressed,
         store=deps.store,
         events=deps.events,
         clock=deps.clock,
@@ -81,6 +86,26 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
         handoff_mode=answer.handoff_mode or None,
     )
     return json_response(200, response.model_dump())
+
+
+def _identify(presented_key: str, number: str, conversation_id: str) -> tuple[str | None, str]:
+    """The caller to check for, and the number to call back (none when it is not the caller's):
+    the caller ElevenLabs reports, unless they did not come in through 3CX (warmline.caller_id)."""
+    deps = dependencies()
+    identified = identify_caller(
+        presented_key, (), store=deps.store, calls=deps.calls, clock=deps.clock, settings=deps.settings
+    )
+    count_caller_identity(identified)
+    if identified.passed_through:
+        return presented_key, number
+    report_not_passed(
+        identified,
+        seen_by="check_clone",
+        events=deps.events,
+        at_ms=int(deps.clock.now() * 1000),
+        reference=conversation_id,
+    )
+    return identified.caller_key, ""
 
 
 def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +138,7 @@ ROUTES = {
     "POST /api/ivr/check-clone/{caller_id}": check_clone_route,
     "GET /api/metrics/cloning": cloning_metrics_route,
 }
-dependencies().warm_up("store", "events", secrets=("agent_secret_name", "caller_key_secret_name"))
+dependencies().warm_up("store", "calls", "events", secrets=("agent_secret_name", "caller_key_secret_name"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

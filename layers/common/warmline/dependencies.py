@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from warmline.adapters.clock import SystemClock
-from warmline.adapters.dynamodb import DynamoCloneStore, DynamoEventStore
+from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
@@ -38,6 +38,10 @@ class Dependencies:
     @cached_property
     def store(self) -> DynamoCloneStore:
         return DynamoCloneStore(self._client("dynamodb"), self.settings.table_name)
+
+    @cached_property
+    def calls(self) -> DynamoCallLog:
+        return DynamoCallLog(self._client("dynamodb"), self.settings.table_name)
 
     @cached_property
     def events(self) -> DynamoEventStore:

@@ -57,6 +57,7 @@ SAY = {
 }
 CHECK_KEY = "1"
 VOICEMAIL_KEY = "2"
+WAITING_KEYS = (CHECK_KEY, VOICEMAIL_KEY)  # the keys whose answer depends on the caller's clone
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def wait_for_clone(
 
 
 def check_clone(
-    caller_key: str,
+    caller_key: str | None,
     caller_number: str,
     pressed_key: str,
     *,
@@ -137,12 +138,21 @@ def check_clone(
     provider: VoiceProvider | None = None,
     conversation_id: str = "",
 ) -> IvrAnswer:
+    """`caller_key` None: the caller cannot be known (a withheld number); `caller_number` "": the
+    number is not the caller's to call back (warmline.caller_id)."""
     started = clock.now()
+    if pressed_key not in WAITING_KEYS:
+        return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
+    if caller_key is None:
+        action = (
+            NextAction.OFFER_VOICEMAIL
+            if pressed_key == VOICEMAIL_KEY
+            else NextAction.CONTINUE_WITH_DEFAULT_VOICE
+        )
+        return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
     if pressed_key == VOICEMAIL_KEY:
         status = _status_of(store.get_clone(caller_key), clock.now())
         return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, clock.now()))
-    if pressed_key != CHECK_KEY:
-        return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
 
     clone, ended = wait_for_clone(caller_key, store=store, clock=clock, settings=settings)
     # The check's events are written together, in one request, once the answer is known: every
@@ -253,6 +263,11 @@ def _hand_off(
     if settings.handoff_mode == "outbound":
         if provider is None:
             raise ValueError("handoff mode outbound needs a voice provider")
+        if not caller_number:
+            logger.warning("no number to call the caller back on: continuing in the default voice")
+            return IvrAnswer(
+                IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
+            )
         try:
             placed = provider.place_outbound_call(
                 telephony=settings.outbound_telephony,

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from warmline.caller_id import IdentifiedCaller, Resolution
 from warmline.calls import CallDecision, CloneProgress, Voice
 from warmline.cloning import FailureKind, JobResult, Outcome
 from warmline.ivr import IvrAnswer, IvrOutcome
@@ -53,6 +54,10 @@ CLONE_JOBS_DEDUPLICATED = MetricSpec("CloneJobsDeduplicated", MetricUnit.Count)
 IVR_WAIT_TIME = MetricSpec("IvrWaitTime", MetricUnit.Milliseconds)
 IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.value for o in IvrOutcome))
 HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
+# conversation-init or check_clone saw a caller who did not come in through 3CX moments before: the
+# caller ID did not cross the SIP leg (warmline.caller_id); and of those, the ones tied to a call.
+CALLER_ID_NOT_PASSED = MetricSpec("CallerIdNotPassedThrough", MetricUnit.Count)
+CALLER_ID_CORRELATED = MetricSpec("CallerIdCorrelated", MetricUnit.Count)
 WEBHOOK_ROUTES = {
     "POST /api/calls/incoming": "incoming_call",
     "POST /api/agent/conversation-init": "conversation_init",
@@ -77,6 +82,8 @@ ALL_METRICS = (
     IVR_WAIT_TIME,
     IVR_OUTCOMES,
     HANDOFFS,
+    CALLER_ID_NOT_PASSED,
+    CALLER_ID_CORRELATED,
     WEBHOOK_LATENCY,
     WEBHOOK_AWS_TIME,
 )
@@ -146,6 +153,14 @@ def count_ivr_answer(answer: IvrAnswer) -> None:
     _add(IVR_OUTCOMES, 1, answer.outcome.value)
     if answer.outcome is IvrOutcome.READY:
         _add(HANDOFFS, 1)
+
+
+def count_caller_identity(identified: IdentifiedCaller) -> None:
+    if identified.passed_through:
+        return
+    _add(CALLER_ID_NOT_PASSED, 1)
+    if identified.resolution is Resolution.CORRELATED:
+        _add(CALLER_ID_CORRELATED, 1)
 
 
 # --- the webhook's own latency -------------------------------------------------------------------

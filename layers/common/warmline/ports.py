@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, IncomingNote
 from warmline.events import Event
 from warmline.voice_provider import VoiceSample
 
@@ -19,7 +19,7 @@ class Clock(Protocol):
 
 class CloneStore(Protocol):
     def load(self, caller_key: str) -> CallerState:
-        """Profile and clone record in one strongly consistent read."""
+        """Profile, clone record and last incoming call in one strongly consistent read."""
         ...
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
@@ -86,6 +86,18 @@ class CloneStore(Protocol):
     def save_profile(self, profile: CallerProfile) -> None: ...
 
     def delete_caller(self, caller_key: str) -> None: ...
+
+
+class CallLog(Protocol):
+    """Incoming calls through 3CX, each kept until `expires_at` (a few minutes: warmline.caller_id)."""
+
+    def note(self, call: IncomingNote, expires_at: int) -> None:
+        """Remember the call under its caller (the caller's `last_call`) and its dialled number."""
+        ...
+
+    def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
+        """The calls noted to this dialled number at or after `since_ms`."""
+        ...
 
 
 class JobQueue(Protocol):

@@ -126,6 +126,8 @@ class CloningCounts(BaseModel):
     calls_waited_in_ivr: int
     calls_timed_out_in_ivr: int
     handoffs: int
+    caller_id_not_passed_through: int
+    caller_id_correlated: int
 
 
 class CloningMetricsResponse(BaseModel):
