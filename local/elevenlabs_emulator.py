@@ -29,6 +29,11 @@ Behaviour worth knowing:
   open-ended `conversation_config` and `platform_settings` are checked against the request models
   agents/create uses. Secret values are never answered, as at ElevenLabs; `secret_value()` reads
   them for tests.
+- Phone calls to an agent (`local/agent_platform.py`): `POST /_emulator/sip/inbound` with an INVITE's
+  `from`/`to` starts a conversation (the agent's conversation-initiation webhook is called with a
+  SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
+  tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
+  transfer_to_number tool sends.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -50,10 +55,11 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from local import openapi_check
+from local import agent_platform, openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -223,6 +229,9 @@ class Emulator:
         self._agents: dict[str, dict[str, Any]] = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
         self._tools: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, dict[str, str]] = {}
+        self._conversations: dict[str, agent_platform.Conversation] = {}
+        # The agent's own requests on calls: the conversation-init webhook and its tools.
+        self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app = self._create_app()
@@ -249,6 +258,7 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._agent_http.close()
 
     @property
     def base_url(self) -> str:
@@ -298,6 +308,7 @@ class Emulator:
             self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
             self._tools.clear()
             self._secrets.clear()
+            self._conversations.clear()
             self._generation += 1
 
     def configure(
@@ -349,6 +360,9 @@ class Emulator:
             ("DELETE", "/_emulator/faults", self._control_clear_faults),
             ("POST", "/_emulator/reset", self._control_reset),
             ("POST", "/_emulator/config", self._control_config),
+            ("POST", "/_emulator/sip/inbound", self._control_inbound_call),
+            ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
+            ("POST", "/_emulator/conversations/<conversation_id>/transfer", self._control_transfer),
         ]
         for method, rule, view in routes:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
@@ -759,6 +773,63 @@ class Emulator:
             return _detail_response(400, str(error))
         self.inject(fault)
         return jsonify(asdict(fault))
+
+    # ---- phone calls to the agent (local.agent_platform) --------------------------------------------
+
+    def _secret_values(self) -> dict[str, str]:
+        with self._lock:
+            return {secret_id: secret["value"] for secret_id, secret in self._secrets.items()}
+
+    def _control_inbound_call(self) -> Response:
+        """An INVITE reaches an agent: `{"from", "to", "agent_id"?, "headers"?, "caller_id_as"?}`."""
+        invite = request.get_json(silent=True) or {}
+        if not isinstance(invite.get("from"), str) or not isinstance(invite.get("to"), str):
+            return _detail_response(400, "an inbound call needs the INVITE's from and to URIs")
+        agent_id = invite.get("agent_id") or DEFAULT_AGENT_ID
+        if agent_id not in self._agents:
+            return _detail_response(404, f"no agent {agent_id}")
+        conversation = agent_platform.start(
+            self.agent(agent_id), invite, self._secret_values(), self._agent_http
+        )
+        with self._lock:
+            self._conversations[conversation.conversation_id] = conversation
+        return jsonify(conversation.describe())
+
+    def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
+        with self._lock:
+            conversation = self._conversations.get(conversation_id)
+        return (conversation, self.agent(conversation.agent_id)) if conversation else None
+
+    def _control_tool_call(self, conversation_id: str) -> Response:
+        """The agent's LLM calls a tool: `{"tool": name, "parameters": {...}}`."""
+        found = self._conversation_and_agent(conversation_id)
+        if found is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        conversation, agent = found
+        payload = request.get_json(silent=True) or {}
+        tool = agent_platform.webhook_tool(agent, self.tools(), payload.get("tool"))
+        if tool is None:
+            return _detail_response(404, f"the agent has no webhook tool {payload.get('tool')!r}")
+        try:
+            result = agent_platform.call_tool(
+                conversation, tool, payload.get("parameters") or {}, self._secret_values(), self._agent_http
+            )
+        except agent_platform.CallRefused as refused:
+            return _detail_response(400, str(refused))
+        return jsonify(result)
+
+    def _control_transfer(self, conversation_id: str) -> Response:
+        """The agent transfers the call (its transfer_to_number tool): the SIP REFER it sends."""
+        found = self._conversation_and_agent(conversation_id)
+        if found is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        try:
+            refer = agent_platform.refer_target(found[1])
+        except agent_platform.CallRefused as refused:
+            return _detail_response(409, str(refused))
+        with self._lock:
+            self._conversations.pop(conversation_id, None)
+        return jsonify({"transfer_type": "sip_refer", **refer})
 
     def _control_clear_faults(self) -> Response:
         self.clear_faults()

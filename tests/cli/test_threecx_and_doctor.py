@@ -26,7 +26,13 @@ def test_3cx_flow_prints_the_rest_component_and_the_branches(stack, local_args, 
         "agent_callback",
     ):
         assert expected in out
-    assert "error branch" in out
+    for expected in ("ResponseStatusCode", "Error Handler", "TCP (5060) or TLS (5061)", "OriginatorCallerID"):
+        assert expected in out
+    assert (
+        '"From: User Part" = OriginatorCallerID' in out
+        and '"P-Asserted-Identity" = OriginatorCallerID' in out
+    )
+    assert "X-CALLER-ID" not in out
 
 
 def test_doctor_is_clean_on_a_configured_stack(stack, local_args, capsys):

@@ -235,3 +235,19 @@ def test_without_an_add_edit_maximum_nothing_is_reported(
     result = run(job, store, samples, FakeVoiceProvider(clock=clock), events, clock, settings)
 
     assert result.outcome is Outcome.READY and result.add_edits_left is None
+
+
+def test_a_refusal_after_the_allowance_ran_out_unseen_names_the_allowance(
+    registered, job, store, samples, events, clock, settings
+):
+    from tests.fakes import FakeVoiceProvider
+    from warmline import voice_slots
+
+    provider = FakeVoiceProvider(clock=clock, max_voice_add_edits=None)
+    voice_slots.SUBSCRIPTION_CACHE.get(provider, clock.now(), 30)  # read while there was no maximum
+    provider.max_voice_add_edits = 0  # the plan's allowance ran out since
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert (result.outcome, result.failure_kind) == (Outcome.FAILED, "add_edit_limit")
+    assert len(provider.add_calls) == 1

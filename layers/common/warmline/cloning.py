@@ -249,7 +249,7 @@ class _CloneAttempt:
                 if error.ambiguous:
                     self.in_doubt = True
                 if not error.retryable:
-                    return self._fail(error.reason, error.message, failure_kind(error))
+                    return self._refused(error)
                 logger.warning("clone attempt failed (%s), may retry", error.reason)
                 if error.ambiguous:
                     existing = self._find_existing_voice()
@@ -277,6 +277,21 @@ class _CloneAttempt:
         except voice_slots.NoSlotFree as full:
             return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
         return None
+
+    def _refused(self, error: ProviderError) -> JobResult:
+        """FAILED with the provider's reason; or, when the refusal came because the add/edit
+        allowance ran out since this environment last read it, with that reason (ElevenLabs
+        documents the counter, not the refusal's code)."""
+        voice_slots.SUBSCRIPTION_CACHE.clear()
+        try:
+            voice_slots.check_add_edit_allowance(
+                provider=self.provider, clock=self.clock, settings=self.settings
+            )
+        except voice_slots.AddEditAllowanceUsedUp as used_up:
+            return self._fail("voice_add_edit_limit", str(used_up), FailureKind.ADD_EDIT_LIMIT)
+        except ProviderError:
+            pass
+        return self._fail(error.reason, error.message, failure_kind(error))
 
     def _make_room(self, *, known_full: bool) -> None:
         try:

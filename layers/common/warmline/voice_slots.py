@@ -141,8 +141,12 @@ def check_add_edit_allowance(
     cache: SubscriptionCache = SUBSCRIPTION_CACHE,
 ) -> None:
     """Raise AddEditAllowanceUsedUp when the plan has no voice add/edit left (evicting a voice to
-    clone again would then only lose a caller's clone)."""
+    clone again would then only lose a caller's clone). A cached "none left" is read again first:
+    the allowance may have renewed, or the plan grown, since."""
     subscription = cache.get(provider, clock.now(), settings.voice_slot_cache_seconds)
+    if subscription.add_edits_left == 0:
+        cache.clear()
+        subscription = cache.get(provider, clock.now(), settings.voice_slot_cache_seconds)
     if subscription.add_edits_left == 0:
         raise AddEditAllowanceUsedUp(
             "the ElevenLabs plan's voice add/edit allowance is used up "
