@@ -10,7 +10,6 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.caller_id import identify_caller, report_not_passed
 from warmline.callers import mask
 from warmline.cloning_report import InvalidWindow, cloning_report, parse_window
 from warmline.dependencies import dependencies
@@ -91,20 +90,12 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
 def _identify(presented_key: str, number: str, conversation_id: str) -> tuple[str | None, str]:
     """The caller to check for, and the number to call back (none when it is not the caller's):
     the caller ElevenLabs reports, unless they did not come in through 3CX (warmline.caller_id)."""
-    deps = dependencies()
-    identified = identify_caller(
-        presented_key, (), store=deps.store, calls=deps.calls, clock=deps.clock, settings=deps.settings
+    identified = dependencies().caller_ids.identify(
+        presented_key, (), seen_by="check_clone", reference=conversation_id
     )
     count_caller_identity(identified)
     if identified.passed_through:
         return presented_key, number
-    report_not_passed(
-        identified,
-        seen_by="check_clone",
-        events=deps.events,
-        at_ms=int(deps.clock.now() * 1000),
-        reference=conversation_id,
-    )
     return identified.caller_key, ""
 
 

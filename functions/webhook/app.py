@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.caller_id import IdentifiedCaller, identify_caller, note_incoming_call, report_not_passed
+from warmline.caller_id import IdentifiedCaller
 from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
 from warmline.calls import (
     IncomingCall,
@@ -124,23 +124,13 @@ def _identify(number: str, request: ConversationInitRequest) -> IdentifiedCaller
     """Did this caller come in through 3CX? Counted and reported when not (warmline.caller_id)."""
     deps = dependencies()
     called = _readable_number(request.called_number)
-    identified = identify_caller(
+    identified = deps.caller_ids.identify(
         deps.caller_key(number),
         (deps.caller_key(called),) if called else (),
-        store=deps.store,
-        calls=deps.calls,
-        clock=deps.clock,
-        settings=deps.settings,
+        seen_by="conversation_init",
+        reference=request.call_sid or "",
     )
     count_caller_identity(identified)
-    if not identified.passed_through:
-        report_not_passed(
-            identified,
-            seen_by="conversation_init",
-            events=deps.events,
-            at_ms=int(deps.clock.now() * 1000),
-            reference=request.call_sid or "",
-        )
     return identified
 
 
@@ -155,7 +145,7 @@ def _note(call: IncomingCall) -> None:
         at_ms=int(deps.clock.now() * 1000),
     )
     try:
-        note_incoming_call(note, calls=deps.calls, settings=deps.settings)
+        deps.caller_ids.note(note)
     except Exception:
         # The call must still be routed; the agent's side may then report its caller as not passed.
         logger.exception("incoming call not noted")

@@ -36,6 +36,12 @@ def run_worker(worker, stack):
     queue = stack.model.queues["CloneJobsQueue"]
     with stack.function_env("CloneWorkerFunction"):
         result = worker.lambda_handler(sqs_event_from(messages, queue.arn), LambdaContext("worker", 90))
+    # As Lambda's SQS event source does: the records that did not fail are deleted (otherwise they
+    # come back after the test queue's 1 s visibility timeout, and a slow test sees them again).
+    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+    for message in messages:
+        if message["MessageId"] not in failed:
+            stack.client("sqs").delete_message(QueueUrl=queue.url, ReceiptHandle=message["ReceiptHandle"])
     return messages, result
 
 

@@ -99,3 +99,35 @@ def report_not_passed(
             {"seen_by": seen_by, "correlated": correlated, "reference": reference},
         )
     )
+
+
+@dataclass(frozen=True)
+class CallerIdCheck:
+    """`identify_caller` with its ports; a caller who was not passed through is reported."""
+
+    store: CloneStore
+    calls: CallLog
+    events: EventStore
+    clock: Clock
+    settings: Settings
+
+    def identify(
+        self, presented_key: str, dialled_keys: tuple[str, ...], *, seen_by: str, reference: str
+    ) -> IdentifiedCaller:
+        identified = identify_caller(
+            presented_key,
+            dialled_keys,
+            store=self.store,
+            calls=self.calls,
+            clock=self.clock,
+            settings=self.settings,
+        )
+        if not identified.passed_through:
+            at_ms = int(self.clock.now() * 1000)
+            report_not_passed(
+                identified, seen_by=seen_by, events=self.events, at_ms=at_ms, reference=reference
+            )
+        return identified
+
+    def note(self, call: IncomingNote) -> None:
+        note_incoming_call(call, calls=self.calls, settings=self.settings)

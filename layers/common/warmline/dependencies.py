@@ -16,6 +16,7 @@ from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
+from warmline.caller_id import CallerIdCheck
 from warmline.callers import caller_key
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
@@ -42,6 +43,10 @@ class Dependencies:
     @cached_property
     def calls(self) -> DynamoCallLog:
         return DynamoCallLog(self._client("dynamodb"), self.settings.table_name)
+
+    @cached_property
+    def caller_ids(self) -> CallerIdCheck:
+        return CallerIdCheck(self.store, self.calls, self.events, self.clock, self.settings)
 
     @cached_property
     def events(self) -> DynamoEventStore:
