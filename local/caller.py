@@ -3,7 +3,9 @@
 One call goes: 3CX's webhook, the SIP INVITE to the agent (whose conversation-init gives the
 greeting), key presses answered by the check_clone tool until it says something other than
 `ask_again`, the transfer back to 3CX and the second INVITE (the re-entry leg in the cloned voice).
-Every step is put on the caller's timeline, relative to the moment the call reached 3CX.
+A caller with a PIN types it when the agent asks for it (conversation-init says
+`warmline_pin_required`), and the agent passes it with every check. Every step is put on the
+caller's timeline, relative to the moment the call reached 3CX.
 
 The simulated 3CX (`Pbx`) builds the INVITE as a real one does from its trunk's outbound
 parameters: with "From: User Part" set to OriginatorCallerID it presents the caller's number
@@ -107,7 +109,7 @@ class Agent(Protocol):
     def start(self, http: httpx.Client, invite: dict[str, Any]) -> AgentTurn: ...
 
     def press(
-        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str
+        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
     ) -> AgentTurn: ...
 
     def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str: ...
@@ -135,10 +137,11 @@ class EmulatedAgent:
         return AgentTurn(conversation["webhook_status"] or 0, initiation, conversation["conversation_id"])
 
     def press(
-        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str
+        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
     ) -> AgentTurn:
         url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/tool-calls"
-        result = _json(http.post(url, json={"tool": "check_clone", "parameters": {"pressed_key": key}}))
+        parameters = {"pressed_key": key, **({"pin": pin} if pin is not None else {})}
+        result = _json(http.post(url, json={"tool": "check_clone", "parameters": parameters}))
         return AgentTurn(
             result["status"], result["body"], conversation.conversation_id, result["silent_wait"]
         )
@@ -177,11 +180,13 @@ class DirectAgent:
         return AgentTurn(response.status_code, initiation, "conv_" + uuid.uuid4().hex[:12])
 
     def press(
-        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str
+        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
     ) -> AgentTurn:
         path = httpx.URL(path=sip_user(invite["from"])).path
         url = self.endpoints["CheckClone"].replace("{caller_id}", path)
         body = {"pressed_key": key, "conversation_id": conversation.conversation_id}
+        if pin is not None:
+            body["pin"] = pin
         response = http.post(url, json=body, headers={SECRET_HEADER: self.agent_secret})
         return AgentTurn(response.status_code, _json_or_none(response), conversation.conversation_id)
 
@@ -230,10 +235,11 @@ class SimulatedCaller:
         self.__dict__.update(state)
         self.__post_init__()
 
-    def call(self, number: str, call_id: str | None = None) -> CallOutcome:
+    def call(self, number: str, call_id: str | None = None, pin: str | None = None) -> CallOutcome:
+        """`pin`: what the caller types when the agent asks for their PIN (None: they type nothing)."""
         outcome = CallOutcome(caller=number, call_id=call_id or uuid.uuid4().hex, timeline=Timeline())
         try:
-            self._play(self._http, outcome)
+            self._play(self._http, outcome, pin)
         except _CallBroken as broken:
             outcome.final_voice = "failed-request"
             outcome.error = str(broken)
@@ -250,7 +256,7 @@ class SimulatedCaller:
             raise _CallBroken(f"{what} answered {turn.status}: {str(turn.body)[:200]}")
         return turn
 
-    def _play(self, http: httpx.Client, outcome: CallOutcome) -> None:
+    def _play(self, http: httpx.Client, outcome: CallOutcome, pin: str | None) -> None:
         timeline = outcome.timeline
         response = http.post(
             self.endpoints["IncomingCall"],
@@ -278,7 +284,13 @@ class SimulatedCaller:
 
         timeline.add("greeting starts in the greeting voice")
         time.sleep(self.greeting_seconds)
-        self._wait_for_clone(http, outcome, start)
+        typed = None
+        if start.body["dynamic_variables"].get("warmline_pin_required") == "yes":
+            typed = pin or ""
+            timeline.add(
+                "agent asks for the caller's PIN; " + ("caller types it" if pin else "caller types none")
+            )
+        self._wait_for_clone(http, outcome, start, typed)
 
     def _start(self, http: httpx.Client, outcome: CallOutcome) -> AgentTurn:
         assert self.agent is not None
@@ -288,7 +300,9 @@ class SimulatedCaller:
         outcome.conversations.append(turn.body["dynamic_variables"])
         return turn
 
-    def _wait_for_clone(self, http: httpx.Client, outcome: CallOutcome, conversation: AgentTurn) -> None:
+    def _wait_for_clone(
+        self, http: httpx.Client, outcome: CallOutcome, conversation: AgentTurn, pin: str | None
+    ) -> None:
         assert self.agent is not None
         timeline = outcome.timeline
         invite = self.pbx.invite(outcome.caller)
@@ -296,7 +310,9 @@ class SimulatedCaller:
             outcome.key_presses += 1
             timeline.add("caller presses 1")
             pressed_at = time.monotonic()
-            turn = self._checked(outcome, "check-clone", self.agent.press(http, conversation, invite, "1"))
+            turn = self._checked(
+                outcome, "check-clone", self.agent.press(http, conversation, invite, "1", pin)
+            )
             outcome.silent_waits += bool(turn.silent_wait)
             timeline.add(WAIT_HEARD[turn.silent_wait], at=pressed_at)
             checked = turn.body

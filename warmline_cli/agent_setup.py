@@ -51,7 +51,12 @@ DYNAMIC_VARIABLES = {
     "warmline_mode": "default",
     "warmline_clone_status": "no_sample",
     "warmline_threecx_call_id": "",
+    "warmline_pin_required": "no",
 }
+PIN_DESCRIPTION = (
+    "Only when warmline_pin_required is yes: the PIN the caller typed on the keypad when asked for it, "
+    "digits only, exactly as typed. Never say it back. Omit it otherwise."
+)
 TRANSFER_CONDITION = (
     "When check_clone answers next_action transfer_to_agent, after saying its 'say' text: transfer the "
     "caller back so the call continues in their personal assistant's voice."
@@ -101,6 +106,9 @@ def menu_prompt(handoff_mode: str) -> str:
             f"{READY_STEP.get(handoff_mode, READY_STEP['transfer'])}; ask_again: wait for the next key; "
             "offer_voicemail: take a message; continue_with_default_voice: carry on helping the caller "
             "yourself; repeat_menu: say the menu again.",
+            'If {{warmline_pin_required}} is "yes", ask for the caller\'s PIN on the keypad (ending with #) '
+            'before calling check_clone for key 1, pass it as "pin" on every such call, and never say '
+            "it back.",
             'When {{warmline_mode}} is not "greeting", never call check_clone.',
             MENU_END,
         ]
@@ -147,6 +155,7 @@ def tool_config(target: Target, secret_id: str) -> dict[str, Any]:
                         "description": "The key the caller pressed: 1 to continue, 2 to leave a message.",
                     },
                     "conversation_id": {"type": "string", "dynamic_variable": "system__conversation_id"},
+                    "pin": {"type": "string", "description": PIN_DESCRIPTION},
                 },
             },
             "request_headers": {SECRET_HEADER: {"secret_id": secret_id}},
@@ -503,7 +512,7 @@ def _tool_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     if not _contains(schema.get("path_params_schema"), wanted_schema["path_params_schema"]):
         problems.append("its caller_id path parameter is not taken from system__caller_id")
     if not _contains(schema.get("request_body_schema"), wanted_schema["request_body_schema"]):
-        problems.append("its body schema is not warmline's (pressed_key, conversation_id)")
+        problems.append("its body schema is not warmline's (pressed_key, conversation_id, pin)")
     if not _contains(actual, TOOL_WAIT_SETTINGS):
         problems.append("the caller would hear silence while it waits (no forced pre-tool speech and sound)")
     if not problems and not _contains(actual, wanted):

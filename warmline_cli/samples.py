@@ -1,10 +1,13 @@
-"""Callers' voice samples: add (checked audio + consent), list, show, remove (samples with every S3
-version, profile, clone record, and the caller's clones at ElevenLabs), and rekey (a caller
-registered under the numbering rule before libphonenumber's)."""
+"""Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (samples
+with every S3 version, profile, clone record, PIN, and the caller's clones at ElevenLabs), a caller's
+PIN: set, clear, unlock, and rekey (a caller registered under the numbering rule before
+libphonenumber's)."""
 
 from __future__ import annotations
 
+import getpass
 import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,8 +23,9 @@ from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.calls import request_clone
-from warmline.clone_state import CallerProfile, CloneRecord
+from warmline.clone_state import CallerProfile, CloneRecord, PinRecord
 from warmline.settings import Settings
+from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
 from warmline.voice_slots import voice_name
 from warmline_cli import audio
@@ -86,7 +90,9 @@ def register(
     return profile
 
 
-def add(target: Target, raw_caller: str, files: list[Path], consent: str, prewarm: bool) -> int:
+def add(
+    target: Target, raw_caller: str, files: list[Path], consent: str, prewarm: bool, pin: str | None = None
+) -> int:
     consent = (consent or "").strip()
     if len(consent) < MIN_CONSENT_CHARACTERS:
         raise CliError(
@@ -104,12 +110,16 @@ def add(target: Target, raw_caller: str, files: list[Path], consent: str, prewar
         warn(warning)
 
     caller = resolve_caller(target, raw_caller)
+    pin_record = new_pin(target, caller, pin) if pin is not None else None  # the pepper, before any write
     profile = register(target, caller, checked, consent, on_upload=progress)
     total = sum(file.seconds for file in checked)
     say(
         f"registered {caller.masked} ({caller.key}): {len(profile.sample_keys)} sample(s), "
         f"{total:.0f} s of audio"
     )
+    if pin_record is not None:
+        _store(target).save_pin(caller.key, pin_record)
+        say(PIN_SET)
     if prewarm:
         store = _store(target)
         queued = request_clone(
@@ -180,17 +190,23 @@ def list_callers(target: Target) -> int:
     return 0
 
 
-def show(target: Target, raw_caller: str) -> int:
+def _registered(target: Target, raw_caller: str) -> tuple[Caller, CallerProfile]:
     caller = resolve_caller(target, raw_caller)
-    store = _store(target)
-    profile = store.get_profile(caller.key)
+    profile = _store(target).get_profile(caller.key)
     if profile is None:
         raise CliError(f"caller {caller.masked} has no voice samples (add them with `warmline samples add`)")
+    return caller, profile
+
+
+def show(target: Target, raw_caller: str) -> int:
+    caller, profile = _registered(target, raw_caller)
+    store = _store(target)
     record = store.get_clone(caller.key)
     say(f"caller      {caller.masked}")
     say(f"key         {caller.key}")
     say(f"registered  {_when(profile.created_at_ms)}")
     say(f"consent     {profile.consent}")
+    say(f"pin         {_pin_summary(store.get_pin(caller.key))}")
     say("samples")
     s3 = target.client("s3")
     for key in profile.sample_keys:
@@ -282,9 +298,11 @@ def legacy_number(raw: str, default_country_code: str) -> str | None:
     return text if len(text.lstrip("+")) >= 3 else None
 
 
-def rekey(target: Target, raw_caller: str) -> int:
+def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
     """Move a caller registered under the old rule to the key the current rule gives their number:
-    the samples and the consent move; their old clone is deleted (the next call clones afresh)."""
+    the samples and the consent move; their old clone is deleted (the next call clones afresh). A
+    PIN is bound to the key it was set under, so a caller with one needs `new_pin` (the same PIN,
+    asked again)."""
     caller = resolve_caller(target, raw_caller)
     old_number = legacy_number(raw_caller, target.default_country_code)
     if old_number is None or old_number == caller.number:
@@ -300,6 +318,11 @@ def rekey(target: Target, raw_caller: str) -> int:
             f"{caller.masked} is registered under the current rule too ({caller.key}); "
             f"keep one: `warmline samples remove --caller {caller.number}` removes the current one"
         )
+    if store.get_pin(old.key) is not None and new_pin is None:
+        raise CliError(
+            f"{caller.masked} has a PIN, which is bound to the old key: run this again with --pin and "
+            "type the caller's PIN, so their cloned voice stays behind it"
+        )
     s3 = target.client("s3")
     new_keys = []
     for key in profile.sample_keys:
@@ -307,7 +330,75 @@ def rekey(target: Target, raw_caller: str) -> int:
         progress(f"copying {key} to {new_key}")
         s3.copy_object(Bucket=target.bucket, Key=new_key, CopySource={"Bucket": target.bucket, "Key": key})
         new_keys.append(new_key)
+    if new_pin is not None:
+        save_pin(target, caller, new_pin)
     store.save_profile(replace(profile, caller_key=caller.key, sample_keys=tuple(new_keys)))
     say(f"registered {caller.masked} under {caller.key} with the same samples and consent")
     _remove_caller(target, old)
     return 0
+
+
+# ---- a caller's PIN (warmline.verification) ---------------------------------------------------------
+
+PIN_SET = "PIN set: the agent asks for it before the caller's cloned voice speaks"
+
+
+def read_pin() -> str:
+    """A new PIN: typed twice at a terminal (not echoed), or one line on standard input."""
+    if sys.stdin.isatty():
+        pin = getpass.getpass("the caller's PIN (4 to 8 digits): ")
+        if getpass.getpass("the same PIN again: ") != pin:
+            raise CliError("the two PINs differ; nothing was changed")
+    else:
+        pin = sys.stdin.readline()
+    try:
+        return check_new_pin(pin)
+    except InvalidPin as problem:
+        raise CliError(f"PIN: {problem}") from None
+
+
+def new_pin(target: Target, caller: Caller, pin: str) -> PinRecord:
+    pin_hash = hash_pin(caller.key, pin, target.secret("PinPepperSecret"))
+    return PinRecord(pin_hash=pin_hash, set_at_ms=int(time.time() * 1000))
+
+
+def save_pin(target: Target, caller: Caller, pin: str) -> None:
+    """Set the caller's PIN (`pin` already checked); their wrong attempts and any lock are forgotten."""
+    _store(target).save_pin(caller.key, new_pin(target, caller, pin))
+
+
+def set_pin(target: Target, raw_caller: str) -> int:
+    caller, _profile = _registered(target, raw_caller)
+    save_pin(target, caller, read_pin())
+    say(f"{caller.masked}: {PIN_SET}")
+    return 0
+
+
+def clear_pin(target: Target, raw_caller: str) -> int:
+    caller = resolve_caller(target, raw_caller)
+    if not _store(target).delete_pin(caller.key):
+        raise CliError(f"caller {caller.masked} has no PIN: nothing to clear")
+    say(f"{caller.masked}: PIN cleared; their number alone gets the cloned voice again")
+    return 0
+
+
+def unlock_pin(target: Target, raw_caller: str) -> int:
+    caller = resolve_caller(target, raw_caller)
+    store = _store(target)
+    record = store.get_pin(caller.key)
+    if record is None:
+        raise CliError(f"caller {caller.masked} has no PIN: nothing to unlock")
+    store.save_pin(caller.key, PinRecord(pin_hash=record.pin_hash, set_at_ms=record.set_at_ms))
+    say(f"{caller.masked}: wrong attempts and lock cleared; the PIN is unchanged")
+    return 0
+
+
+def _pin_summary(record: PinRecord | None) -> str:
+    if record is None:
+        return "none"
+    summary = f"set {_when(record.set_at_ms)}"
+    if record.is_locked(int(time.time() * 1000)):
+        summary += (
+            f", locked until {_when(record.locked_until_ms)} (`warmline samples pin --unlock` lifts it)"
+        )
+    return summary

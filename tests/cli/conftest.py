@@ -3,14 +3,13 @@ through the same `--local` path an operator uses."""
 
 from __future__ import annotations
 
-import struct
-import wave
 from pathlib import Path
 
 import pytest
 
 from local.elevenlabs_emulator import CloneLatency
 from local.stack import LocalStack
+from tests.cli import sounds
 from warmline_cli import target as targets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,19 +50,10 @@ def local_args(stack):
 
 
 def make_wav(path: Path, seconds: float, rate: int = 8000) -> Path:
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        frames = int(seconds * rate)
-        out.writeframes(b"".join(struct.pack("<h", (i * 37) % 2000 - 1000) for i in range(frames)))
-    return path
+    """A phone-quality WAV of someone talking (synthetic: see tests/cli/sounds.py)."""
+    return sounds.write(path, sounds.voice(seconds), rate)
 
 
 def make_mp3(path: Path, seconds: float) -> Path:
-    """MPEG-1 Layer III, 32 kbps, 32 kHz mono frames of silence (144 * 32000 / 32000 = 144 bytes each)."""
-    header = bytes([0xFF, 0xFB, 0x18, 0xC4])
-    frame = header + bytes(144 - len(header))
-    frames = int(seconds * 32000 / 1152) + 1
-    path.write_bytes(frame * frames)
-    return path
+    """An MP3 (LAME, 22.05 kHz mono) of someone talking."""
+    return sounds.write(path, sounds.voice(seconds))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import time
 
+from tests.cli import sounds
 from tests.cli.conftest import make_mp3, make_wav
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
-from warmline.clone_state import CloneStatus
+from warmline.clone_state import CloneStatus, PinRecord
+from warmline.verification import hash_pin
 from warmline_cli import audio
 from warmline_cli import target as targets
 from warmline_cli.main import main
@@ -97,6 +102,36 @@ def test_add_refuses_a_file_too_short_and_too_much_in_total(stack, local_args, t
     long_files = [make_wav(tmp_path / f"part{n}.wav", 110, rate=4000) for n in range(3)]
     assert _add(local_args, *long_files) == 2
     assert "over the 300 s limit" in capsys.readouterr().err
+
+
+def test_add_refuses_a_cut_short_wav_and_silence_naming_the_file(stack, local_args, tmp_path, capsys):
+    """What mutagen alone let through: a truncated WAV passed as its header's 44.5 s, silence as audio."""
+    good = make_wav(tmp_path / "good.wav", 40)
+    cut = sounds.cut(make_wav(tmp_path / "jane.wav", 44.5), keep=0.3)
+    blank = sounds.write(tmp_path / "blank.mp3", sounds.silence(40))
+
+    assert _add(local_args, good, cut) == 2
+    assert (
+        "jane.wav: cut short or damaged: its header says 44.5 s but only 13.3 s of it decodes"
+        in capsys.readouterr().err
+    )
+    assert _add(local_args, good, blank) == 2
+    assert "blank.mp3: silent (no sound at all): 0.0 s of speech in 40.0 s" in capsys.readouterr().err
+
+    target = _target(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert DynamoCloneStore(target.client("dynamodb"), target.table).get_profile(_key(stack)) is None
+
+
+def test_add_shows_the_speech_in_each_file_and_warns_of_clipping(stack, local_args, tmp_path, capsys):
+    loud = sounds.write(tmp_path / "loud.wav", sounds.voice(40, gain_db=20), rate=8000)
+
+    assert _add(local_args, loud, make_mp3(tmp_path / "jane.mp3", 30)) == 0
+
+    out = capsys.readouterr()
+    assert re.search(r"loud\.wav: wav, 40\.0 s \(3\d\.\d s of speech\)", out.out)
+    assert re.search(r"jane\.mp3: mp3, 30\.0 s \(2\d\.\d s of speech\)", out.out)
+    assert re.search(r"loud\.wav: \d+\.\d% of it is clipped", out.err)
 
 
 def test_add_warns_when_there_is_little_audio(stack, local_args, tmp_path, capsys):
@@ -225,3 +260,98 @@ def test_rekey_of_a_number_both_rules_agree_on_does_nothing(stack, local_args, c
     assert main(["samples", "rekey", *local_args, "--caller", NUMBER]) == 0
 
     assert "keyed the same under both rules" in capsys.readouterr().out
+
+
+# ---- a caller's PIN ---------------------------------------------------------------------------------
+
+
+def _pin_record(stack):
+    target = _target(stack)
+    return DynamoCloneStore(target.client("dynamodb"), target.table).get_pin(_key(stack))
+
+
+def test_add_with_a_pin_stores_only_its_keyed_hash(stack, local_args, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 0
+
+    record = _pin_record(stack)
+    assert record.pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
+    assert (record.attempts, record.locked_until_ms) == (0, 0)
+    items = _target(stack).client("dynamodb").scan(TableName=_target(stack).table)["Items"]
+    assert "482916" not in json.dumps(items)
+    assert "PIN set" in capsys.readouterr().out
+    assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
+    assert "pin         set " in capsys.readouterr().out
+
+
+def test_add_with_a_weak_pin_uploads_nothing(stack, local_args, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("1234\n"))
+
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 2
+
+    assert "PIN: that PIN is too easy to guess" in capsys.readouterr().err
+    target = _target(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert _pin_record(stack) is None
+
+
+def test_pin_sets_unlocks_and_clears_the_pin_of_a_registered_caller(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    pin_args = ["samples", "pin", *local_args, "--caller", NUMBER]
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert main(pin_args) == 2
+    assert "has no voice samples" in capsys.readouterr().err
+
+    _add(local_args, make_wav(tmp_path / "a.wav", 40))
+    monkeypatch.setattr("sys.stdin", io.StringIO("246810\n"))
+    assert main(pin_args) == 0
+    assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "246810", stack.secrets["PinPepperSecret"])
+
+    target = _target(stack)
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    locked = PinRecord(_pin_record(stack).pin_hash, 1, attempts=3, lockouts=2, locked_until_ms=2**41)
+    store.save_pin(_key(stack), locked)
+    capsys.readouterr()
+    assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
+    assert "locked until" in capsys.readouterr().out
+    assert main([*pin_args, "--unlock"]) == 0
+    assert _pin_record(stack) == PinRecord(locked.pin_hash, 1)
+
+    assert main([*pin_args, "--clear"]) == 0
+    assert _pin_record(stack) is None
+    assert main([*pin_args, "--clear"]) == 2
+    assert "has no PIN" in capsys.readouterr().err
+
+
+def test_remove_removes_the_pin_too(stack, local_args, tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"])
+
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
+
+    assert _pin_record(stack) is None
+
+
+def test_rekey_of_a_caller_with_a_pin_sets_it_again_under_the_new_key(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    from warmline_cli import samples
+
+    target = _target(stack)
+    old = samples.Caller("+4402079460000", caller_key("+4402079460000", stack.secrets["CallerKeySecret"]))
+    samples.register(target, old, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
+    samples.save_pin(target, old, "482916")
+    written = "+44 (0)20 7946 0000"
+
+    assert main(["samples", "rekey", *local_args, "--caller", written]) == 2
+    assert "--pin" in capsys.readouterr().err
+    assert _pin_record(stack) is None
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert main(["samples", "rekey", *local_args, "--caller", written, "--pin"]) == 0
+
+    assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    assert store.get_pin(old.key) is None and store.get_profile(old.key) is None

@@ -6,13 +6,16 @@ from local.elevenlabs_emulator import CloneLatency
 from local.registration import register_caller
 from local.stack import LocalStack
 
+# A short PIN lock, so a test sees one end (the template's default is 15 minutes).
+PIN_LOCKOUT_SECONDS = 5
+
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("warmline-e2e")
     stack = LocalStack(
         state_dir=state_dir,
-        parameter_overrides={"DefaultCountryCode": "44"},
+        parameter_overrides={"DefaultCountryCode": "44", "PinLockoutSeconds": PIN_LOCKOUT_SECONDS},
         # Room for every voice the session's calls make (the slot-eviction tests are in tests/faults).
         emulator_options={"clone_latency": CloneLatency(0.3, 0.8), "voice_limit": 200},
         visibility_timeout_override=2,
@@ -29,8 +32,8 @@ def sample(tmp_path_factory):
 
 @pytest.fixture
 def register(local_stack, sample):
-    def register_number(number: str) -> str:
-        return register_caller(local_stack.describe(), number, [sample], consent="e2e test")
+    def register_number(number: str, pin: str | None = None) -> str:
+        return register_caller(local_stack.describe(), number, [sample], consent="e2e test", pin=pin)
 
     return register_number
 

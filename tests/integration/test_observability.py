@@ -21,6 +21,7 @@ from warmline.events import Event, EventType
 CALLER = "+442079460000"  # the number in events/*.json
 OTHER_CALLER = "+442079461111"
 DIALLED = "+442071234567"  # the did in events/incoming_call.json: what 3CX presents when not configured
+PIN_CALLER = "+442079462222"
 QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers ask_again at once
 
 
@@ -53,8 +54,10 @@ def conversation_init(handlers, stack, number):
     )[1]
 
 
-def check_clone(handlers, stack, number):
+def check_clone(handlers, stack, number, pin=None):
     base = event("check_clone.json", pathParameters={"caller_id": number})
+    if pin is not None:
+        base = with_body(base, {"pressed_key": "1", "pin": pin})
     return invoke(handlers["ivr_check"], stack, "IvrCheckFunction", base, **QUICK_IVR)[1]
 
 
@@ -68,10 +71,12 @@ def run_worker(handlers, stack):
 
 
 def play_calls(handlers, stack, emulator):
-    """One caller's whole call and a repeat call, and a second caller whose clone fails."""
+    """One caller's whole call and a repeat call, a second caller whose clone fails, and a third
+    caller with a PIN who types a wrong one."""
     emulator.configure(max_voice_add_edits=100)
     stack.register_caller(CALLER)
     stack.register_caller(OTHER_CALLER)
+    stack.register_caller(PIN_CALLER, pin="482916")
     answers = [incoming(handlers, stack, CALLER)]  # queued
     # The agent's side sees the company number (caller ID not passed through): correlated to that call.
     conversation_init(handlers, stack, DIALLED)
@@ -90,6 +95,7 @@ def play_calls(handlers, stack, emulator):
     answers.append(incoming(handlers, stack, OTHER_CALLER))
     run_worker(handlers, stack)
     checks.append(check_clone(handlers, stack, OTHER_CALLER))  # failed
+    checks.append(check_clone(handlers, stack, PIN_CALLER, pin="000111"))  # not verified: no wait
     return answers, checks
 
 
@@ -128,7 +134,9 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "ask_again",
         "transfer_to_agent",
         "continue_with_default_voice",
+        "continue_with_default_voice",
     ]
+    assert checks[-1]["status"] == "not_verified"
     clone = stack.store.get_clone(stack.register_caller(CALLER))
 
     status, figures = get_metrics(handlers, stack)
@@ -144,21 +152,26 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "calls_waited_in_ivr": 2,
         "calls_timed_out_in_ivr": 0,
         "handoffs": 1,
-        "caller_id_not_passed_through": 1,
+        # The company number's conversation (tied to the one call), and the PIN caller's check:
+        # that caller never came in through 3CX here.
+        "caller_id_not_passed_through": 2,
         "caller_id_correlated": 1,
+        "pin_checks_by_result": {"accepted": 0, "rejected": 1, "missing": 0, "locked": 0},
+        "pin_lockouts": 0,
     }
     assert figures["avg_clone_time_ms"] == clone.clone_duration_ms
     assert figures["p50_clone_time_ms"] == figures["p99_clone_time_ms"] == clone.clone_duration_ms
     assert figures["async_clone_success_rate"] == 0.5
     assert figures["cache_hit_rate"] == 0.25
     assert figures["clone_timeout_rate"] == 0.0
-    waits = [c["wait_time_ms"] for c in checks]
+    waits = [c["wait_time_ms"] for c in checks[:3]]  # the PIN check did not wait
     assert figures["avg_wait_during_ivr_ms"] == round(sum(waits) / 3, 1)
     assert figures["to_ms"] - figures["from_ms"] == 24 * 3600 * 1000
 
     # Correlation ids are in the log lines; the caller's number never is, only its mask.
     logs = log_output.getvalue()
     assert "442079460000" not in logs and "442079461111" not in logs
+    assert "000111" not in logs and "482916" not in logs  # nor a PIN
     assert "+44******0000" in logs and '"threecx_call_id":"call-0000"' in logs
 
 
@@ -205,7 +218,8 @@ def test_an_empty_window_answers_zeros_and_nulls(handlers, stack):
     assert status == 200
     counts = dict(figures["counts"])
     assert counts.pop("clones_failed_by_reason") == {}
-    assert len(counts) == 10 and set(counts.values()) == {0}
+    assert set(counts.pop("pin_checks_by_result").values()) == {0}
+    assert len(counts) == 11 and set(counts.values()) == {0}
     named = {
         k: v for k, v in figures.items() if k.endswith(("_ms", "_rate")) and k not in ("from_ms", "to_ms")
     }

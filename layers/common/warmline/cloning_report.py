@@ -12,9 +12,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from warmline.events import Event, EventType
 from warmline.ivr import IvrOutcome
+from warmline.verification import COUNTED_RESULTS
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class CloningReport:
     # cross the SIP leg), and of those the ones tied to the only recent call (warmline.caller_id).
     caller_id_not_passed_through: int = 0
     caller_id_correlated: int = 0
+    pin_checks_by_result: dict[str, int] = field(default_factory=dict)  # callers with a PIN only
+    pin_lockouts: int = 0
 
 
 def nearest_rank(sorted_values: list[int], percentile: float) -> int | None:
@@ -96,7 +100,16 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         handoffs=len(by_type[EventType.HANDOFF]),
         caller_id_not_passed_through=len(not_passed),
         caller_id_correlated=sum(1 for e in not_passed if e.data.get("correlated")),
+        **_pin_counts(by_type[EventType.PIN_CHECK]),
     )
+
+
+def _pin_counts(checks: list[Event]) -> dict[str, Any]:
+    results = Counter(e.data.get("result", "") for e in checks)
+    return {
+        "pin_checks_by_result": {result.value: results[result.value] for result in COUNTED_RESULTS},
+        "pin_lockouts": sum(1 for e in checks if e.data.get("locked_now")),
+    }
 
 
 DEFAULT_WINDOW_MS = 24 * 3600 * 1000

@@ -20,6 +20,7 @@ class EventType(StrEnum):
     IVR_CHECK = "ivr_check"  # one wait for the clone after the caller pressed 1
     # ElevenLabs reported a caller who did not come in through 3CX (warmline.caller_id)
     CALLER_ID_NOT_PASSED = "caller_id_not_passed"
+    PIN_CHECK = "pin_check"  # a check_clone from a caller with a PIN: was the PIN accepted?
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from warmline.caller_id import IdentifiedCaller, Resolution
 from warmline.calls import CallDecision, CloneProgress, Voice
 from warmline.cloning import FailureKind, JobResult, Outcome
 from warmline.ivr import IvrAnswer, IvrOutcome
+from warmline.verification import COUNTED_RESULTS, PinResult
 
 NAMESPACE = "warmline"
 SERVICE = "warmline"
@@ -58,6 +59,7 @@ HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
 # caller ID did not cross the SIP leg (warmline.caller_id); and of those, the ones tied to a call.
 CALLER_ID_NOT_PASSED = MetricSpec("CallerIdNotPassedThrough", MetricUnit.Count)
 CALLER_ID_CORRELATED = MetricSpec("CallerIdCorrelated", MetricUnit.Count)
+PIN_CHECKS = MetricSpec("PinChecks", MetricUnit.Count, "result", tuple(r.value for r in COUNTED_RESULTS))
 WEBHOOK_ROUTES = {
     "POST /api/calls/incoming": "incoming_call",
     "POST /api/agent/conversation-init": "conversation_init",
@@ -84,6 +86,7 @@ ALL_METRICS = (
     HANDOFFS,
     CALLER_ID_NOT_PASSED,
     CALLER_ID_CORRELATED,
+    PIN_CHECKS,
     WEBHOOK_LATENCY,
     WEBHOOK_AWS_TIME,
 )
@@ -127,7 +130,7 @@ def count_incoming_call(decision: CallDecision) -> None:
     if decision.progress in (CloneProgress.NO_SAMPLE, CloneProgress.WITHHELD):
         return
     _add(CALLS_WITH_VOICE_SAMPLE, 1)
-    if decision.voice is Voice.CLONED:
+    if decision.progress is CloneProgress.READY:  # a caller with a PIN may still have to verify
         _add(CACHE_HITS, 1)
     elif decision.job_queued:
         _add(CLONE_JOBS_ENQUEUED, 1)
@@ -147,6 +150,8 @@ def count_clone_result(result: JobResult) -> None:
 
 
 def count_ivr_answer(answer: IvrAnswer) -> None:
+    if answer.pin is not None and answer.pin.result is not PinResult.NOT_SET:
+        _add(PIN_CHECKS, 1, answer.pin.result.value)
     if answer.outcome is None:
         return
     _add(IVR_WAIT_TIME, answer.wait_time_ms)

@@ -25,6 +25,7 @@ class Settings(BaseModel):
     agent_secret_name: str = ""
     caller_key_secret_name: str = ""
     operator_secret_name: str = ""
+    pin_pepper_secret_name: str = ""
     secret_cache_seconds: int = Field(default=300, ge=0)
 
     elevenlabs_base_url: str = "https://api.elevenlabs.io"
@@ -69,6 +70,9 @@ class Settings(BaseModel):
     # How long an incoming call through 3CX counts as "recent" when conversation-init or check_clone
     # asks whether the caller ElevenLabs reports came in through 3CX (warmline.caller_id).
     caller_id_window_seconds: int = Field(default=300, gt=0)
+    # Callers with a PIN (warmline.verification): wrong PINs before a lock, and the first lock's length.
+    pin_max_failures: int = Field(default=3, ge=1, le=10)
+    pin_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
     event_ttl_seconds: int = Field(default=30 * 86400, gt=0)
 
     @classmethod

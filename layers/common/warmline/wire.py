@@ -84,12 +84,14 @@ class ConversationInitResponse(BaseModel):
 
 
 class CheckCloneRequest(BaseModel):
-    """The check_clone server tool's body: the key the caller pressed, and optionally the conversation."""
+    """The check_clone server tool's body: the key the caller pressed, optionally the conversation and
+    the PIN the caller typed (keypad characters only: a number would lose its leading zeros)."""
 
     model_config = ConfigDict(extra="forbid")
 
     pressed_key: Annotated[StrictStr, StringConstraints(max_length=8)] | StrictInt | None = None
     conversation_id: PrintableText = ""
+    pin: Annotated[StrictStr, StringConstraints(max_length=16, pattern=r"^[0-9*# ]*$")] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -105,7 +107,7 @@ class CheckCloneRequest(BaseModel):
 
 class CheckCloneResponse(BaseModel):
     caller_id: str
-    status: Literal["ready", "cloning", "failed", "unavailable", "invalid_key"]
+    status: Literal["ready", "cloning", "failed", "unavailable", "invalid_key", "not_verified"]
     clone_ready: bool
     cloned_voice_id: str | None
     wait_time_ms: int = Field(ge=0)
@@ -128,6 +130,8 @@ class CloningCounts(BaseModel):
     handoffs: int
     caller_id_not_passed_through: int
     caller_id_correlated: int
+    pin_checks_by_result: dict[str, int]
+    pin_lockouts: int
 
 
 class CloningMetricsResponse(BaseModel):
