@@ -1,10 +1,18 @@
-"""A simulated caller: plays 3CX and the ElevenLabs agent against warmline over HTTP.
+"""A simulated caller: plays the phone, 3CX and (without the emulator) the ElevenLabs agent.
 
-One call goes: 3CX's webhook, the agent's conversation-init, the greeting, key presses answered by
-the check_clone tool until it says something other than `ask_again`, the handoff and the second
-conversation-init. A caller with a PIN types it when the agent asks for it (conversation-init says
+One call goes: 3CX's webhook, the SIP INVITE to the agent (whose conversation-init gives the
+greeting), key presses answered by the check_clone tool until it says something other than
+`ask_again`, the transfer back to 3CX and the second INVITE (the re-entry leg in the cloned voice).
+A caller with a PIN types it when the agent asks for it (conversation-init says
 `warmline_pin_required`), and the agent passes it with every check. Every step is put on the
 caller's timeline, relative to the moment the call reached 3CX.
+
+The simulated 3CX (`Pbx`) builds the INVITE as a real one does from its trunk's outbound
+parameters: with "From: User Part" set to OriginatorCallerID it presents the caller's number
+(`passes_caller_id`), by default it presents the trunk's own number. The agent is the emulator's
+(`EmulatedAgent`: it calls warmline as the configured agent would), or played here (`DirectAgent`,
+for an ElevenLabs-compatible server of your own and for the benchmark, whose figures measure
+warmline and not the emulator's extra hop).
 """
 
 from __future__ import annotations
@@ -12,11 +20,18 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
+from local.agent_platform import sip_user
+
 SECRET_HEADER = "X-Warmline-Secret"
+WAIT_HEARD = {
+    None: "check_clone is waiting",
+    True: "silence while check_clone waits",
+    False: "agent: 'one moment please', then music while check_clone waits",
+}
 
 
 @dataclass
@@ -24,8 +39,9 @@ class Timeline:
     started: float = field(default_factory=time.monotonic)
     entries: list[tuple[float, str]] = field(default_factory=list)
 
-    def add(self, text: str) -> None:
-        self.entries.append((time.monotonic() - self.started, text))
+    def add(self, text: str, at: float | None = None) -> None:
+        """`at`: when it happened (monotonic), if not now."""
+        self.entries.append(((time.monotonic() if at is None else at) - self.started, text))
 
     def lines(self) -> list[str]:
         return [f"{_offset(seconds):>10}  {text}" for seconds, text in self.entries]
@@ -48,6 +64,134 @@ class CallOutcome:
     webhook_ms: float = 0.0
     greeting_ms: float = 0.0  # call start -> the greeting (or first voice) is chosen
     error: str = ""
+    silent_waits: int = 0  # check_clone waits the caller heard in silence
+    conversations: list[dict[str, Any]] = field(default_factory=list)  # each leg's dynamic variables
+
+
+@dataclass(frozen=True)
+class Pbx:
+    """The simulated 3CX: the number callers dial, and how its trunk to ElevenLabs presents them."""
+
+    did: str = "+441000000000"  # session.did; also the trunk's own outbound caller ID
+    elevenlabs_number: str = "+441000000001"  # the number imported at ElevenLabs the outbound rule dials
+    passes_caller_id: bool = True  # Outbound Parameters: From User Part = OriginatorCallerID
+    host: str = "pbx.local"
+
+    def incoming_body(self, number: str, call_id: str) -> dict[str, str]:
+        """The Web Service REST component's Content: session.ani, session.did, session.callid."""
+        return {"caller": number, "did": self.did, "call_id": call_id}
+
+    def invite(self, number: str) -> dict[str, Any]:
+        """The INVITE on the trunk to ElevenLabs, for the first leg and the re-entry leg alike."""
+        user = number.replace(" ", "") if self.passes_caller_id else self.did
+        return {
+            "from": f"sip:{user}@{self.host}",
+            "to": f"sip:{self.elevenlabs_number}@sip.rtc.elevenlabs.io",
+        }
+
+    @property
+    def refer_target(self) -> str:
+        """Where the agent transfers the call back to: a DN whose route reaches the agent again."""
+        return f"sip:800@{self.host}"
+
+
+@dataclass
+class AgentTurn:
+    """What the agent did: a conversation's start, or a tool call, with warmline's answer."""
+
+    status: int
+    body: Any
+    conversation_id: str = ""
+    silent_wait: bool | None = None  # did the caller wait in silence? None: not known (DirectAgent)
+
+
+class Agent(Protocol):
+    def start(self, http: httpx.Client, invite: dict[str, Any]) -> AgentTurn: ...
+
+    def press(
+        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
+    ) -> AgentTurn: ...
+
+    def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str: ...
+
+
+@dataclass
+class EmulatedAgent:
+    """The emulator's agent (local/agent_platform.py), configured by `warmline elevenlabs configure`."""
+
+    emulator_url: str
+    agent_id: str = ""
+    caller_id_as: str = "number"  # or "uri": conversation-init's caller_id is the From URI itself
+
+    def start(self, http: httpx.Client, invite: dict[str, Any]) -> AgentTurn:
+        payload = {**invite, "caller_id_as": self.caller_id_as}
+        if self.agent_id:
+            payload["agent_id"] = self.agent_id
+        conversation = _json(http.post(f"{self.emulator_url}/_emulator/sip/inbound", json=payload))
+        initiation = {
+            "dynamic_variables": conversation["dynamic_variables"],
+            "voice_id": conversation["voice_id"],
+            "first_message": conversation["first_message"],
+            "problem": conversation["webhook_problem"],
+        }
+        return AgentTurn(conversation["webhook_status"] or 0, initiation, conversation["conversation_id"])
+
+    def press(
+        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
+    ) -> AgentTurn:
+        url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/tool-calls"
+        parameters = {"pressed_key": key, **({"pin": pin} if pin is not None else {})}
+        result = _json(http.post(url, json={"tool": "check_clone", "parameters": parameters}))
+        return AgentTurn(
+            result["status"], result["body"], conversation.conversation_id, result["silent_wait"]
+        )
+
+    def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str:
+        url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/transfer"
+        return _json(http.post(url))["destination"]
+
+
+@dataclass
+class DirectAgent:
+    """The agent played here: the same SIP-shaped requests, sent straight to warmline."""
+
+    endpoints: dict[str, str]
+    agent_secret: str
+    refer_target: str = "sip:800@pbx.local"
+
+    def start(self, http: httpx.Client, invite: dict[str, Any]) -> AgentTurn:
+        body = {
+            "caller_id": sip_user(invite["from"]),
+            "agent_id": "agent_local",
+            "called_number": sip_user(invite["to"]),
+            "call_sid": None,
+        }
+        response = http.post(
+            self.endpoints["ConversationInit"], json=body, headers={SECRET_HEADER: self.agent_secret}
+        )
+        answer = _json_or_none(response) or {}
+        override = answer.get("conversation_config_override") or {}
+        initiation = {
+            "dynamic_variables": answer.get("dynamic_variables") or {},
+            "voice_id": (override.get("tts") or {}).get("voice_id", ""),
+            "first_message": (override.get("agent") or {}).get("first_message", ""),
+            "problem": "" if response.status_code == 200 else response.text[:200],
+        }
+        return AgentTurn(response.status_code, initiation, "conv_" + uuid.uuid4().hex[:12])
+
+    def press(
+        self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
+    ) -> AgentTurn:
+        path = httpx.URL(path=sip_user(invite["from"])).path
+        url = self.endpoints["CheckClone"].replace("{caller_id}", path)
+        body = {"pressed_key": key, "conversation_id": conversation.conversation_id}
+        if pin is not None:
+            body["pin"] = pin
+        response = http.post(url, json=body, headers={SECRET_HEADER: self.agent_secret})
+        return AgentTurn(response.status_code, _json_or_none(response), conversation.conversation_id)
+
+    def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str:
+        return self.refer_target
 
 
 @dataclass
@@ -59,6 +203,19 @@ class SimulatedCaller:
     pause_between_presses_seconds: float = 1.0
     max_key_presses: int = 20
     timeout_seconds: float = 30.0
+    pbx: Pbx = field(default_factory=Pbx)
+    agent: Agent | None = None  # None: DirectAgent
+
+    @classmethod
+    def for_stack(cls, state: dict[str, Any], **options: Any) -> SimulatedCaller:
+        """A caller of the local stack described by `state` (its local.json, or `describe()`)."""
+        secrets = state["secrets"]
+        return cls(
+            state["endpoints"],
+            threecx_secret=secrets["ThreeCxSecret"],
+            agent_secret=secrets["AgentSecret"],
+            **options,
+        )
 
     def __post_init__(self) -> None:
         # One client for every call (it is thread-safe): a new client per call costs more CPU than
@@ -67,6 +224,8 @@ class SimulatedCaller:
             timeout=self.timeout_seconds,
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
+        if self.agent is None:
+            self.agent = DirectAgent(self.endpoints, self.agent_secret, self.pbx.refer_target)
 
     def __getstate__(self) -> dict[str, Any]:
         # Picklable for a caller process of its own: the HTTP client is made again there.
@@ -91,34 +250,31 @@ class SimulatedCaller:
             outcome.timeline.add(f"call broken: {error!r}")
         return outcome
 
-    def _post(self, http: httpx.Client, outcome: CallOutcome, url: str, secret: str, body: dict) -> dict:
-        response = http.post(url, json=body, headers={SECRET_HEADER: secret})
-        outcome.statuses.append(response.status_code)
-        if response.status_code != 200:
-            raise _CallBroken(
-                f"{url.rsplit('/api/', 1)[-1]} answered {response.status_code}: {response.text[:200]}"
-            )
-        return response.json()
+    def _checked(self, outcome: CallOutcome, what: str, turn: AgentTurn) -> AgentTurn:
+        outcome.statuses.append(turn.status)
+        if turn.status != 200:
+            raise _CallBroken(f"{what} answered {turn.status}: {str(turn.body)[:200]}")
+        return turn
 
     def _play(self, http: httpx.Client, outcome: CallOutcome, pin: str | None) -> None:
         timeline = outcome.timeline
-        number = outcome.caller
-        answer = self._post(
-            http,
-            outcome,
+        response = http.post(
             self.endpoints["IncomingCall"],
-            self.threecx_secret,
-            {"caller": number, "did": "+441000000000", "call_id": outcome.call_id},
+            json=self.pbx.incoming_body(outcome.caller, outcome.call_id),
+            headers={SECRET_HEADER: self.threecx_secret},
         )
+        outcome.statuses.append(response.status_code)
+        if response.status_code != 200:
+            raise _CallBroken(f"calls/incoming answered {response.status_code}: {response.text[:200]}")
         outcome.webhook_ms = (time.monotonic() - timeline.started) * 1000
-        timeline.add(f"webhook answered ({_describe_incoming(answer)})")
+        timeline.add(f"webhook answered ({_describe_incoming(response.json())})")
 
-        start = self._conversation_init(http, outcome)
+        start = self._start(http, outcome)
         outcome.greeting_ms = (time.monotonic() - timeline.started) * 1000
-        mode = start["dynamic_variables"]["warmline_mode"]
+        mode = start.body["dynamic_variables"].get("warmline_mode")
         if mode == "cloned":
             outcome.final_voice = "cloned"
-            outcome.cloned_voice_id = start["conversation_config_override"]["tts"]["voice_id"]
+            outcome.cloned_voice_id = start.body["voice_id"]
             timeline.add(f"agent speaks in the cloned voice at once (voice_id {outcome.cloned_voice_id})")
             return
         if mode == "default":
@@ -129,38 +285,37 @@ class SimulatedCaller:
         timeline.add("greeting starts in the greeting voice")
         time.sleep(self.greeting_seconds)
         typed = None
-        if start["dynamic_variables"].get("warmline_pin_required") == "yes":
+        if start.body["dynamic_variables"].get("warmline_pin_required") == "yes":
             typed = pin or ""
             timeline.add(
                 "agent asks for the caller's PIN; " + ("caller types it" if pin else "caller types none")
             )
-        self._wait_for_clone(http, outcome, typed)
+        self._wait_for_clone(http, outcome, start, typed)
 
-    def _conversation_init(self, http: httpx.Client, outcome: CallOutcome) -> dict[str, Any]:
-        return self._post(
-            http,
-            outcome,
-            self.endpoints["ConversationInit"],
-            self.agent_secret,
-            {
-                "caller_id": outcome.caller,
-                "agent_id": "agent_local",
-                "called_number": "+441000000000",
-                "call_sid": outcome.call_id,
-            },
+    def _start(self, http: httpx.Client, outcome: CallOutcome) -> AgentTurn:
+        assert self.agent is not None
+        turn = self._checked(
+            outcome, "conversation-init", self.agent.start(http, self.pbx.invite(outcome.caller))
         )
+        outcome.conversations.append(turn.body["dynamic_variables"])
+        return turn
 
-    def _wait_for_clone(self, http: httpx.Client, outcome: CallOutcome, pin: str | None) -> None:
+    def _wait_for_clone(
+        self, http: httpx.Client, outcome: CallOutcome, conversation: AgentTurn, pin: str | None
+    ) -> None:
+        assert self.agent is not None
         timeline = outcome.timeline
-        url = self.endpoints["CheckClone"].replace("{caller_id}", httpx.URL(path=outcome.caller).path)
+        invite = self.pbx.invite(outcome.caller)
         for _ in range(self.max_key_presses):
             outcome.key_presses += 1
             timeline.add("caller presses 1")
-            timeline.add("agent: 'one moment please' (check_clone is waiting)")
-            body = {"pressed_key": "1", "conversation_id": f"conv_{outcome.call_id[:12]}"}
-            if pin is not None:
-                body["pin"] = pin
-            checked = self._post(http, outcome, url, self.agent_secret, body)
+            pressed_at = time.monotonic()
+            turn = self._checked(
+                outcome, "check-clone", self.agent.press(http, conversation, invite, "1", pin)
+            )
+            outcome.silent_waits += bool(turn.silent_wait)
+            timeline.add(WAIT_HEARD[turn.silent_wait], at=pressed_at)
+            checked = turn.body
             action = checked["next_action"]
             if action == "ask_again":
                 timeline.add(f"still preparing: agent says '{checked['say']}'")
@@ -171,21 +326,30 @@ class SimulatedCaller:
                 timeline.add(
                     f"clone ready (voice_id {outcome.cloned_voice_id}), waited {checked['wait_time_ms']} ms"
                 )
-                timeline.add("transfer back to 3CX, which routes the call to the agent again")
-                second = self._conversation_init(http, outcome)
-                voice = second["conversation_config_override"].get("tts", {}).get("voice_id")
-                first_message = (
-                    second["conversation_config_override"].get("agent", {}).get("first_message", "")
-                )
+                destination = self.agent.transfer(http, conversation)
+                timeline.add(f"transfer to 3CX ({destination}), which routes the call to the agent again")
+                second = self._start(http, outcome).body
                 outcome.handed_off = True
-                outcome.final_voice = "cloned" if voice == outcome.cloned_voice_id else "default"
-                timeline.add(f"agent speaks in the cloned voice: '{first_message}'")
+                outcome.final_voice = "cloned" if second["voice_id"] == outcome.cloned_voice_id else "default"
+                timeline.add(f"agent speaks in the {outcome.final_voice} voice: '{second['first_message']}'")
                 return
             outcome.final_voice = "default"
             timeline.add(f"agent goes on in its own voice ({checked['status']}): '{checked['say']}'")
             return
         outcome.final_voice = "default"
         timeline.add("caller gave up pressing 1")
+
+
+def _json(response: httpx.Response) -> Any:
+    response.raise_for_status()
+    return response.json()
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 class _CallBroken(Exception):

@@ -37,7 +37,8 @@ def plan_calls(count: int, kind: str, run_id: int | None = None) -> list[Planned
     """Distinct numbers per run, so first-time callers really are first-time."""
     run = run_id if run_id is not None else int(time.time()) % 100_000
     kinds = itertools.cycle(("first", "repeat", "no-sample")) if kind == "mixed" else itertools.repeat(kind)
-    return [PlannedCall(k, f"+4477{run:05d}{i:04d}") for i, k in zip(range(count), kinds, strict=False)]
+    # +44 7RRRRRIIII: a UK mobile number of the right length, so libphonenumber takes it as possible.
+    return [PlannedCall(k, f"+447{run:05d}{i:04d}") for i, k in zip(range(count), kinds, strict=False)]
 
 
 def prepare(state: dict[str, Any], calls: list[PlannedCall], caller: SimulatedCaller, sample: Path) -> None:
@@ -86,12 +87,7 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
 
 
 def caller_for(state: dict[str, Any], greeting_seconds: float) -> SimulatedCaller:
-    return SimulatedCaller(
-        state["endpoints"],
-        threecx_secret=state["secrets"]["ThreeCxSecret"],
-        agent_secret=state["secrets"]["AgentSecret"],
-        greeting_seconds=greeting_seconds,
-    )
+    return SimulatedCaller.for_stack(state, greeting_seconds=greeting_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from local.caller import CallOutcome, SimulatedCaller
+from local.caller import CallOutcome, EmulatedAgent, SimulatedCaller
 from local.dashboard import read_logs, render
 from local.demo_audio import write_sample
 from local.registration import register_caller
@@ -69,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         sample = write_sample(Path(args.state_dir) / "demo-sample.wav")
         say(f"registering a voice sample for the demo caller {DEMO_CALLER}")
         register_caller(stack.describe(), DEMO_CALLER, [sample], consent="demo caller, synthetic voice")
-        caller = SimulatedCaller(
-            stack.endpoints,
-            threecx_secret=stack.secrets["ThreeCxSecret"],
-            agent_secret=stack.secrets["AgentSecret"],
+        caller = SimulatedCaller.for_stack(
+            stack.describe(),
             greeting_seconds=args.greeting_seconds,
+            # The emulator's agent, wired by `warmline elevenlabs configure`, places the agent's
+            # requests; with an ElevenLabs server of your own the caller plays the agent itself.
+            agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
         )
         say("calling\n")
         outcome = caller.call(DEMO_CALLER)

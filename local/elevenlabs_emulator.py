@@ -5,16 +5,24 @@ that do not match it (see `local/openapi_check.py`). It keeps cloned voices in m
 configurable time per clone, enforces a voice-slot limit, and answers injected faults.
 
 Behaviour worth knowing:
-- Every `/v1/...` request needs the header `xi-api-key`; a missing or wrong key answers 401.
+- Every `/v1/...` and `/v2/...` request needs the header `xi-api-key`; a missing or wrong key
+  answers 401. A query parameter the operation does not document, or of the wrong type, answers 422.
 - Premade voices (`PREMADE_VOICES`) are listed and readable, use no slot, and cannot be deleted
-  (DELETE answers 400 `voice_not_deletable`). Deleting an unknown voice answers 404 `voice_not_found`.
+  (DELETE answers 400 `voice_not_deletable`). An unknown voice answers 400 `voice_not_found`, as
+  ElevenLabs has (it has also answered 404 and 400 `voice_does_not_exist`).
+- `GET /v2/voices` searches (`search`, in name, description, labels and category) and pages
+  (`page_size` at most 100, `next_page_token`); its first page also carries the premade voices.
+  `GET /v1/voices` lists everything at once (ElevenLabs' stops working past 500 voices).
+- `voice_add_edit_counter` counts clones; with `max_voice_add_edits` set, a clone past it answers
+  400 `voice_add_edit_limit_reached` (a stand-in: ElevenLabs documents the fields, not the refusal).
 - Clone latency defaults to `CloneLatency.demo()` (5–30 s scaled by 0.25); tests pass `instant()`.
 - A clone reserves its slot when it arrives, so concurrent clones never exceed `voice_limit`.
 - Faults (`Fault`) match a method and a path prefix and apply to the next `count` matching requests,
   or to all of them with `always`. Kinds: `status` answers an error without doing anything; `hang`
   sleeps `seconds` and then serves the request normally (so a hung clone still creates its voice,
   as a real one whose answer was too slow would); `after_effect_status` does the real work and then
-  answers the error (the clone happened but its answer was lost).
+  answers the error (the clone happened but its answer was lost); `body` answers `status` with any
+  JSON value, documented or not (an answer the caller did not expect).
 - Agents, tools and workspace secrets (the operator CLI's endpoints) live in memory. One agent,
   `DEFAULT_AGENT_ID`, exists from the start (and after a reset) in its factory state: no webhook, no
   overrides, no tools. PATCH of an agent deep-merges objects and replaces lists and scalars; its
@@ -23,6 +31,11 @@ Behaviour worth knowing:
   them for tests.
 - `in_flight()` counts the requests received and not answered yet (a hung clone counts until it
   has made its voice), so a test can wait until nothing more can appear.
+- Phone calls to an agent (`local/agent_platform.py`): `POST /_emulator/sip/inbound` with an INVITE's
+  `from`/`to` starts a conversation (the agent's conversation-initiation webhook is called with a
+  SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
+  tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
+  transfer_to_number tool sends.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -44,10 +57,11 @@ import time
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from local import openapi_check
+from local import agent_platform, openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -67,6 +81,7 @@ PREMADE_VOICES: dict[str, dict[str, Any]] = {
     },
 }
 FORM_MIMETYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+API_PREFIXES = ("/v1/", "/v2/")
 ERROR_CODES_429 = (
     "too_many_concurrent_requests",
     "system_busy",
@@ -116,7 +131,7 @@ class CloneLatency:
         return rng.triangular(self.min_seconds, self.max_seconds, self.min_seconds) * self.scale
 
 
-FaultKind = Literal["status", "hang", "after_effect_status"]
+FaultKind = Literal["status", "hang", "after_effect_status", "body"]
 BodyStyle = Literal["status", "code", "list", "text"]
 
 
@@ -136,9 +151,10 @@ class Fault:
     seconds: float = 0.0
     count: int = 1
     always: bool = False
+    body: Any = None  # kind `body`: answer `status` with this JSON value, whatever was asked
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status"):
+        if self.kind not in ("status", "hang", "after_effect_status", "body"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -194,11 +210,13 @@ class Emulator:
         *,
         clone_latency: CloneLatency | None = None,
         voice_limit: int = 30,
+        max_voice_add_edits: int | None = None,
         seed: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.clone_latency = clone_latency or CloneLatency.demo()
         self.voice_limit = voice_limit
+        self.max_voice_add_edits = max_voice_add_edits
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -214,6 +232,9 @@ class Emulator:
         self._agents: dict[str, dict[str, Any]] = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
         self._tools: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, dict[str, str]] = {}
+        self._conversations: dict[str, agent_platform.Conversation] = {}
+        # The agent's own requests on calls: the conversation-init webhook and its tools.
+        self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.app = self._create_app()
@@ -240,6 +261,7 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        self._agent_http.close()
 
     @property
     def base_url(self) -> str:
@@ -290,17 +312,27 @@ class Emulator:
             self._faults.clear()
             self._records.clear()
             self._voice_add_count = 0
+            self.max_voice_add_edits = None
             self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
             self._tools.clear()
             self._secrets.clear()
+            self._conversations.clear()
             self._generation += 1
 
-    def configure(self, *, clone_latency: CloneLatency | None = None, voice_limit: int | None = None) -> None:
+    def configure(
+        self,
+        *,
+        clone_latency: CloneLatency | None = None,
+        voice_limit: int | None = None,
+        max_voice_add_edits: int | Literal["keep"] | None = "keep",
+    ) -> None:
         with self._lock:
             if clone_latency is not None:
                 self.clone_latency = clone_latency
             if voice_limit is not None:
                 self.voice_limit = voice_limit
+            if max_voice_add_edits != "keep":
+                self.max_voice_add_edits = max_voice_add_edits
 
     # ---- the app -------------------------------------------------------------------------------
 
@@ -315,6 +347,7 @@ class Emulator:
         routes = [
             ("POST", "/v1/voices/add", self._add_voice),
             ("GET", "/v1/voices", self._list_voices),
+            ("GET", "/v2/voices", self._search_voices),
             ("GET", "/v1/voices/<voice_id>", self._get_voice),
             ("DELETE", "/v1/voices/<voice_id>", self._delete_voice),
             ("GET", "/v1/user/subscription", self._get_subscription),
@@ -336,13 +369,16 @@ class Emulator:
             ("DELETE", "/_emulator/faults", self._control_clear_faults),
             ("POST", "/_emulator/reset", self._control_reset),
             ("POST", "/_emulator/config", self._control_config),
+            ("POST", "/_emulator/sip/inbound", self._control_inbound_call),
+            ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
+            ("POST", "/_emulator/conversations/<conversation_id>/transfer", self._control_transfer),
         ]
         for method, rule, view in routes:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
         return app
 
     def _before_request(self) -> Response | None:
-        if not request.path.startswith("/v1/"):
+        if not request.path.startswith(API_PREFIXES):
             return None
         g.record = self._start_record()
         g.generation = self._generation
@@ -357,6 +393,8 @@ class Emulator:
         if fault is not None:
             if fault.kind == "status":
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
+            if fault.kind == "body":
+                return Response(json.dumps(fault.body), status=fault.status, mimetype="application/json")
             if fault.kind == "hang":
                 self._stopping.wait(fault.seconds)
             else:
@@ -419,6 +457,12 @@ class Emulator:
         return None
 
     def _request_problems(self) -> list[str]:
+        problems = openapi_check.validate_query(
+            request.method, request.path, request.args.to_dict(flat=False)
+        )
+        return problems or self._body_problems()
+
+    def _body_problems(self) -> list[str]:
         if request.mimetype in FORM_MIMETYPES:
             files: dict[str, list[tuple[str, int]]] = {}
             for name, part in request.files.items(multi=True):
@@ -443,6 +487,15 @@ class Emulator:
                     "voice_limit_reached",
                     f"You have reached your maximum amount of custom voices ({used} / {limit}). "
                     "You can upgrade your subscription to increase your custom voice limit.",
+                )
+            most = self.max_voice_add_edits
+            if most is not None and self._voice_add_count + self._reserved_slots >= most:
+                # ElevenLabs documents the counter and its maximum, not this refusal's code: the
+                # emulator's stand-in. warmline checks the counter first, so it never relies on it.
+                return error_response(
+                    400,
+                    "voice_add_edit_limit_reached",
+                    f"You have used all {most} voice additions and edits of this period.",
                 )
             self._reserved_slots += 1
             clone_latency = self.clone_latency
@@ -490,15 +543,47 @@ class Emulator:
         voices += [_cloned_voice_response(voice) for voice in cloned]
         return jsonify({"voices": voices})
 
+    def _search_voices(self) -> Response:
+        """GET /v2/voices: `search` (in name, description, labels and category, ignoring case),
+        `category`, pages of `page_size` (at most 100) chained by `next_page_token`. As documented,
+        the first page also carries the default (premade) voices, beyond its size."""
+        page_size = int(request.args.get("page_size", 10))
+        if not 1 <= page_size <= 100:
+            return validation_response(["query: page_size: must be between 1 and 100"])
+        search = (request.args.get("search") or "").lower()
+        category = request.args.get("category")
+        token = request.args.get("next_page_token") or "0"
+        if not token.isdigit():
+            return validation_response([f"query: next_page_token: {token!r} is not a token this API gave"])
+        with self._lock:
+            cloned = [_cloned_voice_response(voice) for voice in self._voices.values()]
+        premade = [_premade_voice_response({"voice_id": k, **v}) for k, v in PREMADE_VOICES.items()]
+        matching = [
+            voice
+            for voice in cloned
+            if _voice_matches(voice, search) and category in (None, voice["category"])
+        ]
+        start = int(token)
+        page = matching[start : start + page_size]
+        if start == 0 and category in (None, "premade"):
+            page = [voice for voice in premade if _voice_matches(voice, search)] + page
+        has_more = start + page_size < len(matching)
+        return jsonify(
+            {
+                "voices": page,
+                "has_more": has_more,
+                "total_count": len(matching),
+                "next_page_token": str(start + page_size) if has_more else None,
+            }
+        )
+
     def _get_voice(self, voice_id: str) -> Response:
         if voice_id in PREMADE_VOICES:
             return jsonify(_premade_voice_response({"voice_id": voice_id, **PREMADE_VOICES[voice_id]}))
         with self._lock:
             voice = self._voices.get(voice_id)
         if voice is None:
-            return error_response(
-                404, "voice_not_found", f"A voice with the voice_id {voice_id} was not found."
-            )
+            return _voice_not_found(voice_id)
         return jsonify(_cloned_voice_response(voice))
 
     def _delete_voice(self, voice_id: str) -> Response:
@@ -507,9 +592,7 @@ class Emulator:
         with self._lock:
             voice = self._voices.pop(voice_id, None)
         if voice is None:
-            return error_response(
-                404, "voice_not_found", f"A voice with the voice_id {voice_id} was not found."
-            )
+            return _voice_not_found(voice_id)
         return jsonify({"status": "ok"})
 
     def _get_subscription(self) -> Response:
@@ -517,6 +600,7 @@ class Emulator:
             used = len(self._voices)
             limit = self.voice_limit
             add_count = self._voice_add_count
+            most_add_edits = self.max_voice_add_edits
         return jsonify(
             {
                 "tier": "creator",
@@ -531,7 +615,7 @@ class Emulator:
                 "professional_voice_slots_used": 0,
                 "professional_voice_slots_used_in_workspace": 0,
                 "voice_limit": limit,
-                "max_voice_add_edits": None,
+                "max_voice_add_edits": most_add_edits,
                 "voice_add_edit_counter": add_count,
                 "professional_voice_limit": 1,
                 "can_extend_voice_limit": False,
@@ -706,6 +790,63 @@ class Emulator:
         self.inject(fault)
         return jsonify(asdict(fault))
 
+    # ---- phone calls to the agent (local.agent_platform) --------------------------------------------
+
+    def _secret_values(self) -> dict[str, str]:
+        with self._lock:
+            return {secret_id: secret["value"] for secret_id, secret in self._secrets.items()}
+
+    def _control_inbound_call(self) -> Response:
+        """An INVITE reaches an agent: `{"from", "to", "agent_id"?, "headers"?, "caller_id_as"?}`."""
+        invite = request.get_json(silent=True) or {}
+        if not isinstance(invite.get("from"), str) or not isinstance(invite.get("to"), str):
+            return _detail_response(400, "an inbound call needs the INVITE's from and to URIs")
+        agent_id = invite.get("agent_id") or DEFAULT_AGENT_ID
+        if agent_id not in self._agents:
+            return _detail_response(404, f"no agent {agent_id}")
+        conversation = agent_platform.start(
+            self.agent(agent_id), invite, self._secret_values(), self._agent_http
+        )
+        with self._lock:
+            self._conversations[conversation.conversation_id] = conversation
+        return jsonify(conversation.describe())
+
+    def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
+        with self._lock:
+            conversation = self._conversations.get(conversation_id)
+        return (conversation, self.agent(conversation.agent_id)) if conversation else None
+
+    def _control_tool_call(self, conversation_id: str) -> Response:
+        """The agent's LLM calls a tool: `{"tool": name, "parameters": {...}}`."""
+        found = self._conversation_and_agent(conversation_id)
+        if found is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        conversation, agent = found
+        payload = request.get_json(silent=True) or {}
+        tool = agent_platform.webhook_tool(agent, self.tools(), payload.get("tool"))
+        if tool is None:
+            return _detail_response(404, f"the agent has no webhook tool {payload.get('tool')!r}")
+        try:
+            result = agent_platform.call_tool(
+                conversation, tool, payload.get("parameters") or {}, self._secret_values(), self._agent_http
+            )
+        except agent_platform.CallRefused as refused:
+            return _detail_response(400, str(refused))
+        return jsonify(result)
+
+    def _control_transfer(self, conversation_id: str) -> Response:
+        """The agent transfers the call (its transfer_to_number tool): the SIP REFER it sends."""
+        found = self._conversation_and_agent(conversation_id)
+        if found is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        try:
+            refer = agent_platform.refer_target(found[1])
+        except agent_platform.CallRefused as refused:
+            return _detail_response(409, str(refused))
+        with self._lock:
+            self._conversations.pop(conversation_id, None)
+        return jsonify({"transfer_type": "sip_refer", **refer})
+
     def _control_clear_faults(self) -> Response:
         self.clear_faults()
         return jsonify({"status": "ok"})
@@ -722,11 +863,24 @@ class Emulator:
             self.configure(
                 clone_latency=CloneLatency(**latency) if latency is not None else None,
                 voice_limit=int(voice_limit) if voice_limit is not None else None,
+                max_voice_add_edits=payload.get("max_voice_add_edits", "keep"),
             )
         except (TypeError, ValueError) as error:
             return _detail_response(400, str(error))
         with self._lock:
-            return jsonify({"clone_latency": asdict(self.clone_latency), "voice_limit": self.voice_limit})
+            return jsonify(
+                {
+                    "clone_latency": asdict(self.clone_latency),
+                    "voice_limit": self.voice_limit,
+                    "max_voice_add_edits": self.max_voice_add_edits,
+                }
+            )
+
+
+def _voice_not_found(voice_id: str) -> Response:
+    # ElevenLabs has answered an unknown voice with 400 (voice_not_found, voice_does_not_exist) as
+    # well as 404 (shared/reference/platform-review.md, section 6); the emulator answers the 400.
+    return error_response(400, "voice_not_found", f"A voice with the voice_id {voice_id} was not found.")
 
 
 def _detail_response(status: int, message: str) -> Response:
@@ -772,6 +926,11 @@ def _part_size(part: Any) -> int:
     size = stream.tell()
     stream.seek(position)
     return size
+
+
+def _voice_matches(voice: dict[str, Any], search: str) -> bool:
+    searched = [voice["name"], voice.get("description") or "", voice["category"], *voice["labels"].values()]
+    return any(search in str(text).lower() for text in searched)
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -204,6 +204,29 @@ def _form_value_matches(value: str, schema: dict[str, Any]) -> bool:
     return kind == "string" or kind is None
 
 
+def validate_query(method: str, path: str, query: dict[str, list[str]]) -> list[str]:
+    """Problems with a request's query string: a parameter the operation does not document, or a
+    value that cannot be of its type."""
+    operation = find_operation(method, path)
+    if operation is None:
+        return [f"unknown operation {method.upper()} {path}"]
+    documented = {
+        parameter["name"]: _dereference(parameter.get("schema", {}))
+        for parameter in operation.get("parameters", [])
+        if parameter.get("in") == "query"
+    }
+    problems = []
+    for name, values in query.items():
+        if name not in documented:
+            problems.append(f"query: {name}: not a parameter of {method.upper()} {path}")
+            continue
+        options = _type_options(documented[name])
+        for value in values:
+            if not any(_form_value_matches(value, option) for option in options):
+                problems.append(f"query: {name}: {value[:60]!r} does not match the parameter's type")
+    return problems
+
+
 def validate_schema(name: str, instance: Any, where: str = "body") -> list[str]:
     """Problems with `instance` as a value of the component schema `name`."""
     return _validate_json({"$ref": f"#/components/schemas/{name}"}, instance, where)

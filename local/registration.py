@@ -1,8 +1,11 @@
-"""Register a caller's voice sample on the running local stack, the way an operator does.
+"""Register a caller's voice sample, and wire the emulated agent, on the running local stack, the
+way an operator does.
 
-This is `warmline samples add --local` without its printing: the audio is checked and the sample
-and consent are recorded by the CLI's own code. The consent log notes the source as `import` (a
-program registered the caller, not an operator at the command line).
+`register_caller` is `warmline samples add --local` without its printing: the audio is checked and
+the sample and consent are recorded by the CLI's own code (the consent log notes the source as
+`import`: a program registered the caller, not an operator at the command line). `wire_agent` is
+`warmline elevenlabs configure --local`, so the emulated agent calls warmline exactly as configure
+leaves a real one.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 from warmline.consent import ConsentSource
 from warmline.verification import check_new_pin
 from warmline_cli import audio, samples
+from warmline_cli.agent_setup import AgentSetup
+from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import from_local_state
 
 
@@ -27,3 +32,13 @@ def register_caller(
     if pin is not None:
         samples.save_pin(target, caller, check_new_pin(pin))
     return caller.key
+
+
+def wire_agent(state: dict[str, Any], transfer_to: str) -> None:
+    """Configure the stack's default agent (the emulator's) for this stack."""
+    target = from_local_state(state)
+    client = AdminClient(target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url)
+    try:
+        AgentSetup(client, target, target.default_agent_id, target.secret("AgentSecret"), transfer_to).run()
+    finally:
+        client.close()

@@ -21,6 +21,7 @@ ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
 # The function variable that names the ElevenLabs key secret; the emulator accepts that secret's value.
 ELEVENLABS_KEY_SECRET_VARIABLE = "ELEVENLABS_API_KEY_SECRET"
 STATE_FILE = "local.json"
+AGENT_TRANSFER_TO = "sip:800@pbx.local"  # the simulated 3CX's DN that routes a call to the agent again
 
 log = logging.getLogger("warmline.local.stack")
 
@@ -211,6 +212,11 @@ class LocalStack:
         self.scheduler = Scheduler(self.model.schedules, self.runtime, self.schedule_every)
         self.scheduler.start()
         self._write_state()
+        if self.emulator is not None:
+            from local.registration import wire_agent
+
+            self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
+            wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
         self.progress(f"local stack up at {self.api_base_url}")
 
     @staticmethod

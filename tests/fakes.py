@@ -9,11 +9,20 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus, PinRecord
+from warmline.clone_state import (
+    CallerProfile,
+    CallerState,
+    CloneJob,
+    CloneRecord,
+    CloneStatus,
+    IncomingNote,
+    PinRecord,
+)
 from warmline.consent import ConsentEntry
 from warmline.events import Event
 from warmline.voice_provider import (
     AddedVoice,
+    InvalidRequest,
     PlacedCall,
     ProviderError,
     ProviderVoice,
@@ -43,6 +52,7 @@ class InMemoryCloneStore:
     def __init__(self) -> None:
         self.profiles: dict[str, CallerProfile] = {}
         self.clones: dict[str, CloneRecord] = {}
+        self.last_calls: dict[str, IncomingNote] = {}
         self.pins: dict[str, PinRecord] = {}
         self.consent: list[ConsentEntry] = []
         self._lock = threading.Lock()
@@ -52,7 +62,11 @@ class InMemoryCloneStore:
     def load(self, caller_key: str) -> CallerState:
         logged = any(entry.caller_key == caller_key for entry in self.consent)
         return CallerState(
-            self.profiles.get(caller_key), self.clones.get(caller_key), self.pins.get(caller_key), logged
+            self.profiles.get(caller_key),
+            self.clones.get(caller_key),
+            pin=self.pins.get(caller_key),
+            last_call=self.last_calls.get(caller_key),
+            has_consent_log=logged,
         )
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
@@ -224,6 +238,7 @@ class InMemoryCloneStore:
             self.consent.append(withdrawal)
             self.profiles.pop(caller_key, None)
             self.pins.pop(caller_key, None)
+            self.last_calls.pop(caller_key, None)
             self.clones[caller_key] = CloneRecord(
                 status=CloneStatus.REMOVED,
                 job_id="",
@@ -287,6 +302,8 @@ class FakeVoiceProvider:
     deleted: list[str] = field(default_factory=list)
     clock: FakeClock | None = None
     clone_seconds: float = 0.0
+    max_voice_add_edits: int | None = None
+    add_edit_counter: int = 0  # every voice made counts, as at ElevenLabs; deletes give none back
 
     def add_voice(self, *, name, samples, description, labels, timeout_seconds) -> AddedVoice:
         self.add_calls.append({"name": name, "samples": samples, "timeout_seconds": timeout_seconds})
@@ -294,27 +311,52 @@ class FakeVoiceProvider:
             self.clock.advance(self.clone_seconds)
         if len(self.voices) >= self.voice_limit:
             raise VoiceLimitReached("full", status_code=400, code="voice_limit_reached")
+        if self.max_voice_add_edits is not None and self.add_edit_counter >= self.max_voice_add_edits:
+            raise InvalidRequest("add/edits used up", status_code=400, code="voice_add_edit_limit_reached")
         voice = ProviderVoice(f"voice{len(self.add_calls):04d}", name, "cloned")
         if self.errors:
             error = self.errors.pop(0)
             if self.create_before_error:
                 self.voices.append(voice)
+                self.add_edit_counter += 1
             raise error
         self.voices.append(voice)
+        self.add_edit_counter += 1
         return AddedVoice(voice.voice_id)
 
     def delete_voice(self, voice_id: str) -> None:
         self.deleted.append(voice_id)
         self.voices = [v for v in self.voices if v.voice_id != voice_id]
 
-    def list_voices(self) -> list[ProviderVoice]:
-        return list(self.voices)
+    def list_voices(self, search: str = "") -> list[ProviderVoice]:
+        return [voice for voice in self.voices if search.lower() in voice.name.lower()]
 
     def get_subscription(self) -> Subscription:
-        return Subscription(self.voice_limit, len(self.voices))
+        return Subscription(
+            self.voice_limit,
+            len(self.voices),
+            max_voice_add_edits=self.max_voice_add_edits,
+            voice_add_edit_counter=self.add_edit_counter,
+        )
 
     def place_outbound_call(self, *, telephony, agent_id, agent_phone_number_id, to_number, client_data):
         self.calls_placed.append(
             {"telephony": telephony, "to_number": to_number, "client_data": client_data, "agent_id": agent_id}
         )
         return PlacedCall(conversation_id=f"conv_{len(self.calls_placed)}", call_id="call")
+
+
+class InMemoryCallLog:
+    """Incoming-call notes: the caller's in the store (its `last_call`, read by `load`), and by number."""
+
+    def __init__(self, store: InMemoryCloneStore) -> None:
+        self.store = store
+        self.notes: list[tuple[IncomingNote, int]] = []
+
+    def note(self, call: IncomingNote, expires_at: int) -> None:
+        self.notes.append((call, expires_at))
+        if call.caller_key:
+            self.store.last_calls[call.caller_key] = call
+
+    def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
+        return [call for call, _ in self.notes if call.dialled_key == dialled_key and call.at_ms >= since_ms]

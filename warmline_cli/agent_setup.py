@@ -10,20 +10,32 @@ What "wired" means (README, "Configuring the ElevenLabs agent"):
   initiation data and override `tts.voice_id` and `agent.first_message`;
 - the `check_clone` webhook tool exists with the stack's CheckCloneUrl and is in the agent's
   `conversation_config.agent.prompt.tool_ids`;
+- the tool makes the agent speak and play a sound while it waits (`pre_tool_speech`,
+  `tool_call_sound`, `tool_call_sound_behavior`), so the caller never hears silence;
 - the agent declares warmline's dynamic variables;
-- the built-in `transfer_to_number` tool transfers back to 3CX by SIP REFER.
+- the agent's prompt holds warmline's menu (between `MENU_BEGIN` and `MENU_END`; the rest of the
+  prompt is the operator's and stays as it is);
+- the built-in `transfer_to_number` tool transfers back to 3CX by SIP REFER (in HandoffMode=transfer);
+  rewriting it keeps the tool's other settings and other transfers.
 
 Everything is read first and compared; only what differs is written, so a second run writes nothing.
+An answer in a shape this module cannot use stops it with UnexpectedAnswer, naming the request.
+
+Not written: keypad (DTMF) input settings. The public OpenAPI document defines `DTMFInputConfig`
+(`dtmf_input_timeout`, default 2 s; `hash_terminator`) but no agent field refers to it, so no
+documented request sets them (docs/deployment.md says what to do instead).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from warmline_cli.elevenlabs_admin import AdminClient
+from warmline_cli.console import CliError
+from warmline_cli.elevenlabs_admin import AdminClient, UnexpectedAnswer, object_list, text_field
 from warmline_cli.target import Target
 
 SECRET_HEADER = "X-Warmline-Secret"
@@ -51,6 +63,56 @@ TRANSFER_CONDITION = (
 )
 PENDING_SECRET_ID = "<id of the new workspace secret>"
 PENDING_TOOL_ID = "<id of the new check_clone tool>"
+# While check_clone waits (up to IvrMaxWaitSeconds), the agent speaks first and a sound plays.
+TOOL_WAIT_SETTINGS = {
+    "pre_tool_speech": "force",
+    "tool_call_sound": "elevator1",
+    "tool_call_sound_behavior": "always",
+}
+MENU_BEGIN = "[warmline menu: kept by `warmline elevenlabs configure`]"
+MENU_END = "[end of warmline menu]"
+_MENU = re.compile(re.escape(MENU_BEGIN) + r".*?" + re.escape(MENU_END), re.DOTALL)
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_SIP_URI = re.compile(r"^sips?:[^@\s]+@[^@\s]+$")
+READY_STEP = {
+    "transfer": "transfer the call with the transfer_to_number tool (it returns in their assistant's voice)",
+    "outbound": "end this call: warmline is calling the caller back in their assistant's voice",
+}
+
+
+class MissingTransfer(CliError):
+    """HandoffMode=transfer needs somewhere to transfer the call back to."""
+
+
+def transfer_destination(text: str) -> str:
+    """A `--transfer-to` value checked: a SIP URI (sip:800@pbx.example.com) or an E.164 number."""
+    if _SIP_URI.match(text) or _E164.match(text):
+        return text
+    raise CliError(
+        f"--transfer-to {text!r} is neither a SIP URI (sip:800@pbx.example.com) nor an E.164 number "
+        "(+442071234567)"
+    )
+
+
+def menu_prompt(handoff_mode: str) -> str:
+    """The menu part of the agent's prompt: what to do while warmline prepares the caller's voice."""
+    return "\n".join(
+        [
+            MENU_BEGIN,
+            'While {{warmline_mode}} is "greeting", the caller\'s personal assistant is being prepared:',
+            "- When the caller presses a key (or says a digit), call check_clone at once with pressed_key "
+            "set to that key.",
+            '- Say the "say" text of its answer, then follow its "next_action": transfer_to_agent: '
+            f"{READY_STEP.get(handoff_mode, READY_STEP['transfer'])}; ask_again: wait for the next key; "
+            "offer_voicemail: take a message; continue_with_default_voice: carry on helping the caller "
+            "yourself; repeat_menu: say the menu again.",
+            'If {{warmline_pin_required}} is "yes", ask for the caller\'s PIN on the keypad (ending with #) '
+            'before calling check_clone for key 1, pass it as "pin" on every such call, and never say '
+            "it back.",
+            'When {{warmline_mode}} is not "greeting", never call check_clone.',
+            MENU_END,
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +140,7 @@ def tool_config(target: Target, secret_id: str) -> dict[str, Any]:
         "name": TOOL_NAME,
         "description": TOOL_DESCRIPTION,
         "response_timeout_secs": tool_timeout_seconds(target),
+        **TOOL_WAIT_SETTINGS,
         "api_schema": {
             "url": target.check_clone_url,
             "method": "POST",
@@ -130,6 +193,20 @@ def _at(data: Any, *path: str) -> Any:
     return data
 
 
+def _read(data: dict[str, Any], path: tuple[str, ...], request: str, kind: type = dict) -> Any:
+    """The value at `path` of an answer (None when absent), or UnexpectedAnswer when the answer
+    has something else than an object on the way or than `kind` at the end."""
+    for depth, key in enumerate(path):
+        data = data.get(key)
+        wanted = kind if depth == len(path) - 1 else dict
+        if data is None:
+            return None
+        if not isinstance(data, wanted):
+            where = ".".join(path[: depth + 1])
+            raise UnexpectedAnswer(request, f"{where} that is not a {wanted.__name__}")
+    return data
+
+
 def _put(patch: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     for key in path[:-1]:
         patch = patch.setdefault(key, {})
@@ -154,9 +231,21 @@ class AgentSetup:
         self.write = write
         self.steps: list[Step] = []
 
+    @property
+    def _agent_request(self) -> str:
+        return f"GET /v1/convai/agents/{self.agent_id}"
+
     def run(self) -> list[Step]:
-        secret_id = self._secret()
+        if self.transfer_to is not None:
+            transfer_destination(self.transfer_to)
         agent = self.client.get(f"/v1/convai/agents/{self.agent_id}")
+        if self.write and self._transfer_missing(agent):
+            raise MissingTransfer(
+                "the stack hands callers over with HandoffMode=transfer, and the agent has no SIP REFER "
+                "transfer back to 3CX: pass --transfer-to SIP_URI_OR_NUMBER (the 3CX destination whose "
+                "route reaches the agent again, e.g. sip:800@pbx.example.com)"
+            )
+        secret_id = self._secret()
         tool_id = self._tool(agent, secret_id)
         self._agent(agent, secret_id, tool_id)
         return self.steps
@@ -178,7 +267,7 @@ class AgentSetup:
             page = self.client.get(
                 "/v1/convai/secrets", {"page_size": 100, **({"cursor": cursor} if cursor else {})}
             )
-            found += page.get("secrets", [])
+            found += object_list(page, "secrets", "GET /v1/convai/secrets")
             cursor = page.get("next_cursor")
             if not cursor:
                 return found
@@ -186,60 +275,78 @@ class AgentSetup:
     def _secret(self) -> str:
         name = secret_name(self.target.label, self.agent_secret)
         prefix = secret_prefix(self.target.label)
+        listed = "GET /v1/convai/secrets"
         ours = [secret for secret in self._secrets() if str(secret.get("name", "")).startswith(prefix)]
         exact = next((secret for secret in ours if secret["name"] == name), None)
         if exact is not None:
             self._step("workspace secret", [], "", f"{name} holds the agent secret")
-            return exact["secret_id"]
+            return text_field(exact, "secret_id", listed)
         if ours:
             old = ours[0]
+            old_id = text_field(old, "secret_id", listed)
             problems = [f"{old['name']} holds an older agent secret (it was rotated)"]
             if self._step("workspace secret", problems, f"updated to {name}", ""):
                 self.client.write(
                     "PATCH",
-                    f"/v1/convai/secrets/{old['secret_id']}",
+                    f"/v1/convai/secrets/{old_id}",
                     {"type": "update", "name": name, "value": self.agent_secret},
                 )
-            return old["secret_id"]
+            return old_id
         if self._step(
             "workspace secret", ["no workspace secret holds the agent secret"], f"created {name}", ""
         ):
             created = self.client.write(
                 "POST", "/v1/convai/secrets", {"type": "new", "name": name, "value": self.agent_secret}
             )
-            return created["secret_id"] if created else PENDING_SECRET_ID
+            return (
+                text_field(created, "secret_id", "POST /v1/convai/secrets")
+                if created is not None
+                else PENDING_SECRET_ID
+            )
         return PENDING_SECRET_ID
 
     # ---- the check_clone tool ----------------------------------------------------------------------
 
-    def _find_tool(self, tool_ids: list[str]) -> tuple[dict[str, Any] | None, bool]:
+    def _tool_ids(self, agent: dict[str, Any]) -> list[str]:
+        tool_ids = _read(
+            agent, ("conversation_config", "agent", "prompt", "tool_ids"), self._agent_request, list
+        )
+        return [str(tool_id) for tool_id in tool_ids or []]
+
+    def _find_tool(self, tool_ids: list[str]) -> tuple[dict[str, Any], str] | None:
+        """The check_clone tool and its id: one of the agent's, or one calling this stack's URL."""
         for tool_id in tool_ids:
+            request = f"GET /v1/convai/tools/{tool_id}"
             tool = self.client.get(f"/v1/convai/tools/{tool_id}")
-            if _at(tool, "tool_config", "name") == TOOL_NAME:
-                return tool, True
+            if _read(tool, ("tool_config", "name"), request, str) == TOOL_NAME:
+                return tool, text_field(tool, "id", request)
         listed = self.client.get("/v1/convai/tools", {"search": TOOL_NAME, "page_size": 100})
-        for tool in listed.get("tools", []):
-            config = tool.get("tool_config") or {}
+        for tool in object_list(listed, "tools", "GET /v1/convai/tools"):
+            config = _read(tool, ("tool_config",), "GET /v1/convai/tools") or {}
             if (
                 config.get("name") == TOOL_NAME
                 and _at(config, "api_schema", "url") == self.target.check_clone_url
             ):
-                return tool, False
-        return None, False
+                return tool, text_field(tool, "id", "GET /v1/convai/tools")
+        return None
 
     def _tool(self, agent: dict[str, Any], secret_id: str) -> str:
         wanted = tool_config(self.target, secret_id)
-        tool_ids = _at(agent, "conversation_config", "agent", "prompt", "tool_ids") or []
-        tool, _attached = self._find_tool(tool_ids)
-        if tool is None:
+        found = self._find_tool(self._tool_ids(agent))
+        if found is None:
             if self._step("check_clone tool", ["the tool does not exist"], "created", ""):
                 created = self.client.write("POST", "/v1/convai/tools", {"tool_config": wanted})
-                return created["id"] if created else PENDING_TOOL_ID
+                return (
+                    text_field(created, "id", "POST /v1/convai/tools")
+                    if created is not None
+                    else PENDING_TOOL_ID
+                )
             return PENDING_TOOL_ID
+        tool, tool_id = found
         problems = _tool_problems(tool.get("tool_config") or {}, wanted)
-        if self._step("check_clone tool", problems, "updated", f"{TOOL_NAME} ({tool['id']}) is up to date"):
-            self.client.write("PATCH", f"/v1/convai/tools/{tool['id']}", {"tool_config": wanted})
-        return tool["id"]
+        if self._step("check_clone tool", problems, "updated", f"{TOOL_NAME} ({tool_id}) is up to date"):
+            self.client.write("PATCH", f"/v1/convai/tools/{tool_id}", {"tool_config": wanted})
+        return tool_id
 
     # ---- the agent ---------------------------------------------------------------------------------
 
@@ -249,18 +356,37 @@ class AgentSetup:
         settings_write = self._step(
             f"agent {self.agent_id}", problems, "updated", "webhook, overrides, tool and variables are set"
         )
+        menu_write = self._step(
+            "menu in the prompt",
+            self._menu_problems(agent, patch),
+            "written",
+            "the prompt holds warmline's menu",
+        )
         transfer_problems = self._transfer_problems(agent, patch)
         transfer_write = self._step(
             "transfer to 3CX", transfer_problems, "updated", self._transfer_summary(agent)
         )
-        if (settings_write or transfer_write) and patch:
+        if (settings_write or menu_write or transfer_write) and patch:
             self.client.write("PATCH", f"/v1/convai/agents/{self.agent_id}", patch)
+
+    def _menu_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
+        path = ("conversation_config", "agent", "prompt", "prompt")
+        prompt = _read(agent, path, self._agent_request, str) or ""
+        wanted = menu_prompt(self.target.handoff_mode)
+        if wanted in prompt:
+            return []
+        if _MENU.search(prompt):
+            _put(patch, path, _MENU.sub(lambda _match: wanted, prompt, count=1))
+            return ["warmline's menu in the prompt is out of date"]
+        _put(patch, path, f"{prompt.rstrip()}\n\n{wanted}" if prompt.strip() else wanted)
+        return ["the prompt does not say what to do while the caller's voice is prepared"]
 
     def _settings_problems(
         self, agent: dict[str, Any], secret_id: str, tool_id: str, patch: dict[str, Any]
     ) -> list[str]:
         problems = []
-        settings = agent.get("platform_settings") or {}
+        settings = _read(agent, ("platform_settings",), self._agent_request) or {}
+        _read(agent, ("conversation_config", "agent", "dynamic_variables"), self._agent_request)
         overrides = ("platform_settings", "overrides")
         if not _at(settings, "overrides", "enable_conversation_initiation_client_data_from_webhook"):
             problems.append("fetching conversation initiation data from the webhook is off")
@@ -292,7 +418,7 @@ class AgentSetup:
             )
 
         prompt = ("conversation_config", "agent", "prompt")
-        tool_ids = list(_at(agent, *prompt, "tool_ids") or [])
+        tool_ids = self._tool_ids(agent)
         if tool_id not in tool_ids:
             problems.append(f"{TOOL_NAME} is not one of the agent's tools")
             _put(patch, (*prompt, "tool_ids"), [*tool_ids, tool_id])
@@ -313,43 +439,54 @@ class AgentSetup:
         return problems
 
     def _transfer_tool(self, agent: dict[str, Any]) -> dict[str, Any]:
+        path = ("conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number")
+        return _read(agent, path, self._agent_request) or {}
+
+    def _transfers(self, agent: dict[str, Any]) -> list[dict[str, Any]]:
+        params = _read(self._transfer_tool(agent), ("params",), self._agent_request) or {}
+        return object_list(params, "transfers", self._agent_request)
+
+    def _transfer_missing(self, agent: dict[str, Any]) -> bool:
+        """HandoffMode=transfer, no --transfer-to, and no SIP REFER transfer on the agent yet."""
         return (
-            _at(agent, "conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number") or {}
+            self.transfer_to is None
+            and self.target.handoff_mode == "transfer"
+            and not any(entry.get("transfer_type") == "sip_refer" for entry in self._transfers(agent))
         )
 
     def _transfer_summary(self, agent: dict[str, Any]) -> str:
         refers = [
             _destination(entry)
-            for entry in _at(self._transfer_tool(agent), "params", "transfers") or []
+            for entry in self._transfers(agent)
             if entry.get("transfer_type") == "sip_refer"
         ]
         return f"transfers to {', '.join(refers)} by SIP REFER" if refers else "no transfer needed"
 
     def _transfer_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
-        tool = self._transfer_tool(agent)
-        transfers = list(_at(tool, "params", "transfers") or [])
         if self.transfer_to is None:
-            if self.target.handoff_mode != "transfer" or any(
-                entry.get("transfer_type") == "sip_refer" for entry in transfers
-            ):
-                return []
-            return ["no transfer_to_number tool transfers back to 3CX by SIP REFER (pass --transfer-to)"]
+            if self._transfer_missing(agent):
+                return ["no transfer_to_number tool transfers back to 3CX by SIP REFER (pass --transfer-to)"]
+            return []
+        transfers = self._transfers(agent)
         wanted = transfer(self.transfer_to)
         current = next((entry for entry in transfers if _destination(entry) == self.transfer_to), None)
         if current is not None and _contains(current, wanted):
             return []
+        tool = self._transfer_tool(agent)
         others = [entry for entry in transfers if _destination(entry) != self.transfer_to]
+        # The tool is rewritten whole (the PATCH replaces it): every setting it had stays.
         _put(
             patch,
             ("conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number"),
             {
+                **tool,
                 "type": "system",
-                "name": "transfer_to_number",
+                "name": tool.get("name") or "transfer_to_number",
                 "description": tool.get("description", ""),
                 "params": {
+                    **(tool.get("params") or {}),
                     "system_tool_type": "transfer_to_number",
                     "transfers": [*others, wanted],
-                    **{k: v for k, v in (tool.get("params") or {}).items() if k == "enable_client_message"},
                 },
             },
         )
@@ -376,6 +513,8 @@ def _tool_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
         problems.append("its caller_id path parameter is not taken from system__caller_id")
     if not _contains(schema.get("request_body_schema"), wanted_schema["request_body_schema"]):
         problems.append("its body schema is not warmline's (pressed_key, conversation_id, pin)")
+    if not _contains(actual, TOOL_WAIT_SETTINGS):
+        problems.append("the caller would hear silence while it waits (no forced pre-tool speech and sound)")
     if not problems and not _contains(actual, wanted):
         problems.append("its description or settings differ from warmline's")
     return problems

@@ -95,7 +95,23 @@ class Doctor:
             else f"all {limit} custom voice slots are used: delete unused voices at ElevenLabs "
             "(`warmline samples remove` deletes a caller's clone) or upgrade the plan",
         )
+        self._add_edit_allowance(subscription)
         return True
+
+    def _add_edit_allowance(self, subscription: dict[str, Any]) -> None:
+        """Every clone spends one of the plan's voice add/edits; deleting a voice gives none back."""
+        most, counter = subscription.get("max_voice_add_edits"), subscription.get("voice_add_edit_counter")
+        if not isinstance(most, int):
+            self._add(True, f"voice add/edits used: {counter} (the plan reports no maximum)")
+            return
+        left = max(0, most - (counter or 0))
+        self._add(
+            left > 0,
+            f"voice add/edits: {counter} of {most} used, {left} left (each clone uses one)"
+            if left > 0
+            else f"all {most} voice add/edits of the plan are used: no caller can be cloned until the "
+            "allowance renews or the plan is upgraded",
+        )
 
     def _endpoints(self) -> None:
         probes: list[tuple[str, str, str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [

@@ -9,9 +9,16 @@ from typing import Any
 import httpx
 
 from warmline.adapters.elevenlabs import send
-from warmline_cli.console import say
+from warmline_cli.console import CliError, say
 
 SECRET_FIELDS = ("value",)
+
+
+class UnexpectedAnswer(CliError):
+    """ElevenLabs answered a request in a shape the command cannot use; the message names the request."""
+
+    def __init__(self, request: str, what: str) -> None:
+        super().__init__(f"ElevenLabs: {request} answered {what}; nothing after it was sent")
 
 
 class AdminClient:
@@ -55,7 +62,27 @@ class AdminClient:
             body = response.json()
         except ValueError:
             body = None
-        return body if isinstance(body, dict) else {}
+        if not isinstance(body, dict):
+            raise UnexpectedAnswer(f"{method} {path}", f"{response.status_code} with no JSON object")
+        return body
+
+
+def text_field(body: dict[str, Any], name: str, request: str) -> str:
+    """A string field an answer must carry, or UnexpectedAnswer naming the request."""
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise UnexpectedAnswer(request, f"without a {name!r}")
+    return value
+
+
+def object_list(body: dict[str, Any], name: str, request: str) -> list[dict[str, Any]]:
+    """A list of objects an answer may carry (absent: empty), or UnexpectedAnswer naming the request."""
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise UnexpectedAnswer(request, f"{name!r} that is not a list of objects")
+    return value
 
 
 def _hide_secrets(body: Any) -> Any:

@@ -25,6 +25,7 @@ COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
   warmline samples list
   warmline samples show --caller NUMBER
   warmline samples remove --caller NUMBER
+  warmline samples rekey --caller NUMBER [--pin]
   warmline samples pin --caller NUMBER [--clear | --unlock]
   warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
@@ -92,6 +93,13 @@ def parser() -> argparse.ArgumentParser:
         help="withdraw a caller: delete their samples (all versions), profile, clone record and clones",
     )
     remove.add_argument("--caller", required=True, metavar="NUMBER")
+    rekey = sample_commands.add_parser(
+        "rekey",
+        parents=[target],
+        help="move a caller registered under the numbering rule before libphonenumber's to their current key",
+    )
+    rekey.add_argument("--caller", required=True, metavar="NUMBER", help="the number as it was registered")
+    rekey.add_argument("--pin", action="store_true", help="the caller has a PIN: ask for it, to set it again")
     pin = sample_commands.add_parser(
         "pin", parents=[target], help="set (asks for it), clear or unlock a registered caller's PIN"
     )
@@ -175,6 +183,12 @@ def configure(args: argparse.Namespace, target: Target) -> int:
     )
     try:
         steps = AgentSetup(client, target, agent_id, target.secret("AgentSecret"), args.transfer_to).run()
+    except ProviderError as error:
+        print(f"error: ElevenLabs: {error.message}", file=sys.stderr)
+        return 1
+    except CliError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     finally:
         client.close()
     for step in steps:
@@ -189,10 +203,7 @@ def configure(args: argparse.Namespace, target: Target) -> int:
         say(f"dry run: {writes} request(s) would be sent, none was")
     else:
         say(f"agent {agent_id} is wired to {target.description}" + ("" if writes else " (nothing to change)"))
-    say("Remember in the agent's prompt: while warmline_mode is 'greeting', wait for a key press, call")
-    say("check_clone with it, say 'say' and follow 'next_action'; enable keypad (DTMF) input in the agent.")
-    say("If warmline_pin_required is 'yes', ask for the caller's PIN on the keypad (ending with #) before")
-    say("calling check_clone for key 1, pass it as 'pin' on every such call, and never say it back.")
+    say("Keypad input: no documented API field sets the agent's DTMF settings; see docs/deployment.md.")
     return 1 if any(step.state == "needed" for step in steps) else 0
 
 
@@ -218,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
             return samples.show(target, args.caller)
         if args.action == "consent":
             return consent_log.consent(target, args.caller, args.export, args.format)
+        if args.action == "rekey":
+            return samples.rekey(target, args.caller, samples.read_pin() if args.pin else None)
         return samples.remove(target, args.caller)
     if args.command == "elevenlabs":
         return configure(args, target)

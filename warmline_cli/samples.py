@@ -1,14 +1,16 @@
 """Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (the
 withdrawal in the consent log, the profile, the clone record, the PIN, the caller's clones at
-ElevenLabs, and every S3 version of the samples), and a caller's PIN: set, clear, unlock."""
+ElevenLabs, and every S3 version of the samples), a caller's PIN: set, clear, unlock, and rekey (a
+caller registered under the numbering rule before libphonenumber's)."""
 
 from __future__ import annotations
 
 import getpass
+import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
-from warmline.adapters.s3 import S3SampleStore
+from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.calls import request_clone
@@ -26,6 +28,7 @@ from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.settings import Settings
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
+from warmline.voice_slots import voice_name
 from warmline_cli import audio
 from warmline_cli.console import CliError, progress, say, warn
 from warmline_cli.target import Target
@@ -238,8 +241,8 @@ def _sample_versions(s3: Any, bucket: str, caller: str) -> list[dict[str, str]]:
 
 
 def _voices_of(client: ElevenLabsClient, caller: Caller) -> set[str]:
-    prefix = f"warmline-{caller.key}-"
-    return {voice.voice_id for voice in client.list_voices() if voice.name.startswith(prefix)}
+    prefix = voice_name("", caller.key)
+    return {voice.voice_id for voice in client.list_voices(prefix) if voice.name.startswith(prefix)}
 
 
 def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None = None) -> int:
@@ -248,6 +251,13 @@ def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None 
     still cloning deletes the voice it can no longer record); then the caller's clones at
     ElevenLabs and every version of the samples are deleted."""
     caller = resolve_caller(target, raw_caller)
+    if not _remove_caller(target, caller, elevenlabs):
+        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
+    return 0
+
+
+def _remove_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
+    """Withdraw the caller (see `remove`). False if there was nothing to remove."""
     store = _store(target)
     state = store.load(caller.key)
     s3 = target.client("s3")
@@ -265,7 +275,7 @@ def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None 
     versions = _sample_versions(s3, target.bucket, caller.key)
     withdrawn = state.profile is None and (state.clone is None or state.clone.status is CloneStatus.REMOVED)
     if withdrawn and not versions and not voice_ids:
-        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
+        return False
 
     if not withdrawn:
         withdrawal = ConsentEntry(
@@ -291,6 +301,74 @@ def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None 
             Bucket=target.bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True}
         )
     say(f"deleted {len(versions)} sample object version(s) from {target.bucket}")
+    return True
+
+
+# ---- callers registered under the rule before libphonenumber's -----------------------------------
+
+_LEGACY_FORMATTING = re.compile(r"[\s\-.()/]")
+_LEGACY_DIGITS = re.compile(r"\+?[0-9]{3,15}")
+
+
+def legacy_number(raw: str, default_country_code: str) -> str | None:
+    """The number as warmline normalised it before it used libphonenumber's rules (formatting
+    dropped, `00` -> `+`, a national `0…` -> `+<cc>…`), or None if that rule refused it."""
+    text = _LEGACY_FORMATTING.sub("", raw.strip())
+    if not _LEGACY_DIGITS.fullmatch(text):
+        return None
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif default_country_code and text.startswith("0"):
+        text = f"+{default_country_code}{text[1:]}"
+    return text if len(text.lstrip("+")) >= 3 else None
+
+
+def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
+    """Move a caller registered under the old rule to the key the current rule gives their number:
+    the samples and the consent move; their old clone is deleted (the next call clones afresh). A
+    PIN is bound to the key it was set under, so a caller with one needs `new_pin` (the same PIN,
+    asked again)."""
+    caller = resolve_caller(target, raw_caller)
+    old_number = legacy_number(raw_caller, target.default_country_code)
+    if old_number is None or old_number == caller.number:
+        say(f"{caller.masked} is keyed the same under both rules ({caller.key}): nothing to do")
+        return 0
+    old = Caller(old_number, caller_key(old_number, target.secret("CallerKeySecret")))
+    store = _store(target)
+    profile = store.get_profile(old.key)
+    if profile is None:
+        raise CliError(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
+    if store.get_profile(caller.key) is not None:
+        raise CliError(
+            f"{caller.masked} is registered under the current rule too ({caller.key}); "
+            f"keep one: `warmline samples remove --caller {caller.number}` removes the current one"
+        )
+    if store.get_pin(old.key) is not None and new_pin is None:
+        raise CliError(
+            f"{caller.masked} has a PIN, which is bound to the old key: run this again with --pin and "
+            "type the caller's PIN, so their cloned voice stays behind it"
+        )
+    s3 = target.client("s3")
+    new_keys = []
+    for key in profile.sample_keys:
+        new_key = sample_key(caller.key, key)
+        progress(f"copying {key} to {new_key}")
+        s3.copy_object(Bucket=target.bucket, Key=new_key, CopySource={"Bucket": target.bucket, "Key": key})
+        new_keys.append(new_key)
+    if new_pin is not None:
+        save_pin(target, caller, new_pin)
+    moved = replace(profile, caller_key=caller.key, sample_keys=tuple(new_keys))
+    entry = ConsentEntry(
+        caller.key,
+        ConsentEvent.REGISTERED,
+        int(time.time() * 1000),
+        target.operator(),
+        ConsentSource.CLI,
+        f"{profile.consent} (re-keyed from {old.key})",
+    )
+    store.register(moved, entry)
+    say(f"registered {caller.masked} under {caller.key} with the same samples and consent")
+    _remove_caller(target, old)
     return 0
 
 

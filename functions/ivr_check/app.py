@@ -22,8 +22,8 @@ from warmline.http import (
     require_secret,
     validate,
 )
-from warmline.ivr import check_clone
-from warmline.observability import count_ivr_answer, logger, metrics, tracer
+from warmline.ivr import WAITING_KEYS, check_clone
+from warmline.observability import count_caller_identity, count_ivr_answer, logger, metrics, tracer
 from warmline.verification import PinEntry
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
 
@@ -48,13 +48,17 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
             [{"field": "pressed_key", "problem": "Field required"}],
         )
 
-    key = deps.caller_key(number)
-    logger.append_keys(caller=mask(number), caller_key=key, conversation_id=request.conversation_id)
+    pressed = str(pressed).strip()
+    logger.append_keys(caller=mask(number), conversation_id=request.conversation_id)
+    key, callback_number = deps.caller_key(number), number
+    if pressed in WAITING_KEYS:
+        key, callback_number = _identify(key, number, request.conversation_id)
+    logger.append_keys(caller_key=key)
     provider = deps.provider() if deps.settings.handoff_mode == "outbound" else None
     answer = check_clone(
         key,
-        number,
-        str(pressed).strip(),
+        callback_number,
+        pressed,
         store=deps.store,
         events=deps.events,
         clock=deps.clock,
@@ -84,6 +88,18 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
         handoff_mode=answer.handoff_mode or None,
     )
     return json_response(200, response.model_dump())
+
+
+def _identify(presented_key: str, number: str, conversation_id: str) -> tuple[str | None, str]:
+    """The caller to check for, and the number to call back (none when it is not the caller's):
+    the caller ElevenLabs reports, unless they did not come in through 3CX (warmline.caller_id)."""
+    identified = dependencies().caller_ids.identify(
+        presented_key, (), seen_by="check_clone", reference=conversation_id
+    )
+    count_caller_identity(identified)
+    if identified.passed_through:
+        return presented_key, number
+    return identified.caller_key, ""
 
 
 def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +133,10 @@ ROUTES = {
     "GET /api/metrics/cloning": cloning_metrics_route,
 }
 dependencies().warm_up(
-    "store", "events", secrets=("agent_secret_name", "caller_key_secret_name", "pin_pepper_secret_name")
+    "store",
+    "calls",
+    "events",
+    secrets=("agent_secret_name", "caller_key_secret_name", "pin_pepper_secret_name"),
 )
 
 

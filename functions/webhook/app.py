@@ -6,7 +6,8 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.callers import is_withheld, mask
+from warmline.caller_id import IdentifiedCaller
+from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
 from warmline.calls import (
     IncomingCall,
     QueueUnavailable,
@@ -14,6 +15,7 @@ from warmline.calls import (
     call_answered_event,
     start_conversation,
 )
+from warmline.clone_state import IncomingNote
 from warmline.dependencies import dependencies
 from warmline.http import (
     HttpError,
@@ -24,7 +26,14 @@ from warmline.http import (
     require_secret,
     validate,
 )
-from warmline.observability import count_incoming_call, logger, metrics, tracer, webhook_latency
+from warmline.observability import (
+    count_caller_identity,
+    count_incoming_call,
+    logger,
+    metrics,
+    tracer,
+    webhook_latency,
+)
 from warmline.wire import (
     AgentOverride,
     ConfigOverride,
@@ -62,6 +71,7 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
         raise HttpError(503, "queue_unavailable", str(error)) from error
     logger.info("incoming call answered", extra={"voice": decision.voice, "clone_status": decision.progress})
     count_incoming_call(decision)
+    _note(call)
     answered = call_answered_event(call, decision, int(deps.clock.now() * 1000))
     if answered is not None:
         try:
@@ -83,12 +93,22 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
 def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
     require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
-    request = validate(ConversationInitRequest, json_object(event))
-    number = _caller(request.caller_id, field="caller_id")
-    key = deps.caller_key(number) if number else None
-    logger.append_keys(call_sid=request.call_sid, caller=mask(number or ""), caller_key=key)
+    request = _conversation_init_request(event)
+    number = _readable_number(request.caller_id)
+    if number is None and request.caller_id and not is_withheld(request.caller_id):
+        logger.warning("caller_id is not a number warmline can read: the agent's own voice")
+    logger.append_keys(call_sid=request.call_sid, caller=mask(number or ""))
+    identified = _identify(number, request) if number else None
+    key = identified.caller_key if identified else None
+    logger.append_keys(caller_key=key)
 
-    start = start_conversation(key, store=deps.store, clock=deps.clock, settings=deps.settings)
+    start = start_conversation(
+        key,
+        store=deps.store,
+        clock=deps.clock,
+        settings=deps.settings,
+        state=identified.state if identified else None,
+    )
     logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
     override = ConfigOverride(
         tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
@@ -98,6 +118,57 @@ def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
         dynamic_variables=start.dynamic_variables, conversation_config_override=override
     )
     return json_response(200, answer.to_json())
+
+
+def _identify(number: str, request: ConversationInitRequest) -> IdentifiedCaller:
+    """Did this caller come in through 3CX? Counted and reported when not (warmline.caller_id)."""
+    deps = dependencies()
+    called = _readable_number(request.called_number)
+    identified = deps.caller_ids.identify(
+        deps.caller_key(number),
+        (deps.caller_key(called),) if called else (),
+        seen_by="conversation_init",
+        reference=request.call_sid or "",
+    )
+    count_caller_identity(identified)
+    return identified
+
+
+def _note(call: IncomingCall) -> None:
+    """The note that tells conversation-init and check_clone this caller came in through 3CX."""
+    deps = dependencies()
+    dialled = _readable_number(call.dialled_number)
+    note = IncomingNote(
+        caller_key=call.caller_key or "",
+        dialled_key=deps.caller_key(dialled) if dialled else "",
+        threecx_call_id=call.threecx_call_id,
+        at_ms=int(deps.clock.now() * 1000),
+    )
+    try:
+        deps.caller_ids.note(note)
+    except Exception:
+        # The call must still be routed; the agent's side may then report its caller as not passed.
+        logger.exception("incoming call not noted")
+
+
+def _conversation_init_request(event: dict[str, Any]) -> ConversationInitRequest:
+    """Never a 4xx: a body that cannot be read counts as an empty one, so the agent still gets its data."""
+    try:
+        return validate(ConversationInitRequest, json_object(event, optional=True))
+    except HttpError as error:
+        logger.warning("conversation-init body not readable, answering with the defaults: %s", error.message)
+        return ConversationInitRequest()
+
+
+def _readable_number(raw: str | None) -> str | None:
+    """A number as ElevenLabs or 3CX gives it (digits, or a sip:/tel: URI), normalised; None when it
+    is absent, withheld or cannot be read."""
+    if raw is None or is_withheld(raw):
+        return None
+    try:
+        return normalise_number(raw, dependencies().settings.default_country_code)
+    except InvalidCallerNumber:
+        return None
 
 
 def _caller(raw: str, *, field: str) -> str | None:
@@ -112,7 +183,11 @@ ROUTES = {
     "POST /api/agent/conversation-init": conversation_init,
 }
 dependencies().warm_up(
-    "store", "events", "queue", secrets=("threecx_secret_name", "agent_secret_name", "caller_key_secret_name")
+    "store",
+    "calls",
+    "events",
+    "queue",
+    secrets=("threecx_secret_name", "agent_secret_name", "caller_key_secret_name"),
 )
 
 

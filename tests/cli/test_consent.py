@@ -63,5 +63,5 @@ def test_unclear_exports_and_unknown_callers_are_errors(stack, local_args, tmp_p
     assert "say --format csv or --format json" in capsys.readouterr().err
     assert not (tmp_path / "log.txt").exists()
 
-    assert main(["samples", "consent", *local_args, "--caller", "+15550100"]) == 2
+    assert main(["samples", "consent", *local_args, "--caller", "+14155552671"]) == 2
     assert "the consent log has no entry for" in capsys.readouterr().err

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from local import openapi_check
-from local.elevenlabs_emulator import DEFAULT_AGENT_ID
+from local.elevenlabs_emulator import DEFAULT_AGENT_ID, Fault
 from warmline_cli import agent_setup
 from warmline_cli.main import main
 
@@ -139,5 +141,178 @@ def test_a_tool_changed_by_hand_is_put_back(stack, local_args):
 
 
 def test_an_unknown_agent_is_a_clear_error(stack, local_args, capsys):
-    assert _configure(local_args, "--agent-id", "agent_nope") == 2
+    assert _configure(local_args, "--agent-id", "agent_nope") == 1
     assert "error: ElevenLabs: GET /v1/convai/agents/agent_nope: HTTP 404" in capsys.readouterr().err
+
+
+# ---- no silence while check_clone waits; the menu in the prompt ---------------------------------
+
+
+def test_the_caller_hears_speech_and_a_sound_while_check_clone_waits(stack, local_args):
+    assert _configure(local_args) == 0
+
+    [tool] = stack.emulator.tools()
+    config = tool["tool_config"]
+    assert config["pre_tool_speech"] == "force"
+    assert config["tool_call_sound"] in ("typing", "elevator1", "elevator2", "elevator3", "elevator4")
+    assert config["tool_call_sound_behavior"] == "always"
+    assert not {"force_pre_tool_speech", "disable_interruptions"} & set(config)  # deprecated
+
+
+def test_a_tool_that_would_leave_the_caller_in_silence_is_put_right(stack, local_args, capsys):
+    assert _configure(local_args) == 0
+    [tool] = stack.emulator.tools()
+    import httpx
+
+    silent = {
+        key: value for key, value in tool["tool_config"].items() if not key.startswith(("pre_", "tool_"))
+    }
+    httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        json={"tool_config": silent},
+    ).raise_for_status()
+    capsys.readouterr()
+
+    assert _configure(local_args) == 0
+
+    assert "silence" in capsys.readouterr().out
+    assert stack.emulator.tools()[0]["tool_config"]["pre_tool_speech"] == "force"
+
+
+def test_the_menu_part_of_the_prompt_is_written_once_and_the_rest_is_kept(stack, local_args):
+    assert _configure(local_args) == 0
+    prompt = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["prompt"]
+
+    assert prompt.startswith("You are a helpful assistant.")  # the operator's own prompt
+    assert agent_setup.MENU_BEGIN in prompt and agent_setup.MENU_END in prompt
+    assert "{{warmline_mode}}" in prompt and "check_clone" in prompt and "transfer_to_number" in prompt
+    assert _configure(local_args) == 0
+    again = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["prompt"]
+    assert again == prompt and again.count(agent_setup.MENU_BEGIN) == 1
+
+
+def test_an_outdated_menu_is_replaced_in_place(stack, local_args):
+    stale = f"Be kind.\n\n{agent_setup.MENU_BEGIN}\nold words\n{agent_setup.MENU_END}\n\nSpeak English."
+    _patch_agent(stack, {"conversation_config": {"agent": {"prompt": {"prompt": stale}}}})
+
+    assert _configure(local_args) == 0
+
+    prompt = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["prompt"]
+    assert prompt.startswith("Be kind.") and prompt.endswith("Speak English.")
+    assert "old words" not in prompt and prompt.count(agent_setup.MENU_BEGIN) == 1
+
+
+# ---- the transfer back to 3CX ------------------------------------------------------------------
+
+
+def test_transfer_mode_without_a_destination_exits_1_naming_what_is_missing(stack, local_args, capsys):
+    assert main(["elevenlabs", "configure", *local_args]) == 1
+
+    err = capsys.readouterr().err
+    assert "--transfer-to" in err and "HandoffMode=transfer" in err
+    assert _writes(stack.emulator) == []
+
+
+@pytest.mark.parametrize(
+    "destination", ["800", "pbx.example.com", "sip:", "sip:800", "+44 20 7946", "tel:+44"]
+)
+def test_a_transfer_destination_that_is_no_sip_uri_or_e164_number_is_refused(
+    stack, local_args, capsys, destination
+):
+    assert main(["elevenlabs", "configure", *local_args, "--transfer-to", destination]) == 1
+
+    assert "--transfer-to" in capsys.readouterr().err
+    assert _writes(stack.emulator) == []
+
+
+def test_an_e164_number_is_a_phone_destination(stack, local_args):
+    assert main(["elevenlabs", "configure", *local_args, "--transfer-to", "+442071234567"]) == 0
+
+    tool = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["built_in_tools"]
+    assert tool["transfer_to_number"]["params"]["transfers"][0]["transfer_destination"] == {
+        "type": "phone",
+        "phone_number": "+442071234567",
+    }
+
+
+def test_rewriting_the_transfer_tool_keeps_its_other_settings(stack, local_args):
+    existing = {
+        "type": "system",
+        "name": "transfer_to_number",
+        "description": "the operator's words",
+        "interruption_mode": "disable_during_tool",
+        "pre_tool_speech": "force",
+        "assignments": [{"dynamic_variable": "transferred", "value_path": "status"}],
+        "params": {
+            "system_tool_type": "transfer_to_number",
+            "enable_client_message": False,
+            "transfers": [
+                {
+                    "transfer_destination": {"type": "phone", "phone_number": "+442071230000"},
+                    "condition": "the caller asks for sales",
+                    "transfer_type": "conference",
+                }
+            ],
+        },
+    }
+    _patch_agent(
+        stack,
+        {"conversation_config": {"agent": {"prompt": {"built_in_tools": {"transfer_to_number": existing}}}}},
+    )
+
+    assert _configure(local_args) == 0
+
+    tool = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["built_in_tools"][
+        "transfer_to_number"
+    ]
+    for field in ("description", "interruption_mode", "pre_tool_speech", "assignments"):
+        assert tool[field] == existing[field]
+    assert tool["params"]["enable_client_message"] is False
+    assert tool["params"]["transfers"][0] == existing["params"]["transfers"][0]
+    assert tool["params"]["transfers"][1]["transfer_destination"] == {
+        "type": "sip_uri",
+        "sip_uri": TRANSFER_TO,
+    }
+
+
+# ---- answers configure did not expect ----------------------------------------------------------
+
+
+ODD_ANSWERS = [
+    ("POST", "/v1/convai/secrets", {}),
+    ("POST", "/v1/convai/secrets", {"secret_id": 42}),
+    ("POST", "/v1/convai/tools", {"tool_config": {}}),
+    ("POST", "/v1/convai/tools", []),
+    ("GET", "/v1/convai/secrets", {"secrets": "none"}),
+    ("GET", "/v1/convai/secrets", {"secrets": [{"name": "warmline-local-agent-secret-x"}]}),
+    ("GET", "/v1/convai/secrets", None),
+    ("GET", "/v1/convai/agents/", {"conversation_config": "?"}),
+    ("GET", "/v1/convai/agents/", {"conversation_config": {"agent": {"prompt": {"tool_ids": "tool_1"}}}}),
+    ("GET", "/v1/convai/tools", {"tools": [None, 3]}),
+    ("PATCH", "/v1/convai/agents/", "done"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ODD_ANSWERS)
+def test_an_unexpected_answer_is_one_line_naming_the_request_and_exit_1(
+    stack, local_args, capsys, method, path, body
+):
+    stack.emulator.inject(Fault(method=method, path_prefix=path, kind="body", status=200, body=body))
+
+    code = _configure(local_args)
+
+    err = capsys.readouterr().err
+    assert code == 1, err
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: ") and method in line and path.rstrip("/") in line
+
+
+def _patch_agent(stack, body):
+    import httpx
+
+    httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/agents/{DEFAULT_AGENT_ID}",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        json=body,
+    ).raise_for_status()

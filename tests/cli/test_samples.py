@@ -171,7 +171,7 @@ def test_list_and_show_mask_the_number(stack, local_args, tmp_path, capsys):
 
 
 def test_show_of_an_unknown_caller_says_so(stack, local_args, capsys):
-    assert main(["samples", "show", *local_args, "--caller", "+15550100"]) == 2
+    assert main(["samples", "show", *local_args, "--caller", "+14155550100"]) == 2
     assert "has no voice samples" in capsys.readouterr().err
 
 
@@ -213,8 +213,56 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
 
 
 def test_remove_of_an_unknown_caller_is_an_error(stack, local_args, capsys):
-    assert main(["samples", "remove", *local_args, "--caller", "+15550100"]) == 2
+    assert main(["samples", "remove", *local_args, "--caller", "+14155550100"]) == 2
     assert "nothing to remove" in capsys.readouterr().err
+
+
+def test_every_written_form_of_the_number_is_the_same_caller(stack, local_args, tmp_path, capsys):
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40)) == 0
+    capsys.readouterr()
+
+    for written in ("+44 (0)20 7946 0000", "0044 20 7946 0000", "tel:+44-20-7946-0000"):
+        assert main(["samples", "show", *local_args, "--caller", written]) == 0
+        assert _key(stack) in capsys.readouterr().out
+
+
+def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, tmp_path, capsys):
+    from warmline_cli import samples
+
+    target = _target(stack)
+    written = "+44 (0)20 7946 0000"  # the old rule kept the 0: +4402079460000
+    old = samples.Caller("+4402079460000", caller_key("+4402079460000", stack.secrets["CallerKeySecret"]))
+    samples.register(target, old, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
+    import httpx
+
+    httpx.post(
+        stack.emulator.base_url + "/v1/voices/add",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        data={"name": f"warmline-{old.key}-oldjob"},
+        files=[("files", ("a.wav", b"RIFF0000", "audio/wav"))],
+    ).raise_for_status()
+
+    assert main(["samples", "rekey", *local_args, "--caller", written]) == 0
+
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    moved = store.get_profile(_key(stack))
+    assert moved is not None and moved.consent == CONSENT
+    assert moved.sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
+    s3 = target.client("s3")
+    assert s3.head_object(Bucket=target.bucket, Key=moved.sample_keys[0])["ContentLength"] > 1000
+    assert store.get_profile(old.key) is None
+    assert (
+        s3.list_object_versions(Bucket=target.bucket, Prefix=f"samples/{old.key}/").get("Versions", []) == []
+    )
+    assert stack.emulator.voices() == []  # the old clone is a likeness too: deleted
+    assert main(["samples", "rekey", *local_args, "--caller", written]) == 2
+    assert "no caller is registered under the old key" in capsys.readouterr().err
+
+
+def test_rekey_of_a_number_both_rules_agree_on_does_nothing(stack, local_args, capsys):
+    assert main(["samples", "rekey", *local_args, "--caller", NUMBER]) == 0
+
+    assert "keyed the same under both rules" in capsys.readouterr().out
 
 
 # ---- a caller's PIN ---------------------------------------------------------------------------------
@@ -287,3 +335,26 @@ def test_remove_removes_the_pin_too(stack, local_args, tmp_path, monkeypatch):
     assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
 
     assert _pin_record(stack) is None
+
+
+def test_rekey_of_a_caller_with_a_pin_sets_it_again_under_the_new_key(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    from warmline_cli import samples
+
+    target = _target(stack)
+    old = samples.Caller("+4402079460000", caller_key("+4402079460000", stack.secrets["CallerKeySecret"]))
+    samples.register(target, old, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
+    samples.save_pin(target, old, "482916")
+    written = "+44 (0)20 7946 0000"
+
+    assert main(["samples", "rekey", *local_args, "--caller", written]) == 2
+    assert "--pin" in capsys.readouterr().err
+    assert _pin_record(stack) is None
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert main(["samples", "rekey", *local_args, "--caller", written, "--pin"]) == 0
+
+    assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    assert store.get_pin(old.key) is None and store.get_profile(old.key) is None

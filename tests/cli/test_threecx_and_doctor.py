@@ -26,7 +26,13 @@ def test_3cx_flow_prints_the_rest_component_and_the_branches(stack, local_args, 
         "agent_callback",
     ):
         assert expected in out
-    assert "error branch" in out
+    for expected in ("ResponseStatusCode", "Error Handler", "TCP (5060) or TLS (5061)", "OriginatorCallerID"):
+        assert expected in out
+    assert (
+        '"From: User Part" = OriginatorCallerID' in out
+        and '"P-Asserted-Identity" = OriginatorCallerID' in out
+    )
+    assert "X-CALLER-ID" not in out
 
 
 def test_doctor_is_clean_on_a_configured_stack(stack, local_args, capsys):
@@ -73,6 +79,17 @@ def test_doctor_names_full_voice_slots(stack, local_args, capsys):
         stack.emulator.configure(voice_limit=30)
 
     assert "✗ all 0 custom voice slots are used" in capsys.readouterr().out
+
+
+def test_doctor_shows_the_add_edit_allowance_and_names_it_used_up(stack, local_args, capsys):
+    main(["elevenlabs", "configure", *local_args, "--transfer-to", "sip:800@pbx.example.com"])
+    stack.emulator.configure(max_voice_add_edits=40)
+    assert main(["doctor", *local_args]) == 0
+    assert "✓ voice add/edits: 0 of 40 used, 40 left (each clone uses one)" in capsys.readouterr().out
+
+    stack.emulator.configure(max_voice_add_edits=0)
+    assert main(["doctor", *local_args]) == 1
+    assert "✗ all 0 voice add/edits of the plan are used" in capsys.readouterr().out
 
 
 def test_doctor_names_an_unreachable_elevenlabs(stack, local_args, capsys):

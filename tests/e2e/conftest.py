@@ -1,6 +1,6 @@
 import pytest
 
-from local.caller import SimulatedCaller
+from local.caller import EmulatedAgent, SimulatedCaller
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
 from local.registration import register_caller
@@ -15,9 +15,10 @@ def local_stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("warmline-e2e")
     stack = LocalStack(
         state_dir=state_dir,
-        emulator_options={"clone_latency": CloneLatency(0.3, 0.8)},
+        parameter_overrides={"DefaultCountryCode": "44", "PinLockoutSeconds": PIN_LOCKOUT_SECONDS},
+        # Room for every voice the session's calls make (the slot-eviction tests are in tests/faults).
+        emulator_options={"clone_latency": CloneLatency(0.3, 0.8), "voice_limit": 200},
         visibility_timeout_override=2,
-        parameter_overrides={"PinLockoutSeconds": PIN_LOCKOUT_SECONDS},
     )
     stack.start()
     yield stack
@@ -38,14 +39,24 @@ def register(local_stack, sample):
 
 
 @pytest.fixture
-def caller(local_stack):
-    return SimulatedCaller(
-        local_stack.endpoints,
-        threecx_secret=local_stack.secrets["ThreeCxSecret"],
-        agent_secret=local_stack.secrets["AgentSecret"],
-        greeting_seconds=0.1,
-        pause_between_presses_seconds=0.1,
-    )
+def make_caller(local_stack):
+    """A caller through the simulated 3CX (`pbx`) to the emulator's agent, wired by configure."""
+
+    def simulated(**options) -> SimulatedCaller:
+        return SimulatedCaller.for_stack(
+            local_stack.describe(),
+            greeting_seconds=0.1,
+            pause_between_presses_seconds=0.1,
+            agent=options.pop("agent", None) or EmulatedAgent(local_stack.emulator.base_url),
+            **options,
+        )
+
+    return simulated
+
+
+@pytest.fixture
+def caller(make_caller):
+    return make_caller()
 
 
 @pytest.fixture

@@ -59,13 +59,8 @@ def register(fault_stack, fault_sample):
 
 @pytest.fixture
 def caller(fault_stack):
-    return SimulatedCaller(
-        fault_stack.endpoints,
-        threecx_secret=fault_stack.secrets["ThreeCxSecret"],
-        agent_secret=fault_stack.secrets["AgentSecret"],
-        greeting_seconds=0.1,
-        pause_between_presses_seconds=0.2,
-        max_key_presses=40,
+    return SimulatedCaller.for_stack(
+        fault_stack.describe(), greeting_seconds=0.1, pause_between_presses_seconds=0.2, max_key_presses=40
     )
 
 

@@ -65,7 +65,7 @@ def test_a_job_failing_after_hung_attempts_leaves_no_voice(emulator, register, c
     # find what an earlier one made, so the job fails on its last delivery while the hung requests
     # go on to make their voices.
     hang_every_clone(emulator, always=True)
-    emulator.inject(Fault(method="GET", path_prefix="/v1/voices", status=500, always=True))
+    emulator.inject(Fault(method="GET", path_prefix="/v2/voices", status=500, always=True))
 
     outcome = caller.call("+442079060003")
 

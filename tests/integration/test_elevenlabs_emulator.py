@@ -110,7 +110,7 @@ def test_a_clone_is_listed_readable_and_deletable_with_documented_shapes(http, e
     assert_documented(deleted, "DELETE", f"/v1/voices/{voice_id}")
     assert got.json()["category"] == "cloned" and got.json()["labels"] == {"caller": "ann"}
     assert voice_id in [voice["voice_id"] for voice in listed.json()["voices"]]
-    assert http.get(f"/v1/voices/{voice_id}", headers=HEADERS).status_code == 404
+    assert http.get(f"/v1/voices/{voice_id}", headers=HEADERS).status_code == 400
     assert emulator.voices() == []
 
 
@@ -318,3 +318,69 @@ def test_requests_in_flight_across_a_reset_leave_no_trace(http, emulator):
 
     assert emulator.voices() == []
     assert emulator.requests() == []
+
+
+# ---- the voices API as ElevenLabs has behaved ------------------------------------------------------
+
+
+def test_deleting_a_voice_that_is_gone_answers_400_voice_not_found(http):
+    voice_id = clone(http, "gone").json()["voice_id"]
+    assert http.delete(f"/v1/voices/{voice_id}", headers=HEADERS).status_code == 200
+
+    again = http.delete(f"/v1/voices/{voice_id}", headers=HEADERS)
+
+    assert again.status_code == 400
+    assert again.json()["detail"]["status"] == "voice_not_found"
+
+
+def test_v2_voices_searches_names_and_pages_with_tokens(http, emulator):
+    emulator.configure(voice_limit=30)
+    for index in range(7):
+        assert clone(http, f"warmline-ck_{index:032x}-job{index}").status_code == 200
+    assert clone(http, "somebody else").status_code == 200
+
+    seen, token, pages = [], None, 0
+    while True:
+        params = {"search": "warmline-", "page_size": 3} | ({"next_page_token": token} if token else {})
+        page = http.get("/v2/voices", params=params, headers=HEADERS)
+        assert page.status_code == 200
+        assert_documented(page, "GET", "/v2/voices")
+        body = page.json()
+        seen += [voice["name"] for voice in body["voices"]]
+        pages += 1
+        if not body["has_more"]:
+            assert body["next_page_token"] is None
+            break
+        token = body["next_page_token"]
+
+    assert pages == 3 and len(seen) == 7 and len(set(seen)) == 7
+    assert all(name.startswith("warmline-") for name in seen)
+
+
+def test_v2_voices_puts_the_default_voices_on_the_first_page_beyond_its_size(http):
+    clone(http, "mine")
+
+    first = http.get("/v2/voices", params={"page_size": 1}, headers=HEADERS).json()
+
+    categories = [voice["category"] for voice in first["voices"]]
+    assert categories.count("premade") == 2 and categories.count("cloned") == 1
+
+
+@pytest.mark.parametrize("params", [{"page_size": 101}, {"page_size": "ten"}, {"cursor": "x"}])
+def test_v2_voices_refuses_parameters_it_does_not_document(http, params):
+    assert http.get("/v2/voices", params=params, headers=HEADERS).status_code == 422
+
+
+def test_the_add_edit_counter_counts_clones_and_stops_them_at_the_maximum(http, emulator):
+    emulator.configure(voice_limit=30, max_voice_add_edits=2)
+    assert clone(http, "a").status_code == 200
+    voice_id = clone(http, "b").json()["voice_id"]
+    http.delete(f"/v1/voices/{voice_id}", headers=HEADERS)
+
+    refused = clone(http, "c")
+    subscription = http.get("/v1/user/subscription", headers=HEADERS).json()
+
+    assert refused.status_code == 400
+    assert refused.json()["detail"]["status"] == "voice_add_edit_limit_reached"
+    assert (subscription["voice_add_edit_counter"], subscription["max_voice_add_edits"]) == (2, 2)
+    assert subscription["voice_slots_used"] == 1  # a delete frees a slot, not an add/edit

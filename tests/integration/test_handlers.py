@@ -120,7 +120,7 @@ def test_a_call_in_the_second_the_clone_expired_starts_a_new_clone(webhook, work
     assert (status, answer["voice"], answer["job_queued"]) == (200, "greeting", True)
 
 
-def test_caller_without_sample_gets_default_voice_and_nothing_is_written(webhook, stack):
+def test_caller_without_sample_gets_default_voice_and_only_a_call_note_that_expires(webhook, stack):
     status, answer = call(webhook, stack, "WebhookFunction", event("incoming_call.json"))
 
     assert (status, answer["voice"], answer["clone_status"], answer["job_queued"]) == (
@@ -129,7 +129,12 @@ def test_caller_without_sample_gets_default_voice_and_nothing_is_written(webhook
         "no_sample",
         False,
     )
-    assert stack.table_items() == [] and stack.queued_messages() == []
+    assert stack.queued_messages() == []
+    # The note that tells the agent's side this caller came in through 3CX (warmline.caller_id).
+    items = stack.table_items()
+    kinds = sorted((item["pk"]["S"].split("#")[0], item["sk"]["S"] == "LAST_CALL") for item in items)
+    assert kinds == [("CALLER", True), ("DIALLED", False)]
+    assert all(int(i["expires_at"]["N"]) == int(i["at_ms"]["N"]) // 1000 + 300 for i in items)
 
 
 def test_repeated_webhooks_queue_one_job(webhook, stack):

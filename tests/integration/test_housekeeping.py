@@ -129,7 +129,7 @@ def test_each_run_deletes_at_most_its_bound_expired_clones_first(housekeeping, s
 def test_a_failing_sweep_fails_the_run_and_says_which(housekeeping, stack, emulator):
     from local.elevenlabs_emulator import Fault
 
-    emulator.inject(Fault(method="GET", path_prefix="/v1/voices", status=503, always=True))
+    emulator.inject(Fault(method="GET", path_prefix="/v2/voices", status=503, always=True))
 
     with pytest.raises(housekeeping.SweepsFailed, match="voices"):
         run(housekeeping, stack)

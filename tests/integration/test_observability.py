@@ -20,6 +20,7 @@ from warmline.events import Event, EventType
 
 CALLER = "+442079460000"  # the number in events/*.json
 OTHER_CALLER = "+442079461111"
+DIALLED = "+442071234567"  # the did in events/incoming_call.json: what 3CX presents when not configured
 PIN_CALLER = "+442079462222"
 QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers ask_again at once
 
@@ -42,7 +43,16 @@ def incoming(handlers, stack, number):
         handlers["webhook"],
         stack,
         "WebhookFunction",
-        with_body(event("incoming_call.json"), {"caller": number, "call_id": f"call-{number[-4:]}"}),
+        with_body(
+            event("incoming_call.json"), {"caller": number, "did": DIALLED, "call_id": f"call-{number[-4:]}"}
+        ),
+    )[1]
+
+
+def conversation_init(handlers, stack, number):
+    body = {"caller_id": number, "agent_id": "agent_1", "called_number": None, "call_sid": None}
+    return invoke(
+        handlers["webhook"], stack, "WebhookFunction", with_body(event("conversation_init.json"), body)
     )[1]
 
 
@@ -72,10 +82,14 @@ def run_housekeeping(handlers, stack):
 def play_calls(handlers, stack, emulator):
     """One caller's whole call and a repeat call, a second caller whose clone fails, and a third
     caller with a PIN who types a wrong one."""
+    emulator.configure(max_voice_add_edits=100)
     stack.register_caller(CALLER)
     stack.register_caller(OTHER_CALLER)
     stack.register_caller(PIN_CALLER, pin="482916")
-    answers = [incoming(handlers, stack, CALLER), incoming(handlers, stack, CALLER)]  # queued, deduplicated
+    answers = [incoming(handlers, stack, CALLER)]  # queued
+    # The agent's side sees the company number (caller ID not passed through): correlated to that call.
+    conversation_init(handlers, stack, DIALLED)
+    answers.append(incoming(handlers, stack, CALLER))  # deduplicated
     checks = [check_clone(handlers, stack, CALLER)]  # still cloning: ask again
     run_worker(handlers, stack)
     checks.append(check_clone(handlers, stack, CALLER))  # ready: handoff
@@ -147,6 +161,10 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "calls_waited_in_ivr": 2,
         "calls_timed_out_in_ivr": 0,
         "handoffs": 1,
+        # The company number's conversation (tied to the one call), and the PIN caller's check:
+        # that caller never came in through 3CX here.
+        "caller_id_not_passed_through": 2,
+        "caller_id_correlated": 1,
         "pin_checks_by_result": {"accepted": 0, "rejected": 1, "missing": 0, "locked": 0},
         "pin_lockouts": 0,
     }
@@ -210,7 +228,7 @@ def test_an_empty_window_answers_zeros_and_nulls(handlers, stack):
     counts = dict(figures["counts"])
     assert counts.pop("clones_failed_by_reason") == {}
     assert set(counts.pop("pin_checks_by_result").values()) == {0}
-    assert len(counts) == 9 and set(counts.values()) == {0}
+    assert len(counts) == 11 and set(counts.values()) == {0}
     named = {
         k: v for k, v in figures.items() if k.endswith(("_ms", "_rate")) and k not in ("from_ms", "to_ms")
     }

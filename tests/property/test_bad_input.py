@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local import aws
+from warmline_cli.agent_setup import DYNAMIC_VARIABLES
 
 pytestmark = pytest.mark.e2e
 
@@ -123,9 +124,16 @@ def test_incoming_call(world, body, ctype, secret):
 @PROFILE
 @given(body=raw_body, ctype=content_type, secret=secret_choice)
 def test_conversation_init(world, body, ctype, secret):
+    """Whatever the body, the agent gets its initiation data; only a wrong secret is refused."""
     before = world.snapshot()
     value = None if secret is None else world.secret(secret, "AgentSecret")
-    check(world, post(world.stack.endpoints["ConversationInit"], body, ctype, value), before)
+    response = post(world.stack.endpoints["ConversationInit"], body, ctype, value)
+    check(world, response, before)
+    if secret == "right":
+        assert response.status_code == 200, response.text
+        assert set(response.json()["dynamic_variables"]) == set(DYNAMIC_VARIABLES)
+    else:
+        assert response.status_code == 401
 
 
 @PROFILE

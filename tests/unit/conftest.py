@@ -8,6 +8,7 @@ from tests.fakes import (
     InMemoryQueue,
     InMemorySamples,
 )
+from warmline import voice_slots
 from warmline.clone_state import CallerProfile
 from warmline.settings import Settings
 
@@ -59,3 +60,11 @@ def registered(store, samples):
         )
     )
     return CALLER
+
+
+@pytest.fixture(autouse=True)
+def fresh_subscription_cache():
+    """The worker's subscription cache lives per execution environment; each test is a new one."""
+    voice_slots.SUBSCRIPTION_CACHE.clear()
+    yield
+    voice_slots.SUBSCRIPTION_CACHE.clear()

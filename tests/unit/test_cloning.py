@@ -300,3 +300,64 @@ def test_an_unexpected_failure_on_the_last_delivery_fails_the_job_and_is_recheck
 
     assert result.outcome is Outcome.FAILED and store.clones[CALLER].status is CloneStatus.FAILED
     assert queue.jobs == [job] and queue.delays == [settings.clone_recheck_delay_seconds]
+
+
+def test_a_clone_past_the_add_edit_allowance_fails_with_its_reason_and_deletes_nothing(
+    registered, job, store, samples, events, clock, settings
+):
+    from tests.fakes import FakeVoiceProvider
+    from warmline.voice_provider import ProviderVoice
+
+    other = ProviderVoice("old0001", f"warmline-ck_{'b' * 32}-old", "cloned", created_at_unix=1)
+    provider = FakeVoiceProvider(clock=clock, voice_limit=1, voices=[other], max_voice_add_edits=5)
+    provider.add_edit_counter = 5
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert (result.outcome, result.error_code, result.failure_kind) == (
+        Outcome.FAILED,
+        "voice_add_edit_limit",
+        "add_edit_limit",
+    )
+    assert provider.add_calls == [] and provider.deleted == []
+    failed = events.of_type(EventType.CLONE_FAILED)[0]
+    assert "5 of 5" in failed.data["error_message"]
+
+
+def test_a_clone_reports_how_much_of_the_add_edit_allowance_is_left(
+    registered, job, store, samples, events, clock, settings
+):
+    from tests.fakes import FakeVoiceProvider
+
+    provider = FakeVoiceProvider(clock=clock, max_voice_add_edits=10)
+    provider.add_edit_counter = 6
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert result.outcome is Outcome.READY and result.add_edits_left == 3
+
+
+def test_without_an_add_edit_maximum_nothing_is_reported(
+    registered, job, store, samples, events, clock, settings
+):
+    from tests.fakes import FakeVoiceProvider
+
+    result = run(job, store, samples, FakeVoiceProvider(clock=clock), events, clock, settings)
+
+    assert result.outcome is Outcome.READY and result.add_edits_left is None
+
+
+def test_a_refusal_after_the_allowance_ran_out_unseen_names_the_allowance(
+    registered, job, store, samples, events, clock, settings
+):
+    from tests.fakes import FakeVoiceProvider
+    from warmline import voice_slots
+
+    provider = FakeVoiceProvider(clock=clock, max_voice_add_edits=None)
+    voice_slots.SUBSCRIPTION_CACHE.get(provider, clock.now(), 30)  # read while there was no maximum
+    provider.max_voice_add_edits = 0  # the plan's allowance ran out since
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert (result.outcome, result.failure_kind) == (Outcome.FAILED, "add_edit_limit")
+    assert len(provider.add_calls) == 1

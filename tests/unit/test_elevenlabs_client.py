@@ -164,13 +164,22 @@ def test_delete_voice_removes_it_and_a_second_delete_is_not_an_error(client, emu
 
     assert emulator.voices() == []
     deletes = [record for record in emulator.requests("/v1/voices/") if record["method"] == "DELETE"]
-    assert [record["status"] for record in deletes] == [200, 404]
+    assert [record["status"] for record in deletes] == [200, 400]  # 400 voice_not_found: gone
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(400, "voice_not_found"), (400, "voice_does_not_exist"), (404, "not_found")]
+)
+def test_every_answer_ElevenLabs_has_given_for_a_gone_voice_means_gone(client, emulator, status, code):
+    emulator.inject(Fault(method="DELETE", path_prefix="/v1/voices/", status=status, code=code))
+
+    client.delete_voice("gone_voice_id_000000")
 
 
 def test_delete_voice_raises_on_other_errors(client):
     with pytest.raises(InvalidRequest) as raised:
         client.delete_voice("21m00Tcm4TlvDq8ikWAM")  # premade voices cannot be deleted
-    assert raised.value.status_code == 400
+    assert raised.value.status_code == 400 and raised.value.code == "voice_not_deletable"
 
 
 def test_list_voices_returns_premade_and_cloned_voices(client):
@@ -184,12 +193,58 @@ def test_list_voices_returns_premade_and_cloned_voices(client):
     assert voices["21m00Tcm4TlvDq8ikWAM"].category == "premade"
 
 
+def test_list_voices_searches_v2_and_follows_every_page(client, emulator):
+    emulator.configure(voice_limit=250)
+    names = [f"warmline-ck_{index:032x}-job" for index in range(205)]
+    for name in names:
+        add_voice(client, name=name)
+    add_voice(client, name="another product's voice")
+
+    found = client.list_voices("warmline-")
+
+    assert sorted(voice.name for voice in found) == sorted(names)
+    listed = emulator.requests("/v2/voices")
+    assert len(listed) == 3  # pages of 100
+    assert all(record["query"]["search"] == ["warmline-"] for record in listed)
+    assert all(openapi_check.validate_query("GET", "/v2/voices", record["query"]) == [] for record in listed)
+    assert not [
+        r for r in emulator.requests("/v1/voices") if (r["method"], r["path"]) == ("GET", "/v1/voices")
+    ]
+
+
+def test_list_voices_keeps_only_names_that_match_the_search():
+    body = {
+        "voices": [
+            {"voice_id": "a", "name": "warmline-ck_1-j", "description": "x"},
+            {"voice_id": "b", "name": "Rachel", "description": "about warmline-ck_1-j"},
+        ],
+        "has_more": False,
+        "total_count": 2,
+        "next_page_token": None,
+    }
+
+    voices = answering(200, json.dumps(body)).list_voices("warmline-ck_1-")
+
+    assert [voice.voice_id for voice in voices] == ["a"]
+
+
 def test_list_voices_tolerates_missing_or_null_labels():
-    body = {"voices": [{"voice_id": "a", "name": "A", "labels": None}, {"voice_id": "b", "name": "B"}]}
+    body = {
+        "voices": [{"voice_id": "a", "name": "A", "labels": None}, {"voice_id": "b", "name": "B"}],
+        "has_more": False,
+        "total_count": 2,
+    }
 
     voices = answering(200, json.dumps(body)).list_voices()
 
     assert [(voice.voice_id, voice.labels) for voice in voices] == [("a", {}), ("b", {})]
+
+
+def test_a_page_that_claims_more_without_a_token_is_malformed():
+    body = {"voices": [], "has_more": True, "total_count": 9, "next_page_token": None}
+
+    with pytest.raises(ProviderUnavailable):
+        answering(200, json.dumps(body)).list_voices()
 
 
 def test_get_subscription_counts_cloned_voices(client):
@@ -199,6 +254,17 @@ def test_get_subscription_counts_cloned_voices(client):
     subscription = client.get_subscription()
 
     assert (subscription.voice_limit, subscription.voice_slots_used, subscription.free_slots) == (5, 2, 3)
+    assert (subscription.voice_add_edit_counter, subscription.max_voice_add_edits) == (2, None)
+
+
+def test_get_subscription_reads_the_add_edit_allowance(client, emulator):
+    emulator.configure(max_voice_add_edits=3)
+    add_voice(client)
+
+    subscription = client.get_subscription()
+
+    assert (subscription.voice_add_edit_counter, subscription.max_voice_add_edits) == (1, 3)
+    assert subscription.add_edits_left == 2
 
 
 @pytest.mark.parametrize(("telephony", "call_id_prefix"), [("sip_trunk", "sip_"), ("twilio", "CA")])
@@ -228,7 +294,7 @@ def test_outbound_call_sends_a_valid_body(client, emulator, telephony, call_id_p
 
 @pytest.mark.parametrize("code", ERROR_CODES_429)
 def test_every_429_code_raises_rate_limited(client, emulator, code):
-    emulator.inject(Fault("/v1/voices", kind="status", status=429, code=code))
+    emulator.inject(Fault("/v2/voices", kind="status", status=429, code=code))
 
     with pytest.raises(RateLimited) as raised:
         client.list_voices()

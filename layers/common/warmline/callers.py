@@ -2,6 +2,10 @@
 
 Phone numbers never become table keys, object keys or log lines: everything downstream of the
 edge works with the caller key, an HMAC of the normalised number under a secret.
+
+Normalising follows libphonenumber's rules (`phonenumberslite`), with `DefaultCountryCode` as the
+region for numbers written without a country: `+44 (0)20 7946 0000`, `020 7946 0000`,
+`0044 20 7946 0000` and `tel:+44-20-7946-0000` are all `+442079460000`, so one person is one key.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ import hashlib
 import hmac
 import re
 
+import phonenumbers
+
 WITHHELD = frozenset({"", "anonymous", "unknown", "private", "restricted", "withheld", "unavailable"})
-_FORMATTING = re.compile(r"[\s\-.()/]")
-_DIGITS = re.compile(r"\+?[0-9]{3,15}")
 CALLER_KEY_PATTERN = re.compile(r"^ck_[0-9a-f]{32}$")
+_NATIONAL_DIGITS = re.compile(r"[0-9]{3,15}")
+_FORMATTING = re.compile(r"[\s\-.()/]")
+_SIP_URI = re.compile(r"^<?sips?:(?P<user>[^@;>]*)@", re.IGNORECASE)
 
 
 class InvalidCallerNumber(ValueError):
@@ -21,25 +28,57 @@ class InvalidCallerNumber(ValueError):
 
 
 def is_withheld(raw: str) -> bool:
-    return raw.strip().lower() in WITHHELD
+    return number_from_uri(raw).strip().lower() in WITHHELD
+
+
+def number_from_uri(raw: str) -> str:
+    """The user part of a `sip:`/`sips:` URI (`sip:+44…@pbx;transport=tls` -> `+44…`); other text as is.
+
+    `tel:` URIs are left whole: libphonenumber reads them (RFC 3966) itself.
+    """
+    found = _SIP_URI.match(raw.strip())
+    return found["user"] if found else raw
 
 
 def normalise_number(raw: str, default_country_code: str = "") -> str:
-    """Return the number as `+<digits>` (international) or `<digits>` (no country known).
+    """The number in E.164 (`+<country><number>`), by libphonenumber's rules.
 
-    `00` becomes `+`; with a default country code, a national `0...` number becomes `+<cc>...`.
-    Spaces, dashes, dots, slashes and parentheses are ignored; anything else is an error.
+    `default_country_code` (e.g. `44`) is the region for numbers written without a country. With
+    none, a national number (`020 …`) cannot be placed and is keyed as written, digits only.
     """
-    text = _FORMATTING.sub("", raw.strip())
-    if not _DIGITS.fullmatch(text):
-        raise InvalidCallerNumber("caller number must be 3 to 15 digits, optionally with a leading +")
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    elif default_country_code and text.startswith("0"):
-        text = f"+{default_country_code}{text[1:]}"
-    if len(text.lstrip("+")) < 3:
-        raise InvalidCallerNumber("caller number must be 3 to 15 digits, optionally with a leading +")
-    return text
+    text = number_from_uri(raw).strip()
+    region = _region(default_country_code)
+    if region is None and not text.startswith("+"):
+        national = _FORMATTING.sub("", text)
+        if national.startswith("00"):
+            text = "+" + national[2:]
+        elif _NATIONAL_DIGITS.fullmatch(national):
+            return national
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidCallerNumber(f"not a phone number: {_reason(error)}") from None
+    if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise InvalidCallerNumber("not a possible phone number (too short, too long or an unknown country)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _region(default_country_code: str) -> str | None:
+    if not default_country_code:
+        return None
+    region = phonenumbers.region_code_for_country_code(int(default_country_code))
+    return None if region == phonenumbers.UNKNOWN_REGION else region
+
+
+def _reason(error: phonenumbers.NumberParseException) -> str:
+    reasons = {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "no known country code",
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "no digits a number is made of",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+        phonenumbers.NumberParseException.TOO_LONG: "too long",
+    }
+    return reasons.get(error.error_type, "unreadable")
 
 
 def caller_key(normalised_number: str, secret: str) -> str:

@@ -237,15 +237,21 @@ class ConversationStart:
 
 
 def start_conversation(
-    caller_key: str | None, *, store: CloneStore, clock: Clock, settings: Settings
+    caller_key: str | None,
+    *,
+    store: CloneStore,
+    clock: Clock,
+    settings: Settings,
+    state: CallerState | None = None,
 ) -> ConversationStart:
+    """`state`: the caller's state when it was just read (warmline.caller_id reads it)."""
     if caller_key is None:
         progress = CloneProgress.WITHHELD
         return ConversationStart(
             Voice.DEFAULT, progress, None, None, dynamic_variables("", Voice.DEFAULT, progress, "")
         )
     now = clock.now()
-    state = store.load(caller_key)
+    state = state or store.load(caller_key)
     progress = _progress_of(state, now)
     clone = state.clone
     call_id = clone.threecx_call_id if clone is not None else ""

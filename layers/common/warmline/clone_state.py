@@ -118,6 +118,16 @@ class CallerProfile:
 
 
 @dataclass(frozen=True)
+class IncomingNote:
+    """What an incoming call through 3CX leaves behind for a few minutes (warmline.caller_id)."""
+
+    caller_key: str  # "" when the caller withheld their number
+    dialled_key: str  # the key of the number dialled (3CX's session.did); "" when unreadable
+    threecx_call_id: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
 class PinRecord:
     """A caller's PIN (a keyed hash, never the digits) and how their recent attempts went."""
 
@@ -135,6 +145,7 @@ class PinRecord:
 class CallerState:
     profile: CallerProfile | None
     clone: CloneRecord | None
+    last_call: IncomingNote | None = None  # the caller's latest incoming call, while it is noted
     pin: PinRecord | None = None  # None: the caller has no PIN (the default)
     has_consent_log: bool = False
 

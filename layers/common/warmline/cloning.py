@@ -66,6 +66,7 @@ class FailureKind(StrEnum):
 
     NO_SAMPLE = "no_sample"
     VOICE_LIMIT = "voice_limit"
+    ADD_EDIT_LIMIT = "add_edit_limit"
     RATE_LIMITED = "rate_limited"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     REJECTED = "rejected"
@@ -89,6 +90,8 @@ class JobResult:
     error_code: str = ""
     failure_kind: str = ""
     duration_ms: int = 0
+    # The plan's voice add/edits left after this clone; None when the plan reports no maximum.
+    add_edits_left: int | None = None
 
 
 class RetryLater(Exception):
@@ -214,11 +217,10 @@ class _CloneAttempt:
         if existing is not None:
             return self._ready(existing.voice_id, started)
 
+        refused = self._room_for_a_clone()
+        if refused is not None:
+            return refused
         limit_rounds = VOICE_LIMIT_ROUNDS
-        try:
-            self._make_room(known_full=False)
-        except voice_slots.NoSlotFree as full:
-            return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
         backoff = FIRST_BACKOFF_SECONDS
         while True:
             try:
@@ -229,7 +231,7 @@ class _CloneAttempt:
                     labels={},
                     timeout_seconds=self._request_timeout(),
                 )
-                voice_slots.SUBSCRIPTION_CACHE.adjust(+1)
+                voice_slots.SUBSCRIPTION_CACHE.adjust(+1, add_edits=+1)
                 return self._ready(added.voice_id, started)
             except ProviderError as error:
                 if isinstance(error, VoiceLimitReached) and limit_rounds > 1:
@@ -242,7 +244,7 @@ class _CloneAttempt:
                 if error.ambiguous:
                     self.in_doubt = True
                 if not error.retryable:
-                    return self._fail(error.reason, error.message, failure_kind(error))
+                    return self._refused(error)
                 logger.warning("clone attempt failed (%s), may retry", error.reason)
                 if error.ambiguous:
                     existing = self._find_existing_voice()
@@ -253,6 +255,38 @@ class _CloneAttempt:
                     return self._give_up_delivery(error)
                 self.clock.sleep(pause)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _room_for_a_clone(self) -> JobResult | None:
+        """A FAILED result when no clone can be made now (the add/edit allowance is used up, or
+        every slot is taken by voices that must stay); None when one can."""
+        try:
+            voice_slots.check_add_edit_allowance(
+                provider=self.provider, clock=self.clock, settings=self.settings
+            )
+        except voice_slots.AddEditAllowanceUsedUp as used_up:
+            return self._fail("voice_add_edit_limit", str(used_up), FailureKind.ADD_EDIT_LIMIT)
+        except ProviderError as error:
+            logger.warning("could not read the add/edit allowance: %s", error.reason)
+        try:
+            self._make_room(known_full=False)
+        except voice_slots.NoSlotFree as full:
+            return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
+        return None
+
+    def _refused(self, error: ProviderError) -> JobResult:
+        """FAILED with the provider's reason; or, when the refusal came because the add/edit
+        allowance ran out since this environment last read it, with that reason (ElevenLabs
+        documents the counter, not the refusal's code)."""
+        voice_slots.SUBSCRIPTION_CACHE.clear()
+        try:
+            voice_slots.check_add_edit_allowance(
+                provider=self.provider, clock=self.clock, settings=self.settings
+            )
+        except voice_slots.AddEditAllowanceUsedUp as used_up:
+            return self._fail("voice_add_edit_limit", str(used_up), FailureKind.ADD_EDIT_LIMIT)
+        except ProviderError:
+            pass
+        return self._fail(error.reason, error.message, failure_kind(error))
 
     def _make_room(self, *, known_full: bool) -> None:
         try:
@@ -281,7 +315,7 @@ class _CloneAttempt:
 
     def _find_existing_voice(self) -> ProviderVoice | None:
         try:
-            voices = self.provider.list_voices()
+            voices = self.provider.list_voices(self.name)
         except ProviderError as error:
             logger.warning("could not list voices to look for an earlier attempt's clone: %s", error.reason)
             return None
@@ -317,7 +351,13 @@ class _CloneAttempt:
                 },
             )
         )
-        return JobResult(Outcome.READY, voice_id=voice_id, duration_ms=duration_ms)
+        subscription = voice_slots.SUBSCRIPTION_CACHE.current()
+        return JobResult(
+            Outcome.READY,
+            voice_id=voice_id,
+            duration_ms=duration_ms,
+            add_edits_left=subscription.add_edits_left if subscription else None,
+        )
 
     def _lost_lease(self, voice_id: str) -> JobResult:
         """The record no longer takes our voice: the lease expired and another delivery took the

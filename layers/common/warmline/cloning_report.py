@@ -38,6 +38,10 @@ class CloningReport:
     calls_waited_in_ivr: int = 0
     calls_timed_out_in_ivr: int = 0
     handoffs: int = 0
+    # Conversations and checks whose caller did not come in through 3CX (the caller ID did not
+    # cross the SIP leg), and of those the ones tied to the only recent call (warmline.caller_id).
+    caller_id_not_passed_through: int = 0
+    caller_id_correlated: int = 0
     pin_checks_by_result: dict[str, int] = field(default_factory=dict)  # callers with a PIN only
     pin_lockouts: int = 0
 
@@ -70,6 +74,7 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
     waits = [int(e.data["wait_ms"]) for e in checks]
     # A call is one 3CX call of one caller; it may press 1 several times.
     calls_waited = {(e.caller_key, e.data.get("threecx_call_id", "")) for e in checks}
+    not_passed = by_type[EventType.CALLER_ID_NOT_PASSED]
     calls_timed_out = {
         (e.caller_key, e.data.get("threecx_call_id", ""))
         for e in checks
@@ -93,6 +98,8 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         calls_waited_in_ivr=len(calls_waited),
         calls_timed_out_in_ivr=len(calls_timed_out),
         handoffs=len(by_type[EventType.HANDOFF]),
+        caller_id_not_passed_through=len(not_passed),
+        caller_id_correlated=sum(1 for e in not_passed if e.data.get("correlated")),
         **_pin_counts(by_type[EventType.PIN_CHECK]),
     )
 

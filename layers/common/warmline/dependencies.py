@@ -11,11 +11,12 @@ from typing import Any
 import boto3
 
 from warmline.adapters.clock import SystemClock
-from warmline.adapters.dynamodb import DynamoCloneStore, DynamoEventStore
+from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
+from warmline.caller_id import CallerIdCheck
 from warmline.callers import caller_key
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
@@ -38,6 +39,14 @@ class Dependencies:
     @cached_property
     def store(self) -> DynamoCloneStore:
         return DynamoCloneStore(self._client("dynamodb"), self.settings.table_name)
+
+    @cached_property
+    def calls(self) -> DynamoCallLog:
+        return DynamoCallLog(self._client("dynamodb"), self.settings.table_name)
+
+    @cached_property
+    def caller_ids(self) -> CallerIdCheck:
+        return CallerIdCheck(self.store, self.calls, self.events, self.clock, self.settings)
 
     @cached_property
     def events(self) -> DynamoEventStore:

@@ -18,6 +18,8 @@ class EventType(StrEnum):
     IVR_TIMEOUT = "ivr_timeout"
     CALL_ANSWERED = "call_answered"  # an incoming call from a caller with a voice sample
     IVR_CHECK = "ivr_check"  # one wait for the clone after the caller pressed 1
+    # ElevenLabs reported a caller who did not come in through 3CX (warmline.caller_id)
+    CALLER_ID_NOT_PASSED = "caller_id_not_passed"
     PIN_CHECK = "pin_check"  # a check_clone from a caller with a PIN: was the PIN accepted?
 
 

@@ -60,6 +60,7 @@ SAY = {
 NOT_VERIFIED_SAY = "I couldn't verify your PIN, so let's carry on together now."
 CHECK_KEY = "1"
 VOICEMAIL_KEY = "2"
+WAITING_KEYS = (CHECK_KEY, VOICEMAIL_KEY)  # the keys whose answer depends on the caller's clone
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class _Check:
 
 
 def check_clone(
-    caller_key: str,
+    caller_key: str | None,
     caller_number: str,
     pressed_key: str,
     *,
@@ -154,12 +155,21 @@ def check_clone(
     conversation_id: str = "",
     pin: PinEntry = NO_PIN,
 ) -> IvrAnswer:
+    """`caller_key` None: the caller cannot be known (a withheld number); `caller_number` "": the
+    number is not the caller's to call back (warmline.caller_id)."""
     started = clock.now()
+    if pressed_key not in WAITING_KEYS:
+        return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
+    if caller_key is None:
+        action = (
+            NextAction.OFFER_VOICEMAIL
+            if pressed_key == VOICEMAIL_KEY
+            else NextAction.CONTINUE_WITH_DEFAULT_VOICE
+        )
+        return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
     if pressed_key == VOICEMAIL_KEY:
         status = _status_of(store.get_clone(caller_key), clock.now())
         return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, clock.now()))
-    if pressed_key != CHECK_KEY:
-        return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
 
     verdict = verify_pin(caller_key, pin, store=store, clock=clock, settings=settings)
     pin_events = _pin_events(caller_key, verdict, conversation_id, clock)
@@ -282,6 +292,11 @@ def _hand_off(
     if settings.handoff_mode == "outbound":
         if provider is None:
             raise ValueError("handoff mode outbound needs a voice provider")
+        if not check.caller_number:
+            logger.warning("no number to call the caller back on: continuing in the default voice")
+            return IvrAnswer(
+                IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
+            )
         try:
             placed = provider.place_outbound_call(
                 telephony=settings.outbound_telephony,

@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from warmline.caller_id import IdentifiedCaller, Resolution
 from warmline.calls import CallDecision, CloneProgress, Voice
 from warmline.clone_state import VoiceStatus
 from warmline.cloning import FailureKind, JobResult, Outcome
@@ -48,6 +49,8 @@ CLONES_FAILED = MetricSpec("ClonesFailed", MetricUnit.Count)
 CLONE_FAILURES_BY_REASON = MetricSpec(
     "CloneFailuresByReason", MetricUnit.Count, "reason", tuple(kind.value for kind in FailureKind)
 )
+# After each clone, the plan's voice add/edits still left (only when the plan reports a maximum).
+VOICE_ADD_EDITS_LEFT = MetricSpec("VoiceAddEditsLeft", MetricUnit.Count)
 CALLS_WITH_VOICE_SAMPLE = MetricSpec("CallsWithVoiceSample", MetricUnit.Count)
 CACHE_HITS = MetricSpec("CacheHits", MetricUnit.Count)
 CLONE_JOBS_ENQUEUED = MetricSpec("CloneJobsEnqueued", MetricUnit.Count)
@@ -55,6 +58,10 @@ CLONE_JOBS_DEDUPLICATED = MetricSpec("CloneJobsDeduplicated", MetricUnit.Count)
 IVR_WAIT_TIME = MetricSpec("IvrWaitTime", MetricUnit.Milliseconds)
 IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.value for o in IvrOutcome))
 HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
+# conversation-init or check_clone saw a caller who did not come in through 3CX moments before: the
+# caller ID did not cross the SIP leg (warmline.caller_id); and of those, the ones tied to a call.
+CALLER_ID_NOT_PASSED = MetricSpec("CallerIdNotPassedThrough", MetricUnit.Count)
+CALLER_ID_CORRELATED = MetricSpec("CallerIdCorrelated", MetricUnit.Count)
 PIN_CHECKS = MetricSpec("PinChecks", MetricUnit.Count, "result", tuple(r.value for r in COUNTED_RESULTS))
 # What the scheduled voice sweep deleted: expired clones, and voices no record held (orphans).
 VOICES_DELETED_BY_SWEEP = MetricSpec(
@@ -79,6 +86,7 @@ ALL_METRICS = (
     CLONES_SUCCEEDED,
     CLONES_FAILED,
     CLONE_FAILURES_BY_REASON,
+    VOICE_ADD_EDITS_LEFT,
     CALLS_WITH_VOICE_SAMPLE,
     CACHE_HITS,
     CLONE_JOBS_ENQUEUED,
@@ -86,6 +94,8 @@ ALL_METRICS = (
     IVR_WAIT_TIME,
     IVR_OUTCOMES,
     HANDOFFS,
+    CALLER_ID_NOT_PASSED,
+    CALLER_ID_CORRELATED,
     PIN_CHECKS,
     VOICES_DELETED_BY_SWEEP,
     WEBHOOK_LATENCY,
@@ -143,6 +153,8 @@ def count_clone_result(result: JobResult) -> None:
     if result.outcome is Outcome.READY:
         _add(CLONES_SUCCEEDED, 1)
         _add(CLONE_DURATION, result.duration_ms)
+        if result.add_edits_left is not None:
+            _add(VOICE_ADD_EDITS_LEFT, result.add_edits_left)
     elif result.outcome is Outcome.FAILED:
         _add(CLONES_FAILED, 1)
         _add(CLONE_FAILURES_BY_REASON, 1, result.failure_kind)
@@ -164,6 +176,14 @@ def count_sweep(report: SweepReport) -> None:
     if isinstance(report, VoiceSweepReport):
         for reason in VOICES_DELETED_BY_SWEEP.values:
             _add(VOICES_DELETED_BY_SWEEP, report.deleted[reason], reason)
+
+
+def count_caller_identity(identified: IdentifiedCaller) -> None:
+    if identified.passed_through:
+        return
+    _add(CALLER_ID_NOT_PASSED, 1)
+    if identified.resolution is Resolution.CORRELATED:
+        _add(CALLER_ID_CORRELATED, 1)
 
 
 # --- the webhook's own latency -------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, PinRecord
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, IncomingNote, PinRecord
 from warmline.consent import ConsentEntry
 from warmline.events import Event
 from warmline.voice_provider import VoiceSample
@@ -30,7 +30,7 @@ class PinStore(Protocol):
 
 class CloneStore(PinStore, Protocol):
     def load(self, caller_key: str) -> CallerState:
-        """Profile, clone record and PIN record in one strongly consistent read."""
+        """Profile, clone record, PIN record and last incoming call in one strongly consistent read."""
         ...
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
@@ -106,6 +106,18 @@ class CloneStore(PinStore, Protocol):
     def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
         """Append the withdrawal to the consent log, delete the profile and leave the REMOVED
         marker as the clone record, all at once."""
+        ...
+
+
+class CallLog(Protocol):
+    """Incoming calls through 3CX, each kept until `expires_at` (a few minutes: warmline.caller_id)."""
+
+    def note(self, call: IncomingNote, expires_at: int) -> None:
+        """Remember the call under its caller (the caller's `last_call`) and its dialled number."""
+        ...
+
+    def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
+        """The calls noted to this dialled number at or after `since_ms`."""
         ...
 
 

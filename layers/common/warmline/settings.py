@@ -72,6 +72,9 @@ class Settings(BaseModel):
     failed_retry_after_seconds: int = Field(default=300, ge=0)
     pending_expiry_seconds: int = Field(default=900, gt=0)
     handoff_window_seconds: int = Field(default=120, gt=0)
+    # How long an incoming call through 3CX counts as "recent" when conversation-init or check_clone
+    # asks whether the caller ElevenLabs reports came in through 3CX (warmline.caller_id).
+    caller_id_window_seconds: int = Field(default=300, gt=0)
     # Callers with a PIN (warmline.verification): wrong PINs before a lock, and the first lock's length.
     pin_max_failures: int = Field(default=3, ge=1, le=10)
     pin_lockout_seconds: int = Field(default=900, ge=1, le=86_400)

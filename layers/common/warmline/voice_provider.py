@@ -39,10 +39,20 @@ class Subscription:
     voice_limit: int
     voice_slots_used: int
     can_use_instant_voice_cloning: bool = True
+    # Every clone (voice add) and voice edit counts against a separate allowance of the plan; a
+    # delete frees a slot but gives no add/edit back. None: the plan reports no maximum.
+    max_voice_add_edits: int | None = None
+    voice_add_edit_counter: int = 0
 
     @property
     def free_slots(self) -> int:
         return max(0, self.voice_limit - self.voice_slots_used)
+
+    @property
+    def add_edits_left(self) -> int | None:
+        if self.max_voice_add_edits is None:
+            return None
+        return max(0, self.max_voice_add_edits - self.voice_add_edit_counter)
 
 
 @dataclass(frozen=True)
@@ -113,9 +123,13 @@ class VoiceProvider(Protocol):
         timeout_seconds: float,
     ) -> AddedVoice: ...
 
-    def delete_voice(self, voice_id: str) -> None: ...
+    def delete_voice(self, voice_id: str) -> None:
+        """Delete the voice; one that is already gone is not an error."""
+        ...
 
-    def list_voices(self) -> list[ProviderVoice]: ...
+    def list_voices(self, search: str = "") -> list[ProviderVoice]:
+        """Every voice (all pages) whose name contains `search`, ignoring case."""
+        ...
 
     def get_subscription(self) -> Subscription: ...
 

@@ -21,6 +21,10 @@ Slot usage comes from GET /v1/user/subscription, cached for `voice_slot_cache_se
 execution environment and adjusted for the clones and deletes this environment makes; a clone that
 still meets `voice_limit_reached` (another environment filled the last slot) makes room without
 the cache.
+
+Every clone also spends one of the plan's voice additions/edits (`voice_add_edit_counter` against
+`max_voice_add_edits`; deleting a voice gives none back). When none is left, a clone fails at once
+with `voice_add_edit_limit` instead of deleting a voice for a clone that cannot be made.
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ _VOICE_NAME = re.compile(r"^warmline-(?P<caller_key>ck_[0-9a-f]{32})-(?P<job_id>
 
 class NoSlotFree(Exception):
     """Every voice slot is used and none of warmline's voices may be deleted."""
+
+
+class AddEditAllowanceUsedUp(Exception):
+    """The plan's voice add/edit allowance (`max_voice_add_edits`) is used up: no clone can be made."""
 
 
 def voice_name(job_id: str, caller_key: str) -> str:
@@ -68,10 +76,17 @@ class SubscriptionCache:
             self._fetched_at = now
         return self._subscription
 
-    def adjust(self, slots: int) -> None:
+    def adjust(self, slots: int, add_edits: int = 0) -> None:
+        """Count this environment's own clones (+1 slot, +1 add/edit) and deletes (-1 slot)."""
         if self._subscription is not None:
-            used = max(0, self._subscription.voice_slots_used + slots)
-            self._subscription = replace(self._subscription, voice_slots_used=used)
+            self._subscription = replace(
+                self._subscription,
+                voice_slots_used=max(0, self._subscription.voice_slots_used + slots),
+                voice_add_edit_counter=self._subscription.voice_add_edit_counter + add_edits,
+            )
+
+    def current(self) -> Subscription | None:
+        return self._subscription
 
     def clear(self) -> None:
         self._subscription = None
@@ -115,6 +130,28 @@ def choose_voice_to_delete(
     return min(candidates, key=lambda c: (not c.orphan, c.last_used_ms)).voice
 
 
+def check_add_edit_allowance(
+    *,
+    provider: VoiceProvider,
+    clock: Clock,
+    settings: Settings,
+    cache: SubscriptionCache = SUBSCRIPTION_CACHE,
+) -> None:
+    """Raise AddEditAllowanceUsedUp when the plan has no voice add/edit left (evicting a voice to
+    clone again would then only lose a caller's clone). A cached "none left" is read again first:
+    the allowance may have renewed, or the plan grown, since."""
+    subscription = cache.get(provider, clock.now(), settings.voice_slot_cache_seconds)
+    if subscription.add_edits_left == 0:
+        cache.clear()
+        subscription = cache.get(provider, clock.now(), settings.voice_slot_cache_seconds)
+    if subscription.add_edits_left == 0:
+        raise AddEditAllowanceUsedUp(
+            "the ElevenLabs plan's voice add/edit allowance is used up "
+            f"({subscription.voice_add_edit_counter} of {subscription.max_voice_add_edits}): "
+            "no clone until it renews or the plan is upgraded"
+        )
+
+
 def make_room(
     *,
     provider: VoiceProvider,
@@ -131,7 +168,8 @@ def make_room(
         subscription = cache.get(provider, now, settings.voice_slot_cache_seconds)
         if subscription.free_slots > 0:
             return ""
-    voice = choose_voice_to_delete(provider.list_voices(), store=store, now=now, settings=settings)
+    voices = provider.list_voices(VOICE_NAME_PREFIX)
+    voice = choose_voice_to_delete(voices, store=store, now=now, settings=settings)
     if voice is None:
         raise NoSlotFree(
             "every custom voice slot is used and no voice warmline created may be deleted "

@@ -31,7 +31,7 @@ from warmline.housekeeping import SweepContext
 from warmline.ports import Clock, CloneStore
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderError, ProviderVoice, VoiceProvider
-from warmline.voice_slots import parse_voice_name
+from warmline.voice_slots import VOICE_NAME_PREFIX, parse_voice_name
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ def tidy_caller_voices(
     """Delete the caller's voices that their record does not hold; how many went. A failure to
     list is logged and left to the scheduled sweep."""
     try:
-        voices = [v for v in _warmline_voices(provider.list_voices()) if v.caller_key == caller_key]
+        voices = _warmline_voices(provider.list_voices(f"{VOICE_NAME_PREFIX}{caller_key}-"))
+        voices = [v for v in voices if v.caller_key == caller_key]
     except ProviderError as error:
         logger.warning("could not look for this caller's extra voices: %s", error.reason)
         return 0
@@ -117,7 +118,7 @@ def sweep_voices(context: SweepContext) -> VoiceSweepReport:
     report = VoiceSweepReport()
     now = context.clock.now()
     by_caller: dict[str, list[_Voice]] = defaultdict(list)
-    for voice in _warmline_voices(provider.list_voices()):
+    for voice in _warmline_voices(provider.list_voices(VOICE_NAME_PREFIX)):
         by_caller[voice.caller_key].append(voice)
         report.warmline_voices += 1
 

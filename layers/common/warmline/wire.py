@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 
 PrintableText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[\x20-\x7e]*$")]
 CallerText = Annotated[StrictStr, StringConstraints(max_length=64)]
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A string field ElevenLabs sends, read leniently: anything that is not short printable text is None."""
+    if not isinstance(value, str) or len(value) > 256 or not value.isprintable():
+        return None
+    return value
+
+
+LenientText = Annotated[str | None, BeforeValidator(_text_or_none)]
 
 
 class IncomingCallRequest(BaseModel):
@@ -30,14 +49,16 @@ class IncomingCallResponse(BaseModel):
 
 
 class ConversationInitRequest(BaseModel):
-    """ElevenLabs' conversation-initiation webhook; it may add fields, which are ignored."""
+    """ElevenLabs' conversation-initiation webhook. Every field is optional and may be null (for SIP
+    calls `call_sid`, a Twilio field, is); a field that cannot be read is None, other fields are
+    ignored. So this model never rejects a body: the agent must always get its initiation data."""
 
     model_config = ConfigDict(extra="ignore")
 
-    caller_id: CallerText = ""
-    agent_id: PrintableText = ""
-    called_number: PrintableText = ""
-    call_sid: PrintableText = ""
+    caller_id: LenientText = None
+    agent_id: LenientText = None
+    called_number: LenientText = None
+    call_sid: LenientText = None
 
 
 class TtsOverride(BaseModel):
@@ -107,6 +128,8 @@ class CloningCounts(BaseModel):
     calls_waited_in_ivr: int
     calls_timed_out_in_ivr: int
     handoffs: int
+    caller_id_not_passed_through: int
+    caller_id_correlated: int
     pin_checks_by_result: dict[str, int]
     pin_lockouts: int
 

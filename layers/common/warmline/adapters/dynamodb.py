@@ -1,9 +1,10 @@
-"""The clone table in DynamoDB: caller profiles, clone records and events, one table.
+"""The clone table in DynamoDB: caller profiles, clone records, recent calls and events, one table.
 
-Items:  pk = CALLER#<caller key>, sk = PROFILE | CLONE | PIN
-        pk = CALLER#<caller key>, sk = CONSENT#<epoch ms>#<event>   (the consent log: no TTL,
-                                   only ever added to)
-        pk = EVENTS#<UTC day>,    sk = <epoch ms>#<event id>
+Items:  pk = CALLER#<caller key>,    sk = PROFILE | CLONE | PIN | LAST_CALL
+        pk = CALLER#<caller key>,    sk = CONSENT#<epoch ms>#<event>   (the consent log: no TTL,
+                                      only ever added to)
+        pk = DIALLED#<number key>,   sk = <epoch ms>#<id>      (a recent incoming call to that number)
+        pk = EVENTS#<UTC day>,       sk = <epoch ms>#<event id>
 Times are integer epoch milliseconds (`*_at_ms`), except `expires_at` (epoch seconds: the TTL).
 """
 
@@ -19,12 +20,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
+from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, IncomingNote, PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.events import Event, EventType
 
 PROFILE = "PROFILE"
 CLONE = "CLONE"
+LAST_CALL = "LAST_CALL"
 PIN = "PIN"
 CONSENT_PREFIX = "CONSENT#"
 _serializer = TypeSerializer()
@@ -35,6 +37,10 @@ _PIN_FIELDS = {f.name for f in fields(PinRecord)}
 
 def caller_pk(caller_key: str) -> str:
     return f"CALLER#{caller_key}"
+
+
+def dialled_pk(dialled_key: str) -> str:
+    return f"DIALLED#{dialled_key}"
 
 
 def events_pk(at_ms: int) -> str:
@@ -57,6 +63,30 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
+
+
+def _batch_put(client: Any, table: str, items: list[dict[str, Any]]) -> None:
+    """Put the items in as few requests as DynamoDB allows (25 each), retrying what it leaves out."""
+    requests = [{"PutRequest": {"Item": _to_item(values)}} for values in items]
+    for start in range(0, len(requests), 25):
+        pending = {table: requests[start : start + 25]}
+        for attempt in range(5):
+            unprocessed = client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+            if not unprocessed:
+                break
+            pending = unprocessed
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError(f"DynamoDB left {len(pending[table])} item(s) unwritten")
+
+
+def _note_from(values: dict[str, Any]) -> IncomingNote:
+    return IncomingNote(
+        caller_key=values.get("caller_key", ""),
+        dialled_key=values.get("dialled_key", ""),
+        threecx_call_id=values.get("threecx_call_id", ""),
+        at_ms=values["at_ms"],
+    )
 
 
 def _is_condition_failure(error: ClientError) -> bool:
@@ -134,7 +164,7 @@ class DynamoCloneStore:
             ExpressionAttributeValues=_to_item({":pk": caller_pk(caller_key)}),
             ConsistentRead=True,
         )
-        profile = clone = pin = None
+        profile = clone = pin = last_call = None
         has_consent_log = False
         for item in response.get("Items", []):
             values = _from_item(item)
@@ -144,9 +174,13 @@ class DynamoCloneStore:
                 clone = _clone_from(values)
             elif values["sk"] == PIN:
                 pin = _pin_from(values)
+            elif values["sk"] == LAST_CALL:
+                last_call = _note_from(values)
             elif values["sk"].startswith(CONSENT_PREFIX):
                 has_consent_log = True
-        return CallerState(profile=profile, clone=clone, pin=pin, has_consent_log=has_consent_log)
+        return CallerState(
+            profile=profile, clone=clone, pin=pin, last_call=last_call, has_consent_log=has_consent_log
+        )
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
         response = self._client.get_item(
@@ -398,6 +432,7 @@ class DynamoCloneStore:
                 self._append(withdrawal),
                 {"Delete": {"TableName": self._table, "Key": self._key(caller_key, PROFILE)}},
                 {"Delete": {"TableName": self._table, "Key": self._key(caller_key, PIN)}},
+                {"Delete": {"TableName": self._table, "Key": self._key(caller_key, LAST_CALL)}},
                 {"Put": {"TableName": self._table, "Item": _to_item(marker)}},
             ]
         )
@@ -484,6 +519,39 @@ class DynamoCloneStore:
         )
 
 
+class DynamoCallLog:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def note(self, call: IncomingNote, expires_at: int) -> None:
+        """One request: the caller's LAST_CALL and the dialled number's entry, each when known."""
+        values = {"at_ms": call.at_ms, "threecx_call_id": call.threecx_call_id, "expires_at": expires_at}
+        items = []
+        if call.caller_key:
+            items.append(
+                {**values, "pk": caller_pk(call.caller_key), "sk": LAST_CALL, "dialled_key": call.dialled_key}
+            )
+        if call.dialled_key:
+            sk = f"{call.at_ms:013d}#{uuid.uuid4().hex}"
+            items.append(
+                {**values, "pk": dialled_pk(call.dialled_key), "sk": sk, "caller_key": call.caller_key}
+            )
+        _batch_put(self._client, self._table, items)
+
+    def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
+        response = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk >= :since",
+            ExpressionAttributeValues=_to_item(
+                {":pk": dialled_pk(dialled_key), ":since": f"{since_ms:013d}"}
+            ),
+            ConsistentRead=True,
+        )
+        notes = [_from_item(item) for item in response.get("Items", [])]
+        return [_note_from({**values, "dialled_key": dialled_key}) for values in notes]
+
+
 class DynamoEventStore:
     def __init__(self, client: Any, table_name: str, ttl_seconds: int) -> None:
         self._client = client
@@ -492,17 +560,7 @@ class DynamoEventStore:
 
     def record(self, *events: Event) -> None:
         """Write the events in one request (a batch of up to 25), retrying what DynamoDB leaves out."""
-        requests = [{"PutRequest": {"Item": _to_item(self._values(event))}} for event in events]
-        for start in range(0, len(requests), 25):
-            pending = {self._table: requests[start : start + 25]}
-            for attempt in range(5):
-                unprocessed = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
-                if not unprocessed:
-                    break
-                pending = unprocessed
-                time.sleep(0.05 * 2**attempt)
-            else:
-                raise RuntimeError(f"DynamoDB left {len(pending[self._table])} event(s) unwritten")
+        _batch_put(self._client, self._table, [self._values(event) for event in events])
 
     def _values(self, event: Event) -> dict[str, Any]:
         return {

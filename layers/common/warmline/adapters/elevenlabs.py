@@ -34,6 +34,9 @@ OUTBOUND_CALL_PATHS: dict[str, str] = {
     "twilio": "/v1/convai/twilio/outbound-call",
 }
 CALL_ID_FIELDS: dict[str, str] = {"sip_trunk": "sip_call_id", "twilio": "callSid"}
+# ElevenLabs has answered a voice that is already gone with 404, and with 400 and these codes.
+GONE_VOICE_CODES = frozenset({"voice_not_found", "voice_does_not_exist"})
+VOICES_PAGE_SIZE = 100  # the most GET /v2/voices gives per page
 
 
 class MalformedResponse(ProviderUnavailable):
@@ -96,19 +99,41 @@ class ElevenLabsClient:
         try:
             self._request("DELETE", f"/v1/voices/{voice_id}")
         except InvalidRequest as error:
-            if error.status_code != 404:
+            if error.status_code != 404 and error.code not in GONE_VOICE_CODES:
                 raise
 
-    def list_voices(self) -> list[ProviderVoice]:
-        body = self._request("GET", "/v1/voices")
-        return [_provider_voice(voice) for voice in _field(body, "voices", list)]
+    def list_voices(self, search: str = "") -> list[ProviderVoice]:
+        """GET /v2/voices, every page: ElevenLabs searches names, descriptions, labels and
+        categories; only the voices whose name contains `search` are kept. (GET /v1/voices has no
+        search and stops working once an account holds more than 500 voices.)"""
+        params: dict[str, Any] = {"page_size": VOICES_PAGE_SIZE} | ({"search": search} if search else {})
+        found: list[ProviderVoice] = []
+        tokens_seen: set[str] = set()
+        while True:
+            body = self._request("GET", "/v2/voices", params=params)
+            found += [_provider_voice(voice) for voice in _field(body, "voices", list)]
+            if body.get("has_more") is not True:
+                break
+            token = body.get("next_page_token")
+            if not isinstance(token, str) or not token or token in tokens_seen:
+                raise MalformedResponse(
+                    "GET /v2/voices: has_more without a new next_page_token",
+                    status_code=200,
+                    code="malformed_response",
+                )
+            tokens_seen.add(token)
+            params = {**params, "next_page_token": token}
+        return [voice for voice in found if search.lower() in voice.name.lower()]
 
     def get_subscription(self) -> Subscription:
         body = self._request("GET", "/v1/user/subscription")
+        most = body.get("max_voice_add_edits")
         return Subscription(
             voice_limit=_field(body, "voice_limit", int),
             voice_slots_used=_field(body, "voice_slots_used", int),
             can_use_instant_voice_cloning=bool(body.get("can_use_instant_voice_cloning", True)),
+            max_voice_add_edits=most if isinstance(most, int) and not isinstance(most, bool) else None,
+            voice_add_edit_counter=_field(body, "voice_add_edit_counter", int),
         )
 
     def place_outbound_call(

@@ -1,0 +1,235 @@
+"""The ElevenLabs agent on a phone call, as the emulator plays it for the local stack.
+
+A SIP INVITE reaches the agent (ElevenLabs SIP trunking); the platform reads the caller from it as
+ElevenLabs documents (`X-CALLER-ID` if the INVITE has one, else the From header's user part: 3CX
+can set that, not `X-` headers), starts a conversation and, when the agent is set to, POSTs the
+conversation-initiation webhook with a SIP-shaped body: `caller_id`, `agent_id`, `called_number`
+and `call_sid` null (a Twilio field). Its answer's overrides apply only where the agent permits
+them. A tool call is made from the agent's own tool configuration: the URL with its path
+parameters filled from dynamic variables (`system__caller_id` …), the body from its schema, secret
+headers from the workspace secrets, and the wait the caller hears (speech first, a sound) from
+`pre_tool_speech`, `tool_call_sound` and `tool_call_sound_behavior`. A transfer is the agent's
+`transfer_to_number` tool: a SIP REFER to its destination.
+
+Everything here reads the agent as `warmline elevenlabs configure` (or an operator) left it, so the
+local stack's calls go through exactly the configuration a real agent would have.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+WEBHOOK_TIMEOUT_SECONDS = 10.0  # ElevenLabs documents none ("a reasonable timeout")
+
+
+class CallRefused(Exception):
+    """The agent cannot take this call or tool call (unknown agent or tool, a missing argument)."""
+
+
+@dataclass
+class Conversation:
+    conversation_id: str
+    agent_id: str
+    system: dict[str, Any]
+    dynamic_variables: dict[str, Any] = field(default_factory=dict)
+    voice_id: str = ""
+    first_message: str = ""
+    webhook_request: dict[str, Any] | None = None  # the body sent to the initiation webhook
+    webhook_status: int | None = None  # None: the agent fetches no initiation data
+    webhook_problem: str = ""  # why the answer was not used, or what it lacked
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sip_user(uri: str) -> str:
+    """`sip:+447700900123@pbx.example.com;transport=tcp` -> `+447700900123`."""
+    text = uri.strip().strip("<>")
+    text = text.split(":", 1)[1] if text.lower().startswith(("sip:", "sips:")) else text
+    return text.split("@", 1)[0].split(";", 1)[0]
+
+
+def start(
+    agent: dict[str, Any], invite: dict[str, Any], secret_values: dict[str, str], http: httpx.Client
+) -> Conversation:
+    """A conversation for an INVITE `{"from", "to", "headers"?, "caller_id_as"?}` to `agent`."""
+    headers = {name.lower(): value for name, value in (invite.get("headers") or {}).items()}
+    caller = headers.get("x-caller-id") or sip_user(invite["from"])
+    conversation = Conversation(
+        conversation_id="conv_" + secrets.token_hex(10),
+        agent_id=agent["agent_id"],
+        system={
+            "system__caller_id": caller,
+            "system__called_number": sip_user(invite["to"]),
+            "system__call_sid": None,
+            "system__agent_id": agent["agent_id"],
+        },
+    )
+    conversation.system["system__conversation_id"] = conversation.conversation_id
+    config = agent.get("conversation_config") or {}
+    conversation.voice_id = _at(config, "tts", "voice_id") or ""
+    conversation.first_message = _at(config, "agent", "first_message") or ""
+    placeholders = _at(config, "agent", "dynamic_variables", "dynamic_variable_placeholders") or {}
+    conversation.dynamic_variables = dict(placeholders)
+    settings = agent.get("platform_settings") or {}
+    webhook = _at(settings, "workspace_overrides", "conversation_initiation_client_data_webhook")
+    if webhook and _at(settings, "overrides", "enable_conversation_initiation_client_data_from_webhook"):
+        caller_id = invite["from"] if invite.get("caller_id_as") == "uri" else caller
+        body = {
+            "caller_id": caller_id,
+            "agent_id": agent["agent_id"],
+            "called_number": conversation.system["system__called_number"],
+            "call_sid": None,
+        }
+        _fetch_initiation_data(conversation, webhook, body, settings, placeholders, secret_values, http)
+    return conversation
+
+
+def _fetch_initiation_data(
+    conversation: Conversation,
+    webhook: dict[str, Any],
+    body: dict[str, Any],
+    settings: dict[str, Any],
+    placeholders: dict[str, Any],
+    secret_values: dict[str, str],
+    http: httpx.Client,
+) -> None:
+    conversation.webhook_request = body
+    try:
+        response = http.post(
+            webhook["url"],
+            json=body,
+            headers=_headers(webhook.get("request_headers") or {}, secret_values),
+            timeout=WEBHOOK_TIMEOUT_SECONDS,
+        )
+    except httpx.HTTPError as error:
+        conversation.webhook_problem = f"no answer: {type(error).__name__}"
+        return
+    conversation.webhook_status = response.status_code
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.status_code != 200 or not isinstance(data, dict):
+        conversation.webhook_problem = f"answered {response.status_code}; the agent goes on without it"
+        return
+    variables = data.get("dynamic_variables") or {}
+    missing = sorted(set(placeholders) - set(variables))
+    if missing:
+        conversation.webhook_problem = f"dynamic variables missing: {', '.join(missing)}"
+    conversation.dynamic_variables.update(variables)
+    allowed = _at(settings, "overrides", "conversation_config_override") or {}
+    override = data.get("conversation_config_override") or {}
+    if _at(override, "tts", "voice_id") and _at(allowed, "tts", "voice_id"):
+        conversation.voice_id = override["tts"]["voice_id"]
+    if _at(override, "agent", "first_message") and _at(allowed, "agent", "first_message"):
+        conversation.first_message = override["agent"]["first_message"]
+
+
+def call_tool(
+    conversation: Conversation,
+    tool: dict[str, Any],
+    parameters: dict[str, Any],
+    secret_values: dict[str, str],
+    http: httpx.Client,
+) -> dict[str, Any]:
+    """Run a webhook tool as the agent would, and say what the caller heard while it ran."""
+    config = tool["tool_config"]
+    schema = config.get("api_schema") or {}
+    values = {**conversation.system, **conversation.dynamic_variables}
+    url = schema["url"]
+    for name, spec in (schema.get("path_params_schema") or {}).items():
+        url = url.replace("{" + name + "}", quote(str(_argument(name, spec, values, parameters)), safe=""))
+    body_schema = schema.get("request_body_schema") or {}
+    required = set(body_schema.get("required") or [])
+    body = {
+        name: _argument(name, spec, values, parameters)
+        for name, spec in (body_schema.get("properties") or {}).items()
+        if name in required or name in parameters or "dynamic_variable" in spec or "constant_value" in spec
+    }
+    sound = config.get("tool_call_sound")
+    heard = {
+        "pre_tool_speech": config.get("pre_tool_speech", "auto") == "force",
+        "sound": sound if sound and config.get("tool_call_sound_behavior", "auto") == "always" else None,
+    }
+    started = time.monotonic()
+    try:
+        response = http.request(
+            schema.get("method", "GET"),
+            url,
+            json=body if body_schema else None,
+            headers=_headers(schema.get("request_headers") or {}, secret_values),
+            timeout=float(config.get("response_timeout_secs", 20)),
+        )
+        status, answer = response.status_code, _json_or_text(response)
+    except httpx.TimeoutException:
+        status, answer = 504, "the tool did not answer within response_timeout_secs"
+    return {
+        "status": status,
+        "body": answer,
+        "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
+        "caller_heard": heard,
+        "silent_wait": not (heard["pre_tool_speech"] or heard["sound"]),
+    }
+
+
+def webhook_tool(agent: dict[str, Any], tools: list[dict[str, Any]], name: Any) -> dict[str, Any] | None:
+    """The agent's webhook tool called `name` (one of its `tool_ids`), or None."""
+    tool_ids = _at(agent, "conversation_config", "agent", "prompt", "tool_ids") or []
+    for tool in tools:
+        config = tool["tool_config"]
+        if tool["id"] in tool_ids and config.get("name") == name and config.get("type") == "webhook":
+            return tool
+    return None
+
+
+def refer_target(agent: dict[str, Any]) -> dict[str, Any]:
+    """The SIP REFER the agent's transfer_to_number tool makes (its first `sip_refer` transfer)."""
+    tool = _at(agent, "conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number") or {}
+    for entry in _at(tool, "params", "transfers") or []:
+        if entry.get("transfer_type") == "sip_refer":
+            where = entry.get("transfer_destination") or {}
+            return {
+                "destination": where.get("sip_uri") or where.get("phone_number"),
+                "condition": entry.get("condition"),
+            }
+    raise CallRefused("the agent has no transfer_to_number tool with a sip_refer transfer")
+
+
+def _argument(name: str, spec: dict[str, Any], values: dict[str, Any], parameters: dict[str, Any]) -> Any:
+    if "dynamic_variable" in spec:
+        return values.get(spec["dynamic_variable"])
+    if "constant_value" in spec:
+        return spec["constant_value"]
+    if name not in parameters:
+        raise CallRefused(f"the LLM gave no value for {name!r}")
+    return parameters[name]
+
+
+def _headers(configured: dict[str, Any], secret_values: dict[str, str]) -> dict[str, str]:
+    resolved = {}
+    for name, value in configured.items():
+        if isinstance(value, dict) and "secret_id" in value:
+            resolved[name] = secret_values.get(value["secret_id"], "")
+        elif isinstance(value, str):
+            resolved[name] = value
+    return resolved
+
+
+def _json_or_text(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
+
+
+def _at(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
