@@ -252,8 +252,12 @@ class LocalStack:
         }
 
     def _write_state(self) -> None:
+        """local.json holds every local secret: only its owner may read it (0600 from the start)."""
         temporary = self.state_file.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        temporary.unlink(missing_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as state:
+            state.write(json.dumps(self.describe(), indent=2) + "\n")
         temporary.replace(self.state_file)
 
     def stats(self) -> dict[str, Any]:
