@@ -104,9 +104,7 @@ def parse_json(data: bytes) -> Any:
     """Strict JSON: no NaN or Infinity, numbers of at most 32 characters and finite, at most 32
     levels of nesting. Anything else is a 400 that says which rule the body broke."""
     try:
-        value = json.loads(
-            data, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
-        )
+        value = json.loads(data, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
     except RecursionError:
         raise HttpError(
             400, "invalid_json", f"body is nested more than {MAX_JSON_DEPTH} levels deep"
