@@ -87,12 +87,16 @@ class JobResult:
 class RetryLater(Exception):
     """Leave the message on the queue: it is delivered again after the visibility timeout.
 
-    `failed` is set when this was the last delivery and the job was marked FAILED.
+    `failed` is set when this was the last delivery and the job was marked FAILED; `after_seconds`
+    when the job should be looked at again that much later (when another worker's lease ends).
     """
 
-    def __init__(self, message: str, failed: JobResult | None = None) -> None:
+    def __init__(
+        self, message: str, failed: JobResult | None = None, after_seconds: int | None = None
+    ) -> None:
         super().__init__(message)
         self.failed = failed
+        self.after_seconds = after_seconds
 
 
 voice_name = voice_slots.voice_name
@@ -154,8 +158,11 @@ def _not_leased(job: CloneJob, *, store: CloneStore, provider: VoiceProvider, cl
         or current.status in (CloneStatus.READY, CloneStatus.FAILED)
     ):
         return JobResult(Outcome.ALREADY_DONE)
-    # Another delivery holds a live lease and is cloning now; look again after the visibility timeout.
-    raise RetryLater("another worker holds this caller's clone lease")
+    # Another delivery holds a live lease and is cloning now; look again when the lease ends.
+    lease_left_ms = current.lease_expires_at_ms - int(now * 1000)
+    raise RetryLater(
+        "another worker holds this caller's clone lease", after_seconds=max(1, lease_left_ms // 1000 + 1)
+    )
 
 
 def delete_other_voices(caller_key: str, *, keep: str, provider: VoiceProvider) -> None:

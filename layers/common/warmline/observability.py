@@ -51,6 +51,8 @@ CLONE_JOBS_DEDUPLICATED = MetricSpec("CloneJobsDeduplicated", MetricUnit.Count)
 IVR_WAIT_TIME = MetricSpec("IvrWaitTime", MetricUnit.Milliseconds)
 IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.value for o in IvrOutcome))
 HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
+# Requests answered 401: a 3CX or agent secret out of step, or someone probing the API.
+UNAUTHORIZED_REQUESTS = MetricSpec("UnauthorizedRequests", MetricUnit.Count)
 WEBHOOK_ROUTES = {
     "POST /api/calls/incoming": "incoming_call",
     "POST /api/agent/conversation-init": "conversation_init",
@@ -74,6 +76,7 @@ ALL_METRICS = (
     IVR_WAIT_TIME,
     IVR_OUTCOMES,
     HANDOFFS,
+    UNAUTHORIZED_REQUESTS,
     WEBHOOK_LATENCY,
     WEBHOOK_AWS_TIME,
 )
@@ -141,6 +144,11 @@ def count_ivr_answer(answer: IvrAnswer) -> None:
     _add(IVR_OUTCOMES, 1, answer.outcome.value)
     if answer.outcome is IvrOutcome.READY:
         _add(HANDOFFS, 1)
+
+
+def count_http_answer(status: int) -> None:
+    if status == 401:
+        _add(UNAUTHORIZED_REQUESTS, 1)
 
 
 # --- the webhook's own latency -------------------------------------------------------------------
