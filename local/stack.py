@@ -62,7 +62,8 @@ class LocalStack:
     """Run the template on loopback.
 
     visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
-    where the template's value is minutes). secret_values give secrets their values by logical id;
+    where the template's value is minutes), and the clone worker's heartbeat with the same scale
+    (its message hidden that long at a time, renewed three times as often). secret_values give secrets their values by logical id;
     the others get random ones, except the ElevenLabs key secret, which takes ELEVENLABS_API_KEY
     from the environment when an external ElevenLabs server is used. provisioned starts that many warm
     execution environments per function before the gateway opens, like Lambda's provisioned
@@ -170,6 +171,9 @@ class LocalStack:
             (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
 
         env_overrides = dict(self.env_overrides)
+        if self.visibility_timeout_override is not None:
+            env_overrides.setdefault("CLONE_HIDE_SECONDS", str(self.visibility_timeout_override))
+            env_overrides.setdefault("CLONE_HEARTBEAT_SECONDS", str(self.visibility_timeout_override / 3))
         if self._uses_elevenlabs(self.model):
             if not self.elevenlabs_base_url:
                 self.progress("starting the ElevenLabs emulator")

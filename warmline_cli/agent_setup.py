@@ -148,6 +148,11 @@ class AgentSetup:
         self.write = write
         self.steps: list[Step] = []
 
+    def workspace_secret(self) -> Step:
+        """Only the workspace secret: create it, or update it to hold the agent secret."""
+        self._secret()
+        return self.steps[-1]
+
     def run(self) -> list[Step]:
         secret_id = self._secret()
         agent = self.client.get(f"/v1/convai/agents/{self.agent_id}")

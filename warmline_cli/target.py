@@ -14,12 +14,13 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from warmline_cli.console import CliError
 
-SECRET_IDS = ("ElevenLabsApiKeySecret", "ThreeCxSecret", "AgentSecret", "CallerKeySecret")
+SECRET_IDS = ("ElevenLabsApiKeySecret", "ThreeCxSecret", "AgentSecret", "CallerKeySecret", "OperatorSecret")
 SECRET_OUTPUTS = {
     "ElevenLabsApiKeySecret": "ElevenLabsApiKeySecretArn",
     "ThreeCxSecret": "ThreeCxSecretArn",
     "AgentSecret": "AgentSecretArn",
     "CallerKeySecret": "CallerKeySecretArn",
+    "OperatorSecret": "OperatorSecretArn",
 }
 REQUIRED_OUTPUTS = (
     "IncomingCallUrl",

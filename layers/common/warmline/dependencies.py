@@ -62,7 +62,7 @@ class Dependencies:
                 self.secrets,
                 secret_id,
                 clock=self.clock,
-                overlap_seconds=self.settings.secret_overlap_minutes * 60,
+                overlap_seconds=self.settings.secret_overlap_seconds,
                 refresh_seconds=self.settings.secret_refresh_seconds,
             )
         return self._shared_secrets[secret_id]

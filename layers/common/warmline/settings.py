@@ -29,7 +29,7 @@ class Settings(BaseModel):
     # After a rotation the previous value of a shared secret is accepted this long (README,
     # "Rotating a secret"); a value that matches neither makes the function read the secret afresh,
     # at most once per `secret_refresh_seconds`.
-    secret_overlap_minutes: float = Field(default=60, gt=0)
+    secret_overlap_seconds: float = Field(default=3600, gt=0)
     secret_refresh_seconds: float = Field(default=10, ge=0)
 
     # Bounded waits (README, "Time budgets"): each AWS attempt's timeouts and the attempts per call;

@@ -52,7 +52,7 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
         attributes = sqs.get_queue_attributes(
             QueueUrl=state["resources"]["queues"]["CloneJobsQueue"], AttributeNames=["All"]
         )["Attributes"]
-        assert attributes["VisibilityTimeout"] == "540"
+        assert attributes["VisibilityTimeout"] == "90"
         assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
         for pool in stack.runtime.pools.values():
             assert pool.environment["ELEVENLABS_BASE_URL"] == stack.elevenlabs_base_url
