@@ -63,9 +63,10 @@ class LocalStack:
 
     visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
     where the template's value is minutes), and the clone worker's heartbeat with the same scale
-    (its message hidden that long at a time, renewed three times as often). secret_values give secrets their values by logical id;
-    the others get random ones, except the ElevenLabs key secret, which takes ELEVENLABS_API_KEY
-    from the environment when an external ElevenLabs server is used. provisioned starts that many warm
+    (its message hidden that long at a time, renewed three times as often). secret_values give
+    secrets their values by logical id; the others get random ones, except the ElevenLabs key
+    secret, which takes ELEVENLABS_API_KEY from the environment when an external ElevenLabs server
+    is used. provisioned starts that many warm
     execution environments per function before the gateway opens, like Lambda's provisioned
     concurrency (the demo and the benchmark use it so the caller's timeline shows warm latencies;
     cold starts are measured on their own).

@@ -22,6 +22,8 @@ from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
 
+ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
+
 
 @dataclass
 class Dependencies:
@@ -33,19 +35,23 @@ class Dependencies:
     _providers: dict[str, ElevenLabsClient] = field(default_factory=dict)
     _shared_secrets: dict[str, SharedSecret] = field(default_factory=dict)
 
-    def _client(self, service: str) -> Any:
-        timeouts = Timeouts(
+    @cached_property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
             self.settings.aws_connect_timeout_seconds,
             self.settings.aws_read_timeout_seconds,
             self.settings.aws_max_attempts,
         )
-        return self.aws_timer.attach(bounded_client(service, timeouts, self.deadline))
+
+    def _client(self, service: str) -> Any:
+        return self.aws_timer.attach(bounded_client(service, self.timeouts, self.deadline))
 
     @contextmanager
     def bounded_by(self, context: Any) -> Iterator[None]:
-        """Outside calls in this block end `deadline_margin_seconds` before the invocation does."""
+        """No outside call in this block starts later than one AWS attempt, and a moment to write the
+        answer, before the invocation's end: the answer comes before Lambda's timeout."""
         remaining = context.get_remaining_time_in_millis() / 1000
-        self.deadline.start(remaining - self.settings.deadline_margin_seconds)
+        self.deadline.start(remaining - self.timeouts.attempt_seconds - ANSWER_SECONDS)
         try:
             yield
         finally:

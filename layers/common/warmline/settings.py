@@ -32,13 +32,13 @@ class Settings(BaseModel):
     secret_overlap_seconds: float = Field(default=3600, gt=0)
     secret_refresh_seconds: float = Field(default=10, ge=0)
 
-    # Bounded waits (README, "Time budgets"): each AWS attempt's timeouts and the attempts per call;
-    # outside calls stop this long before the invocation's end, so the answer is written in time.
-    aws_connect_timeout_seconds: float = Field(default=0.5, gt=0)
-    aws_read_timeout_seconds: float = Field(default=1.0, gt=0)
+    # Bounded waits (README, "Time budgets"): each AWS attempt's timeouts and the attempts per call.
+    # No outside call starts later than one attempt (and a moment to answer) before the invocation's
+    # end; the secret reads at init start within `init_deadline_seconds`.
+    aws_connect_timeout_seconds: float = Field(default=0.3, gt=0)
+    aws_read_timeout_seconds: float = Field(default=0.7, gt=0)
     aws_max_attempts: int = Field(default=2, ge=1, le=5)
-    deadline_margin_seconds: float = Field(default=1.0, ge=0)
-    init_deadline_seconds: float = Field(default=1.0, gt=0)
+    init_deadline_seconds: float = Field(default=0.3, gt=0)
 
     elevenlabs_base_url: str = Field(
         default="https://api.elevenlabs.io",
