@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from local import aws, template
-from local.gateway import Gateway
+from local.gateway import AccessLog, Gateway, RouteThrottle
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
 from local.sqs_poller import SqsPoller
 
@@ -20,6 +20,7 @@ ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
 # The function variable that names the ElevenLabs key secret; the emulator accepts that secret's value.
 ELEVENLABS_KEY_SECRET_VARIABLE = "ELEVENLABS_API_KEY_SECRET"
 STATE_FILE = "local.json"
+ACCESS_LOG = "api-access.log"  # the HTTP API stage's access log, in the logs directory
 
 log = logging.getLogger("warmline.local.stack")
 
@@ -191,7 +192,13 @@ class LocalStack:
         if self.provisioned:
             self.progress(f"starting {self.provisioned} warm execution environment(s) per function")
             self.runtime.provision(self.provisioned)
-        self.gateway = Gateway(self.model.routes, self.runtime, self.model.http_api_id)
+        self.gateway = Gateway(
+            self.model.routes,
+            self.runtime,
+            self.model.http_api_id,
+            throttle=_throttle(self.model.http_api),
+            access_log=_access_log(self.model.http_api, self.logs_dir / ACCESS_LOG),
+        )
         self.api_base_url = self.gateway.start()
         self.endpoints = {route.name: self.api_base_url + route.path for route in self.model.routes}
         self.poller = SqsPoller(
@@ -288,3 +295,16 @@ class LocalStack:
         state = read_state(self.state_dir)
         if state and state.get("pids", {}).get("stack") == os.getpid():
             self.state_file.unlink(missing_ok=True)
+
+
+def _throttle(api: template.HttpApiSettings) -> RouteThrottle | None:
+    if api.throttling_rate_limit is None or api.throttling_burst_limit is None:
+        return None
+    return RouteThrottle(api.throttling_rate_limit, api.throttling_burst_limit)
+
+
+def _access_log(api: template.HttpApiSettings, path: Path) -> AccessLog | None:
+    if api.access_log_format is None:
+        return None
+    path.unlink(missing_ok=True)  # each run's access log is its own
+    return AccessLog(api.access_log_format, path)

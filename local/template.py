@@ -146,6 +146,15 @@ class Secret:
     description: str
 
 
+@dataclass(frozen=True)
+class HttpApiSettings:
+    """The stage's default route throttling and its access log format, when the template sets them."""
+
+    throttling_rate_limit: float | None = None
+    throttling_burst_limit: int | None = None
+    access_log_format: str | None = None
+
+
 @dataclass
 class StackModel:
     template_path: Path
@@ -156,6 +165,7 @@ class StackModel:
     queues: dict[str, Queue]
     buckets: dict[str, Bucket]
     secrets: dict[str, Secret]
+    http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
 
     @property
     def routes(self) -> list[HttpRoute]:
@@ -492,11 +502,24 @@ class _Resolver:
                     self._secret_arn(logical_id),
                     str(self.resolve(properties.get("Description", ""))),
                 )
+        model.http_api = self._http_api_settings()
         queue_by_arn = {queue.arn: queue.logical_id for queue in model.queues.values()}
         for logical_id, resource in self.resources.items():
             if resource.get("Type") == "AWS::Serverless::Function":
                 model.functions[logical_id] = self._function(logical_id, queue_by_arn)
         return model
+
+    def _http_api_settings(self) -> HttpApiSettings:
+        resource = self.resources.get(self.http_api_logical_id) or {}
+        properties = resource.get("Properties") or {}
+        throttling = self.resolve(properties.get("DefaultRouteSettings") or {})
+        access_log = self.resolve(properties.get("AccessLogSettings") or {})
+        rate, burst = throttling.get("ThrottlingRateLimit"), throttling.get("ThrottlingBurstLimit")
+        return HttpApiSettings(
+            throttling_rate_limit=float(rate) if rate is not None else None,
+            throttling_burst_limit=int(burst) if burst is not None else None,
+            access_log_format=access_log.get("Format"),
+        )
 
     def _table(self, logical_id: str) -> Table:
         properties = self.resolve(self.resources[logical_id].get("Properties") or {})

@@ -13,6 +13,8 @@ def local_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=state_dir,
         emulator_options={"clone_latency": CloneLatency(0.3, 0.8)},
+        # Load tests place calls faster than the stage's default throttling lets through.
+        parameter_overrides={"ApiRateLimit": 1000, "ApiBurstLimit": 1000},
         visibility_timeout_override=2,
     )
     stack.start()

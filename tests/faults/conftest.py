@@ -22,7 +22,8 @@ def fault_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-faults"),
         emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
-        parameter_overrides={"CloneMaxConcurrency": CLONE_CAP},
+        # Callers here press keys every 0.2 s, many at once: above the stage's default throttling.
+        parameter_overrides={"CloneMaxConcurrency": CLONE_CAP, "ApiRateLimit": 1000, "ApiBurstLimit": 1000},
         env_overrides={
             "CLONE_REQUEST_TIMEOUT_SECONDS": "1.5",
             "CLONE_RECHECK_DELAY_SECONDS": "3",
