@@ -52,14 +52,20 @@ def test_a_flood_of_401s_is_throttled_and_does_not_touch_the_clone_worker(thrott
     key = register_caller(stack.describe(), CALLER, [write_sample(tmp_path / "s.wav", seconds=6)], "flood")
     url = stack.endpoints["IncomingCall"]
     call = {"caller": CALLER, "did": "+441000000000", "call_id": "flood"}
-    answer = httpx.post(url, json=call, headers={"x-warmline-secret": stack.secrets["ThreeCxSecret"]})
+    answer = httpx.post(
+        url, json=call, headers={"x-warmline-secret": stack.secrets["ThreeCxSecret"]}, timeout=30
+    )
     assert answer.json()["job_queued"] is True
     flood_started = time.monotonic()
 
     with ThreadPoolExecutor(20) as pool:
         statuses = list(
             pool.map(
-                lambda i: httpx.post(url, json=call, headers={"x-warmline-secret": f"guess-{i}"}).status_code,
+                lambda i: (
+                    httpx.post(
+                        url, json=call, headers={"x-warmline-secret": f"guess-{i}"}, timeout=30
+                    ).status_code
+                ),
                 range(FLOOD),
             )
         )
@@ -80,7 +86,12 @@ def test_a_flood_of_401s_is_throttled_and_does_not_touch_the_clone_worker(thrott
     # The check-clone path holds the number; the access log names the route, never the number.
     check = stack.endpoints["CheckClone"].replace("{caller_id}", quote(CALLER, safe=""))
     time.sleep(1 / RATE)
-    httpx.post(check, json={"pressed_key": "9"}, headers={"x-warmline-secret": stack.secrets["AgentSecret"]})
+    httpx.post(
+        check,
+        json={"pressed_key": "9"},
+        headers={"x-warmline-secret": stack.secrets["AgentSecret"]},
+        timeout=30,
+    )
     lines = [json.loads(line) for line in (stack.logs_dir / ACCESS_LOG).read_text().splitlines()]
     assert {line["status"] for line in lines} >= {"200", "401", "429"}
     assert "POST /api/ivr/check-clone/{caller_id}" in {line["routeKey"] for line in lines}

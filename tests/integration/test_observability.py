@@ -76,6 +76,8 @@ def play_calls(handlers, stack, emulator):
     answers.append(incoming(handlers, stack, OTHER_CALLER))
     run_worker(handlers, stack)
     checks.append(check_clone(handlers, stack, OTHER_CALLER))  # failed
+    wrong_secret = {**event("conversation_init.json"), "headers": {"x-warmline-secret": "wrong"}}
+    invoke(handlers["webhook"], stack, "WebhookFunction", wrong_secret)  # 401: counted
     return answers, checks
 
 
