@@ -2,8 +2,9 @@
 
 One call goes: 3CX's webhook, the agent's conversation-init, the greeting, key presses answered by
 the check_clone tool until it says something other than `ask_again`, the handoff and the second
-conversation-init. Every step is put on the caller's timeline, relative to the moment the call
-reached 3CX.
+conversation-init. A caller with a PIN types it when the agent asks for it (conversation-init says
+`warmline_pin_required`), and the agent passes it with every check. Every step is put on the
+caller's timeline, relative to the moment the call reached 3CX.
 """
 
 from __future__ import annotations
@@ -75,10 +76,11 @@ class SimulatedCaller:
         self.__dict__.update(state)
         self.__post_init__()
 
-    def call(self, number: str, call_id: str | None = None) -> CallOutcome:
+    def call(self, number: str, call_id: str | None = None, pin: str | None = None) -> CallOutcome:
+        """`pin`: what the caller types when the agent asks for their PIN (None: they type nothing)."""
         outcome = CallOutcome(caller=number, call_id=call_id or uuid.uuid4().hex, timeline=Timeline())
         try:
-            self._play(self._http, outcome)
+            self._play(self._http, outcome, pin)
         except _CallBroken as broken:
             outcome.final_voice = "failed-request"
             outcome.error = str(broken)
@@ -98,7 +100,7 @@ class SimulatedCaller:
             )
         return response.json()
 
-    def _play(self, http: httpx.Client, outcome: CallOutcome) -> None:
+    def _play(self, http: httpx.Client, outcome: CallOutcome, pin: str | None) -> None:
         timeline = outcome.timeline
         number = outcome.caller
         answer = self._post(
@@ -126,7 +128,13 @@ class SimulatedCaller:
 
         timeline.add("greeting starts in the greeting voice")
         time.sleep(self.greeting_seconds)
-        self._wait_for_clone(http, outcome)
+        typed = None
+        if start["dynamic_variables"].get("warmline_pin_required") == "yes":
+            typed = pin or ""
+            timeline.add(
+                "agent asks for the caller's PIN; " + ("caller types it" if pin else "caller types none")
+            )
+        self._wait_for_clone(http, outcome, typed)
 
     def _conversation_init(self, http: httpx.Client, outcome: CallOutcome) -> dict[str, Any]:
         return self._post(
@@ -142,20 +150,17 @@ class SimulatedCaller:
             },
         )
 
-    def _wait_for_clone(self, http: httpx.Client, outcome: CallOutcome) -> None:
+    def _wait_for_clone(self, http: httpx.Client, outcome: CallOutcome, pin: str | None) -> None:
         timeline = outcome.timeline
         url = self.endpoints["CheckClone"].replace("{caller_id}", httpx.URL(path=outcome.caller).path)
         for _ in range(self.max_key_presses):
             outcome.key_presses += 1
             timeline.add("caller presses 1")
             timeline.add("agent: 'one moment please' (check_clone is waiting)")
-            checked = self._post(
-                http,
-                outcome,
-                url,
-                self.agent_secret,
-                {"pressed_key": "1", "conversation_id": f"conv_{outcome.call_id[:12]}"},
-            )
+            body = {"pressed_key": "1", "conversation_id": f"conv_{outcome.call_id[:12]}"}
+            if pin is not None:
+                body["pin"] = pin
+            checked = self._post(http, outcome, url, self.agent_secret, body)
             action = checked["next_action"]
             if action == "ask_again":
                 timeline.add(f"still preparing: agent says '{checked['say']}'")

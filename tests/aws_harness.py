@@ -24,7 +24,8 @@ from local import aws, template
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.adapters.s3 import S3SampleStore
 from warmline.callers import caller_key, mask, normalise_number
-from warmline.clone_state import CallerProfile
+from warmline.clone_state import CallerProfile, PinRecord
+from warmline.verification import hash_pin
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -32,6 +33,7 @@ THREECX_SECRET = "local-3cx-secret"  # the value the events/ files carry
 AGENT_SECRET = "local-agent-secret"
 CALLER_KEY_SECRET = "local-caller-key-secret"
 OPERATOR_SECRET = "local-operator-secret"
+PIN_PEPPER = "local-pin-pepper"
 
 
 class LambdaContext:
@@ -91,12 +93,16 @@ class AwsStack:
     def store(self) -> DynamoCloneStore:
         return DynamoCloneStore(self.client("dynamodb"), self.table)
 
-    def register_caller(self, number: str, sample: bytes = b"ID3\x04fake-mp3-sample") -> str:
+    def register_caller(
+        self, number: str, sample: bytes = b"ID3\x04fake-mp3-sample", pin: str | None = None
+    ) -> str:
         normalised = normalise_number(number)
         key = caller_key(normalised, CALLER_KEY_SECRET)
         samples = S3SampleStore(self.client("s3"), self.model.buckets["SamplesBucket"].name)
         sample_key = samples.write(key, "sample.mp3", sample, "audio/mpeg")
         self.store.save_profile(CallerProfile(key, (sample_key,), "agreed in a test", mask(normalised), 0))
+        if pin is not None:
+            self.store.save_pin(key, PinRecord(hash_pin(key, pin, PIN_PEPPER), set_at_ms=0))
         return key
 
     def table_items(self) -> list[dict[str, Any]]:
@@ -171,6 +177,7 @@ def build_stack(
         "AgentSecret": AGENT_SECRET,
         "CallerKeySecret": CALLER_KEY_SECRET,
         "OperatorSecret": OPERATOR_SECRET,
+        "PinPepperSecret": PIN_PEPPER,
     }
     arns = aws.create_secrets(endpoint_url, model, secret_values)
     model = template.load(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, CloneStatus, PinRecord
 from warmline.events import Event
 from warmline.voice_provider import (
     AddedVoice,
@@ -42,12 +42,15 @@ class InMemoryCloneStore:
     def __init__(self) -> None:
         self.profiles: dict[str, CallerProfile] = {}
         self.clones: dict[str, CloneRecord] = {}
+        self.pins: dict[str, PinRecord] = {}
         self._lock = threading.Lock()
         # Called on each get_clone, so a test can change the record while the IVR waits.
         self.on_get_clone = None
 
     def load(self, caller_key: str) -> CallerState:
-        return CallerState(self.profiles.get(caller_key), self.clones.get(caller_key))
+        return CallerState(
+            self.profiles.get(caller_key), self.clones.get(caller_key), self.pins.get(caller_key)
+        )
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
         if self.on_get_clone is not None:
@@ -165,10 +168,24 @@ class InMemoryCloneStore:
             )
             return True
 
-    def mark_handoff(self, caller_key: str, at_ms: int) -> None:
+    def mark_handoff(self, caller_key: str, at_ms: int, *, verified: bool = False) -> None:
         current = self.clones.get(caller_key)
         if current is not None:
-            self.clones[caller_key] = replace(current, handoff_at_ms=at_ms)
+            verified_at = at_ms if verified else current.verified_handoff_at_ms
+            self.clones[caller_key] = replace(
+                current, handoff_at_ms=at_ms, verified_handoff_at_ms=verified_at
+            )
+
+    def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if not _holds_voice(current, voice_id):
+                return False
+            marked = current.verified_handoff_at_ms  # 0: no mark (DynamoDB: the attribute is absent)
+            if not marked or marked < since_ms:
+                return False
+            self.clones[caller_key] = replace(current, verified_handoff_at_ms=0, last_used_at_ms=at_ms)
+            return True
 
     def touch_clone(self, caller_key: str, voice_id: str, at_ms: int) -> None:
         with self._lock:
@@ -187,9 +204,34 @@ class InMemoryCloneStore:
     def save_profile(self, profile: CallerProfile) -> None:
         self.profiles[profile.caller_key] = profile
 
+    def get_pin(self, caller_key: str) -> PinRecord | None:
+        return self.pins.get(caller_key)
+
+    def save_pin(self, caller_key: str, record: PinRecord) -> None:
+        self.pins[caller_key] = record
+
+    def delete_pin(self, caller_key: str) -> bool:
+        return self.pins.pop(caller_key, None) is not None
+
+    def replace_pin(self, caller_key: str, expected: PinRecord, new: PinRecord) -> bool:
+        with self._lock:
+            current = self.pins.get(caller_key)
+            if current is None or _pin_state(current) != _pin_state(expected):
+                return False
+            self.pins[caller_key] = replace(
+                expected, attempts=new.attempts, lockouts=new.lockouts, locked_until_ms=new.locked_until_ms
+            )
+            return True
+
     def delete_caller(self, caller_key: str) -> None:
         self.profiles.pop(caller_key, None)
         self.clones.pop(caller_key, None)
+        self.pins.pop(caller_key, None)
+
+
+def _pin_state(record: PinRecord) -> tuple:
+    """What replace_pin's condition compares."""
+    return (record.pin_hash, record.attempts, record.lockouts, record.locked_until_ms)
 
 
 def _holds_voice(record: CloneRecord | None, voice_id: str) -> bool:

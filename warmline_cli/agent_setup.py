@@ -39,7 +39,12 @@ DYNAMIC_VARIABLES = {
     "warmline_mode": "default",
     "warmline_clone_status": "no_sample",
     "warmline_threecx_call_id": "",
+    "warmline_pin_required": "no",
 }
+PIN_DESCRIPTION = (
+    "Only when warmline_pin_required is yes: the PIN the caller typed on the keypad when asked for it, "
+    "digits only, exactly as typed. Never say it back. Omit it otherwise."
+)
 TRANSFER_CONDITION = (
     "When check_clone answers next_action transfer_to_agent, after saying its 'say' text: transfer the "
     "caller back so the call continues in their personal assistant's voice."
@@ -87,6 +92,7 @@ def tool_config(target: Target, secret_id: str) -> dict[str, Any]:
                         "description": "The key the caller pressed: 1 to continue, 2 to leave a message.",
                     },
                     "conversation_id": {"type": "string", "dynamic_variable": "system__conversation_id"},
+                    "pin": {"type": "string", "description": PIN_DESCRIPTION},
                 },
             },
             "request_headers": {SECRET_HEADER: {"secret_id": secret_id}},
@@ -374,7 +380,7 @@ def _tool_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
     if not _contains(schema.get("path_params_schema"), wanted_schema["path_params_schema"]):
         problems.append("its caller_id path parameter is not taken from system__caller_id")
     if not _contains(schema.get("request_body_schema"), wanted_schema["request_body_schema"]):
-        problems.append("its body schema is not warmline's (pressed_key, conversation_id)")
+        problems.append("its body schema is not warmline's (pressed_key, conversation_id, pin)")
     if not problems and not _contains(actual, wanted):
         problems.append("its description or settings differ from warmline's")
     return problems

@@ -22,10 +22,11 @@ from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import DEFAULT_LOCAL_STATE, Target, from_local, from_stack
 
 COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
-  warmline samples add --caller NUMBER --file AUDIO [--file AUDIO ...] --consent TEXT [--prewarm]
+  warmline samples add --caller NUMBER --file AUDIO [--file AUDIO ...] --consent TEXT [--prewarm] [--pin]
   warmline samples list
   warmline samples show --caller NUMBER
   warmline samples remove --caller NUMBER
+  warmline samples pin --caller NUMBER [--clear | --unlock]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline 3cx flow
   warmline doctor [--agent-id ID]
@@ -80,6 +81,7 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--prewarm", action="store_true", help="clone now, so the caller's first call has the clone"
     )
+    add.add_argument("--pin", action="store_true", help=PIN_HELP)
     sample_commands.add_parser("list", parents=[target], help="list the callers with voice samples")
     show = sample_commands.add_parser("show", parents=[target], help="a caller's samples, consent and clone")
     show.add_argument("--caller", required=True, metavar="NUMBER")
@@ -89,6 +91,15 @@ def parser() -> argparse.ArgumentParser:
         help="delete a caller's samples (all versions), profile, clone record and clones",
     )
     remove.add_argument("--caller", required=True, metavar="NUMBER")
+    pin = sample_commands.add_parser(
+        "pin", parents=[target], help="set (asks for it), clear or unlock a registered caller's PIN"
+    )
+    pin.add_argument("--caller", required=True, metavar="NUMBER")
+    pin_change = pin.add_mutually_exclusive_group()
+    pin_change.add_argument("--clear", action="store_true", help="remove the PIN: no verification")
+    pin_change.add_argument(
+        "--unlock", action="store_true", help="forget the wrong attempts and end a lock; keep the PIN"
+    )
 
     elevenlabs = commands.add_parser("elevenlabs", help="wire the ElevenLabs agent to the stack")
     elevenlabs_commands = elevenlabs.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -125,6 +136,12 @@ def parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", parents=[target], help="check the stack end to end without a call")
     doctor.add_argument("--agent-id", help="the ElevenLabs agent (default: the stack's ElevenLabsAgentId)")
     return root
+
+
+PIN_HELP = (
+    "ask for a PIN (typed twice, not echoed; or one line on standard input) that the caller types on "
+    "the keypad before their cloned voice speaks: the defence against a spoofed caller number"
+)
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
@@ -165,14 +182,27 @@ def configure(args: argparse.Namespace, target: Target) -> int:
         say(f"agent {agent_id} is wired to {target.description}" + ("" if writes else " (nothing to change)"))
     say("Remember in the agent's prompt: while warmline_mode is 'greeting', wait for a key press, call")
     say("check_clone with it, say 'say' and follow 'next_action'; enable keypad (DTMF) input in the agent.")
+    say("If warmline_pin_required is 'yes', ask for the caller's PIN on the keypad (ending with #) before")
+    say("calling check_clone for key 1, pass it as 'pin' on every such call, and never say it back.")
     return 1 if any(step.state == "needed" for step in steps) else 0
+
+
+def _pin_command(args: argparse.Namespace, target: Target) -> int:
+    if args.clear:
+        return samples.clear_pin(target, args.caller)
+    if args.unlock:
+        return samples.unlock_pin(target, args.caller)
+    return samples.set_pin(target, args.caller)
 
 
 def run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     if args.command == "samples":
         if args.action == "add":
-            return samples.add(target, args.caller, args.file, args.consent, args.prewarm)
+            pin = samples.read_pin() if args.pin else None  # asked for and checked before any upload
+            return samples.add(target, args.caller, args.file, args.consent, args.prewarm, pin)
+        if args.action == "pin":
+            return _pin_command(args, target)
         if args.action == "list":
             return samples.list_callers(target)
         if args.action == "show":

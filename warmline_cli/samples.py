@@ -1,8 +1,11 @@
-"""Callers' voice samples: add (checked audio + consent), list, show, remove (samples with every S3
-version, profile, clone record, and the caller's clones at ElevenLabs)."""
+"""Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (samples
+with every S3 version, profile, clone record, PIN, and the caller's clones at ElevenLabs), and a
+caller's PIN: set, clear, unlock."""
 
 from __future__ import annotations
 
+import getpass
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,8 +21,9 @@ from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.calls import request_clone
-from warmline.clone_state import CallerProfile, CloneRecord
+from warmline.clone_state import CallerProfile, CloneRecord, PinRecord
 from warmline.settings import Settings
+from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
 from warmline_cli import audio
 from warmline_cli.console import CliError, progress, say, warn
@@ -83,7 +87,9 @@ def register(
     return profile
 
 
-def add(target: Target, raw_caller: str, files: list[Path], consent: str, prewarm: bool) -> int:
+def add(
+    target: Target, raw_caller: str, files: list[Path], consent: str, prewarm: bool, pin: str | None = None
+) -> int:
     consent = (consent or "").strip()
     if len(consent) < MIN_CONSENT_CHARACTERS:
         raise CliError(
@@ -101,12 +107,16 @@ def add(target: Target, raw_caller: str, files: list[Path], consent: str, prewar
         warn(warning)
 
     caller = resolve_caller(target, raw_caller)
+    pin_record = new_pin(target, caller, pin) if pin is not None else None  # the pepper, before any write
     profile = register(target, caller, checked, consent, on_upload=progress)
     total = sum(file.seconds for file in checked)
     say(
         f"registered {caller.masked} ({caller.key}): {len(profile.sample_keys)} sample(s), "
         f"{total:.0f} s of audio"
     )
+    if pin_record is not None:
+        _store(target).save_pin(caller.key, pin_record)
+        say(PIN_SET)
     if prewarm:
         store = _store(target)
         queued = request_clone(
@@ -177,17 +187,23 @@ def list_callers(target: Target) -> int:
     return 0
 
 
-def show(target: Target, raw_caller: str) -> int:
+def _registered(target: Target, raw_caller: str) -> tuple[Caller, CallerProfile]:
     caller = resolve_caller(target, raw_caller)
-    store = _store(target)
-    profile = store.get_profile(caller.key)
+    profile = _store(target).get_profile(caller.key)
     if profile is None:
         raise CliError(f"caller {caller.masked} has no voice samples (add them with `warmline samples add`)")
+    return caller, profile
+
+
+def show(target: Target, raw_caller: str) -> int:
+    caller, profile = _registered(target, raw_caller)
+    store = _store(target)
     record = store.get_clone(caller.key)
     say(f"caller      {caller.masked}")
     say(f"key         {caller.key}")
     say(f"registered  {_when(profile.created_at_ms)}")
     say(f"consent     {profile.consent}")
+    say(f"pin         {_pin_summary(store.get_pin(caller.key))}")
     say("samples")
     s3 = target.client("s3")
     for key in profile.sample_keys:
@@ -250,3 +266,69 @@ def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None 
     store.delete_caller(caller.key)
     say(f"removed the profile and clone record of {caller.masked} ({caller.key})")
     return 0
+
+
+# ---- a caller's PIN (warmline.verification) ---------------------------------------------------------
+
+PIN_SET = "PIN set: the agent asks for it before the caller's cloned voice speaks"
+
+
+def read_pin() -> str:
+    """A new PIN: typed twice at a terminal (not echoed), or one line on standard input."""
+    if sys.stdin.isatty():
+        pin = getpass.getpass("the caller's PIN (4 to 8 digits): ")
+        if getpass.getpass("the same PIN again: ") != pin:
+            raise CliError("the two PINs differ; nothing was changed")
+    else:
+        pin = sys.stdin.readline()
+    try:
+        return check_new_pin(pin)
+    except InvalidPin as problem:
+        raise CliError(f"PIN: {problem}") from None
+
+
+def new_pin(target: Target, caller: Caller, pin: str) -> PinRecord:
+    pin_hash = hash_pin(caller.key, pin, target.secret("PinPepperSecret"))
+    return PinRecord(pin_hash=pin_hash, set_at_ms=int(time.time() * 1000))
+
+
+def save_pin(target: Target, caller: Caller, pin: str) -> None:
+    """Set the caller's PIN (`pin` already checked); their wrong attempts and any lock are forgotten."""
+    _store(target).save_pin(caller.key, new_pin(target, caller, pin))
+
+
+def set_pin(target: Target, raw_caller: str) -> int:
+    caller, _profile = _registered(target, raw_caller)
+    save_pin(target, caller, read_pin())
+    say(f"{caller.masked}: {PIN_SET}")
+    return 0
+
+
+def clear_pin(target: Target, raw_caller: str) -> int:
+    caller = resolve_caller(target, raw_caller)
+    if not _store(target).delete_pin(caller.key):
+        raise CliError(f"caller {caller.masked} has no PIN: nothing to clear")
+    say(f"{caller.masked}: PIN cleared; their number alone gets the cloned voice again")
+    return 0
+
+
+def unlock_pin(target: Target, raw_caller: str) -> int:
+    caller = resolve_caller(target, raw_caller)
+    store = _store(target)
+    record = store.get_pin(caller.key)
+    if record is None:
+        raise CliError(f"caller {caller.masked} has no PIN: nothing to unlock")
+    store.save_pin(caller.key, PinRecord(pin_hash=record.pin_hash, set_at_ms=record.set_at_ms))
+    say(f"{caller.masked}: wrong attempts and lock cleared; the PIN is unchanged")
+    return 0
+
+
+def _pin_summary(record: PinRecord | None) -> str:
+    if record is None:
+        return "none"
+    summary = f"set {_when(record.set_at_ms)}"
+    if record.is_locked(int(time.time() * 1000)):
+        summary += (
+            f", locked until {_when(record.locked_until_ms)} (`warmline samples pin --unlock` lifts it)"
+        )
+    return summary

@@ -24,6 +24,7 @@ from warmline.http import (
 )
 from warmline.ivr import check_clone
 from warmline.observability import count_http_answer, count_ivr_answer, logger, metrics, tracer
+from warmline.verification import PinEntry
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
 
 
@@ -60,6 +61,7 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
         settings=deps.settings,
         provider=provider,
         conversation_id=request.conversation_id,
+        pin=PinEntry(request.pin, pepper=lambda: deps.secrets.get(deps.settings.pin_pepper_secret_name)),
     )
     logger.info(
         "check_clone answered",
@@ -67,6 +69,7 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
             "status": answer.status,
             "next_action": answer.next_action,
             "wait_time_ms": answer.wait_time_ms,
+            "pin": answer.pin.result if answer.pin is not None else None,
         },
     )
     count_ivr_answer(answer)
@@ -113,7 +116,9 @@ ROUTES = {
     "POST /api/ivr/check-clone/{caller_id}": check_clone_route,
     "GET /api/metrics/cloning": cloning_metrics_route,
 }
-dependencies().warm_up("store", "events", secrets=("agent_secret_name", "caller_key_secret_name"))
+dependencies().warm_up(
+    "store", "events", secrets=("agent_secret_name", "caller_key_secret_name", "pin_pepper_secret_name")
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 
 from tests.cli.conftest import make_mp3, make_wav
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
-from warmline.clone_state import CloneStatus
+from warmline.clone_state import CloneStatus, PinRecord
+from warmline.verification import hash_pin
 from warmline_cli import audio
 from warmline_cli import target as targets
 from warmline_cli.main import main
@@ -177,3 +180,75 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
 def test_remove_of_an_unknown_caller_is_an_error(stack, local_args, capsys):
     assert main(["samples", "remove", *local_args, "--caller", "+15550100"]) == 2
     assert "nothing to remove" in capsys.readouterr().err
+
+
+# ---- a caller's PIN ---------------------------------------------------------------------------------
+
+
+def _pin_record(stack):
+    target = _target(stack)
+    return DynamoCloneStore(target.client("dynamodb"), target.table).get_pin(_key(stack))
+
+
+def test_add_with_a_pin_stores_only_its_keyed_hash(stack, local_args, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 0
+
+    record = _pin_record(stack)
+    assert record.pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
+    assert (record.attempts, record.locked_until_ms) == (0, 0)
+    items = _target(stack).client("dynamodb").scan(TableName=_target(stack).table)["Items"]
+    assert "482916" not in json.dumps(items)
+    assert "PIN set" in capsys.readouterr().out
+    assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
+    assert "pin         set " in capsys.readouterr().out
+
+
+def test_add_with_a_weak_pin_uploads_nothing(stack, local_args, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("1234\n"))
+
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 2
+
+    assert "PIN: that PIN is too easy to guess" in capsys.readouterr().err
+    target = _target(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert _pin_record(stack) is None
+
+
+def test_pin_sets_unlocks_and_clears_the_pin_of_a_registered_caller(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    pin_args = ["samples", "pin", *local_args, "--caller", NUMBER]
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert main(pin_args) == 2
+    assert "has no voice samples" in capsys.readouterr().err
+
+    _add(local_args, make_wav(tmp_path / "a.wav", 40))
+    monkeypatch.setattr("sys.stdin", io.StringIO("246810\n"))
+    assert main(pin_args) == 0
+    assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "246810", stack.secrets["PinPepperSecret"])
+
+    target = _target(stack)
+    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    locked = PinRecord(_pin_record(stack).pin_hash, 1, attempts=3, lockouts=2, locked_until_ms=2**41)
+    store.save_pin(_key(stack), locked)
+    capsys.readouterr()
+    assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
+    assert "locked until" in capsys.readouterr().out
+    assert main([*pin_args, "--unlock"]) == 0
+    assert _pin_record(stack) == PinRecord(locked.pin_hash, 1)
+
+    assert main([*pin_args, "--clear"]) == 0
+    assert _pin_record(stack) is None
+    assert main([*pin_args, "--clear"]) == 2
+    assert "has no PIN" in capsys.readouterr().err
+
+
+def test_remove_removes_the_pin_too(stack, local_args, tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"])
+
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
+
+    assert _pin_record(stack) is None

@@ -107,7 +107,7 @@ def test_agent_rotation_updates_the_workspace_secret_and_overlaps(stack, local_a
     assert conversation_init(stack, old) == 401
 
 
-@pytest.mark.parametrize("name", ["caller-key", "elevenlabs", "nonsense"])
+@pytest.mark.parametrize("name", ["caller-key", "pin-pepper", "elevenlabs", "nonsense"])
 def test_secrets_that_are_not_shared_headers_are_refused_and_left_alone(stack, local_args, capsys, name):
     before = {logical_id: current_value(stack, logical_id) for logical_id in stack.model.secrets}
 

@@ -6,6 +6,9 @@ from local.elevenlabs_emulator import CloneLatency
 from local.registration import register_caller
 from local.stack import LocalStack
 
+# A short PIN lock, so a test sees one end (the template's default is 15 minutes).
+PIN_LOCKOUT_SECONDS = 5
+
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory):
@@ -14,7 +17,11 @@ def local_stack(tmp_path_factory):
         state_dir=state_dir,
         emulator_options={"clone_latency": CloneLatency(0.3, 0.8)},
         # Load tests place calls faster than the stage's default throttling lets through.
-        parameter_overrides={"ApiRateLimit": 1000, "ApiBurstLimit": 1000},
+        parameter_overrides={
+            "ApiRateLimit": 1000,
+            "ApiBurstLimit": 1000,
+            "PinLockoutSeconds": PIN_LOCKOUT_SECONDS,
+        },
         visibility_timeout_override=2,
     )
     stack.start()
@@ -29,8 +36,8 @@ def sample(tmp_path_factory):
 
 @pytest.fixture
 def register(local_stack, sample):
-    def register_number(number: str) -> str:
-        return register_caller(local_stack.describe(), number, [sample], consent="e2e test")
+    def register_number(number: str, pin: str | None = None) -> str:
+        return register_caller(local_stack.describe(), number, [sample], consent="e2e test", pin=pin)
 
     return register_number
 

@@ -245,6 +245,10 @@ def test_conversation_init_tolerates_extra_fields(webhook, stack):
         ("%2B442079460000", {}, 400, "invalid_request"),
         ("%2B442079460000", {"pressed_key": ["1"]}, 400, "invalid_request"),
         ("%2B442079460000", {"pressed_key": "1", "unexpected": True}, 400, "invalid_request"),
+        # A PIN is what a keypad types, as text: a number would lose its leading zeros.
+        ("%2B442079460000", {"pressed_key": "1", "pin": 4829}, 400, "invalid_request"),
+        ("%2B442079460000", {"pressed_key": "1", "pin": "four eight"}, 400, "invalid_request"),
+        ("%2B442079460000", {"pressed_key": "1", "pin": "1" * 17}, 400, "invalid_request"),
     ],
 )
 def test_bad_check_clone_requests(ivr, stack, caller_path, body, status, error):

@@ -143,7 +143,7 @@ def test_clone_worker_and_ivr_check_functions(stack, recorded, emulator, days_ah
     webhook = load_handler_module("webhook")
     worker = load_handler_module("clone_worker")
     ivr = load_handler_module("ivr_check")
-    stack.register_caller(CALLER)
+    stack.register_caller(CALLER, pin="482916")  # the check reads the PIN pepper
     invoke(webhook, stack, "WebhookFunction", event("incoming_call.json"))
     messages = stack.queued_messages(wait_s=1)
     queue_arn = stack.model.queues["CloneJobsQueue"].arn
@@ -156,7 +156,8 @@ def test_clone_worker_and_ivr_check_functions(stack, recorded, emulator, days_ah
     assert_least_privilege("CloneWorkerFunction", stack, recorded)
 
     recorded.clear()
-    response = invoke(ivr, stack, "IvrCheckFunction", event("check_clone.json"))
+    with_pin = with_body(event("check_clone.json"), {"pressed_key": "1", "pin": "482916"})
+    response = invoke(ivr, stack, "IvrCheckFunction", with_pin)
     assert json.loads(response["body"])["next_action"] == "transfer_to_agent"
     metrics = invoke(ivr, stack, "IvrCheckFunction", event("cloning_metrics.json"))
     assert json.loads(metrics["body"])["counts"]["handoffs"] == 1

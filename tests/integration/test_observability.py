@@ -20,6 +20,7 @@ from warmline.events import Event, EventType
 
 CALLER = "+442079460000"  # the number in events/*.json
 OTHER_CALLER = "+442079461111"
+PIN_CALLER = "+442079462222"
 QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers ask_again at once
 
 
@@ -43,8 +44,10 @@ def incoming(handlers, stack, number):
     )[1]
 
 
-def check_clone(handlers, stack, number):
+def check_clone(handlers, stack, number, pin=None):
     base = event("check_clone.json", pathParameters={"caller_id": number})
+    if pin is not None:
+        base = with_body(base, {"pressed_key": "1", "pin": pin})
     return invoke(handlers["ivr_check"], stack, "IvrCheckFunction", base, **QUICK_IVR)[1]
 
 
@@ -58,9 +61,11 @@ def run_worker(handlers, stack):
 
 
 def play_calls(handlers, stack, emulator):
-    """One caller's whole call and a repeat call, and a second caller whose clone fails."""
+    """One caller's whole call and a repeat call, a second caller whose clone fails, and a third
+    caller with a PIN who types a wrong one."""
     stack.register_caller(CALLER)
     stack.register_caller(OTHER_CALLER)
+    stack.register_caller(PIN_CALLER, pin="482916")
     answers = [incoming(handlers, stack, CALLER), incoming(handlers, stack, CALLER)]  # queued, deduplicated
     checks = [check_clone(handlers, stack, CALLER)]  # still cloning: ask again
     run_worker(handlers, stack)
@@ -76,6 +81,7 @@ def play_calls(handlers, stack, emulator):
     answers.append(incoming(handlers, stack, OTHER_CALLER))
     run_worker(handlers, stack)
     checks.append(check_clone(handlers, stack, OTHER_CALLER))  # failed
+    checks.append(check_clone(handlers, stack, PIN_CALLER, pin="000111"))  # not verified: no wait
     wrong_secret = {**event("conversation_init.json"), "headers": {"x-warmline-secret": "wrong"}}
     invoke(handlers["webhook"], stack, "WebhookFunction", wrong_secret)  # 401: counted
     return answers, checks
@@ -116,7 +122,9 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "ask_again",
         "transfer_to_agent",
         "continue_with_default_voice",
+        "continue_with_default_voice",
     ]
+    assert checks[-1]["status"] == "not_verified"
     clone = stack.store.get_clone(stack.register_caller(CALLER))
 
     status, figures = get_metrics(handlers, stack)
@@ -132,19 +140,22 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "calls_waited_in_ivr": 2,
         "calls_timed_out_in_ivr": 0,
         "handoffs": 1,
+        "pin_checks_by_result": {"accepted": 0, "rejected": 1, "missing": 0, "locked": 0},
+        "pin_lockouts": 0,
     }
     assert figures["avg_clone_time_ms"] == clone.clone_duration_ms
     assert figures["p50_clone_time_ms"] == figures["p99_clone_time_ms"] == clone.clone_duration_ms
     assert figures["async_clone_success_rate"] == 0.5
     assert figures["cache_hit_rate"] == 0.25
     assert figures["clone_timeout_rate"] == 0.0
-    waits = [c["wait_time_ms"] for c in checks]
+    waits = [c["wait_time_ms"] for c in checks[:3]]  # the PIN check did not wait
     assert figures["avg_wait_during_ivr_ms"] == round(sum(waits) / 3, 1)
     assert figures["to_ms"] - figures["from_ms"] == 24 * 3600 * 1000
 
     # Correlation ids are in the log lines; the caller's number never is, only its mask.
     logs = log_output.getvalue()
     assert "442079460000" not in logs and "442079461111" not in logs
+    assert "000111" not in logs and "482916" not in logs  # nor a PIN
     assert "+44******0000" in logs and '"threecx_call_id":"call-0000"' in logs
 
 
@@ -191,7 +202,8 @@ def test_an_empty_window_answers_zeros_and_nulls(handlers, stack):
     assert status == 200
     counts = dict(figures["counts"])
     assert counts.pop("clones_failed_by_reason") == {}
-    assert len(counts) == 8 and set(counts.values()) == {0}
+    assert set(counts.pop("pin_checks_by_result").values()) == {0}
+    assert len(counts) == 9 and set(counts.values()) == {0}
     named = {
         k: v for k, v in figures.items() if k.endswith(("_ms", "_rate")) and k not in ("from_ms", "to_ms")
     }

@@ -41,7 +41,17 @@ json_value = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = ["caller", "did", "call_id", "caller_id", "agent_id", "called_number", "call_sid", "pressed_key"]
+FIELDS = [
+    "caller",
+    "did",
+    "call_id",
+    "caller_id",
+    "agent_id",
+    "called_number",
+    "call_sid",
+    "pressed_key",
+    "pin",
+]
 body_object = st.dictionaries(st.sampled_from(FIELDS) | text, json_value, max_size=6)
 raw_body = st.one_of(
     body_object.map(lambda value: json.dumps(value).encode()),

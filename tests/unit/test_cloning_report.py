@@ -91,6 +91,23 @@ def test_an_empty_window_has_zero_counts_and_no_figures():
     assert figures == [None] * 8
 
 
+def test_pin_checks_are_counted_by_result_and_locks_by_the_check_that_started_them():
+    def pin_check(result, locked_now=False):
+        return Event(EventType.PIN_CHECK, T0, "ck_p", {"result": result, "locked_now": locked_now})
+
+    checks = ["rejected", "rejected", "rejected", "locked", "missing", "accepted", "accepted"]
+    report = cloning_report([pin_check(r, locked_now=n == 2) for n, r in enumerate(checks)])
+
+    assert report.pin_checks_by_result == {"accepted": 2, "rejected": 3, "missing": 1, "locked": 1}
+    assert report.pin_lockouts == 1
+    assert cloning_report([]).pin_checks_by_result == {
+        "accepted": 0,
+        "rejected": 0,
+        "missing": 0,
+        "locked": 0,
+    }
+
+
 def test_only_failures_give_a_success_rate_of_zero_and_no_clone_times():
     report = cloning_report([failed("internal")])
     assert report.async_clone_success_rate == 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -57,6 +57,7 @@ class CallDecision:
     cloned_voice_id: str = ""
     greeting_call_placed: bool = False
     conversation_id: str = ""
+    pin_required: bool = False
 
 
 def _progress_of(state: CallerState, now: float) -> CloneProgress:
@@ -87,13 +88,22 @@ def answer_incoming_call(
     now = clock.now()
     state = store.load(call.caller_key)
     progress = _progress_of(state, now)
+    pin_required = state.pin is not None
     if progress is CloneProgress.READY:
         assert state.clone is not None
+        if pin_required and not state.clone.has_verified_handoff(now, settings.handoff_window_seconds):
+            # The caller verifies in the greeting first. Over SIP, never by an outbound greeting call:
+            # this may be the re-entry leg of a handoff, which 3CX must route to the agent.
+            return CallDecision(Voice.GREETING, progress, job_queued=False, pin_required=True)
         return CallDecision(
-            Voice.CLONED, progress, job_queued=False, cloned_voice_id=state.clone.cloned_voice_id
+            Voice.CLONED,
+            progress,
+            job_queued=False,
+            cloned_voice_id=state.clone.cloned_voice_id,
+            pin_required=pin_required,
         )
     if progress in (CloneProgress.NO_SAMPLE, CloneProgress.FAILED):
-        return CallDecision(Voice.DEFAULT, progress, job_queued=False)
+        return CallDecision(Voice.DEFAULT, progress, job_queued=False, pin_required=pin_required)
 
     now_ms = int(now * 1000)
     in_flight = state.clone is not None and state.clone.is_in_flight(now)
@@ -103,7 +113,7 @@ def answer_incoming_call(
     if not job_queued:
         store.note_call(call.caller_key, call_started_at_ms=now_ms, threecx_call_id=call.threecx_call_id)
 
-    decision = CallDecision(Voice.GREETING, progress, job_queued=job_queued)
+    decision = CallDecision(Voice.GREETING, progress, job_queued=job_queued, pin_required=pin_required)
     if settings.greeting_mode == "outbound" and provider is not None and call.caller_number:
         decision = _place_greeting_call(call, decision, provider=provider, settings=settings)
     return decision
@@ -121,7 +131,7 @@ def call_answered_event(call: IncomingCall, decision: CallDecision, at_ms: int) 
             "threecx_call_id": call.threecx_call_id,
             "voice": decision.voice.value,
             "clone_status": decision.progress.value,
-            "cache_hit": decision.voice is Voice.CLONED,
+            "cache_hit": decision.progress is CloneProgress.READY,
             "job_queued": decision.job_queued,
             "cloned_voice_id": decision.cloned_voice_id,
         },
@@ -187,7 +197,11 @@ def _place_greeting_call(
             "agent": {"first_message": settings.greeting_message},
         },
         "dynamic_variables": dynamic_variables(
-            call.caller_key or "", Voice.GREETING, decision.progress, call.threecx_call_id
+            call.caller_key or "",
+            Voice.GREETING,
+            decision.progress,
+            call.threecx_call_id,
+            pin_required=decision.pin_required,
         ),
     }
     try:
@@ -202,17 +216,16 @@ def _place_greeting_call(
         # The call still reaches the agent over SIP, where conversation-init supplies the greeting.
         logger.warning("greeting call not placed, routing over SIP instead: %s", error.reason)
         return decision
-    return CallDecision(
-        decision.voice,
-        decision.progress,
-        job_queued=decision.job_queued,
-        greeting_call_placed=True,
-        conversation_id=placed.conversation_id or "",
-    )
+    return replace(decision, greeting_call_placed=True, conversation_id=placed.conversation_id or "")
 
 
 def dynamic_variables(
-    caller_key: str, voice: Voice, progress: CloneProgress, threecx_call_id: str
+    caller_key: str,
+    voice: Voice,
+    progress: CloneProgress,
+    threecx_call_id: str,
+    *,
+    pin_required: bool = False,
 ) -> dict[str, Any]:
     """Every variable warmline defines for the agent, always all present (ElevenLabs requires it)."""
     return {
@@ -220,6 +233,8 @@ def dynamic_variables(
         "warmline_mode": voice.value,
         "warmline_clone_status": progress.value,
         "warmline_threecx_call_id": threecx_call_id,
+        # "yes": in the greeting, ask for the caller's PIN and pass it to check_clone.
+        "warmline_pin_required": "yes" if pin_required else "no",
     }
 
 
@@ -245,29 +260,30 @@ def start_conversation(
     progress = _progress_of(state, now)
     clone = state.clone
     call_id = clone.threecx_call_id if clone is not None else ""
+    pin_required = state.pin is not None
+
+    def start(voice: Voice, voice_id: str | None, first_message: str | None) -> ConversationStart:
+        variables = dynamic_variables(caller_key, voice, progress, call_id, pin_required=pin_required)
+        return ConversationStart(voice, progress, voice_id, first_message, variables)
 
     if progress is CloneProgress.READY:
         assert clone is not None
+        now_ms = int(now * 1000)
+        if pin_required:
+            # The clone only on the leg after a handoff that followed an accepted PIN, and only once;
+            # before that, the greeting, in which the agent asks for the PIN.
+            since_ms = now_ms - settings.handoff_window_seconds * 1000
+            if store.claim_verified_handoff(
+                caller_key, clone.cloned_voice_id, since_ms=since_ms, at_ms=now_ms
+            ):
+                return start(Voice.CLONED, clone.cloned_voice_id, settings.handoff_message)
+            return start(Voice.GREETING, settings.greeting_voice_id, settings.greeting_message)
         handed_off = (
-            clone.handoff_at_ms and now * 1000 - clone.handoff_at_ms <= settings.handoff_window_seconds * 1000
+            clone.handoff_at_ms and now_ms - clone.handoff_at_ms <= settings.handoff_window_seconds * 1000
         )
         # Its last use decides which voice goes when the voice slots are full (warmline.voice_slots).
-        store.touch_clone(caller_key, clone.cloned_voice_id, int(now * 1000))
-        return ConversationStart(
-            Voice.CLONED,
-            progress,
-            clone.cloned_voice_id,
-            settings.handoff_message if handed_off else None,
-            dynamic_variables(caller_key, Voice.CLONED, progress, call_id),
-        )
+        store.touch_clone(caller_key, clone.cloned_voice_id, now_ms)
+        return start(Voice.CLONED, clone.cloned_voice_id, settings.handoff_message if handed_off else None)
     if clone is not None and clone.is_in_flight(now):
-        return ConversationStart(
-            Voice.GREETING,
-            progress,
-            settings.greeting_voice_id,
-            settings.greeting_message,
-            dynamic_variables(caller_key, Voice.GREETING, progress, call_id),
-        )
-    return ConversationStart(
-        Voice.DEFAULT, progress, None, None, dynamic_variables(caller_key, Voice.DEFAULT, progress, call_id)
-    )
+        return start(Voice.GREETING, settings.greeting_voice_id, settings.greeting_message)
+    return start(Voice.DEFAULT, None, None)

@@ -39,6 +39,9 @@ class CloneRecord:
     call_started_at_ms: int = 0
     threecx_call_id: str = ""
     handoff_at_ms: int = 0
+    # A handoff after the caller's PIN was accepted: the re-entry leg's conversation-init claims it
+    # once (warmline.verification).
+    verified_handoff_at_ms: int = 0
     last_used_at_ms: int = 0  # when conversation-init last handed out the READY clone
 
     def is_live(self, now: float) -> bool:
@@ -53,6 +56,12 @@ class CloneRecord:
     def has_failed(self, now: float) -> bool:
         return self.is_live(now) and self.status is CloneStatus.FAILED
 
+    def has_verified_handoff(self, now: float, window_seconds: float) -> bool:
+        return (
+            bool(self.verified_handoff_at_ms)
+            and now * 1000 - self.verified_handoff_at_ms <= window_seconds * 1000
+        )
+
 
 @dataclass(frozen=True)
 class CallerProfile:
@@ -66,9 +75,24 @@ class CallerProfile:
 
 
 @dataclass(frozen=True)
+class PinRecord:
+    """A caller's PIN (a keyed hash, never the digits) and how their recent attempts went."""
+
+    pin_hash: str
+    set_at_ms: int
+    attempts: int = 0  # attempts since the last accepted PIN or the last lock
+    lockouts: int = 0  # locks since the last accepted PIN (each lasts twice as long as the one before)
+    locked_until_ms: int = 0  # 0: not locked since the last accepted PIN
+
+    def is_locked(self, now_ms: int) -> bool:
+        return self.locked_until_ms > now_ms
+
+
+@dataclass(frozen=True)
 class CallerState:
     profile: CallerProfile | None
     clone: CloneRecord | None
+    pin: PinRecord | None = None  # None: the caller has no PIN (the default)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from warmline.events import Event, EventType
 from warmline.ivr import IvrOutcome
+from warmline.verification import COUNTED_RESULTS
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class CloningReport:
     calls_waited_in_ivr: int = 0
     calls_timed_out_in_ivr: int = 0
     handoffs: int = 0
+    pin_checks_by_result: dict[str, int] = field(default_factory=dict)  # callers with a PIN only
+    pin_lockouts: int = 0
 
 
 def nearest_rank(sorted_values: list[int], percentile: float) -> int | None:
@@ -89,7 +93,16 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         calls_waited_in_ivr=len(calls_waited),
         calls_timed_out_in_ivr=len(calls_timed_out),
         handoffs=len(by_type[EventType.HANDOFF]),
+        **_pin_counts(by_type[EventType.PIN_CHECK]),
     )
+
+
+def _pin_counts(checks: list[Event]) -> dict[str, Any]:
+    results = Counter(e.data.get("result", "") for e in checks)
+    return {
+        "pin_checks_by_result": {result.value: results[result.value] for result in COUNTED_RESULTS},
+        "pin_lockouts": sum(1 for e in checks if e.data.get("locked_now")),
+    }
 
 
 DEFAULT_WINDOW_MS = 24 * 3600 * 1000

@@ -18,6 +18,7 @@ class EventType(StrEnum):
     IVR_TIMEOUT = "ivr_timeout"
     CALL_ANSWERED = "call_answered"  # an incoming call from a caller with a voice sample
     IVR_CHECK = "ivr_check"  # one wait for the clone after the caller pressed 1
+    PIN_CHECK = "pin_check"  # a check_clone from a caller with a PIN: was the PIN accepted?
 
 
 @dataclass(frozen=True)

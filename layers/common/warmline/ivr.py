@@ -8,7 +8,7 @@ ready is noticed within one poll interval.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from warmline.calls import CloneProgress, Voice, dynamic_variables
@@ -16,6 +16,7 @@ from warmline.clone_state import CloneRecord
 from warmline.events import Event, EventType
 from warmline.ports import Clock, CloneStore, EventStore
 from warmline.settings import Settings
+from warmline.verification import NO_PIN, PinEntry, PinResult, PinVerdict, verify_pin
 from warmline.voice_provider import ProviderError, VoiceProvider
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class IvrStatus(StrEnum):
     FAILED = "failed"
     UNAVAILABLE = "unavailable"
     INVALID_KEY = "invalid_key"
+    NOT_VERIFIED = "not_verified"  # the caller has a PIN, and it was wrong, missing or locked
 
 
 class NextAction(StrEnum):
@@ -55,6 +57,7 @@ SAY = {
     NextAction.CONTINUE_WITH_DEFAULT_VOICE: "Thanks for your patience. Let's carry on together now.",
     NextAction.REPEAT_MENU: "Sorry, I didn't catch that. Press 1 to continue, or 2 to leave a message.",
 }
+NOT_VERIFIED_SAY = "I couldn't verify your PIN, so let's carry on together now."
 CHECK_KEY = "1"
 VOICEMAIL_KEY = "2"
 
@@ -66,6 +69,7 @@ class IvrAnswer:
     wait_time_ms: int
     cloned_voice_id: str = ""
     handoff_mode: str = ""
+    pin: PinVerdict | None = None  # None: no PIN check (not key 1)
 
     @property
     def clone_ready(self) -> bool:
@@ -73,11 +77,13 @@ class IvrAnswer:
 
     @property
     def say(self) -> str:
-        return SAY[self.next_action]
+        return NOT_VERIFIED_SAY if self.status is IvrStatus.NOT_VERIFIED else SAY[self.next_action]
 
     @property
     def outcome(self) -> IvrOutcome | None:
-        """None when the caller did not ask to wait (voicemail, an unknown key)."""
+        """None when the caller did not wait (voicemail, an unknown key, a PIN not accepted)."""
+        if self.status is IvrStatus.NOT_VERIFIED:
+            return None
         if self.next_action in (NextAction.OFFER_VOICEMAIL, NextAction.REPEAT_MENU):
             return None
         if self.status is IvrStatus.READY:
@@ -125,6 +131,16 @@ def wait_for_clone(
         interval = min(interval * 1.5, settings.ivr_max_poll_seconds)
 
 
+@dataclass(frozen=True)
+class _Check:
+    """One key-1 check: who asked, from which conversation, and whether a PIN was accepted."""
+
+    caller_key: str
+    caller_number: str
+    conversation_id: str
+    verified: bool
+
+
 def check_clone(
     caller_key: str,
     caller_number: str,
@@ -136,6 +152,7 @@ def check_clone(
     settings: Settings,
     provider: VoiceProvider | None = None,
     conversation_id: str = "",
+    pin: PinEntry = NO_PIN,
 ) -> IvrAnswer:
     started = clock.now()
     if pressed_key == VOICEMAIL_KEY:
@@ -144,13 +161,19 @@ def check_clone(
     if pressed_key != CHECK_KEY:
         return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
 
+    verdict = verify_pin(caller_key, pin, store=store, clock=clock, settings=settings)
+    pin_events = _pin_events(caller_key, verdict, conversation_id, clock)
+    if not verdict.passed:
+        events.record(*pin_events)
+        return IvrAnswer(IvrStatus.NOT_VERIFIED, NextAction.CONTINUE_WITH_DEFAULT_VOICE, 0, pin=verdict)
+
     clone, ended = wait_for_clone(caller_key, store=store, clock=clock, settings=settings)
     # The check's events are written together, in one request, once the answer is known: every
     # round trip after the clone is ready adds to the caller's wait.
     pending = _PendingEvents()
+    check = _Check(caller_key, caller_number, conversation_id, verdict.result is PinResult.ACCEPTED)
     answer = _answer_after_wait(
-        caller_key,
-        caller_number,
+        check,
         clone,
         ended,
         _ms_since(started, ended),
@@ -159,10 +182,10 @@ def check_clone(
         clock=clock,
         settings=settings,
         provider=provider,
-        conversation_id=conversation_id,
     )
     assert answer.outcome is not None
     events.record(
+        *pin_events,
         *pending.events,
         Event(
             EventType.IVR_CHECK,
@@ -176,7 +199,19 @@ def check_clone(
             },
         ),
     )
-    return answer
+    return replace(answer, pin=verdict)
+
+
+def _pin_events(caller_key: str, verdict: PinVerdict, conversation_id: str, clock: Clock) -> list[Event]:
+    """The pin_check event of a caller with a PIN; none for the others."""
+    if verdict.result is PinResult.NOT_SET:
+        return []
+    data = {
+        "result": verdict.result.value,
+        "locked_now": verdict.locked_now,
+        "conversation_id": conversation_id,
+    }
+    return [Event(EventType.PIN_CHECK, int(clock.now() * 1000), caller_key, data)]
 
 
 class _PendingEvents:
@@ -188,8 +223,7 @@ class _PendingEvents:
 
 
 def _answer_after_wait(
-    caller_key: str,
-    caller_number: str,
+    check: _Check,
     clone: CloneRecord | None,
     ended: float,
     waited_ms: int,
@@ -199,14 +233,12 @@ def _answer_after_wait(
     clock: Clock,
     settings: Settings,
     provider: VoiceProvider | None,
-    conversation_id: str,
 ) -> IvrAnswer:
     status = _status_of(clone, ended)
     if status is IvrStatus.READY:
         assert clone is not None
         return _hand_off(
-            caller_key,
-            caller_number,
+            check,
             clone,
             waited_ms,
             store=store,
@@ -214,7 +246,6 @@ def _answer_after_wait(
             clock=clock,
             settings=settings,
             provider=provider,
-            conversation_id=conversation_id,
         )
     if status is IvrStatus.CLONING:
         assert clone is not None
@@ -223,11 +254,11 @@ def _answer_after_wait(
                 Event(
                     EventType.IVR_TIMEOUT,
                     int(ended * 1000),
-                    caller_key,
+                    check.caller_key,
                     {
                         "threecx_call_id": clone.threecx_call_id,
                         "waited_since_call_start_ms": int(ended * 1000) - clone.call_started_at_ms,
-                        "conversation_id": conversation_id,
+                        "conversation_id": check.conversation_id,
                     },
                 )
             )
@@ -237,8 +268,7 @@ def _answer_after_wait(
 
 
 def _hand_off(
-    caller_key: str,
-    caller_number: str,
+    check: _Check,
     clone: CloneRecord,
     waited_ms: int,
     *,
@@ -247,7 +277,6 @@ def _hand_off(
     clock: Clock,
     settings: Settings,
     provider: VoiceProvider | None,
-    conversation_id: str,
 ) -> IvrAnswer:
     agent_conversation_id = ""
     if settings.handoff_mode == "outbound":
@@ -258,14 +287,18 @@ def _hand_off(
                 telephony=settings.outbound_telephony,
                 agent_id=settings.elevenlabs_agent_id,
                 agent_phone_number_id=settings.elevenlabs_agent_phone_number_id,
-                to_number=caller_number,
+                to_number=check.caller_number,
                 client_data={
                     "conversation_config_override": {
                         "tts": {"voice_id": clone.cloned_voice_id},
                         "agent": {"first_message": settings.handoff_message},
                     },
                     "dynamic_variables": dynamic_variables(
-                        caller_key, Voice.CLONED, CloneProgress.READY, clone.threecx_call_id
+                        check.caller_key,
+                        Voice.CLONED,
+                        CloneProgress.READY,
+                        clone.threecx_call_id,
+                        pin_required=check.verified,
                     ),
                 },
             )
@@ -277,15 +310,16 @@ def _hand_off(
         agent_conversation_id = placed.conversation_id or ""
 
     now_ms = int(clock.now() * 1000)
-    store.mark_handoff(caller_key, now_ms)
+    # Verified: the next leg's conversation-init may hand out the clone of a caller with a PIN.
+    store.mark_handoff(check.caller_key, now_ms, verified=check.verified)
     events.record(
         Event(
             EventType.HANDOFF,
             now_ms,
-            caller_key,
+            check.caller_key,
             {
                 "threecx_call_id": clone.threecx_call_id,
-                "greeting_conversation_id": conversation_id,
+                "greeting_conversation_id": check.conversation_id,
                 "agent_conversation_id": agent_conversation_id,
                 "cloned_voice_id": clone.cloned_voice_id,
                 "handoff_mode": settings.handoff_mode,

@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from warmline.calls import CallDecision, CloneProgress, Voice
 from warmline.cloning import FailureKind, JobResult, Outcome
 from warmline.ivr import IvrAnswer, IvrOutcome
+from warmline.verification import COUNTED_RESULTS, PinResult
 
 NAMESPACE = "warmline"
 SERVICE = "warmline"
@@ -53,6 +54,7 @@ IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.val
 HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
 # Requests answered 401: a 3CX or agent secret out of step, or someone probing the API.
 UNAUTHORIZED_REQUESTS = MetricSpec("UnauthorizedRequests", MetricUnit.Count)
+PIN_CHECKS = MetricSpec("PinChecks", MetricUnit.Count, "result", tuple(r.value for r in COUNTED_RESULTS))
 WEBHOOK_ROUTES = {
     "POST /api/calls/incoming": "incoming_call",
     "POST /api/agent/conversation-init": "conversation_init",
@@ -77,6 +79,7 @@ ALL_METRICS = (
     IVR_OUTCOMES,
     HANDOFFS,
     UNAUTHORIZED_REQUESTS,
+    PIN_CHECKS,
     WEBHOOK_LATENCY,
     WEBHOOK_AWS_TIME,
 )
@@ -120,7 +123,7 @@ def count_incoming_call(decision: CallDecision) -> None:
     if decision.progress in (CloneProgress.NO_SAMPLE, CloneProgress.WITHHELD):
         return
     _add(CALLS_WITH_VOICE_SAMPLE, 1)
-    if decision.voice is Voice.CLONED:
+    if decision.progress is CloneProgress.READY:  # a caller with a PIN may still have to verify
         _add(CACHE_HITS, 1)
     elif decision.job_queued:
         _add(CLONE_JOBS_ENQUEUED, 1)
@@ -138,6 +141,8 @@ def count_clone_result(result: JobResult) -> None:
 
 
 def count_ivr_answer(answer: IvrAnswer) -> None:
+    if answer.pin is not None and answer.pin.result is not PinResult.NOT_SET:
+        _add(PIN_CHECKS, 1, answer.pin.result.value)
     if answer.outcome is None:
         return
     _add(IVR_WAIT_TIME, answer.wait_time_ms)

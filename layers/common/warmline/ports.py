@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord
+from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, PinRecord
 from warmline.events import Event
 from warmline.voice_provider import VoiceSample
 
@@ -17,9 +17,19 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None: ...
 
 
-class CloneStore(Protocol):
+class PinStore(Protocol):
+    def get_pin(self, caller_key: str) -> PinRecord | None:
+        """The caller's PIN record, strongly consistent; None if they have no PIN."""
+        ...
+
+    def replace_pin(self, caller_key: str, expected: PinRecord, new: PinRecord) -> bool:
+        """Write `new`'s attempts and lock if the record is still `expected`. True if applied."""
+        ...
+
+
+class CloneStore(PinStore, Protocol):
     def load(self, caller_key: str) -> CallerState:
-        """Profile and clone record in one strongly consistent read."""
+        """Profile, clone record and PIN record in one strongly consistent read."""
         ...
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
@@ -77,7 +87,14 @@ class CloneStore(Protocol):
         """-> FAILED (under this token, or from any in-flight state when no token). False if not applied."""
         ...
 
-    def mark_handoff(self, caller_key: str, at_ms: int) -> None: ...
+    def mark_handoff(self, caller_key: str, at_ms: int, *, verified: bool = False) -> None:
+        """Note the handoff; `verified`: after the caller's PIN was accepted (a mark the next leg claims)."""
+        ...
+
+    def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
+        """Remove a verified-handoff mark made since `since_ms` on the READY clone `voice_id`, noting
+        the clone's use at `at_ms`. True for the one caller that removed it."""
+        ...
 
     def touch_clone(self, caller_key: str, voice_id: str, at_ms: int) -> None:
         """Note that the READY clone `voice_id` was handed out (its last use, for voice slots)."""

@@ -25,6 +25,7 @@ class Settings(BaseModel):
     agent_secret_name: str = ""
     caller_key_secret_name: str = ""
     operator_secret_name: str = ""
+    pin_pepper_secret_name: str = ""
     secret_cache_seconds: int = Field(default=300, ge=0)
     # After a rotation the previous value of a shared secret is accepted this long (README,
     # "Rotating a secret"); a value that matches neither makes the function read the secret afresh,
@@ -87,6 +88,9 @@ class Settings(BaseModel):
     failed_retry_after_seconds: int = Field(default=300, ge=0)
     pending_expiry_seconds: int = Field(default=900, gt=0)
     handoff_window_seconds: int = Field(default=120, gt=0)
+    # Callers with a PIN (warmline.verification): wrong PINs before a lock, and the first lock's length.
+    pin_max_failures: int = Field(default=3, ge=1, le=10)
+    pin_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
     event_ttl_seconds: int = Field(default=30 * 86400, gt=0)
 
     @classmethod

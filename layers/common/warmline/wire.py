@@ -63,12 +63,14 @@ class ConversationInitResponse(BaseModel):
 
 
 class CheckCloneRequest(BaseModel):
-    """The check_clone server tool's body: the key the caller pressed, and optionally the conversation."""
+    """The check_clone server tool's body: the key the caller pressed, optionally the conversation and
+    the PIN the caller typed (keypad characters only: a number would lose its leading zeros)."""
 
     model_config = ConfigDict(extra="forbid")
 
     pressed_key: Annotated[StrictStr, StringConstraints(max_length=8)] | StrictInt | None = None
     conversation_id: PrintableText = ""
+    pin: Annotated[StrictStr, StringConstraints(max_length=16, pattern=r"^[0-9*# ]*$")] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -84,7 +86,7 @@ class CheckCloneRequest(BaseModel):
 
 class CheckCloneResponse(BaseModel):
     caller_id: str
-    status: Literal["ready", "cloning", "failed", "unavailable", "invalid_key"]
+    status: Literal["ready", "cloning", "failed", "unavailable", "invalid_key", "not_verified"]
     clone_ready: bool
     cloned_voice_id: str | None
     wait_time_ms: int = Field(ge=0)
@@ -105,6 +107,8 @@ class CloningCounts(BaseModel):
     calls_waited_in_ivr: int
     calls_timed_out_in_ivr: int
     handoffs: int
+    pin_checks_by_result: dict[str, int]
+    pin_lockouts: int
 
 
 class CloningMetricsResponse(BaseModel):

@@ -30,8 +30,9 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
             "AgentSecret",
             "CallerKeySecret",
             "OperatorSecret",
+            "PinPepperSecret",
         }
-        assert len(set(state["secrets"].values())) == 5
+        assert len(set(state["secrets"].values())) == 6
 
         key = state["secrets"]["ElevenLabsApiKeySecret"]
         subscription = httpx.get(

@@ -1,6 +1,6 @@
 """The clone table in DynamoDB: caller profiles, clone records and events, one table.
 
-Items:  pk = CALLER#<caller key>, sk = PROFILE | CLONE
+Items:  pk = CALLER#<caller key>, sk = PROFILE | CLONE | PIN
         pk = EVENTS#<UTC day>,    sk = <epoch ms>#<event id>
 Times are integer epoch milliseconds (`*_at_ms`), except `expires_at` (epoch seconds: the TTL).
 """
@@ -16,14 +16,16 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus
+from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
 from warmline.events import Event, EventType
 
 PROFILE = "PROFILE"
 CLONE = "CLONE"
+PIN = "PIN"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _CLONE_FIELDS = {f.name for f in fields(CloneRecord)}
+_PIN_FIELDS = {f.name for f in fields(PinRecord)}
 
 
 def caller_pk(caller_key: str) -> str:
@@ -62,6 +64,10 @@ def _clone_from(values: dict[str, Any]) -> CloneRecord:
     return CloneRecord(**data)
 
 
+def _pin_from(values: dict[str, Any]) -> PinRecord:
+    return PinRecord(**{k: v for k, v in values.items() if k in _PIN_FIELDS})
+
+
 def _profile_from(values: dict[str, Any]) -> CallerProfile:
     return CallerProfile(
         caller_key=values["caller_key"],
@@ -80,9 +86,9 @@ class DynamoCloneStore:
     def _key(self, caller_key: str, sk: str) -> dict[str, Any]:
         return _to_item({"pk": caller_pk(caller_key), "sk": sk})
 
-    def _update(self, caller_key: str, **kwargs: Any) -> bool:
+    def _update(self, caller_key: str, sk: str = CLONE, **kwargs: Any) -> bool:
         try:
-            self._client.update_item(TableName=self._table, Key=self._key(caller_key, CLONE), **kwargs)
+            self._client.update_item(TableName=self._table, Key=self._key(caller_key, sk), **kwargs)
         except ClientError as error:
             if _is_condition_failure(error):
                 return False
@@ -96,14 +102,16 @@ class DynamoCloneStore:
             ExpressionAttributeValues=_to_item({":pk": caller_pk(caller_key)}),
             ConsistentRead=True,
         )
-        profile = clone = None
+        profile = clone = pin = None
         for item in response.get("Items", []):
             values = _from_item(item)
             if values["sk"] == PROFILE:
                 profile = _profile_from(values)
             elif values["sk"] == CLONE:
                 clone = _clone_from(values)
-        return CallerState(profile=profile, clone=clone)
+            elif values["sk"] == PIN:
+                pin = _pin_from(values)
+        return CallerState(profile=profile, clone=clone, pin=pin)
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
         response = self._client.get_item(
@@ -288,12 +296,33 @@ class DynamoCloneStore:
             ExpressionAttributeValues=_to_item(values),
         )
 
-    def mark_handoff(self, caller_key: str, at_ms: int) -> None:
+    def mark_handoff(self, caller_key: str, at_ms: int, *, verified: bool = False) -> None:
         self._update(
             caller_key,
-            UpdateExpression="SET handoff_at_ms = :at",
+            UpdateExpression="SET handoff_at_ms = :at"
+            + (", verified_handoff_at_ms = :at" if verified else ""),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=_to_item({":at": at_ms}),
+        )
+
+    def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
+        return self._update(
+            caller_key,
+            UpdateExpression="SET last_used_at_ms = :at REMOVE verified_handoff_at_ms",
+            ConditionExpression=(
+                "cloned_voice_id = :voice AND #s = :ready "
+                "AND verified_handoff_at_ms >= :since AND verified_handoff_at_ms > :none"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":at": at_ms,
+                    ":voice": voice_id,
+                    ":ready": CloneStatus.READY.value,
+                    ":since": since_ms,
+                    ":none": 0,  # a new record is written with 0: no mark
+                }
+            ),
         )
 
     def touch_clone(self, caller_key: str, voice_id: str, at_ms: int) -> None:
@@ -330,8 +359,47 @@ class DynamoCloneStore:
         ).get("Item")
         return _profile_from(_from_item(item)) if item else None
 
+    def get_pin(self, caller_key: str) -> PinRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=self._key(caller_key, PIN), ConsistentRead=True
+        ).get("Item")
+        return _pin_from(_from_item(item)) if item else None
+
+    def save_pin(self, caller_key: str, record: PinRecord) -> None:
+        """A new PIN (or the same one with its attempts and lock cleared)."""
+        values = {**asdict(record), "pk": caller_pk(caller_key), "sk": PIN, "caller_key": caller_key}
+        self._client.put_item(TableName=self._table, Item=_to_item(values))
+
+    def delete_pin(self, caller_key: str) -> bool:
+        """True if the caller had a PIN."""
+        response = self._client.delete_item(
+            TableName=self._table, Key=self._key(caller_key, PIN), ReturnValues="ALL_OLD"
+        )
+        return "Attributes" in response
+
+    def replace_pin(self, caller_key: str, expected: PinRecord, new: PinRecord) -> bool:
+        return self._update(
+            caller_key,
+            PIN,
+            UpdateExpression="SET attempts = :a, lockouts = :l, locked_until_ms = :u",
+            ConditionExpression=(
+                "pin_hash = :hash AND attempts = :was_a AND lockouts = :was_l AND locked_until_ms = :was_u"
+            ),
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":a": new.attempts,
+                    ":l": new.lockouts,
+                    ":u": new.locked_until_ms,
+                    ":hash": expected.pin_hash,
+                    ":was_a": expected.attempts,
+                    ":was_l": expected.lockouts,
+                    ":was_u": expected.locked_until_ms,
+                }
+            ),
+        )
+
     def delete_caller(self, caller_key: str) -> None:
-        for sk in (PROFILE, CLONE):
+        for sk in (PROFILE, CLONE, PIN):
             self._client.delete_item(TableName=self._table, Key=self._key(caller_key, sk))
 
 
