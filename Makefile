@@ -60,10 +60,12 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 template-check: $(STAMP) $(SAM)
-	@echo "==> cfn-lint, sam validate --lint, sam build"
+	@echo "==> cfn-lint, sam validate --lint, sam build, the built template's IAM"
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM_ENV) $(SAM) validate --lint
 	$(SAM_ENV) $(SAM) build
+	@echo "==> IAM of the built template: no managed policy, no wildcard"
+	$(SAM_ENV) $(SAM_VENV)/bin/python tests/template_iam.py .aws-sam/build/template.yaml
 
 build: template-check
 

@@ -96,7 +96,12 @@ def run_mode(mode: str, args: argparse.Namespace, out: Path, say) -> dict[str, A
     # pipeline, not local queueing behind a cap or process start-up (cold starts are measured apart).
     stack = LocalStack(
         state_dir=out / f"state-{mode}",
-        parameter_overrides={"CloneMaxConcurrency": max(2, args.concurrency)},
+        # The offered load, not the stage's default throttling, is what is measured.
+        parameter_overrides={
+            "CloneMaxConcurrency": max(2, args.concurrency),
+            "ApiRateLimit": 100 * args.concurrency,
+            "ApiBurstLimit": 100 * args.concurrency,
+        },
         http_concurrency=2 * args.concurrency,
         emulator_options={"clone_latency": CloneLatency.demo(), "voice_limit": 10_000, "seed": 7},
         env_overrides=ORIGINAL["env"] if original else {},

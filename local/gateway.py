@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -159,6 +160,45 @@ def json_response(status: int, value: Any) -> HttpResponse:
 
 
 INTERNAL_ERROR = (500, {"message": "Internal Server Error"})
+TOO_MANY_REQUESTS = (429, {"message": "Too Many Requests"})
+
+
+class RouteThrottle:
+    """API Gateway's stage throttling: a token bucket per route, `burst` deep, refilled at `rate`/s.
+    A request that finds it empty is answered 429 without invoking the function."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.burst = burst
+        self.buckets: dict[str, tuple[float, float]] = {}  # route key -> (tokens, last refill)
+        self.lock = threading.Lock()
+
+    def allow(self, route_key: str) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            tokens, last = self.buckets.get(route_key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            allowed = tokens >= 1
+            self.buckets[route_key] = (tokens - 1 if allowed else tokens, now)
+            return allowed
+
+
+class AccessLog:
+    """The stage's access log: one line per request, the template's Format with $context variables."""
+
+    def __init__(self, format_: str, path: Path):
+        self.format = format_
+        self.path = path
+        self.lock = threading.Lock()
+
+    def write(self, context: dict[str, Any]) -> None:
+        line = re.sub(
+            r"\$context\.([A-Za-z.]+)",
+            lambda m: str(context.get(m.group(1), "-")).replace('"', "'"),
+            self.format,
+        )
+        with self.lock, open(self.path, "a") as log_file:
+            log_file.write(line + "\n")
 
 
 def map_result(result: Any) -> HttpResponse:
@@ -193,10 +233,14 @@ class Gateway:
         api_id: str,
         host: str = "127.0.0.1",
         port: int = 0,
+        throttle: RouteThrottle | None = None,
+        access_log: AccessLog | None = None,
     ):
         self.router = Router(routes)
         self.runtime = runtime
         self.api_id = api_id
+        self.throttle = throttle
+        self.access_log = access_log
         self.host = host
         self.port = port
         self.server: ThreadingHTTPServer | None = None
@@ -233,6 +277,11 @@ class Gateway:
         if matched is None:
             return json_response(404, {"message": "Not Found"})
         route, path_parameters = matched
+        started = time.time()
+        if self.throttle is not None and not self.throttle.allow(route.route_key):
+            response = json_response(*TOO_MANY_REQUESTS)
+            self._log_access(route, header_pairs, source_ip, started, response, "-", "Too Many Requests")
+            return response
         event = build_event(
             route=route,
             path_parameters=path_parameters,
@@ -247,8 +296,45 @@ class Gateway:
         invocation = self.runtime.invoke(route.function, event)
         if not invocation.ok:
             log.warning("%s %s: %s", method, parts.path, invocation.error)
-            return json_response(*INTERNAL_ERROR)
-        return map_result(invocation.result)
+            response = json_response(*INTERNAL_ERROR)
+            self._log_access(
+                route, header_pairs, source_ip, started, response, "500", "Internal Server Error"
+            )
+            return response
+        response = map_result(invocation.result)
+        self._log_access(route, header_pairs, source_ip, started, response, "200", "-")
+        return response
+
+    def _log_access(
+        self,
+        route: HttpRoute,
+        header_pairs: list[tuple[str, str]],
+        source_ip: str,
+        started: float,
+        response: HttpResponse,
+        integration_status: str,
+        error: str,
+    ) -> None:
+        if self.access_log is None:
+            return
+        user_agent = next((value for name, value in header_pairs if name.lower() == "user-agent"), "-")
+        latency_ms = int((time.time() - started) * 1000)
+        self.access_log.write(
+            {
+                "requestId": base64.b64encode(secrets.token_bytes(12)).decode(),
+                "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(started)),
+                "identity.sourceIp": source_ip,
+                "identity.userAgent": user_agent,
+                "routeKey": route.route_key,
+                "status": response.status,
+                "protocol": "HTTP/1.1",
+                "responseLength": len(response.body),
+                "responseLatency": latency_ms,
+                "integrationLatency": latency_ms if integration_status != "-" else "-",
+                "integrationStatus": integration_status,
+                "error.message": error,
+            }
+        )
 
 
 class _RequestHandler(BaseHTTPRequestHandler):

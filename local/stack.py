@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from local import aws, template
-from local.gateway import Gateway
+from local.gateway import AccessLog, Gateway, RouteThrottle
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
 from local.scheduler import Scheduler
 from local.sqs_poller import SqsPoller
@@ -22,6 +22,7 @@ ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
 ELEVENLABS_KEY_SECRET_VARIABLE = "ELEVENLABS_API_KEY_SECRET"
 STATE_FILE = "local.json"
 AGENT_TRANSFER_TO = "sip:800@pbx.local"  # the simulated 3CX's DN that routes a call to the agent again
+ACCESS_LOG = "api-access.log"  # the HTTP API stage's access log, in the logs directory
 
 log = logging.getLogger("warmline.local.stack")
 
@@ -73,9 +74,11 @@ class LocalStack:
     """Run the template on loopback.
 
     visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
-    where the template's value is minutes). secret_values give secrets their values by logical id;
-    the others get random ones, except the ElevenLabs key secret, which takes ELEVENLABS_API_KEY
-    from the environment when an external ElevenLabs server is used. provisioned starts that many warm
+    where the template's value is minutes), and the clone worker's heartbeat with the same scale
+    (its message hidden that long at a time, renewed three times as often). secret_values give
+    secrets their values by logical id; the others get random ones, except the ElevenLabs key
+    secret, which takes ELEVENLABS_API_KEY from the environment when an external ElevenLabs server
+    is used. provisioned starts that many warm
     execution environments per function before the gateway opens, like Lambda's provisioned
     concurrency (the demo and the benchmark use it so the caller's timeline shows warm latencies;
     cold starts are measured on their own).
@@ -186,6 +189,9 @@ class LocalStack:
             (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
 
         env_overrides = dict(self.env_overrides)
+        if self.visibility_timeout_override is not None:
+            env_overrides.setdefault("CLONE_HIDE_SECONDS", str(self.visibility_timeout_override))
+            env_overrides.setdefault("CLONE_HEARTBEAT_SECONDS", str(self.visibility_timeout_override / 3))
         if self._uses_elevenlabs(self.model):
             if not self.elevenlabs_base_url:
                 self.progress("starting the ElevenLabs emulator")
@@ -202,7 +208,13 @@ class LocalStack:
         if self.provisioned:
             self.progress(f"starting {self.provisioned} warm execution environment(s) per function")
             self.runtime.provision(self.provisioned)
-        self.gateway = Gateway(self.model.routes, self.runtime, self.model.http_api_id)
+        self.gateway = Gateway(
+            self.model.routes,
+            self.runtime,
+            self.model.http_api_id,
+            throttle=_throttle(self.model.http_api),
+            access_log=_access_log(self.model.http_api, self.logs_dir / ACCESS_LOG),
+        )
         self.api_base_url = self.gateway.start()
         self.endpoints = {route.name: self.api_base_url + route.path for route in self.model.routes}
         self.poller = SqsPoller(
@@ -285,8 +297,12 @@ class LocalStack:
         }
 
     def _write_state(self) -> None:
+        """local.json holds every local secret: only its owner may read it (0600 from the start)."""
         temporary = self.state_file.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps(self.describe(), indent=2) + "\n")
+        temporary.unlink(missing_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as state:
+            state.write(json.dumps(self.describe(), indent=2) + "\n")
         temporary.replace(self.state_file)
 
     def stats(self) -> dict[str, Any]:
@@ -313,3 +329,16 @@ class LocalStack:
         state = read_state(self.state_dir)
         if state and state.get("pids", {}).get("stack") == os.getpid():
             self.state_file.unlink(missing_ok=True)
+
+
+def _throttle(api: template.HttpApiSettings) -> RouteThrottle | None:
+    if api.throttling_rate_limit is None or api.throttling_burst_limit is None:
+        return None
+    return RouteThrottle(api.throttling_rate_limit, api.throttling_burst_limit)
+
+
+def _access_log(api: template.HttpApiSettings, path: Path) -> AccessLog | None:
+    if api.access_log_format is None:
+        return None
+    path.unlink(missing_ok=True)  # each run's access log is its own
+    return AccessLog(api.access_log_format, path)

@@ -125,6 +125,11 @@ class Function:
     memory_size: int
     environment: dict[str, str]
     layer_dirs: list[Path]
+    reserved_concurrency: int | None = None
+    role: str | None = None  # the logical id of its AWS::IAM::Role, when the template gives it one
+    # The role's policy statements, resolved: its inline policies and the AWS::IAM::Policy resources
+    # attached to it (conditions applied, ARNs as on the local stack).
+    permissions: list[dict[str, Any]] = field(default_factory=list)
     routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsEventSource] = field(default_factory=list)
     schedules: list[ScheduleSource] = field(default_factory=list)
@@ -170,6 +175,15 @@ class Secret:
     description: str
 
 
+@dataclass(frozen=True)
+class HttpApiSettings:
+    """The stage's default route throttling and its access log format, when the template sets them."""
+
+    throttling_rate_limit: float | None = None
+    throttling_burst_limit: int | None = None
+    access_log_format: str | None = None
+
+
 @dataclass
 class StackModel:
     template_path: Path
@@ -180,6 +194,7 @@ class StackModel:
     queues: dict[str, Queue]
     buckets: dict[str, Bucket]
     secrets: dict[str, Secret]
+    http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
 
     @property
     def routes(self) -> list[HttpRoute]:
@@ -338,6 +353,8 @@ class _Resolver:
             return self._layer_arn(logical_id)
         if resource_type == "AWS::Serverless::HttpApi":
             return self.ids.http_api_id(logical_id)
+        if resource_type == "AWS::Logs::LogGroup":
+            return self.resolve(properties.get("LogGroupName")) or self.ids.physical_name(logical_id)
         return self.ids.physical_name(logical_id)
 
     def get_att(self, logical_id: str, attribute: str) -> str:
@@ -365,6 +382,10 @@ class _Resolver:
             return self._secret_arn(logical_id)
         if resource_type == "AWS::Serverless::Function" and attribute == "Arn":
             return f"arn:aws:lambda:{region}:{account}:function:{self.ids.physical_name(logical_id)}"
+        if resource_type == "AWS::IAM::Role" and attribute == "Arn":
+            return f"arn:aws:iam::{account}:role/{self.ids.physical_name(logical_id)}"
+        if resource_type == "AWS::Logs::LogGroup" and attribute == "Arn":
+            return f"arn:aws:logs:{region}:{account}:log-group:{self._resource_ref(logical_id)}:*"
         raise TemplateError(f"!GetAtt {logical_id}.{attribute} is not supported locally")
 
     def _queue_name(self, logical_id: str) -> str:
@@ -514,11 +535,24 @@ class _Resolver:
                     self._secret_arn(logical_id),
                     str(self.resolve(properties.get("Description", ""))),
                 )
+        model.http_api = self._http_api_settings()
         queue_by_arn = {queue.arn: queue.logical_id for queue in model.queues.values()}
         for logical_id, resource in self.resources.items():
             if resource.get("Type") == "AWS::Serverless::Function":
                 model.functions[logical_id] = self._function(logical_id, queue_by_arn)
         return model
+
+    def _http_api_settings(self) -> HttpApiSettings:
+        resource = self.resources.get(self.http_api_logical_id) or {}
+        properties = resource.get("Properties") or {}
+        throttling = self.resolve(properties.get("DefaultRouteSettings") or {})
+        access_log = self.resolve(properties.get("AccessLogSettings") or {})
+        rate, burst = throttling.get("ThrottlingRateLimit"), throttling.get("ThrottlingBurstLimit")
+        return HttpApiSettings(
+            throttling_rate_limit=float(rate) if rate is not None else None,
+            throttling_burst_limit=int(burst) if burst is not None else None,
+            access_log_format=access_log.get("Format"),
+        )
 
     def _table(self, logical_id: str) -> Table:
         properties = self.resolve(self.resources[logical_id].get("Properties") or {})
@@ -584,7 +618,11 @@ class _Resolver:
             memory_size=int(properties.get("MemorySize", DEFAULT_MEMORY_MB)),
             environment={name: _as_env_value(value) for name, value in variables.items()},
             layer_dirs=self._layer_dirs(properties.get("Layers", [])),
+            reserved_concurrency=_optional_int(properties.get("ReservedConcurrentExecutions")),
+            role=_role_id(raw.get("Role")),
         )
+        if function.role is not None:
+            function.permissions = self._role_statements(function.role)
         for event_name, event in events.items():
             event_properties = self.resolve(event.get("Properties") or {})
             if event.get("Type") == "HttpApi":
@@ -639,6 +677,22 @@ class _Resolver:
             input=json.loads(raw_input) if isinstance(raw_input, str) else raw_input,
         )
 
+    def _role_statements(self, role_id: str) -> list[dict[str, Any]]:
+        documents = [
+            policy.get("PolicyDocument", {})
+            for policy in (self.resources[role_id].get("Properties") or {}).get("Policies", [])
+        ]
+        for resource in self.resources.values():
+            if resource.get("Type") != "AWS::IAM::Policy":
+                continue
+            if "Condition" in resource and not self.condition(resource["Condition"]):
+                continue
+            properties = resource.get("Properties") or {}
+            if {"Ref": role_id} in properties.get("Roles", []):
+                documents.append(properties.get("PolicyDocument", {}))
+        statements = [document.get("Statement", []) for document in documents]
+        return [statement for listed in statements for statement in self.resolve(listed)]
+
     def _layer_dirs(self, layer_arns: list[str]) -> list[Path]:
         layer_dirs = []
         for logical_id, resource in self.resources.items():
@@ -649,6 +703,17 @@ class _Resolver:
                 layer_dirs.append((layer_arns.index(self._layer_arn(logical_id)), content_uri))
         # Layers published elsewhere (public ARNs) have no local code; the venv provides their packages.
         return [(self.base_dir / uri).resolve() for _, uri in sorted(layer_dirs)]
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _role_id(role: Any) -> str | None:
+    """`!GetAtt SomeRole.Arn` -> "SomeRole"; None for a role ARN given as text, or none at all."""
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        return role["Fn::GetAtt"][0]
+    return None
 
 
 def _truthy(value: Any) -> bool:

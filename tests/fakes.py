@@ -77,7 +77,7 @@ class InMemoryCloneStore:
     def start_clone(self, caller_key: str, record: CloneRecord, now: float) -> bool:
         with self._lock:
             current = self.clones.get(caller_key)
-            if current is not None and not current.expires_at <= int(now):
+            if current is not None and not current.expires_at <= int(now):  # expired: is_live() is False
                 return False
             self.clones[caller_key] = record
             return True
@@ -86,6 +86,17 @@ class InMemoryCloneStore:
         current = self.clones.get(caller_key)
         if current is not None and current.job_id == job_id and current.status is CloneStatus.PENDING:
             del self.clones[caller_key]
+
+    def confirm_pending(self, caller_key: str, job_id: str, *, expires_at: int) -> None:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if (
+                current is not None
+                and current.job_id == job_id
+                and current.status in (CloneStatus.PENDING, CloneStatus.CLONING)
+                and current.expires_at < expires_at
+            ):
+                self.clones[caller_key] = replace(current, expires_at=expires_at)
 
     def note_call(self, caller_key: str, *, call_started_at_ms: int, threecx_call_id: str) -> None:
         current = self.clones.get(caller_key)

@@ -235,6 +235,11 @@ class AgentSetup:
     def _agent_request(self) -> str:
         return f"GET /v1/convai/agents/{self.agent_id}"
 
+    def workspace_secret(self) -> Step:
+        """Only the workspace secret: create it, or update it to hold the agent secret."""
+        self._secret()
+        return self.steps[-1]
+
     def run(self) -> list[Step]:
         if self.transfer_to is not None:
             transfer_destination(self.transfer_to)

@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline.voice_provider import ProviderError
 from warmline_cli import consent_log, samples, threecx
+from warmline_cli import secrets as shared_secrets
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import OK, CliError, say, warn
 from warmline_cli.doctor import Doctor
@@ -31,6 +32,7 @@ COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline 3cx flow
   warmline doctor [--agent-id ID]
+  warmline secrets rotate {threecx,agent,operator}
 
 `warmline COMMAND [ACTION] --help` explains each one."""
 
@@ -150,6 +152,15 @@ def parser() -> argparse.ArgumentParser:
         "flow", parents=[target], help="print the Web Service REST settings and branches"
     )
 
+    secrets_group = commands.add_parser("secrets", help="rotate a shared secret without dropping calls")
+    secrets_commands = secrets_group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    rotate = secrets_commands.add_parser(
+        "rotate",
+        parents=[target],
+        help="a new value; the previous one is accepted for SecretOverlapSeconds (default 1 h)",
+    )
+    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(shared_secrets.ROTATABLE)}")
+
     doctor = commands.add_parser("doctor", parents=[target], help="check the stack end to end without a call")
     doctor.add_argument("--agent-id", help="the ElevenLabs agent (default: the stack's ElevenLabsAgentId)")
     return root
@@ -236,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
         return configure(args, target)
     if args.command == "3cx":
         return threecx.print_flow(target)
+    if args.command == "secrets":
+        return shared_secrets.rotate(target, args.name)
     return Doctor(target, _agent_id(args, target)).run()
 
 

@@ -15,12 +15,20 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from warmline_cli.console import CliError
 
-SECRET_IDS = ("ElevenLabsApiKeySecret", "ThreeCxSecret", "AgentSecret", "CallerKeySecret", "PinPepperSecret")
+SECRET_IDS = (
+    "ElevenLabsApiKeySecret",
+    "ThreeCxSecret",
+    "AgentSecret",
+    "CallerKeySecret",
+    "OperatorSecret",
+    "PinPepperSecret",
+)
 SECRET_OUTPUTS = {
     "ElevenLabsApiKeySecret": "ElevenLabsApiKeySecretArn",
     "ThreeCxSecret": "ThreeCxSecretArn",
     "AgentSecret": "AgentSecretArn",
     "CallerKeySecret": "CallerKeySecretArn",
+    "OperatorSecret": "OperatorSecretArn",
     "PinPepperSecret": "PinPepperSecretArn",
 }
 REQUIRED_OUTPUTS = (

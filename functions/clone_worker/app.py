@@ -8,8 +8,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from warmline.adapters.sqs import VisibilityHeartbeat
 from warmline.clone_state import CloneJob
-from warmline.cloning import RetryLater, fail_after_last_delivery, run_clone_job
+from warmline.cloning import JobResult, RetryLater, fail_after_last_delivery, run_clone_job
 from warmline.dependencies import dependencies
 from warmline.observability import count_clone_result, logger, metrics, tracer
 
@@ -28,8 +29,25 @@ def handle_job(record: SQSRecord) -> None:
         return
     receive_count = int(record.attributes.approximate_receive_count or 1)
     logger.append_keys(caller_key=job.caller_key, job_id=job.job_id, threecx_call_id=job.threecx_call_id)
+    heartbeat = VisibilityHeartbeat(
+        deps.queue,
+        record.receipt_handle,
+        hide_seconds=deps.settings.clone_hide_seconds,
+        every_seconds=deps.settings.clone_heartbeat_seconds,
+    )
+    with heartbeat:
+        result = _run(job, receive_count, record.receipt_handle)
+    logger.info(
+        "clone job done",
+        extra={"outcome": result.outcome, "error_code": result.error_code, "duration_ms": result.duration_ms},
+    )
+    count_clone_result(result)
+
+
+def _run(job: CloneJob, receive_count: int, receipt_handle: str) -> JobResult:
+    deps = dependencies()
     try:
-        result = run_clone_job(
+        return run_clone_job(
             job,
             receive_count=receive_count,
             time_left=lambda: _context.get_remaining_time_in_millis() / 1000,
@@ -48,6 +66,9 @@ def handle_job(record: SQSRecord) -> None:
         )
         if retry.failed is not None:
             count_clone_result(retry.failed)
+        if retry.after_seconds is not None:
+            # Another worker holds the lease: look again the moment it ends, not a heartbeat later.
+            deps.queue.hide(receipt_handle, retry.after_seconds)
         raise
     except Exception:
         if receive_count >= deps.settings.clone_max_receives:
@@ -62,11 +83,6 @@ def handle_job(record: SQSRecord) -> None:
             if failed is not None:
                 count_clone_result(failed)
         raise
-    logger.info(
-        "clone job done",
-        extra={"outcome": result.outcome, "error_code": result.error_code, "duration_ms": result.duration_ms},
-    )
-    count_clone_result(result)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -75,6 +91,7 @@ def handle_job(record: SQSRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _context
     _context = context
-    return process_partial_response(
-        event=event, record_handler=handle_job, processor=processor, context=context
-    )
+    with dependencies().bounded_by(context):
+        return process_partial_response(
+            event=event, record_handler=handle_job, processor=processor, context=context
+        )

@@ -35,7 +35,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
     summary: dict[str, Any] = {}
-    for outcome in run_sweeps(SWEEPS, sweep_context):
+    with deps.bounded_by(context):
+        outcomes = run_sweeps(SWEEPS, sweep_context)
+    for outcome in outcomes:
         if outcome.report is None:
             summary[outcome.name] = {"error": outcome.error}
             continue

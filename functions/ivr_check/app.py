@@ -23,14 +23,21 @@ from warmline.http import (
     validate,
 )
 from warmline.ivr import WAITING_KEYS, check_clone
-from warmline.observability import count_caller_identity, count_ivr_answer, logger, metrics, tracer
+from warmline.observability import (
+    count_caller_identity,
+    count_http_answer,
+    count_ivr_answer,
+    logger,
+    metrics,
+    tracer,
+)
 from warmline.verification import PinEntry
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
 
 
 def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
-    require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
+    require_secret(event, deps.shared_secret(deps.settings.agent_secret_name))
     raw_caller = unquote((event.get("pathParameters") or {}).get("caller_id", ""))
     number = caller_number(
         raw_caller, field="caller_id", default_country_code=deps.settings.default_country_code
@@ -104,7 +111,7 @@ def _identify(presented_key: str, number: str, conversation_id: str) -> tuple[st
 
 def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
-    require_secret(event, deps.secrets.get(deps.settings.operator_secret_name))
+    require_secret(event, deps.shared_secret(deps.settings.operator_secret_name))
     try:
         from_ms, to_ms = parse_window(event.get("queryStringParameters") or {}, int(deps.clock.now() * 1000))
     except InvalidWindow as error:
@@ -144,4 +151,8 @@ dependencies().warm_up(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dispatch(event, ROUTES)
+    deps = dependencies()
+    with deps.bounded_by(context):
+        response = dispatch(event, ROUTES)
+    count_http_answer(response["statusCode"])
+    return response

@@ -28,6 +28,7 @@ from warmline.http import (
 )
 from warmline.observability import (
     count_caller_identity,
+    count_http_answer,
     count_incoming_call,
     logger,
     metrics,
@@ -47,7 +48,7 @@ from warmline.wire import (
 
 def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
-    require_secret(event, deps.secrets.get(deps.settings.threecx_secret_name))
+    require_secret(event, deps.shared_secret(deps.settings.threecx_secret_name))
     request = validate(IncomingCallRequest, json_object(event))
     number = _caller(request.caller, field="caller")
     key = deps.caller_key(number) if number else None
@@ -92,7 +93,7 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
 
 def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
     deps = dependencies()
-    require_secret(event, deps.secrets.get(deps.settings.agent_secret_name))
+    require_secret(event, deps.shared_secret(deps.settings.agent_secret_name))
     request = _conversation_init_request(event)
     number = _readable_number(request.caller_id)
     if number is None and request.caller_id and not is_withheld(request.caller_id):
@@ -195,5 +196,8 @@ dependencies().warm_up(
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    with webhook_latency(event.get("routeKey", ""), dependencies().aws_timer):
-        return dispatch(event, ROUTES)
+    deps = dependencies()
+    with deps.bounded_by(context), webhook_latency(event.get("routeKey", ""), deps.aws_timer):
+        response = dispatch(event, ROUTES)
+    count_http_answer(response["statusCode"])
+    return response

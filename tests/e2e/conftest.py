@@ -15,9 +15,15 @@ def local_stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("warmline-e2e")
     stack = LocalStack(
         state_dir=state_dir,
-        parameter_overrides={"DefaultCountryCode": "44", "PinLockoutSeconds": PIN_LOCKOUT_SECONDS},
         # Room for every voice the session's calls make (the slot-eviction tests are in tests/faults).
         emulator_options={"clone_latency": CloneLatency(0.3, 0.8), "voice_limit": 200},
+        # Load tests place calls faster than the stage's default throttling lets through.
+        parameter_overrides={
+            "DefaultCountryCode": "44",
+            "ApiRateLimit": 1000,
+            "ApiBurstLimit": 1000,
+            "PinLockoutSeconds": PIN_LOCKOUT_SECONDS,
+        },
         visibility_timeout_override=2,
     )
     stack.start()

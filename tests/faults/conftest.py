@@ -22,8 +22,13 @@ def fault_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-faults"),
         emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
-        parameter_overrides={"CloneMaxConcurrency": CLONE_CAP},
+        # Callers here press keys every 0.2 s, many at once: above the stage's default throttling.
+        parameter_overrides={"CloneMaxConcurrency": CLONE_CAP, "ApiRateLimit": 1000, "ApiBurstLimit": 1000},
         env_overrides={
+            # AWS attempts scaled with the 8 s worker timeout (the template's worker waits up to 6 s
+            # per attempt, for a 90 s timeout): outside calls may start until 1.5 s before the end.
+            "AWS_CONNECT_TIMEOUT_SECONDS": "0.3",
+            "AWS_READ_TIMEOUT_SECONDS": "1",
             "CLONE_REQUEST_TIMEOUT_SECONDS": "1.5",
             "CLONE_RECHECK_DELAY_SECONDS": "3",
             "VOICE_IN_USE_SECONDS": "3",

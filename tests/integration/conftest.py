@@ -33,3 +33,14 @@ def emulator():
 def stack(moto_endpoint, emulator):
     emulator.reset()
     return build_stack(moto_endpoint, emulator.base_url, EMULATOR_API_KEY)
+
+
+@pytest.fixture
+def stack_with(moto_endpoint, emulator):
+    """A stack built with these template parameters (GreetingMode="outbound", say)."""
+
+    def build(**parameters):
+        emulator.reset()
+        return build_stack(moto_endpoint, emulator.base_url, EMULATOR_API_KEY, **parameters)
+
+    return build

@@ -319,14 +319,12 @@ def test_withheld_caller_routes_to_default_voice(webhook, stack):
     assert stack.table_items() == []
 
 
-def test_outbound_greeting_mode_places_a_valid_outbound_call(webhook, stack, emulator):
+def test_outbound_greeting_mode_places_a_valid_outbound_call(webhook, stack_with, emulator):
+    stack = stack_with(
+        GreetingMode="outbound", ElevenLabsAgentId="agent_1", ElevenLabsAgentPhoneNumberId="phnum_1"
+    )
     stack.register_caller(CALLER)
-    overrides = {
-        "GREETING_MODE": "outbound",
-        "ELEVENLABS_AGENT_ID": "agent_1",
-        "ELEVENLABS_AGENT_PHONE_NUMBER_ID": "phnum_1",
-    }
-    with stack.function_env("WebhookFunction", **overrides):
+    with stack.function_env("WebhookFunction"):
         from tests.aws_harness import LambdaContext as Ctx
 
         response = webhook.lambda_handler(event("incoming_call.json"), Ctx("webhook", 10))

@@ -12,9 +12,7 @@ import botocore.client
 import pytest
 
 from local.elevenlabs_emulator import Fault
-from local.template import read_yaml
 from tests.aws_harness import (
-    ROOT,
     LambdaContext,
     ShiftedClock,
     event,
@@ -24,12 +22,10 @@ from tests.aws_harness import (
 )
 
 # Actions the Lambda service itself uses for the SQS event source mapping, not the function's code.
-EVENT_SOURCE_ACTIONS = {
-    "sqs:ReceiveMessage",
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ChangeMessageVisibility",
-}
+EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# Logs and traces are written by the Lambda runtime, not through boto3; tests/template_iam.py checks
+# their statements (own log group; X-Ray's two actions alone).
+RUNTIME_SERVICES = ("logs:", "xray:")
 CALLER = "+442079460000"
 
 
@@ -48,31 +44,30 @@ def recorded(monkeypatch):
     return calls
 
 
-def policy_of(function_id):
-    document = read_yaml(ROOT / "template.yaml")
-    allowed = defaultdict(set)  # action -> logical ids of the resources it may touch
-    for policy in document["Resources"][function_id]["Properties"].get("Policies", []):
-        for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = (
-                statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            )
-            for action in actions:
-                assert "*" not in action, f"wildcard action {action} in {function_id}"
-                for resource in resources:
-                    allowed[action].add(_logical_id(resource))
+def policy_of(stack, function_id):
+    """action -> logical ids of the resources the function's role allows it on (as the stack's
+    parameters resolve the role: an outbound mode adds the ElevenLabs key)."""
+    arns = {
+        **{t.arn: t.logical_id for t in stack.model.tables.values()},
+        **{q.arn: q.logical_id for q in stack.model.queues.values()},
+        **{s.arn: s.logical_id for s in stack.model.secrets.values()},
+        **{f"{b.arn}/samples/*": b.logical_id for b in stack.model.buckets.values()},
+    }
+    allowed = defaultdict(set)
+    for statement in stack.model.functions[function_id].permissions:
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        for action in actions:
+            assert "*" not in action, f"wildcard action {action} in {function_id}"
+            if action.startswith(RUNTIME_SERVICES):
+                continue
+            for resource in resources:
+                assert resource in arns, f"{function_id}: {action} on {resource}, not one of its resources"
+                allowed[action].add(arns[resource])
     return allowed
-
-
-def _logical_id(resource):
-    if "Ref" in resource:
-        return resource["Ref"]
-    if "Fn::GetAtt" in resource:
-        return resource["Fn::GetAtt"][0]
-    if "Fn::Sub" in resource:
-        return resource["Fn::Sub"].split("${", 1)[1].split(".", 1)[0].split("}", 1)[0]
-    raise AssertionError(f"unexpected resource {resource}")
 
 
 def resource_of(stack, service, params):
@@ -107,7 +102,7 @@ def invoke(module, stack, function_id, ev, **env):
 
 
 def assert_least_privilege(function_id, stack, calls):
-    allowed = policy_of(function_id)
+    allowed = policy_of(stack, function_id)
     used = used_by(function_id, stack, calls)
     for action, resources in used.items():
         assert action in allowed, f"{function_id} calls {action} but its policy does not allow it"
@@ -181,3 +176,25 @@ def test_housekeeping_function(stack, recorded, emulator):
 
     assert answer["sweeps"]["voices"]["deleted"] == {"orphan": 1}
     assert_least_privilege("HousekeepingFunction", stack, recorded)
+
+
+def test_only_the_outbound_modes_let_the_http_functions_read_the_elevenlabs_key(stack, stack_with, recorded):
+    key = "ElevenLabsApiKeySecret"
+    assert key not in policy_of(stack, "WebhookFunction")["secretsmanager:GetSecretValue"]
+    assert key not in policy_of(stack, "IvrCheckFunction")["secretsmanager:GetSecretValue"]
+    assert stack.model.functions["WebhookFunction"].environment["ELEVENLABS_API_KEY_SECRET"] == ""
+
+    outbound = stack_with(
+        GreetingMode="outbound",
+        HandoffMode="outbound",
+        ElevenLabsAgentId="agent_1",
+        ElevenLabsAgentPhoneNumberId="phnum_1",
+    )
+    outbound.register_caller(CALLER)
+    recorded.clear()
+    answer = invoke(load_handler_module("webhook"), outbound, "WebhookFunction", event("incoming_call.json"))
+
+    assert json.loads(answer["body"])["greeting_call_placed"] is True
+    used = used_by("WebhookFunction", outbound, recorded)["secretsmanager:GetSecretValue"]
+    assert key in used <= policy_of(outbound, "WebhookFunction")["secretsmanager:GetSecretValue"]
+    assert key in policy_of(outbound, "IvrCheckFunction")["secretsmanager:GetSecretValue"]

@@ -105,6 +105,8 @@ def play_calls(handlers, stack, emulator):
     run_worker(handlers, stack)
     checks.append(check_clone(handlers, stack, OTHER_CALLER))  # failed
     checks.append(check_clone(handlers, stack, PIN_CALLER, pin="000111"))  # not verified: no wait
+    wrong_secret = {**event("conversation_init.json"), "headers": {"x-warmline-secret": "wrong"}}
+    invoke(handlers["webhook"], stack, "WebhookFunction", wrong_secret)  # 401: counted
     return answers, checks
 
 

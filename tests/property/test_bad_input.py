@@ -59,6 +59,9 @@ raw_body = st.one_of(
     json_value.map(lambda value: json.dumps(value).encode()),
     st.binary(max_size=200),
     st.just(b"{" * 20_000),
+    st.just(b"[" * 10_000),
+    st.just(b'{"caller": ' + b"9" * 5_000 + b"}"),
+    st.just(b'{"caller": 1e999, "pressed_key": NaN}'),
     st.just(json.dumps({"caller": "1" * 20_000}).encode()),
     st.just(b""),
 )

@@ -177,3 +177,40 @@ def test_conversation_init_without_clone_uses_agents_own_voice(registered, store
         "warmline_threecx_call_id",
         "warmline_pin_required",
     }
+
+
+class ProcessKilled(BaseException):
+    """What a crash looks like to the code after it: nothing more runs (no except Exception)."""
+
+
+class DyingQueue:
+    def send(self, job, delay_seconds=0):
+        raise ProcessKilled
+
+
+def test_a_queued_job_confirms_its_record_for_the_whole_pending_time(
+    registered, store, queue, clock, settings
+):
+    answer(store, queue, clock, settings)
+
+    assert store.clones[CALLER].expires_at == int(clock.now()) + settings.pending_expiry_seconds
+
+
+def test_a_crash_between_the_pending_write_and_the_send_holds_the_caller_no_longer_than_the_greeting(
+    registered, store, queue, clock, settings
+):
+    with pytest.raises(ProcessKilled):
+        answer(store, DyingQueue(), clock, settings)
+    record = store.clones[CALLER]
+    assert record.status is CloneStatus.PENDING and queue.jobs == []
+    assert record.expires_at <= clock.now() + settings.greeting_timeout_seconds
+
+    # Within the greeting the caller hears the greeting; at its end the record is gone...
+    clock.advance(settings.greeting_timeout_seconds - 1)
+    assert start_conversation(CALLER, store=store, clock=clock, settings=settings).voice is Voice.GREETING
+    clock.advance(1)
+    assert start_conversation(CALLER, store=store, clock=clock, settings=settings).voice is Voice.DEFAULT
+
+    # ...and the next call queues the job the crash lost.
+    retried = answer(store, queue, clock, settings, call(call_id="3cx-2"))
+    assert retried.job_queued and [job.caller_key for job in queue.jobs] == [CALLER]

@@ -126,3 +126,16 @@ def test_outbound_handoff_places_a_call_in_the_cloned_voice(store, events, clock
     assert override["tts"]["voice_id"] == "v9"
     assert override["agent"]["first_message"] == settings.handoff_message
     assert events.of_type(EventType.HANDOFF)[0].data["agent_conversation_id"] == "conv_1"
+
+
+class UnavailableEvents:
+    def record(self, *events):
+        raise TimeoutError("the event store did not answer before the request's deadline")
+
+
+def test_the_answer_does_not_fail_when_its_events_cannot_be_stored(store, clock, settings):
+    store.clones[CALLER] = replace(in_flight(clock), status=CloneStatus.READY, cloned_voice_id="v1")
+
+    answer = check(store, UnavailableEvents(), clock, settings)
+
+    assert answer.status is IvrStatus.READY and answer.next_action is NextAction.TRANSFER_TO_AGENT

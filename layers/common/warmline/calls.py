@@ -151,6 +151,11 @@ def request_clone(
 
     True if this call queued the job. Concurrent callers race on the conditional write; only the
     winner enqueues. If the job cannot be queued the PENDING record is removed again.
+
+    The PENDING record first lives only as long as the greeting (`greeting_timeout_seconds`): if the
+    process dies between the write and the send, no job will come, and the next call must not find
+    the caller still pending. Once the job is queued the record is confirmed for
+    `pending_expiry_seconds`.
     """
     now_ms = int(now * 1000)
     job = CloneJob(
@@ -163,7 +168,7 @@ def request_clone(
         status=CloneStatus.PENDING,
         job_id=job.job_id,
         requested_at_ms=now_ms,
-        expires_at=int(now) + settings.pending_expiry_seconds,
+        expires_at=int(now + settings.greeting_timeout_seconds),
         call_started_at_ms=now_ms,
         threecx_call_id=threecx_call_id,
     )
@@ -174,6 +179,12 @@ def request_clone(
     except Exception as error:
         store.remove_pending(caller_key, job.job_id)
         raise QueueUnavailable("the clone job could not be queued") from error
+    try:
+        store.confirm_pending(caller_key, job.job_id, expires_at=int(now) + settings.pending_expiry_seconds)
+    except Exception:
+        # The job is queued; unconfirmed, the record lapses with the greeting and a later call
+        # queues again (the worker then keeps one voice).
+        logger.warning("clone job queued but its record not confirmed", exc_info=True)
     return True
 
 

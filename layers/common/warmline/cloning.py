@@ -97,12 +97,16 @@ class JobResult:
 class RetryLater(Exception):
     """Leave the message on the queue: it is delivered again after the visibility timeout.
 
-    `failed` is set when this was the last delivery and the job was marked FAILED.
+    `failed` is set when this was the last delivery and the job was marked FAILED; `after_seconds`
+    when the job should be looked at again that much later (when another worker's lease ends).
     """
 
-    def __init__(self, message: str, failed: JobResult | None = None) -> None:
+    def __init__(
+        self, message: str, failed: JobResult | None = None, after_seconds: int | None = None
+    ) -> None:
         super().__init__(message)
         self.failed = failed
+        self.after_seconds = after_seconds
 
 
 voice_name = voice_slots.voice_name
@@ -154,9 +158,13 @@ def _not_leased(
     job: CloneJob, *, store: CloneStore, provider: VoiceProvider, clock: Clock, settings: Settings
 ) -> JobResult:
     current = store.get_clone(job.caller_key)
-    if current is not None and current.is_in_flight(clock.now()):
-        # Another delivery holds a live lease and is cloning now; look again after the visibility timeout.
-        raise RetryLater("another worker holds this caller's clone lease")
+    now = clock.now()
+    if current is not None and current.is_in_flight(now):
+        # Another delivery holds a live lease and is cloning now; look again when the lease ends.
+        lease_left_ms = current.lease_expires_at_ms - int(now * 1000)
+        raise RetryLater(
+            "another worker holds this caller's clone lease", after_seconds=max(1, lease_left_ms // 1000 + 1)
+        )
     # A repeated delivery, the delayed re-check, or a job whose caller was removed: of the
     # caller's voices only the one the record holds may remain.
     tidy_caller_voices(job.caller_key, provider=provider, store=store, clock=clock, settings=settings)

@@ -124,21 +124,27 @@ class InvalidWindow(ValueError):
         self.problem = problem
 
 
+MAX_INSTANT_CHARS = 40  # the longest ISO-8601 form is 32 characters (with microseconds and an offset)
+
+
 def parse_instant(parameter: str, text: str) -> int:
     """Epoch milliseconds (all digits) or ISO-8601 (a time without an offset is UTC) -> epoch ms."""
     text = text.strip()
+    if len(text) > MAX_INSTANT_CHARS:
+        raise InvalidWindow(parameter, f"must be at most {MAX_INSTANT_CHARS} characters")
     if text.isascii() and text.isdigit():
         at_ms = int(text)
     else:
         try:
             moment = datetime.fromisoformat(text)
-        except ValueError as error:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            at_ms = int(moment.timestamp() * 1000)
+        except (ValueError, OverflowError) as error:
+            # OverflowError: a valid date whose offset moves it out of datetime's range (year 1 or 9999).
             raise InvalidWindow(
                 parameter, "must be ISO-8601 (2026-11-24T10:00:00Z) or epoch milliseconds"
             ) from error
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        at_ms = int(moment.timestamp() * 1000)
     if not 0 <= at_ms < LATEST_INSTANT_MS:
         raise InvalidWindow(parameter, "must be between 1970 and 2100")
     return at_ms

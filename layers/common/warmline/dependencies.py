@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-import boto3
-
+from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
@@ -20,6 +21,9 @@ from warmline.caller_id import CallerIdCheck
 from warmline.callers import caller_key
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
+from warmline.shared_secrets import SharedSecret
+
+ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
 
 
 @dataclass
@@ -27,14 +31,48 @@ class Dependencies:
     settings: Settings
     clock: SystemClock = field(default_factory=SystemClock)
     aws_timer: AwsCallTimer = field(default_factory=AwsCallTimer)
+    # Every AWS and ElevenLabs call of the current invocation ends by this (README, "Time budgets").
+    deadline: Deadline = field(default_factory=Deadline)
     _providers: dict[str, ElevenLabsClient] = field(default_factory=dict)
+    _shared_secrets: dict[str, SharedSecret] = field(default_factory=dict)
+
+    @cached_property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
+            self.settings.aws_connect_timeout_seconds,
+            self.settings.aws_read_timeout_seconds,
+            self.settings.aws_max_attempts,
+        )
 
     def _client(self, service: str) -> Any:
-        return self.aws_timer.attach(boto3.client(service))
+        return self.aws_timer.attach(bounded_client(service, self.timeouts, self.deadline))
+
+    @contextmanager
+    def bounded_by(self, context: Any) -> Iterator[None]:
+        """No outside call in this block starts later than one AWS attempt, and a moment to write the
+        answer, before the invocation's end: the answer comes before Lambda's timeout."""
+        remaining = context.get_remaining_time_in_millis() / 1000
+        self.deadline.start(remaining - self.timeouts.attempt_seconds - ANSWER_SECONDS)
+        try:
+            yield
+        finally:
+            self.deadline.clear()
 
     @cached_property
     def secrets(self) -> SecretsManagerSecrets:
-        return SecretsManagerSecrets(self.settings.secret_cache_seconds)
+        return SecretsManagerSecrets(self._client("secretsmanager"), self.settings.secret_cache_seconds)
+
+    def shared_secret(self, secret_id: str) -> SharedSecret:
+        """A header secret, with the overlap window of a rotation (warmline.shared_secrets)."""
+        if secret_id not in self._shared_secrets:
+            self._shared_secrets[secret_id] = SharedSecret(
+                self.secrets,
+                secret_id,
+                clock=self.clock,
+                overlap_seconds=self.settings.secret_overlap_seconds,
+                refresh_seconds=self.settings.secret_refresh_seconds,
+            )
+        return self._shared_secrets[secret_id]
 
     @cached_property
     def store(self) -> DynamoCloneStore:
@@ -68,7 +106,9 @@ class Dependencies:
         client = self._providers.get(api_key)
         if client is None:
             self._providers.clear()
-            client = self._providers[api_key] = ElevenLabsClient(api_key, self.settings.elevenlabs_base_url)
+            client = self._providers[api_key] = ElevenLabsClient(
+                api_key, self.settings.elevenlabs_base_url, deadline=self.deadline
+            )
         return client
 
     def caller_key(self, normalised_number: str) -> str:
@@ -78,18 +118,22 @@ class Dependencies:
         """Build these adapters and fetch these secrets (names of Settings fields) now.
 
         Called at import inside Lambda, so the init phase pays for the boto3 clients and the first
-        secret reads instead of the first caller. A secret that cannot be read yet is read again
-        on first use.
+        secret reads instead of the first caller; the reads get `init_deadline_seconds` in all. A
+        secret that cannot be read yet is read again on first use.
         """
         if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             return
         for name in adapters:
             getattr(self, name)
-        for setting in secrets:
-            try:
-                self.secrets.get(getattr(self.settings, setting))
-            except Exception:
-                logging.getLogger(__name__).warning("could not prefetch %s at init", setting)
+        self.deadline.start(self.settings.init_deadline_seconds)
+        try:
+            for setting in secrets:
+                try:
+                    self.secrets.get(getattr(self.settings, setting))
+                except Exception:
+                    logging.getLogger(__name__).warning("could not prefetch %s at init", setting)
+        finally:
+            self.deadline.clear()
 
 
 @lru_cache(maxsize=1)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import logging
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +20,10 @@ from warmline.callers import InvalidCallerNumber, normalise_number
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
+# Limits on what a body may hold, so that no parse can fail inside Python (RecursionError at about
+# 1,000 levels, ValueError past 4,300 digits) or yield a number no field can use (1e999 is inf).
+MAX_JSON_DEPTH = 32
+MAX_JSON_NUMBER_CHARS = 32
 SECRET_HEADER = "x-warmline-secret"
 
 
@@ -54,12 +58,16 @@ def header(event: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def require_secret(event: dict[str, Any], expected: str) -> None:
-    """Constant-time comparison of the shared-secret header with the expected value."""
+class SecretCheck(Protocol):
+    def accepts(self, given: str) -> bool: ...
+
+
+def require_secret(event: dict[str, Any], secret: SecretCheck) -> None:
+    """The shared-secret header must be one the secret accepts (compared in constant time)."""
     given = header(event, SECRET_HEADER)
     if given is None:
         raise HttpError(401, "unauthorized", f"missing {SECRET_HEADER} header")
-    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+    if not secret.accepts(given):
         raise HttpError(401, "unauthorized", f"wrong {SECRET_HEADER} header")
 
 
@@ -88,13 +96,58 @@ def json_object(event: dict[str, Any], *, optional: bool = False) -> dict[str, A
         if optional:
             return {}
         raise HttpError(400, "invalid_body", "body is empty; a JSON object is required")
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as error:
-        raise HttpError(400, "invalid_json", f"body is not valid JSON: {error}") from error
+    value = parse_json(data)
     if not isinstance(value, dict):
         raise HttpError(400, "invalid_body", "body must be a JSON object")
     return value
+
+
+def parse_json(data: bytes) -> Any:
+    """Strict JSON: no NaN or Infinity, numbers of at most 32 characters and finite, at most 32
+    levels of nesting. Anything else is a 400 that says which rule the body broke."""
+    try:
+        value = json.loads(data, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant)
+    except RecursionError:
+        raise HttpError(
+            400, "invalid_json", f"body is nested more than {MAX_JSON_DEPTH} levels deep"
+        ) from None
+    except (UnicodeDecodeError, ValueError) as error:
+        raise HttpError(400, "invalid_json", f"body is not valid JSON: {error}") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise HttpError(400, "invalid_json", f"body is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise ValueError(f"a number is longer than {MAX_JSON_NUMBER_CHARS} characters")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_JSON_NUMBER_CHARS:
+        raise ValueError(f"a number is longer than {MAX_JSON_NUMBER_CHARS} characters")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion (a scalar is 0, [] is 1)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            level += 1
+            deepest = max(deepest, level)
+            if level <= MAX_JSON_DEPTH:
+                stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def validate[M: BaseModel](model: type[M], data: dict[str, Any]) -> M:
@@ -131,6 +184,10 @@ def dispatch(event: dict[str, Any], routes: dict[str, Route]) -> dict[str, Any]:
         return route(event)
     except HttpError as error:
         return json_response(error.status, error.body())
+    except TimeoutError:
+        # The invocation's deadline for outside calls passed (AWS or ElevenLabs too slow).
+        logger.exception("no answer in time for %s", event.get("routeKey"))
+        return json_response(503, {"error": "timeout", "message": "warmline could not answer in time"})
     except Exception:
         logger.exception("unexpected error handling %s", event.get("routeKey"))
         return json_response(

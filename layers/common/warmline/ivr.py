@@ -194,7 +194,8 @@ def check_clone(
         provider=provider,
     )
     assert answer.outcome is not None
-    events.record(
+    _record_without_failing_the_answer(
+        events,
         *pin_events,
         *pending.events,
         Event(
@@ -222,6 +223,15 @@ def _pin_events(caller_key: str, verdict: PinVerdict, conversation_id: str, cloc
         "conversation_id": conversation_id,
     }
     return [Event(EventType.PIN_CHECK, int(clock.now() * 1000), caller_key, data)]
+
+
+def _record_without_failing_the_answer(events: EventStore, *batch: Event) -> None:
+    """The events feed the metrics endpoint: the caller's answer must not fail for want of them (a
+    slow or failing store past the request's deadline, say)."""
+    try:
+        events.record(*batch)
+    except Exception:
+        logger.exception("check_clone events not stored")
 
 
 class _PendingEvents:

@@ -62,6 +62,8 @@ HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
 # caller ID did not cross the SIP leg (warmline.caller_id); and of those, the ones tied to a call.
 CALLER_ID_NOT_PASSED = MetricSpec("CallerIdNotPassedThrough", MetricUnit.Count)
 CALLER_ID_CORRELATED = MetricSpec("CallerIdCorrelated", MetricUnit.Count)
+# Requests answered 401: a 3CX or agent secret out of step, or someone probing the API.
+UNAUTHORIZED_REQUESTS = MetricSpec("UnauthorizedRequests", MetricUnit.Count)
 PIN_CHECKS = MetricSpec("PinChecks", MetricUnit.Count, "result", tuple(r.value for r in COUNTED_RESULTS))
 # What the scheduled voice sweep deleted: expired clones, and voices no record held (orphans).
 VOICES_DELETED_BY_SWEEP = MetricSpec(
@@ -96,6 +98,7 @@ ALL_METRICS = (
     HANDOFFS,
     CALLER_ID_NOT_PASSED,
     CALLER_ID_CORRELATED,
+    UNAUTHORIZED_REQUESTS,
     PIN_CHECKS,
     VOICES_DELETED_BY_SWEEP,
     WEBHOOK_LATENCY,
@@ -184,6 +187,11 @@ def count_caller_identity(identified: IdentifiedCaller) -> None:
     _add(CALLER_ID_NOT_PASSED, 1)
     if identified.resolution is Resolution.CORRELATED:
         _add(CALLER_ID_CORRELATED, 1)
+
+
+def count_http_answer(status: int) -> None:
+    if status == 401:
+        _add(UNAUTHORIZED_REQUESTS, 1)
 
 
 # --- the webhook's own latency -------------------------------------------------------------------

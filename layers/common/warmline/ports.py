@@ -45,6 +45,10 @@ class CloneStore(PinStore, Protocol):
         """Undo `start_clone` when its job could not be queued."""
         ...
 
+    def confirm_pending(self, caller_key: str, job_id: str, *, expires_at: int) -> None:
+        """The job of this in-flight record is queued: let the record live until `expires_at`."""
+        ...
+
     def note_call(self, caller_key: str, *, call_started_at_ms: int, threecx_call_id: str) -> None:
         """Remember when the caller's latest call began, on an in-flight record."""
         ...

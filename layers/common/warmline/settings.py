@@ -27,8 +27,25 @@ class Settings(BaseModel):
     operator_secret_name: str = ""
     pin_pepper_secret_name: str = ""
     secret_cache_seconds: int = Field(default=300, ge=0)
+    # After a rotation the previous value of a shared secret is accepted this long (README,
+    # "Rotating a secret"); a value that matches neither makes the function read the secret afresh,
+    # at most once per `secret_refresh_seconds`.
+    secret_overlap_seconds: float = Field(default=3600, gt=0)
+    secret_refresh_seconds: float = Field(default=10, ge=0)
 
-    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    # Bounded waits (README, "Time budgets"): each AWS attempt's timeouts and the attempts per call.
+    # No outside call starts later than one attempt (and a moment to answer) before the invocation's
+    # end; the secret reads at init start within `init_deadline_seconds`.
+    aws_connect_timeout_seconds: float = Field(default=0.3, gt=0)
+    aws_read_timeout_seconds: float = Field(default=0.7, gt=0)
+    aws_max_attempts: int = Field(default=2, ge=1, le=5)
+    init_deadline_seconds: float = Field(default=0.3, gt=0)
+
+    elevenlabs_base_url: str = Field(
+        default="https://api.elevenlabs.io",
+        # The API key travels in every request: https, except to a server on this machine.
+        pattern=r"^(https://\S+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/\S*)?)$",
+    )
     elevenlabs_agent_id: str = ""
     elevenlabs_agent_phone_number_id: str = ""
     outbound_telephony: Literal["sip_trunk", "twilio"] = "sip_trunk"
@@ -59,6 +76,10 @@ class Settings(BaseModel):
     # A job that saw an ambiguous failure (timeout, 5xx, a killed earlier attempt) is looked at
     # again this much later, to delete a voice whose answer was lost but that was created after all.
     clone_recheck_delay_seconds: int = Field(default=300, ge=0, le=900)
+    # While a job runs, its message is hidden for `clone_hide_seconds` at a time, renewed every
+    # `clone_heartbeat_seconds`: a killed worker's job is seen again within `clone_hide_seconds`.
+    clone_heartbeat_seconds: float = Field(default=10, gt=0)
+    clone_hide_seconds: int = Field(default=30, ge=1, le=43200)
     # Voice slots: how long one execution environment trusts GET /v1/user/subscription, and how
     # long after its clone was last handed out a caller counts as possibly in a call (their voice
     # is then never deleted to make room).

@@ -1,6 +1,8 @@
 """The real template on the local stack: resources, secrets, the ElevenLabs emulator and local.json."""
 
 import json
+import os
+import stat
 
 import httpx
 
@@ -14,6 +16,8 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
     monkeypatch.delenv("ELEVENLABS_BASE_URL", raising=False)
     with LocalStack(REPO_ROOT / "template.yaml", state_dir=tmp_path) as stack:
         state = json.loads((tmp_path / "local.json").read_text())
+        # It holds every local secret: its owner's alone, from the moment it exists.
+        assert stat.S_IMODE(os.stat(tmp_path / "local.json").st_mode) == 0o600
         assert state["api_base_url"] == stack.api_base_url
         assert state["endpoints"]["CheckClone"] == stack.api_base_url + "/api/ivr/check-clone/{caller_id}"
         assert set(state["endpoints"]) == {"IncomingCall", "ConversationInit", "CheckClone", "CloningMetrics"}
@@ -49,7 +53,7 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
         attributes = sqs.get_queue_attributes(
             QueueUrl=state["resources"]["queues"]["CloneJobsQueue"], AttributeNames=["All"]
         )["Attributes"]
-        assert attributes["VisibilityTimeout"] == "540"
+        assert attributes["VisibilityTimeout"] == "90"
         assert json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 3
         for pool in stack.runtime.pools.values():
             assert pool.environment["ELEVENLABS_BASE_URL"] == stack.elevenlabs_base_url

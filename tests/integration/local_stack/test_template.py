@@ -38,7 +38,19 @@ def test_real_template_resolves_to_the_warmline_stack():
         assert function.layer_dirs == [REPO_ROOT / "layers" / "common"]
         assert function.code_dir.parent == REPO_ROOT / "functions"
         assert function.environment["TABLE_NAME"] == table.name
-        assert function.environment["ELEVENLABS_API_KEY_SECRET"] in {s.arn for s in model.secrets.values()}
+    # Only the worker and housekeeping (which deletes voices) read the ElevenLabs key by default; the
+    # HTTP functions only in the outbound modes.
+    key_secret = model.secrets["ElevenLabsApiKeySecret"].arn
+    assert {f.logical_id: f.environment["ELEVENLABS_API_KEY_SECRET"] for f in model.functions.values()} == {
+        "WebhookFunction": "",
+        "CloneWorkerFunction": key_secret,
+        "IvrCheckFunction": "",
+        "HousekeepingFunction": key_secret,
+    }
+    outbound = template.load(
+        REPO_ROOT / "template.yaml", {"GreetingMode": "outbound", "HandoffMode": "outbound"}
+    )
+    assert {f.environment["ELEVENLABS_API_KEY_SECRET"] for f in outbound.functions.values()} == {key_secret}
 
 
 def test_the_retention_the_readme_states_is_the_templates():

@@ -221,6 +221,22 @@ class DynamoCloneStore:
             if not _is_condition_failure(error):
                 raise
 
+    def confirm_pending(self, caller_key: str, job_id: str, *, expires_at: int) -> None:
+        self._update(
+            caller_key,
+            UpdateExpression="SET expires_at = :until",
+            ConditionExpression="job_id = :job AND #s IN (:pending, :cloning) AND expires_at < :until",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":until": expires_at,
+                    ":job": job_id,
+                    ":pending": CloneStatus.PENDING.value,
+                    ":cloning": CloneStatus.CLONING.value,
+                }
+            ),
+        )
+
     def note_call(self, caller_key: str, *, call_started_at_ms: int, threecx_call_id: str) -> None:
         self._update(
             caller_key,

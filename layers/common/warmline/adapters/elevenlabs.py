@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from warmline.adapters.deadline import Deadline, DeadlineExceeded
 from warmline.voice_provider import (
     AddedVoice,
     InvalidRequest,
@@ -51,9 +52,12 @@ class ElevenLabsClient:
         *,
         timeout_seconds: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
+        """Every request waits at most `timeout_seconds`, and never past `deadline` (when one is set)."""
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = timeout_seconds
+        self._deadline = deadline
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={"xi-api-key": api_key, "accept": "application/json"},
@@ -90,7 +94,7 @@ class ElevenLabsClient:
         }
         files = [("files", (sample.filename, sample.content, sample.content_type)) for sample in samples]
         body = self._request(
-            "POST", "/v1/voices/add", data=form, files=files, timeout=_timeout(timeout_seconds)
+            "POST", "/v1/voices/add", data=form, files=files, timeout_seconds=timeout_seconds
         )
         voice_id = _field(body, "voice_id", str)
         return AddedVoice(voice_id=voice_id, requires_verification=bool(body.get("requires_verification")))
@@ -163,8 +167,18 @@ class ElevenLabsClient:
             call_id=_optional_str(body.get(CALL_ID_FIELDS[telephony])),
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = send(self._http, method, path, **kwargs)
+    def _request(
+        self, method: str, path: str, *, timeout_seconds: float | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        seconds = self.timeout_seconds if timeout_seconds is None else timeout_seconds
+        if self._deadline is not None:
+            try:
+                seconds = self._deadline.cap(seconds)
+            except DeadlineExceeded:
+                raise ProviderTimeout(
+                    f"{method} {path}: no time left in this invocation", code="deadline"
+                ) from None
+        response = send(self._http, method, path, timeout=_timeout(seconds), **kwargs)
         try:
             body = response.json()
         except ValueError:
