@@ -75,6 +75,7 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
             "next_action": answer.next_action,
             "wait_time_ms": answer.wait_time_ms,
             "pin": answer.pin.result if answer.pin is not None else None,
+            "handoff_counted": answer.handoff_counted,
         },
     )
     count_ivr_answer(answer)
