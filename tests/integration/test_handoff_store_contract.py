@@ -66,9 +66,13 @@ def event(kind, at_ms=NOW_MS, **data):
 def test_a_calls_handoff_is_claimed_once_with_its_mark_and_event(stores):
     stores.ready()
 
-    assert stores.handoffs.expect(handoff(), event(EventType.HANDOFF, n=1))
-    assert not stores.handoffs.expect(handoff(at_ms=NOW_MS + 400), event(EventType.HANDOFF, n=2))
-    assert stores.handoffs.expect(handoff("call-2", NOW_MS + 500), event(EventType.HANDOFF, n=3))
+    assert stores.handoffs.expect(handoff(), event(EventType.HANDOFF, NOW_MS, n=1))
+    assert not stores.handoffs.expect(
+        handoff(at_ms=NOW_MS + 400), event(EventType.HANDOFF, NOW_MS + 400, n=2)
+    )
+    assert stores.handoffs.expect(
+        handoff("call-2", NOW_MS + 500), event(EventType.HANDOFF, NOW_MS + 500, n=3)
+    )
 
     assert [e.data["n"] for e in stores.events()] == [1, 3]
     clone = stores.clones.get_clone(CALLER)
