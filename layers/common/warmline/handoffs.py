@@ -46,8 +46,8 @@ LIKELY_CAUSES = {
         "the agent, or the re-entry leg's caller ID was not passed through (see CallerIdNotPassedThrough)"
     ),
     "outbound": (
-        "the caller did not answer the outbound call in the cloned voice, ElevenLabs could not place "
-        "it, or its conversation-init did not reach warmline"
+        "the caller did not answer the outbound call in the cloned voice, the call failed after "
+        "ElevenLabs accepted it, or its conversation-init did not reach warmline"
     ),
 }
 TROUBLESHOOTING = "README, 'Troubleshooting: lost handoffs'"
