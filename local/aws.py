@@ -16,9 +16,12 @@ from local.template import REGION, StackModel
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
-# Werkzeug logs every request at INFO; the moto log keeps only warnings and errors.
+# Werkzeug logs every request at INFO; the moto log keeps only warnings and errors. DynamoDB
+# transactions behave as in AWS (local/moto_dynamodb.py).
 _MOTO_MAIN = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.WARNING);"
+    f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r});"
+    "from local import moto_dynamodb; moto_dynamodb.install();"
     "from moto.server import main; main(sys.argv[1:])"
 )
 

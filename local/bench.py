@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from local import aws
 from local.caller import CallOutcome, SimulatedCaller
 from local.calls import PlannedCall, caller_for, plan_calls, prepare
@@ -266,6 +268,8 @@ def _measure(
                 "cloned": cloned,
             }
         )
+    transfers = [r.outcome.transfer_ms for r in records if r.outcome.transfer_ms is not None]
+    handoffs = _handoff_counts(state, records, len(transfers))
     handler_ms, own_ms = webhook_own_work(stack.logs_dir)
     functions = stack.runtime.invocations() if stack.runtime else []
     stats = stack.stats()["functions"]
@@ -279,6 +283,8 @@ def _measure(
         "readiness_lag_ms": p50_p99(readiness),
         "queue_lag_ms": p50_p99(queue),
         "clone_wait_overhead_ms": p50_p99(overhead),
+        "handoff_transfer_ms": p50_p99(transfers),
+        "handoffs": handoffs,
         "cold_start": {
             f: {
                 "init_ms_median_of_3": cold_starts[f],
@@ -297,11 +303,38 @@ def _measure(
             "every_caller_has_an_outcome": all(
                 r.outcome.final_voice in ("cloned", "default") for r in records
             ),
+            "every_handoff_counted_once_and_completed": (
+                handoffs["counted"] == handoffs["completed"] == handoffs["handed_off"]
+            ),
             "outcomes": dict(outcomes),
         },
         "timelines": timelines,
         "_readiness_lag": readiness,
         "_queue_lag": queue,
+    }
+
+
+def _handoff_counts(state: dict[str, Any], records: list[CallRecord], handed_off: int) -> dict[str, Any]:
+    """What the metrics endpoint counted of this run's handoffs (from its first call on)."""
+    started_ms = int(min(record.started_at for record in records) * 1000)
+    response = httpx.get(
+        state["endpoints"]["CloningMetrics"],
+        params={"from": str(started_ms), "to": str(int(time.time() * 1000) + 1000)},
+        headers={"X-Warmline-Secret": state["secrets"]["OperatorSecret"]},
+        timeout=30,
+    )
+    response.raise_for_status()
+    figures = response.json()
+    counts = figures["counts"]
+    return {
+        "handed_off": handed_off,  # the simulated callers that reached the re-entry leg
+        "counted": counts["handoffs"],
+        "completed": counts["handoffs_completed"],
+        "lost": counts["handoffs_lost"],
+        "warmline_transfer_ms": {
+            "p50": figures["p50_handoff_transfer_ms"],
+            "p95": figures["p95_handoff_transfer_ms"],
+        },
     }
 
 
@@ -337,6 +370,7 @@ FIGURES = [
     ("readiness detection lag ms", "readiness_lag_ms"),
     ("queue lag ms", "queue_lag_ms"),
     ("call start to cloned voice minus clone time ms", "clone_wait_overhead_ms"),
+    ("handoff transfer leg ms (check_clone's answer to the re-entry)", "handoff_transfer_ms"),
 ]
 
 
@@ -383,6 +417,15 @@ def markdown(ours: dict[str, Any], original: dict[str, Any], goals: dict[str, An
             f"| {label} | {_fmt(a['p50'])} | {_fmt(a['p99'])} | {_fmt(b['p50'])} | {_fmt(b['p99'])} "
             f"| {_ratio(b['p99'], a['p99'])} |"
         )
+    handoffs = ours["handoffs"]
+    lines += [
+        "",
+        f"Handoffs (warmline run, the metrics endpoint): {handoffs['counted']} counted for "
+        f"{handoffs['handed_off']} calls handed off, {handoffs['completed']} completed, {handoffs['lost']} "
+        f"lost; transfer time as warmline measures it (check_clone's answer to the re-entry's "
+        f"conversation-init) p50 {_fmt(handoffs['warmline_transfer_ms']['p50'])} ms, "
+        f"p95 {_fmt(handoffs['warmline_transfer_ms']['p95'])} ms.",
+    ]
     lines += [
         "",
         "| function | cold-start init ms | peak memory MB | warm duration p50 ms |",
@@ -472,7 +515,13 @@ def main(argv: list[str] | None = None) -> int:
     checks = ours["checks"]
     ok = all(
         checks[name]
-        for name in ("no_5xx", "no_lost_job", "no_duplicate_clone", "every_caller_has_an_outcome")
+        for name in (
+            "no_5xx",
+            "no_lost_job",
+            "no_duplicate_clone",
+            "every_caller_has_an_outcome",
+            "every_handoff_counted_once_and_completed",
+        )
     )
     return 0 if ok else 1
 

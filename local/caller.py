@@ -9,7 +9,9 @@ caller's timeline, relative to the moment the call reached 3CX.
 
 The simulated 3CX (`Pbx`) builds the INVITE as a real one does from its trunk's outbound
 parameters: with "From: User Part" set to OriginatorCallerID it presents the caller's number
-(`passes_caller_id`), by default it presents the trunk's own number. The agent is the emulator's
+(`passes_caller_id`), by default it presents the trunk's own number. It takes the agent's SIP
+REFER (`refer_answer` 202), or refuses it as a trunk without in-dialog REFER does (403): then no
+re-entry leg comes and the caller stays in the greeting. The agent is the emulator's
 (`EmulatedAgent`: it calls warmline as the configured agent would), or played here (`DirectAgent`,
 for an ElevenLabs-compatible server of your own and for the benchmark, whose figures measure
 warmline and not the emulator's extra hop).
@@ -65,6 +67,8 @@ class CallOutcome:
     greeting_ms: float = 0.0  # call start -> the greeting (or first voice) is chosen
     error: str = ""
     silent_waits: int = 0  # check_clone waits the caller heard in silence
+    # check_clone's transfer_to_agent answer -> the re-entry's conversation-init answered: the transfer leg
+    transfer_ms: float | None = None
     conversations: list[dict[str, Any]] = field(default_factory=list)  # each leg's dynamic variables
 
 
@@ -76,6 +80,13 @@ class Pbx:
     elevenlabs_number: str = "+441000000001"  # the number imported at ElevenLabs the outbound rule dials
     passes_caller_id: bool = True  # Outbound Parameters: From User Part = OriginatorCallerID
     host: str = "pbx.local"
+    # How 3CX answers the agent's SIP REFER: 202 Accepted, or a refusal such as 403 (a trunk that
+    # takes no in-dialog REFER) or 404 (a Refer-To number with no route back to the agent).
+    refer_answer: int = 202
+
+    @property
+    def accepts_refer(self) -> bool:
+        return 200 <= self.refer_answer < 300
 
     def incoming_body(self, number: str, call_id: str) -> dict[str, str]:
         """The Web Service REST component's Content: session.ani, session.did, session.callid."""
@@ -112,7 +123,9 @@ class Agent(Protocol):
         self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None
     ) -> AgentTurn: ...
 
-    def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str: ...
+    def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
+        """The agent's SIP REFER, answered `refer_answer` by 3CX; where it pointed."""
+        ...
 
 
 @dataclass
@@ -146,9 +159,9 @@ class EmulatedAgent:
             result["status"], result["body"], conversation.conversation_id, result["silent_wait"]
         )
 
-    def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str:
+    def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
         url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/transfer"
-        return _json(http.post(url))["destination"]
+        return _json(http.post(url, json={"refer_answer": refer_answer}))["destination"]
 
 
 @dataclass
@@ -190,7 +203,7 @@ class DirectAgent:
         response = http.post(url, json=body, headers={SECRET_HEADER: self.agent_secret})
         return AgentTurn(response.status_code, _json_or_none(response), conversation.conversation_id)
 
-    def transfer(self, http: httpx.Client, conversation: AgentTurn) -> str:
+    def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
         return self.refer_target
 
 
@@ -313,6 +326,7 @@ class SimulatedCaller:
             turn = self._checked(
                 outcome, "check-clone", self.agent.press(http, conversation, invite, "1", pin)
             )
+            answered_at = time.monotonic()
             outcome.silent_waits += bool(turn.silent_wait)
             timeline.add(WAIT_HEARD[turn.silent_wait], at=pressed_at)
             checked = turn.body
@@ -326,18 +340,43 @@ class SimulatedCaller:
                 timeline.add(
                     f"clone ready (voice_id {outcome.cloned_voice_id}), waited {checked['wait_time_ms']} ms"
                 )
-                destination = self.agent.transfer(http, conversation)
-                timeline.add(f"transfer to 3CX ({destination}), which routes the call to the agent again")
-                second = self._start(http, outcome).body
-                outcome.handed_off = True
-                outcome.final_voice = "cloned" if second["voice_id"] == outcome.cloned_voice_id else "default"
-                timeline.add(f"agent speaks in the {outcome.final_voice} voice: '{second['first_message']}'")
+                self._transfer(http, outcome, conversation, answered_at)
                 return
             outcome.final_voice = "default"
             timeline.add(f"agent goes on in its own voice ({checked['status']}): '{checked['say']}'")
             return
         outcome.final_voice = "default"
         timeline.add("caller gave up pressing 1")
+
+    def _transfer(
+        self, http: httpx.Client, outcome: CallOutcome, conversation: AgentTurn, answered_at: float
+    ) -> None:
+        """The agent's SIP REFER to 3CX and, if 3CX takes it, the re-entry leg in the cloned voice."""
+        assert self.agent is not None
+        timeline = outcome.timeline
+        destination = self.agent.transfer(http, conversation, self.pbx.refer_answer)
+        if not self.pbx.accepts_refer:
+            outcome.final_voice = "greeting"
+            timeline.add(
+                f"transfer to 3CX ({destination}) refused: 3CX answered the REFER "
+                f"{_refused(self.pbx.refer_answer)}; the caller stays in the greeting voice"
+            )
+            return
+        timeline.add(f"transfer to 3CX ({destination}), which routes the call to the agent again")
+        second = self._start(http, outcome).body
+        outcome.transfer_ms = (time.monotonic() - answered_at) * 1000
+        outcome.handed_off = True
+        outcome.final_voice = "cloned" if second["voice_id"] == outcome.cloned_voice_id else "default"
+        timeline.add(
+            f"agent speaks in the {outcome.final_voice} voice: '{second['first_message']}' "
+            f"(transfer leg {outcome.transfer_ms:.0f} ms: check_clone's answer to the new conversation)"
+        )
+
+
+def _refused(answer: int) -> str:
+    return {403: "403 Forbidden", 404: "404 Not Found", 405: "405 Method Not Allowed"}.get(
+        answer, str(answer)
+    )
 
 
 def _json(response: httpx.Response) -> Any:

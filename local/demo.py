@@ -1,7 +1,9 @@
 """`make demo`: start the local stack, play one first-time call end to end, print what the caller hears.
 
 With `--clone-ttl-seconds N` the clone lives N seconds and the housekeeping sweep runs every few
-seconds: the demo then waits and shows the clone deleted at ElevenLabs once its record expired."""
+seconds: the demo then waits and shows the clone deleted at ElevenLabs once its record expired.
+With `--refuse-refer` the simulated 3CX refuses the agent's SIP REFER: no re-entry leg comes, and
+the demo shows the housekeeping sweep count the handoff as lost (a 5 s window, a sweep every 5 s)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from local.caller import CallOutcome, EmulatedAgent, SimulatedCaller
+from local.caller import CallOutcome, EmulatedAgent, Pbx, SimulatedCaller
 from local.dashboard import read_logs, render
 from local.demo_audio import write_sample
 from local.registration import register_caller
@@ -21,6 +23,7 @@ from warmline.adapters.elevenlabs import ElevenLabsClient
 
 DEMO_CALLER = "+44 20 7946 0000"
 SWEEP_EVERY_SECONDS = 5
+REFUSED_REFER_WINDOW_SECONDS = 5  # HandoffWindowSeconds with --refuse-refer (the template's least)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         metavar="SECONDS",
         help="keep the clone this long (instead of CloneTtlHours), then watch the sweep delete it",
+    )
+    parser.add_argument(
+        "--refuse-refer",
+        action="store_true",
+        help="the simulated 3CX refuses the agent's SIP REFER: watch the handoff counted as lost",
     )
     args = parser.parse_args(argv)
     if args.clone_ttl_seconds is not None and not 0 < args.clone_ttl_seconds <= 300:
@@ -58,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         progress=say,
         provisioned=1,
         env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else None,
-        schedule_every=SWEEP_EVERY_SECONDS if short_retention else None,
+        parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
+        if args.refuse_refer
+        else None,
+        schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
     )
     try:
         stack.start()
@@ -75,11 +86,18 @@ def main(argv: list[str] | None = None) -> int:
             # The emulator's agent, wired by `warmline elevenlabs configure`, places the agent's
             # requests; with an ElevenLabs server of your own the caller plays the agent itself.
             agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
+            pbx=Pbx(refer_answer=403) if args.refuse_refer else Pbx(),
         )
-        say("calling\n")
+        say(
+            "calling"
+            + (" (the simulated 3CX refuses the agent's SIP REFER)" if args.refuse_refer else "")
+            + "\n"
+        )
         outcome = caller.call(DEMO_CALLER)
         print("\n".join(outcome.timeline.lines()))
         print()
+        if args.refuse_refer and not outcome.error:
+            return 0 if _watch_the_handoff_lost(stack, outcome) else 1
         if outcome.error or not outcome.handed_off:
             print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
             print(f"logs: {stack.logs_dir}")
@@ -113,21 +131,55 @@ def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: fl
     return True
 
 
-def _report_metrics(stack: LocalStack) -> None:
-    """What an operator would see for this run: the metrics endpoint and the dashboard's panels."""
+def _watch_the_handoff_lost(stack: LocalStack, outcome: CallOutcome) -> bool:
+    """Wait for the sweep to count the handoff whose re-entry never came; put it on the timeline."""
+    _progress(
+        f"no re-entry leg will come; the handoff counts as lost {REFUSED_REFER_WINDOW_SECONDS} s after "
+        f"check_clone's answer, at the next housekeeping sweep (every {SWEEP_EVERY_SECONDS} s)"
+    )
+    deadline = time.monotonic() + REFUSED_REFER_WINDOW_SECONDS + 3 * SWEEP_EVERY_SECONDS + 30
+    while _figures(stack)["counts"]["handoffs_lost"] < 1:
+        if time.monotonic() > deadline:
+            print(f"error: the lost handoff was not counted; logs: {stack.logs_dir}")
+            return False
+        time.sleep(0.5)
+    outcome.timeline.add(
+        "handoff counted as lost by the housekeeping sweep (its warning names the likely causes)"
+    )
+    print(outcome.timeline.lines()[-1] + "\n")
+    _report_metrics(stack)
+    _progress(f"the sweep's warning is in {stack.logs_dir / 'HousekeepingFunction.log'}")
+    return True
+
+
+def _figures(stack: LocalStack) -> dict:
     url = stack.endpoints["CloningMetrics"]
     response = httpx.get(url, headers={"X-Warmline-Secret": stack.secrets["OperatorSecret"]}, timeout=10)
-    figures = response.json()
-    _progress(f"GET {url} (operator secret) answered {response.status_code}:")
+    response.raise_for_status()
+    return response.json()
+
+
+def _report_metrics(stack: LocalStack) -> None:
+    """What an operator would see for this run: the metrics endpoint and the dashboard's panels."""
+    figures = _figures(stack)
+    _progress(f"GET {stack.endpoints['CloningMetrics']} (operator secret):")
+    counts = figures["counts"]
     print(
-        f"    clones ready {figures['counts']['clones_ready']}, failed {figures['counts']['clones_failed']}; "
+        f"    clones ready {counts['clones_ready']}, failed {counts['clones_failed']}; "
         f"clone time p50 {figures['p50_clone_time_ms']} ms; cache hit rate {figures['cache_hit_rate']}; "
-        f"average IVR wait {figures['avg_wait_during_ivr_ms']} ms; handoffs {figures['counts']['handoffs']}"
+        f"average IVR wait {figures['avg_wait_during_ivr_ms']} ms\n"
+        f"    handoffs {counts['handoffs']}: completed {counts['handoffs_completed']}, lost "
+        f"{counts['handoffs_lost']}; transfer time (IVR answer to the re-entry) "
+        f"p50 {_ms(figures['p50_handoff_transfer_ms'])}, p95 {_ms(figures['p95_handoff_transfer_ms'])}"
     )
     # The functions flush their EMF lines as they answer; the poller's last batch may lag a moment.
     time.sleep(0.5)
     png = render(read_logs(stack.logs_dir), stack.state_dir / "dashboard.png")
     _progress(f"the dashboard's main panels for this run: {png}")
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value} ms"
 
 
 def _progress(message: str) -> None:

@@ -35,7 +35,7 @@ Behaviour worth knowing:
   `from`/`to` starts a conversation (the agent's conversation-initiation webhook is called with a
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
-  transfer_to_number tool sends.
+  transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -835,7 +835,9 @@ class Emulator:
         return jsonify(result)
 
     def _control_transfer(self, conversation_id: str) -> Response:
-        """The agent transfers the call (its transfer_to_number tool): the SIP REFER it sends."""
+        """The agent transfers the call (its transfer_to_number tool): the SIP REFER it sends, and
+        `{"refer_answer": N}` how the PBX answered it (202 by default). A refused REFER leaves the
+        caller in this conversation; an accepted one ends it (the call leaves the agent)."""
         found = self._conversation_and_agent(conversation_id)
         if found is None:
             return _detail_response(404, f"no conversation {conversation_id}")
@@ -843,9 +845,16 @@ class Emulator:
             refer = agent_platform.refer_target(found[1])
         except agent_platform.CallRefused as refused:
             return _detail_response(409, str(refused))
-        with self._lock:
-            self._conversations.pop(conversation_id, None)
-        return jsonify({"transfer_type": "sip_refer", **refer})
+        answer = (request.get_json(silent=True) or {}).get("refer_answer", 202)
+        if not isinstance(answer, int) or not 200 <= answer <= 699:
+            return _detail_response(400, "refer_answer must be a SIP status code (200-699)")
+        transferred = 200 <= answer < 300
+        if transferred:
+            with self._lock:
+                self._conversations.pop(conversation_id, None)
+        return jsonify(
+            {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
+        )
 
     def _control_clear_faults(self) -> Response:
         self.clear_faults()

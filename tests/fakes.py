@@ -7,6 +7,7 @@ tests/integration/test_clone_store_contract.py runs one suite against these and 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field, replace
 
 from warmline.clone_state import (
@@ -15,6 +16,8 @@ from warmline.clone_state import (
     CloneJob,
     CloneRecord,
     CloneStatus,
+    Handoff,
+    HandoffKey,
     IncomingNote,
     PinRecord,
 )
@@ -185,14 +188,6 @@ class InMemoryCloneStore:
             )
             return True
 
-    def mark_handoff(self, caller_key: str, at_ms: int, *, verified: bool = False) -> None:
-        current = self.clones.get(caller_key)
-        if current is not None:
-            verified_at = at_ms if verified else current.verified_handoff_at_ms
-            self.clones[caller_key] = replace(
-                current, handoff_at_ms=at_ms, verified_handoff_at_ms=verified_at
-            )
-
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
         with self._lock:
             current = self.clones.get(caller_key)
@@ -266,6 +261,53 @@ def _pin_state(record: PinRecord) -> tuple:
 
 def _holds_voice(record: CloneRecord | None, voice_id: str) -> bool:
     return record is not None and record.status is CloneStatus.READY and record.cloned_voice_id == voice_id
+
+
+class InMemoryHandoffs:
+    """Handoffs claimed once per call and the ones still expected, with the clone-record mark and
+    the events written all or nothing, as the DynamoDB transactions do."""
+
+    def __init__(self, store: InMemoryCloneStore, events: InMemoryEvents) -> None:
+        self.store = store
+        self.events = events
+        self.claims: dict[tuple[str, str], Handoff] = {}
+        self.expected: dict[HandoffKey, Handoff] = {}
+        self._lock = threading.Lock()
+
+    def expect(self, handoff: Handoff, event: Event) -> bool:
+        with self._lock:
+            clone = self.store.clones.get(handoff.caller_key)
+            if (handoff.caller_key, handoff.call_id) in self.claims or clone is None:
+                return False
+            self.claims[(handoff.caller_key, handoff.call_id)] = handoff
+            self.expected[handoff.key] = handoff
+            verified_at = handoff.at_ms if handoff.verified else clone.verified_handoff_at_ms
+            self.store.clones[handoff.caller_key] = replace(
+                clone,
+                handoff_at_ms=handoff.at_ms,
+                handoff_call_id=handoff.call_id,
+                verified_handoff_at_ms=verified_at,
+            )
+            self.events.record(event)
+            return True
+
+    def settle(self, key: HandoffKey, event: Event) -> bool:
+        with self._lock:
+            if self.expected.pop(key, None) is None:
+                return False
+            self.events.record(event)
+            return True
+
+    def overdue(self, before_ms: int, limit: int) -> list[Handoff]:
+        # As the store's day partitions: the UTC day of `before_ms` and the day before.
+        first_day = time.gmtime(before_ms / 1000 - 86_400)[:3]
+        days = {first_day, time.gmtime(before_ms / 1000)[:3]}
+        found = [
+            handoff
+            for handoff in self.expected.values()
+            if handoff.at_ms < before_ms and time.gmtime(handoff.at_ms / 1000)[:3] in days
+        ]
+        return sorted(found, key=lambda handoff: handoff.at_ms)[:limit]
 
 
 class InMemoryQueue:

@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from warmline.dependencies import dependencies
+from warmline.handoffs import settle_overdue_handoffs
 from warmline.housekeeping import Sweep, SweepContext, run_sweeps
 from warmline.observability import count_sweep, logger, metrics, tracer
 from warmline.voice_sweep import sweep_voices
 
-SWEEPS = (Sweep("voices", sweep_voices),)
+# The handoffs first: a few quick writes that must not wait behind a long voice sweep.
+SWEEPS = (Sweep("handoffs", settle_overdue_handoffs), Sweep("voices", sweep_voices))
 
-dependencies().warm_up("store", secrets=("elevenlabs_api_key_secret",))
+dependencies().warm_up("store", "handoff_store", secrets=("elevenlabs_api_key_secret",))
 
 
 class SweepsFailed(Exception):
@@ -29,6 +31,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()
     sweep_context = SweepContext(
         store=deps.store,
+        handoffs=deps.handoff_store,
         provider=deps.provider,
         clock=deps.clock,
         settings=deps.settings,

@@ -3,7 +3,7 @@ operator's cloning metrics (GET /api/metrics/cloning)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
@@ -22,7 +22,7 @@ from warmline.http import (
     require_secret,
     validate,
 )
-from warmline.ivr import WAITING_KEYS, check_clone
+from warmline.ivr import WAITING_KEYS, CheckRequest, IvrPorts, check_clone
 from warmline.observability import (
     count_caller_identity,
     count_http_answer,
@@ -57,23 +57,17 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
 
     pressed = str(pressed).strip()
     logger.append_keys(caller=mask(number), conversation_id=request.conversation_id)
-    key, callback_number = deps.caller_key(number), number
-    if pressed in WAITING_KEYS:
-        key, callback_number = _identify(key, number, request.conversation_id)
-    logger.append_keys(caller_key=key)
-    provider = deps.provider() if deps.settings.handoff_mode == "outbound" else None
-    answer = check_clone(
-        key,
-        callback_number,
+    check = CheckRequest(
+        deps.caller_key(number),
+        number,
         pressed,
-        store=deps.store,
-        events=deps.events,
-        clock=deps.clock,
-        settings=deps.settings,
-        provider=provider,
         conversation_id=request.conversation_id,
         pin=PinEntry(request.pin, pepper=lambda: deps.secrets.get(deps.settings.pin_pepper_secret_name)),
     )
+    if pressed in WAITING_KEYS:
+        check = _identified(check)
+    logger.append_keys(caller_key=check.caller_key)
+    answer = check_clone(check, _ports())
     logger.info(
         "check_clone answered",
         extra={
@@ -81,6 +75,7 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
             "next_action": answer.next_action,
             "wait_time_ms": answer.wait_time_ms,
             "pin": answer.pin.result if answer.pin is not None else None,
+            "handoff_counted": answer.handoff_counted,
         },
     )
     count_ivr_answer(answer)
@@ -97,16 +92,29 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
     return json_response(200, response.model_dump())
 
 
-def _identify(presented_key: str, number: str, conversation_id: str) -> tuple[str | None, str]:
-    """The caller to check for, and the number to call back (none when it is not the caller's):
-    the caller ElevenLabs reports, unless they did not come in through 3CX (warmline.caller_id)."""
+def _identified(check: CheckRequest) -> CheckRequest:
+    """The check of the caller ElevenLabs reports, unless they did not come in through 3CX: then of
+    the caller it is tied to, if any, with no number to call back (warmline.caller_id)."""
+    assert check.caller_key is not None
     identified = dependencies().caller_ids.identify(
-        presented_key, (), seen_by="check_clone", reference=conversation_id
+        check.caller_key, (), seen_by="check_clone", reference=check.conversation_id
     )
     count_caller_identity(identified)
     if identified.passed_through:
-        return presented_key, number
-    return identified.caller_key, ""
+        return replace(check, call=identified.call)
+    return replace(check, caller_key=identified.caller_key, caller_number="", call=identified.call)
+
+
+def _ports() -> IvrPorts:
+    deps = dependencies()
+    return IvrPorts(
+        store=deps.store,
+        events=deps.events,
+        handoffs=deps.handoff_store,
+        clock=deps.clock,
+        settings=deps.settings,
+        provider=deps.provider() if deps.settings.handoff_mode == "outbound" else None,
+    )
 
 
 def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +151,7 @@ dependencies().warm_up(
     "store",
     "calls",
     "events",
+    "handoff_store",
     secrets=("agent_secret_name", "caller_key_secret_name", "pin_pepper_secret_name"),
 )
 

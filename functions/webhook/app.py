@@ -9,6 +9,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from warmline.caller_id import IdentifiedCaller
 from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
 from warmline.calls import (
+    ConversationStart,
     IncomingCall,
     QueueUnavailable,
     answer_incoming_call,
@@ -28,6 +29,7 @@ from warmline.http import (
 )
 from warmline.observability import (
     count_caller_identity,
+    count_handoff_arrival,
     count_http_answer,
     count_incoming_call,
     logger,
@@ -111,6 +113,8 @@ def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
         state=identified.state if identified else None,
     )
     logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
+    if identified is not None:
+        _note_reentry(identified, start, request.call_sid or "")
     override = ConfigOverride(
         tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
         agent=AgentOverride(first_message=start.first_message) if start.first_message else None,
@@ -133,6 +137,17 @@ def _identify(number: str, request: ConversationInitRequest) -> IdentifiedCaller
     )
     count_caller_identity(identified)
     return identified
+
+
+def _note_reentry(identified: IdentifiedCaller, start: ConversationStart, reference: str) -> None:
+    """The re-entry of a handoff completes it (warmline.handoffs); the agent gets its answer whatever."""
+    try:
+        arrival = dependencies().handoffs.reentered(identified, start, reference)
+    except Exception:
+        logger.exception("could not note the handoff's re-entry: the sweep will count it as lost")
+        return
+    if arrival is not None:
+        count_handoff_arrival(arrival)
 
 
 def _note(call: IncomingCall) -> None:
@@ -187,6 +202,7 @@ dependencies().warm_up(
     "store",
     "calls",
     "events",
+    "handoffs",
     "queue",
     secrets=("threecx_secret_name", "agent_secret_name", "caller_key_secret_name"),
 )

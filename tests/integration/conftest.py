@@ -3,6 +3,7 @@ import os
 import pytest
 from moto.server import ThreadedMotoServer
 
+from local import moto_dynamodb
 from local.aws import free_port
 from local.elevenlabs_emulator import CloneLatency, Emulator
 from tests.aws_harness import boto3_default_session_env, build_stack
@@ -12,6 +13,7 @@ EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"
 
 @pytest.fixture(scope="session")
 def moto_endpoint():
+    moto_dynamodb.install()  # transactions as DynamoDB runs them (the local stack's moto has it too)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -20,6 +20,7 @@ from tests.aws_harness import (
     sqs_event_from,
     with_body,
 )
+from warmline.clone_state import CloneRecord, CloneStatus
 
 # Actions the Lambda service itself uses for the SQS event source mapping, not the function's code.
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
@@ -27,6 +28,7 @@ EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueue
 # their statements (own log group; X-Ray's two actions alone).
 RUNTIME_SERVICES = ("logs:", "xray:")
 CALLER = "+442079460000"
+OTHER = "+442079460001"
 
 
 @pytest.fixture
@@ -89,9 +91,23 @@ def resource_of(stack, service, params):
     return names.get(key, key)
 
 
+# IAM has no action for a transaction: each of its items needs the action of its own kind.
+TRANSACTION_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+}
+
+
 def used_by(function_id, stack, calls):
     used = defaultdict(set)
     for service, operation, params in calls:
+        if operation == "TransactWriteItems":
+            for item in params["TransactItems"]:
+                [(kind, op)] = item.items()
+                used[f"dynamodb:{TRANSACTION_ACTIONS[kind]}"].add(resource_of(stack, service, op))
+            continue
         used[f"{service}:{operation}"].add(resource_of(stack, service, params))
     return used
 
@@ -168,13 +184,26 @@ def test_housekeeping_function(stack, recorded, emulator):
     from tests.integration.test_housekeeping import add_voice
 
     housekeeping = load_handler_module("housekeeping")
+    webhook, ivr = load_handler_module("webhook"), load_handler_module("ivr_check")
     key = stack.register_caller(CALLER)
     add_voice(emulator, f"warmline-{key}-orphaned")  # the caller has no clone record: it goes
+    # Another caller is handed off to their clone and never re-enters: once the window has passed,
+    # the sweep counts the handoff as lost.
+    other = stack.register_caller(OTHER)
+    ready = CloneRecord(CloneStatus.READY, "job", expires_at=2**40, requested_at_ms=0, cloned_voice_id="v1")
+    assert stack.store.start_clone(other, ready, 0)
+    invoke(webhook, stack, "WebhookFunction", with_body(event("incoming_call.json"), {"caller": OTHER}))
+    checked = invoke(
+        ivr, stack, "IvrCheckFunction", event("check_clone.json", pathParameters={"caller_id": OTHER})
+    )
+    assert json.loads(checked["body"])["next_action"] == "transfer_to_agent"
+    stack.clock = ShiftedClock(600)
     recorded.clear()
 
     answer = invoke(housekeeping, stack, "HousekeepingFunction", event("scheduled.json"))
 
     assert answer["sweeps"]["voices"]["deleted"] == {"orphan": 1}
+    assert answer["sweeps"]["handoffs"]["lost"] == 1
     assert_least_privilege("HousekeepingFunction", stack, recorded)
 
 

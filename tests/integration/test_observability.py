@@ -163,6 +163,8 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "calls_waited_in_ivr": 2,
         "calls_timed_out_in_ivr": 0,
         "handoffs": 1,
+        "handoffs_completed": 1,  # the re-entry's conversation-init came at once
+        "handoffs_lost": 0,
         # The company number's conversation (tied to the one call), and the PIN caller's check:
         # that caller never came in through 3CX here.
         "caller_id_not_passed_through": 2,
@@ -178,6 +180,12 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
     waits = [c["wait_time_ms"] for c in checks[:3]]  # the PIN check did not wait
     assert figures["avg_wait_during_ivr_ms"] == round(sum(waits) / 3, 1)
     assert figures["to_ms"] - figures["from_ms"] == 24 * 3600 * 1000
+    stored = DynamoEventStore(stack.client("dynamodb"), stack.table, 60).between(
+        figures["from_ms"], figures["to_ms"]
+    )
+    [completed] = [e for e in stored if e.type is EventType.HANDOFF_COMPLETED]
+    transfer_ms = completed.data["transfer_ms"]
+    assert figures["p50_handoff_transfer_ms"] == figures["p95_handoff_transfer_ms"] == transfer_ms
 
     # Correlation ids are in the log lines; the caller's number never is, only its mask.
     logs = log_output.getvalue()
@@ -230,11 +238,11 @@ def test_an_empty_window_answers_zeros_and_nulls(handlers, stack):
     counts = dict(figures["counts"])
     assert counts.pop("clones_failed_by_reason") == {}
     assert set(counts.pop("pin_checks_by_result").values()) == {0}
-    assert len(counts) == 11 and set(counts.values()) == {0}
+    assert len(counts) == 13 and set(counts.values()) == {0}
     named = {
         k: v for k, v in figures.items() if k.endswith(("_ms", "_rate")) and k not in ("from_ms", "to_ms")
     }
-    assert len(named) == 8 and set(named.values()) == {None}
+    assert len(named) == 10 and set(named.values()) == {None}
 
 
 @pytest.mark.parametrize(

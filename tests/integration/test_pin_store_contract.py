@@ -1,9 +1,10 @@
-"""The PIN record and the verified-handoff mark behave the same in DynamoDB (moto) and in the fake."""
+"""The PIN record behaves the same in DynamoDB (moto) and in the fake (the verified-handoff mark:
+test_handoff_store_contract.py)."""
 
 import pytest
 
 from tests.fakes import InMemoryCloneStore
-from warmline.clone_state import CloneRecord, CloneStatus, PinRecord
+from warmline.clone_state import PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 
 CALLER = "ck_" + "c" * 32
@@ -16,22 +17,6 @@ def store(request):
     if request.param == "fake":
         return InMemoryCloneStore()
     return request.getfixturevalue("stack").store
-
-
-def ready(store, voice="voice1"):
-    pending = CloneRecord(CloneStatus.PENDING, "job1", expires_at=NOW + 900, requested_at_ms=NOW * 1000)
-    assert store.start_clone(CALLER, pending, NOW)
-    assert store.take_lease(
-        CALLER, lease_token="t", now_ms=NOW * 1000, lease_expires_at_ms=NOW * 1000 + 60_000
-    )
-    assert store.mark_ready(
-        CALLER,
-        lease_token="t",
-        voice_id=voice,
-        ready_at_ms=NOW * 1000,
-        clone_duration_ms=1,
-        expires_at=NOW + 3600,
-    )
 
 
 def test_a_pin_is_saved_read_and_loaded_with_the_caller(store):
@@ -65,27 +50,3 @@ def test_delete_pin_says_whether_there_was_one_and_withdrawing_the_caller_remove
         CALLER, ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW * 1000, "test", ConsentSource.CLI)
     )
     assert store.get_pin(CALLER) is None
-
-
-def test_a_verified_handoff_is_claimed_once(store):
-    ready(store)
-    store.mark_handoff(CALLER, NOW * 1000, verified=True)
-
-    assert not store.claim_verified_handoff(CALLER, "voice2", since_ms=0, at_ms=NOW * 1000 + 1)
-    assert not store.claim_verified_handoff(CALLER, "voice1", since_ms=NOW * 1000 + 1, at_ms=NOW * 1000 + 1)
-    assert store.claim_verified_handoff(CALLER, "voice1", since_ms=NOW * 1000, at_ms=NOW * 1000 + 7)
-    assert not store.claim_verified_handoff(CALLER, "voice1", since_ms=0, at_ms=NOW * 1000 + 8)
-    clone = store.get_clone(CALLER)
-    assert (clone.verified_handoff_at_ms, clone.last_used_at_ms, clone.handoff_at_ms) == (
-        0,
-        NOW * 1000 + 7,
-        NOW * 1000,
-    )
-
-
-def test_an_unverified_handoff_leaves_nothing_to_claim(store):
-    ready(store)
-    store.mark_handoff(CALLER, NOW * 1000)
-
-    assert not store.claim_verified_handoff(CALLER, "voice1", since_ms=0, at_ms=NOW * 1000)
-    assert store.get_clone(CALLER).handoff_at_ms == NOW * 1000

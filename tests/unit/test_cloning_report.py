@@ -66,6 +66,20 @@ def test_figures_from_a_known_set_of_events():
     assert (report.ivr_waits, report.handoffs) == (4, 1)
 
 
+def test_handoffs_completed_and_lost_with_the_transfer_times_nearest_rank():
+    transfers = [1800, 900, 4200, 1200, 1500, 700, 2600, 1100, 3100, 950, 1300, 2000]
+    events = [Event(EventType.HANDOFF, T0, f"ck_{n}", {"call_id": f"c{n}"}) for n in range(15)]
+    events += [Event(EventType.HANDOFF_COMPLETED, T0, "ck_a", {"transfer_ms": ms}) for ms in transfers]
+    events += [Event(EventType.HANDOFF_LOST, T0, "ck_b", {"waited_ms": 31_000})] * 2
+
+    report = cloning_report(events)
+
+    assert (report.handoffs, report.handoffs_completed, report.handoffs_lost) == (15, 12, 2)
+    # sorted: 700 900 950 1100 1200 1300 1500 1800 2000 2600 3100 4200
+    assert report.p50_handoff_transfer_ms == 1300  # rank ceil(0.50 * 12) = 6
+    assert report.p95_handoff_transfer_ms == 4200  # rank ceil(0.95 * 12) = 12
+
+
 def test_nearest_rank_percentiles_of_twenty_values():
     values = [100 * n for n in range(1, 21)]
     assert [nearest_rank(values, p) for p in (50, 95, 99, 100)] == [1000, 1900, 2000, 2000]
@@ -87,8 +101,11 @@ def test_an_empty_window_has_zero_counts_and_no_figures():
         report.cache_hit_rate,
         report.async_clone_success_rate,
         report.avg_wait_during_ivr_ms,
+        report.p50_handoff_transfer_ms,
+        report.p95_handoff_transfer_ms,
     ]
-    assert figures == [None] * 8
+    assert figures == [None] * 10
+    assert report.handoffs_completed == report.handoffs_lost == 0
 
 
 def test_pin_checks_are_counted_by_result_and_locks_by_the_check_that_started_them():

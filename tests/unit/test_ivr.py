@@ -1,9 +1,10 @@
 from dataclasses import replace
 
+from tests.fakes import InMemoryHandoffs
 from tests.unit.conftest import CALLER
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import EventType
-from warmline.ivr import IvrStatus, NextAction, check_clone
+from warmline.ivr import CheckRequest, IvrPorts, IvrStatus, NextAction, check_clone
 from warmline.settings import Settings
 
 
@@ -19,16 +20,8 @@ def in_flight(clock, started_ago=1.0):
 
 
 def check(store, events, clock, settings, key="1", provider=None):
-    return check_clone(
-        CALLER,
-        "+442079460000",
-        key,
-        store=store,
-        events=events,
-        clock=clock,
-        settings=settings,
-        provider=provider,
-    )
+    ports = IvrPorts(store, events, InMemoryHandoffs(store, events), clock, settings, provider)
+    return check_clone(CheckRequest(CALLER, "+442079460000", key), ports)
 
 
 def test_returns_the_moment_the_clone_becomes_ready(store, events, clock, settings):

@@ -5,16 +5,17 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import InMemoryCloneStore
+from tests.fakes import InMemoryCloneStore, InMemoryHandoffs
 from tests.unit.conftest import CALLER
 from tests.unit.test_calls import answer, call, ready_record
 from warmline.calls import CloneProgress, Voice, call_answered_event, start_conversation
 from warmline.clone_state import PinRecord
 from warmline.events import EventType
-from warmline.ivr import NOT_VERIFIED_SAY, IvrStatus, NextAction, check_clone
+from warmline.ivr import NOT_VERIFIED_SAY, CheckRequest, IvrPorts, IvrStatus, NextAction, check_clone
 from warmline.settings import Settings
 from warmline.verification import (
     MAX_LOCKOUT_SECONDS,
+    NO_PIN,
     InvalidPin,
     PinEntry,
     PinResult,
@@ -41,11 +42,13 @@ def verify(store, clock, settings, digits):
     return verify_pin(CALLER, entry(digits), store=store, clock=clock, settings=settings)
 
 
+def press(store, events, clock, settings, key="1", pin=NO_PIN):
+    ports = IvrPorts(store, events, InMemoryHandoffs(store, events), clock, settings)
+    return check_clone(CheckRequest(CALLER, "+442079460000", key, pin=pin), ports)
+
+
 def press_one(store, events, clock, settings, digits=None):
-    pin = entry(digits) if digits is not None else PinEntry()
-    return check_clone(
-        CALLER, "+442079460000", "1", store=store, events=events, clock=clock, settings=settings, pin=pin
-    )
+    return press(store, events, clock, settings, pin=entry(digits) if digits is not None else PinEntry())
 
 
 # ---- the stored hash ------------------------------------------------------------------------------
@@ -264,9 +267,7 @@ def test_voicemail_needs_no_pin(registered, store, events, clock, settings):
     with_pin(store)
     store.clones[CALLER] = ready_record(clock)
 
-    answer_ = check_clone(
-        CALLER, "+442079460000", "2", store=store, events=events, clock=clock, settings=settings
-    )
+    answer_ = press(store, events, clock, settings, key="2")
 
     assert answer_.next_action is NextAction.OFFER_VOICEMAIL and events.events == []
 

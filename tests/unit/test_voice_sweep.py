@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from tests.fakes import FakeClock, FakeVoiceProvider, InMemoryCloneStore
+from tests.fakes import FakeClock, FakeVoiceProvider, InMemoryCloneStore, InMemoryEvents, InMemoryHandoffs
 from tests.unit.conftest import CALLER
 from warmline.clone_state import CloneRecord, CloneStatus, VoiceStatus, voice_status
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
@@ -94,7 +94,8 @@ def account():
 
 
 def context(store, provider, clock, time_left=100.0, **settings):
-    return SweepContext(store, lambda: provider, clock, Settings(**settings), lambda: time_left)
+    handoffs = InMemoryHandoffs(store, InMemoryEvents())
+    return SweepContext(store, handoffs, lambda: provider, clock, Settings(**settings), lambda: time_left)
 
 
 def test_the_sweep_deletes_what_no_record_holds_and_nothing_it_does_not_know(account):

@@ -40,6 +40,7 @@ class IdentifiedCaller:
     caller_key: str | None  # None: the correlated call's caller withheld their number
     resolution: Resolution
     state: CallerState | None  # the caller's profile and clone, as read (None when withheld)
+    call: IncomingNote | None = None  # the incoming call through 3CX this conversation belongs to
 
     @property
     def passed_through(self) -> bool:
@@ -61,7 +62,7 @@ def identify_caller(
     since_ms = now_ms - settings.caller_id_window_seconds * 1000
     state = store.load(presented_key)
     if state.last_call is not None and state.last_call.at_ms >= since_ms:
-        return IdentifiedCaller(presented_key, Resolution.PASSED, state)
+        return IdentifiedCaller(presented_key, Resolution.PASSED, state, state.last_call)
     recent: dict[str, IncomingNote] = {}
     for dialled_key in dict.fromkeys((presented_key, *dialled_keys)):
         for note in calls.calls_to(dialled_key, since_ms):
@@ -69,7 +70,7 @@ def identify_caller(
     if len(recent) == 1:
         [meant] = recent.values()
         key = meant.caller_key or None
-        return IdentifiedCaller(key, Resolution.CORRELATED, store.load(key) if key else None)
+        return IdentifiedCaller(key, Resolution.CORRELATED, store.load(key) if key else None, meant)
     return IdentifiedCaller(presented_key, Resolution.NOT_PASSED, state)
 
 

@@ -41,7 +41,8 @@ class CloneRecord:
     error_message: str = ""
     call_started_at_ms: int = 0
     threecx_call_id: str = ""
-    handoff_at_ms: int = 0
+    handoff_at_ms: int = 0  # when check_clone last handed the caller off (the call's first handoff)
+    handoff_call_id: str = ""  # the call of that handoff (warmline.handoffs)
     # A handoff after the caller's PIN was accepted: the re-entry leg's conversation-init claims it
     # once (warmline.verification).
     verified_handoff_at_ms: int = 0
@@ -125,6 +126,36 @@ class IncomingNote:
     dialled_key: str  # the key of the number dialled (3CX's session.did); "" when unreadable
     threecx_call_id: str
     at_ms: int
+
+
+@dataclass(frozen=True)
+class HandoffKey:
+    """One call's handoff: whose, which call (warmline.handoffs.call_of), and when check_clone
+    answered transfer_to_agent."""
+
+    caller_key: str
+    call_id: str
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A handoff warmline expects to see arrive: the caller's next conversation in the cloned voice
+    (warmline.handoffs)."""
+
+    caller_key: str
+    call_id: str
+    at_ms: int
+    mode: str  # transfer (SIP REFER back to 3CX) or outbound (a call placed in the cloned voice)
+    cloned_voice_id: str = ""
+    threecx_call_id: str = ""
+    greeting_conversation_id: str = ""
+    agent_conversation_id: str = ""  # outbound: the placed call's conversation
+    verified: bool = False  # after the caller's PIN was accepted
+
+    @property
+    def key(self) -> HandoffKey:
+        return HandoffKey(self.caller_key, self.call_id, self.at_ms)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A figure with nothing to compute it from is None, never a guess. Percentiles are nearest-rank:
 the p-th percentile of n sorted values is the value at 1-based rank ceil(p / 100 * n), so it is
-always a clone time that was measured.
+always a time that was measured.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ class CloningReport:
     cache_hit_rate: float | None
     async_clone_success_rate: float | None
     avg_wait_during_ivr_ms: float | None
+    # From the IVR's transfer_to_agent answer to the re-entry's conversation-init, of the
+    # completed handoffs (warmline.handoffs).
+    p50_handoff_transfer_ms: int | None
+    p95_handoff_transfer_ms: int | None
     clones_ready: int
     clones_failed: int
     clones_failed_by_reason: dict[str, int] = field(default_factory=dict)
@@ -37,7 +41,9 @@ class CloningReport:
     ivr_waits: int = 0
     calls_waited_in_ivr: int = 0
     calls_timed_out_in_ivr: int = 0
-    handoffs: int = 0
+    handoffs: int = 0  # once per call: its first transfer_to_agent answer
+    handoffs_completed: int = 0  # the re-entry came within the window
+    handoffs_lost: int = 0  # it did not (counted by the housekeeping sweep after the window)
     # Conversations and checks whose caller did not come in through 3CX (the caller ID did not
     # cross the SIP leg), and of those the ones tied to the only recent call (warmline.caller_id).
     caller_id_not_passed_through: int = 0
@@ -74,6 +80,7 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
     waits = [int(e.data["wait_ms"]) for e in checks]
     # A call is one 3CX call of one caller; it may press 1 several times.
     calls_waited = {(e.caller_key, e.data.get("threecx_call_id", "")) for e in checks}
+    transfers = sorted(int(e.data["transfer_ms"]) for e in by_type[EventType.HANDOFF_COMPLETED])
     not_passed = by_type[EventType.CALLER_ID_NOT_PASSED]
     calls_timed_out = {
         (e.caller_key, e.data.get("threecx_call_id", ""))
@@ -89,6 +96,8 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         cache_hit_rate=_rate(cache_hits, len(answered)),
         async_clone_success_rate=_rate(len(durations), len(durations) + len(failed)),
         avg_wait_during_ivr_ms=_average(waits),
+        p50_handoff_transfer_ms=nearest_rank(transfers, 50),
+        p95_handoff_transfer_ms=nearest_rank(transfers, 95),
         clones_ready=len(durations),
         clones_failed=len(failed),
         clones_failed_by_reason=dict(Counter(e.data.get("failure_kind", "unknown") for e in failed)),
@@ -98,6 +107,8 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         calls_waited_in_ivr=len(calls_waited),
         calls_timed_out_in_ivr=len(calls_timed_out),
         handoffs=len(by_type[EventType.HANDOFF]),
+        handoffs_completed=len(transfers),
+        handoffs_lost=len(by_type[EventType.HANDOFF_LOST]),
         caller_id_not_passed_through=len(not_passed),
         caller_id_correlated=sum(1 for e in not_passed if e.data.get("correlated")),
         **_pin_counts(by_type[EventType.PIN_CHECK]),

@@ -12,13 +12,14 @@ from typing import Any
 
 from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
-from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore
+from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.caller_id import CallerIdCheck
 from warmline.callers import caller_key
+from warmline.handoffs import HandoffTracker
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
@@ -91,6 +92,16 @@ class Dependencies:
         return DynamoEventStore(
             self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds
         )
+
+    @cached_property
+    def handoff_store(self) -> DynamoHandoffStore:
+        return DynamoHandoffStore(
+            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds
+        )
+
+    @cached_property
+    def handoffs(self) -> HandoffTracker:
+        return HandoffTracker(self.handoff_store, self.clock, self.settings)
 
     @cached_property
     def queue(self) -> SqsJobQueue:

@@ -12,11 +12,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from warmline.ports import Clock, CloneStore
+from warmline.ports import Clock, CloneStore, HandoffStore
 from warmline.settings import Settings
 from warmline.voice_provider import VoiceProvider
 
 logger = logging.getLogger(__name__)
+
+# Time kept back from the invocation's remaining time: a sweep stops starting work under it.
+SWEEP_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class SweepContext:
     API key), so one that does not is not stopped by a secret it cannot read."""
 
     store: CloneStore
+    handoffs: HandoffStore
     provider: Callable[[], VoiceProvider]
     clock: Clock
     settings: Settings

@@ -12,9 +12,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from warmline.calls import CloneProgress, Voice, dynamic_variables
-from warmline.clone_state import CloneRecord
+from warmline.clone_state import CloneRecord, Handoff, IncomingNote
 from warmline.events import Event, EventType
-from warmline.ports import Clock, CloneStore, EventStore
+from warmline.handoffs import call_of
+from warmline.ports import Clock, CloneStore, EventStore, HandoffStore
 from warmline.settings import Settings
 from warmline.verification import NO_PIN, PinEntry, PinResult, PinVerdict, verify_pin
 from warmline.voice_provider import ProviderError, VoiceProvider
@@ -71,6 +72,7 @@ class IvrAnswer:
     cloned_voice_id: str = ""
     handoff_mode: str = ""
     pin: PinVerdict | None = None  # None: no PIN check (not key 1)
+    handoff_counted: bool = False  # this answer is the call's first handoff (warmline.handoffs)
 
     @property
     def clone_ready(self) -> bool:
@@ -133,31 +135,41 @@ def wait_for_clone(
 
 
 @dataclass(frozen=True)
-class _Check:
-    """One key-1 check: who asked, from which conversation, and whether a PIN was accepted."""
+class CheckRequest:
+    """One check_clone request. `caller_key` None: the caller cannot be known (a withheld number);
+    `caller_number` "": the number is not the caller's to call back (warmline.caller_id); `call`: the
+    incoming call through 3CX the check belongs to, when known (its handoff is counted once)."""
 
-    caller_key: str
+    caller_key: str | None
     caller_number: str
-    conversation_id: str
+    pressed_key: str
+    conversation_id: str = ""
+    pin: PinEntry = NO_PIN
+    call: IncomingNote | None = None
+
+
+@dataclass(frozen=True)
+class IvrPorts:
+    store: CloneStore
+    events: EventStore
+    handoffs: HandoffStore
+    clock: Clock
+    settings: Settings
+    provider: VoiceProvider | None = None  # needed in handoff mode outbound
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One key-1 check of a known caller, and whether a PIN was accepted."""
+
+    request: CheckRequest
+    caller_key: str
     verified: bool
 
 
-def check_clone(
-    caller_key: str | None,
-    caller_number: str,
-    pressed_key: str,
-    *,
-    store: CloneStore,
-    events: EventStore,
-    clock: Clock,
-    settings: Settings,
-    provider: VoiceProvider | None = None,
-    conversation_id: str = "",
-    pin: PinEntry = NO_PIN,
-) -> IvrAnswer:
-    """`caller_key` None: the caller cannot be known (a withheld number); `caller_number` "": the
-    number is not the caller's to call back (warmline.caller_id)."""
-    started = clock.now()
+def check_clone(request: CheckRequest, ports: IvrPorts) -> IvrAnswer:
+    started = ports.clock.now()
+    pressed_key, caller_key = request.pressed_key, request.caller_key
     if pressed_key not in WAITING_KEYS:
         return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
     if caller_key is None:
@@ -168,34 +180,28 @@ def check_clone(
         )
         return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
     if pressed_key == VOICEMAIL_KEY:
-        status = _status_of(store.get_clone(caller_key), clock.now())
-        return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, clock.now()))
+        status = _status_of(ports.store.get_clone(caller_key), ports.clock.now())
+        return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, ports.clock.now()))
 
-    verdict = verify_pin(caller_key, pin, store=store, clock=clock, settings=settings)
-    pin_events = _pin_events(caller_key, verdict, conversation_id, clock)
+    verdict = verify_pin(
+        caller_key, request.pin, store=ports.store, clock=ports.clock, settings=ports.settings
+    )
+    pin_events = _pin_events(caller_key, verdict, request.conversation_id, ports.clock)
     if not verdict.passed:
-        events.record(*pin_events)
+        ports.events.record(*pin_events)
         return IvrAnswer(IvrStatus.NOT_VERIFIED, NextAction.CONTINUE_WITH_DEFAULT_VOICE, 0, pin=verdict)
 
-    clone, ended = wait_for_clone(caller_key, store=store, clock=clock, settings=settings)
+    clone, ended = wait_for_clone(caller_key, store=ports.store, clock=ports.clock, settings=ports.settings)
     # The check's events are written together, in one request, once the answer is known: every
     # round trip after the clone is ready adds to the caller's wait.
     pending = _PendingEvents()
-    check = _Check(caller_key, caller_number, conversation_id, verdict.result is PinResult.ACCEPTED)
+    check = _Check(request, caller_key, verdict.result is PinResult.ACCEPTED)
     answer = _answer_after_wait(
-        check,
-        clone,
-        ended,
-        _ms_since(started, ended),
-        store=store,
-        events=pending,
-        clock=clock,
-        settings=settings,
-        provider=provider,
+        replace(ports, events=pending), check, clone, ended, _ms_since(started, ended)
     )
     assert answer.outcome is not None
     _record_without_failing_the_answer(
-        events,
+        ports.events,
         *pin_events,
         *pending.events,
         Event(
@@ -204,7 +210,7 @@ def check_clone(
             caller_key,
             {
                 "threecx_call_id": clone.threecx_call_id if clone is not None else "",
-                "conversation_id": conversation_id,
+                "conversation_id": request.conversation_id,
                 "wait_ms": answer.wait_time_ms,
                 "outcome": answer.outcome.value,
             },
@@ -243,42 +249,25 @@ class _PendingEvents:
 
 
 def _answer_after_wait(
-    check: _Check,
-    clone: CloneRecord | None,
-    ended: float,
-    waited_ms: int,
-    *,
-    store: CloneStore,
-    events: EventStore,
-    clock: Clock,
-    settings: Settings,
-    provider: VoiceProvider | None,
+    ports: IvrPorts, check: _Check, clone: CloneRecord | None, ended: float, waited_ms: int
 ) -> IvrAnswer:
     status = _status_of(clone, ended)
     if status is IvrStatus.READY:
         assert clone is not None
-        return _hand_off(
-            check,
-            clone,
-            waited_ms,
-            store=store,
-            events=events,
-            clock=clock,
-            settings=settings,
-            provider=provider,
-        )
+        return _hand_off(ports, check, clone, waited_ms)
     if status is IvrStatus.CLONING:
         assert clone is not None
-        if ended * 1000 - clone.call_started_at_ms >= settings.greeting_timeout_seconds * 1000:
-            events.record(
+        waited_since_call_start_ms = int(ended * 1000) - clone.call_started_at_ms
+        if waited_since_call_start_ms >= ports.settings.greeting_timeout_seconds * 1000:
+            ports.events.record(
                 Event(
                     EventType.IVR_TIMEOUT,
                     int(ended * 1000),
                     check.caller_key,
                     {
                         "threecx_call_id": clone.threecx_call_id,
-                        "waited_since_call_start_ms": int(ended * 1000) - clone.call_started_at_ms,
-                        "conversation_id": check.conversation_id,
+                        "waited_since_call_start_ms": waited_since_call_start_ms,
+                        "conversation_id": check.request.conversation_id,
                     },
                 )
             )
@@ -287,79 +276,92 @@ def _answer_after_wait(
     return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
 
 
-def _hand_off(
-    check: _Check,
-    clone: CloneRecord,
-    waited_ms: int,
-    *,
-    store: CloneStore,
-    events: EventStore,
-    clock: Clock,
-    settings: Settings,
-    provider: VoiceProvider | None,
-) -> IvrAnswer:
+def _hand_off(ports: IvrPorts, check: _Check, clone: CloneRecord, waited_ms: int) -> IvrAnswer:
     agent_conversation_id = ""
-    if settings.handoff_mode == "outbound":
-        if provider is None:
-            raise ValueError("handoff mode outbound needs a voice provider")
-        if not check.caller_number:
-            logger.warning("no number to call the caller back on: continuing in the default voice")
+    if ports.settings.handoff_mode == "outbound":
+        placed = _place_handoff_call(ports, check, clone)
+        if placed is None:
             return IvrAnswer(
                 IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
             )
-        try:
-            placed = provider.place_outbound_call(
-                telephony=settings.outbound_telephony,
-                agent_id=settings.elevenlabs_agent_id,
-                agent_phone_number_id=settings.elevenlabs_agent_phone_number_id,
-                to_number=check.caller_number,
-                client_data={
-                    "conversation_config_override": {
-                        "tts": {"voice_id": clone.cloned_voice_id},
-                        "agent": {"first_message": settings.handoff_message},
-                    },
-                    "dynamic_variables": dynamic_variables(
-                        check.caller_key,
-                        Voice.CLONED,
-                        CloneProgress.READY,
-                        clone.threecx_call_id,
-                        pin_required=check.verified,
-                    ),
-                },
-            )
-        except ProviderError as error:
-            logger.warning("handoff call not placed, continuing in the default voice: %s", error.reason)
-            return IvrAnswer(
-                IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
-            )
-        agent_conversation_id = placed.conversation_id or ""
-
-    now_ms = int(clock.now() * 1000)
-    # Verified: the next leg's conversation-init may hand out the clone of a caller with a PIN.
-    store.mark_handoff(check.caller_key, now_ms, verified=check.verified)
-    events.record(
-        Event(
-            EventType.HANDOFF,
-            now_ms,
-            check.caller_key,
-            {
-                "threecx_call_id": clone.threecx_call_id,
-                "greeting_conversation_id": check.conversation_id,
-                "agent_conversation_id": agent_conversation_id,
-                "cloned_voice_id": clone.cloned_voice_id,
-                "handoff_mode": settings.handoff_mode,
-                "ivr_wait_ms": waited_ms,
-                "ready_at_ms": clone.ready_at_ms,
-            },
-        )
+        agent_conversation_id = placed
+    request = check.request
+    handoff = Handoff(
+        caller_key=check.caller_key,
+        call_id=call_of(request.call, request.conversation_id, clone),
+        at_ms=int(ports.clock.now() * 1000),
+        mode=ports.settings.handoff_mode,
+        cloned_voice_id=clone.cloned_voice_id,
+        threecx_call_id=request.call.threecx_call_id if request.call is not None else clone.threecx_call_id,
+        greeting_conversation_id=request.conversation_id,
+        agent_conversation_id=agent_conversation_id,
+        verified=check.verified,
     )
     return IvrAnswer(
         IvrStatus.READY,
         NextAction.TRANSFER_TO_AGENT,
         waited_ms,
         cloned_voice_id=clone.cloned_voice_id,
-        handoff_mode=settings.handoff_mode,
+        handoff_mode=ports.settings.handoff_mode,
+        handoff_counted=_expect(ports.handoffs, handoff, waited_ms, clone.ready_at_ms),
     )
+
+
+def _expect(handoffs: HandoffStore, handoff: Handoff, waited_ms: int, ready_at_ms: int) -> bool:
+    """Claim the call's handoff (warmline.handoffs): True for the call's first, the one counted.
+    Verified: the next leg's conversation-init may hand out the clone of a caller with a PIN."""
+    data = {
+        "call_id": handoff.call_id,
+        "threecx_call_id": handoff.threecx_call_id,
+        "greeting_conversation_id": handoff.greeting_conversation_id,
+        "agent_conversation_id": handoff.agent_conversation_id,
+        "cloned_voice_id": handoff.cloned_voice_id,
+        "handoff_mode": handoff.mode,
+        "ivr_wait_ms": waited_ms,
+        "ready_at_ms": ready_at_ms,
+    }
+    try:
+        return handoffs.expect(handoff, Event(EventType.HANDOFF, handoff.at_ms, handoff.caller_key, data))
+    except Exception:
+        # The caller is transferred all the same (the clone is ready); only the count, the handoff
+        # message and, for a caller with a PIN, the clone on the re-entry are missed.
+        logger.exception("the handoff could not be noted: transferring the caller uncounted")
+        return False
+
+
+def _place_handoff_call(ports: IvrPorts, check: _Check, clone: CloneRecord) -> str | None:
+    """Handoff mode outbound: call the caller back in the cloned voice. The placed call's
+    conversation id, or None when it could not be placed (the caller goes on in the default voice)."""
+    if ports.provider is None:
+        raise ValueError("handoff mode outbound needs a voice provider")
+    if not check.request.caller_number:
+        logger.warning("no number to call the caller back on: continuing in the default voice")
+        return None
+    settings = ports.settings
+    try:
+        placed = ports.provider.place_outbound_call(
+            telephony=settings.outbound_telephony,
+            agent_id=settings.elevenlabs_agent_id,
+            agent_phone_number_id=settings.elevenlabs_agent_phone_number_id,
+            to_number=check.request.caller_number,
+            client_data={
+                "conversation_config_override": {
+                    "tts": {"voice_id": clone.cloned_voice_id},
+                    "agent": {"first_message": settings.handoff_message},
+                },
+                "dynamic_variables": dynamic_variables(
+                    check.caller_key,
+                    Voice.CLONED,
+                    CloneProgress.READY,
+                    clone.threecx_call_id,
+                    pin_required=check.verified,
+                ),
+            },
+        )
+    except ProviderError as error:
+        logger.warning("handoff call not placed, continuing in the default voice: %s", error.reason)
+        return None
+    return placed.conversation_id or ""
 
 
 def _ms_since(started: float, ended: float) -> int:

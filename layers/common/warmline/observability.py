@@ -21,6 +21,7 @@ from warmline.caller_id import IdentifiedCaller, Resolution
 from warmline.calls import CallDecision, CloneProgress, Voice
 from warmline.clone_state import VoiceStatus
 from warmline.cloning import FailureKind, JobResult, Outcome
+from warmline.handoffs import Arrival, HandoffSweepReport
 from warmline.housekeeping import SweepReport
 from warmline.ivr import IvrAnswer, IvrOutcome
 from warmline.verification import COUNTED_RESULTS, PinResult
@@ -57,7 +58,13 @@ CLONE_JOBS_ENQUEUED = MetricSpec("CloneJobsEnqueued", MetricUnit.Count)
 CLONE_JOBS_DEDUPLICATED = MetricSpec("CloneJobsDeduplicated", MetricUnit.Count)
 IVR_WAIT_TIME = MetricSpec("IvrWaitTime", MetricUnit.Milliseconds)
 IVR_OUTCOMES = MetricSpec("IvrOutcome", MetricUnit.Count, "outcome", tuple(o.value for o in IvrOutcome))
+# Handoffs, once per call (its first transfer_to_agent answer); those whose re-entry came in time,
+# and the time it took (the IVR's answer to the re-entry's conversation-init); and those whose
+# re-entry never came, counted by the housekeeping sweep (warmline.handoffs).
 HANDOFFS = MetricSpec("Handoffs", MetricUnit.Count)
+HANDOFFS_COMPLETED = MetricSpec("HandoffsCompleted", MetricUnit.Count)
+HANDOFF_TRANSFER_TIME = MetricSpec("HandoffTransferTime", MetricUnit.Milliseconds)
+HANDOFFS_LOST = MetricSpec("HandoffsLost", MetricUnit.Count)
 # conversation-init or check_clone saw a caller who did not come in through 3CX moments before: the
 # caller ID did not cross the SIP leg (warmline.caller_id); and of those, the ones tied to a call.
 CALLER_ID_NOT_PASSED = MetricSpec("CallerIdNotPassedThrough", MetricUnit.Count)
@@ -96,6 +103,9 @@ ALL_METRICS = (
     IVR_WAIT_TIME,
     IVR_OUTCOMES,
     HANDOFFS,
+    HANDOFFS_COMPLETED,
+    HANDOFF_TRANSFER_TIME,
+    HANDOFFS_LOST,
     CALLER_ID_NOT_PASSED,
     CALLER_ID_CORRELATED,
     UNAUTHORIZED_REQUESTS,
@@ -170,8 +180,13 @@ def count_ivr_answer(answer: IvrAnswer) -> None:
         return
     _add(IVR_WAIT_TIME, answer.wait_time_ms)
     _add(IVR_OUTCOMES, 1, answer.outcome.value)
-    if answer.outcome is IvrOutcome.READY:
+    if answer.handoff_counted:
         _add(HANDOFFS, 1)
+
+
+def count_handoff_arrival(arrival: Arrival) -> None:
+    _add(HANDOFFS_COMPLETED, 1)
+    _add(HANDOFF_TRANSFER_TIME, arrival.transfer_ms)
 
 
 def count_sweep(report: SweepReport) -> None:
@@ -179,6 +194,8 @@ def count_sweep(report: SweepReport) -> None:
     if isinstance(report, VoiceSweepReport):
         for reason in VOICES_DELETED_BY_SWEEP.values:
             _add(VOICES_DELETED_BY_SWEEP, report.deleted[reason], reason)
+    elif isinstance(report, HandoffSweepReport):
+        _add(HANDOFFS_LOST, report.lost)
 
 
 def count_caller_identity(identified: IdentifiedCaller) -> None:

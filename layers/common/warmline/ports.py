@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from warmline.clone_state import CallerProfile, CallerState, CloneJob, CloneRecord, IncomingNote, PinRecord
+from warmline.clone_state import (
+    CallerProfile,
+    CallerState,
+    CloneJob,
+    CloneRecord,
+    Handoff,
+    HandoffKey,
+    IncomingNote,
+    PinRecord,
+)
 from warmline.consent import ConsentEntry
 from warmline.events import Event
 from warmline.voice_provider import VoiceSample
@@ -88,10 +97,6 @@ class CloneStore(PinStore, Protocol):
         """-> FAILED (under this token, or from any in-flight state when no token). False if not applied."""
         ...
 
-    def mark_handoff(self, caller_key: str, at_ms: int, *, verified: bool = False) -> None:
-        """Note the handoff; `verified`: after the caller's PIN was accepted (a mark the next leg claims)."""
-        ...
-
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
         """Remove a verified-handoff mark made since `since_ms` on the READY clone `voice_id`, noting
         the clone's use at `at_ms`. True for the one caller that removed it."""
@@ -138,4 +143,25 @@ class SampleStore(Protocol):
 class EventStore(Protocol):
     def record(self, *events: Event) -> None:
         """Store the events, in one request where the store allows."""
+        ...
+
+
+class HandoffStore(Protocol):
+    """The handoffs warmline expects to see arrive (warmline.handoffs)."""
+
+    def expect(self, handoff: Handoff, event: Event) -> bool:
+        """Claim the call's handoff, all or nothing: note it as expected, mark it on the caller's
+        clone record (`handoff_at_ms`, `handoff_call_id`, and the verified mark the next leg claims
+        when `handoff.verified`), and store `event`. False, writing nothing, if this call's handoff
+        was claimed before (or the clone record is gone)."""
+        ...
+
+    def settle(self, key: HandoffKey, event: Event) -> bool:
+        """Take the handoff off the expected ones and store its outcome `event`, both or neither.
+        True for the one caller that took it off; False if it was no longer expected."""
+        ...
+
+    def overdue(self, before_ms: int, limit: int) -> list[Handoff]:
+        """Expected handoffs made before `before_ms`, on its UTC day or the day before, oldest
+        first, at most `limit`."""
         ...

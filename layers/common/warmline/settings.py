@@ -92,7 +92,12 @@ class Settings(BaseModel):
     sweep_max_deletions: int = Field(default=50, ge=1)
     failed_retry_after_seconds: int = Field(default=300, ge=0)
     pending_expiry_seconds: int = Field(default=900, gt=0)
-    handoff_window_seconds: int = Field(default=120, gt=0)
+    # After check_clone's transfer_to_agent, the caller's re-entry (their conversation-init in the
+    # cloned voice) is expected within this long: then it gets HandoffMessage (and, for a caller with
+    # a PIN, the verified clone) and the handoff counts as completed; past it, the housekeeping sweep
+    # counts it as lost, at most `handoff_sweep_max` per run (warmline.handoffs).
+    handoff_window_seconds: int = Field(default=30, gt=0, le=600)
+    handoff_sweep_max: int = Field(default=200, ge=1)
     # How long an incoming call through 3CX counts as "recent" when conversation-init or check_clone
     # asks whether the caller ElevenLabs reports came in through 3CX (warmline.caller_id).
     caller_id_window_seconds: int = Field(default=300, gt=0)

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from warmline.clone_state import CloneRecord, VoiceStatus, voice_status
-from warmline.housekeeping import SweepContext
+from warmline.housekeeping import SWEEP_MARGIN_SECONDS, SweepContext
 from warmline.ports import Clock, CloneStore
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderError, ProviderVoice, VoiceProvider
@@ -36,8 +36,6 @@ from warmline.voice_slots import VOICE_NAME_PREFIX, parse_voice_name
 logger = logging.getLogger(__name__)
 
 DELETABLE = (VoiceStatus.EXPIRED, VoiceStatus.ORPHAN)
-# Time kept back from the invocation's remaining time: the sweep stops starting work under it.
-SWEEP_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

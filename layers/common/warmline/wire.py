@@ -128,6 +128,8 @@ class CloningCounts(BaseModel):
     calls_waited_in_ivr: int
     calls_timed_out_in_ivr: int
     handoffs: int
+    handoffs_completed: int
+    handoffs_lost: int
     caller_id_not_passed_through: int
     caller_id_correlated: int
     pin_checks_by_result: dict[str, int]
@@ -151,4 +153,6 @@ class CloningMetricsResponse(BaseModel):
     cache_hit_rate: float | None
     async_clone_success_rate: float | None
     avg_wait_during_ivr_ms: float | None
+    p50_handoff_transfer_ms: int | None
+    p95_handoff_transfer_ms: int | None
     counts: CloningCounts

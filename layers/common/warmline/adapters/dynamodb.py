@@ -5,6 +5,9 @@ Items:  pk = CALLER#<caller key>,    sk = PROFILE | CLONE | PIN | LAST_CALL
                                       only ever added to)
         pk = DIALLED#<number key>,   sk = <epoch ms>#<id>      (a recent incoming call to that number)
         pk = EVENTS#<UTC day>,       sk = <epoch ms>#<event id>
+        pk = HANDOFF#<caller key>,   sk = CALL#<call id>   (a call's handoff, claimed once)
+        pk = HANDOFFS#<UTC day>,     sk = <epoch ms>#<caller key>#<call id>   (a handoff still
+                                      expected: deleted when it completes or is counted as lost)
 Times are integer epoch milliseconds (`*_at_ms`), except `expires_at` (epoch seconds: the TTL).
 """
 
@@ -20,7 +23,16 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, IncomingNote, PinRecord
+from warmline.clone_state import (
+    CallerProfile,
+    CallerState,
+    CloneRecord,
+    CloneStatus,
+    Handoff,
+    HandoffKey,
+    IncomingNote,
+    PinRecord,
+)
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.events import Event, EventType
 
@@ -33,6 +45,11 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 _CLONE_FIELDS = {f.name for f in fields(CloneRecord)}
 _PIN_FIELDS = {f.name for f in fields(PinRecord)}
+_HANDOFF_FIELDS = {f.name for f in fields(Handoff)}
+# How long a handoff's items stay: the claim must outlive every check of its call, and the sweep
+# reads the expected ones of the day and the day before.
+HANDOFF_TTL_SECONDS = 2 * 86_400
+_TRANSACTION_TRIES = 3
 
 
 def caller_pk(caller_key: str) -> str:
@@ -43,8 +60,24 @@ def dialled_pk(dialled_key: str) -> str:
     return f"DIALLED#{dialled_key}"
 
 
+def _utc_day(at_ms: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(at_ms / 1000))
+
+
 def events_pk(at_ms: int) -> str:
-    return "EVENTS#" + time.strftime("%Y-%m-%d", time.gmtime(at_ms / 1000))
+    return "EVENTS#" + _utc_day(at_ms)
+
+
+def _event_values(event: Event, ttl_seconds: int) -> dict[str, Any]:
+    return {
+        "pk": events_pk(event.at_ms),
+        "sk": f"{event.at_ms:013d}#{uuid.uuid4().hex}",
+        "type": event.type.value,
+        "at_ms": event.at_ms,
+        "caller_key": event.caller_key,
+        "data": event.data,
+        "expires_at": event.at_ms // 1000 + ttl_seconds,
+    }
 
 
 def _to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -367,15 +400,6 @@ class DynamoCloneStore:
             ExpressionAttributeValues=_to_item(values),
         )
 
-    def mark_handoff(self, caller_key: str, at_ms: int, *, verified: bool = False) -> None:
-        self._update(
-            caller_key,
-            UpdateExpression="SET handoff_at_ms = :at"
-            + (", verified_handoff_at_ms = :at" if verified else ""),
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues=_to_item({":at": at_ms}),
-        )
-
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
         return self._update(
             caller_key,
@@ -576,18 +600,7 @@ class DynamoEventStore:
 
     def record(self, *events: Event) -> None:
         """Write the events in one request (a batch of up to 25), retrying what DynamoDB leaves out."""
-        _batch_put(self._client, self._table, [self._values(event) for event in events])
-
-    def _values(self, event: Event) -> dict[str, Any]:
-        return {
-            "pk": events_pk(event.at_ms),
-            "sk": f"{event.at_ms:013d}#{uuid.uuid4().hex}",
-            "type": event.type.value,
-            "at_ms": event.at_ms,
-            "caller_key": event.caller_key,
-            "data": event.data,
-            "expires_at": event.at_ms // 1000 + self._ttl_seconds,
-        }
+        _batch_put(self._client, self._table, [_event_values(event, self._ttl_seconds) for event in events])
 
     def between(self, start_ms: int, end_ms: int) -> list[Event]:
         """Events with start_ms <= at_ms < end_ms, oldest first."""
@@ -611,3 +624,99 @@ class DynamoEventStore:
                         )
                     )
         return found
+
+
+def _expected_key(key: HandoffKey) -> dict[str, Any]:
+    return _to_item(
+        {"pk": "HANDOFFS#" + _utc_day(key.at_ms), "sk": f"{key.at_ms:013d}#{key.caller_key}#{key.call_id}"}
+    )
+
+
+def _handoff_from(values: dict[str, Any]) -> Handoff:
+    return Handoff(**{k: v for k, v in values.items() if k in _HANDOFF_FIELDS})
+
+
+class DynamoHandoffStore:
+    """Handoffs claimed once per call, and the ones still expected (warmline.handoffs). Every write
+    that changes what is expected is one transaction with the event that says so."""
+
+    def __init__(self, client: Any, table_name: str, event_ttl_seconds: int) -> None:
+        self._client = client
+        self._table = table_name
+        self._event_ttl_seconds = event_ttl_seconds
+
+    def expect(self, handoff: Handoff, event: Event) -> bool:
+        values = {**asdict(handoff), "expires_at": handoff.at_ms // 1000 + HANDOFF_TTL_SECONDS}
+        claim = {**values, "pk": f"HANDOFF#{handoff.caller_key}", "sk": f"CALL#{handoff.call_id}"}
+        mark = "SET handoff_at_ms = :at, handoff_call_id = :call" + (
+            ", verified_handoff_at_ms = :at" if handoff.verified else ""
+        )
+        return self._transact(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": _to_item(claim),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Put": {"TableName": self._table, "Item": {**_to_item(values), **_expected_key(handoff.key)}}},
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": _to_item({"pk": caller_pk(handoff.caller_key), "sk": CLONE}),
+                    "UpdateExpression": mark,
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": _to_item({":at": handoff.at_ms, ":call": handoff.call_id}),
+                }
+            },
+            self._put_event(event),
+        )
+
+    def settle(self, key: HandoffKey, event: Event) -> bool:
+        return self._transact(
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": _expected_key(key),
+                    "ConditionExpression": "attribute_exists(pk)",
+                }
+            },
+            self._put_event(event),
+        )
+
+    def overdue(self, before_ms: int, limit: int) -> list[Handoff]:
+        found: list[Handoff] = []
+        for day_ms in (before_ms - 86_400_000, before_ms):
+            if len(found) >= limit:
+                break
+            response = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND sk < :before",
+                ExpressionAttributeValues=_to_item(
+                    {":pk": "HANDOFFS#" + _utc_day(day_ms), ":before": f"{before_ms:013d}"}
+                ),
+                Limit=limit - len(found),
+            )
+            found += [_handoff_from(_from_item(item)) for item in response.get("Items", [])]
+        return found
+
+    def _put_event(self, event: Event) -> dict[str, Any]:
+        return {
+            "Put": {"TableName": self._table, "Item": _to_item(_event_values(event, self._event_ttl_seconds))}
+        }
+
+    def _transact(self, *items: dict[str, Any]) -> bool:
+        """Write the items all or none; False when a condition failed. A conflict with another
+        transaction on the same item is tried again (it settles which of the two applies)."""
+        for attempt in range(_TRANSACTION_TRIES):
+            try:
+                self._client.transact_write_items(TransactItems=list(items))
+                return True
+            except ClientError as error:
+                reasons = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])}
+                if "ConditionalCheckFailed" in reasons:
+                    return False
+                if "TransactionConflict" not in reasons or attempt == _TRANSACTION_TRIES - 1:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
+        return False
