@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -86,14 +88,25 @@ class MotoServer:
         self.url = None
 
 
+# One boto3 session for every client made here: a new session reads each service's model from disk
+# again (about 0.1 s a client). A session is not thread-safe, its clients are: make them one at a time.
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 def client(service: str, endpoint_url: str, region: str = REGION) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    with _SESSION_LOCK:
+        return _session().client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
 
 def create_secrets(endpoint_url: str, model: StackModel, values: dict[str, str]) -> dict[str, str]:
