@@ -2,11 +2,7 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
 from local.elevenlabs_emulator import Fault
-
-pytestmark = pytest.mark.e2e
 
 
 def clones_for(emulator, caller_key):

@@ -3,12 +3,8 @@
 import time
 from collections import Counter
 
-import pytest
-
 from local.calls import place_calls, plan_calls, prepare
 from local.demo_audio import write_sample
-
-pytestmark = pytest.mark.e2e
 
 
 def test_thirty_mixed_calls_ten_at_once(local_stack, caller, tmp_path):
