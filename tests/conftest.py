@@ -9,8 +9,10 @@ Tiers (pytest markers; `make unit` runs the first, `make test` all three):
 
 A test's tier comes from the longest path in TIERS its file starts with. `make test` runs the tests
 with pytest-xdist, one module at a time per worker (`--dist loadscope`), so a module's fixtures
-start once and a session's local stack at most once per worker; modules go out in the order of
-TIERS (the long, mostly waiting end-to-end ones first, so that short ones fill in beside them).
+start once. Modules go out in the order of TIERS, a directory's together (the long, mostly waiting
+end-to-end ones first, so that short ones fill in beside them): a worker is done with a directory's
+local stack (a package-scoped fixture) before it moves on, and stops it, so each worker runs at
+most one whole stack of each kind at a time.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ WORKER_TIMEOUT_S = 8
 CLONE_CAP = 2
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-faults"),
