@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench test lint format template-check build clean
+.PHONY: setup demo up down calls dashboard bench test unit lint format template-check build clean
 
 setup: $(STAMP)
 
@@ -69,8 +69,18 @@ template-check: $(STAMP) $(SAM)
 
 build: template-check
 
+# Test workers: two per core, at most eight. More than half of the suite's time is waiting (on
+# timeouts, schedules and clone latencies of whole local stacks), so two cores stay about 70% busy.
+# Each module runs whole on one worker (its fixtures start once), the modules in the order
+# tests/conftest.py gives (the long end-to-end ones first).
+TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || sysctl -n hw.ncpu); echo $$(( 2 * n < 8 ? 2 * n : 8 )))
+
 test: lint template-check
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
+# The unit tier alone (tests/conftest.py): no server, no local stack; seconds.
+unit: $(STAMP)
+	$(PY) -m pytest -m unit -q
 
 clean:
 	rm -rf $(VENV) .tools .aws-sam .warmline

@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
 import boto3
+import httpx
 
 from local.template import REGION, StackModel
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
-# Werkzeug logs every request at INFO; the moto log keeps only warnings and errors. DynamoDB
-# transactions behave as in AWS (local/moto_dynamodb.py).
-_MOTO_MAIN = (
-    "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.WARNING);"
-    f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r});"
-    "from local import moto_dynamodb; moto_dynamodb.install();"
-    "from moto.server import main; main(sys.argv[1:])"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float, process: subprocess.Popen | None = None) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
 
 class MotoServer:
-    """moto in server mode, as a child process on a free loopback port."""
+    """moto in server mode (local/moto_main.py), as a child process on a loopback port it is handed
+    already bound."""
 
     def __init__(self, log_path: Path, start_timeout_s: float = 30.0):
         self.log_path = log_path
@@ -60,20 +35,27 @@ class MotoServer:
 
     def start(self) -> str:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(3):
-            port = free_port()
-            with open(self.log_path, "ab") as log:
-                self.process = subprocess.Popen(
-                    [sys.executable, "-c", _MOTO_MAIN, "-H", "127.0.0.1", "-p", str(port)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                )
-            if wait_for_port(port, self.start_timeout_s, self.process):
-                self.url = f"http://127.0.0.1:{port}"
-                return self.url
+        with socket.create_server(("127.0.0.1", 0)) as listener, open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "local.moto_main", str(listener.fileno())],
+                pass_fds=(listener.fileno(),),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        if not self._answers():
             self.stop()
-        raise RuntimeError(f"moto server did not start; see {self.log_path}")
+            raise RuntimeError(f"moto server did not start; see {self.log_path}")
+        return self.url
+
+    def _answers(self) -> bool:
+        """The first request waits on the socket until moto serves it, or fails when moto exits."""
+        try:
+            httpx.get(f"{self.url}/moto-api/", timeout=self.start_timeout_s)
+        except httpx.HTTPError:
+            return False
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process is None:
@@ -89,14 +71,25 @@ class MotoServer:
         self.url = None
 
 
+# One boto3 session for every client made here: a new session reads each service's model from disk
+# again (about 0.1 s a client). A session is not thread-safe, its clients are: make them one at a time.
+_SESSION_LOCK = threading.Lock()
+
+
+@functools.cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 def client(service: str, endpoint_url: str, region: str = REGION) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint_url,
-        region_name=region,
-        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
+    with _SESSION_LOCK:
+        return _session().client(
+            service,
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
 
 
 def create_secrets(endpoint_url: str, model: StackModel, values: dict[str, str]) -> dict[str, str]:

@@ -18,7 +18,8 @@ Behaviour worth knowing:
 - Clone latency defaults to `CloneLatency.demo()` (5–30 s scaled by 0.25); tests pass `instant()`.
 - A clone reserves its slot when it arrives, so concurrent clones never exceed `voice_limit`.
 - Faults (`Fault`) match a method and a path prefix and apply to the next `count` matching requests,
-  or to all of them with `always`. Kinds: `status` answers an error without doing anything; `hang`
+  or to all of them with `always`. Kinds: `status` answers an error without doing anything (after
+  `seconds`, if given: ElevenLabs takes its time to turn down a voice sample, too); `hang`
   sleeps `seconds` and then serves the request normally (so a hung clone still creates its voice,
   as a real one whose answer was too slow would); `after_effect_status` does the real work and then
   answers the error (the clone happened but its answer was lost); `body` answers `status` with any
@@ -392,6 +393,7 @@ class Emulator:
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
             if fault.kind == "status":
+                self._stopping.wait(fault.seconds)
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
             if fault.kind == "body":
                 return Response(json.dumps(fault.body), status=fault.status, mimetype="application/json")

@@ -9,7 +9,7 @@ transaction's items together or not at all, isolated from other writes.
 
 `install()` makes moto's DynamoDB backend do the same: a transaction checks every item's condition
 before it writes anything, and it and every single-item write hold one lock, so no other write comes
-between its check and its writes. The local stack's moto (local/aws.py) and the integration tests'
+between its check and its writes. The local stack's moto (local/moto_main.py) and the integration tests'
 install it (tests/integration/test_moto_transactions.py shows what it fixes).
 """
 

@@ -6,6 +6,7 @@ template reader), so a handler test fails if the template and the code disagree.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -17,8 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from local import aws, template
 from warmline.adapters.dynamodb import DynamoCloneStore
@@ -83,7 +82,7 @@ class AwsStack:
     clock: Any = None
 
     def client(self, service: str) -> Any:
-        return aws.client(service, self.endpoint_url)
+        return _client(service, self.endpoint_url)
 
     @property
     def table(self) -> str:
@@ -162,33 +161,82 @@ class ShiftedClock:
         time.sleep(seconds)
 
 
-def reset_moto(endpoint_url: str) -> None:
-    httpx.post(f"{endpoint_url}/moto-api/reset").raise_for_status()
+SECRET_VALUES = {
+    "ThreeCxSecret": THREECX_SECRET,
+    "AgentSecret": AGENT_SECRET,
+    "CallerKeySecret": CALLER_KEY_SECRET,
+    "OperatorSecret": OPERATOR_SECRET,
+    "PinPepperSecret": PIN_PEPPER,
+}
 
 
-def build_stack(
-    endpoint_url: str, emulator_base_url: str, emulator_api_key: str, **parameters: Any
-) -> AwsStack:
-    reset_moto(endpoint_url)
-    ids = template.LocalIds(stack_name="test", aws_endpoint_url=endpoint_url)
-    overrides = {"ElevenLabsBaseUrl": emulator_base_url, **parameters}
-    model = template.load(ROOT / "template.yaml", overrides, ids)
-    secret_values = {
-        "ElevenLabsApiKeySecret": emulator_api_key,
-        "ThreeCxSecret": THREECX_SECRET,
-        "AgentSecret": AGENT_SECRET,
-        "CallerKeySecret": CALLER_KEY_SECRET,
-        "OperatorSecret": OPERATOR_SECRET,
-        "PinPepperSecret": PIN_PEPPER,
-    }
-    arns = aws.create_secrets(endpoint_url, model, secret_values)
-    model = template.load(
-        ROOT / "template.yaml",
-        overrides,
-        template.LocalIds(stack_name="test", aws_endpoint_url=endpoint_url, secret_arns=arns),
-    )
-    aws.create_resources(endpoint_url, model, visibility_timeout_override=1)
-    return AwsStack(endpoint_url, model, emulator_base_url)
+@dataclass
+class AwsResources:
+    """The template's tables, queues, buckets and secrets, created once in moto; each test gets them
+    empty (`fresh_stack`) instead of re-creating them."""
+
+    endpoint_url: str
+    emulator_base_url: str
+    secret_arns: dict[str, str]
+    model: template.StackModel
+
+    @classmethod
+    def create(cls, endpoint_url: str, emulator_base_url: str, emulator_api_key: str) -> AwsResources:
+        overrides = {"ElevenLabsBaseUrl": emulator_base_url}
+        draft = template.load(ROOT / "template.yaml", overrides, _ids(endpoint_url))
+        arns = aws.create_secrets(
+            endpoint_url, draft, {**SECRET_VALUES, "ElevenLabsApiKeySecret": emulator_api_key}
+        )
+        model = template.load(ROOT / "template.yaml", overrides, _ids(endpoint_url, arns))
+        aws.create_resources(endpoint_url, model, visibility_timeout_override=1)
+        return cls(endpoint_url, emulator_base_url, arns, model)
+
+    def fresh_stack(self, **parameters: Any) -> AwsStack:
+        """The resources emptied, and the stack's model with these template parameters (they may
+        change the functions' environment and roles, not the resources)."""
+        overrides = {"ElevenLabsBaseUrl": self.emulator_base_url, **parameters}
+        model = template.load(ROOT / "template.yaml", overrides, _ids(self.endpoint_url, self.secret_arns))
+        changed = [
+            kind
+            for kind in ("tables", "queues", "buckets", "secrets")
+            if getattr(model, kind) != getattr(self.model, kind)
+        ]
+        if changed:
+            raise ValueError(
+                f"the parameters {parameters} change the {', '.join(changed)}: not a fresh stack"
+            )
+        self.empty()
+        return AwsStack(self.endpoint_url, model, self.emulator_base_url)
+
+    def empty(self) -> None:
+        """Every item, message and object version gone: nothing one test left is seen by the next."""
+        dynamodb = _client("dynamodb", self.endpoint_url)
+        for table in self.model.tables.values():
+            keys = [attribute["AttributeName"] for attribute in table.key_schema]
+            pages = dynamodb.get_paginator("scan").paginate(
+                TableName=table.name, ProjectionExpression=", ".join(keys)
+            )
+            for page in pages:
+                for item in page["Items"]:
+                    dynamodb.delete_item(TableName=table.name, Key=item)
+        sqs = _client("sqs", self.endpoint_url)
+        for queue in self.model.queues.values():
+            sqs.purge_queue(QueueUrl=queue.url)
+        s3 = _client("s3", self.endpoint_url)
+        for bucket in self.model.buckets.values():
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket.name):
+                for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                    s3.delete_object(Bucket=bucket.name, Key=entry["Key"], VersionId=entry["VersionId"])
+
+
+@functools.cache
+def _client(service: str, endpoint_url: str) -> Any:
+    """One client per service and endpoint for the whole session (clients keep no state between calls)."""
+    return aws.client(service, endpoint_url)
+
+
+def _ids(endpoint_url: str, secret_arns: dict[str, str] | None = None) -> template.LocalIds:
+    return template.LocalIds(stack_name="test", aws_endpoint_url=endpoint_url, secret_arns=secret_arns or {})
 
 
 def sqs_event_from(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from warmline_cli import target as targets
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("cli-state")
     with LocalStack(

@@ -10,7 +10,7 @@ from local.stack import LocalStack
 PIN_LOCKOUT_SECONDS = 5
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("warmline-e2e")
     stack = LocalStack(

@@ -8,8 +8,6 @@ import pytest
 
 from tests.e2e.conftest import PIN_LOCKOUT_SECONDS
 
-pytestmark = pytest.mark.e2e
-
 PIN = "482916"
 WRONG = "482619"
 

@@ -4,13 +4,10 @@ wired by `warmline elevenlabs configure`, sends SIP-shaped conversation-init bod
 check_clone as its tool configuration says."""
 
 import httpx
-import pytest
 
 from local.caller import EmulatedAgent, Pbx
 from local.elevenlabs_emulator import Fault
 from warmline_cli.main import main
-
-pytestmark = pytest.mark.e2e
 
 
 def figures(local_stack):

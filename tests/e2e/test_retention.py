@@ -16,8 +16,6 @@ from tests.faults.test_slots_and_expiry import add_own_voice
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
 
-pytestmark = pytest.mark.e2e
-
 CLONE_TTL_S = 8
 SWEEP_EVERY_S = 2
 

@@ -17,8 +17,6 @@ from local.registration import register_caller
 from local.stack import ACCESS_LOG, LocalStack
 from tests.faults.conftest import Ledger
 
-pytestmark = pytest.mark.e2e
-
 RATE, BURST = 5, 10
 FLOOD = 120
 CALLER = "+442079020777"

@@ -16,8 +16,6 @@ from local.elevenlabs_emulator import Fault
 from tests.cli.conftest import make_wav
 from warmline_cli.main import main
 
-pytestmark = pytest.mark.e2e
-
 HANG_S = 3.0
 
 

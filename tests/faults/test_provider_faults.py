@@ -13,8 +13,6 @@ import pytest
 from local.elevenlabs_emulator import ERROR_CODES_429, Fault
 from tests.faults.conftest import CLONE_CAP
 
-pytestmark = pytest.mark.e2e
-
 
 def add_requests(emulator):
     return emulator.requests("/v1/voices/add")

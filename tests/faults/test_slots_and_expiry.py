@@ -3,12 +3,9 @@
 import time
 
 import httpx
-import pytest
 
 from local.caller import SECRET_HEADER
 from warmline.adapters.dynamodb import _to_item, caller_pk
-
-pytestmark = pytest.mark.e2e
 
 
 def add_own_voice(stack, name):
@@ -26,13 +23,14 @@ def add_own_voice(stack, name):
 def test_full_slots_free_warmlines_least_recently_used_voice_and_never_another(
     fault_stack, emulator, register, caller, ledger
 ):
+    """The eviction policy at work on the whole stack (every rule of it, the "in use" window and a
+    full account with nothing to delete included, is in tests/unit/test_voice_slots.py)."""
     own = add_own_voice(fault_stack, "the owner's own voice")  # the oldest voice in the account
     emulator.configure(voice_limit=3)
-    a, b, c, e = (register(f"+44207904000{i}") for i in range(4))
+    a, b, c = (register(f"+44207904000{i}") for i in range(3))
     assert caller.call("+442079040000").final_voice == "cloned"
     assert caller.call("+442079040001").final_voice == "cloned"
     voice_b = ledger.record(b).cloned_voice_id
-    time.sleep(3.2)  # both clones now out of use (VOICE_IN_USE_SECONDS=3)
     assert caller.call("+442079040000").final_voice == "cloned"  # caller A uses theirs again
 
     third = caller.call("+442079040002")
@@ -43,20 +41,14 @@ def test_full_slots_free_warmlines_least_recently_used_voice_and_never_another(
     assert [r["path"] for r in emulator.requests("/v1/voices/") if r["method"] == "DELETE"] == [
         f"/v1/voices/{voice_b}"
     ]
-    # B's record was expired before its voice went: B is never handed the deleted voice.
+    # B's record was expired before its voice went: B is never handed the deleted voice, and (with
+    # a slot to spare now) B's next call clones again.
+    emulator.configure(voice_limit=4)
     again = caller.call("+442079040001")
-    assert again.cloned_voice_id != voice_b
-
-    # Now every warmline voice was used just now: nothing may go, and the clone fails clearly.
-    emulator.configure(voice_limit=len(emulator.voices()))
-    fourth = caller.call("+442079040003")
-
-    assert fourth.final_voice == "default"
-    (record,) = ledger.settle([e])
-    assert record.status.value == "FAILED" and record.error_code == "voice_slots_full"
-    assert own in {v["voice_id"] for v in emulator.voices()}
+    assert again.final_voice == "cloned" and again.cloned_voice_id != voice_b
     ledger.settle([a, b, c])
-    ledger.assert_accounted([a, b, c, e])
+    ledger.assert_accounted([a, b, c])
+    assert own in {v["voice_id"] for v in emulator.voices()}
 
 
 def test_an_expired_ready_clone_is_never_handed_out(fault_stack, emulator, register, caller, ledger):

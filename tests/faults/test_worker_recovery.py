@@ -16,8 +16,6 @@ from local.registration import register_caller
 from local.stack import LocalStack
 from tests.faults.conftest import Ledger, _busy_workers
 
-pytestmark = pytest.mark.e2e
-
 CALLER = "+442079020099"
 CLONE_HANGS_S = 40  # longer than one heartbeat's 30 s, shorter than the clone request's 45 s timeout
 

@@ -1,12 +1,12 @@
+import logging
 import os
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from local import moto_dynamodb
-from local.aws import free_port
 from local.elevenlabs_emulator import CloneLatency, Emulator
-from tests.aws_harness import boto3_default_session_env, build_stack
+from tests.aws_harness import AwsResources, boto3_default_session_env
 
 EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"
 
@@ -14,12 +14,16 @@ EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"
 @pytest.fixture(scope="session")
 def moto_endpoint():
     moto_dynamodb.install()  # transactions as DynamoDB runs them (the local stack's moto has it too)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the system picks a free port, so parallel test workers never race for one.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a log line per request
     server.start()
+    host, port = server.get_host_and_port()
     saved = dict(os.environ)
-    os.environ.update(boto3_default_session_env(f"http://127.0.0.1:{port}"))
-    yield f"http://127.0.0.1:{port}"
+    os.environ.update(boto3_default_session_env(f"http://{host}:{port}"))
+    # Each test starts with empty queues (AwsResources.empty): let it purge more than once a minute.
+    os.environ["MOTO_SQS_ENFORCE_STRICT_QUEUE_PURGE_BEHAVIOUR"] = "false"
+    yield f"http://{host}:{port}"
     os.environ.clear()
     os.environ.update(saved)
     server.stop()
@@ -31,18 +35,25 @@ def emulator():
         yield running
 
 
+@pytest.fixture(scope="session")
+def aws_resources(moto_endpoint, emulator):
+    """The template's resources, created once per session (per test worker)."""
+    return AwsResources.create(moto_endpoint, emulator.base_url, EMULATOR_API_KEY)
+
+
 @pytest.fixture
-def stack(moto_endpoint, emulator):
+def stack(aws_resources, emulator):
+    """The template's stack with nothing in it: resources emptied, emulator reset."""
     emulator.reset()
-    return build_stack(moto_endpoint, emulator.base_url, EMULATOR_API_KEY)
+    return aws_resources.fresh_stack()
 
 
 @pytest.fixture
-def stack_with(moto_endpoint, emulator):
-    """A stack built with these template parameters (GreetingMode="outbound", say)."""
+def stack_with(aws_resources, emulator):
+    """A stack with these template parameters (GreetingMode="outbound", say), emptied as `stack` is."""
 
     def build(**parameters):
         emulator.reset()
-        return build_stack(moto_endpoint, emulator.base_url, EMULATOR_API_KEY, **parameters)
+        return aws_resources.fresh_stack(**parameters)
 
     return build

@@ -220,6 +220,18 @@ def test_a_hang_fault_outlasts_the_client_timeout(emulator):
         impatient.get("/v1/voices", headers=HEADERS)
 
 
+def test_a_status_fault_with_seconds_answers_its_error_after_them(emulator):
+    emulator.inject(Fault("/v1/voices/add", status=422, code="invalid_audio", seconds=1.5))
+
+    with httpx.Client(base_url=emulator.base_url, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):
+        impatient.post("/v1/voices/add", headers=HEADERS, data={"name": "slow-no"})
+    deadline = time.monotonic() + 10
+    while not emulator.requests("/v1/voices/add") and time.monotonic() < deadline:
+        time.sleep(0.05)  # the answer is recorded once it is given
+    assert [record["status"] for record in emulator.requests("/v1/voices/add")] == [422]
+    assert emulator.voices() == []
+
+
 def test_an_after_effect_fault_does_the_work_then_answers_the_error(http, emulator):
     emulator.inject(Fault("/v1/voices/add", kind="after_effect_status", status=500))
 

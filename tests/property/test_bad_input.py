@@ -12,8 +12,6 @@ from hypothesis import strategies as st
 from local import aws
 from warmline_cli.agent_setup import DYNAMIC_VARIABLES
 
-pytestmark = pytest.mark.e2e
-
 PROFILE = settings(
     max_examples=60,
     derandomize=True,

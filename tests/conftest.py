@@ -1,0 +1,77 @@
+"""Each test's tier, and the order a parallel run hands tests out in: declared here and nowhere else.
+
+Tiers (pytest markers; `make unit` runs the first, `make test` all three):
+- unit: no server of any kind, no local stack (the domain with in-memory fakes, template and
+  audio checks). Seconds.
+- integration: the handlers in-process against moto and the ElevenLabs emulator on loopback, the
+  emulator itself, and the local stack's parts on a small fixture template.
+- e2e: whole local stacks over HTTP (calls, faults, properties, and the CLI as an operator runs it).
+
+A test's tier comes from the longest path in TIERS its file starts with. `make test` runs the tests
+with pytest-xdist, one module at a time per worker (`--dist loadscope`), so a module's fixtures
+start once. Modules go out in the order of TIERS, a directory's together (the long, mostly waiting
+end-to-end ones first, so that short ones fill in beside them): a worker is done with a directory's
+local stack (a package-scoped fixture) before it moves on, and stops it, so each worker runs at
+most one whole stack of each kind at a time.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
+
+TIERS = {
+    # Its own stack with the template's timings: about 100 s, nearly all of it waiting.
+    "tests/faults/test_worker_recovery.py": E2E,
+    "tests/faults/": E2E,
+    "tests/e2e/": E2E,
+    "tests/cli/": E2E,
+    "tests/property/": E2E,
+    "tests/integration/local_stack/": INTEGRATION,
+    "tests/integration/": INTEGRATION,  # test_built_template_iam.py too: it runs the SAM CLI's Python
+    "tests/unit/test_elevenlabs_client.py": INTEGRATION,  # against the emulator on loopback
+    "tests/integration/local_stack/test_template.py": UNIT,
+    "tests/integration/test_template_hardening.py": UNIT,
+    "tests/cli/test_audio.py": UNIT,
+    "tests/unit/": UNIT,
+}
+
+
+def tier_of(path: str) -> tuple[int, str]:
+    """(its place in TIERS, its tier) for a test file's path relative to the repository."""
+    matches = [
+        (len(prefix), place, tier)
+        for place, (prefix, tier) in enumerate(TIERS.items())
+        if path.startswith(prefix)
+    ]
+    if not matches:
+        raise pytest.UsageError(
+            f"{path} has no tier: add it (or its directory) to TIERS in tests/conftest.py"
+        )
+    _, place, tier = max(matches)
+    return place, tier
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    places = {}
+    for item in items:
+        place, tier = tier_of(item.path.relative_to(config.rootpath).as_posix())
+        item.add_marker(tier)
+        places[item.nodeid] = place
+    items.sort(key=lambda item: places[item.nodeid])  # stable: a module keeps its own order
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run of the unit tier alone (`make unit`) refuses to open a listening socket, so a test that
+    needs a server cannot sit in that tier unnoticed."""
+    if config.option.markexpr == UNIT:
+
+        def refuse(self: socket.socket, *args: object) -> None:
+            raise AssertionError(
+                "a unit-tier test started a server: give its file another tier in tests/conftest.py"
+            )
+
+        socket.socket.listen = refuse  # type: ignore[method-assign]
