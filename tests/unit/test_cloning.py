@@ -350,3 +350,15 @@ def test_a_refusal_after_the_allowance_ran_out_unseen_names_the_allowance(
 
     assert (result.outcome, result.failure_kind) == (Outcome.FAILED, "add_edit_limit")
     assert len(provider.add_calls) == 1
+
+
+def test_the_backoff_doubles_to_its_cap_each_pause_spread_by_its_jitter():
+    from warmline.cloning import BackoffPolicy
+
+    backoff = BackoffPolicy(first_seconds=0.5, max_seconds=8.0, jitter=0.2)
+    bases = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+    for retry, base in enumerate(bases):
+        pauses = [backoff.pause(retry) for _ in range(50)]
+        assert all(base * 0.8 <= pause <= base * 1.2 for pause in pauses)
+        assert len(set(pauses)) > 1  # spread, so concurrent workers do not retry in step
