@@ -54,6 +54,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # docs/openapi.json: warmline's own API, generated from the handlers (a test fails when it is stale).
 openapi: $(STAMP)
