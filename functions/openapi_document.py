@@ -1,15 +1,15 @@
 """warmline's own HTTP API as an OpenAPI document, generated from the functions' resolvers (their
 routes, pydantic request and response models, and error answers) by Powertools' OpenAPIMerge.
 
-`make openapi` writes docs/openapi.json; `--check` exits 1 when the committed copy is stale (a test
-runs it). Not shipped: the functions' code is each functions/<name>/ directory.
+`make openapi` writes docs/openapi.json; tests/unit/test_http_api.py fails when the committed copy is
+stale. Not shipped: the functions' code is each functions/<name>/ directory.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
@@ -25,7 +25,7 @@ HTTP_FUNCTIONS = ("webhook", "ivr_check")
 def document() -> str:
     merge = OpenAPIMerge(
         title="warmline",
-        version="0.1.0",
+        version=version("warmline"),
         description="The HTTP API warmline serves to 3CX, the ElevenLabs agent and operators. Every "
         "request carries the shared secret of its caller in the X-Warmline-Secret header; every "
         "error is a JSON body that names the problem.",
@@ -57,17 +57,6 @@ def _drop_unused_schemas(schemas: dict, paths: dict) -> None:
         del schemas[name]
 
 
-def main(argv: list[str]) -> int:
-    text = document()
-    if argv == ["--check"]:
-        if DOCUMENT.exists() and DOCUMENT.read_text() == text:
-            return 0
-        print(f"{DOCUMENT.relative_to(ROOT)} is stale: run `make openapi`", file=sys.stderr)
-        return 1
-    DOCUMENT.write_text(text)
-    print(f"wrote {DOCUMENT.relative_to(ROOT)}")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    DOCUMENT.write_text(document())
+    print(f"wrote {DOCUMENT.relative_to(ROOT)}")

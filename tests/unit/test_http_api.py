@@ -1,8 +1,8 @@
 """warmline's HTTP API declared once: template.yaml's HttpApi routes are the routes each function's
 resolver serves (warmline.routes), and docs/openapi.json is the document the code generates now."""
 
+import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,10 @@ from local import template
 from tests.aws_harness import ROOT, load_handler_module
 from warmline.routes import ALL_ROUTES
 
-sys.path.insert(0, str(ROOT / "functions"))
-import openapi_document
+# functions/ is no package: the generator runs as a script.
+_spec = importlib.util.spec_from_file_location("openapi_document", ROOT / "functions" / "openapi_document.py")
+openapi_document = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(openapi_document)
 
 
 def template_routes() -> dict[str, set[tuple[str, str]]]:
