@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench test unit lint format template-check build clean
+.PHONY: setup demo up down calls dashboard bench test unit lint format openapi template-check build clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(PY) tools/check_function_size.py layers/common/warmline
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+
+# docs/openapi.json: warmline's own API, generated from the handlers (a test fails when it is stale).
+openapi: $(STAMP)
+	$(PY) functions/openapi_document.py
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from warmline.adapters.sqs import VisibilityHeartbeat
 from warmline.clone_state import CloneJob
@@ -16,10 +17,10 @@ from warmline.observability import count_clone_result, logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 dependencies().warm_up("store", "events", "samples", "queue", secrets=("elevenlabs_api_key_secret",))
-_context: Any = None
 
 
-def handle_job(record: SQSRecord) -> None:
+def handle_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    """One job; the processor gives it the invocation's context (its `lambda_context` parameter)."""
     deps = dependencies()
     try:
         job = CloneJob(**json.loads(record.body))
@@ -36,7 +37,7 @@ def handle_job(record: SQSRecord) -> None:
         every_seconds=deps.settings.clone_heartbeat_seconds,
     )
     with heartbeat:
-        result = _run(job, receive_count, record.receipt_handle)
+        result = _run(job, receive_count, record.receipt_handle, lambda_context)
     logger.info(
         "clone job done",
         extra={"outcome": result.outcome, "error_code": result.error_code, "duration_ms": result.duration_ms},
@@ -44,10 +45,10 @@ def handle_job(record: SQSRecord) -> None:
     count_clone_result(result)
 
 
-def _run(job: CloneJob, receive_count: int, receipt_handle: str) -> JobResult:
+def _run(job: CloneJob, receive_count: int, receipt_handle: str, context: LambdaContext) -> JobResult:
     deps = dependencies()
     try:
-        delivery = Delivery(receive_count, time_left=lambda: _context.get_remaining_time_in_millis() / 1000)
+        delivery = Delivery(receive_count, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
         return deps.clone_worker.run(job, delivery)
     except RetryLater as retry:
         logger.warning(
@@ -72,8 +73,6 @@ def _run(job: CloneJob, receive_count: int, receipt_handle: str) -> JobResult:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    global _context
-    _context = context
     with dependencies().bounded_by(context):
         return process_partial_response(
             event=event, record_handler=handle_job, processor=processor, context=context

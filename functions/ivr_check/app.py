@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote
 
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 
 from warmline.callers import mask
@@ -15,12 +17,13 @@ from warmline.cloning_report import InvalidWindow, cloning_report, parse_window
 from warmline.dependencies import dependencies
 from warmline.http import (
     HttpError,
+    Middleware,
+    answers,
     caller_number,
-    dispatch,
-    json_object,
+    http_app,
+    json_body,
     json_response,
-    require_secret,
-    validate,
+    secret_required,
 )
 from warmline.ivr import WAITING_KEYS, CheckRequest
 from warmline.observability import (
@@ -31,22 +34,39 @@ from warmline.observability import (
     metrics,
     tracer,
 )
+from warmline.routes import CHECK_CLONE, CLONING_METRICS
 from warmline.verification import PinEntry
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
 
+app = http_app()
 
-def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
+
+def _secret(setting: str) -> Middleware:
+    """The shared secret named by this Settings field (its header is checked before the route runs)."""
+    return secret_required(lambda: dependencies().shared_secret(getattr(dependencies().settings, setting)))
+
+
+@app.post(
+    CHECK_CLONE.rule,
+    summary="ElevenLabs: the agent's check_clone tool",
+    description="The caller pressed a key while their voice is cloned (secret: the agent one); "
+    "`pressed_key` in the body or the query.",
+    responses=answers("Whether the clone is ready and what the agent does next.", 400, 401, 413, 415, 503),
+    middlewares=[_secret("agent_secret_name")],
+)
+def check_clone_route(
+    caller_id: Annotated[str, Path(description="The caller's number, percent-encoded (+ as %2B).")],
+    request: Annotated[CheckCloneRequest, json_body(CheckCloneRequest, optional=True)],
+) -> Response[CheckCloneResponse]:
     deps = dependencies()
-    require_secret(event, deps.shared_secret(deps.settings.agent_secret_name))
-    raw_caller = unquote((event.get("pathParameters") or {}).get("caller_id", ""))
+    # The caller_id of the route API Gateway matched (its pathParameters), percent-decoded.
+    raw_caller = unquote(app.current_event.path_parameters.get("caller_id", ""))
     number = caller_number(
         raw_caller, field="caller_id", default_country_code=deps.settings.default_country_code
     )
-    body = json_object(event, optional=True)
-    request = validate(CheckCloneRequest, body)
     pressed = request.pressed_key
     if pressed is None:
-        pressed = (event.get("queryStringParameters") or {}).get("pressed_key")
+        pressed = app.current_event.query_string_parameters.get("pressed_key")
     if pressed is None:
         raise HttpError(
             400,
@@ -105,11 +125,19 @@ def _identified(check: CheckRequest) -> CheckRequest:
     return replace(check, caller_key=identified.caller_key, caller_number="", call=identified.call)
 
 
-def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:
+@app.get(
+    CLONING_METRICS.rule,
+    summary="Operators: cloning figures",
+    description="Figures over the window [from, to) (query: epoch ms or ISO 8601; default the last "
+    "24 hours; secret: the operator one).",
+    responses=answers("The cloning figures of the window.", 400, 401, 503),
+    middlewares=[_secret("operator_secret_name")],
+)
+def cloning_metrics_route() -> Response[CloningMetricsResponse]:
     deps = dependencies()
-    require_secret(event, deps.shared_secret(deps.settings.operator_secret_name))
     try:
-        from_ms, to_ms = parse_window(event.get("queryStringParameters") or {}, int(deps.clock.now() * 1000))
+        query = app.current_event.query_string_parameters
+        from_ms, to_ms = parse_window(query, int(deps.clock.now() * 1000))
     except InvalidWindow as error:
         raise HttpError(
             400, "invalid_request", str(error), [{"field": error.parameter, "problem": error.problem}]
@@ -131,10 +159,6 @@ def _iso(at_ms: int) -> str:
     return datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-ROUTES = {
-    "POST /api/ivr/check-clone/{caller_id}": check_clone_route,
-    "GET /api/metrics/cloning": cloning_metrics_route,
-}
 dependencies().warm_up(
     "store",
     "calls",
@@ -150,6 +174,6 @@ dependencies().warm_up(
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()
     with deps.bounded_by(context):
-        response = dispatch(event, ROUTES)
+        response = app.resolve(event, context)
     count_http_answer(response["statusCode"])
     return response

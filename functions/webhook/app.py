@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from warmline.caller_id import IdentifiedCaller
@@ -18,12 +19,13 @@ from warmline.clone_state import IncomingNote
 from warmline.dependencies import dependencies
 from warmline.http import (
     HttpError,
+    Middleware,
+    answers,
     caller_number,
-    dispatch,
-    json_object,
+    http_app,
+    json_body,
     json_response,
-    require_secret,
-    validate,
+    secret_required,
 )
 from warmline.observability import (
     count_caller_identity,
@@ -35,6 +37,7 @@ from warmline.observability import (
     tracer,
     webhook_latency,
 )
+from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
 from warmline.wire import (
     AgentOverride,
     ConfigOverride,
@@ -45,11 +48,31 @@ from warmline.wire import (
     TtsOverride,
 )
 
+app = http_app()
 
-def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
+
+def _secret(setting: str) -> Middleware:
+    """The shared secret named by this Settings field (its header is checked before the route runs)."""
+    return secret_required(lambda: dependencies().shared_secret(getattr(dependencies().settings, setting)))
+
+
+def _unreadable(error: HttpError) -> ConversationInitRequest:
+    """Never a 4xx: a body that cannot be read counts as an empty one, so the agent still gets its data."""
+    logger.warning("conversation-init body not readable, answering with the defaults: %s", error.message)
+    return ConversationInitRequest()
+
+
+@app.post(
+    INCOMING_CALL.rule,
+    summary="3CX: a call came in",
+    description="3CX's CFD script posts each incoming call (secret: the 3CX one); the answer routes it.",
+    responses=answers("How 3CX routes the call, and the caller's clone status.", 400, 401, 413, 415, 503),
+    middlewares=[_secret("threecx_secret_name")],
+)
+def incoming_call(
+    request: Annotated[IncomingCallRequest, json_body(IncomingCallRequest)],
+) -> Response[IncomingCallResponse]:
     deps = dependencies()
-    require_secret(event, deps.shared_secret(deps.settings.threecx_secret_name))
-    request = validate(IncomingCallRequest, json_object(event))
     number = _caller(request.caller, field="caller")
     key = deps.caller_key(number) if number else None
     logger.append_keys(threecx_call_id=request.call_id, caller=mask(number or ""), caller_key=key)
@@ -83,10 +106,20 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
     return json_response(200, answer.model_dump())
 
 
-def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
+@app.post(
+    CONVERSATION_INIT.rule,
+    summary="ElevenLabs: conversation-initiation webhook",
+    description="The agent's initiation data (secret: the agent one). A body that cannot be read "
+    "counts as an empty one: the agent always gets its data.",
+    responses=answers("The voice and first message for this conversation.", 401, 503),
+    middlewares=[_secret("agent_secret_name")],
+)
+def conversation_init(
+    request: Annotated[
+        ConversationInitRequest, json_body(ConversationInitRequest, optional=True, unreadable=_unreadable)
+    ],
+) -> Response[ConversationInitResponse]:
     deps = dependencies()
-    require_secret(event, deps.shared_secret(deps.settings.agent_secret_name))
-    request = _conversation_init_request(event)
     number = _readable_number(request.caller_id)
     if number is None and request.caller_id and not is_withheld(request.caller_id):
         logger.warning("caller_id is not a number warmline can read: the agent's own voice")
@@ -151,15 +184,6 @@ def _note(call: IncomingCall) -> None:
         logger.exception("incoming call not noted")
 
 
-def _conversation_init_request(event: dict[str, Any]) -> ConversationInitRequest:
-    """Never a 4xx: a body that cannot be read counts as an empty one, so the agent still gets its data."""
-    try:
-        return validate(ConversationInitRequest, json_object(event, optional=True))
-    except HttpError as error:
-        logger.warning("conversation-init body not readable, answering with the defaults: %s", error.message)
-        return ConversationInitRequest()
-
-
 def _readable_number(raw: str | None) -> str | None:
     """A number as ElevenLabs or 3CX gives it (digits, or a sip:/tel: URI), normalised; None when it
     is absent, withheld or cannot be read."""
@@ -178,10 +202,6 @@ def _caller(raw: str, *, field: str) -> str | None:
     return caller_number(raw, field=field, default_country_code=dependencies().settings.default_country_code)
 
 
-ROUTES = {
-    "POST /api/calls/incoming": incoming_call,
-    "POST /api/agent/conversation-init": conversation_init,
-}
 dependencies().warm_up(
     "store",
     "calls",
@@ -198,6 +218,6 @@ dependencies().warm_up(
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()
     with deps.bounded_by(context), webhook_latency(event.get("routeKey", ""), deps.aws_timer):
-        response = dispatch(event, ROUTES)
+        response = app.resolve(event, context)
     count_http_answer(response["statusCode"])
     return response

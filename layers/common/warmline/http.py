@@ -1,19 +1,28 @@
-"""API Gateway HTTP API (payload v2.0) in and out: authentication, body parsing, JSON errors.
+"""API Gateway HTTP API (payload v2.0) in and out, on Powertools' APIGatewayHttpResolver: the
+shared-secret check (a route middleware), strict body parsing (a route dependency) and JSON errors
+(the resolver's exception handlers).
 
 Every problem with a request becomes a 4xx JSON body that names it; nothing else is written.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: json_body's dependency is annotated with the model it is
+# given, which Powertools could not resolve from a string.
 import base64
 import binascii
 import json
 import logging
 import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.depends import Depends
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.request import Request
+from pydantic import BaseModel, Field, ValidationError
 
 from warmline.callers import InvalidCallerNumber, normalise_number
 
@@ -42,12 +51,44 @@ class HttpError(Exception):
         return body
 
 
-def json_response(status: int, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "statusCode": status,
-        "headers": {"content-type": "application/json"},
-        "body": json.dumps(body, separators=(",", ":")),
-    }
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (`details` only when there are some)."""
+
+    error: str = Field(examples=["invalid_request"])
+    message: str
+    details: list[ErrorDetail] = []
+
+
+ERRORS = {
+    400: "The body, a parameter or the caller's number is not valid (`error` and `details` say which).",
+    401: f"The {SECRET_HEADER} header is missing or wrong.",
+    413: f"The body is over {MAX_BODY_BYTES} bytes.",
+    415: "The content-type is not JSON.",
+    500: "warmline could not handle the request.",
+    503: "warmline could not answer in time, or could not queue the clone job.",
+}
+
+
+def answers(description: str, *errors: int) -> dict[int, OpenAPIResponse]:
+    """A route's responses in the OpenAPI document: 200 (the handler's return annotation) and these."""
+    responses: dict[int, OpenAPIResponse] = {200: {"description": description}}
+    for status in (*errors, 500):
+        responses[status] = {
+            "description": ERRORS[status],
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return responses
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response:
+    return Response(
+        status, headers={"content-type": "application/json"}, body=json.dumps(body, separators=(",", ":"))
+    )
 
 
 def header(event: dict[str, Any], name: str) -> str | None:
@@ -172,24 +213,68 @@ def caller_number(raw: str, *, field: str, default_country_code: str) -> str:
         ) from error
 
 
-Route = Callable[[dict[str, Any]], dict[str, Any]]
+def http_app() -> APIGatewayHttpResolver:
+    """A resolver whose every answer is JSON: a 404 for a route it does not serve, an HttpError's
+    status and body, 503 when the invocation's deadline for outside calls passed, 500 otherwise."""
+    # debug=False whatever POWERTOOLS_DEV says: debug mode prints each event (its secret header, the
+    # caller's number) and answers a traceback.
+    app = APIGatewayHttpResolver(debug=False)
 
+    def route_key() -> str:
+        return app.current_event.raw_event.get("routeKey", "")
 
-def dispatch(event: dict[str, Any], routes: dict[str, Route]) -> dict[str, Any]:
-    """Call the route for the event's routeKey; map HttpErrors and unexpected errors to JSON."""
-    route = routes.get(event.get("routeKey", ""))
-    if route is None:
+    @app.not_found
+    def no_such_route(_: NotFoundError) -> Response:
         return json_response(404, {"error": "not_found", "message": "no such route"})
-    try:
-        return route(event)
-    except HttpError as error:
+
+    @app.exception_handler(HttpError)
+    def http_error(error: HttpError) -> Response:
         return json_response(error.status, error.body())
-    except TimeoutError:
+
+    @app.exception_handler(TimeoutError)
+    def timeout(_: TimeoutError) -> Response:
         # The invocation's deadline for outside calls passed (AWS or ElevenLabs too slow).
-        logger.exception("no answer in time for %s", event.get("routeKey"))
+        logger.exception("no answer in time for %s", route_key())
         return json_response(503, {"error": "timeout", "message": "warmline could not answer in time"})
-    except Exception:
-        logger.exception("unexpected error handling %s", event.get("routeKey"))
+
+    @app.exception_handler(Exception)
+    def unexpected(_: Exception) -> Response:
+        logger.exception("unexpected error handling %s", route_key())
         return json_response(
             500, {"error": "internal_error", "message": "warmline could not handle the request"}
         )
+
+    return app
+
+
+Middleware = Callable[[APIGatewayHttpResolver, NextMiddleware], Response]
+
+
+def secret_required(secret: Callable[[], SecretCheck]) -> Middleware:
+    """A route middleware: the request's shared-secret header must be one `secret()` accepts."""
+
+    def check(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        require_secret(app.current_event.raw_event, secret())
+        return next_middleware(app)
+
+    return check
+
+
+def json_body[M: BaseModel](
+    model: type[M], *, optional: bool = False, unreadable: Callable[[HttpError], M] | None = None
+) -> Depends:
+    """A route parameter's dependency: the body, parsed by the rules above (json_object) and
+    validated into `model`; a problem is its 4xx HttpError, or, given `unreadable`, what that makes
+    of the error. (The `document` parameter is never given: it shows Powertools' OpenAPI generator
+    the body's schema.)"""
+
+    # The annotation is built at run time for the OpenAPI generator: no static type can name it.
+    def read(request: Request, document: Annotated[model, Body(title=model.__name__)] = None) -> M:  # type: ignore[valid-type]
+        try:
+            return validate(model, json_object(request.resolved_event.raw_event, optional=optional))
+        except HttpError as error:
+            if unreadable is None:
+                raise
+            return unreadable(error)
+
+    return Depends(read)

@@ -24,6 +24,7 @@ from warmline.cloning import FailureKind, JobResult, Outcome
 from warmline.handoffs import Arrival, HandoffSweepReport
 from warmline.housekeeping import SweepReport
 from warmline.ivr import IvrAnswer, IvrOutcome
+from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
 from warmline.verification import COUNTED_RESULTS, PinResult
 from warmline.voice_sweep import VoiceSweepReport
 
@@ -80,8 +81,8 @@ VOICES_DELETED_BY_SWEEP = MetricSpec(
     (VoiceStatus.EXPIRED.value, VoiceStatus.ORPHAN.value),
 )
 WEBHOOK_ROUTES = {
-    "POST /api/calls/incoming": "incoming_call",
-    "POST /api/agent/conversation-init": "conversation_init",
+    INCOMING_CALL.key: "incoming_call",
+    CONVERSATION_INIT.key: "conversation_init",
 }
 WEBHOOK_LATENCY = MetricSpec(
     "WebhookLatency", MetricUnit.Milliseconds, "route", tuple(WEBHOOK_ROUTES.values())

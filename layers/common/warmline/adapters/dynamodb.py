@@ -209,7 +209,7 @@ class DynamoCloneStore:
             elif values["sk"] == PIN:
                 pin = _pin_from(values)
             elif values["sk"] == LAST_CALL:
-                last_call = _note_from(values)
+                last_call = _note_from({**values, "caller_key": caller_key})
             elif values["sk"].startswith(CONSENT_PREFIX):
                 has_consent_log = True
         return CallerState(
