@@ -40,7 +40,7 @@ class Row:
     notes: list[str] = field(default_factory=list)
 
     def say(self, text: str) -> None:
-        say(f"row {self.line} {self.label}: {text}")
+        say(f"row {self.line}{' ' if self.label else ''}{self.label}: {text}")
 
 
 @dataclass(frozen=True)
