@@ -238,10 +238,6 @@ def _profiles(target: Target) -> list[CallerProfile]:
     return sorted(profiles, key=lambda profile: profile.created_at_ms)
 
 
-def _when(at_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at_ms / 1000)) if at_ms else "-"
-
-
 def iso(at_ms: int) -> str | None:
     """An instant for JSON: ISO-8601 in UTC to the second (`2026-11-24T10:00:00Z`), or None."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_ms / 1000)) if at_ms else None
@@ -263,43 +259,38 @@ def _clone_summary(record: CloneRecord | None) -> str:
     return _clone_status(record)
 
 
-def _listing(target: Target) -> list[dict[str, Any]]:
+def _listing(target: Target) -> list[tuple[dict[str, Any], str]]:
+    """Each caller for `samples list --json` (keys in README), with their clone in words."""
     store = clone_store(target)
     rows = []
     for profile in _profiles(target):
         state = store.load(profile.caller_key)
-        rows.append(
-            {
-                "caller": profile.masked_number,
-                "caller_key": profile.caller_key,
-                "samples": len(profile.sample_keys),
-                "registered_at": iso(profile.created_at_ms),
-                "clone_status": _clone_status(state.clone),
-                "pin": state.pin is not None,
-                "_clone": _clone_summary(state.clone),
-                "_registered": _when(profile.created_at_ms),
-            }
-        )
+        row = {
+            "caller": profile.masked_number,
+            "caller_key": profile.caller_key,
+            "samples": len(profile.sample_keys),
+            "registered_at": iso(profile.created_at_ms),
+            "clone_status": _clone_status(state.clone),
+            "pin": state.pin is not None,
+        }
+        rows.append((row, _clone_summary(state.clone)))
     return rows
-
-
-def _public(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in row.items() if not name.startswith("_")}
 
 
 def list_callers(target: Target, as_json: bool = False) -> int:
     rows = _listing(target)
     if as_json:
-        emit_json({"callers": [_public(row) for row in rows]})
+        emit_json({"callers": [row for row, _ in rows]})
         return 0
     if not rows:
         say("no callers with voice samples")
         return 0
     say(f"{'caller':<16} {'key':<36} {'samples':>7}  {'registered':<20} {'pin':<4} clone")
-    for row in rows:
+    for row, clone in rows:
+        registered, pin = _text_time(row["registered_at"]), "yes" if row["pin"] else "no"
         say(
             f"{row['caller']:<16} {row['caller_key']:<36} {row['samples']:>7}  "
-            f"{row['_registered']:<20} {'yes' if row['pin'] else 'no':<4} {row['_clone']}"
+            f"{registered:<20} {pin:<4} {clone}"
         )
     return 0
 
