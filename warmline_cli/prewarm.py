@@ -29,11 +29,18 @@ def prewarm(target: Target, caller: Caller) -> None:
         now=time.time(),
         settings=Settings(),
     )
-    say(
-        "clone queued: the caller's first call will have it"
-        if queued
-        else "a clone for this caller is already ready or under way; none queued"
-    )
+    if queued:
+        say("clone queued: the caller's first call will have it")
+        return
+    record = store.get_clone(caller.key)
+    if record is not None and record.has_failed(time.time()):
+        retry_at = time.strftime("%H:%M:%S UTC", time.gmtime(record.expires_at))
+        say(
+            f"none queued: the last clone failed ({record.error_code}); a new one can be queued from "
+            f"{retry_at} (FailedRetryAfterSeconds): run this again then"
+        )
+    else:
+        say("a clone for this caller is already ready or under way; none queued")
 
 
 class _Progress:

@@ -433,6 +433,14 @@ class _Holdings:
     def empty(self) -> bool:
         return self.withdrawn and not self.versions and not self.voice_ids
 
+    def describe(self) -> str:
+        parts = [] if self.withdrawn else ["their profile and PIN"]
+        if self.versions:
+            parts.append(f"{len(self.versions)} sample object version(s)")
+        if self.voice_ids:
+            parts.append(f"{len(self.voice_ids)} clone(s) at ElevenLabs")
+        return ", ".join(parts)
+
 
 def _holdings(target: Target, caller: Caller, client: ElevenLabsClient) -> _Holdings:
     state = clone_store(target).load(caller.key)
@@ -460,12 +468,7 @@ def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
     if holdings.empty:
         say(f"caller {caller.masked} ({caller.key}) has no samples, profile or clone: nothing to remove")
         return 0
-    confirm(
-        f"Withdraw {caller.masked} ({caller.key}): delete their profile, PIN, "
-        f"{len(holdings.versions)} sample object version(s) and {len(holdings.voice_ids)} clone(s) "
-        "at ElevenLabs?",
-        yes,
-    )
+    confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
     _withdraw(target, caller, holdings, client)
     return 0
 

@@ -266,6 +266,10 @@ def test_prewarm_wait_exits_1_when_the_clone_fails_or_the_wait_times_out(stack, 
     assert _add(local_args, wav, extra=["--prewarm", "--wait"]) == 1
     assert "the clone failed: " in capsys.readouterr().err
     assert _store(stack).get_profile(_key(stack)) is not None  # registered all the same
+    assert _add(local_args, wav, extra=["--prewarm", "--wait"]) == 1  # the failure stands for a while
+    out = capsys.readouterr()
+    assert "nothing changed" in out.out and "none queued: the last clone failed" in out.out
+    assert "the clone failed: " in out.err
 
     stack.emulator.reset()
     main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"])
