@@ -125,12 +125,12 @@ def enrol(target: Target, enrolment: Enrolment) -> CallerProfile:
         raise
 
 
-def checked_consent(consent: str) -> str:
+def checked_consent(consent: str, field: str = "--consent") -> str:
     consent = (consent or "").strip()
     if len(consent) < MIN_CONSENT_CHARACTERS:
         raise UsageError(
-            "no voice sample without consent: pass --consent with who agreed, when and how "
-            '(e.g. --consent "Jane Doe, by phone, 2026-11-24, recorded")'
+            f"no voice sample without consent: {field} must say who agreed, when and how "
+            f'(at least {MIN_CONSENT_CHARACTERS} characters, e.g. "Jane Doe, by phone, 2026-11-24, recorded")'
         )
     return consent
 

@@ -92,7 +92,7 @@ def check_row(target: Target, line: int, values: dict[str, str], folder: Path) -
     try:
         caller = samples.resolve_caller(target, (values.get("number") or "").strip(), what="number")
         row.label = f"({caller.masked})"
-        consent = samples.checked_consent(values.get("consent") or "")
+        consent = samples.checked_consent(values.get("consent") or "", "the consent column")
         files = [folder / part.strip() for part in (values.get("samples") or "").split(SAMPLE_SEPARATOR)]
         files = [path for path in files if path != folder]
         if not files:
@@ -100,7 +100,7 @@ def check_row(target: Target, line: int, values: dict[str, str], folder: Path) -
         checked, row.notes = samples.checked_audio(files)
         pin = _pin(target, caller, values.get("pin") or "")
     except CliError as error:
-        row.problem = str(error).replace("--consent", "the consent column")
+        row.problem = str(error)
         return row
     row.enrolment = samples.Enrolment(caller, checked, consent, pin, ConsentSource.IMPORT)
     return row

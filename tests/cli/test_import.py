@@ -111,7 +111,7 @@ def test_a_bad_row_registers_nothing_and_every_problem_is_named(stack, local_arg
     assert "row 3 (+44******0002): error: blank.wav: silent (no sound at all)" in out
     assert "row 4: error: number: " in out
     assert f"row 5 (+44******0003): error: {voices / 'missing.wav'}: cannot read it" in out
-    assert "row 6 (+44******0004): error: no voice sample without consent: pass the consent column" in out
+    assert "row 6 (+44******0004): error: no voice sample without consent: the consent column must say" in out
     assert "row 7 (+44******0005): error: pin: that PIN is too easy to guess" in out
     assert "row 8 (+44******0001): error: the same caller as row 2" in out
     assert "error: 6 of 7 row(s) have problems: nothing was registered" in captured.err
