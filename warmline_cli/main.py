@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -94,11 +95,22 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"warmline {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     sample_group = commands.add_parser(
-        "samples", help="callers' voice samples: add, list, show, remove; the consent log"
+        "samples", help="callers' voice samples: add, import, list, show, remove; the consent log"
     )
     sample_commands = sample_group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for add_parsers in (_add_parser, _import_parser, _record_parsers, _key_parsers):
+        add_parsers(sample_commands, target)
+    for add_parsers in (_wiring_parsers, _operations_parsers, _dlq_parsers):
+        add_parsers(commands, target)
+    _exit_codes_in_every_help(root)
+    return root
+
+
+Subcommands = Any  # argparse's _SubParsersAction, which it does not export
+
+
+def _add_parser(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     add = sample_commands.add_parser(
         "add", parents=[target], help="check audio files and register them as a caller's voice sample"
     )
@@ -125,6 +137,10 @@ def parser() -> argparse.ArgumentParser:
         "(without it, the same files are a no-op and other files are refused)",
     )
     _yes_option(add, "--replace")
+    _prewarm_options(add)
+
+
+def _prewarm_options(add: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--prewarm", action="store_true", help="clone now, so the caller's first call has the clone"
     )
@@ -140,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"with --wait: give up waiting after this long (default {DEFAULT_WAIT_SECONDS:g}; exit 1)",
     )
+
+
+def _import_parser(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     importer = sample_commands.add_parser(
         "import",
         parents=[target],
@@ -153,6 +172,9 @@ def parser() -> argparse.ArgumentParser:
         "--replace", action="store_true", help="re-register callers registered with other samples"
     )
     _yes_option(importer, "--replace")
+
+
+def _record_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     listing = sample_commands.add_parser("list", parents=[target], help="list the callers with voice samples")
     _json_option(listing)
     show = sample_commands.add_parser("show", parents=[target], help="a caller's samples, consent and clone")
@@ -166,6 +188,9 @@ def parser() -> argparse.ArgumentParser:
     )
     remove.add_argument("--caller", required=True, metavar="NUMBER")
     _yes_option(remove, "remove")
+
+
+def _key_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     rekey = sample_commands.add_parser(
         "rekey",
         parents=[target],
@@ -200,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
         help="csv or json (default: from FILE's extension; csv for -)",
     )
 
+
+def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
     elevenlabs = commands.add_parser("elevenlabs", help="wire the ElevenLabs agent to the stack")
     elevenlabs_commands = elevenlabs.add_subparsers(dest="action", required=True, metavar="ACTION")
     configure = elevenlabs_commands.add_parser(
@@ -223,6 +250,8 @@ def parser() -> argparse.ArgumentParser:
         "flow", parents=[target], help="print the Web Service REST settings and branches"
     )
 
+
+def _operations_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
     secrets_group = commands.add_parser("secrets", help="rotate a shared secret without dropping calls")
     secrets_commands = secrets_group.add_subparsers(dest="action", required=True, metavar="ACTION")
     rotate = secrets_commands.add_parser(
@@ -245,6 +274,8 @@ def parser() -> argparse.ArgumentParser:
     figures.add_argument("--to", dest="window_to", metavar="WHEN", help="ISO-8601 or epoch ms (default: now)")
     _json_option(figures)
 
+
+def _dlq_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
     dead_letters = commands.add_parser("dlq", help="the clone jobs' dead-letter queue")
     dlq_commands = dead_letters.add_subparsers(dest="action", required=True, metavar="ACTION")
     dlq_list = dlq_commands.add_parser(
@@ -257,8 +288,6 @@ def parser() -> argparse.ArgumentParser:
         help="clone each dead-lettered job's caller again (a fresh job on the clone-jobs queue)",
     )
     _yes_option(dlq_redrive, "redrive")
-    _exit_codes_in_every_help(root)
-    return root
 
 
 def _exit_codes_in_every_help(command: argparse.ArgumentParser) -> None:
