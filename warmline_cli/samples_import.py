@@ -130,7 +130,7 @@ def _against_the_stack(target: Target, rows: list[Row], replace: bool) -> None:
         if profile is None:
             continue
         row.registered = True
-        row.unchanged = not replace and samples.same_samples(target, profile, row.enrolment.files)
+        row.unchanged = samples.same_samples(target, profile, row.enrolment.files)
         if not replace and not row.unchanged:
             row.problem = "registered with other samples: pass --replace to register these instead"
 

@@ -147,6 +147,7 @@ def test_import_again_is_unchanged_and_other_samples_need_replace(stack, local_a
     assert "pass --yes" in capsys.readouterr().err
 
     assert _import(local_args, changed, "--replace", "--yes") == 0
+    assert "registered 1, unchanged 1, failed 0" in capsys.readouterr().out  # Jane's row kept as it was
     john = _store(stack).get_profile(_key(stack, JOHN))
     target = _target(stack)
     size = target.client("s3").head_object(Bucket=target.bucket, Key=john.sample_keys[0])["ContentLength"]
