@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from warmline_cli.console import CliError
+from warmline_cli.console import UsageError
 from warmline_cli.elevenlabs_admin import AdminClient, UnexpectedAnswer, object_list, text_field
 from warmline_cli.target import Target
 
@@ -80,7 +80,7 @@ READY_STEP = {
 }
 
 
-class MissingTransfer(CliError):
+class MissingTransfer(UsageError):
     """HandoffMode=transfer needs somewhere to transfer the call back to."""
 
 
@@ -88,7 +88,7 @@ def transfer_destination(text: str) -> str:
     """A `--transfer-to` value checked: a SIP URI (sip:800@pbx.example.com) or an E.164 number."""
     if _SIP_URI.match(text) or _E164.match(text):
         return text
-    raise CliError(
+    raise UsageError(
         f"--transfer-to {text!r} is neither a SIP URI (sip:800@pbx.example.com) nor an E.164 number "
         "(+442071234567)"
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.consent import EXPORT_FIELDS, ConsentEntry
-from warmline_cli.console import CliError, progress, say
+from warmline_cli.console import CliError, NotFound, UsageError, progress, say
 from warmline_cli.samples import resolve_caller
 from warmline_cli.target import Target
 
@@ -29,7 +29,7 @@ def export_format(path: Path, requested: str | None) -> str:
         return "csv"
     if suffix in FORMATS:
         return suffix
-    raise CliError(f"--export {path}: say --format csv or --format json (or name the file .csv or .json)")
+    raise UsageError(f"--export {path}: say --format csv or --format json (or name the file .csv or .json)")
 
 
 def render(entries: list[ConsentEntry], fmt: str) -> str:
@@ -49,7 +49,7 @@ def _entries(target: Target, raw_caller: str | None) -> list[ConsentEntry]:
         caller = resolve_caller(target, raw_caller)
         entries = store.consent_log(caller.key)
         if not entries:
-            raise CliError(f"the consent log has no entry for {caller.masked} ({caller.key})")
+            raise NotFound(f"the consent log has no entry for {caller.masked} ({caller.key})")
         return entries
     progress("reading the consent log (a scan of the table)")
     return store.every_consent_entry(on_page=lambda scanned: progress(f"{scanned} items scanned"))

@@ -27,16 +27,20 @@ class Check:
 
 
 class Doctor:
-    def __init__(self, target: Target, agent_id: str, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self, target: Target, agent_id: str, http: httpx.Client | None = None, echo: bool = True
+    ) -> None:
         self.target = target
         self.agent_id = agent_id
         self.http = http or httpx.Client(timeout=15)
+        self.echo = echo  # print a line per check (not with --json: main prints self.checks)
         self.checks: list[Check] = []
         self.secrets: dict[str, str] = {}
 
     def _add(self, ok: bool, message: str) -> None:
         self.checks.append(Check(ok, message))
-        say(f"{OK if ok else FAIL} {message}")
+        if self.echo:
+            say(f"{OK if ok else FAIL} {message}")
 
     def run(self) -> int:
         self._secrets()
@@ -45,7 +49,8 @@ class Doctor:
         if api_key_ok and "AgentSecret" in self.secrets:
             self._agent()
         failed = sum(not check.ok for check in self.checks)
-        say(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
+        if self.echo:
+            say(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
         return 1 if failed else 0
 
     def _secrets(self) -> None:

@@ -1,47 +1,65 @@
 """`warmline`: register callers' voice samples and wire ElevenLabs and 3CX to a warmline stack.
 
-Every command acts on a deployed stack (`--stack NAME`, read from its CloudFormation outputs) or on
-the local stack (`--local`, read from .warmline/local.json). See docs/deployment.md.
+Every command acts on a deployed stack (`--stack NAME`, or the WARMLINE_STACK environment variable;
+read from its CloudFormation outputs) or on the local stack (`--local`, read from
+.warmline/local.json). See docs/deployment.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from warmline import __version__
 from warmline.voice_provider import ProviderError
-from warmline_cli import consent_log, samples, threecx
+from warmline_cli import consent_log, dlq, metrics, prewarm, samples, samples_import, threecx
 from warmline_cli import secrets as shared_secrets
 from warmline_cli.agent_setup import AgentSetup
-from warmline_cli.console import OK, CliError, say, warn
+from warmline_cli.console import EXIT_CODES_HELP, OK, CliError, ExitCode, UsageError, emit_json, say, warn
 from warmline_cli.doctor import Doctor
 from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import DEFAULT_LOCAL_STATE, Target, from_local, from_stack
 
-COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
-  warmline samples add --caller NUMBER --file AUDIO [--file AUDIO ...] --consent TEXT [--prewarm] [--pin]
-  warmline samples list
-  warmline samples show --caller NUMBER
-  warmline samples remove --caller NUMBER
+COMMANDS = (
+    """commands (each takes --stack NAME [--region REGION], WARMLINE_STACK, or --local):
+  warmline samples add --caller NUMBER --file AUDIO [--file AUDIO ...] --consent TEXT
+                       [--pin] [--replace [--yes]] [--prewarm [--wait [--timeout SECONDS]]]
+  warmline samples import FILE.csv [--dry-run] [--replace [--yes]]
+  warmline samples list [--json]
+  warmline samples show --caller NUMBER [--json]
+  warmline samples remove --caller NUMBER [--yes]
   warmline samples rekey --caller NUMBER [--pin]
   warmline samples pin --caller NUMBER [--clear | --unlock]
   warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline 3cx flow
-  warmline doctor [--agent-id ID]
+  warmline doctor [--agent-id ID] [--json]
+  warmline metrics [--from WHEN] [--to WHEN] [--json]
+  warmline dlq list [--json]
+  warmline dlq redrive [--yes]
   warmline secrets rotate {threecx,agent,operator}
 
-`warmline COMMAND [ACTION] --help` explains each one."""
+`warmline COMMAND [ACTION] --help` explains each one. --json prints one JSON document on stdout
+(keys in README, "Operator tools"); progress and errors go to stderr.
+
+"""
+    + EXIT_CODES_HELP
+)
 
 
 def _target_options() -> argparse.ArgumentParser:
     options = argparse.ArgumentParser(add_help=False)
     where = options.add_argument_group("target (one of)")
-    choice = where.add_mutually_exclusive_group(required=True)
-    choice.add_argument("--stack", metavar="NAME", help="a deployed warmline CloudFormation stack")
+    choice = where.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--stack", metavar="NAME", help="a deployed warmline CloudFormation stack (default: $WARMLINE_STACK)"
+    )
     choice.add_argument("--local", action="store_true", help="the local stack (`make up`)")
     where.add_argument("--region", help="the stack's AWS region (default: AWS_REGION / your AWS config)")
     where.add_argument(
@@ -53,6 +71,20 @@ def _target_options() -> argparse.ArgumentParser:
     return options
 
 
+def _json_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--json", action="store_true", help="print one JSON document (keys in README, 'Operator tools')"
+    )
+
+
+def _yes_option(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"{what} without asking (needed when standard input is not a terminal)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     target = _target_options()
     root = argparse.ArgumentParser(
@@ -61,12 +93,24 @@ def parser() -> argparse.ArgumentParser:
         epilog=COMMANDS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    root.add_argument("--version", action="version", version=f"warmline {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
     sample_group = commands.add_parser(
-        "samples", help="callers' voice samples: add, list, show, remove; the consent log"
+        "samples", help="callers' voice samples: add, import, list, show, remove; the consent log"
     )
     sample_commands = sample_group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for add_parsers in (_add_parser, _import_parser, _record_parsers, _key_parsers):
+        add_parsers(sample_commands, target)
+    for add_parsers in (_wiring_parsers, _operations_parsers, _dlq_parsers):
+        add_parsers(commands, target)
+    _exit_codes_in_every_help(root)
+    return root
+
+
+Subcommands = Any  # argparse's _SubParsersAction, which it does not export
+
+
+def _add_parser(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     add = sample_commands.add_parser(
         "add", parents=[target], help="check audio files and register them as a caller's voice sample"
     )
@@ -80,21 +124,73 @@ def parser() -> argparse.ArgumentParser:
         help="an audio file (mp3, wav, flac, ogg/opus, m4a); repeat for more",
     )
     add.add_argument(
-        "--consent", default="", help='who agreed, when and how, e.g. "Jane Doe, by phone, 2026-11-24"'
+        "--consent",
+        required=True,
+        metavar="TEXT",
+        help='required: who agreed, when and how, e.g. "Jane Doe, by phone, 2026-11-24"',
     )
+    add.add_argument("--pin", action="store_true", help=PIN_HELP)
+    add.add_argument(
+        "--replace",
+        action="store_true",
+        help="the caller is registered: delete their samples and clones, then register these files "
+        "(without it, the same files are a no-op and other files are refused)",
+    )
+    _yes_option(add, "--replace")
+    _prewarm_options(add)
+
+
+def _prewarm_options(add: argparse.ArgumentParser) -> None:
     add.add_argument(
         "--prewarm", action="store_true", help="clone now, so the caller's first call has the clone"
     )
-    add.add_argument("--pin", action="store_true", help=PIN_HELP)
-    sample_commands.add_parser("list", parents=[target], help="list the callers with voice samples")
+    add.add_argument(
+        "--wait",
+        action="store_true",
+        help="with --prewarm: show progress until the clone is ready (or failed)",
+    )
+    add.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_WAIT_SECONDS,
+        metavar="SECONDS",
+        help=f"with --wait: give up waiting after this long (default {DEFAULT_WAIT_SECONDS:g}; exit 1)",
+    )
+
+
+def _import_parser(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
+    importer = sample_commands.add_parser(
+        "import",
+        parents=[target],
+        help="register the callers of a CSV file (number,samples,consent[,pin]); all rows are checked first",
+        description=samples_import.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    importer.add_argument("file", type=Path, metavar="FILE.csv")
+    importer.add_argument("--dry-run", action="store_true", help="check every row; register nothing")
+    importer.add_argument(
+        "--replace", action="store_true", help="re-register callers registered with other samples"
+    )
+    _yes_option(importer, "--replace")
+
+
+def _record_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
+    listing = sample_commands.add_parser("list", parents=[target], help="list the callers with voice samples")
+    _json_option(listing)
     show = sample_commands.add_parser("show", parents=[target], help="a caller's samples, consent and clone")
     show.add_argument("--caller", required=True, metavar="NUMBER")
+    _json_option(show)
     remove = sample_commands.add_parser(
         "remove",
         parents=[target],
-        help="withdraw a caller: delete their samples (all versions), profile, clone record and clones",
+        help="withdraw a caller: delete their samples (all versions), profile, clone record and clones; "
+        "asks first; a caller already gone is success",
     )
     remove.add_argument("--caller", required=True, metavar="NUMBER")
+    _yes_option(remove, "remove")
+
+
+def _key_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     rekey = sample_commands.add_parser(
         "rekey",
         parents=[target],
@@ -129,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
         help="csv or json (default: from FILE's extension; csv for -)",
     )
 
+
+def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
     elevenlabs = commands.add_parser("elevenlabs", help="wire the ElevenLabs agent to the stack")
     elevenlabs_commands = elevenlabs.add_subparsers(dest="action", required=True, metavar="ACTION")
     configure = elevenlabs_commands.add_parser(
@@ -152,6 +250,8 @@ def parser() -> argparse.ArgumentParser:
         "flow", parents=[target], help="print the Web Service REST settings and branches"
     )
 
+
+def _operations_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
     secrets_group = commands.add_parser("secrets", help="rotate a shared secret without dropping calls")
     secrets_commands = secrets_group.add_subparsers(dest="action", required=True, metavar="ACTION")
     rotate = secrets_commands.add_parser(
@@ -163,7 +263,43 @@ def parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", parents=[target], help="check the stack end to end without a call")
     doctor.add_argument("--agent-id", help="the ElevenLabs agent (default: the stack's ElevenLabsAgentId)")
-    return root
+    _json_option(doctor)
+
+    figures = commands.add_parser(
+        "metrics", parents=[target], help="the cloning figures of GET /api/metrics/cloning, as a table"
+    )
+    figures.add_argument(
+        "--from", dest="window_from", metavar="WHEN", help="ISO-8601 or epoch ms (default: 24 h before --to)"
+    )
+    figures.add_argument("--to", dest="window_to", metavar="WHEN", help="ISO-8601 or epoch ms (default: now)")
+    _json_option(figures)
+
+
+def _dlq_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
+    dead_letters = commands.add_parser("dlq", help="the clone jobs' dead-letter queue")
+    dlq_commands = dead_letters.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dlq_list = dlq_commands.add_parser(
+        "list", parents=[target], help="the clone jobs that failed every delivery"
+    )
+    _json_option(dlq_list)
+    dlq_redrive = dlq_commands.add_parser(
+        "redrive",
+        parents=[target],
+        help="clone each dead-lettered job's caller again (a fresh job on the clone-jobs queue)",
+    )
+    _yes_option(dlq_redrive, "redrive")
+
+
+def _exit_codes_in_every_help(command: argparse.ArgumentParser) -> None:
+    for action in command._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.epilog = sub.epilog or EXIT_CODES_HELP
+                sub.formatter_class = argparse.RawDescriptionHelpFormatter
+                _exit_codes_in_every_help(sub)
+
+
+DEFAULT_WAIT_SECONDS = 180.0
 
 
 PIN_HELP = (
@@ -175,7 +311,10 @@ PIN_HELP = (
 def resolve_target(args: argparse.Namespace) -> Target:
     if args.local:
         return from_local(args.local_state)
-    return from_stack(args.stack, args.region)
+    stack = args.stack or os.environ.get("WARMLINE_STACK", "").strip()
+    if not stack:
+        raise UsageError("which stack? pass --stack NAME (or set WARMLINE_STACK), or --local")
+    return from_stack(stack, args.region)
 
 
 def _agent_id(args: argparse.Namespace, target: Target) -> str:
@@ -185,7 +324,7 @@ def _agent_id(args: argparse.Namespace, target: Target) -> str:
 def configure(args: argparse.Namespace, target: Target) -> int:
     agent_id = _agent_id(args, target)
     if not agent_id:
-        raise CliError(
+        raise UsageError(
             "no agent id: pass --agent-id (the id in the agent's URL in the ElevenLabs dashboard) "
             "or deploy the stack with ElevenLabsAgentId"
         )
@@ -194,12 +333,6 @@ def configure(args: argparse.Namespace, target: Target) -> int:
     )
     try:
         steps = AgentSetup(client, target, agent_id, target.secret("AgentSecret"), args.transfer_to).run()
-    except ProviderError as error:
-        print(f"error: ElevenLabs: {error.message}", file=sys.stderr)
-        return 1
-    except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     finally:
         client.close()
     for step in steps:
@@ -226,38 +359,70 @@ def _pin_command(args: argparse.Namespace, target: Target) -> int:
     return samples.set_pin(target, args.caller)
 
 
+def _add(args: argparse.Namespace, target: Target) -> int:
+    if args.wait and not args.prewarm:
+        raise UsageError("--wait waits for the clone --prewarm queues: pass both")
+    pin = samples.read_pin() if args.pin else None  # asked for and checked before any upload
+    request = samples.AddRequest(args.caller, args.file, args.consent, pin, args.replace, args.yes)
+    caller = samples.add(target, request)
+    if args.prewarm:
+        prewarm.prewarm(target, caller)
+    if args.wait:
+        return prewarm.wait_for_clone(target, caller, args.timeout)
+    return 0
+
+
+def _doctor(args: argparse.Namespace, target: Target) -> int:
+    doctor = Doctor(target, _agent_id(args, target), echo=not args.json)
+    code = doctor.run()
+    if args.json:
+        checks = [{"ok": check.ok, "message": check.message} for check in doctor.checks]
+        problems = sum(not check.ok for check in doctor.checks)
+        emit_json({"ok": problems == 0, "problems": problems, "checks": checks})
+    return code
+
+
+Handler = Callable[[argparse.Namespace, Target], int]
+HANDLERS: dict[tuple[str, str | None], Handler] = {
+    ("samples", "add"): _add,
+    ("samples", "import"): lambda args, target: samples_import.import_callers(
+        target, samples_import.ImportRequest(args.file, args.replace, args.yes, args.dry_run)
+    ),
+    ("samples", "list"): lambda args, target: samples.list_callers(target, args.json),
+    ("samples", "show"): lambda args, target: samples.show(target, args.caller, args.json),
+    ("samples", "remove"): lambda args, target: samples.remove(target, args.caller, args.yes),
+    ("samples", "pin"): _pin_command,
+    ("samples", "consent"): lambda args, target: consent_log.consent(
+        target, args.caller, args.export, args.format
+    ),
+    ("samples", "rekey"): lambda args, target: samples.rekey(
+        target, args.caller, samples.read_pin() if args.pin else None
+    ),
+    ("elevenlabs", "configure"): configure,
+    ("3cx", "flow"): lambda args, target: threecx.print_flow(target),
+    ("secrets", "rotate"): lambda args, target: shared_secrets.rotate(target, args.name),
+    ("doctor", None): _doctor,
+    ("metrics", None): lambda args, target: metrics.metrics(
+        target, args.window_from, args.window_to, args.json
+    ),
+    ("dlq", "list"): lambda args, target: dlq.list_letters(target, args.json),
+    ("dlq", "redrive"): lambda args, target: dlq.redrive(target, args.yes),
+}
+
+
 def run(args: argparse.Namespace) -> int:
-    target = resolve_target(args)
-    if args.command == "samples":
-        if args.action == "add":
-            pin = samples.read_pin() if args.pin else None  # asked for and checked before any upload
-            return samples.add(target, args.caller, args.file, args.consent, args.prewarm, pin)
-        if args.action == "pin":
-            return _pin_command(args, target)
-        if args.action == "list":
-            return samples.list_callers(target)
-        if args.action == "show":
-            return samples.show(target, args.caller)
-        if args.action == "consent":
-            return consent_log.consent(target, args.caller, args.export, args.format)
-        if args.action == "rekey":
-            return samples.rekey(target, args.caller, samples.read_pin() if args.pin else None)
-        return samples.remove(target, args.caller)
-    if args.command == "elevenlabs":
-        return configure(args, target)
-    if args.command == "3cx":
-        return threecx.print_flow(target)
-    if args.command == "secrets":
-        return shared_secrets.rotate(target, args.name)
-    return Doctor(target, _agent_id(args, target)).run()
+    handler = HANDLERS[(args.command, getattr(args, "action", None))]
+    return handler(args, resolve_target(args))
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """Run one command; its exit code (console.ExitCode, listed in `warmline --help`)."""
+    args = parser().parse_args(argv)  # a usage error exits 2 here, as argparse does
     try:
         return run(args)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
     except ProviderError as error:
         print(f"error: ElevenLabs: {error.message}", file=sys.stderr)
     except ClientError as error:
@@ -267,8 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: AWS: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
-    return 2
+        return ExitCode.INTERRUPTED
+    return ExitCode.FAILURE
 
 
 if __name__ == "__main__":

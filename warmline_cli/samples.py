@@ -6,6 +6,7 @@ caller registered under the numbering rule before libphonenumber's)."""
 from __future__ import annotations
 
 import getpass
+import hashlib
 import re
 import sys
 import time
@@ -20,17 +21,14 @@ from botocore.exceptions import ClientError
 from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
-from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
-from warmline.calls import CloneRequests, PendingPolicy
-from warmline.clone_state import CallerProfile, CloneRecord, CloneStatus, PinRecord
+from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
-from warmline.settings import Settings
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
 from warmline.voice_slots import voice_name
 from warmline_cli import audio
-from warmline_cli.console import CliError, progress, say, warn
+from warmline_cli.console import CliError, NotFound, UsageError, confirm, emit_json, progress, say, warn
 from warmline_cli.target import Target
 
 MIN_CONSENT_CHARACTERS = 10
@@ -46,17 +44,17 @@ class Caller:
         return mask(self.number)
 
 
-def resolve_caller(target: Target, raw: str) -> Caller:
+def resolve_caller(target: Target, raw: str, what: str = "--caller") -> Caller:
     if is_withheld(raw):
-        raise CliError(f"{raw!r} is not a caller number")
+        raise UsageError(f"{what}: {raw!r} is not a caller number")
     try:
         number = normalise_number(raw, target.default_country_code)
     except InvalidCallerNumber as error:
-        raise CliError(f"--caller: {error}") from None
+        raise UsageError(f"{what}: {error}") from None
     return Caller(number, caller_key(number, target.secret("CallerKeySecret")))
 
 
-def _store(target: Target) -> DynamoCloneStore:
+def clone_store(target: Target) -> DynamoCloneStore:
     return DynamoCloneStore(target.client("dynamodb"), target.table)
 
 
@@ -69,75 +67,151 @@ def register(
     source: ConsentSource = ConsentSource.CLI,
 ) -> CallerProfile:
     """Upload checked samples, then record the caller's profile and its entry in the consent log
-    (together or not at all)."""
-    store = _store(target)
+    (together or not at all); if anything fails, the samples uploaded are deleted again."""
+    store = clone_store(target)
     if store.get_profile(caller.key) is not None:
         raise CliError(
-            f"caller {caller.masked} already has samples; remove them first with "
-            f"`warmline samples remove --caller {caller.number}`"
+            f"caller {caller.masked} already has samples; `--replace` registers them again "
+            f"(or remove them first: `warmline samples remove --caller {caller.number}`)"
         )
     samples = S3SampleStore(target.client("s3"), target.bucket)
-    keys = []
-    for number, file in enumerate(checked, start=1):
-        on_upload(f"uploading {file.path.name} ({file.size / 1_000_000:.2f} MB)")
-        name = f"sample-{number:02d}.{file.extension}"
-        keys.append(samples.write(caller.key, name, file.path.read_bytes(), file.content_type))
-    profile = CallerProfile(
-        caller_key=caller.key,
-        sample_keys=tuple(keys),
-        consent=consent,
-        masked_number=caller.masked,
-        created_at_ms=int(time.time() * 1000),
-    )
-    entry = ConsentEntry(
-        caller.key, ConsentEvent.REGISTERED, profile.created_at_ms, target.operator(), source, consent
-    )
-    store.register(profile, entry)
+    try:
+        keys = []
+        for number, file in enumerate(checked, start=1):
+            on_upload(f"uploading {file.path.name} ({file.size / 1_000_000:.2f} MB)")
+            name = f"sample-{number:02d}.{file.extension}"
+            keys.append(samples.write(caller.key, name, file.path.read_bytes(), file.content_type))
+        profile = CallerProfile(
+            caller_key=caller.key,
+            sample_keys=tuple(keys),
+            consent=consent,
+            masked_number=caller.masked,
+            created_at_ms=int(time.time() * 1000),
+        )
+        entry = ConsentEntry(
+            caller.key, ConsentEvent.REGISTERED, profile.created_at_ms, target.operator(), source, consent
+        )
+        store.register(profile, entry)
+    except BaseException:
+        _delete_sample_versions(target, caller.key)  # unregistered, the uploads are nobody's
+        raise
     return profile
 
 
-def add(
-    target: Target, raw_caller: str, files: list[Path], consent: str, prewarm: bool, pin: str | None = None
-) -> int:
+@dataclass(frozen=True)
+class Enrolment:
+    """A caller to register: checked samples, consent, and a PIN if they have one."""
+
+    caller: Caller
+    files: list[audio.AudioFile]
+    consent: str
+    pin: PinRecord | None = None
+    source: ConsentSource = ConsentSource.CLI
+
+
+def enrol(target: Target, enrolment: Enrolment) -> CallerProfile:
+    """Register the caller with their PIN, all or nothing: the PIN is written first (harmless
+    without a profile) and deleted again if the registration fails."""
+    store = clone_store(target)
+    if enrolment.pin is not None:
+        store.save_pin(enrolment.caller.key, enrolment.pin)
+    try:
+        return register(
+            target, enrolment.caller, enrolment.files, enrolment.consent, progress, enrolment.source
+        )
+    except BaseException:
+        if enrolment.pin is not None:
+            store.delete_pin(enrolment.caller.key)
+        raise
+
+
+def checked_consent(consent: str, field: str = "--consent") -> str:
     consent = (consent or "").strip()
     if len(consent) < MIN_CONSENT_CHARACTERS:
-        raise CliError(
-            "no voice sample without consent: pass --consent with who agreed, when and how "
-            '(e.g. --consent "Jane Doe, by phone, 2026-11-24, recorded")'
+        raise UsageError(
+            f"no voice sample without consent: {field} must say who agreed, when and how "
+            f'(at least {MIN_CONSENT_CHARACTERS} characters, e.g. "Jane Doe, by phone, 2026-11-24, recorded")'
         )
+    return consent
+
+
+def checked_audio(files: list[Path]) -> tuple[list[audio.AudioFile], list[str]]:
+    """Every file inspected, and the set checked: the files and the warnings, or a UsageError."""
     try:
         checked = [audio.inspect(path) for path in files]
-        warnings = audio.check_set(checked)
+        return checked, audio.check_set(checked)
     except audio.AudioProblem as problem:
-        raise CliError(str(problem)) from None
+        raise UsageError(str(problem)) from None
+
+
+def _digests(contents: list[bytes]) -> list[str]:
+    return sorted(hashlib.sha256(content).hexdigest() for content in contents)
+
+
+def same_samples(target: Target, profile: CallerProfile, checked: list[audio.AudioFile]) -> bool:
+    """Whether the caller's stored samples are these files (in any order): sizes first, then bytes."""
+    if len(profile.sample_keys) != len(checked):
+        return False
+    s3 = target.client("s3")
+    try:
+        heads = [s3.head_object(Bucket=target.bucket, Key=key) for key in profile.sample_keys]
+        if sorted(head["ContentLength"] for head in heads) != sorted(file.size for file in checked):
+            return False
+        stored = [s3.get_object(Bucket=target.bucket, Key=key)["Body"].read() for key in profile.sample_keys]
+    except ClientError:
+        return False  # a sample is missing: not the same
+    return _digests(stored) == _digests([file.path.read_bytes() for file in checked])
+
+
+@dataclass(frozen=True)
+class AddRequest:
+    caller: str
+    files: list[Path]
+    consent: str
+    pin: str | None = None  # already read and checked (read_pin)
+    replace: bool = False
+    yes: bool = False
+
+
+def add(target: Target, request: AddRequest) -> Caller:
+    """Register the caller (see README, "Operator tools"): a no-op for the same samples, a
+    re-registration with --replace, refused for other samples without it."""
+    consent = checked_consent(request.consent)
+    checked, warnings = checked_audio(request.files)
     for file in checked:
         say(f"  {file.describe()}")
     for warning in warnings:
         warn(warning)
-
-    caller = resolve_caller(target, raw_caller)
-    pin_record = new_pin(target, caller, pin) if pin is not None else None  # the pepper, before any write
-    profile = register(target, caller, checked, consent, on_upload=progress)
+    caller = resolve_caller(target, request.caller)
+    pin_record = new_pin(target, caller, request.pin) if request.pin is not None else None
+    existing = clone_store(target).get_profile(caller.key)
+    if existing is not None and not request.replace:
+        if not same_samples(target, existing, checked):
+            raise CliError(
+                f"caller {caller.masked} ({caller.key}) is registered with other samples: "
+                "pass --replace to register these instead (their old samples and clones are deleted)"
+            )
+        say(f"{caller.masked} ({caller.key}) is already registered with these samples: nothing changed")
+        if pin_record is not None:
+            clone_store(target).save_pin(caller.key, pin_record)
+            say(PIN_SET)
+        return caller
+    if existing is not None:
+        confirm(
+            f"Replace the registration of {caller.masked} ({caller.key})? Their samples and clones are "
+            "deleted and these files registered instead.",
+            request.yes,
+        )
+        withdraw_caller(target, caller)
+    profile = enrol(target, Enrolment(caller, checked, consent, pin_record))
     total = sum(file.seconds for file in checked)
     say(
         f"registered {caller.masked} ({caller.key}): {len(profile.sample_keys)} sample(s), "
         f"{total:.0f} s of audio"
     )
     if pin_record is not None:
-        _store(target).save_pin(caller.key, pin_record)
         say(PIN_SET)
-    if prewarm:
-        store = _store(target)
-        queue = SqsJobQueue(target.client("sqs"), target.queue_url)
-        queued = CloneRequests(store, queue, PendingPolicy.from_settings(Settings())).request(
-            caller.key, "", time.time()
-        )
-        say(
-            "clone queued: the caller's first call will have it"
-            if queued
-            else "a clone for this caller is already ready or under way; none queued"
-        )
-    return 0
+    return caller
 
 
 def _profiles(target: Target) -> list[CallerProfile]:
@@ -164,67 +238,158 @@ def _profiles(target: Target) -> list[CallerProfile]:
     return sorted(profiles, key=lambda profile: profile.created_at_ms)
 
 
-def _when(at_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at_ms / 1000)) if at_ms else "-"
+def iso(at_ms: int) -> str | None:
+    """An instant for JSON: ISO-8601 in UTC to the second (`2026-11-24T10:00:00Z`), or None."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at_ms / 1000)) if at_ms else None
+
+
+def _live(record: CloneRecord | None) -> CloneRecord | None:
+    return record if record is not None and record.is_live(time.time()) else None
+
+
+def _clone_status(record: CloneRecord | None) -> str:
+    """none, pending, cloning, ready or failed: what a call would find now."""
+    live = _live(record)
+    return live.status.value.lower() if live is not None else "none"
 
 
 def _clone_summary(record: CloneRecord | None) -> str:
-    if record is None:
-        return "none"
-    if not record.is_live(time.time()):
+    if record is not None and _live(record) is None:
         return f"none ({record.status.value.lower()}, expired)"
-    return record.status.value.lower()
+    return _clone_status(record)
 
 
-def list_callers(target: Target) -> int:
-    profiles = _profiles(target)
-    if not profiles:
+def _listing(target: Target) -> list[tuple[dict[str, Any], str]]:
+    """Each caller for `samples list --json` (keys in README), with their clone in words."""
+    store = clone_store(target)
+    rows = []
+    for profile in _profiles(target):
+        state = store.load(profile.caller_key)
+        row = {
+            "caller": profile.masked_number,
+            "caller_key": profile.caller_key,
+            "samples": len(profile.sample_keys),
+            "registered_at": iso(profile.created_at_ms),
+            "clone_status": _clone_status(state.clone),
+            "pin": state.pin is not None,
+        }
+        rows.append((row, _clone_summary(state.clone)))
+    return rows
+
+
+def list_callers(target: Target, as_json: bool = False) -> int:
+    rows = _listing(target)
+    if as_json:
+        emit_json({"callers": [row for row, _ in rows]})
+        return 0
+    if not rows:
         say("no callers with voice samples")
         return 0
-    store = _store(target)
-    say(f"{'caller':<16} {'key':<36} {'samples':>7}  {'registered':<20} clone")
-    for profile in profiles:
-        clone = _clone_summary(store.get_clone(profile.caller_key))
+    say(f"{'caller':<16} {'key':<36} {'samples':>7}  {'registered':<20} {'pin':<4} clone")
+    for row, clone in rows:
+        registered, pin = _text_time(row["registered_at"]), "yes" if row["pin"] else "no"
         say(
-            f"{profile.masked_number:<16} {profile.caller_key:<36} {len(profile.sample_keys):>7}  "
-            f"{_when(profile.created_at_ms):<20} {clone}"
+            f"{row['caller']:<16} {row['caller_key']:<36} {row['samples']:>7}  "
+            f"{registered:<20} {pin:<4} {clone}"
         )
     return 0
 
 
 def _registered(target: Target, raw_caller: str) -> tuple[Caller, CallerProfile]:
     caller = resolve_caller(target, raw_caller)
-    profile = _store(target).get_profile(caller.key)
+    profile = clone_store(target).get_profile(caller.key)
     if profile is None:
-        raise CliError(f"caller {caller.masked} has no voice samples (add them with `warmline samples add`)")
+        raise NotFound(f"caller {caller.masked} has no voice samples (add them with `warmline samples add`)")
     return caller, profile
 
 
-def show(target: Target, raw_caller: str) -> int:
-    caller, profile = _registered(target, raw_caller)
-    store = _store(target)
-    record = store.get_clone(caller.key)
-    say(f"caller      {caller.masked}")
-    say(f"key         {caller.key}")
-    say(f"registered  {_when(profile.created_at_ms)}")
-    say(f"consent     {profile.consent}")
-    say(f"pin         {_pin_summary(store.get_pin(caller.key))}")
-    say("samples")
+def _sample_details(target: Target, keys: tuple[str, ...]) -> list[dict[str, Any]]:
     s3 = target.client("s3")
-    for key in profile.sample_keys:
+    details = []
+    for key in keys:
         try:
             head = s3.head_object(Bucket=target.bucket, Key=key)
-            say(f"  {key}  {head['ContentLength'] / 1_000_000:.2f} MB  {head.get('ContentType', '')}")
+            size, content_type = head["ContentLength"], head.get("ContentType")
+            details.append({"key": key, "bytes": size, "content_type": content_type})
         except ClientError:
-            say(f"  {key}  MISSING from {target.bucket}")
-    say(f"clone       {_clone_summary(record)}")
-    if record is not None and record.is_live(time.time()):
-        if record.cloned_voice_id:
-            say(f"voice id    {record.cloned_voice_id}")
-        if record.error_code:
-            say(f"error       {record.error_code}: {record.error_message}")
-        say(f"expires     {_when(record.expires_at * 1000)}")
+            details.append({"key": key, "bytes": None, "content_type": None})  # missing from the bucket
+    return details
+
+
+def _clone_details(record: CloneRecord | None) -> dict[str, Any] | None:
+    live = _live(record)
+    if live is None:
+        return None
+    return {
+        "status": live.status.value.lower(),
+        "voice_id": live.cloned_voice_id or None,
+        "expires_at": iso(live.expires_at * 1000),
+        "error_code": live.error_code or None,
+        "error_message": live.error_message or None,
+    }
+
+
+def _pin_details(record: PinRecord | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    locked = record.is_locked(int(time.time() * 1000))
+    return {"set_at": iso(record.set_at_ms), "locked_until": iso(record.locked_until_ms) if locked else None}
+
+
+def caller_details(target: Target, raw_caller: str) -> dict[str, Any]:
+    """`samples show --json`: the caller's registration, samples, PIN and clone (keys in README)."""
+    caller, profile = _registered(target, raw_caller)
+    state = clone_store(target).load(caller.key)
+    return {
+        "caller": caller.masked,
+        "caller_key": caller.key,
+        "registered_at": iso(profile.created_at_ms),
+        "consent": profile.consent,
+        "pin": _pin_details(state.pin),
+        "samples": _sample_details(target, profile.sample_keys),
+        "clone_status": _clone_status(state.clone),
+        "clone": _clone_details(state.clone),
+    }
+
+
+def show(target: Target, raw_caller: str, as_json: bool = False) -> int:
+    details = caller_details(target, raw_caller)
+    if as_json:
+        emit_json(details)
+        return 0
+    say(f"caller      {details['caller']}")
+    say(f"key         {details['caller_key']}")
+    say(f"registered  {_text_time(details['registered_at'])}")
+    say(f"consent     {details['consent']}")
+    say(f"pin         {_pin_text(details['pin'])}")
+    say("samples")
+    for sample in details["samples"]:
+        if sample["bytes"] is None:
+            say(f"  {sample['key']}  MISSING from {target.bucket}")
+        else:
+            say(f"  {sample['key']}  {sample['bytes'] / 1_000_000:.2f} MB  {sample['content_type'] or ''}")
+    clone = details["clone"]
+    say(f"clone       {details['clone_status']}")
+    if clone is not None:
+        if clone["voice_id"]:
+            say(f"voice id    {clone['voice_id']}")
+        if clone["error_code"]:
+            say(f"error       {clone['error_code']}: {clone['error_message']}")
+        say(f"expires     {_text_time(clone['expires_at'])}")
     return 0
+
+
+def _text_time(instant: str | None) -> str:
+    return instant.replace("T", " ")[:16] + " UTC" if instant else "-"
+
+
+def _pin_text(pin: dict[str, Any] | None) -> str:
+    if pin is None:
+        return "none"
+    text = f"set {_text_time(pin['set_at'])}"
+    if pin["locked_until"]:
+        text += f", locked until {_text_time(pin['locked_until'])} (`warmline samples pin --unlock` lifts it)"
+    return text
 
 
 def _sample_versions(s3: Any, bucket: str, caller: str) -> list[dict[str, str]]:
@@ -236,30 +401,49 @@ def _sample_versions(s3: Any, bucket: str, caller: str) -> list[dict[str, str]]:
     return found
 
 
+def _delete_versions(s3: Any, bucket: str, versions: list[dict[str, str]]) -> None:
+    for start in range(0, len(versions), 1000):
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True})
+
+
+def _delete_sample_versions(target: Target, caller_key: str) -> None:
+    s3 = target.client("s3")
+    _delete_versions(s3, target.bucket, _sample_versions(s3, target.bucket, caller_key))
+
+
 def _voices_of(client: ElevenLabsClient, caller: Caller) -> set[str]:
     prefix = voice_name("", caller.key)
     return {voice.voice_id for voice in client.list_voices(prefix) if voice.name.startswith(prefix)}
 
 
-def remove(target: Target, raw_caller: str, elevenlabs: ElevenLabsClient | None = None) -> int:
-    """Withdraw the caller: the consent log records it, the profile goes and the REMOVED marker
-    replaces the clone record at once (no call is handed the clone from then on, and a worker
-    still cloning deletes the voice it can no longer record); then the caller's clones at
-    ElevenLabs and every version of the samples are deleted."""
-    caller = resolve_caller(target, raw_caller)
-    if not _remove_caller(target, caller, elevenlabs):
-        raise CliError(f"caller {caller.masked} has no samples, profile or clone: nothing to remove")
-    return 0
+@dataclass
+class _Holdings:
+    """What warmline holds of a caller: their state, sample object versions and voices at ElevenLabs."""
+
+    state: CallerState
+    versions: list[dict[str, str]]
+    voice_ids: set[str]
+
+    @property
+    def withdrawn(self) -> bool:
+        clone = self.state.clone
+        return self.state.profile is None and (clone is None or clone.status is CloneStatus.REMOVED)
+
+    @property
+    def empty(self) -> bool:
+        return self.withdrawn and not self.versions and not self.voice_ids
+
+    def describe(self) -> str:
+        parts = [] if self.withdrawn else ["their profile and PIN"]
+        if self.versions:
+            parts.append(f"{len(self.versions)} sample object version(s)")
+        if self.voice_ids:
+            parts.append(f"{len(self.voice_ids)} clone(s) at ElevenLabs")
+        return ", ".join(parts)
 
 
-def _remove_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
-    """Withdraw the caller (see `remove`). False if there was nothing to remove."""
-    store = _store(target)
-    state = store.load(caller.key)
-    s3 = target.client("s3")
-    client = elevenlabs or ElevenLabsClient(
-        target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url
-    )
+def _holdings(target: Target, caller: Caller, client: ElevenLabsClient) -> _Holdings:
+    state = clone_store(target).load(caller.key)
     try:
         progress("looking for the caller's clones at ElevenLabs")
         voice_ids = _voices_of(client, caller)
@@ -268,19 +452,52 @@ def _remove_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient 
             f"ElevenLabs: {error.message}; nothing was removed (fix the ElevenLabs key with "
             "`warmline doctor`, then run this again)"
         ) from None
-    versions = _sample_versions(s3, target.bucket, caller.key)
-    withdrawn = state.profile is None and (state.clone is None or state.clone.status is CloneStatus.REMOVED)
-    if withdrawn and not versions and not voice_ids:
-        return False
+    return _Holdings(state, _sample_versions(target.client("s3"), target.bucket, caller.key), voice_ids)
 
-    if not withdrawn:
+
+def _elevenlabs(target: Target) -> ElevenLabsClient:
+    return ElevenLabsClient(target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url)
+
+
+def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
+    """Withdraw the caller (`_withdraw`), after the operator confirms; a caller warmline holds
+    nothing of is already removed: that is success (remove is idempotent)."""
+    caller = resolve_caller(target, raw_caller)
+    client = _elevenlabs(target)
+    holdings = _holdings(target, caller, client)
+    if holdings.empty:
+        say(f"caller {caller.masked} ({caller.key}) has no samples, profile or clone: nothing to remove")
+        return 0
+    confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
+    _withdraw(target, caller, holdings, client)
+    return 0
+
+
+def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
+    """Withdraw the caller (see `_withdraw`) without asking. False if there was nothing to remove."""
+    client = elevenlabs or _elevenlabs(target)
+    holdings = _holdings(target, caller, client)
+    if holdings.empty:
+        return False
+    _withdraw(target, caller, holdings, client)
+    return True
+
+
+def _withdraw(target: Target, caller: Caller, holdings: _Holdings, client: ElevenLabsClient) -> None:
+    """The consent log records the withdrawal, the profile goes and the REMOVED marker replaces the
+    clone record at once (no call is handed the clone from then on, and a worker still cloning
+    deletes the voice it can no longer record); then the caller's clones at ElevenLabs and every
+    version of the samples are deleted."""
+    if not holdings.withdrawn:
         withdrawal = ConsentEntry(
             caller.key, ConsentEvent.WITHDRAWN, int(time.time() * 1000), target.operator(), ConsentSource.CLI
         )
-        store.withdraw(caller.key, withdrawal)
+        clone_store(target).withdraw(caller.key, withdrawal)
         say(f"withdrew {caller.masked} ({caller.key}): profile removed, consent log notes the withdrawal")
-    if state.clone is not None and state.clone.cloned_voice_id:
-        voice_ids.add(state.clone.cloned_voice_id)
+    voice_ids = set(holdings.voice_ids)
+    clone = holdings.state.clone
+    if clone is not None and clone.cloned_voice_id:
+        voice_ids.add(clone.cloned_voice_id)
     try:
         voice_ids |= _voices_of(client, caller)  # a clone that finished while this ran
         for voice_id in sorted(voice_ids):
@@ -291,13 +508,8 @@ def _remove_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient 
             f"ElevenLabs: {error.message}; the caller is withdrawn but their clones are not deleted yet: "
             "run this again (the scheduled sweep also deletes them once ElevenLabs answers)"
         ) from None
-
-    for start in range(0, len(versions), 1000):
-        s3.delete_objects(
-            Bucket=target.bucket, Delete={"Objects": versions[start : start + 1000], "Quiet": True}
-        )
-    say(f"deleted {len(versions)} sample object version(s) from {target.bucket}")
-    return True
+    _delete_versions(target.client("s3"), target.bucket, holdings.versions)
+    say(f"deleted {len(holdings.versions)} sample object version(s) from {target.bucket}")
 
 
 # ---- callers registered under the rule before libphonenumber's -----------------------------------
@@ -330,17 +542,17 @@ def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
         say(f"{caller.masked} is keyed the same under both rules ({caller.key}): nothing to do")
         return 0
     old = Caller(old_number, caller_key(old_number, target.secret("CallerKeySecret")))
-    store = _store(target)
+    store = clone_store(target)
     profile = store.get_profile(old.key)
     if profile is None:
-        raise CliError(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
+        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
     if store.get_profile(caller.key) is not None:
         raise CliError(
             f"{caller.masked} is registered under the current rule too ({caller.key}); "
             f"keep one: `warmline samples remove --caller {caller.number}` removes the current one"
         )
     if store.get_pin(old.key) is not None and new_pin is None:
-        raise CliError(
+        raise UsageError(
             f"{caller.masked} has a PIN, which is bound to the old key: run this again with --pin and "
             "type the caller's PIN, so their cloned voice stays behind it"
         )
@@ -364,7 +576,7 @@ def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
     )
     store.register(moved, entry)
     say(f"registered {caller.masked} under {caller.key} with the same samples and consent")
-    _remove_caller(target, old)
+    withdraw_caller(target, old)
     return 0
 
 
@@ -378,13 +590,13 @@ def read_pin() -> str:
     if sys.stdin.isatty():
         pin = getpass.getpass("the caller's PIN (4 to 8 digits): ")
         if getpass.getpass("the same PIN again: ") != pin:
-            raise CliError("the two PINs differ; nothing was changed")
+            raise UsageError("the two PINs differ; nothing was changed")
     else:
         pin = sys.stdin.readline()
     try:
         return check_new_pin(pin)
     except InvalidPin as problem:
-        raise CliError(f"PIN: {problem}") from None
+        raise UsageError(f"PIN: {problem}") from None
 
 
 def new_pin(target: Target, caller: Caller, pin: str) -> PinRecord:
@@ -394,7 +606,7 @@ def new_pin(target: Target, caller: Caller, pin: str) -> PinRecord:
 
 def save_pin(target: Target, caller: Caller, pin: str) -> None:
     """Set the caller's PIN (`pin` already checked); their wrong attempts and any lock are forgotten."""
-    _store(target).save_pin(caller.key, new_pin(target, caller, pin))
+    clone_store(target).save_pin(caller.key, new_pin(target, caller, pin))
 
 
 def set_pin(target: Target, raw_caller: str) -> int:
@@ -406,29 +618,19 @@ def set_pin(target: Target, raw_caller: str) -> int:
 
 def clear_pin(target: Target, raw_caller: str) -> int:
     caller = resolve_caller(target, raw_caller)
-    if not _store(target).delete_pin(caller.key):
-        raise CliError(f"caller {caller.masked} has no PIN: nothing to clear")
+    if not clone_store(target).delete_pin(caller.key):
+        say(f"{caller.masked} has no PIN: nothing to clear")
+        return 0
     say(f"{caller.masked}: PIN cleared; their number alone gets the cloned voice again")
     return 0
 
 
 def unlock_pin(target: Target, raw_caller: str) -> int:
     caller = resolve_caller(target, raw_caller)
-    store = _store(target)
+    store = clone_store(target)
     record = store.get_pin(caller.key)
     if record is None:
-        raise CliError(f"caller {caller.masked} has no PIN: nothing to unlock")
+        raise NotFound(f"caller {caller.masked} has no PIN: nothing to unlock")
     store.save_pin(caller.key, PinRecord(pin_hash=record.pin_hash, set_at_ms=record.set_at_ms))
     say(f"{caller.masked}: wrong attempts and lock cleared; the PIN is unchanged")
     return 0
-
-
-def _pin_summary(record: PinRecord | None) -> str:
-    if record is None:
-        return "none"
-    summary = f"set {_when(record.set_at_ms)}"
-    if record.is_locked(int(time.time() * 1000)):
-        summary += (
-            f", locked until {_when(record.locked_until_ms)} (`warmline samples pin --unlock` lifts it)"
-        )
-    return summary

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from warmline_cli.agent_setup import AgentSetup
-from warmline_cli.console import OK, CliError, say, warn
+from warmline_cli.console import OK, UsageError, say, warn
 from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import Target
 
@@ -72,9 +72,9 @@ def rotate(target: Target, name: str) -> int:
 
 def _spec(name: str) -> SharedSecretSpec:
     if name in NOT_ROTATABLE:
-        raise CliError(f"the {name} secret is not rotated with this command: {NOT_ROTATABLE[name]}")
+        raise UsageError(f"the {name} secret is not rotated with this command: {NOT_ROTATABLE[name]}")
     if name not in ROTATABLE:
-        raise CliError(f"no shared secret named {name!r}: one of {', '.join(ROTATABLE)}")
+        raise UsageError(f"no shared secret named {name!r}: one of {', '.join(ROTATABLE)}")
     return ROTATABLE[name]
 
 

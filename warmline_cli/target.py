@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from warmline_cli.console import CliError
+from warmline_cli.console import CliError, NotFound
 
 SECRET_IDS = (
     "ElevenLabsApiKeySecret",
@@ -60,6 +60,8 @@ class Target:
     elevenlabs_base_url: str
     parameters: dict[str, str] = field(default_factory=dict)
     default_agent_id: str = ""
+    metrics_url: str = ""
+    dead_letter_queue_url: str = ""
 
     @property
     def ivr_max_wait_seconds(self) -> float:
@@ -126,7 +128,7 @@ def from_stack(name: str, region: str | None = None) -> Target:
     except ClientError as error:
         message = error.response.get("Error", {}).get("Message", str(error))
         if "does not exist" in message:
-            raise CliError(
+            raise NotFound(
                 f"no CloudFormation stack named {name!r} in {region}: check --stack and --region "
                 "(`aws cloudformation list-stacks` lists them)"
             ) from None
@@ -158,6 +160,8 @@ def from_stack(name: str, region: str | None = None) -> Target:
         elevenlabs_base_url=parameters.get("ElevenLabsBaseUrl") or "https://api.elevenlabs.io",
         parameters=parameters,
         default_agent_id=parameters.get("ElevenLabsAgentId", ""),
+        metrics_url=outputs.get("CloningMetricsUrl", ""),
+        dead_letter_queue_url=outputs.get("CloneJobsDeadLetterQueueUrl", ""),
     )
 
 
@@ -165,14 +169,14 @@ def from_local(state_path: Path = DEFAULT_LOCAL_STATE) -> Target:
     try:
         state = json.loads(state_path.read_text())
     except FileNotFoundError:
-        raise CliError(
+        raise NotFound(
             f"no local stack: {state_path} does not exist; start one with `make up` "
             "(or `python -m local up`) in the warmline repository"
         ) from None
     except (OSError, ValueError) as error:
         raise CliError(f"cannot read {state_path}: {error}") from None
     if not _alive(state.get("pids", {}).get("stack")):
-        raise CliError(f"the local stack recorded in {state_path} is not running; start it with `make up`")
+        raise NotFound(f"the local stack recorded in {state_path} is not running; start it with `make up`")
     return from_local_state(state)
 
 
@@ -202,6 +206,8 @@ def from_local_state(state: dict[str, Any]) -> Target:
         elevenlabs_base_url=state["elevenlabs_base_url"],
         parameters=state.get("parameters") or {},
         default_agent_id=default_agent_id,
+        metrics_url=endpoints.get("CloningMetrics", ""),
+        dead_letter_queue_url=resources["queues"].get("CloneJobsDeadLetterQueue", ""),
     )
 
 

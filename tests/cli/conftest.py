@@ -30,7 +30,8 @@ def local_stack(tmp_path_factory):
 
 @pytest.fixture
 def stack(local_stack, monkeypatch):
-    """A clean local stack: emulator reset, table emptied, bucket emptied; cwd is the repo root."""
+    """A clean local stack: emulator reset, table, bucket and dead-letter queue emptied; cwd is the
+    repo root."""
     monkeypatch.chdir(REPO_ROOT)
     local_stack.emulator.reset()
     target = targets.from_local(local_stack.state_file)
@@ -41,7 +42,15 @@ def stack(local_stack, monkeypatch):
     versions = s3.list_object_versions(Bucket=target.bucket)
     for entry in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
         s3.delete_object(Bucket=target.bucket, Key=entry["Key"], VersionId=entry["VersionId"])
+    _drain(target.client("sqs"), target.dead_letter_queue_url)
     return local_stack
+
+
+def _drain(sqs, queue_url):
+    """Delete every message (PurgeQueue is allowed once a minute)."""
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture

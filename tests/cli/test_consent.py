@@ -13,7 +13,7 @@ from warmline_cli.main import main
 
 def test_the_log_outlives_remove_and_exports_as_csv_and_json(stack, local_args, tmp_path, capsys):
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40)) == 0
-    assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"]) == 0
     assert (
         _add(local_args, make_wav(tmp_path / "b.wav", 40), consent="Jane Doe again, by email 2026-12-01") == 0
     )
@@ -63,5 +63,5 @@ def test_unclear_exports_and_unknown_callers_are_errors(stack, local_args, tmp_p
     assert "say --format csv or --format json" in capsys.readouterr().err
     assert not (tmp_path / "log.txt").exists()
 
-    assert main(["samples", "consent", *local_args, "--caller", "+14155552671"]) == 2
+    assert main(["samples", "consent", *local_args, "--caller", "+14155552671"]) == 3
     assert "the consent log has no entry for" in capsys.readouterr().err

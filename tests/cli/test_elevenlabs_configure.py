@@ -206,8 +206,10 @@ def test_an_outdated_menu_is_replaced_in_place(stack, local_args):
 # ---- the transfer back to 3CX ------------------------------------------------------------------
 
 
-def test_transfer_mode_without_a_destination_exits_1_naming_what_is_missing(stack, local_args, capsys):
-    assert main(["elevenlabs", "configure", *local_args]) == 1
+def test_transfer_mode_without_a_destination_is_a_usage_error_naming_what_is_missing(
+    stack, local_args, capsys
+):
+    assert main(["elevenlabs", "configure", *local_args]) == 2
 
     err = capsys.readouterr().err
     assert "--transfer-to" in err and "HandoffMode=transfer" in err
@@ -220,7 +222,7 @@ def test_transfer_mode_without_a_destination_exits_1_naming_what_is_missing(stac
 def test_a_transfer_destination_that_is_no_sip_uri_or_e164_number_is_refused(
     stack, local_args, capsys, destination
 ):
-    assert main(["elevenlabs", "configure", *local_args, "--transfer-to", destination]) == 1
+    assert main(["elevenlabs", "configure", *local_args, "--transfer-to", destination]) == 2
 
     assert "--transfer-to" in capsys.readouterr().err
     assert _writes(stack.emulator) == []

@@ -171,7 +171,7 @@ def test_list_and_show_mask_the_number(stack, local_args, tmp_path, capsys):
 
 
 def test_show_of_an_unknown_caller_says_so(stack, local_args, capsys):
-    assert main(["samples", "show", *local_args, "--caller", "+14155550100"]) == 2
+    assert main(["samples", "show", *local_args, "--caller", "+14155550100"]) == 3
     assert "has no voice samples" in capsys.readouterr().err
 
 
@@ -199,7 +199,7 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     ).raise_for_status()
     assert len(stack.emulator.voices()) == 2
 
-    assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"]) == 0
 
     assert stack.emulator.voices() == []
     listed = s3.list_object_versions(Bucket=target.bucket, Prefix=f"samples/{key}/")
@@ -212,9 +212,11 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     assert "+442079460000" not in capsys.readouterr().out
 
 
-def test_remove_of_an_unknown_caller_is_an_error(stack, local_args, capsys):
-    assert main(["samples", "remove", *local_args, "--caller", "+14155550100"]) == 2
-    assert "nothing to remove" in capsys.readouterr().err
+def test_remove_of_an_unknown_caller_is_done_already(stack, local_args, capsys):
+    """Idempotent: the caller is gone either way, so a script removing them twice succeeds (no --yes
+    needed: nothing is deleted)."""
+    assert main(["samples", "remove", *local_args, "--caller", "+14155550100"]) == 0
+    assert "has no samples, profile or clone: nothing to remove" in capsys.readouterr().out
 
 
 def test_every_written_form_of_the_number_is_the_same_caller(stack, local_args, tmp_path, capsys):
@@ -255,7 +257,7 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
         s3.list_object_versions(Bucket=target.bucket, Prefix=f"samples/{old.key}/").get("Versions", []) == []
     )
     assert stack.emulator.voices() == []  # the old clone is a likeness too: deleted
-    assert main(["samples", "rekey", *local_args, "--caller", written]) == 2
+    assert main(["samples", "rekey", *local_args, "--caller", written]) == 3
     assert "no caller is registered under the old key" in capsys.readouterr().err
 
 
@@ -304,7 +306,7 @@ def test_pin_sets_unlocks_and_clears_the_pin_of_a_registered_caller(
 ):
     pin_args = ["samples", "pin", *local_args, "--caller", NUMBER]
     monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
-    assert main(pin_args) == 2
+    assert main(pin_args) == 3
     assert "has no voice samples" in capsys.readouterr().err
 
     _add(local_args, make_wav(tmp_path / "a.wav", 40))
@@ -324,15 +326,17 @@ def test_pin_sets_unlocks_and_clears_the_pin_of_a_registered_caller(
 
     assert main([*pin_args, "--clear"]) == 0
     assert _pin_record(stack) is None
-    assert main([*pin_args, "--clear"]) == 2
-    assert "has no PIN" in capsys.readouterr().err
+    assert main([*pin_args, "--clear"]) == 0  # idempotent: no PIN either way
+    assert "has no PIN: nothing to clear" in capsys.readouterr().out
+    assert main([*pin_args, "--unlock"]) == 3
+    assert "has no PIN: nothing to unlock" in capsys.readouterr().err
 
 
 def test_remove_removes_the_pin_too(stack, local_args, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
     _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"])
 
-    assert main(["samples", "remove", *local_args, "--caller", NUMBER]) == 0
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"]) == 0
 
     assert _pin_record(stack) is None
 

@@ -101,7 +101,7 @@ def test_doctor_names_an_unreachable_elevenlabs(stack, local_args, capsys):
 
 
 def test_local_without_a_running_stack_is_an_actionable_error(tmp_path, capsys):
-    assert main(["doctor", "--local", "--local-state", str(tmp_path / "local.json")]) == 2
+    assert main(["doctor", "--local", "--local-state", str(tmp_path / "local.json")]) == 3
 
     err = capsys.readouterr().err
     assert "error: no local stack" in err and "make up" in err

@@ -169,7 +169,7 @@ def test_samples_remove_takes_a_voice_already_gone_as_gone(register, caller, loc
     ).raise_for_status()  # deleted out of band: the next delete answers 400 voice_not_found
 
     state = ["--local", "--local-state", str(local_stack.state_file)]
-    assert main(["samples", "remove", *state, "--caller", "+442079462011"]) == 0
+    assert main(["samples", "remove", *state, "--caller", "+442079462011", "--yes"]) == 0
 
     deletes = [r for r in emulator.requests(f"/v1/voices/{voice_id}") if r["method"] == "DELETE"]
     assert [r["status"] for r in deletes] == [200, 400]

@@ -102,7 +102,7 @@ def test_samples_removed_while_the_clone_is_in_flight_leave_no_voice(
         time.sleep(0.02)
 
     remove_started = time.time()
-    assert main(["samples", "remove", *target, "--caller", number]) == 0
+    assert main(["samples", "remove", *target, "--caller", number, "--yes"]) == 0
 
     key = ledger.key_of(number)
     deadline = time.monotonic() + 20

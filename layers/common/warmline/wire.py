@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from warmline import __version__
+
 PrintableText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[\x20-\x7e]*$")]
 CallerText = Annotated[StrictStr, StringConstraints(max_length=64)]
 
@@ -156,3 +158,4 @@ class CloningMetricsResponse(BaseModel):
     p50_handoff_transfer_ms: int | None
     p95_handoff_transfer_ms: int | None
     counts: CloningCounts
+    version: str = __version__

@@ -1,0 +1,177 @@
+"""`warmline samples import FILE.csv`: a report per row, every row checked before anything is
+written, each row registered all or nothing."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from tests.cli import sounds
+from tests.cli.conftest import make_mp3, make_wav
+from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline.callers import caller_key
+from warmline.verification import hash_pin
+from warmline_cli import audio, samples
+from warmline_cli import target as targets
+from warmline_cli.main import main
+
+JANE, JOHN, ANNA = "+44 20 7946 0001", "+44 20 7946 0002", "+44 20 7946 0003"
+CONSENT = "agreed by phone on 2026-11-24, call recorded"
+
+
+def _target(stack):
+    return targets.from_local(stack.state_file)
+
+
+def _store(stack):
+    target = _target(stack)
+    return DynamoCloneStore(target.client("dynamodb"), target.table)
+
+
+def _key(stack, number):
+    return caller_key(number.replace(" ", ""), stack.secrets["CallerKeySecret"])
+
+
+def _write_csv(path, rows, header=("number", "samples", "consent", "pin")):
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _import(local_args, path, *extra):
+    return main(["samples", "import", *local_args, str(path), *extra])
+
+
+def _nothing_stored(stack):
+    target = _target(stack)
+    assert target.client("s3").list_object_versions(Bucket=target.bucket).get("Versions", []) == []
+    items = target.client("dynamodb").scan(TableName=target.table)["Items"]
+    assert items == []  # no profile, no PIN, no consent entry
+
+
+@pytest.fixture
+def voices(tmp_path):
+    make_wav(tmp_path / "jane.wav", 40)
+    make_mp3(tmp_path / "jane.mp3", 30)
+    make_wav(tmp_path / "john.wav", 45)
+    make_wav(tmp_path / "anna.wav", 40)
+    return tmp_path
+
+
+def test_import_registers_every_row_with_a_line_each(stack, local_args, voices, capsys):
+    path = _write_csv(
+        voices / "callers.csv",
+        [
+            (JANE, "jane.wav; jane.mp3", f"Jane Doe {CONSENT}", ""),
+            (JOHN, str(voices / "john.wav"), f"John Roe {CONSENT}", "482916"),
+        ],
+    )
+
+    assert _import(local_args, path) == 0
+
+    out = capsys.readouterr().out
+    assert "row 2 (+44******0001): ok: 2 file(s), 70 s of audio" in out
+    assert "row 3 (+44******0002): ok: 1 file(s), 45 s of audio" in out
+    assert "row 2 (+44******0001): ✓ registered (2 sample(s))" in out
+    assert out.strip().splitlines()[-1] == "registered 2, unchanged 0, failed 0"  # the last line, for scripts
+    jane = _store(stack).get_profile(_key(stack, JANE))
+    assert jane.consent == f"Jane Doe {CONSENT}" and len(jane.sample_keys) == 2
+    pin = _store(stack).get_pin(_key(stack, JOHN))
+    assert pin.pin_hash == hash_pin(_key(stack, JOHN), "482916", stack.secrets["PinPepperSecret"])
+    assert _store(stack).get_pin(_key(stack, JANE)) is None
+    [entry] = _store(stack).consent_log(_key(stack, JOHN))
+    assert entry.source.value == "import"
+    assert "+442079460001" not in out
+
+
+def test_a_bad_row_registers_nothing_and_every_problem_is_named(stack, local_args, voices, capsys):
+    sounds.write(voices / "blank.wav", sounds.silence(40), 8000)
+    path = _write_csv(
+        voices / "callers.csv",
+        [
+            (JANE, "jane.wav", f"Jane Doe {CONSENT}", ""),
+            (JOHN, "blank.wav", f"John Roe {CONSENT}", ""),
+            ("not a number", "anna.wav", f"Anna {CONSENT}", ""),
+            (ANNA, "missing.wav", f"Anna {CONSENT}", ""),
+            ("+44 20 7946 0004", "anna.wav", "yes", ""),
+            ("+44 20 7946 0005", "anna.wav", f"Bo {CONSENT}", "1234"),
+            ("+44 (0)20 7946 0001", "anna.wav", f"Jane again {CONSENT}", ""),
+        ],
+    )
+
+    assert _import(local_args, path) == 2
+
+    captured = capsys.readouterr()
+    out = captured.out
+    assert "row 2 (+44******0001): ok" in out
+    assert "row 3 (+44******0002): error: blank.wav: silent (no sound at all)" in out
+    assert "row 4: error: number: " in out
+    assert f"row 5 (+44******0003): error: {voices / 'missing.wav'}: cannot read it" in out
+    assert "row 6 (+44******0004): error: no voice sample without consent: the consent column must say" in out
+    assert "row 7 (+44******0005): error: pin: that PIN is too easy to guess" in out
+    assert "row 8 (+44******0001): error: the same caller as row 2" in out
+    assert "error: 6 of 7 row(s) have problems: nothing was registered" in captured.err
+    _nothing_stored(stack)
+
+
+def test_a_file_without_the_columns_is_refused(stack, local_args, voices, capsys):
+    path = _write_csv(voices / "callers.csv", [(JANE, "jane.wav")], header=("phone", "samples"))
+
+    assert _import(local_args, path) == 2
+
+    assert "missing number, consent" in capsys.readouterr().err
+    assert _import(local_args, voices / "nope.csv") == 2
+    assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+def test_import_again_is_unchanged_and_other_samples_need_replace(stack, local_args, voices, capsys):
+    rows = [(JANE, "jane.wav", f"Jane Doe {CONSENT}", ""), (JOHN, "john.wav", f"John Roe {CONSENT}", "")]
+    path = _write_csv(voices / "callers.csv", rows)
+    assert _import(local_args, path) == 0
+    capsys.readouterr()
+
+    assert _import(local_args, path) == 0
+    assert "registered 0, unchanged 2, failed 0" in capsys.readouterr().out
+
+    changed = _write_csv(voices / "changed.csv", [rows[0], (JOHN, "anna.wav", f"John Roe {CONSENT}", "")])
+    assert _import(local_args, changed) == 2
+    assert (
+        "row 3 (+44******0002): error: registered with other samples: pass --replace"
+        in capsys.readouterr().out
+    )
+    assert _import(local_args, changed, "--replace") == 2  # no terminal to ask at
+    assert "pass --yes" in capsys.readouterr().err
+
+    assert _import(local_args, changed, "--replace", "--yes") == 0
+    assert "registered 1, unchanged 1, failed 0" in capsys.readouterr().out  # Jane's row kept as it was
+    john = _store(stack).get_profile(_key(stack, JOHN))
+    target = _target(stack)
+    size = target.client("s3").head_object(Bucket=target.bucket, Key=john.sample_keys[0])["ContentLength"]
+    assert size == (voices / "anna.wav").stat().st_size
+
+
+def test_dry_run_checks_every_row_and_writes_nothing(stack, local_args, voices, capsys):
+    path = _write_csv(voices / "callers.csv", [(JANE, "jane.wav", f"Jane Doe {CONSENT}", "")])
+
+    assert _import(local_args, path, "--dry-run") == 0
+
+    assert "all 1 row(s) check out; nothing registered (--dry-run)" in capsys.readouterr().out
+    _nothing_stored(stack)
+
+
+def test_a_row_that_fails_while_it_is_written_leaves_nothing_behind(stack, voices):
+    """A write that fails half way (here the second file vanishes after the checks): the first file's
+    upload is deleted again (every version) and the PIN saved before it too."""
+    target = _target(stack)
+    caller = samples.resolve_caller(target, JANE)
+    checked = [audio.inspect(voices / "jane.wav"), audio.inspect(voices / "jane.mp3")]
+    (voices / "jane.mp3").unlink()
+    pin = samples.new_pin(target, caller, "482916")
+
+    with pytest.raises(FileNotFoundError):
+        samples.enrol(target, samples.Enrolment(caller, checked, CONSENT, pin))
+
+    _nothing_stored(stack)
