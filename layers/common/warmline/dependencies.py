@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
-from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
@@ -23,6 +22,9 @@ from warmline.handoffs import HandoffTracker
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
+
+if TYPE_CHECKING:
+    from warmline.adapters.elevenlabs import ElevenLabsClient
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
 
@@ -35,6 +37,7 @@ class Dependencies:
     # Every AWS and ElevenLabs call of the current invocation ends by this (README, "Time budgets").
     deadline: Deadline = field(default_factory=Deadline)
     _providers: dict[str, ElevenLabsClient] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
     _shared_secrets: dict[str, SharedSecret] = field(default_factory=dict)
 
     @cached_property
@@ -46,7 +49,13 @@ class Dependencies:
         )
 
     def _client(self, service: str) -> Any:
-        return self.aws_timer.attach(bounded_client(service, self.timeouts, self.deadline))
+        """One client per service, shared by its adapters: a client is thread-safe, and each one built
+        costs init time."""
+        if service not in self._clients:
+            self._clients[service] = self.aws_timer.attach(
+                bounded_client(service, self.timeouts, self.deadline)
+            )
+        return self._clients[service]
 
     @contextmanager
     def bounded_by(self, context: Any) -> Iterator[None]:
@@ -116,6 +125,9 @@ class Dependencies:
         api_key = self.secrets.get(self.settings.elevenlabs_api_key_secret)
         client = self._providers.get(api_key)
         if client is None:
+            # Imported on first use: httpx costs init time in the functions that seldom call ElevenLabs.
+            from warmline.adapters.elevenlabs import ElevenLabsClient
+
             self._providers.clear()
             client = self._providers[api_key] = ElevenLabsClient(
                 api_key, self.settings.elevenlabs_base_url, deadline=self.deadline
