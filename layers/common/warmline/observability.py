@@ -39,9 +39,9 @@ class LambdaTracing:
     """Traces are Lambda's own (the template's `Tracing: Active`): a segment per invocation with its
     initialization, invocation and overhead, tied across SQS and DynamoDB by the trace header botocore
     adds to each AWS call inside Lambda, and named in every log line (`xray_trace_id`). The X-Ray SDK
-    (Powertools' Tracer) is not loaded: importing it builds two botocore clients, 0.3-0.5 s of every
-    cold start, for a subsegment per call that WebhookAwsTime and CloneDuration already measure.
-    The handlers keep their decorator; it leaves the handler as it is."""
+    (Powertools' Tracer) is not loaded: it builds botocore clients of its own at import, 0.3-0.5 s of
+    every cold start on the development machine, for a subsegment per call that WebhookAwsTime and
+    CloneDuration already measure. The handlers keep their decorator; it leaves the handler as is."""
 
     def capture_lambda_handler(self, handler: Handler) -> Handler:
         return handler
