@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench test unit lint format openapi template-check build clean
+.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test unit lint format openapi template-check build clean
 
 setup: $(STAMP)
 
@@ -47,8 +47,16 @@ calls: $(STAMP)
 dashboard: $(STAMP)
 	$(PY) -m local.dashboard --out .warmline/dashboard.png $(ARGS)
 
-bench: $(STAMP)
+bench: $(STAMP) layer
 	$(PY) -m local.bench $(ARGS)
+
+# The cold-start part alone: each function's init beside its floor, and the layer's size (a minute).
+bench-coldstart: $(STAMP) layer
+	$(PY) -m local.coldstart $(ARGS)
+
+# The common layer alone, built as `sam build` builds it for Lambda (arm64, python3.13), to weigh it.
+layer: $(STAMP) $(SAM)
+	$(SAM_ENV) $(SAM) build CommonLayer --build-dir .aws-sam/layer
 
 # --- checks ----------------------------------------------------------------------------------
 # The layer's functions stay small (at most 5 parameters and 40 lines) and its types check (mypy,

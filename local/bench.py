@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from local import aws
+from local import aws, coldstart
 from local.caller import CallOutcome, SimulatedCaller
 from local.calls import PlannedCall, caller_for, plan_calls, prepare
 from local.demo_audio import write_sample
@@ -125,8 +125,10 @@ def run_mode(mode: str, args: argparse.Namespace, out: Path, say) -> dict[str, A
         before = {
             r["form"]["name"][0] for r in stack.emulator.requests("/v1/voices/add") if r["status"] == 200
         }
-        say(f"[{mode}] measuring each function's cold start in a fresh process, 3 times, on a quiet stack")
-        cold_starts = {f: sorted(stack.runtime.measure_cold_start(f) for _ in range(3))[1] for f in FUNCTIONS}
+        cold_starts = {}  # the same code in both runs: measured once
+        if not original:
+            say(f"[{mode}] starting each function and its floor (boto3 and its clients) 5 times, in turn")
+            cold_starts = coldstart.measure(stack.runtime, coldstart.FUNCTIONS)
         say(f"[{mode}] placing {len(calls)} calls, {args.concurrency} at once")
         records = _place(
             calls, caller, args.concurrency, lambda done: say(f"[{mode}] {done}/{len(calls)} calls")
@@ -218,7 +220,7 @@ def _measure(
     state: dict[str, Any],
     records: list[CallRecord],
     before: set[str],
-    cold_starts: dict[str, float],
+    cold_starts: dict[str, dict[str, Any]],
 ):
     store = DynamoCloneStore(
         aws.client("dynamodb", stack.aws_endpoint_url), stack.model.tables["CloneTable"].name
@@ -285,9 +287,9 @@ def _measure(
         "clone_wait_overhead_ms": p50_p99(overhead),
         "handoff_transfer_ms": p50_p99(transfers),
         "handoffs": handoffs,
-        "cold_start": {
+        "cold_start": cold_starts,
+        "functions": {
             f: {
-                "init_ms_median_of_3": cold_starts[f],
                 "peak_memory_mb": stats[f]["peak_rss_mb"],
                 "duration_ms": stats[f]["duration_ms"],
                 "invocations": stats[f]["invocations"],
@@ -388,6 +390,7 @@ def targets(ours: dict[str, Any], original: dict[str, Any]) -> dict[str, dict[st
     lag, lag_original = ours["readiness_lag_ms"]["p99"], original["readiness_lag_ms"]["p99"]
     ratio = lag_original / lag if lag and lag_original else None
     return {
+        **coldstart.targets(ours["cold_start"], ours["layer_mb"]),
         "readiness lag p99 <= 100 ms": {"value": lag, "met": lag is not None and lag <= 100},
         "own webhook work p99 <= 20 ms": {
             "value": ours["own_webhook_work_ms"]["p99"],
@@ -428,13 +431,13 @@ def markdown(ours: dict[str, Any], original: dict[str, Any], goals: dict[str, An
     ]
     lines += [
         "",
-        "| function | cold-start init ms | peak memory MB | warm duration p50 ms |",
-        "|---|---|---|---|",
+        "| function | peak memory MB | warm duration p50 ms |",
+        "|---|---|---|",
     ]
-    for function, figures in ours["cold_start"].items():
+    for function, figures in ours["functions"].items():
         duration = (figures["duration_ms"] or {}).get("p50")
-        init, memory = _fmt(figures["init_ms_median_of_3"]), _fmt(figures["peak_memory_mb"])
-        lines.append(f"| {function} | {init} | {memory} | {_fmt(duration)} |")
+        lines.append(f"| {function} | {_fmt(figures['peak_memory_mb'])} | {_fmt(duration)} |")
+    lines += ["", *coldstart.markdown(ours["cold_start"], ours["layer_mb"])]
     cost, cost_original = ours["cost_per_1000_calls_usd"], original["cost_per_1000_calls_usd"]
     lines += ["", "| cost per 1,000 calls (USD) | warmline | original |", "|---|---|---|"]
     lines += [f"| {name} | {cost[name]:.4f} | {cost_original[name]:.4f} |" for name in cost]
@@ -496,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     ours = run_mode("warmline", args, out, say)
+    ours["layer_mb"] = coldstart.layer_size_mb(coldstart.LAYER_DIR)
     original = run_mode("original", args, out, say)
     goals = targets(ours, original)
     report = {

@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
-from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls, ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
@@ -31,6 +30,9 @@ from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
 
+if TYPE_CHECKING:
+    from warmline.adapters.elevenlabs import ElevenLabsAgentCalls, ElevenLabsClient
+
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
 
 
@@ -42,6 +44,7 @@ class Dependencies:
     # Every AWS and ElevenLabs call of the current invocation ends by this (README, "Time budgets").
     deadline: Deadline = field(default_factory=Deadline)
     _providers: dict[str, ElevenLabsClient] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
     _shared_secrets: dict[str, SharedSecret] = field(default_factory=dict)
 
     @cached_property
@@ -53,7 +56,13 @@ class Dependencies:
         )
 
     def _client(self, service: str) -> Any:
-        return self.aws_timer.attach(bounded_client(service, self.timeouts, self.deadline))
+        """One client per service, shared by its adapters: a client is thread-safe, and each one built
+        costs init time."""
+        if service not in self._clients:
+            self._clients[service] = self.aws_timer.attach(
+                bounded_client(service, self.timeouts, self.deadline)
+            )
+        return self._clients[service]
 
     @contextmanager
     def bounded_by(self, context: Any) -> Iterator[None]:
@@ -125,6 +134,9 @@ class Dependencies:
         api_key = self.secrets.get(self.settings.elevenlabs_api_key_secret)
         client = self._providers.get(api_key)
         if client is None:
+            # Imported on first use: httpx costs init time in the functions that seldom call ElevenLabs.
+            from warmline.adapters.elevenlabs import ElevenLabsClient
+
             self._providers.clear()
             client = self._providers[api_key] = ElevenLabsClient(
                 api_key, self.settings.elevenlabs_base_url, deadline=self.deadline
@@ -133,6 +145,8 @@ class Dependencies:
 
     def agent_calls(self) -> ElevenLabsAgentCalls:
         """The agent's outbound calls, over the client of the current API key."""
+        from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls
+
         line = AgentLine(
             self.settings.outbound_telephony,
             self.settings.elevenlabs_agent_id,
