@@ -30,6 +30,7 @@ from local.elevenlabs_emulator import CloneLatency
 from local.stack import LocalStack
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key, normalise_number
+from warmline.cloning_report import nearest_rank
 
 GREETING_SECONDS = 4.0  # as long as the demo's greeting; then the caller presses 1
 FUNCTIONS = ("WebhookFunction", "CloneWorkerFunction", "IvrCheckFunction")
@@ -72,16 +73,9 @@ TARGETS = {
 }
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def p50_p99(values: list[float]) -> dict[str, float | None]:
-    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "count": len(values)}
+    ordered = sorted(values)
+    return {"p50": nearest_rank(ordered, 50), "p99": nearest_rank(ordered, 99), "count": len(values)}
 
 
 @dataclass

@@ -17,9 +17,9 @@ import httpx
 from local.caller import CallOutcome, EmulatedAgent, Pbx, SimulatedCaller
 from local.dashboard import read_logs, render
 from local.demo_audio import write_sample
-from local.registration import register_caller
 from local.stack import LocalStack, StackAlreadyRunning, retention_overrides
 from warmline.adapters.elevenlabs import ElevenLabsClient
+from warmline_cli.api import register_caller
 
 DEMO_CALLER = "+44 20 7946 0000"
 SWEEP_EVERY_SECONDS = 5
@@ -174,8 +174,9 @@ def _report_metrics(stack: LocalStack) -> None:
     )
     # The functions flush their EMF lines as they answer; the poller's last batch may lag a moment.
     time.sleep(0.5)
-    png = render(read_logs(stack.logs_dir), stack.state_dir / "dashboard.png")
-    _progress(f"the dashboard's main panels for this run: {png}")
+    png = stack.state_dir / "dashboard.png"
+    render(read_logs(stack.logs_dir), png, stack.model.parameters, stack.template_path)
+    _progress(f"the dashboard (template.yaml's panels over this run): {png}")
 
 
 def _ms(value: float | None) -> str:

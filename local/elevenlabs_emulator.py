@@ -205,6 +205,8 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 class Emulator:
+    default_agent_id = DEFAULT_AGENT_ID
+
     def __init__(
         self,
         api_key: str,

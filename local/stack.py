@@ -225,7 +225,7 @@ class LocalStack:
         self.scheduler.start()
         self._write_state()
         if self.emulator is not None:
-            from local.registration import wire_agent
+            from warmline_cli.api import wire_agent
 
             self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
             wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
@@ -284,6 +284,7 @@ class LocalStack:
             "aws_region": template.REGION,
             "elevenlabs_base_url": self.elevenlabs_base_url,
             "elevenlabs_emulator": self.emulator is not None,
+            "default_agent_id": self.emulator.default_agent_id if self.emulator is not None else "",
             "secrets": self.secrets,
             "resources": {
                 "tables": {t.logical_id: t.name for t in self.model.tables.values()},

@@ -180,11 +180,6 @@ def from_local_state(state: dict[str, Any]) -> Target:
     """The target a local stack describes (the contents of its local.json)."""
     resources = state["resources"]
     endpoints = state["endpoints"]
-    default_agent_id = ""
-    if state.get("elevenlabs_emulator"):
-        from local.elevenlabs_emulator import DEFAULT_AGENT_ID
-
-        default_agent_id = DEFAULT_AGENT_ID
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     return Target(
@@ -201,13 +196,20 @@ def from_local_state(state: dict[str, Any]) -> Target:
         check_clone_url=endpoints["CheckClone"],
         elevenlabs_base_url=state["elevenlabs_base_url"],
         parameters=state.get("parameters") or {},
-        default_agent_id=default_agent_id,
+        default_agent_id=state.get("default_agent_id") or "",
     )
 
 
 def _alive(pid: Any) -> bool:
     if not isinstance(pid, int):
         return False
-    from local.stack import process_alive
-
-    return process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie has exited; it only waits for a parent to reap it
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

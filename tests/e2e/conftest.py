@@ -3,8 +3,8 @@ import pytest
 from local.caller import EmulatedAgent, SimulatedCaller
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
 from local.stack import LocalStack
+from warmline_cli.api import register_caller
 
 # A short PIN lock, so a test sees one end (the template's default is 15 minutes).
 PIN_LOCKOUT_SECONDS = 5

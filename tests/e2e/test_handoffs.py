@@ -12,10 +12,10 @@ import pytest
 from local import aws, dashboard
 from local.caller import EmulatedAgent, Pbx, SimulatedCaller
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
 from local.stack import LocalStack
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.events import EventType
+from warmline_cli.api import register_caller
 
 pytestmark = pytest.mark.e2e
 

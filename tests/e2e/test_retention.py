@@ -10,11 +10,11 @@ import pytest
 from local import aws, dashboard
 from local.caller import SimulatedCaller
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
 from local.stack import LocalStack, retention_overrides
 from tests.faults.test_slots_and_expiry import add_own_voice
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
+from warmline_cli.api import register_caller
 
 CLONE_TTL_S = 8
 SWEEP_EVERY_S = 2

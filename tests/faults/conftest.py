@@ -10,8 +10,8 @@ from local import aws
 from local.caller import SimulatedCaller
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
 from local.stack import LocalStack
+from warmline_cli.api import register_caller
 
 WORKER_TIMEOUT_S = 8
 CLONE_CAP = 2

@@ -13,9 +13,9 @@ import pytest
 
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
 from local.stack import ACCESS_LOG, LocalStack
 from tests.faults.conftest import Ledger
+from warmline_cli.api import register_caller
 
 RATE, BURST = 5, 10
 FLOOD = 120

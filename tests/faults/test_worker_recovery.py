@@ -12,9 +12,9 @@ import pytest
 
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency, Fault
-from local.registration import register_caller
 from local.stack import LocalStack
 from tests.faults.conftest import Ledger, _busy_workers
+from warmline_cli.api import register_caller
 
 CALLER = "+442079020099"
 CLONE_HANGS_S = 40  # longer than one heartbeat's 30 s, shorter than the clone request's 45 s timeout

@@ -1,5 +1,6 @@
-"""Register a caller's voice sample, and wire the emulated agent, on the running local stack, the
-way an operator does.
+"""The CLI's public entry points for programs (the local stack's demo, its tests): register a
+caller's voice sample, and wire the emulated agent, on the running local stack, the way an operator
+does. `local/` imports only this module of the CLI.
 
 `register_caller` is `warmline samples add --local` without its printing: the audio is checked and
 the sample and consent are recorded by the CLI's own code (the consent log notes the source as
