@@ -27,7 +27,7 @@ from local.caller import CallOutcome, SimulatedCaller
 from local.calls import PlannedCall, caller_for, plan_calls, prepare
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key, normalise_number
 from warmline.cloning_report import nearest_rank
@@ -92,17 +92,19 @@ def run_mode(mode: str, args: argparse.Namespace, out: Path, say) -> dict[str, A
     # pipeline, not local queueing behind a cap or process start-up (cold starts are measured apart).
     stack = LocalStack(
         state_dir=out / f"state-{mode}",
-        # The offered load, not the stage's default throttling, is what is measured.
-        parameter_overrides={
-            "CloneMaxConcurrency": max(2, args.concurrency),
-            "ApiRateLimit": 100 * args.concurrency,
-            "ApiBurstLimit": 100 * args.concurrency,
-        },
-        http_concurrency=2 * args.concurrency,
-        emulator_options={"clone_latency": CloneLatency.demo(), "voice_limit": 10_000, "seed": 7},
-        env_overrides=ORIGINAL["env"] if original else {},
-        function_timeout_overrides=ORIGINAL["timeouts"] if original else {},
         progress=lambda message: say(f"[{mode}] {message}"),
+        options=StackOptions(
+            # The offered load, not the stage's default throttling, is what is measured.
+            parameter_overrides={
+                "CloneMaxConcurrency": max(2, args.concurrency),
+                "ApiRateLimit": 100 * args.concurrency,
+                "ApiBurstLimit": 100 * args.concurrency,
+            },
+            http_concurrency=2 * args.concurrency,
+            emulator_options={"clone_latency": CloneLatency.demo(), "voice_limit": 10_000, "seed": 7},
+            env_overrides=ORIGINAL["env"] if original else {},
+            function_timeout_overrides=ORIGINAL["timeouts"] if original else {},
+        ),
     )
     stack.start()
     try:

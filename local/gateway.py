@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.lambda_runtime import LambdaRuntime
-from local.template import ACCOUNT_ID, HttpRoute
+from local.template import ACCOUNT_ID, HttpRoute, StackModel
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 TEXT_CONTENT_TYPES = re.compile(
@@ -208,8 +208,6 @@ def map_result(result: Any) -> HttpResponse:
     try:
         status = int(result["statusCode"])
         headers = [(str(k).lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            headers.extend((str(name).lower(), str(value)) for value in values)
         headers.extend(("set-cookie", str(cookie)) for cookie in result.get("cookies") or [])
         body = result.get("body")
         if body is None:
@@ -226,23 +224,21 @@ def map_result(result: Any) -> HttpResponse:
 
 
 class Gateway:
-    def __init__(
-        self,
-        routes: list[HttpRoute],
-        runtime: LambdaRuntime,
-        api_id: str,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        throttle: RouteThrottle | None = None,
-        access_log: AccessLog | None = None,
-    ):
-        self.router = Router(routes)
+    """The template's HTTP API, with its stage's throttling, and its access log written to
+    `access_log_path` when the template sets a format."""
+
+    def __init__(self, model: StackModel, runtime: LambdaRuntime, access_log_path: Path | None = None):
+        settings = model.http_api
+        self.router = Router(model.routes)
         self.runtime = runtime
-        self.api_id = api_id
-        self.throttle = throttle
-        self.access_log = access_log
-        self.host = host
-        self.port = port
+        self.api_id = model.http_api_id
+        self.throttle = None
+        if settings.throttling_rate_limit is not None and settings.throttling_burst_limit is not None:
+            self.throttle = RouteThrottle(settings.throttling_rate_limit, settings.throttling_burst_limit)
+        self.access_log = None
+        if settings.access_log_format is not None and access_log_path is not None:
+            access_log_path.unlink(missing_ok=True)  # each run's access log is its own
+            self.access_log = AccessLog(settings.access_log_format, access_log_path)
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -250,11 +246,11 @@ class Gateway:
     def base_url(self) -> str:
         if self.server is None:
             raise RuntimeError("the gateway is not running")
-        return f"http://{self.host}:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> str:
         handler = type("GatewayRequestHandler", (_RequestHandler,), {"gateway": self})
-        self.server = _Server((self.host, self.port), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self.thread.start()
         return self.base_url

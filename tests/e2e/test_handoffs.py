@@ -12,7 +12,7 @@ import pytest
 from local import aws, dashboard
 from local.caller import EmulatedAgent, Pbx, SimulatedCaller
 from local.elevenlabs_emulator import CloneLatency
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.events import EventType
 from warmline_cli.api import register_caller
@@ -27,10 +27,12 @@ SWEEP_EVERY_S = 1
 def stack(tmp_path_factory):
     with LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-handoffs"),
-        emulator_options={"clone_latency": CloneLatency(0.3, 0.6)},
-        parameter_overrides={"DefaultCountryCode": "44", "HandoffWindowSeconds": WINDOW_S},
-        schedule_every=SWEEP_EVERY_S,
-        visibility_timeout_override=2,
+        options=StackOptions(
+            emulator_options={"clone_latency": CloneLatency(0.3, 0.6)},
+            parameter_overrides={"DefaultCountryCode": "44", "HandoffWindowSeconds": WINDOW_S},
+            schedule_every=SWEEP_EVERY_S,
+            visibility_timeout_override=2,
+        ),
     ) as running:
         yield running
 

@@ -13,7 +13,7 @@ import pytest
 
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.stack import ACCESS_LOG, LocalStack
+from local.stack import ACCESS_LOG, LocalStack, StackOptions
 from tests.faults.conftest import Ledger
 from warmline_cli.api import register_caller
 
@@ -26,9 +26,11 @@ CALLER = "+442079020777"
 def throttled_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-flood"),
-        parameter_overrides={"ApiRateLimit": RATE, "ApiBurstLimit": BURST},
-        emulator_options={"clone_latency": CloneLatency(1.0, 1.0)},
-        visibility_timeout_override=4,
+        options=StackOptions(
+            parameter_overrides={"ApiRateLimit": RATE, "ApiBurstLimit": BURST},
+            emulator_options={"clone_latency": CloneLatency(1.0, 1.0)},
+            visibility_timeout_override=4,
+        ),
     )
     stack.start()
     yield stack

@@ -12,7 +12,7 @@ import pytest
 
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency, Fault
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from tests.faults.conftest import Ledger, _busy_workers
 from warmline_cli.api import register_caller
 
@@ -24,10 +24,12 @@ CLONE_HANGS_S = 40  # longer than one heartbeat's 30 s, shorter than the clone r
 def template_timed_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-recovery"),
-        emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
-        # The template's timings, but the re-check of the in-doubt job (the killed attempt) comes
-        # seconds later rather than 5 minutes, so the scenario settles (no voice left over) in time.
-        env_overrides={"CLONE_RECHECK_DELAY_SECONDS": "3"},
+        options=StackOptions(
+            emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
+            # The template's timings, but the re-check of the in-doubt job (the killed attempt) comes
+            # seconds later rather than 5 minutes, so the scenario settles (no voice left over) in time.
+            env_overrides={"CLONE_RECHECK_DELAY_SECONDS": "3"},
+        ),
     )
     stack.start()
     yield stack
