@@ -19,12 +19,12 @@ from local.stack import (
     LocalStack,
     StackAlreadyRunning,
     StackOptions,
-    process_alive,
     read_state,
     retention_overrides,
     running_stack,
 )
 from local.template import TemplateError
+from warmline_cli.api import process_alive
 
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 20.0

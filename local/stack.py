@@ -19,6 +19,7 @@ from local.gateway import Gateway
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
 from local.scheduler import Scheduler
 from local.sqs_poller import SqsPoller
+from warmline_cli.api import process_alive, wire_agent
 
 ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
 # The function variable that names the ElevenLabs key secret; the emulator accepts that secret's value.
@@ -41,20 +42,6 @@ def retention_overrides(clone_ttl_seconds: float) -> dict[str, str]:
 
 class StackAlreadyRunning(RuntimeError):
     pass
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # A zombie has exited; it only waits for a parent to reap it.
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def read_state(state_dir: str | Path) -> dict[str, Any] | None:
@@ -197,8 +184,6 @@ class LocalStack:
         self.scheduler.start()
         self._write_state()
         if self.emulator is not None:
-            from warmline_cli.api import wire_agent
-
             self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
             wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
         self.progress(f"local stack up at {self.api_base_url}")

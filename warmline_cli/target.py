@@ -171,7 +171,7 @@ def from_local(state_path: Path = DEFAULT_LOCAL_STATE) -> Target:
         ) from None
     except (OSError, ValueError) as error:
         raise CliError(f"cannot read {state_path}: {error}") from None
-    if not _alive(state.get("pids", {}).get("stack")):
+    if not process_alive(state.get("pids", {}).get("stack")):
         raise CliError(f"the local stack recorded in {state_path} is not running; start it with `make up`")
     return from_local_state(state)
 
@@ -200,7 +200,8 @@ def from_local_state(state: dict[str, Any]) -> Target:
     )
 
 
-def _alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
+    """Whether `pid` is a running process (not a zombie that only waits to be reaped)."""
     if not isinstance(pid, int):
         return False
     try:
@@ -208,6 +209,10 @@ def _alive(pid: Any) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
         return True
     try:  # a zombie has exited; it only waits for a parent to reap it
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"

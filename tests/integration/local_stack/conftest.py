@@ -18,7 +18,9 @@ def fixture_stack(tmp_path_factory):
         state_dir=state_dir,
         options=StackOptions(
             secret_values={"TokenSecret": "token-value"},
-            visibility_timeout_override=1,
+            # Long enough for a cold batch invocation on a loaded machine: a record still being
+            # processed when it turns visible again is delivered twice (SQS is at-least-once).
+            visibility_timeout_override=3,
         ),
     ) as stack:
         yield stack
