@@ -30,6 +30,10 @@ def throttled_stack(tmp_path_factory):
             parameter_overrides={"ApiRateLimit": RATE, "ApiBurstLimit": BURST},
             emulator_options={"clone_latency": CloneLatency(1.0, 1.0)},
             visibility_timeout_override=4,
+            # One warm webhook environment, started before the flood: a cold start under the flood
+            # on a loaded machine can pass Lambda's 10 s init limit (a 500 that is not the subject).
+            http_concurrency=1,
+            provisioned=1,
         ),
     )
     stack.start()

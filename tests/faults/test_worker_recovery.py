@@ -29,6 +29,9 @@ def template_timed_stack(tmp_path_factory):
             # The template's timings, but the re-check of the in-doubt job (the killed attempt) comes
             # seconds later rather than 5 minutes, so the scenario settles (no voice left over) in time.
             env_overrides={"CLONE_RECHECK_DELAY_SECONDS": "3"},
+            # The first attempt runs in a warm worker: a cold start on a loaded machine can pass
+            # Lambda's 10 s init limit and end that attempt before the fault it is here for.
+            provisioned=1,
         ),
     )
     stack.start()
