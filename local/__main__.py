@@ -18,12 +18,13 @@ from pathlib import Path
 from local.stack import (
     LocalStack,
     StackAlreadyRunning,
-    process_alive,
+    StackOptions,
     read_state,
     retention_overrides,
     running_stack,
 )
 from local.template import TemplateError
+from warmline_cli.api import process_alive
 
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 20.0
@@ -102,17 +103,10 @@ def _parameters(pairs: list[str]) -> dict[str, str]:
     return parameters
 
 
-def _stack_arguments(args: argparse.Namespace) -> list[str]:
-    arguments = ["--template", args.template, "--clone-latency", args.clone_latency]
-    for pair in args.param:
-        arguments += ["--param", pair]
-    if args.visibility_timeout is not None:
-        arguments += ["--visibility-timeout", str(args.visibility_timeout)]
-    if args.schedule_every is not None:
-        arguments += ["--schedule-every", str(args.schedule_every)]
-    if args.clone_ttl_seconds is not None:
-        arguments += ["--clone-ttl-seconds", str(args.clone_ttl_seconds)]
-    return arguments
+def _as_serve(argv: list[str]) -> list[str]:
+    """`up`'s own arguments, for the `serve` it starts in the background."""
+    index = argv.index("up")
+    return [*argv[:index], "serve", *argv[index + 1 :]]
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -123,13 +117,15 @@ def serve(args: argparse.Namespace) -> int:
         signal.signal(signal_number, lambda *_: stop_requested.set())
     stack = LocalStack(
         template_path=args.template,
-        parameter_overrides=_parameters(args.param),
-        env_overrides=retention_overrides(args.clone_ttl_seconds) if args.clone_ttl_seconds else None,
-        visibility_timeout_override=args.visibility_timeout,
         state_dir=args.state_dir,
-        emulator_options={"clone_latency": getattr(CloneLatency, args.clone_latency)()},
         progress=lambda message: print(message, flush=True),
-        schedule_every=args.schedule_every,
+        options=StackOptions(
+            parameter_overrides=_parameters(args.param),
+            env_overrides=retention_overrides(args.clone_ttl_seconds) if args.clone_ttl_seconds else {},
+            visibility_timeout_override=args.visibility_timeout,
+            emulator_options={"clone_latency": getattr(CloneLatency, args.clone_latency)()},
+            schedule_every=args.schedule_every,
+        ),
     )
     try:
         stack.start()
@@ -173,7 +169,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"starting the local stack in the background (log: {log_path})", flush=True)
     with open(log_path, "wb") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "local", "--state-dir", args.state_dir, "serve", *_stack_arguments(args)],
+            [sys.executable, "-m", "local", *_as_serve(args.argv)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -266,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return calls.main(argv[1:])
     args = _parser().parse_args(argv)
+    args.argv = argv
     return {"up": up, "down": down, "status": status, "serve": serve}[args.command](args)
 
 

@@ -108,15 +108,12 @@ def create_resources(endpoint_url: str, model: StackModel, visibility_timeout_ov
     """Create the tables, queues and buckets of the model (secrets are created first, on their own)."""
     dynamodb = client("dynamodb", endpoint_url)
     for table in model.tables.values():
-        arguments: dict[str, Any] = {
-            "TableName": table.name,
-            "KeySchema": table.key_schema,
-            "AttributeDefinitions": table.attribute_definitions,
-            "BillingMode": "PAY_PER_REQUEST",
-        }
-        if table.global_secondary_indexes:
-            arguments["GlobalSecondaryIndexes"] = table.global_secondary_indexes
-        dynamodb.create_table(**arguments)
+        dynamodb.create_table(
+            TableName=table.name,
+            KeySchema=table.key_schema,
+            AttributeDefinitions=table.attribute_definitions,
+            BillingMode="PAY_PER_REQUEST",
+        )
         if table.ttl_attribute:
             dynamodb.update_time_to_live(
                 TableName=table.name,
@@ -135,8 +132,6 @@ def create_resources(endpoint_url: str, model: StackModel, visibility_timeout_ov
         }
         if queue.message_retention_period is not None:
             attributes["MessageRetentionPeriod"] = str(queue.message_retention_period)
-        if queue.fifo:
-            attributes["FifoQueue"] = "true"
         if queue.dead_letter_queue:
             attributes["RedrivePolicy"] = json.dumps(
                 {

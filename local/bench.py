@@ -27,9 +27,10 @@ from local.caller import CallOutcome, SimulatedCaller
 from local.calls import PlannedCall, caller_for, plan_calls, prepare
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key, normalise_number
+from warmline.cloning_report import nearest_rank
 
 GREETING_SECONDS = 4.0  # as long as the demo's greeting; then the caller presses 1
 FUNCTIONS = ("WebhookFunction", "CloneWorkerFunction", "IvrCheckFunction")
@@ -72,16 +73,9 @@ TARGETS = {
 }
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def p50_p99(values: list[float]) -> dict[str, float | None]:
-    return {"p50": percentile(values, 50), "p99": percentile(values, 99), "count": len(values)}
+    ordered = sorted(values)
+    return {"p50": nearest_rank(ordered, 50), "p99": nearest_rank(ordered, 99), "count": len(values)}
 
 
 @dataclass
@@ -98,17 +92,19 @@ def run_mode(mode: str, args: argparse.Namespace, out: Path, say) -> dict[str, A
     # pipeline, not local queueing behind a cap or process start-up (cold starts are measured apart).
     stack = LocalStack(
         state_dir=out / f"state-{mode}",
-        # The offered load, not the stage's default throttling, is what is measured.
-        parameter_overrides={
-            "CloneMaxConcurrency": max(2, args.concurrency),
-            "ApiRateLimit": 100 * args.concurrency,
-            "ApiBurstLimit": 100 * args.concurrency,
-        },
-        http_concurrency=2 * args.concurrency,
-        emulator_options={"clone_latency": CloneLatency.demo(), "voice_limit": 10_000, "seed": 7},
-        env_overrides=ORIGINAL["env"] if original else {},
-        function_timeout_overrides=ORIGINAL["timeouts"] if original else {},
         progress=lambda message: say(f"[{mode}] {message}"),
+        options=StackOptions(
+            # The offered load, not the stage's default throttling, is what is measured.
+            parameter_overrides={
+                "CloneMaxConcurrency": max(2, args.concurrency),
+                "ApiRateLimit": 100 * args.concurrency,
+                "ApiBurstLimit": 100 * args.concurrency,
+            },
+            http_concurrency=2 * args.concurrency,
+            emulator_options={"clone_latency": CloneLatency.demo(), "voice_limit": 10_000, "seed": 7},
+            env_overrides=ORIGINAL["env"] if original else {},
+            function_timeout_overrides=ORIGINAL["timeouts"] if original else {},
+        ),
     )
     stack.start()
     try:

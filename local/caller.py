@@ -69,6 +69,7 @@ class CallOutcome:
     silent_waits: int = 0  # check_clone waits the caller heard in silence
     # check_clone's transfer_to_agent answer -> the re-entry's conversation-init answered: the transfer leg
     transfer_ms: float | None = None
+    check_ms: float | None = None  # the round trip of the check_clone request that answered transfer_to_agent
     conversations: list[dict[str, Any]] = field(default_factory=list)  # each leg's dynamic variables
 
 
@@ -336,6 +337,7 @@ class SimulatedCaller:
                 time.sleep(self.pause_between_presses_seconds)
                 continue
             if action == "transfer_to_agent":
+                outcome.check_ms = (answered_at - pressed_at) * 1000
                 outcome.cloned_voice_id = checked["cloned_voice_id"]
                 timeline.add(
                     f"clone ready (voice_id {outcome.cloned_voice_id}), waited {checked['wait_time_ms']} ms"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import sys
 import time
 import uuid
@@ -21,8 +20,9 @@ from typing import Any
 
 from local.caller import CallOutcome, SimulatedCaller
 from local.demo_audio import write_sample
-from local.registration import register_caller
 from local.stack import running_stack
+from warmline.cloning_report import nearest_rank
+from warmline_cli.api import register_caller
 
 KINDS = ("first", "repeat", "no-sample", "mixed")
 
@@ -79,11 +79,8 @@ def summary(calls: list[PlannedCall], outcomes: list[CallOutcome]) -> list[str]:
 
 
 def _percentiles(values: list[float]) -> tuple[float, float]:
-    if len(values) < 2:
-        value = values[0] if values else 0.0
-        return value, value
-    cuts = statistics.quantiles(values, n=100, method="inclusive")
-    return cuts[49], cuts[94]
+    ordered = sorted(values) or [0.0]
+    return nearest_rank(ordered, 50), nearest_rank(ordered, 95)
 
 
 def caller_for(state: dict[str, Any], greeting_seconds: float) -> SimulatedCaller:

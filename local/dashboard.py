@@ -1,23 +1,42 @@
-"""The dashboard's main panels as a PNG, from the EMF lines the functions printed on the local stack.
+"""The CloudWatch dashboard of template.yaml drawn as a PNG, from the EMF lines the functions printed on
+the local stack.
 
-    python -m local.dashboard --out warmline-dashboard.png [--logs .warmline/logs]
+    python -m local.dashboard --out .warmline/dashboard.png [--logs .warmline/logs]
 
 On AWS, CloudWatch turns these lines into metrics; locally the stack writes each function's stdout
-to .warmline/logs/<FunctionLogicalId>.log, and this reads them back.
+to .warmline/logs/<FunctionLogicalId>.log, and this reads them back. Every metric widget of the
+template's dashboard is a panel here, at its place in the grid, each of its rows a series over time
+(counts summed per period, zero where nothing happened; other statistics per period where there was
+data). Rows of AWS metrics and metric-math expressions have no local data and say so. A horizontal
+line marks a target: the widget's own `annotations`, and the template parameter that bounds the
+metric (a clone slower than the greeting timeout, an IVR wait past its longest, a handoff past its
+window).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from local.template import read_yaml
+from warmline.cloning_report import nearest_rank
+
 NO_DATA_MESSAGE = "no EMF metric lines in {logs}: run `make demo` first (it plays calls on the local stack)"
+TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+MAX_PERIODS = 30  # the run is cut into at most this many periods (at least a second each)
+# metric name -> (label, the template parameter in seconds that bounds it); drawn in ms
+TARGETS = {
+    "CloneDuration": ("greeting timeout", "GreetingTimeoutSeconds"),
+    "IvrWaitTime": ("longest IVR wait", "IvrMaxWaitSeconds"),
+    "HandoffTransferTime": ("handoff window", "HandoffWindowSeconds"),
+}
 
 
 @dataclass(frozen=True)
@@ -39,13 +58,11 @@ def parse_emf_lines(lines: Iterable[str]) -> list[MetricPoint]:
     points = []
     for line in lines:
         line = line.strip()
-        if not line.startswith("{") or '"_aws"' not in line:
-            continue
-        try:
-            document = json.loads(line)
-        except ValueError:
-            continue
-        points.extend(_points_of(document))
+        if line.startswith("{") and '"_aws"' in line:
+            try:
+                points.extend(_points_of(json.loads(line)))
+            except ValueError:
+                continue
     return points
 
 
@@ -61,16 +78,9 @@ def _points_of(document: dict[str, Any]) -> list[MetricPoint]:
             for metric in directive.get("Metrics", []):
                 values = document.get(metric["Name"])
                 for value in values if isinstance(values, list) else [values]:
-                    points.append(
-                        MetricPoint(
-                            directive["Namespace"],
-                            metric["Name"],
-                            metric.get("Unit", "None"),
-                            dimensions,
-                            float(value),
-                            timestamp,
-                        )
-                    )
+                    unit = metric.get("Unit", "None")
+                    identity = (directive["Namespace"], metric["Name"], unit, dimensions)
+                    points.append(MetricPoint(*identity, float(value), timestamp))
     return points
 
 
@@ -82,78 +92,131 @@ def read_logs(logs_dir: Path) -> list[MetricPoint]:
     return points
 
 
-def render(points: list[MetricPoint], out: Path) -> Path:
+def dashboard_widgets(template_path: Path = TEMPLATE) -> list[dict[str, Any]]:
+    """The metric widgets of the template's dashboard (its ${...} names left as they are written)."""
+    resources = read_yaml(template_path)["Resources"].values()
+    body = next(r for r in resources if r["Type"] == "AWS::CloudWatch::Dashboard")["Properties"]
+    document = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body["DashboardBody"]["Fn::Sub"]))
+    return [widget for widget in document["widgets"] if widget["type"] == "metric"]
+
+
+def statistic(stat: str, values: list[float]) -> float:
+    """One CloudWatch statistic of one period's values; a Sum of nothing is 0, any other is no data."""
+    if stat == "Sum" or stat == "SampleCount":
+        return sum(values) if stat == "Sum" else len(values)
+    if not values:
+        return math.nan
+    if stat.startswith("p"):
+        return float(nearest_rank(sorted(values), float(stat[1:])))
+    return {"Average": sum(values) / len(values), "Maximum": max(values), "Minimum": min(values)}[stat]
+
+
+class _Picture:
+    def __init__(self, points: list[MetricPoint], parameters: dict[str, Any]):
+        self.points = points
+        self.parameters = parameters
+        times = [point.timestamp_ms / 1000 for point in points] or [0.0]
+        self.start = min(times)
+        self.period = max(1.0, math.ceil((max(times) - self.start + 1) / MAX_PERIODS))
+        self.periods = int((max(times) - self.start) // self.period) + 1
+
+    def series(self, row: list[Any], widget_stat: str) -> tuple[str, list[float]] | None:
+        options = row[-1] if isinstance(row[-1], dict) else {}
+        names = [part for part in row if isinstance(part, str)]
+        namespace, name, pairs = names[0], names[1], dict(zip(names[2::2], names[3::2], strict=True))
+        if namespace.startswith("AWS/"):
+            return None
+        by_period: list[list[float]] = [[] for _ in range(self.periods)]
+        for point in self.points:
+            if (point.namespace, point.name, point.dimensions) == (namespace, name, pairs):
+                by_period[int((point.timestamp_ms / 1000 - self.start) // self.period)].append(point.value)
+        stat = options.get("stat", widget_stat)
+        return options.get("label", f"{name} {stat}"), [statistic(stat, values) for values in by_period]
+
+    def targets(self, widget: dict[str, Any]) -> list[tuple[str, float]]:
+        properties = widget["properties"]
+        lines = [
+            (a.get("label", ""), float(a["value"]))
+            for a in properties.get("annotations", {}).get("horizontal", [])
+        ]
+        names = {row[1] for row in properties["metrics"] if isinstance(row[0], str)}
+        for name in sorted(names & set(TARGETS)):
+            label, parameter = TARGETS[name]
+            seconds = float(self.parameters[parameter])
+            lines.append((f"{label} ({seconds:g} s)", seconds * 1000))
+        return lines
+
+    def draw(self, axis: Any, widget: dict[str, Any]) -> None:
+        properties = widget["properties"]
+        axis.set_title(properties["title"], fontsize=9)
+        minutes = [i * self.period / 60 for i in range(self.periods)]
+        not_local = []
+        for row in properties["metrics"]:
+            found = None if isinstance(row[0], dict) else self.series(row, properties.get("stat", "Average"))
+            if found is None:
+                not_local.append((row[0].get("label") if isinstance(row[0], dict) else None) or row[1])
+                continue
+            label, values = found
+            axis.plot(minutes, values, marker="o", markersize=3, label=label)
+        for label, value in self.targets(widget):
+            axis.axhline(value, color="red", linestyle="--", linewidth=1, label=f"target: {label}")
+        if not_local:
+            note = "not on the local stack: " + ", ".join(dict.fromkeys(not_local))
+            axis.text(
+                0.01, 0.98, note, transform=axis.transAxes, fontsize=7, va="top", color="grey", wrap=True
+            )
+        axis.set_xlabel(f"minutes since the first metric ({self.period:g} s periods)", fontsize=7)
+        axis.set_ylim(bottom=0)
+        axis.set_xlim(0, max(minutes[-1], self.period / 60))
+        axis.tick_params(labelsize=7)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=6, loc="upper right")
+
+
+def render(
+    points: list[MetricPoint],
+    out: Path,
+    parameters: dict[str, Any] | None = None,
+    template_path: Path = TEMPLATE,
+) -> list[str]:
+    """Draw the dashboard into `out`; the titles of the panels drawn, in the template's order.
+    `parameters` are the stack's template parameters (the template's defaults where not given)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    values: dict[str, list[float]] = defaultdict(list)
-    counts: dict[str, float] = defaultdict(float)
-    for point in points:
-        extra = [value for name, value in sorted(point.dimensions.items()) if name != "service"]
-        label = point.name + (f" ({', '.join(extra)})" if extra else "")
-        values[label].append(point.value)
-        if point.unit == "Count":
-            counts[label] += point.value
-
-    figure, axes = plt.subplots(2, 2, figsize=(14, 9))
+    declared = read_yaml(template_path).get("Parameters", {})
+    values = {name: spec.get("Default") for name, spec in declared.items()} | (parameters or {})
+    widgets = dashboard_widgets(template_path)
+    rows = max(widget["y"] + widget["height"] for widget in widgets)
+    figure = plt.figure(figsize=(24, rows * 0.55))
+    grid = figure.add_gridspec(rows, 24, hspace=2.5, wspace=3, top=0.96, bottom=0.03, left=0.04, right=0.98)
     figure.suptitle(f"warmline on the local stack - {len(points)} metric values")
-    _distribution(axes[0][0], "Clone time (ms)", {"CloneDuration": values.get("CloneDuration", [])})
-    _distribution(
-        axes[0][1], "IVR wait after pressing 1 (ms)", {"IvrWaitTime": values.get("IvrWaitTime", [])}
-    )
-    _counts(axes[1][0], "Outcomes and counts", counts)
-    latency = {label: series for label, series in values.items() if label.startswith("Webhook")}
-    _distribution(axes[1][1], "Webhook time inside the function (ms)", latency)
-    figure.tight_layout()
+    picture = _Picture(points, values)
+    for widget in widgets:
+        x, y, width, height = widget["x"], widget["y"], widget["width"], widget["height"]
+        picture.draw(figure.add_subplot(grid[y : y + height - 1, x : x + width]), widget)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, format="png", dpi=100)
     plt.close(figure)
-    return out
-
-
-def _percentile(sorted_values: list[float], percentile: float) -> float:
-    rank = max(1, -(-len(sorted_values) * percentile // 100))
-    return sorted_values[int(rank) - 1]
-
-
-def _distribution(axis: Any, title: str, series: dict[str, list[float]]) -> None:
-    axis.set_title(title)
-    series = {label: sorted(found) for label, found in series.items() if found}
-    if not series:
-        axis.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axis.transAxes)
-        return
-    labels = [
-        f"{label}\nn={len(found)} p50={_percentile(found, 50):.0f} p95={_percentile(found, 95):.0f}"
-        for label, found in series.items()
-    ]
-    axis.boxplot(list(series.values()), orientation="horizontal", tick_labels=labels, showmeans=True)
-    axis.tick_params(axis="y", labelsize=8)
-
-
-def _counts(axis: Any, title: str, counts: dict[str, float]) -> None:
-    axis.set_title(title)
-    if not counts:
-        axis.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axis.transAxes)
-        return
-    labels = sorted(counts)
-    axis.barh(labels, [counts[label] for label in labels])
-    axis.tick_params(axis="y", labelsize=8)
-    for index, label in enumerate(labels):
-        axis.text(counts[label], index, f" {counts[label]:g}", va="center", fontsize=8)
+    return [widget["properties"]["title"] for widget in widgets]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local.dashboard", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("warmline-dashboard.png"), help="PNG to write")
     parser.add_argument("--logs", type=Path, default=Path(".warmline/logs"), help="the local stack's logs")
+    parser.add_argument(
+        "--template", type=Path, default=TEMPLATE, help="the template whose dashboard to draw"
+    )
     args = parser.parse_args(argv)
     points = read_logs(args.logs) if args.logs.is_dir() else []
     if not points:
         print(NO_DATA_MESSAGE.format(logs=args.logs), file=sys.stderr)
         return 1
-    print(render(points, args.out))
+    render(points, args.out, template_path=args.template)
+    print(args.out)
     return 0
 
 

@@ -17,9 +17,9 @@ import httpx
 from local.caller import CallOutcome, EmulatedAgent, Pbx, SimulatedCaller
 from local.dashboard import read_logs, render
 from local.demo_audio import write_sample
-from local.registration import register_caller
-from local.stack import LocalStack, StackAlreadyRunning, retention_overrides
+from local.stack import LocalStack, StackAlreadyRunning, StackOptions, retention_overrides
 from warmline.adapters.elevenlabs import ElevenLabsClient
+from warmline_cli.api import register_caller
 
 DEMO_CALLER = "+44 20 7946 0000"
 SWEEP_EVERY_SECONDS = 5
@@ -62,14 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     short_retention = args.clone_ttl_seconds is not None
     stack = LocalStack(
         state_dir=args.state_dir,
-        emulator_options={"clone_latency": latency},
         progress=say,
-        provisioned=1,
-        env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else None,
-        parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
-        if args.refuse_refer
-        else None,
-        schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
+        options=StackOptions(
+            emulator_options={"clone_latency": latency},
+            provisioned=1,
+            env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else {},
+            parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
+            if args.refuse_refer
+            else {},
+            schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
+        ),
     )
     try:
         stack.start()
@@ -174,8 +176,9 @@ def _report_metrics(stack: LocalStack) -> None:
     )
     # The functions flush their EMF lines as they answer; the poller's last batch may lag a moment.
     time.sleep(0.5)
-    png = render(read_logs(stack.logs_dir), stack.state_dir / "dashboard.png")
-    _progress(f"the dashboard's main panels for this run: {png}")
+    png = stack.state_dir / "dashboard.png"
+    render(read_logs(stack.logs_dir), png, stack.model.parameters, stack.template_path)
+    _progress(f"the dashboard (template.yaml's panels over this run): {png}")
 
 
 def _ms(value: float | None) -> str:

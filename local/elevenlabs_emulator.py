@@ -205,6 +205,8 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 class Emulator:
+    default_agent_id = DEFAULT_AGENT_ID
+
     def __init__(
         self,
         api_key: str,
@@ -363,12 +365,12 @@ class Emulator:
             ("GET", "/v1/convai/secrets", self._list_secrets),
             ("POST", "/v1/convai/secrets", self._add_secret),
             ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
-            ("GET", "/_emulator/requests", self._control_requests),
-            ("GET", "/_emulator/voices", self._control_voices),
-            ("GET", "/_emulator/faults", self._control_faults),
+            ("GET", "/_emulator/requests", lambda: jsonify(self.requests(request.args.get("path_prefix")))),
+            ("GET", "/_emulator/voices", lambda: jsonify(self.voices())),
+            ("GET", "/_emulator/faults", lambda: jsonify(self.faults())),
             ("POST", "/_emulator/faults", self._control_inject),
-            ("DELETE", "/_emulator/faults", self._control_clear_faults),
-            ("POST", "/_emulator/reset", self._control_reset),
+            ("DELETE", "/_emulator/faults", lambda: _ok(self.clear_faults())),
+            ("POST", "/_emulator/reset", lambda: _ok(self.reset())),
             ("POST", "/_emulator/config", self._control_config),
             ("POST", "/_emulator/sip/inbound", self._control_inbound_call),
             ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
@@ -540,10 +542,7 @@ class Emulator:
     def _list_voices(self) -> Response:
         with self._lock:
             cloned = list(self._voices.values())
-        premade = [{"voice_id": voice_id, **voice} for voice_id, voice in PREMADE_VOICES.items()]
-        voices = [_premade_voice_response(voice) for voice in premade]
-        voices += [_cloned_voice_response(voice) for voice in cloned]
-        return jsonify({"voices": voices})
+        return jsonify({"voices": _premade_voices() + [_cloned_voice_response(voice) for voice in cloned]})
 
     def _search_voices(self) -> Response:
         """GET /v2/voices: `search` (in name, description, labels and category, ignoring case),
@@ -559,7 +558,7 @@ class Emulator:
             return validation_response([f"query: next_page_token: {token!r} is not a token this API gave"])
         with self._lock:
             cloned = [_cloned_voice_response(voice) for voice in self._voices.values()]
-        premade = [_premade_voice_response({"voice_id": k, **v}) for k, v in PREMADE_VOICES.items()]
+        premade = _premade_voices()
         matching = [
             voice
             for voice in cloned
@@ -581,7 +580,9 @@ class Emulator:
 
     def _get_voice(self, voice_id: str) -> Response:
         if voice_id in PREMADE_VOICES:
-            return jsonify(_premade_voice_response({"voice_id": voice_id, **PREMADE_VOICES[voice_id]}))
+            return jsonify(
+                _voice_response({"voice_id": voice_id, **PREMADE_VOICES[voice_id]}, "premade", False)
+            )
         with self._lock:
             voice = self._voices.get(voice_id)
         if voice is None:
@@ -650,23 +651,29 @@ class Emulator:
 
     def agent(self, agent_id: str = DEFAULT_AGENT_ID) -> dict[str, Any]:
         with self._lock:
-            return json.loads(json.dumps(self._agents[agent_id]))
+            return _copy(self._agents[agent_id])
 
     def tools(self) -> list[dict[str, Any]]:
         with self._lock:
-            return json.loads(json.dumps(list(self._tools.values())))
+            return _copy(list(self._tools.values()))
 
     def secret_value(self, secret_id: str) -> str:
         with self._lock:
             return self._secrets[secret_id]["value"]
 
-    def _get_agent(self, agent_id: str) -> Response:
+    def _change(self, kind: str, items: dict[str, Any], item_id: str, change: Any = None) -> Response:
+        """Answer a copy of one agent or tool after `change(item)`; 404 `<kind>_not_found` if none."""
         with self._lock:
-            agent = self._agents.get(agent_id)
-            answer = json.loads(json.dumps(agent)) if agent else None
+            item = items.get(item_id)
+            if item is not None and change is not None:
+                change(item)
+            answer = _copy(item)
         if answer is None:
-            return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+            return error_response(404, f"{kind}_not_found", f"{kind.capitalize()} {item_id} was not found.")
         return jsonify(answer)
+
+    def _get_agent(self, agent_id: str) -> Response:
+        return self._change("agent", self._agents, agent_id)
 
     def _patch_agent(self, agent_id: str) -> Response:
         body = request.get_json(silent=True) or {}
@@ -676,37 +683,33 @@ class Emulator:
                 problems += openapi_check.validate_schema(schema, body[part], f"body: {part}")
         if problems:
             return validation_response(problems)
-        with self._lock:
-            agent = self._agents.get(agent_id)
-            if agent is None:
-                return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
-            for part in ("conversation_config", "platform_settings"):
+
+        def patch(agent: dict[str, Any]) -> None:
+            for part in AGENT_PARTS_SCHEMAS:
                 if body.get(part) is not None:
                     agent[part] = _deep_merge(agent.get(part) or {}, body[part])
             if body.get("name") is not None:
                 agent["name"] = body["name"]
             agent["metadata"]["updated_at_unix_secs"] = int(time.time())
-            answer = json.loads(json.dumps(agent))
-        return jsonify(answer)
+
+        return self._change("agent", self._agents, agent_id, patch)
 
     def _list_tools(self) -> Response:
         search = request.args.get("search") or ""
-        with self._lock:
-            tools = [tool for tool in self._tools.values() if tool["tool_config"]["name"].startswith(search)]
-            answer = json.loads(json.dumps(tools))
-        return jsonify({"tools": answer, "has_more": False, "next_cursor": None})
+        tools = [tool for tool in self.tools() if tool["tool_config"]["name"].startswith(search)]
+        return jsonify({"tools": tools, "has_more": False, "next_cursor": None})
 
     def _add_tool(self) -> Response:
         body = request.get_json(silent=True) or {}
+        creator = {
+            "is_creator": True,
+            "creator_name": "emulator",
+            "creator_email": "emulator@example.invalid",
+        }
         tool = {
             "id": "tool_" + self._random_id(),
             "tool_config": body["tool_config"],
-            "access_info": {
-                "is_creator": True,
-                "creator_name": "emulator",
-                "creator_email": "emulator@example.invalid",
-                "role": "admin",
-            },
+            "access_info": creator | {"role": "admin"},
             "usage_stats": {"avg_latency_secs": 0.0},
         }
         with self._lock:
@@ -714,35 +717,17 @@ class Emulator:
         return jsonify(tool)
 
     def _get_tool(self, tool_id: str) -> Response:
-        with self._lock:
-            tool = self._tools.get(tool_id)
-            answer = json.loads(json.dumps(tool)) if tool else None
-        if answer is None:
-            return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
-        return jsonify(answer)
+        return self._change("tool", self._tools, tool_id)
 
     def _update_tool(self, tool_id: str) -> Response:
-        body = request.get_json(silent=True) or {}
-        with self._lock:
-            tool = self._tools.get(tool_id)
-            if tool is None:
-                return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
-            tool["tool_config"] = body["tool_config"]
-            answer = json.loads(json.dumps(tool))
-        return jsonify(answer)
+        config = (request.get_json(silent=True) or {})["tool_config"]
+        return self._change("tool", self._tools, tool_id, lambda tool: tool.update(tool_config=config))
 
     def _list_secrets(self) -> Response:
+        used_by = {"tools": [], "agents": [], "others": []}
         with self._lock:
-            secrets_list = [
-                {
-                    "type": "stored",
-                    "secret_id": secret["secret_id"],
-                    "name": secret["name"],
-                    "used_by": {"tools": [], "agents": [], "others": []},
-                }
-                for secret in self._secrets.values()
-            ]
-        return jsonify({"secrets": secrets_list, "next_cursor": None})
+            listed = [_stored_secret(secret) | {"used_by": used_by} for secret in self._secrets.values()]
+        return jsonify({"secrets": listed, "next_cursor": None})
 
     def _add_secret(self) -> Response:
         body = request.get_json(silent=True) or {}
@@ -751,7 +736,7 @@ class Emulator:
             if any(existing["name"] == secret["name"] for existing in self._secrets.values()):
                 return error_response(400, "secret_name_taken", f"A secret named {body['name']} exists.")
             self._secrets[secret["secret_id"]] = secret
-        return jsonify({"type": "stored", "secret_id": secret["secret_id"], "name": secret["name"]})
+        return jsonify(_stored_secret(secret))
 
     def _update_secret(self, secret_id: str) -> Response:
         body = request.get_json(silent=True) or {}
@@ -760,22 +745,13 @@ class Emulator:
             if secret is None:
                 return error_response(404, "secret_not_found", f"Secret {secret_id} was not found.")
             secret.update(name=body["name"], value=body["value"])
-        return jsonify({"type": "stored", "secret_id": secret_id, "name": body["name"]})
+            return jsonify(_stored_secret(secret))
 
     def _random_id(self) -> str:
         with self._rng_lock:
             return "".join(self._rng.choice(ID_ALPHABET) for _ in range(20))
 
     # ---- control endpoints -----------------------------------------------------------------------
-
-    def _control_requests(self) -> Response:
-        return jsonify(self.requests(request.args.get("path_prefix")))
-
-    def _control_voices(self) -> Response:
-        return jsonify(self.voices())
-
-    def _control_faults(self) -> Response:
-        return jsonify(self.faults())
 
     def _control_inject(self) -> Response:
         payload = request.get_json(silent=True)
@@ -858,14 +834,6 @@ class Emulator:
             {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
         )
 
-    def _control_clear_faults(self) -> Response:
-        self.clear_faults()
-        return jsonify({"status": "ok"})
-
-    def _control_reset(self) -> Response:
-        self.reset()
-        return jsonify({"status": "ok"})
-
     def _control_config(self) -> Response:
         payload = request.get_json(silent=True) or {}
         try:
@@ -886,6 +854,10 @@ class Emulator:
                     "max_voice_add_edits": self.max_voice_add_edits,
                 }
             )
+
+
+def _ok(_done: None) -> Response:
+    return jsonify({"status": "ok"})
 
 
 def _voice_not_found(voice_id: str) -> Response:
@@ -920,6 +892,15 @@ def _factory_agent(agent_id: str) -> dict[str, Any]:
     }
 
 
+def _copy(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _stored_secret(secret: dict[str, str]) -> dict[str, str]:
+    """A workspace secret as ElevenLabs answers it: never its value."""
+    return {"type": "stored", "secret_id": secret["secret_id"], "name": secret["name"]}
+
+
 def _deep_merge(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     merged = dict(current)
     for key, value in change.items():
@@ -949,7 +930,7 @@ def _json_object(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _voice_response(voice: dict[str, Any], *, category: str, is_owner: bool) -> dict[str, Any]:
+def _voice_response(voice: dict[str, Any], category: str, is_owner: bool) -> dict[str, Any]:
     return {
         "voice_id": voice["voice_id"],
         "name": voice["name"],
@@ -967,12 +948,14 @@ def _voice_response(voice: dict[str, Any], *, category: str, is_owner: bool) -> 
     }
 
 
-def _premade_voice_response(voice: dict[str, Any]) -> dict[str, Any]:
-    return _voice_response(voice, category="premade", is_owner=False)
+def _premade_voices() -> list[dict[str, Any]]:
+    return [
+        _voice_response({"voice_id": key, **voice}, "premade", False) for key, voice in PREMADE_VOICES.items()
+    ]
 
 
 def _cloned_voice_response(voice: dict[str, Any]) -> dict[str, Any]:
-    return _voice_response(voice, category="cloned", is_owner=True)
+    return _voice_response(voice, "cloned", True)
 
 
 # ---- process mode --------------------------------------------------------------------------------

@@ -9,14 +9,14 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from local.lambda_runtime import LambdaRuntime
-from local.template import ACCOUNT_ID, HttpRoute
+from local.template import ACCOUNT_ID, HttpRoute, StackModel
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 TEXT_CONTENT_TYPES = re.compile(
@@ -77,21 +77,30 @@ def is_text(content_type: str | None) -> bool:
     return bool(TEXT_CONTENT_TYPES.match(content_type.split(";")[0].strip().lower()))
 
 
-def build_event(
-    *,
-    route: HttpRoute,
-    path_parameters: dict[str, str],
-    method: str,
-    raw_path: str,
-    raw_query: str,
-    header_pairs: list[tuple[str, str]],
-    body: bytes,
-    source_ip: str,
-    api_id: str,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    target: str  # the path and query, as on the request line
+    headers: list[tuple[str, str]]
+    body: bytes
+    source_ip: str
+    received_at: float = field(default_factory=time.time)
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.target).path
+
+    def header(self, name: str, default: str = "-") -> str:
+        return next((value for key, value in self.headers if key.lower() == name), default)
+
+
+def build_event(route: HttpRoute, path_parameters: dict[str, str], request: HttpRequest, api_id: str) -> dict:
+    """The payload format 2.0 event of one request."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
-    for name, value in header_pairs:
+    target = urlsplit(request.target)
+    raw_path, raw_query, body, now = target.path, target.query, request.body, request.received_at
+    for name, value in request.headers:
         name = name.lower()
         if name == "cookie":
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
@@ -100,7 +109,6 @@ def build_event(
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    now = time.time()
     domain_name = headers.get("host", "127.0.0.1").split(":")[0]
     route_key = "$default" if route.path == "$default" else route.route_key
     event: dict[str, Any] = {
@@ -115,10 +123,10 @@ def build_event(
             "domainName": domain_name,
             "domainPrefix": domain_name.split(".")[0],
             "http": {
-                "method": method,
+                "method": request.method,
                 "path": raw_path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
+                "sourceIp": request.source_ip,
                 "userAgent": headers.get("user-agent", ""),
             },
             "requestId": base64.b64encode(secrets.token_bytes(12)).decode(),
@@ -208,8 +216,6 @@ def map_result(result: Any) -> HttpResponse:
     try:
         status = int(result["statusCode"])
         headers = [(str(k).lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            headers.extend((str(name).lower(), str(value)) for value in values)
         headers.extend(("set-cookie", str(cookie)) for cookie in result.get("cookies") or [])
         body = result.get("body")
         if body is None:
@@ -226,23 +232,21 @@ def map_result(result: Any) -> HttpResponse:
 
 
 class Gateway:
-    def __init__(
-        self,
-        routes: list[HttpRoute],
-        runtime: LambdaRuntime,
-        api_id: str,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        throttle: RouteThrottle | None = None,
-        access_log: AccessLog | None = None,
-    ):
-        self.router = Router(routes)
+    """The template's HTTP API, with its stage's throttling, and its access log written to
+    `access_log_path` when the template sets a format."""
+
+    def __init__(self, model: StackModel, runtime: LambdaRuntime, access_log_path: Path | None = None):
+        settings = model.http_api
+        self.router = Router(model.routes)
         self.runtime = runtime
-        self.api_id = api_id
-        self.throttle = throttle
-        self.access_log = access_log
-        self.host = host
-        self.port = port
+        self.api_id = model.http_api_id
+        self.throttle = None
+        if settings.throttling_rate_limit is not None and settings.throttling_burst_limit is not None:
+            self.throttle = RouteThrottle(settings.throttling_rate_limit, settings.throttling_burst_limit)
+        self.access_log = None
+        if settings.access_log_format is not None and access_log_path is not None:
+            access_log_path.unlink(missing_ok=True)  # each run's access log is its own
+            self.access_log = AccessLog(settings.access_log_format, access_log_path)
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
 
@@ -250,11 +254,11 @@ class Gateway:
     def base_url(self) -> str:
         if self.server is None:
             raise RuntimeError("the gateway is not running")
-        return f"http://{self.host}:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self) -> str:
         handler = type("GatewayRequestHandler", (_RequestHandler,), {"gateway": self})
-        self.server = _Server((self.host, self.port), handler)
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self.thread.start()
         return self.base_url
@@ -269,62 +273,42 @@ class Gateway:
         self.server = None
         self.thread = None
 
-    def handle(
-        self, method: str, target: str, header_pairs: list[tuple[str, str]], body: bytes, source_ip: str
-    ) -> HttpResponse:
-        parts = urlsplit(target)
-        matched = self.router.match(method, parts.path)
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        matched = self.router.match(request.method, request.path)
         if matched is None:
             return json_response(404, {"message": "Not Found"})
         route, path_parameters = matched
-        started = time.time()
         if self.throttle is not None and not self.throttle.allow(route.route_key):
-            response = json_response(*TOO_MANY_REQUESTS)
-            self._log_access(route, header_pairs, source_ip, started, response, "-", "Too Many Requests")
-            return response
-        event = build_event(
-            route=route,
-            path_parameters=path_parameters,
-            method=method,
-            raw_path=parts.path,
-            raw_query=parts.query,
-            header_pairs=header_pairs,
-            body=body,
-            source_ip=source_ip,
-            api_id=self.api_id,
+            return self._logged(request, route, json_response(*TOO_MANY_REQUESTS), "-", "Too Many Requests")
+        invocation = self.runtime.invoke(
+            route.function, build_event(route, path_parameters, request, self.api_id)
         )
-        invocation = self.runtime.invoke(route.function, event)
         if not invocation.ok:
-            log.warning("%s %s: %s", method, parts.path, invocation.error)
-            response = json_response(*INTERNAL_ERROR)
-            self._log_access(
-                route, header_pairs, source_ip, started, response, "500", "Internal Server Error"
+            log.warning("%s %s: %s", request.method, request.path, invocation.error)
+            return self._logged(
+                request, route, json_response(*INTERNAL_ERROR), "500", "Internal Server Error"
             )
-            return response
-        response = map_result(invocation.result)
-        self._log_access(route, header_pairs, source_ip, started, response, "200", "-")
-        return response
+        return self._logged(request, route, map_result(invocation.result), "200", "-")
 
-    def _log_access(
+    def _logged(
         self,
+        request: HttpRequest,
         route: HttpRoute,
-        header_pairs: list[tuple[str, str]],
-        source_ip: str,
-        started: float,
         response: HttpResponse,
         integration_status: str,
         error: str,
-    ) -> None:
+    ) -> HttpResponse:
+        """`response`, written to the access log first (when the stage has one)."""
         if self.access_log is None:
-            return
-        user_agent = next((value for name, value in header_pairs if name.lower() == "user-agent"), "-")
+            return response
+        started = request.received_at
         latency_ms = int((time.time() - started) * 1000)
         self.access_log.write(
             {
                 "requestId": base64.b64encode(secrets.token_bytes(12)).decode(),
                 "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(started)),
-                "identity.sourceIp": source_ip,
-                "identity.userAgent": user_agent,
+                "identity.sourceIp": request.source_ip,
+                "identity.userAgent": request.header("user-agent"),
                 "routeKey": route.route_key,
                 "status": response.status,
                 "protocol": "HTTP/1.1",
@@ -335,6 +319,7 @@ class Gateway:
                 "error.message": error,
             }
         )
+        return response
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -353,9 +338,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send(json_response(413, {"message": "Request Entity Too Large"}))
             return
         body = self.rfile.read(length) if length else b""
-        response = self.gateway.handle(
+        request = HttpRequest(
             self.command, self.path, list(self.headers.items()), body, self.client_address[0]
         )
+        response = self.gateway.handle(request)
         self._send(response)
 
     def _discard(self, length: int) -> None:

@@ -15,7 +15,6 @@ import json
 import os
 import resource
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -408,12 +407,12 @@ class LambdaRuntime:
 def _summary(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
+    from warmline.cloning_report import (
+        nearest_rank,  # not at the top: the environment's side runs stdlib only
+    )
+
     ordered = sorted(values)
-    return {
-        "p50": statistics.median(ordered),
-        "p95": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))],
-        "max": ordered[-1],
-    }
+    return {"p50": nearest_rank(ordered, 50), "p95": nearest_rank(ordered, 95), "max": ordered[-1]}
 
 
 # --- the environment's side (this file run as a script) ---------------------------------------

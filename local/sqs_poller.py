@@ -15,7 +15,7 @@ from typing import Any
 
 from local import aws
 from local.lambda_runtime import LambdaRuntime
-from local.template import REGION, Queue, SqsEventSource
+from local.template import REGION, Queue, SqsEventSource, StackModel
 
 RECORD_ATTRIBUTES = (
     "ApproximateReceiveCount",
@@ -89,19 +89,13 @@ def succeeded_records(
 
 
 class _SourcePoller:
-    def __init__(
-        self,
-        source: SqsEventSource,
-        queue: Queue,
-        runtime: LambdaRuntime,
-        endpoint_url: str,
-        wait_time_s: int,
-    ):
+    wait_time_s = 1
+
+    def __init__(self, source: SqsEventSource, queue: Queue, runtime: LambdaRuntime, sqs: Any):
         self.source = source
         self.queue = queue
         self.runtime = runtime
-        self.sqs = aws.client("sqs", endpoint_url)
-        self.wait_time_s = wait_time_s
+        self.sqs = sqs
         self.concurrency = source.maximum_concurrency or runtime.pools[source.function].cap
         self.slots = threading.Semaphore(self.concurrency)
         self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"sqs-{source.name}")
@@ -172,17 +166,12 @@ class _SourcePoller:
 
 
 class SqsPoller:
-    def __init__(
-        self,
-        sources: list[SqsEventSource],
-        queues: dict[str, Queue],
-        runtime: LambdaRuntime,
-        aws_endpoint_url: str,
-        wait_time_s: int = 1,
-    ):
+    """Every SQS event source of the model, each polled with 1 s long polls."""
+
+    def __init__(self, model: StackModel, runtime: LambdaRuntime, aws_endpoint_url: str):
         self.pollers = [
-            _SourcePoller(source, queues[source.queue], runtime, aws_endpoint_url, wait_time_s)
-            for source in sources
+            _SourcePoller(source, model.queues[source.queue], runtime, aws.client("sqs", aws_endpoint_url))
+            for source in model.sqs_sources
         ]
 
     def start(self) -> None:

@@ -3,19 +3,23 @@ the schedules, and the ElevenLabs emulator (unless an ElevenLabs base URL is giv
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import logging
 import os
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from local import aws, template
-from local.gateway import AccessLog, Gateway, RouteThrottle
+from local.gateway import Gateway
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
 from local.scheduler import Scheduler
 from local.sqs_poller import SqsPoller
+from warmline_cli.api import process_alive, wire_agent
 
 ELEVENLABS_BASE_URL_VARIABLE = "ELEVENLABS_BASE_URL"
 # The function variable that names the ElevenLabs key secret; the emulator accepts that secret's value.
@@ -40,20 +44,6 @@ class StackAlreadyRunning(RuntimeError):
     pass
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        # A zombie has exited; it only waits for a parent to reap it.
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def read_state(state_dir: str | Path) -> dict[str, Any] | None:
     path = Path(state_dir) / STATE_FILE
     try:
@@ -70,62 +60,55 @@ def running_stack(state_dir: str | Path) -> dict[str, Any] | None:
     return None
 
 
-class LocalStack:
-    """Run the template on loopback.
+@dataclass
+class StackOptions:
+    """How a local stack departs from the template, for a demo, a benchmark or a test.
 
     visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
     where the template's value is minutes), and the clone worker's heartbeat with the same scale
     (its message hidden that long at a time, renewed three times as often). secret_values give
     secrets their values by logical id; the others get random ones, except the ElevenLabs key
     secret, which takes ELEVENLABS_API_KEY from the environment when an external ElevenLabs server
-    is used. provisioned starts that many warm
-    execution environments per function before the gateway opens, like Lambda's provisioned
-    concurrency (the demo and the benchmark use it so the caller's timeline shows warm latencies;
-    cold starts are measured on their own).
-    function_timeout_overrides replaces functions' Timeout by logical id (seconds). The clone
-    worker's lease lasts its remaining time plus a margin, so a test that kills a worker mid-clone
-    gives it a few seconds here instead of the template's 90 and waits seconds, not minutes, for the
-    lease to expire; keep the queue's visibility timeout above the lease, as the template does.
-    schedule_every replaces the period of every `Schedule` event (seconds); by default the
-    template's rate applies (the housekeeping sweep runs every 5 minutes).
+    is used. provisioned starts that many warm execution environments per function before the
+    gateway opens, like Lambda's provisioned concurrency (cold starts are measured on their own).
+    function_timeout_overrides replaces functions' Timeout by logical id (seconds): a test that kills
+    a worker mid-clone waits seconds, not minutes, for its lease to expire (keep the queue's
+    visibility timeout above the lease, as the template does). schedule_every replaces the period of
+    every `Schedule` event (seconds). emulator_options are the ElevenLabs emulator's keyword arguments.
     """
+
+    parameter_overrides: dict[str, Any] = field(default_factory=dict)
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    secret_values: dict[str, str] = field(default_factory=dict)
+    visibility_timeout_override: int | None = None
+    function_timeout_overrides: dict[str, int] = field(default_factory=dict)
+    elevenlabs_base_url: str | None = None
+    emulator_options: dict[str, Any] = field(default_factory=dict)
+    http_concurrency: int = DEFAULT_HTTP_CONCURRENCY
+    stack_name: str = "local"
+    provisioned: int = 0
+    schedule_every: float | None = None
+
+
+class LocalStack:
+    """Run the template on loopback (see StackOptions for what a run may change)."""
 
     def __init__(
         self,
         template_path: str | Path = "template.yaml",
-        parameter_overrides: dict[str, Any] | None = None,
-        env_overrides: dict[str, str] | None = None,
-        secret_values: dict[str, str] | None = None,
-        visibility_timeout_override: int | None = None,
-        function_timeout_overrides: dict[str, int] | None = None,
         state_dir: str | Path = ".warmline",
-        elevenlabs_base_url: str | None = None,
-        emulator_options: dict[str, Any] | None = None,
-        http_concurrency: int = DEFAULT_HTTP_CONCURRENCY,
-        stack_name: str = "local",
+        options: StackOptions | None = None,
         progress: Callable[[str], None] | None = None,
-        provisioned: int = 0,
-        schedule_every: float | None = None,
     ):
         self.template_path = Path(template_path)
-        self.parameter_overrides = dict(parameter_overrides or {})
-        self.env_overrides = dict(env_overrides or {})
-        self.secret_values = dict(secret_values or {})
-        self.visibility_timeout_override = visibility_timeout_override
-        self.function_timeout_overrides = dict(function_timeout_overrides or {})
         self.state_dir = Path(state_dir).resolve()
+        self.options = options = options or StackOptions()
+        self.progress = progress or (lambda message: None)
         self.elevenlabs_base_url = (
-            elevenlabs_base_url
-            or self.env_overrides.get(ELEVENLABS_BASE_URL_VARIABLE)
+            options.elevenlabs_base_url
+            or options.env_overrides.get(ELEVENLABS_BASE_URL_VARIABLE)
             or os.environ.get(ELEVENLABS_BASE_URL_VARIABLE)
         )
-        self.emulator_options = dict(emulator_options or {})
-        self.http_concurrency = http_concurrency
-        self.stack_name = stack_name
-        self.progress = progress or (lambda message: None)
-        self.provisioned = provisioned
-        self.schedule_every = schedule_every
-
         self.model: template.StackModel | None = None
         self.moto: aws.MotoServer | None = None
         self.emulator: Any = None
@@ -168,68 +151,56 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        template.load(self.template_path, self.parameter_overrides)  # fail fast, before any process starts
+        options = self.options
+        load = functools.partial(template.load, self.template_path, options.parameter_overrides)
+        load()  # fail fast, before any process starts
         self.progress("starting moto (AWS on loopback)")
         self.moto = aws.MotoServer(self.logs_dir / "moto.log")
         self.aws_endpoint_url = self.moto.start()
-
-        ids = template.LocalIds(stack_name=self.stack_name, aws_endpoint_url=self.aws_endpoint_url)
-        draft = template.load(self.template_path, self.parameter_overrides, ids)
+        ids = template.LocalIds(stack_name=options.stack_name, aws_endpoint_url=self.aws_endpoint_url)
+        draft = load(ids)
         self.secrets = self._secret_values(draft)
         self.progress(f"creating the resources of {self.template_path}")
         secret_arns = aws.create_secrets(self.aws_endpoint_url, draft, self.secrets)
-        ids = template.LocalIds(
-            stack_name=self.stack_name, aws_endpoint_url=self.aws_endpoint_url, secret_arns=secret_arns
-        )
-        self.model = template.load(self.template_path, self.parameter_overrides, ids)
-        for logical_id, seconds in self.function_timeout_overrides.items():
+        self.model = load(dataclasses.replace(ids, secret_arns=secret_arns))
+        for logical_id, seconds in options.function_timeout_overrides.items():
             self.model.functions[logical_id].timeout = seconds
-        aws.create_resources(self.aws_endpoint_url, self.model, self.visibility_timeout_override)
+        aws.create_resources(self.aws_endpoint_url, self.model, options.visibility_timeout_override)
         for function_id in self.model.functions:  # each run's function logs (and metrics) are its own
             (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
-
-        env_overrides = dict(self.env_overrides)
-        if self.visibility_timeout_override is not None:
-            env_overrides.setdefault("CLONE_HIDE_SECONDS", str(self.visibility_timeout_override))
-            env_overrides.setdefault("CLONE_HEARTBEAT_SECONDS", str(self.visibility_timeout_override / 3))
-        if self._uses_elevenlabs(self.model):
-            if not self.elevenlabs_base_url:
-                self.progress("starting the ElevenLabs emulator")
-                self.elevenlabs_base_url = self._start_emulator(self.model)
-            env_overrides[ELEVENLABS_BASE_URL_VARIABLE] = self.elevenlabs_base_url
-
+        environment = self._function_environment(self.model)
         self.runtime = LambdaRuntime(
-            self.model.functions,
-            self.logs_dir,
-            aws_endpoint_url=self.aws_endpoint_url,
-            env_overrides=env_overrides,
-            http_concurrency=self.http_concurrency,
+            self.model.functions, self.logs_dir, self.aws_endpoint_url, environment, options.http_concurrency
         )
-        if self.provisioned:
-            self.progress(f"starting {self.provisioned} warm execution environment(s) per function")
-            self.runtime.provision(self.provisioned)
-        self.gateway = Gateway(
-            self.model.routes,
-            self.runtime,
-            self.model.http_api_id,
-            throttle=_throttle(self.model.http_api),
-            access_log=_access_log(self.model.http_api, self.logs_dir / ACCESS_LOG),
-        )
+        if options.provisioned:
+            self.progress(f"starting {options.provisioned} warm execution environment(s) per function")
+            self.runtime.provision(options.provisioned)
+        self.gateway = Gateway(self.model, self.runtime, self.logs_dir / ACCESS_LOG)
         self.api_base_url = self.gateway.start()
         self.endpoints = {route.name: self.api_base_url + route.path for route in self.model.routes}
-        self.poller = SqsPoller(
-            self.model.sqs_sources, self.model.queues, self.runtime, self.aws_endpoint_url
-        )
+        self.poller = SqsPoller(self.model, self.runtime, self.aws_endpoint_url)
         self.poller.start()
-        self.scheduler = Scheduler(self.model.schedules, self.runtime, self.schedule_every)
+        self.scheduler = Scheduler(self.model.schedules, self.runtime, options.schedule_every)
         self.scheduler.start()
         self._write_state()
         if self.emulator is not None:
-            from local.registration import wire_agent
-
             self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
             wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
         self.progress(f"local stack up at {self.api_base_url}")
+
+    def _function_environment(self, model: template.StackModel) -> dict[str, str]:
+        """The variables every function gets on top of the template's."""
+        environment = dict(self.options.env_overrides)
+        hide_seconds = self.options.visibility_timeout_override
+        if hide_seconds is not None:
+            environment.setdefault("CLONE_HIDE_SECONDS", str(hide_seconds))
+            environment.setdefault("CLONE_HEARTBEAT_SECONDS", str(hide_seconds / 3))
+        if self._uses_elevenlabs(model):
+            if not self.elevenlabs_base_url:
+                self.progress("starting the ElevenLabs emulator")
+                self.elevenlabs_base_url = self._start_emulator(model)
+            environment[ELEVENLABS_BASE_URL_VARIABLE] = self.elevenlabs_base_url
+        return environment
 
     @staticmethod
     def _uses_elevenlabs(model: template.StackModel) -> bool:
@@ -248,7 +219,7 @@ class LocalStack:
         key_secret = self._elevenlabs_key_secret(model)
         if key_secret and self.elevenlabs_base_url and os.environ.get("ELEVENLABS_API_KEY"):
             values[key_secret] = os.environ["ELEVENLABS_API_KEY"]
-        values.update(self.secret_values)
+        values.update(self.options.secret_values)
         return values
 
     def _start_emulator(self, model: template.StackModel) -> str:
@@ -256,7 +227,7 @@ class LocalStack:
 
         key_secret = self._elevenlabs_key_secret(model)
         api_key = self.secrets[key_secret] if key_secret else secrets.token_urlsafe(24)
-        self.emulator = Emulator(api_key, **self.emulator_options)
+        self.emulator = Emulator(api_key, **self.options.emulator_options)
         return self.emulator.start("127.0.0.1")
 
     def describe(self) -> dict[str, Any]:
@@ -274,7 +245,7 @@ class LocalStack:
                     "name": s.name,
                     "function": s.function,
                     "expression": s.expression,
-                    "every_seconds": self.schedule_every or s.period_seconds,
+                    "every_seconds": self.options.schedule_every or s.period_seconds,
                 }
                 for s in self.model.schedules
                 if s.enabled
@@ -284,6 +255,7 @@ class LocalStack:
             "aws_region": template.REGION,
             "elevenlabs_base_url": self.elevenlabs_base_url,
             "elevenlabs_emulator": self.emulator is not None,
+            "default_agent_id": self.emulator.default_agent_id if self.emulator is not None else "",
             "secrets": self.secrets,
             "resources": {
                 "tables": {t.logical_id: t.name for t in self.model.tables.values()},
@@ -329,16 +301,3 @@ class LocalStack:
         state = read_state(self.state_dir)
         if state and state.get("pids", {}).get("stack") == os.getpid():
             self.state_file.unlink(missing_ok=True)
-
-
-def _throttle(api: template.HttpApiSettings) -> RouteThrottle | None:
-    if api.throttling_rate_limit is None or api.throttling_burst_limit is None:
-        return None
-    return RouteThrottle(api.throttling_rate_limit, api.throttling_burst_limit)
-
-
-def _access_log(api: template.HttpApiSettings, path: Path) -> AccessLog | None:
-    if api.access_log_format is None:
-        return None
-    path.unlink(missing_ok=True)  # each run's access log is its own
-    return AccessLog(api.access_log_format, path)

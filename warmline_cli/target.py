@@ -175,7 +175,7 @@ def from_local(state_path: Path = DEFAULT_LOCAL_STATE) -> Target:
         ) from None
     except (OSError, ValueError) as error:
         raise CliError(f"cannot read {state_path}: {error}") from None
-    if not _alive(state.get("pids", {}).get("stack")):
+    if not process_alive(state.get("pids", {}).get("stack")):
         raise NotFound(f"the local stack recorded in {state_path} is not running; start it with `make up`")
     return from_local_state(state)
 
@@ -184,11 +184,6 @@ def from_local_state(state: dict[str, Any]) -> Target:
     """The target a local stack describes (the contents of its local.json)."""
     resources = state["resources"]
     endpoints = state["endpoints"]
-    default_agent_id = ""
-    if state.get("elevenlabs_emulator"):
-        from local.elevenlabs_emulator import DEFAULT_AGENT_ID
-
-        default_agent_id = DEFAULT_AGENT_ID
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     return Target(
@@ -205,15 +200,27 @@ def from_local_state(state: dict[str, Any]) -> Target:
         check_clone_url=endpoints["CheckClone"],
         elevenlabs_base_url=state["elevenlabs_base_url"],
         parameters=state.get("parameters") or {},
-        default_agent_id=default_agent_id,
+        default_agent_id=state.get("default_agent_id") or "",
         metrics_url=endpoints.get("CloningMetrics", ""),
         dead_letter_queue_url=resources["queues"].get("CloneJobsDeadLetterQueue", ""),
     )
 
 
-def _alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
+    """Whether `pid` is a running process (not a zombie that only waits to be reaped)."""
     if not isinstance(pid, int):
         return False
-    from local.stack import process_alive
-
-    return process_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+    try:  # a zombie has exited; it only waits for a parent to reap it
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from local.elevenlabs_emulator import CloneLatency
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from tests.cli import sounds
 from warmline_cli import target as targets
 
@@ -21,9 +21,11 @@ def local_stack(tmp_path_factory):
     with LocalStack(
         REPO_ROOT / "template.yaml",
         state_dir=state_dir,
-        visibility_timeout_override=1,
-        emulator_options={"clone_latency": CloneLatency.instant()},
-        stack_name="clitest",
+        options=StackOptions(
+            visibility_timeout_override=1,
+            emulator_options={"clone_latency": CloneLatency.instant()},
+            stack_name="clitest",
+        ),
     ) as stack:
         yield stack
 

@@ -11,7 +11,7 @@ import pytest
 
 from local import aws
 from local.elevenlabs_emulator import CloneLatency
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from tests.cli.conftest import REPO_ROOT
 from warmline_cli.agent_setup import secret_name
 from warmline_cli.main import main
@@ -25,9 +25,11 @@ def stack(tmp_path_factory):
     with LocalStack(
         REPO_ROOT / "template.yaml",
         state_dir=tmp_path_factory.mktemp("rotation-state"),
-        parameter_overrides={"SecretOverlapSeconds": OVERLAP_SECONDS},
-        emulator_options={"clone_latency": CloneLatency.instant()},
-        stack_name="rotation",
+        options=StackOptions(
+            parameter_overrides={"SecretOverlapSeconds": OVERLAP_SECONDS},
+            emulator_options={"clone_latency": CloneLatency.instant()},
+            stack_name="rotation",
+        ),
     ) as running:
         yield running
 

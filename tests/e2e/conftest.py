@@ -3,8 +3,8 @@ import pytest
 from local.caller import EmulatedAgent, SimulatedCaller
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
+from warmline_cli.api import register_caller
 
 # A short PIN lock, so a test sees one end (the template's default is 15 minutes).
 PIN_LOCKOUT_SECONDS = 5
@@ -15,16 +15,18 @@ def local_stack(tmp_path_factory):
     state_dir = tmp_path_factory.mktemp("warmline-e2e")
     stack = LocalStack(
         state_dir=state_dir,
-        # Room for every voice the session's calls make (the slot-eviction tests are in tests/faults).
-        emulator_options={"clone_latency": CloneLatency(0.3, 0.8), "voice_limit": 200},
-        # Load tests place calls faster than the stage's default throttling lets through.
-        parameter_overrides={
-            "DefaultCountryCode": "44",
-            "ApiRateLimit": 1000,
-            "ApiBurstLimit": 1000,
-            "PinLockoutSeconds": PIN_LOCKOUT_SECONDS,
-        },
-        visibility_timeout_override=2,
+        options=StackOptions(
+            # Room for every voice the session's calls make (the slot-eviction tests are in tests/faults).
+            emulator_options={"clone_latency": CloneLatency(0.3, 0.8), "voice_limit": 200},
+            # Load tests place calls faster than the stage's default throttling lets through.
+            parameter_overrides={
+                "DefaultCountryCode": "44",
+                "ApiRateLimit": 1000,
+                "ApiBurstLimit": 1000,
+                "PinLockoutSeconds": PIN_LOCKOUT_SECONDS,
+            },
+            visibility_timeout_override=2,
+        ),
     )
     stack.start()
     yield stack

@@ -10,11 +10,11 @@ import pytest
 from local import aws, dashboard
 from local.caller import SimulatedCaller
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
-from local.stack import LocalStack, retention_overrides
+from local.stack import LocalStack, StackOptions, retention_overrides
 from tests.faults.test_slots_and_expiry import add_own_voice
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
+from warmline_cli.api import register_caller
 
 CLONE_TTL_S = 8
 SWEEP_EVERY_S = 2
@@ -24,10 +24,12 @@ SWEEP_EVERY_S = 2
 def short_retention_stack(tmp_path_factory):
     with LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-retention"),
-        emulator_options={"clone_latency": CloneLatency(0.3, 0.6)},
-        env_overrides=retention_overrides(CLONE_TTL_S),
-        schedule_every=SWEEP_EVERY_S,
-        visibility_timeout_override=2,
+        options=StackOptions(
+            emulator_options={"clone_latency": CloneLatency(0.3, 0.6)},
+            env_overrides=retention_overrides(CLONE_TTL_S),
+            schedule_every=SWEEP_EVERY_S,
+            visibility_timeout_override=2,
+        ),
     ) as stack:
         yield stack
 

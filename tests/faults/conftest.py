@@ -10,8 +10,8 @@ from local import aws
 from local.caller import SimulatedCaller
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
+from warmline_cli.api import register_caller
 
 WORKER_TIMEOUT_S = 8
 CLONE_CAP = 2
@@ -21,22 +21,28 @@ CLONE_CAP = 2
 def fault_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-faults"),
-        emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
-        # Callers here press keys every 0.2 s, many at once: above the stage's default throttling.
-        parameter_overrides={"CloneMaxConcurrency": CLONE_CAP, "ApiRateLimit": 1000, "ApiBurstLimit": 1000},
-        env_overrides={
-            # AWS attempts scaled with the 8 s worker timeout (the template's worker waits up to 6 s
-            # per attempt, for a 90 s timeout): outside calls may start until 1.5 s before the end.
-            "AWS_CONNECT_TIMEOUT_SECONDS": "0.3",
-            "AWS_READ_TIMEOUT_SECONDS": "1",
-            "CLONE_REQUEST_TIMEOUT_SECONDS": "1.5",
-            "CLONE_RECHECK_DELAY_SECONDS": "3",
-            # A clone may give up its slot as soon as it was used (the "in use" window has unit tests).
-            "VOICE_IN_USE_SECONDS": "0",
-            "VOICE_SLOT_CACHE_SECONDS": "0",
-        },
-        function_timeout_overrides={"CloneWorkerFunction": WORKER_TIMEOUT_S},
-        visibility_timeout_override=WORKER_TIMEOUT_S + 4,
+        options=StackOptions(
+            emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
+            # Callers here press keys every 0.2 s, many at once: above the stage's default throttling.
+            parameter_overrides={
+                "CloneMaxConcurrency": CLONE_CAP,
+                "ApiRateLimit": 1000,
+                "ApiBurstLimit": 1000,
+            },
+            env_overrides={
+                # AWS attempts scaled with the 8 s worker timeout (the template's worker waits up to 6 s
+                # per attempt, for a 90 s timeout): outside calls may start until 1.5 s before the end.
+                "AWS_CONNECT_TIMEOUT_SECONDS": "0.3",
+                "AWS_READ_TIMEOUT_SECONDS": "1",
+                "CLONE_REQUEST_TIMEOUT_SECONDS": "1.5",
+                "CLONE_RECHECK_DELAY_SECONDS": "3",
+                # A clone may give up its slot as soon as it was used (the "in use" window has unit tests).
+                "VOICE_IN_USE_SECONDS": "0",
+                "VOICE_SLOT_CACHE_SECONDS": "0",
+            },
+            function_timeout_overrides={"CloneWorkerFunction": WORKER_TIMEOUT_S},
+            visibility_timeout_override=WORKER_TIMEOUT_S + 4,
+        ),
     )
     stack.start()
     yield stack

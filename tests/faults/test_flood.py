@@ -13,9 +13,9 @@ import pytest
 
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency
-from local.registration import register_caller
-from local.stack import ACCESS_LOG, LocalStack
+from local.stack import ACCESS_LOG, LocalStack, StackOptions
 from tests.faults.conftest import Ledger
+from warmline_cli.api import register_caller
 
 RATE, BURST = 5, 10
 FLOOD = 120
@@ -26,9 +26,15 @@ CALLER = "+442079020777"
 def throttled_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-flood"),
-        parameter_overrides={"ApiRateLimit": RATE, "ApiBurstLimit": BURST},
-        emulator_options={"clone_latency": CloneLatency(1.0, 1.0)},
-        visibility_timeout_override=4,
+        options=StackOptions(
+            parameter_overrides={"ApiRateLimit": RATE, "ApiBurstLimit": BURST},
+            emulator_options={"clone_latency": CloneLatency(1.0, 1.0)},
+            visibility_timeout_override=4,
+            # One warm webhook environment, started before the flood: a cold start under the flood
+            # on a loaded machine can pass Lambda's 10 s init limit (a 500 that is not the subject).
+            http_concurrency=1,
+            provisioned=1,
+        ),
     )
     stack.start()
     yield stack

@@ -12,9 +12,9 @@ import pytest
 
 from local.demo_audio import write_sample
 from local.elevenlabs_emulator import CloneLatency, Fault
-from local.registration import register_caller
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from tests.faults.conftest import Ledger, _busy_workers
+from warmline_cli.api import register_caller
 
 CALLER = "+442079020099"
 CLONE_HANGS_S = 40  # longer than one heartbeat's 30 s, shorter than the clone request's 45 s timeout
@@ -24,10 +24,15 @@ CLONE_HANGS_S = 40  # longer than one heartbeat's 30 s, shorter than the clone r
 def template_timed_stack(tmp_path_factory):
     stack = LocalStack(
         state_dir=tmp_path_factory.mktemp("warmline-recovery"),
-        emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
-        # The template's timings, but the re-check of the in-doubt job (the killed attempt) comes
-        # seconds later rather than 5 minutes, so the scenario settles (no voice left over) in time.
-        env_overrides={"CLONE_RECHECK_DELAY_SECONDS": "3"},
+        options=StackOptions(
+            emulator_options={"clone_latency": CloneLatency(0.2, 0.4)},
+            # The template's timings, but the re-check of the in-doubt job (the killed attempt) comes
+            # seconds later rather than 5 minutes, so the scenario settles (no voice left over) in time.
+            env_overrides={"CLONE_RECHECK_DELAY_SECONDS": "3"},
+            # The first attempt runs in a warm worker: a cold start on a loaded machine can pass
+            # Lambda's 10 s init limit and end that attempt before the fault it is here for.
+            provisioned=1,
+        ),
     )
     stack.start()
     yield stack

@@ -6,6 +6,7 @@ the scheduled housekeeping.
 """
 
 import json
+import math
 import re
 import struct
 
@@ -120,7 +121,51 @@ def test_what_the_handlers_emit_is_on_the_dashboard(emitted, tmp_path):
     header = out.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", header[16:24])
-    assert (width, height) == (1400, 900)
+    assert (width, height) == (2400, 49 * 55)  # the dashboard's 24 columns and 49 rows of metric widgets
+
+
+def test_the_picture_has_the_panels_of_the_cloudwatch_dashboard(tmp_path):
+    body = _template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(re.sub(r"\$\{[^}]+\}", "X", body))["widgets"]
+    point = dashboard.MetricPoint(NAMESPACE, "CloneDuration", "Milliseconds", {"service": "warmline"}, 1.0, 0)
+
+    titles = dashboard.render([point], tmp_path / "d.png")
+
+    assert titles == [w["properties"]["title"] for w in widgets if w["type"] == "metric"]
+    assert "Clone time (ms)" in titles and len(titles) >= 10
+
+
+def _point(name, value, seconds, **dimensions):
+    return dashboard.MetricPoint(
+        NAMESPACE, name, "Count", {"service": "warmline", **dimensions}, value, seconds * 1000
+    )
+
+
+def test_counts_are_series_over_time_with_zero_where_nothing_happened():
+    points = [_point("ClonesFailed", 2, 0), _point("ClonesSucceeded", 1, 0), _point("ClonesFailed", 1, 5)]
+    picture = dashboard._Picture(points, {})
+    row = ["warmline", "ClonesFailed", "service", "warmline", {"stat": "Sum", "label": "failed"}]
+    other = ["warmline", "ClonesFailed", "service", "warmline", "reason", "x", {"stat": "Sum"}]
+
+    assert picture.period == 1 and picture.periods == 6
+    assert picture.series(row, "Average") == ("failed", [2, 0, 0, 0, 0, 1])
+    assert picture.series(other, "Sum")[1] == [0] * 6  # other dimensions: not this series, but zeros
+    assert picture.series(["AWS/Lambda", "Errors", "FunctionName", "f"], "Sum") is None
+
+
+def test_statistics_per_period_and_the_targets_from_the_template_parameters():
+    assert dashboard.statistic("p95", [float(v) for v in range(1, 21)]) == 19
+    assert dashboard.statistic("Average", [1.0, 3.0]) == 2.0
+    assert dashboard.statistic("Sum", []) == 0
+    assert math.isnan(dashboard.statistic("Maximum", []))
+    clone_time = next(
+        w for w in dashboard.dashboard_widgets() if w["properties"]["title"] == "Clone time (ms)"
+    )
+    widget = {"properties": {**clone_time["properties"], "annotations": {"horizontal": [{"value": 9}]}}}
+
+    targets = dashboard._Picture([], {"GreetingTimeoutSeconds": "35"}).targets(widget)
+
+    assert targets == [("", 9.0), ("greeting timeout (35 s)", 35000.0)]
 
 
 def test_the_png_command_says_what_to_do_when_there_are_no_metrics_yet(tmp_path, capsys):

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from local import __main__ as cli
-from local.stack import process_alive
+from warmline_cli.api import process_alive
 
 from .conftest import FIXTURE_TEMPLATE, REPO_ROOT
 

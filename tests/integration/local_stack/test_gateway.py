@@ -234,7 +234,7 @@ def test_a_changed_template_changes_the_routes(tmp_path):
         (tmp_path / name).symlink_to(FIXTURES / name)
     model = template.load(path)
     runtime = LambdaRuntime(model.functions, tmp_path / "logs")
-    gateway = Gateway(model.routes, runtime, model.http_api_id)
+    gateway = Gateway(model, runtime)
     base_url = gateway.start()
     try:
         event = echo(httpx.get(base_url + "/renamed/hi"))["event"]

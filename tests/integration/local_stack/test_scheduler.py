@@ -7,7 +7,7 @@ import time
 import pytest
 
 from local import template
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 from local.template import TemplateError
 
 from .conftest import FIXTURE_TEMPLATE, REPO_ROOT
@@ -44,7 +44,7 @@ def test_schedules_the_local_stack_cannot_run_are_named(expression, tmp_path):
 
 
 def test_the_stack_invokes_scheduled_functions_like_eventbridge(tmp_path):
-    with LocalStack(FIXTURE_TEMPLATE, state_dir=tmp_path, schedule_every=0.4) as stack:
+    with LocalStack(FIXTURE_TEMPLATE, state_dir=tmp_path, options=StackOptions(schedule_every=0.4)) as stack:
         deadline = time.monotonic() + 15
         while stack.scheduler.stats()["Tick"]["runs"] < 2:
             assert time.monotonic() < deadline, stack.scheduler.stats()

@@ -7,7 +7,7 @@ import stat
 import httpx
 
 from local import aws
-from local.stack import LocalStack
+from local.stack import LocalStack, StackOptions
 
 from .conftest import REPO_ROOT
 
@@ -66,7 +66,9 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
 def test_an_external_elevenlabs_server_replaces_the_emulator(tmp_path, monkeypatch):
     monkeypatch.setenv("ELEVENLABS_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("ELEVENLABS_API_KEY", "external-key")
-    stack = LocalStack(REPO_ROOT / "template.yaml", state_dir=tmp_path, visibility_timeout_override=2)
+    stack = LocalStack(
+        REPO_ROOT / "template.yaml", state_dir=tmp_path, options=StackOptions(visibility_timeout_override=2)
+    )
     with stack:
         assert stack.emulator is None
         assert stack.elevenlabs_base_url == "http://127.0.0.1:9"

@@ -81,7 +81,6 @@ def test_fixture_template_resolves_intrinsics_globals_and_layers():
         "QUEUE_URL": "http://127.0.0.1:4000/123456789012/t-JobsQueue",
         "FILES_ARN": "arn:aws:s3:::t-filesbucket/files/*",
         "TOKEN_SECRET": "arn:aws:secretsmanager:us-east-1:123456789012:secret:t-TokenSecret",
-        "JOINED": "a-y",
         "API_URL": f"https://{model.http_api_id}.execute-api.us-east-1.amazonaws.com",
     }
     assert [(r.name, r.method, r.path) for r in echo.routes] == [
@@ -114,6 +113,16 @@ def test_parameter_overrides_and_conditions():
         template.load(FIXTURE_TEMPLATE, {"Nope": "1"})
     with pytest.raises(TemplateError, match="below"):
         template.load(FIXTURE_TEMPLATE, {"MaxReceives": 0})
+
+
+def test_an_intrinsic_the_template_does_not_use_is_refused_by_name(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(
+        FIXTURE_TEMPLATE.read_text().replace("GREETING: !Ref Greeting", "GREETING: !Join [-, [a, b]]")
+    )
+
+    with pytest.raises(TemplateError, match="Fn::Join is not supported locally"):
+        template.load(path)
 
 
 def test_changing_the_template_changes_the_model(tmp_path):

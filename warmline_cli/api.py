@@ -1,5 +1,7 @@
-"""Register a caller's voice sample, and wire the emulated agent, on the running local stack, the
-way an operator does.
+"""The CLI's public entry points for programs (the local stack, its demo, the tests): register a
+caller's voice sample, and wire the emulated agent, on the running local stack, the way an operator
+does; and whether a recorded process still runs. `local/` imports only this module of the CLI, and
+the CLI imports nothing of `local/` (the stack records what the CLI needs in its local.json).
 
 `register_caller` is `warmline samples add --local` without its printing: the audio is checked and
 the sample and consent are recorded by the CLI's own code (the consent log notes the source as
@@ -18,7 +20,9 @@ from warmline.verification import check_new_pin
 from warmline_cli import audio, samples
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.elevenlabs_admin import AdminClient
-from warmline_cli.target import from_local_state
+from warmline_cli.target import from_local_state, process_alive
+
+__all__ = ["process_alive", "register_caller", "wire_agent"]
 
 
 def register_caller(
