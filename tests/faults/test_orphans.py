@@ -40,7 +40,10 @@ def test_two_hung_attempts_end_ready_with_one_voice(emulator, register, caller, 
 
     assert outcome.final_voice == "cloned"
     (record,) = ledger.settle([key])
-    assert len(emulator.requests("/v1/voices/add")) >= 2  # both hung attempts made a voice in the end
+    # The first attempt hung and made its voice after warmline gave up on it. Then either a second
+    # attempt hung too (its voice appears later still), or, on a slow machine, the look-up before it
+    # already found the first voice by name and the job reused it. Either way one voice is left.
+    assert emulator.requests("/v1/voices/add")
     ledger.assert_accounted([key])
     assert record.cloned_voice_id == outcome.cloned_voice_id
 
