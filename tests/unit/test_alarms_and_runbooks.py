@@ -88,9 +88,7 @@ def test_the_new_alarms_watch_metrics_the_code_emits():
 
 
 def test_ivr_fallbacks_count_the_callers_who_waited_and_got_the_default_voice():
-    watched = {
-        dict(identity(metric)[2])["outcome"] for metric in metric_stats(ALARMS["IvrFallbacksAlarm"])
-    }
+    watched = {dict(identity(metric)[2])["outcome"] for metric in metric_stats(ALARMS["IvrFallbacksAlarm"])}
     waited_and_fell_back = {IvrOutcome.TIMEOUT, IvrOutcome.FAILED, IvrOutcome.HANDOFF_FAILED}
     assert watched == {outcome.value for outcome in waited_and_fell_back}
     expression = next(q["Expression"] for q in ALARMS["IvrFallbacksAlarm"]["Metrics"] if q.get("ReturnData"))
