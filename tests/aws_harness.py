@@ -6,6 +6,7 @@ template reader), so a handler test fails if the template and the code disagree.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -117,35 +118,40 @@ class AwsStack:
         )
         return response.get("Messages", [])
 
-    @contextmanager
-    def function_env(self, logical_id: str, **overrides: str) -> Iterator[None]:
+    def function_env(self, logical_id: str, **overrides: str) -> contextlib.AbstractContextManager[None]:
         """The function's environment from the template, for an in-process handler call."""
-        from aws_lambda_powertools.utilities import parameters
+        return handler_environment({**self.model.functions[logical_id].environment, **overrides}, self.clock)
 
-        from warmline.dependencies import dependencies
-        from warmline.settings import get_settings
-        from warmline.voice_slots import SUBSCRIPTION_CACHE
 
-        env = {**self.model.functions[logical_id].environment, **overrides}
-        env["POWERTOOLS_TRACE_DISABLED"] = "true"
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
+@contextmanager
+def handler_environment(env: dict[str, str], clock: Any = None) -> Iterator[None]:
+    """These variables in os.environ, and warmline's cached settings and clients made afresh from them,
+    while a handler is called in-process; `clock`, if given, is every "now" the handler sees."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from warmline.dependencies import dependencies
+    from warmline.settings import get_settings
+    from warmline.voice_slots import SUBSCRIPTION_CACHE
+
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    dependencies.cache_clear()
+    parameters.clear_caches()
+    SUBSCRIPTION_CACHE.clear()
+    if clock is not None:
+        dependencies().clock = clock
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         get_settings.cache_clear()
         dependencies.cache_clear()
-        parameters.clear_caches()
-        SUBSCRIPTION_CACHE.clear()
-        if self.clock is not None:
-            dependencies().clock = self.clock
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            get_settings.cache_clear()
-            dependencies.cache_clear()
 
 
 class ShiftedClock:
