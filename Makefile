@@ -76,6 +76,11 @@ build: template-check
 ENV ?= dev
 SAM_REGION := $(if $(REGION),--region $(REGION))
 SAM_DEPLOY_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+ifeq ($(shell grep -c '^\[$(ENV)\.deploy\.parameters\]' samconfig.toml),0)
+$(error samconfig.toml has no environment '$(ENV)' to deploy: ENV=dev or ENV=prod)
+endif
+endif
 
 deploy: $(STAMP) $(SAM)
 	$(SAM_DEPLOY_ENV) $(SAM) build --config-env $(ENV)
@@ -84,6 +89,11 @@ deploy: $(STAMP) $(SAM)
 # Development only: pushes each saved change to the dev stack, bypassing change sets.
 ifeq ($(filter sync,$(MAKECMDGOALS)):$(ENV),sync:prod)
 $(error sam sync skips change sets and is for development; use 'make deploy ENV=prod')
+endif
+ifneq ($(filter sync,$(MAKECMDGOALS)),)
+ifeq ($(shell grep -c '^\[$(ENV)\.sync\.parameters\]' samconfig.toml),0)
+$(error samconfig.toml has no environment '$(ENV)' to sync: ENV=dev)
+endif
 endif
 sync: $(STAMP) $(SAM)
 	$(SAM_DEPLOY_ENV) $(SAM) sync --config-env $(ENV) $(SAM_REGION) --watch

@@ -116,3 +116,11 @@ def test_the_docs_show_the_commands_make_deploy_runs(document):
         assert command in text, f"{document} does not mention {command!r}"
     assert "has no authentication. Is this okay?" in text
     assert "sam sync --watch" in text or "make sync" in text
+
+
+def test_make_deploy_names_an_environment_samconfig_lacks():
+    refused = subprocess.run(
+        ["make", "-n", "deploy", "ENV=staging"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0
+    assert "samconfig.toml has no environment 'staging'" in refused.stderr
