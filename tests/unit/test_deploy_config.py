@@ -124,3 +124,18 @@ def test_make_deploy_names_an_environment_samconfig_lacks():
     )
     assert refused.returncode != 0
     assert "samconfig.toml has no environment 'staging'" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        ("", True),
+        ("http://127.0.0.1:5100", True),
+        ("https://aws.example.com", False),
+        ("http://10.0.0.1", False),
+    ],
+)
+def test_the_local_aws_endpoint_parameter_takes_only_loopback(value, accepted):
+    # Only `sam local invoke` sets it; in AWS no parameter may send the functions' AWS calls elsewhere.
+    pattern = PARAMETERS["LocalAwsEndpointUrl"]["AllowedPattern"]
+    assert bool(re.fullmatch(pattern, value)) is accepted
