@@ -17,6 +17,8 @@ import argparse
 import json
 import logging
 import signal
+import socket
+import sys
 import threading
 from pathlib import Path
 
@@ -101,19 +103,39 @@ def invoke_commands() -> list[str]:
     ]
 
 
-def serve() -> None:
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def ports_in_use() -> list[str]:
+    taken = []
+    for url in (AWS_URL, ELEVENLABS_URL):
+        try:
+            socket.create_server(("127.0.0.1", _port(url))).close()
+        except OSError:
+            taken.append(url)
+    return taken
+
+
+def serve() -> int:
     from moto.server import ThreadedMotoServer
 
     from local import moto_dynamodb
     from local.elevenlabs_emulator import CloneLatency, Emulator
 
+    taken = ports_in_use()
+    if taken:
+        print(
+            f"error: {', '.join(taken)} already in use (another `python -m local.sam_invoke`?)",
+            file=sys.stderr,
+        )
+        return 1
     moto_dynamodb.install()
-    host, port = AWS_URL.removeprefix("http://").split(":")
-    moto = ThreadedMotoServer(ip_address=host, port=int(port), verbose=False)
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_port(AWS_URL), verbose=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     moto.start()
     emulator = Emulator(EVENT_SECRETS["ElevenLabsApiKeySecret"], clone_latency=CloneLatency.instant())
-    emulator.start(host, int(ELEVENLABS_URL.rsplit(":", 1)[1]))
+    emulator.start("127.0.0.1", _port(ELEVENLABS_URL))
     try:
         create_resources(load_model(), AWS_URL)
         print(f"AWS (moto) at {AWS_URL}, the ElevenLabs emulator at {ELEVENLABS_URL}; in another shell:")
@@ -128,6 +150,8 @@ def serve() -> None:
     finally:
         emulator.stop()
         moto.stop()
+        print("stopped")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.write_env).write_text(json.dumps(env_json(load_model()), indent=2) + "\n")
         print(f"wrote {args.write_env}")
         return 0
-    serve()
-    return 0
+    return serve()
 
 
 if __name__ == "__main__":

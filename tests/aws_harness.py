@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local import aws, template
+from local.sam_invoke import EVENT_SECRETS
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.adapters.s3 import S3SampleStore
 from warmline.callers import caller_key, mask, normalise_number
@@ -29,11 +30,12 @@ from warmline.verification import hash_pin
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-THREECX_SECRET = "local-3cx-secret"  # the value the events/ files carry
-AGENT_SECRET = "local-agent-secret"
-CALLER_KEY_SECRET = "local-caller-key-secret"
-OPERATOR_SECRET = "local-operator-secret"
-PIN_PEPPER = "local-pin-pepper"
+# The values the events/ files carry (and `sam local invoke` with env.json uses).
+THREECX_SECRET = EVENT_SECRETS["ThreeCxSecret"]
+AGENT_SECRET = EVENT_SECRETS["AgentSecret"]
+CALLER_KEY_SECRET = EVENT_SECRETS["CallerKeySecret"]
+OPERATOR_SECRET = EVENT_SECRETS["OperatorSecret"]
+PIN_PEPPER = EVENT_SECRETS["PinPepperSecret"]
 
 
 class LambdaContext:
