@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test unit lint format openapi template-check build clean
+.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test unit lint format openapi template-check build deploy sync clean
 
 setup: $(STAMP)
 
@@ -85,6 +85,35 @@ template-check: $(STAMP) $(SAM)
 	$(SAM_ENV) $(SAM_VENV)/bin/python tests/template_iam.py .aws-sam/build/template.yaml
 
 build: template-check
+
+# --- deploying to AWS (docs/deployment.md) ------------------------------------------------------
+# One samconfig.toml environment per stack: dev (the default) or prod. REGION=… deploys to another
+# region than your AWS configuration's. No AWS_DEFAULT_REGION fallback here: a deploy goes where
+# your AWS configuration says, never silently to us-east-1.
+ENV ?= dev
+SAM_REGION := $(if $(REGION),--region $(REGION))
+SAM_DEPLOY_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0
+ifneq ($(filter deploy,$(MAKECMDGOALS)),)
+ifeq ($(shell grep -c '^\[$(ENV)\.deploy\.parameters\]' samconfig.toml),0)
+$(error samconfig.toml has no environment '$(ENV)' to deploy: ENV=dev or ENV=prod)
+endif
+endif
+
+deploy: $(STAMP) $(SAM)
+	$(SAM_DEPLOY_ENV) $(SAM) build --config-env $(ENV)
+	$(SAM_DEPLOY_ENV) $(SAM) deploy --config-env $(ENV) $(SAM_REGION)
+
+# Development only: pushes each saved change to the dev stack, bypassing change sets.
+ifeq ($(filter sync,$(MAKECMDGOALS)):$(ENV),sync:prod)
+$(error sam sync skips change sets and is for development; use 'make deploy ENV=prod')
+endif
+ifneq ($(filter sync,$(MAKECMDGOALS)),)
+ifeq ($(shell grep -c '^\[$(ENV)\.sync\.parameters\]' samconfig.toml),0)
+$(error samconfig.toml has no environment '$(ENV)' to sync: ENV=dev)
+endif
+endif
+sync: $(STAMP) $(SAM)
+	$(SAM_DEPLOY_ENV) $(SAM) sync --config-env $(ENV) $(SAM_REGION) --watch
 
 # Test workers: two per core, at most eight. More than half of the suite's time is waiting (on
 # timeouts, schedules and clone latencies of whole local stacks), so two cores stay about 70% busy.

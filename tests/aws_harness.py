@@ -6,6 +6,7 @@ template reader), so a handler test fails if the template and the code disagree.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import json
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local import aws, template
+from local.sam_invoke import EVENT_SECRETS
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.adapters.s3 import S3SampleStore
 from warmline.callers import caller_key, mask, normalise_number
@@ -28,11 +30,12 @@ from warmline.verification import hash_pin
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-THREECX_SECRET = "local-3cx-secret"  # the value the events/ files carry
-AGENT_SECRET = "local-agent-secret"
-CALLER_KEY_SECRET = "local-caller-key-secret"
-OPERATOR_SECRET = "local-operator-secret"
-PIN_PEPPER = "local-pin-pepper"
+# The values the events/ files carry (and `sam local invoke` with env.json uses).
+THREECX_SECRET = EVENT_SECRETS["ThreeCxSecret"]
+AGENT_SECRET = EVENT_SECRETS["AgentSecret"]
+CALLER_KEY_SECRET = EVENT_SECRETS["CallerKeySecret"]
+OPERATOR_SECRET = EVENT_SECRETS["OperatorSecret"]
+PIN_PEPPER = EVENT_SECRETS["PinPepperSecret"]
 
 
 class LambdaContext:
@@ -117,33 +120,38 @@ class AwsStack:
         )
         return response.get("Messages", [])
 
-    @contextmanager
-    def function_env(self, logical_id: str, **overrides: str) -> Iterator[None]:
+    def function_env(self, logical_id: str, **overrides: str) -> contextlib.AbstractContextManager[None]:
         """The function's environment from the template, for an in-process handler call."""
-        from aws_lambda_powertools.utilities import parameters
+        return handler_environment({**self.model.functions[logical_id].environment, **overrides}, self.clock)
 
-        from warmline.dependencies import dependencies
-        from warmline.settings import get_settings
 
-        env = {**self.model.functions[logical_id].environment, **overrides}
-        env["POWERTOOLS_TRACE_DISABLED"] = "true"
-        saved = {name: os.environ.get(name) for name in env}
-        os.environ.update(env)
+@contextmanager
+def handler_environment(env: dict[str, str], clock: Any = None) -> Iterator[None]:
+    """These variables in os.environ, and warmline's cached settings and clients made afresh from them,
+    while a handler is called in-process; `clock`, if given, is every "now" the handler sees."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from warmline.dependencies import dependencies
+    from warmline.settings import get_settings
+
+    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    dependencies.cache_clear()
+    parameters.clear_caches()
+    if clock is not None:
+        dependencies().clock = clock
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         get_settings.cache_clear()
         dependencies.cache_clear()
-        parameters.clear_caches()
-        if self.clock is not None:
-            dependencies().clock = self.clock
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            get_settings.cache_clear()
-            dependencies.cache_clear()
 
 
 class ShiftedClock:

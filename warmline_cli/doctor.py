@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline.voice_provider import ProviderError, Unauthorized
 from warmline_cli.agent_setup import AgentSetup
@@ -48,6 +49,8 @@ class Doctor:
         self._endpoints()
         if api_key_ok and "AgentSecret" in self.secrets:
             self._agent()
+        if self.target.aws_endpoint_url is None:  # a deployed stack: the local one sends no alarm
+            self._alarm_email()
         failed = sum(not check.ok for check in self.checks)
         if self.echo:
             say(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
@@ -204,3 +207,49 @@ class Doctor:
                 self._add(True, f"{step.name}: {step.detail}")
             else:
                 self._add(False, f"{step.name}: {step.detail}; run `warmline elevenlabs configure`")
+
+    def _alarm_email(self) -> None:
+        """The AlarmEmail parameter is set, and its subscription to the alarm topic confirmed."""
+        email = self.target.parameters.get("AlarmEmail", "")
+        if not email:
+            self._add(False, ALARM_EMAIL_UNSET.format(stack=self.target.label))
+            return
+        try:
+            topic = _stack_output(self.target, "AlarmTopicArn")
+            subscriptions = self.target.client("sns").list_subscriptions_by_topic(TopicArn=topic)
+        except (BotoCoreError, ClientError, LookupError) as error:
+            self._add(False, f"alarm e-mail {email}: cannot read the alarm topic's subscriptions ({error})")
+            return
+        states = [
+            item["SubscriptionArn"]
+            for item in subscriptions.get("Subscriptions", [])
+            if item.get("Protocol") == "email" and item.get("Endpoint", "").lower() == email.lower()
+        ]
+        resend = f"aws sns subscribe --topic-arn {topic} --protocol email --notification-endpoint {email}"
+        if not states:
+            self._add(False, f"alarm e-mail {email} is not subscribed to the alarm topic: run `{resend}`")
+        elif all(state == "PendingConfirmation" for state in states):
+            self._add(False, ALARM_EMAIL_PENDING.format(email=email, resend=resend))
+        else:
+            self._add(True, f"alarms are e-mailed to {email}")
+
+
+ALARM_EMAIL_UNSET = (
+    "no alarm e-mail: stack {stack}'s AlarmEmail parameter is empty, so its alarms reach no one. Set it: "
+    "add AlarmEmail=oncall@example.com to parameter_overrides under [ENV.deploy.parameters] in "
+    "samconfig.toml and run `make deploy ENV=ENV` (docs/deployment.md, section 2), then confirm the e-mail "
+    "SNS sends"
+)
+ALARM_EMAIL_PENDING = (
+    "alarm e-mail {email} is not confirmed yet, so no alarm reaches it: open the e-mail "
+    "'AWS Notification - Subscription Confirmation' and follow 'Confirm subscription' (a link lasts 3 days; "
+    "`{resend}` sends a new one)"
+)
+
+
+def _stack_output(target: Target, key: str) -> str:
+    stack = target.client("cloudformation").describe_stacks(StackName=target.label)["Stacks"][0]
+    for output in stack.get("Outputs", []):
+        if output["OutputKey"] == key:
+            return output["OutputValue"]
+    raise LookupError(f"stack {target.label} has no output {key}")

@@ -1,0 +1,169 @@
+"""`python -m local.sam_invoke`: AWS (moto) and ElevenLabs (the emulator) on fixed loopback ports, for
+`sam local invoke --env-vars env.json` (README, "Testing a function with `sam local invoke`").
+
+`sam local invoke` runs a function in Docker with only the environment variables the template
+declares, each overridden by env.json; the functions read their secrets from Secrets Manager. So
+env.json points the declared variables at what this command creates: the template's table, queues
+and bucket in moto under the stack name `warmline-invoke`, its secrets with the values the files in
+events/ carry (dummy values, never a real secret), AWS_ENDPOINT_URL at moto (declared, empty in AWS,
+through the LocalAwsEndpointUrl parameter) and ELEVENLABS_BASE_URL at the emulator.
+
+`--write-env PATH` writes env.json from the template (a test keeps the committed one equal to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+
+from local import aws, template
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK_NAME = "warmline-invoke"
+AWS_URL = "http://127.0.0.1:5100"
+ELEVENLABS_URL = "http://127.0.0.1:5101"
+# The secrets' values: the X-Warmline-Secret headers of events/*.json, and keys only loopback knows.
+EVENT_SECRETS = {
+    "ThreeCxSecret": "local-3cx-secret",
+    "AgentSecret": "local-agent-secret",
+    "OperatorSecret": "local-operator-secret",
+    "CallerKeySecret": "local-caller-key-secret",
+    "PinPepperSecret": "local-pin-pepper",
+    "ElevenLabsApiKeySecret": "local-elevenlabs-key",
+}
+CALLER = "+442079460000"  # the caller in events/*.json
+# Which function each file in events/ is for, in the order a call goes.
+EVENT_FUNCTIONS = {
+    "incoming_call.json": "WebhookFunction",
+    "clone_job.json": "CloneWorkerFunction",
+    "check_clone.json": "IvrCheckFunction",
+    "conversation_init.json": "WebhookFunction",
+    "cloning_metrics.json": "IvrCheckFunction",
+    "scheduled.json": "HousekeepingFunction",
+}
+
+
+def load_model(aws_url: str = AWS_URL, template_path: Path = ROOT / "template.yaml") -> template.StackModel:
+    ids = template.LocalIds(stack_name=STACK_NAME, aws_endpoint_url=aws_url)
+    return template.load(template_path, {}, ids)
+
+
+def env_json(
+    model: template.StackModel, aws_url: str = AWS_URL, elevenlabs_url: str = ELEVENLABS_URL
+) -> dict[str, dict[str, str]]:
+    """For each function, the variables that name this command's resources (secrets by name)."""
+    secret_names = {secret.arn: secret.name for secret in model.secrets.values()}
+    functions: dict[str, dict[str, str]] = {}
+    for logical_id, function in model.functions.items():
+        variables = {
+            name: secret_names.get(value, value)
+            for name, value in function.environment.items()
+            if STACK_NAME in value
+        }
+        variables["AWS_ENDPOINT_URL"] = aws_url
+        variables["ELEVENLABS_BASE_URL"] = elevenlabs_url
+        functions[logical_id] = dict(sorted(variables.items()))
+    return functions
+
+
+def create_resources(model: template.StackModel, aws_url: str) -> None:
+    """The template's secrets (with EVENT_SECRETS' values), table, queues and bucket, in moto at
+    aws_url, and the caller the events are about, registered with a (dummy) voice sample."""
+    aws.create_secrets(aws_url, model, EVENT_SECRETS)
+    aws.create_resources(aws_url, model, visibility_timeout_override=None)
+    register_caller(model, aws_url)
+
+
+def register_caller(model: template.StackModel, aws_url: str) -> str:
+    """CALLER with a sample, under the caller key events/clone_job.json names."""
+    from warmline.adapters.dynamodb import DynamoCloneStore
+    from warmline.adapters.s3 import S3SampleStore
+    from warmline.callers import caller_key, mask, normalise_number
+    from warmline.clone_state import CallerProfile
+
+    number = normalise_number(CALLER)
+    key = caller_key(number, EVENT_SECRETS["CallerKeySecret"])
+    samples = S3SampleStore(aws.client("s3", aws_url), model.buckets["SamplesBucket"].name)
+    sample = samples.write(key, "sample.mp3", b"ID3\x04 a dummy voice sample", "audio/mpeg")
+    store = DynamoCloneStore(aws.client("dynamodb", aws_url), model.tables["CloneTable"].name)
+    store.save_profile(CallerProfile(key, (sample,), "a dummy caller for sam local invoke", mask(number), 0))
+    return key
+
+
+def invoke_commands() -> list[str]:
+    return [
+        f"sam local invoke {function} -e events/{name} --env-vars env.json --docker-network host"
+        for name, function in EVENT_FUNCTIONS.items()
+    ]
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def ports_in_use() -> list[str]:
+    taken = []
+    for url in (AWS_URL, ELEVENLABS_URL):
+        try:
+            socket.create_server(("127.0.0.1", _port(url))).close()
+        except OSError:
+            taken.append(url)
+    return taken
+
+
+def serve() -> int:
+    from moto.server import ThreadedMotoServer
+
+    from local import moto_dynamodb
+    from local.elevenlabs_emulator import CloneLatency, Emulator
+
+    taken = ports_in_use()
+    if taken:
+        print(
+            f"error: {', '.join(taken)} already in use (another `python -m local.sam_invoke`?)",
+            file=sys.stderr,
+        )
+        return 1
+    moto_dynamodb.install()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_port(AWS_URL), verbose=False)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto.start()
+    emulator = Emulator(EVENT_SECRETS["ElevenLabsApiKeySecret"], clone_latency=CloneLatency.instant())
+    emulator.start("127.0.0.1", _port(ELEVENLABS_URL))
+    try:
+        create_resources(load_model(), AWS_URL)
+        print(f"AWS (moto) at {AWS_URL}, the ElevenLabs emulator at {ELEVENLABS_URL}; in another shell:")
+        print("  sam build")
+        for command in invoke_commands():
+            print(f"  {command}")
+        print("Ctrl-C stops both.", flush=True)
+        stop = threading.Event()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        emulator.stop()
+        moto.stop()
+        print("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.sam_invoke", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--write-env", metavar="PATH", help="write env.json for the template, then exit")
+    args = parser.parse_args(argv)
+    if args.write_env:
+        Path(args.write_env).write_text(json.dumps(env_json(load_model()), indent=2) + "\n")
+        print(f"wrote {args.write_env}")
+        return 0
+    return serve()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Every file in events/ is accepted by its handler, in process, with env.json's values: what
+`sam local invoke FUNCTION -e events/FILE --env-vars env.json` does where Docker exists.
+
+Each handler gets the environment the SAM CLI's own code computes for `sam local invoke` with
+env.json (tests/sam_local_env.py, run with the SAM CLI's Python: every variable the template
+declares, env.json's values over them, SAM's AWS_* ones), with only the two loopback addresses
+changed to the tests' moto and emulator. The resources come from `python -m local.sam_invoke`'s
+own code.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+from local import sam_invoke, template
+from local.elevenlabs_emulator import CloneLatency, Emulator
+from tests.aws_harness import EVENTS, ROOT, LambdaContext, handler_environment, load_handler_module
+
+ENV_JSON = json.loads((ROOT / "env.json").read_text())
+SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
+MODEL = template.load(ROOT / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def sam_environment():
+    """function logical id -> the variables `sam local invoke --env-vars env.json` gives it."""
+    if not SAM_PYTHON.exists():
+        pytest.fail(f"{SAM_PYTHON} is missing: `make template-check` installs the SAM CLI")
+    done = subprocess.run(
+        [str(SAM_PYTHON), str(ROOT / "tests" / "sam_local_env.py"), "template.yaml", "env.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def backend(moto_endpoint):
+    """moto with the resources env.json names and the events' secrets; the emulator with env.json's key."""
+    model = sam_invoke.load_model(moto_endpoint)
+    sam_invoke.create_resources(model, moto_endpoint)
+    with Emulator(
+        sam_invoke.EVENT_SECRETS["ElevenLabsApiKeySecret"], clone_latency=CloneLatency.instant()
+    ) as emulator:
+        yield {"AWS_ENDPOINT_URL": moto_endpoint, "ELEVENLABS_BASE_URL": emulator.base_url}, emulator
+
+
+@pytest.fixture(scope="module")
+def invoke(sam_environment, backend):
+    loopback, _ = backend
+
+    def call(logical_id: str, event: dict) -> dict:
+        function = MODEL.functions[logical_id]
+        handler = load_handler_module(function.code_dir.name)
+        with handler_environment({**sam_environment[logical_id], **loopback}):
+            return handler.lambda_handler(event, LambdaContext(function.name, function.timeout))
+
+    return call
+
+
+def test_env_json_is_what_local_sam_invoke_writes_for_the_template():
+    expected = sam_invoke.env_json(sam_invoke.load_model())
+    assert expected == ENV_JSON, "stale: run `.venv/bin/python -m local.sam_invoke --write-env env.json`"
+
+
+def test_sam_passes_every_env_json_variable_to_its_function(sam_environment):
+    # SAM passes a function only the variables the template declares: any other in env.json is lost.
+    assert set(ENV_JSON) == set(MODEL.functions)
+    for logical_id, variables in ENV_JSON.items():
+        passed = {name: sam_environment[logical_id].get(name) for name in variables}
+        assert passed == variables, f"{logical_id}: sam local invoke would not pass these as env.json says"
+
+
+def test_every_event_file_names_its_function():
+    assert {path.name for path in EVENTS.glob("*.json")} == set(sam_invoke.EVENT_FUNCTIONS)
+
+
+def test_every_event_is_accepted_by_its_handler_with_env_json(invoke, backend):
+    _, emulator = backend
+    answers = {}
+    for name, logical_id in sam_invoke.EVENT_FUNCTIONS.items():  # in the order a call goes
+        answers[name] = invoke(logical_id, json.loads((EVENTS / name).read_text()))
+
+    incoming = answers["incoming_call.json"]
+    assert incoming["statusCode"] == 200, incoming
+    assert json.loads(incoming["body"])["clone_status"] == "pending"
+    assert answers["clone_job.json"] == {"batchItemFailures": []}
+    assert [voice["name"] for voice in emulator.voices()] != [], "the clone job made no voice"
+    check = json.loads(answers["check_clone.json"]["body"])
+    assert (answers["check_clone.json"]["statusCode"], check["next_action"]) == (200, "transfer_to_agent")
+    init = answers["conversation_init.json"]
+    assert init["statusCode"] == 200 and json.loads(init["body"])["dynamic_variables"]["warmline_mode"]
+    metrics = answers["cloning_metrics.json"]
+    assert metrics["statusCode"] == 200 and json.loads(metrics["body"])["counts"]["handoffs"] == 1
+    assert "error" not in json.dumps(answers["scheduled.json"]["sweeps"])
+
+
+HTTP_EVENTS = [
+    name for name in sam_invoke.EVENT_FUNCTIONS if "headers" in json.loads((EVENTS / name).read_text())
+]
+
+
+@pytest.mark.parametrize("name", HTTP_EVENTS)
+def test_the_events_secret_is_what_makes_them_accepted(invoke, name):
+    event = json.loads((EVENTS / name).read_text())
+    event["headers"]["x-warmline-secret"] = "not-the-local-secret"
+    answer = invoke(sam_invoke.EVENT_FUNCTIONS[name], event)
+    assert answer["statusCode"] == 401
