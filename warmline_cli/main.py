@@ -13,7 +13,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline.voice_provider import ProviderError
-from warmline_cli import consent_log, samples, threecx
+from warmline_cli import consent_log, samples, selftest, threecx
 from warmline_cli import secrets as shared_secrets
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import OK, CliError, say, warn
@@ -30,6 +30,7 @@ COMMANDS = """commands (each takes --stack NAME [--region REGION] or --local):
   warmline samples pin --caller NUMBER [--clear | --unlock]
   warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
+  warmline elevenlabs selftest [--agent-id ID] [--caller NUMBER] [--transfer-to SIP_URI_OR_NUMBER] [--json]
   warmline 3cx flow
   warmline doctor [--agent-id ID]
   warmline secrets rotate {threecx,agent,operator}
@@ -145,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
     configure.add_argument(
         "--dry-run", action="store_true", help="print the requests that would change anything"
     )
+    selftest.add_parser(elevenlabs_commands, target)
 
     threecx_group = commands.add_parser("3cx", help="3CX Call Flow Designer settings")
     threecx_commands = threecx_group.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -243,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "rekey":
             return samples.rekey(target, args.caller, samples.read_pin() if args.pin else None)
         return samples.remove(target, args.caller)
+    if args.command == "elevenlabs" and args.action == "selftest":
+        return selftest.command(args, target, _agent_id(args, target))
     if args.command == "elevenlabs":
         return configure(args, target)
     if args.command == "3cx":
