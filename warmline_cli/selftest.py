@@ -42,7 +42,7 @@ import httpx
 from warmline.adapters.dynamodb import DynamoCloneStore, DynamoEventStore
 from warmline.callers import InvalidCallerNumber, caller_key, mask, normalise_number
 from warmline.clone_state import CloneRecord, CloneStatus
-from warmline.events import EventType
+from warmline.events import Event, EventType
 from warmline.ivr import SAY, NextAction
 from warmline.settings import Settings
 from warmline.wire import CheckCloneResponse
@@ -294,7 +294,7 @@ class SelfTest:
             )
         events = DynamoEventStore(self.target.client("dynamodb"), self.target.table, 0)
         seen = events.between(started_ms - CLOCK_SLACK_MS, int(time.time() * 1000) + CLOCK_SLACK_MS)
-        if not any(event.type is EventType.IVR_CHECK and event.caller_key == caller.key for event in seen):
+        if not any(self._is_our_check(event, caller) for event in seen):
             return StepResult(
                 "check_clone",
                 False,
@@ -306,6 +306,14 @@ class SelfTest:
             True,
             f"the agent called check_clone; warmline answered {answer.get('status')} / "
             f"{answer['next_action']} and recorded the check",
+        )
+
+    def _is_our_check(self, event: Event, caller: TestCaller) -> bool:
+        """A check of this run's test call (its record's 3CX call id), not of an earlier selftest."""
+        return (
+            event.type is EventType.IVR_CHECK
+            and event.caller_key == caller.key
+            and event.data.get("threecx_call_id") == self._call_id
         )
 
     def _transfer(self, run: dict[str, Any] | None) -> StepResult:

@@ -4,7 +4,9 @@ as configured, and each step passes, or fails with a line that names what is wro
 from __future__ import annotations
 
 import json
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
@@ -192,3 +194,69 @@ def test_selftest_refuses_a_registered_caller_as_its_test_caller(stack, local_ar
 
     assert main(["elevenlabs", "selftest", *local_args, "--caller", number]) == 2
     assert "is a registered caller" in capsys.readouterr().err
+
+
+def test_selftest_fails_the_test_call_when_the_cli_cannot_reach_warmline(stack, local_args, capsys, tmp_path):
+    _configure(local_args)
+    state = json.loads(stack.state_file.read_text())
+    state["endpoints"]["IncomingCall"] = "http://127.0.0.1:9/api/calls/incoming"
+    state_file = tmp_path / "local.json"
+    state_file.write_text(json.dumps(state))
+
+    code, steps, _report = _selftest(["--local", "--local-state", str(state_file)], capsys)
+
+    assert code == 1
+    assert [name for name, step in steps.items() if not step["passed"]] == ["test call"]
+    assert steps["test call"]["detail"] == (
+        "warmline is not reachable at http://127.0.0.1:9/api/calls/incoming (ConnectError)"
+    )
+
+
+class _OtherStack(BaseHTTPRequestHandler):
+    """Answers check_clone as a warmline stack would, but is not the stack under test."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps(
+            {
+                "caller_id": "+44******0999",
+                "status": "cloning",
+                "clone_ready": False,
+                "cloned_voice_id": None,
+                "wait_time_ms": 0,
+                "next_action": "ask_again",
+                "say": "One moment.",
+            }
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_selftest_fails_check_clone_when_the_tool_reaches_another_stack(stack, local_args, capsys):
+    _configure(local_args)
+    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherStack)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    [tool] = stack.emulator.tools()
+    config = tool["tool_config"]
+    config["api_schema"]["url"] = f"http://127.0.0.1:{other.server_port}/api/ivr/check-clone/{{caller_id}}"
+    answer = httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        json={"tool_config": config},
+    )
+    assert answer.status_code == 200, answer.text
+    try:
+        code, steps, _report = _selftest(local_args, capsys)
+    finally:
+        other.shutdown()
+        other.server_close()
+
+    assert code == 1
+    assert [name for name, step in steps.items() if not step["passed"]] == ["check_clone"]
+    assert "this stack recorded no check of the test caller" in steps["check_clone"]["detail"]
