@@ -9,7 +9,8 @@ registered caller), and clones no voice:
    PENDING clone record with no job (so no voice is ever cloned), removed at the end and expiring by
    itself if the command dies; its call is dated `GreetingTimeoutSeconds` back, so check_clone answers
    at once instead of waiting for a clone that never comes. Then its call comes in through the 3CX
-   webhook, as 3CX sends it, so warmline knows the caller came through 3CX.
+   webhook, as 3CX sends it, so warmline knows the caller came through 3CX (with no dialled number,
+   so no other caller's conversation can be tied to this call).
 2. Two simulation tests are created on the agent (`POST /v1/convai/agent-testing/create`), run
    (`POST /v1/convai/agents/{agent_id}/run-tests`), awaited (`GET /v1/convai/test-invocations/{id}`)
    and deleted (`DELETE /v1/convai/agent-testing/{test_id}`). In both the simulated caller
