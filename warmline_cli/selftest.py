@@ -98,13 +98,13 @@ class SelfTest:
         target: Target,
         agent_id: str,
         options: SelfTestOptions,
-        http: httpx.Client | None = None,
+        http: httpx.Client,
     ) -> None:
         self.client = client
         self.target = target
         self.agent_id = agent_id
         self.options = options
-        self.http = http or httpx.Client(timeout=15)
+        self.http = http
         self.run_id = secrets.token_hex(4)
         self.store = DynamoCloneStore(target.client("dynamodb"), target.table)
 
@@ -141,7 +141,9 @@ class SelfTest:
     @contextmanager
     def _greeting_state(self, caller: TestCaller) -> Iterator[None]:
         now = time.time()
-        greeting_seconds = float(self.target.parameters.get("GreetingTimeoutSeconds") or 35)
+        greeting_seconds = float(
+            _parameter(self.target, "GreetingTimeoutSeconds", "greeting_timeout_seconds")
+        )
         record = CloneRecord(
             status=CloneStatus.PENDING,
             job_id=f"selftest-{self.run_id}",
@@ -190,7 +192,9 @@ class SelfTest:
                 return str(tool_id)
         return None
 
-    def _test(self, caller: TestCaller, step: str, mock: dict[str, Any] | None, tool_id: str | None) -> dict:
+    def _test(
+        self, caller: TestCaller, step: str, mock: dict[str, Any] | None, tool_id: str | None
+    ) -> dict[str, Any]:
         test: dict[str, Any] = {
             "type": "simulation",
             "name": f"warmline selftest {self.run_id}: {step}",
@@ -251,9 +255,7 @@ class SelfTest:
     # ---- the steps, judged ---------------------------------------------------------------------------
 
     def _greeting(self, agent: dict[str, Any], run: dict[str, Any]) -> StepResult:
-        expected = (
-            self.target.parameters.get("GreetingMessage") or Settings.model_fields["greeting_message"].default
-        )
+        expected = _parameter(self.target, "GreetingMessage", "greeting_message")
         said = next((turn.get("message") for turn in _turns(run) if turn.get("role") == "agent"), None)
         if said != expected:
             return StepResult(
@@ -347,6 +349,11 @@ class SelfTest:
         )
 
 
+def _parameter(target: Target, name: str, setting: str) -> Any:
+    """A stack parameter, or the functions' own default when the stack does not say."""
+    return target.parameters.get(name) or Settings.model_fields[setting].default
+
+
 def _ready_answer(caller: TestCaller) -> dict[str, Any]:
     """warmline's check_clone answer when the clone is ready (the transfer test's mock)."""
     return CheckCloneResponse(
@@ -427,8 +434,9 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
     options = SelfTestOptions(args.caller, args.transfer_to, args.timeout)
     client = AdminClient(target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url)
     try:
-        steps = SelfTest(client, target, agent_id, options).run()
+        with httpx.Client(timeout=15) as http:
+            steps = SelfTest(client, target, agent_id, options, http).run()
     finally:
         client.close()
-    say(report(steps, args.json, mask(args.caller)))
+    say(report(steps, args.json, mask(normalise_number(args.caller, target.default_country_code))))
     return 0 if all(step.passed for step in steps) else 1
