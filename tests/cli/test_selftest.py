@@ -12,6 +12,7 @@ import httpx
 
 from local import openapi_check
 from local.elevenlabs_emulator import DEFAULT_AGENT_ID
+from tests.cli.conftest import make_wav
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
 from warmline_cli import selftest
@@ -169,8 +170,6 @@ def test_selftest_prints_a_line_per_step(stack, local_args, capsys):
 
 
 def test_selftest_refuses_a_registered_caller_as_its_test_caller(stack, local_args, capsys, tmp_path):
-    from tests.cli.conftest import make_wav
-
     sample = make_wav(tmp_path / "voice.wav", 12)
     number = "+447700900123"
     assert (
@@ -196,14 +195,24 @@ def test_selftest_refuses_a_registered_caller_as_its_test_caller(stack, local_ar
     assert "is a registered caller" in capsys.readouterr().err
 
 
-def test_selftest_fails_the_test_call_when_the_cli_cannot_reach_warmline(stack, local_args, capsys, tmp_path):
-    _configure(local_args)
+def _changed_state(stack, tmp_path, change):
+    """The local stack's state file with `change` applied: the CLI's view of the stack, not the stack."""
     state = json.loads(stack.state_file.read_text())
-    state["endpoints"]["IncomingCall"] = "http://127.0.0.1:9/api/calls/incoming"
+    change(state)
     state_file = tmp_path / "local.json"
     state_file.write_text(json.dumps(state))
+    return ["--local", "--local-state", str(state_file)]
 
-    code, steps, _report = _selftest(["--local", "--local-state", str(state_file)], capsys)
+
+def test_selftest_fails_the_test_call_when_the_cli_cannot_reach_warmline(stack, local_args, capsys, tmp_path):
+    _configure(local_args)
+    args = _changed_state(
+        stack,
+        tmp_path,
+        lambda state: state["endpoints"].update(IncomingCall="http://127.0.0.1:9/api/calls/incoming"),
+    )
+
+    code, steps, _report = _selftest(args, capsys)
 
     assert code == 1
     assert [name for name, step in steps.items() if not step["passed"]] == ["test call"]
@@ -260,3 +269,19 @@ def test_selftest_fails_check_clone_when_the_tool_reaches_another_stack(stack, l
     assert code == 1
     assert [name for name, step in steps.items() if not step["passed"]] == ["check_clone"]
     assert "this stack recorded no check of the test caller" in steps["check_clone"]["detail"]
+
+
+def test_selftest_has_no_transfer_to_check_in_handoff_mode_outbound(stack, local_args, capsys, tmp_path):
+    _configure(local_args)
+    args = _changed_state(stack, tmp_path, lambda state: state["parameters"].update(HandoffMode="outbound"))
+
+    code, steps, _report = _selftest(args, capsys)
+
+    assert code == 0
+    assert steps["transfer"] == {
+        "step": "transfer",
+        "passed": True,
+        "detail": "HandoffMode=outbound: warmline calls the caller back, no transfer",
+    }
+    created = stack.emulator.requests("/v1/convai/agent-testing/create")
+    assert [record["json"]["name"].rsplit(": ", 1)[1] for record in created] == ["check_clone"]
