@@ -51,9 +51,13 @@ bench: $(STAMP)
 	$(PY) -m local.bench $(ARGS)
 
 # --- checks ----------------------------------------------------------------------------------
+# The layer's functions stay small (at most 5 parameters and 40 lines) and its types check (mypy,
+# configured in pyproject.toml: the ports and the use cases that take them).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(PY) tools/check_function_size.py layers/common/warmline
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -124,7 +124,6 @@ class AwsStack:
 
         from warmline.dependencies import dependencies
         from warmline.settings import get_settings
-        from warmline.voice_slots import SUBSCRIPTION_CACHE
 
         env = {**self.model.functions[logical_id].environment, **overrides}
         env["POWERTOOLS_TRACE_DISABLED"] = "true"
@@ -133,7 +132,6 @@ class AwsStack:
         get_settings.cache_clear()
         dependencies.cache_clear()
         parameters.clear_caches()
-        SUBSCRIPTION_CACHE.clear()
         if self.clock is not None:
             dependencies().clock = self.clock
         try:

@@ -20,11 +20,13 @@ from warmline.clone_state import (
     HandoffKey,
     IncomingNote,
     PinRecord,
+    ReadyClone,
 )
 from warmline.consent import ConsentEntry
 from warmline.events import Event
 from warmline.voice_provider import (
     AddedVoice,
+    AgentCall,
     InvalidRequest,
     PlacedCall,
     ProviderError,
@@ -149,9 +151,7 @@ class InMemoryCloneStore:
                     current, status=CloneStatus.PENDING, lease_token="", lease_expires_at_ms=0
                 )
 
-    def mark_ready(
-        self, caller_key, *, lease_token, voice_id, ready_at_ms, clone_duration_ms, expires_at
-    ) -> bool:
+    def mark_ready(self, caller_key, *, lease_token, clone: ReadyClone) -> bool:
         with self._lock:
             current = self._holds(caller_key, lease_token)
             if current is None:
@@ -159,10 +159,10 @@ class InMemoryCloneStore:
             self.clones[caller_key] = replace(
                 current,
                 status=CloneStatus.READY,
-                cloned_voice_id=voice_id,
-                ready_at_ms=ready_at_ms,
-                clone_duration_ms=clone_duration_ms,
-                expires_at=expires_at,
+                cloned_voice_id=clone.voice_id,
+                ready_at_ms=clone.ready_at_ms,
+                clone_duration_ms=clone.clone_duration_ms,
+                expires_at=clone.expires_at,
                 lease_token="",
                 lease_expires_at_ms=0,
             )
@@ -351,7 +351,7 @@ class FakeVoiceProvider:
     create_before_error: bool = False  # the voice is made although the answer is an error
     voices: list[ProviderVoice] = field(default_factory=list)
     add_calls: list[dict] = field(default_factory=list)
-    calls_placed: list[dict] = field(default_factory=list)
+    calls_placed: list[AgentCall] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
     clock: FakeClock | None = None
     clone_seconds: float = 0.0
@@ -392,10 +392,8 @@ class FakeVoiceProvider:
             voice_add_edit_counter=self.add_edit_counter,
         )
 
-    def place_outbound_call(self, *, telephony, agent_id, agent_phone_number_id, to_number, client_data):
-        self.calls_placed.append(
-            {"telephony": telephony, "to_number": to_number, "client_data": client_data, "agent_id": agent_id}
-        )
+    def place_call(self, call: AgentCall) -> PlacedCall:
+        self.calls_placed.append(call)
         return PlacedCall(conversation_id=f"conv_{len(self.calls_placed)}", call_id="call")
 
 

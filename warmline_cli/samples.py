@@ -22,7 +22,7 @@ from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
-from warmline.calls import request_clone
+from warmline.calls import CloneRequests, PendingPolicy
 from warmline.clone_state import CallerProfile, CloneRecord, CloneStatus, PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.settings import Settings
@@ -128,13 +128,9 @@ def add(
         say(PIN_SET)
     if prewarm:
         store = _store(target)
-        queued = request_clone(
-            caller.key,
-            "",
-            store=store,
-            queue=SqsJobQueue(target.client("sqs"), target.queue_url),
-            now=time.time(),
-            settings=Settings(),
+        queue = SqsJobQueue(target.client("sqs"), target.queue_url)
+        queued = CloneRequests(store, queue, PendingPolicy.from_settings(Settings())).request(
+            caller.key, "", time.time()
         )
         say(
             "clone queued: the caller's first call will have it"

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from warmline.adapters.sqs import VisibilityHeartbeat
 from warmline.clone_state import CloneJob
-from warmline.cloning import JobResult, RetryLater, fail_after_last_delivery, run_clone_job
+from warmline.cloning import Delivery, JobResult, RetryLater
 from warmline.dependencies import dependencies
 from warmline.observability import count_clone_result, logger, metrics, tracer
 
@@ -47,18 +47,8 @@ def handle_job(record: SQSRecord) -> None:
 def _run(job: CloneJob, receive_count: int, receipt_handle: str) -> JobResult:
     deps = dependencies()
     try:
-        return run_clone_job(
-            job,
-            receive_count=receive_count,
-            time_left=lambda: _context.get_remaining_time_in_millis() / 1000,
-            store=deps.store,
-            samples=deps.samples,
-            provider=deps.provider(),
-            events=deps.events,
-            clock=deps.clock,
-            settings=deps.settings,
-            queue=deps.queue,
-        )
+        delivery = Delivery(receive_count, time_left=lambda: _context.get_remaining_time_in_millis() / 1000)
+        return deps.clone_worker.run(job, delivery)
     except RetryLater as retry:
         logger.warning(
             "clone job left for a later delivery",
@@ -72,14 +62,7 @@ def _run(job: CloneJob, receive_count: int, receipt_handle: str) -> JobResult:
         raise
     except Exception:
         if receive_count >= deps.settings.clone_max_receives:
-            failed = fail_after_last_delivery(
-                job,
-                store=deps.store,
-                events=deps.events,
-                clock=deps.clock,
-                settings=deps.settings,
-                queue=deps.queue,
-            )
+            failed = deps.clone_worker.fail_after_last_delivery(job)
             if failed is not None:
                 count_clone_result(failed)
         raise

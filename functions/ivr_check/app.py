@@ -22,7 +22,7 @@ from warmline.http import (
     require_secret,
     validate,
 )
-from warmline.ivr import WAITING_KEYS, CheckRequest, IvrPorts, check_clone
+from warmline.ivr import WAITING_KEYS, CheckRequest
 from warmline.observability import (
     count_caller_identity,
     count_http_answer,
@@ -67,7 +67,7 @@ def check_clone_route(event: dict[str, Any]) -> dict[str, Any]:
     if pressed in WAITING_KEYS:
         check = _identified(check)
     logger.append_keys(caller_key=check.caller_key)
-    answer = check_clone(check, _ports())
+    answer = deps.ivr_desk.check(check)
     logger.info(
         "check_clone answered",
         extra={
@@ -103,18 +103,6 @@ def _identified(check: CheckRequest) -> CheckRequest:
     if identified.passed_through:
         return replace(check, call=identified.call)
     return replace(check, caller_key=identified.caller_key, caller_number="", call=identified.call)
-
-
-def _ports() -> IvrPorts:
-    deps = dependencies()
-    return IvrPorts(
-        store=deps.store,
-        events=deps.events,
-        handoffs=deps.handoff_store,
-        clock=deps.clock,
-        settings=deps.settings,
-        provider=deps.provider() if deps.settings.handoff_mode == "outbound" else None,
-    )
 
 
 def cloning_metrics_route(event: dict[str, Any]) -> dict[str, Any]:

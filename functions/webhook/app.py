@@ -12,9 +12,7 @@ from warmline.calls import (
     ConversationStart,
     IncomingCall,
     QueueUnavailable,
-    answer_incoming_call,
     call_answered_event,
-    start_conversation,
 )
 from warmline.clone_state import IncomingNote
 from warmline.dependencies import dependencies
@@ -59,16 +57,8 @@ def incoming_call(event: dict[str, Any]) -> dict[str, Any]:
     call = IncomingCall(
         caller_key=key, caller_number=number, threecx_call_id=request.call_id, dialled_number=request.did
     )
-    provider = deps.provider() if deps.settings.greeting_mode == "outbound" else None
     try:
-        decision = answer_incoming_call(
-            call,
-            store=deps.store,
-            queue=deps.queue,
-            clock=deps.clock,
-            settings=deps.settings,
-            provider=provider,
-        )
+        decision = deps.call_desk.answer(call)
     except QueueUnavailable as error:
         logger.exception("clone job not queued")
         raise HttpError(503, "queue_unavailable", str(error)) from error
@@ -105,13 +95,7 @@ def conversation_init(event: dict[str, Any]) -> dict[str, Any]:
     key = identified.caller_key if identified else None
     logger.append_keys(caller_key=key)
 
-    start = start_conversation(
-        key,
-        store=deps.store,
-        clock=deps.clock,
-        settings=deps.settings,
-        state=identified.state if identified else None,
-    )
+    start = deps.call_desk.start_conversation(key, identified.state if identified else None)
     logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
     if identified is not None:
         _note_reentry(identified, start, request.call_sid or "")

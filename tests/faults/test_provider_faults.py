@@ -99,7 +99,7 @@ def test_killed_worker_lease_expires_and_the_next_attempt_reuses_its_voice(
 def test_duplicate_sqs_deliveries_make_one_voice(emulator, register, ledger, fault_stack):
     key = register("+442079020005")
     from warmline.adapters.dynamodb import DynamoCloneStore
-    from warmline.calls import request_clone
+    from warmline.calls import CloneRequests, PendingPolicy
     from warmline.settings import Settings
 
     store = DynamoCloneStore(ledger.dynamodb, fault_stack.model.tables["CloneTable"].name)
@@ -114,7 +114,8 @@ def test_duplicate_sqs_deliveries_make_one_voice(emulator, register, ledger, fau
                 )
             sent.append(job)
 
-    assert request_clone(key, "dup", store=store, queue=Twice(), now=time.time(), settings=Settings())
+    requests = CloneRequests(store, Twice(), PendingPolicy.from_settings(Settings()))
+    assert requests.request(key, "dup", time.time())
 
     ledger.settle([key])
     assert ledger.record(key).job_id == sent[0].job_id

@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes import InMemoryCloneStore, InMemoryEvents, InMemoryHandoffs
 from warmline.adapters.dynamodb import DynamoEventStore, DynamoHandoffStore
-from warmline.clone_state import CloneRecord, CloneStatus, Handoff
+from warmline.clone_state import CloneRecord, CloneStatus, Handoff, ReadyClone
 from warmline.events import Event, EventType
 
 CALLER = "ck_" + "d" * 32
@@ -30,14 +30,7 @@ class Stores:
         assert self.clones.start_clone(CALLER, pending, now)
         lease = {"lease_token": "t", "now_ms": NOW_MS, "lease_expires_at_ms": NOW_MS + 60_000}
         assert self.clones.take_lease(CALLER, **lease)
-        assert self.clones.mark_ready(
-            CALLER,
-            lease_token="t",
-            voice_id=voice,
-            ready_at_ms=NOW_MS,
-            clone_duration_ms=1,
-            expires_at=now + 3600,
-        )
+        assert self.clones.mark_ready(CALLER, lease_token="t", clone=ReadyClone(voice, NOW_MS, 1, now + 3600))
 
 
 @pytest.fixture(params=["dynamodb", "fake"])

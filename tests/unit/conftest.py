@@ -8,8 +8,10 @@ from tests.fakes import (
     InMemoryQueue,
     InMemorySamples,
 )
-from warmline import voice_slots
+from warmline.calls import CallDesk, CallPolicy
 from warmline.clone_state import CallerProfile
+from warmline.cloning import ClonePolicy, CloneWorker, CloneWorkerPorts
+from warmline.ivr import IvrDesk, IvrPolicy, IvrPorts
 from warmline.settings import Settings
 
 CALLER = "ck_" + "a" * 32
@@ -62,9 +64,20 @@ def registered(store, samples):
     return CALLER
 
 
-@pytest.fixture(autouse=True)
-def fresh_subscription_cache():
-    """The worker's subscription cache lives per execution environment; each test is a new one."""
-    voice_slots.SUBSCRIPTION_CACHE.clear()
-    yield
-    voice_slots.SUBSCRIPTION_CACHE.clear()
+def call_desk(store, clock, settings, queue=None, provider=None) -> CallDesk:
+    """The webhook's use case over the fakes; `provider` places the agent's calls (greeting mode outbound)."""
+    agent_calls = (lambda: provider) if provider is not None else None
+    return CallDesk(store, queue or InMemoryQueue(), clock, CallPolicy.from_settings(settings), agent_calls)
+
+
+def ivr_desk(store, events, handoffs, clock, settings, provider=None) -> IvrDesk:
+    """check_clone's use case over the fakes; `provider` places the agent's calls (handoff mode outbound)."""
+    agent_calls = (lambda: provider) if provider is not None else None
+    ports = IvrPorts(store, events, handoffs, clock, agent_calls)
+    return IvrDesk(ports, IvrPolicy.from_settings(settings))
+
+
+def clone_worker(store, samples, provider, events, clock, settings, queue=None) -> CloneWorker:
+    """The clone worker over the fakes, as one new execution environment (its own subscription cache)."""
+    ports = CloneWorkerPorts(store, samples, lambda: provider, events, clock, queue)
+    return CloneWorker(ports, ClonePolicy.from_settings(settings))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.fakes import InMemoryCallLog
-from warmline.caller_id import Resolution, identify_caller
+from tests.fakes import InMemoryCallLog, InMemoryEvents
+from warmline.caller_id import CallerIdCheck, Resolution
 from warmline.clone_state import IncomingNote
 
 CALLER = "ck_" + "a" * 32
@@ -23,7 +23,8 @@ def note(calls, clock, caller, *, dialled=TRUNK, call_id="3cx-1", seconds_ago=10
 
 
 def identify(presented, calls, store, clock, settings, dialled=()):
-    return identify_caller(presented, dialled, store=store, calls=calls, clock=clock, settings=settings)
+    check = CallerIdCheck(store, calls, InMemoryEvents(), clock, settings.caller_id_window_seconds)
+    return check.find(presented, dialled)
 
 
 def test_a_caller_who_came_in_through_3cx_is_passed_through(calls, store, clock, settings):

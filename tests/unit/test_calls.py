@@ -2,14 +2,12 @@ from dataclasses import replace
 
 import pytest
 
-from tests.unit.conftest import CALLER
+from tests.unit.conftest import CALLER, call_desk
 from warmline.calls import (
     CloneProgress,
     IncomingCall,
     QueueUnavailable,
     Voice,
-    answer_incoming_call,
-    start_conversation,
 )
 from warmline.clone_state import CloneRecord, CloneStatus
 
@@ -21,9 +19,7 @@ def call(key=CALLER, call_id="3cx-1"):
 
 
 def answer(store, queue, clock, settings, incoming=None, provider=None):
-    return answer_incoming_call(
-        incoming or call(), store=store, queue=queue, clock=clock, settings=settings, provider=provider
-    )
+    return call_desk(store, clock, settings, queue, provider).answer(incoming or call())
 
 
 def ready_record(clock, voice="clone123", handoff_at_ms=0):
@@ -125,17 +121,16 @@ def test_outbound_greeting_places_a_call_with_the_greeting_override(
 
     assert decision.greeting_call_placed
     placed = provider.calls_placed[0]
-    assert placed["to_number"] == "+442079460000"
-    override = placed["client_data"]["conversation_config_override"]
-    assert override["tts"]["voice_id"] == settings.greeting_voice_id
-    assert override["agent"]["first_message"] == settings.greeting_message
-    assert placed["client_data"]["dynamic_variables"]["warmline_threecx_call_id"] == "3cx-1"
+    assert placed.to_number == "+442079460000"
+    assert placed.voice_id == settings.greeting_voice_id
+    assert placed.first_message == settings.greeting_message
+    assert placed.dynamic_variables["warmline_threecx_call_id"] == "3cx-1"
 
 
 def test_conversation_init_while_cloning_uses_the_greeting(registered, store, queue, clock, settings):
     answer(store, queue, clock, settings)
 
-    start = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    start = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert start.voice_id == settings.greeting_voice_id
     assert start.first_message == settings.greeting_message
@@ -145,7 +140,7 @@ def test_conversation_init_while_cloning_uses_the_greeting(registered, store, qu
 def test_conversation_init_after_handoff_uses_clone_and_thanks(registered, store, clock, settings):
     store.clones[CALLER] = ready_record(clock, handoff_at_ms=int(clock.now() * 1000) - 5000)
 
-    start = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    start = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert (start.voice_id, start.first_message) == ("clone123", settings.handoff_message)
 
@@ -155,7 +150,7 @@ def test_conversation_init_for_repeat_caller_uses_clone_with_agents_own_first_me
 ):
     store.clones[CALLER] = ready_record(clock)
 
-    start = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    start = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert (start.voice_id, start.first_message) == ("clone123", None)
 
@@ -167,7 +162,7 @@ def test_conversation_init_without_clone_uses_agents_own_voice(registered, store
             status=status, job_id="j", expires_at=int(clock.now()) + 60, requested_at_ms=0
         )
 
-    start = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    start = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert (start.voice, start.voice_id, start.first_message) == (Voice.DEFAULT, None, None)
     assert set(start.dynamic_variables) == {
@@ -207,9 +202,9 @@ def test_a_crash_between_the_pending_write_and_the_send_holds_the_caller_no_long
 
     # Within the greeting the caller hears the greeting; at its end the record is gone...
     clock.advance(settings.greeting_timeout_seconds - 1)
-    assert start_conversation(CALLER, store=store, clock=clock, settings=settings).voice is Voice.GREETING
+    assert call_desk(store, clock, settings).start_conversation(CALLER).voice is Voice.GREETING
     clock.advance(1)
-    assert start_conversation(CALLER, store=store, clock=clock, settings=settings).voice is Voice.DEFAULT
+    assert call_desk(store, clock, settings).start_conversation(CALLER).voice is Voice.DEFAULT
 
     # ...and the next call queues the job the crash lost.
     retried = answer(store, queue, clock, settings, call(call_id="3cx-2"))

@@ -3,9 +3,9 @@ from dataclasses import replace
 import pytest
 
 from tests.fakes import FakeVoiceProvider
-from tests.unit.conftest import CALLER
+from tests.unit.conftest import CALLER, clone_worker
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
-from warmline.cloning import Outcome, RetryLater, fail_after_last_delivery, run_clone_job, voice_name
+from warmline.cloning import Delivery, Outcome, RetryLater, voice_name
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.events import EventType
 from warmline.voice_provider import InvalidRequest, ProviderTimeout, ProviderUnavailable, RateLimited
@@ -24,18 +24,8 @@ def job(store, clock):
 
 
 def run(job, store, samples, provider, events, clock, settings, receive_count=1, time_left=80.0, queue=None):
-    return run_clone_job(
-        job,
-        receive_count=receive_count,
-        time_left=lambda: time_left,
-        store=store,
-        samples=samples,
-        provider=provider,
-        events=events,
-        clock=clock,
-        settings=settings,
-        queue=queue,
-    )
+    worker = clone_worker(store, samples, provider, events, clock, settings, queue)
+    return worker.run(job, Delivery(receive_count, lambda: time_left))
 
 
 def test_success_writes_ready_with_voice_duration_and_ttl(
@@ -292,11 +282,10 @@ def test_a_lease_lost_to_another_delivery_of_the_job_keeps_the_voice_for_it(
 
 
 def test_an_unexpected_failure_on_the_last_delivery_fails_the_job_and_is_rechecked(
-    registered, job, store, events, clock, settings, queue
+    registered, job, store, samples, events, clock, settings, queue
 ):
-    result = fail_after_last_delivery(
-        job, store=store, events=events, clock=clock, settings=settings, queue=queue
-    )
+    worker = clone_worker(store, samples, FakeVoiceProvider(clock=clock), events, clock, settings, queue)
+    result = worker.fail_after_last_delivery(job)
 
     assert result.outcome is Outcome.FAILED and store.clones[CALLER].status is CloneStatus.FAILED
     assert queue.jobs == [job] and queue.delays == [settings.clone_recheck_delay_seconds]
@@ -351,13 +340,25 @@ def test_a_refusal_after_the_allowance_ran_out_unseen_names_the_allowance(
     registered, job, store, samples, events, clock, settings
 ):
     from tests.fakes import FakeVoiceProvider
-    from warmline import voice_slots
 
     provider = FakeVoiceProvider(clock=clock, max_voice_add_edits=None)
-    voice_slots.SUBSCRIPTION_CACHE.get(provider, clock.now(), 30)  # read while there was no maximum
+    worker = clone_worker(store, samples, provider, events, clock, settings)
+    worker.subscriptions.get(provider, clock.now(), 30)  # read while there was no maximum
     provider.max_voice_add_edits = 0  # the plan's allowance ran out since
 
-    result = run(job, store, samples, provider, events, clock, settings)
+    result = worker.run(job, Delivery(1, lambda: 80.0))
 
     assert (result.outcome, result.failure_kind) == (Outcome.FAILED, "add_edit_limit")
     assert len(provider.add_calls) == 1
+
+
+def test_the_backoff_doubles_to_its_cap_each_pause_spread_by_its_jitter():
+    from warmline.cloning import BackoffPolicy
+
+    backoff = BackoffPolicy(first_seconds=0.5, max_seconds=8.0, jitter=0.2)
+    bases = [0.5, 1.0, 2.0, 4.0, 8.0, 8.0]
+
+    for retry, base in enumerate(bases):
+        pauses = [backoff.pause(retry) for _ in range(50)]
+        assert all(base * 0.8 <= pause <= base * 1.2 for pause in pauses)
+        assert len(set(pauses)) > 1  # spread, so concurrent workers do not retry in step

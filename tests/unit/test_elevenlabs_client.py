@@ -9,8 +9,9 @@ import pytest
 
 from local import openapi_check
 from local.elevenlabs_emulator import ERROR_CODES_429, CloneLatency, Emulator, Fault
-from warmline.adapters.elevenlabs import ElevenLabsClient
+from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls, ElevenLabsClient
 from warmline.voice_provider import (
+    AgentCall,
     InvalidRequest,
     ProviderError,
     ProviderTimeout,
@@ -269,22 +270,23 @@ def test_get_subscription_reads_the_add_edit_allowance(client, emulator):
 
 @pytest.mark.parametrize(("telephony", "call_id_prefix"), [("sip_trunk", "sip_"), ("twilio", "CA")])
 def test_outbound_call_sends_a_valid_body(client, emulator, telephony, call_id_prefix):
-    client_data = {
-        "conversation_config_override": {"tts": {"voice_id": "21m00Tcm4TlvDq8ikWAM"}},
-        "dynamic_variables": {"caller_name": "Ann"},
-    }
+    calls = ElevenLabsAgentCalls(client, AgentLine(telephony, "agent_1", "phnum_1"))
+    call = AgentCall("+15550100", "21m00Tcm4TlvDq8ikWAM", "Thanks for waiting.", {"caller_name": "Ann"})
 
-    placed = client.place_outbound_call(
-        telephony=telephony,
-        agent_id="agent_1",
-        agent_phone_number_id="phnum_1",
-        to_number="+15550100",
-        client_data=client_data,
-    )
+    placed = calls.place_call(call)
 
     [record] = emulator.requests("/v1/convai/")
     assert openapi_check.validate_request("POST", record["path"], json_body=record["json"]) == []
-    assert record["json"]["conversation_initiation_client_data"] == client_data
+    assert record["json"]["agent_id"] == "agent_1"
+    assert record["json"]["agent_phone_number_id"] == "phnum_1"
+    assert record["json"]["to_number"] == "+15550100"
+    assert record["json"]["conversation_initiation_client_data"] == {
+        "conversation_config_override": {
+            "tts": {"voice_id": "21m00Tcm4TlvDq8ikWAM"},
+            "agent": {"first_message": "Thanks for waiting."},
+        },
+        "dynamic_variables": {"caller_name": "Ann"},
+    }
     assert placed.conversation_id.startswith("conv_")
     assert placed.call_id.startswith(call_id_prefix)
 

@@ -6,15 +6,14 @@ from dataclasses import replace
 import pytest
 
 from tests.fakes import InMemoryHandoffs
-from tests.unit.conftest import CALLER
+from tests.unit.conftest import CALLER, call_desk, ivr_desk
 from tests.unit.test_calls import ready_record
 from warmline.caller_id import IdentifiedCaller, Resolution
-from warmline.calls import start_conversation
 from warmline.clone_state import CloneRecord, CloneStatus, IncomingNote, PinRecord
 from warmline.events import EventType
 from warmline.handoffs import HandoffTracker, call_of, settle_overdue_handoffs
 from warmline.housekeeping import SweepContext
-from warmline.ivr import CheckRequest, IvrPorts, NextAction, check_clone
+from warmline.ivr import CheckRequest, NextAction
 from warmline.settings import Settings
 from warmline.verification import PinEntry, hash_pin
 
@@ -33,15 +32,15 @@ def ready(store, clock):
 
 
 def press_one(store, events, handoffs, clock, settings, call=CALL, pin=None):
-    ports = IvrPorts(store, events, handoffs, clock, settings)
+    desk = ivr_desk(store, events, handoffs, clock, settings)
     entry = PinEntry(pin, pepper=lambda: "pepper") if pin else PinEntry()
-    return check_clone(CheckRequest(CALLER, "+442079460000", "1", "conv_greeting", entry, call), ports)
+    return desk.check(CheckRequest(CALLER, "+442079460000", "1", "conv_greeting", entry, call))
 
 
 def reentry(store, handoffs, clock, settings, resolution=Resolution.PASSED, key=CALLER):
     """The caller's next conversation starts, as conversation-init sees it."""
     state = store.load(key)
-    start = start_conversation(key, store=store, clock=clock, settings=settings, state=state)
+    start = call_desk(store, clock, settings).start_conversation(key, state)
     tracker = HandoffTracker(handoffs, clock, settings)
     return tracker.reentered(IdentifiedCaller(key, resolution, state), start, "call_sid_1")
 
@@ -269,9 +268,9 @@ def test_outbound_mode_expects_the_placed_calls_conversation(ready, store, event
     settings = Settings(
         handoff_mode="outbound", elevenlabs_agent_id="a", elevenlabs_agent_phone_number_id="p"
     )
-    ports = IvrPorts(store, events, handoffs, clock, settings, provider)
+    desk = ivr_desk(store, events, handoffs, clock, settings, provider)
 
-    answer = check_clone(CheckRequest(CALLER, "+442079460000", "1", call=CALL), ports)
+    answer = desk.check(CheckRequest(CALLER, "+442079460000", "1", call=CALL))
     clock.advance(4)
     arrival = reentry(store, handoffs, clock, settings)
 
@@ -284,9 +283,9 @@ def test_an_outbound_call_not_placed_is_no_handoff(ready, store, events, handoff
     settings = Settings(
         handoff_mode="outbound", elevenlabs_agent_id="a", elevenlabs_agent_phone_number_id="p"
     )
-    ports = IvrPorts(store, events, handoffs, clock, settings, provider)
+    desk = ivr_desk(store, events, handoffs, clock, settings, provider)
 
-    answer = check_clone(CheckRequest(CALLER, "", "1", call=CALL), ports)  # no number to call back
+    answer = desk.check(CheckRequest(CALLER, "", "1", call=CALL))  # no number to call back
 
     assert answer.next_action is NextAction.CONTINUE_WITH_DEFAULT_VOICE and not answer.handoff_counted
     assert handoffs.expected == {} and events.of_type(EventType.HANDOFF) == []

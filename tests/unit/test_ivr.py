@@ -1,10 +1,10 @@
 from dataclasses import replace
 
 from tests.fakes import InMemoryHandoffs
-from tests.unit.conftest import CALLER
+from tests.unit.conftest import CALLER, ivr_desk
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import EventType
-from warmline.ivr import CheckRequest, IvrPorts, IvrStatus, NextAction, check_clone
+from warmline.ivr import CheckRequest, IvrStatus, NextAction
 from warmline.settings import Settings
 
 
@@ -20,8 +20,8 @@ def in_flight(clock, started_ago=1.0):
 
 
 def check(store, events, clock, settings, key="1", provider=None):
-    ports = IvrPorts(store, events, InMemoryHandoffs(store, events), clock, settings, provider)
-    return check_clone(CheckRequest(CALLER, "+442079460000", key), ports)
+    desk = ivr_desk(store, events, InMemoryHandoffs(store, events), clock, settings, provider)
+    return desk.check(CheckRequest(CALLER, "+442079460000", key))
 
 
 def test_returns_the_moment_the_clone_becomes_ready(store, events, clock, settings):
@@ -115,9 +115,9 @@ def test_outbound_handoff_places_a_call_in_the_cloned_voice(store, events, clock
     answer = check(store, events, clock, settings, provider=provider)
 
     assert answer.handoff_mode == "outbound"
-    override = provider.calls_placed[0]["client_data"]["conversation_config_override"]
-    assert override["tts"]["voice_id"] == "v9"
-    assert override["agent"]["first_message"] == settings.handoff_message
+    placed = provider.calls_placed[0]
+    assert placed.voice_id == "v9"
+    assert placed.first_message == settings.handoff_message
     assert events.of_type(EventType.HANDOFF)[0].data["agent_conversation_id"] == "conv_1"
 
 

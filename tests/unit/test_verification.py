@@ -6,18 +6,19 @@ from dataclasses import replace
 import pytest
 
 from tests.fakes import InMemoryCloneStore, InMemoryHandoffs
-from tests.unit.conftest import CALLER
+from tests.unit.conftest import CALLER, call_desk, ivr_desk
 from tests.unit.test_calls import answer, call, ready_record
-from warmline.calls import CloneProgress, Voice, call_answered_event, start_conversation
+from warmline.calls import CloneProgress, Voice, call_answered_event
 from warmline.clone_state import PinRecord
 from warmline.events import EventType
-from warmline.ivr import NOT_VERIFIED_SAY, CheckRequest, IvrPorts, IvrStatus, NextAction, check_clone
+from warmline.ivr import NOT_VERIFIED_SAY, CheckRequest, IvrStatus, NextAction
 from warmline.settings import Settings
 from warmline.verification import (
     MAX_LOCKOUT_SECONDS,
     NO_PIN,
     InvalidPin,
     PinEntry,
+    PinPolicy,
     PinResult,
     check_new_pin,
     hash_pin,
@@ -39,12 +40,14 @@ def entry(digits):
 
 
 def verify(store, clock, settings, digits):
-    return verify_pin(CALLER, entry(digits), store=store, clock=clock, settings=settings)
+    return verify_pin(
+        CALLER, entry(digits), store=store, clock=clock, policy=PinPolicy.from_settings(settings)
+    )
 
 
 def press(store, events, clock, settings, key="1", pin=NO_PIN):
-    ports = IvrPorts(store, events, InMemoryHandoffs(store, events), clock, settings)
-    return check_clone(CheckRequest(CALLER, "+442079460000", key, pin=pin), ports)
+    desk = ivr_desk(store, events, InMemoryHandoffs(store, events), clock, settings)
+    return desk.check(CheckRequest(CALLER, "+442079460000", key, pin=pin))
 
 
 def press_one(store, events, clock, settings, digits=None):
@@ -91,7 +94,13 @@ def test_a_caller_without_a_pin_needs_none_and_the_pepper_is_never_read(store, c
     def no_pepper():
         raise AssertionError("the pepper was read")
 
-    verdict = verify_pin(CALLER, PinEntry("1111", no_pepper), store=store, clock=clock, settings=settings)
+    verdict = verify_pin(
+        CALLER,
+        PinEntry("1111", no_pepper),
+        store=store,
+        clock=clock,
+        policy=PinPolicy.from_settings(settings),
+    )
 
     assert verdict.result is PinResult.NOT_SET and verdict.passed
 
@@ -158,13 +167,15 @@ def test_the_last_allowed_attempt_locks_at_once_so_a_crash_cannot_leave_a_free_g
     record = PinRecord("hash", set_at_ms=0, attempts=2)
     now_ms = int(clock.now() * 1000)
 
-    reserved = next_attempt(record, now_ms, settings)
+    reserved = next_attempt(record, now_ms, PinPolicy.from_settings(settings))
 
     # Reserved and locked before the PIN is compared: if the check dies here, the lock still ends.
     assert reserved.attempts == 3 and reserved.is_locked(now_ms)
-    assert next_attempt(reserved, now_ms, settings) is None
+    assert next_attempt(reserved, now_ms, PinPolicy.from_settings(settings)) is None
     ended = reserved.locked_until_ms
-    assert next_attempt(reserved, ended, settings) == replace(reserved, attempts=1, locked_until_ms=0)
+    assert next_attempt(reserved, ended, PinPolicy.from_settings(settings)) == replace(
+        reserved, attempts=1, locked_until_ms=0
+    )
 
 
 def test_concurrent_guesses_cannot_get_past_the_limit(clock, settings):
@@ -279,7 +290,7 @@ def test_a_caller_with_a_pin_and_a_ready_clone_starts_in_the_greeting(registered
     with_pin(store)
     store.clones[CALLER] = ready_record(clock, handoff_at_ms=int(clock.now() * 1000) - 5000)
 
-    start = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    start = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert (start.voice, start.voice_id) == (Voice.GREETING, settings.greeting_voice_id)
     assert start.first_message == settings.greeting_message
@@ -294,8 +305,8 @@ def test_the_leg_after_a_verified_handoff_gets_the_clone_once(registered, store,
     press_one(store, events, clock, settings, PIN)
     clock.advance(3)
 
-    handoff_leg = start_conversation(CALLER, store=store, clock=clock, settings=settings)
-    next_caller = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    handoff_leg = call_desk(store, clock, settings).start_conversation(CALLER)
+    next_caller = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert (handoff_leg.voice, handoff_leg.voice_id) == (Voice.CLONED, "clone123")
     assert handoff_leg.first_message == settings.handoff_message
@@ -309,13 +320,13 @@ def test_a_verified_handoff_not_taken_within_the_window_expires(registered, stor
     press_one(store, events, clock, settings, PIN)
     clock.advance(settings.handoff_window_seconds + 1)
 
-    assert start_conversation(CALLER, store=store, clock=clock, settings=settings).voice is Voice.GREETING
+    assert call_desk(store, clock, settings).start_conversation(CALLER).voice is Voice.GREETING
 
 
 def test_a_caller_without_a_pin_gets_the_clone_at_once_as_before(registered, store, clock, settings):
     store.clones[CALLER] = ready_record(clock)
 
-    start = start_conversation(CALLER, store=store, clock=clock, settings=settings)
+    start = call_desk(store, clock, settings).start_conversation(CALLER)
 
     assert (start.voice, start.voice_id) == (Voice.CLONED, "clone123")
     assert start.dynamic_variables["warmline_pin_required"] == "no"

@@ -8,10 +8,17 @@ import pytest
 
 from tests.fakes import FakeClock, FakeVoiceProvider, InMemoryCloneStore, InMemoryEvents, InMemorySamples
 from warmline.clone_state import CallerProfile, CloneJob, CloneRecord, CloneStatus
-from warmline.cloning import Outcome, run_clone_job
+from warmline.cloning import ClonePolicy, CloneWorker, CloneWorkerPorts, Delivery, Outcome
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderVoice
-from warmline.voice_slots import NoSlotFree, SubscriptionCache, choose_voice_to_delete, make_room, voice_name
+from warmline.voice_slots import (
+    NoSlotFree,
+    SlotPolicy,
+    SubscriptionCache,
+    VoiceSlots,
+    choose_voice_to_delete,
+    voice_name,
+)
 
 NOW = 1_800_000_000.0
 IN_USE_S = 600
@@ -67,7 +74,7 @@ def store_with(**records: CloneRecord) -> InMemoryCloneStore:
 
 
 def chosen(voices, store):
-    picked = choose_voice_to_delete(voices, store=store, now=NOW, settings=SETTINGS)
+    picked = choose_voice_to_delete(voices, store=store, now=NOW, in_use_seconds=IN_USE_S)
     return picked.voice_id if picked else None
 
 
@@ -167,14 +174,10 @@ def full_account(voices, limit=None):
 
 
 def room(provider, store, cache=None, known_full=False):
-    return make_room(
-        provider=provider,
-        store=store,
-        clock=FakeClock(NOW),
-        settings=SETTINGS,
-        cache=cache or SubscriptionCache(),
-        known_full=known_full,
+    slots = VoiceSlots(
+        provider, store, FakeClock(NOW), cache or SubscriptionCache(), SlotPolicy.from_settings(SETTINGS)
     )
+    return slots.make_room(known_full=known_full)
 
 
 def test_with_a_free_slot_nothing_goes():
@@ -233,17 +236,9 @@ def clone_for_caller_0(store, provider):
     samples.objects["samples/one.mp3"] = b"ID3 audio"
     store.save_profile(CallerProfile(key(0), ("samples/one.mp3",), "agreed", "+44******0000", 0))
     store.clones[key(0)] = replace(cloning("job0"), status=CloneStatus.PENDING, lease_token="")
-    return run_clone_job(
-        CloneJob("job0", key(0), ms_ago(5), "3cx-0"),
-        receive_count=1,
-        time_left=lambda: 80.0,
-        store=store,
-        samples=samples,
-        provider=provider,
-        events=InMemoryEvents(),
-        clock=FakeClock(NOW),
-        settings=SETTINGS,
-    )
+    ports = CloneWorkerPorts(store, samples, lambda: provider, InMemoryEvents(), FakeClock(NOW))
+    worker = CloneWorker(ports, ClonePolicy.from_settings(SETTINGS))
+    return worker.run(CloneJob("job0", key(0), ms_ago(5), "3cx-0"), Delivery(1, lambda: 80.0))
 
 
 def test_a_clone_in_a_full_account_takes_the_least_recently_used_clones_slot():

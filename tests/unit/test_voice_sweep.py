@@ -163,7 +163,13 @@ def test_tidying_one_caller_keeps_the_in_flight_jobs_voice(account):
     store.clones[CALLER] = in_flight(job_id="j5")
     provider.voices.append(ProviderVoice("new", voice_name("j5", CALLER)))
 
-    deleted = tidy_caller_voices(CALLER, provider=provider, store=store, clock=clock, settings=Settings())
+    deleted = tidy_caller_voices(
+        CALLER,
+        provider=provider,
+        store=store,
+        clock=clock,
+        grace_seconds=Settings().voice_expiry_grace_seconds,
+    )
 
     assert deleted == 3 and sorted(provider.deleted) == ["extra", "live", "old"]
     assert "new" in {v.voice_id for v in provider.voices}

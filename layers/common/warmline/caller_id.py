@@ -19,7 +19,6 @@ from enum import StrEnum
 from warmline.clone_state import CallerState, IncomingNote
 from warmline.events import Event, EventType
 from warmline.ports import CallLog, Clock, CloneStore, EventStore
-from warmline.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -47,38 +46,6 @@ class IdentifiedCaller:
         return self.resolution is Resolution.PASSED
 
 
-def identify_caller(
-    presented_key: str,
-    dialled_keys: tuple[str, ...],
-    *,
-    store: CloneStore,
-    calls: CallLog,
-    clock: Clock,
-    settings: Settings,
-) -> IdentifiedCaller:
-    """`presented_key`: the key of the caller ElevenLabs reports; `dialled_keys`: of the numbers
-    the call was made to, as ElevenLabs reports them (conversation-init's `called_number`)."""
-    now_ms = int(clock.now() * 1000)
-    since_ms = now_ms - settings.caller_id_window_seconds * 1000
-    state = store.load(presented_key)
-    if state.last_call is not None and state.last_call.at_ms >= since_ms:
-        return IdentifiedCaller(presented_key, Resolution.PASSED, state, state.last_call)
-    recent: dict[str, IncomingNote] = {}
-    for dialled_key in dict.fromkeys((presented_key, *dialled_keys)):
-        for note in calls.calls_to(dialled_key, since_ms):
-            recent[note.threecx_call_id or f"{note.caller_key}@{note.at_ms}"] = note
-    if len(recent) == 1:
-        [meant] = recent.values()
-        key = meant.caller_key or None
-        return IdentifiedCaller(key, Resolution.CORRELATED, store.load(key) if key else None, meant)
-    return IdentifiedCaller(presented_key, Resolution.NOT_PASSED, state)
-
-
-def note_incoming_call(call: IncomingNote, *, calls: CallLog, settings: Settings) -> None:
-    """Leave the note conversation-init and check_clone look for; it expires with the window."""
-    calls.note(call, expires_at=call.at_ms // 1000 + settings.caller_id_window_seconds)
-
-
 def report_not_passed(
     identified: IdentifiedCaller, *, seen_by: str, events: EventStore, at_ms: int, reference: str
 ) -> None:
@@ -104,25 +71,19 @@ def report_not_passed(
 
 @dataclass(frozen=True)
 class CallerIdCheck:
-    """`identify_caller` with its ports; a caller who was not passed through is reported."""
+    """Notes incoming calls, and tells whether a conversation's caller came in through 3CX; a caller
+    who was not passed through is reported. `window_seconds`: `caller_id_window_seconds`."""
 
     store: CloneStore
     calls: CallLog
     events: EventStore
     clock: Clock
-    settings: Settings
+    window_seconds: int
 
     def identify(
         self, presented_key: str, dialled_keys: tuple[str, ...], *, seen_by: str, reference: str
     ) -> IdentifiedCaller:
-        identified = identify_caller(
-            presented_key,
-            dialled_keys,
-            store=self.store,
-            calls=self.calls,
-            clock=self.clock,
-            settings=self.settings,
-        )
+        identified = self.find(presented_key, dialled_keys)
         if not identified.passed_through:
             at_ms = int(self.clock.now() * 1000)
             report_not_passed(
@@ -130,5 +91,24 @@ class CallerIdCheck:
             )
         return identified
 
+    def find(self, presented_key: str, dialled_keys: tuple[str, ...]) -> IdentifiedCaller:
+        """`presented_key`: the key of the caller ElevenLabs reports; `dialled_keys`: of the numbers
+        the call was made to, as ElevenLabs reports them (conversation-init's `called_number`)."""
+        now_ms = int(self.clock.now() * 1000)
+        since_ms = now_ms - self.window_seconds * 1000
+        state = self.store.load(presented_key)
+        if state.last_call is not None and state.last_call.at_ms >= since_ms:
+            return IdentifiedCaller(presented_key, Resolution.PASSED, state, state.last_call)
+        recent: dict[str, IncomingNote] = {}
+        for dialled_key in dict.fromkeys((presented_key, *dialled_keys)):
+            for note in self.calls.calls_to(dialled_key, since_ms):
+                recent[note.threecx_call_id or f"{note.caller_key}@{note.at_ms}"] = note
+        if len(recent) == 1:
+            [meant] = recent.values()
+            key = meant.caller_key or None
+            return IdentifiedCaller(key, Resolution.CORRELATED, self.store.load(key) if key else None, meant)
+        return IdentifiedCaller(presented_key, Resolution.NOT_PASSED, state)
+
     def note(self, call: IncomingNote) -> None:
-        note_incoming_call(call, calls=self.calls, settings=self.settings)
+        """Leave the note conversation-init and check_clone look for; it expires with the window."""
+        self.calls.note(call, expires_at=call.at_ms // 1000 + self.window_seconds)

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from warmline.clone_state import CallerState, CloneJob, CloneRecord, CloneStatus
 from warmline.events import Event, EventType
 from warmline.ports import Clock, CloneStore, JobQueue
 from warmline.settings import Settings
-from warmline.voice_provider import ProviderError, VoiceProvider
+from warmline.voice_provider import AgentCall, AgentCalls, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -73,50 +74,208 @@ def _progress_of(state: CallerState, now: float) -> CloneProgress:
     return CloneProgress.PENDING
 
 
-def answer_incoming_call(
-    call: IncomingCall,
-    *,
-    store: CloneStore,
-    queue: JobQueue,
-    clock: Clock,
-    settings: Settings,
-    provider: VoiceProvider | None = None,
-) -> CallDecision:
-    if call.caller_key is None:
-        return CallDecision(Voice.DEFAULT, CloneProgress.WITHHELD, job_queued=False)
+@dataclass(frozen=True)
+class PendingPolicy:
+    """How long a PENDING record lives: first only as long as the greeting (no job may come), then,
+    once its job is queued, `pending_expiry_seconds`."""
 
-    now = clock.now()
-    state = store.load(call.caller_key)
-    progress = _progress_of(state, now)
-    pin_required = state.pin is not None
-    if progress is CloneProgress.READY:
-        assert state.clone is not None
-        if pin_required and not state.clone.has_verified_handoff(now, settings.handoff_window_seconds):
+    greeting_timeout_seconds: float
+    pending_expiry_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PendingPolicy:
+        return cls(settings.greeting_timeout_seconds, settings.pending_expiry_seconds)
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """What the caller hears, and how: the greeting, the handoff message, the delivery mode."""
+
+    greeting_mode: Literal["sip", "outbound"]
+    greeting_voice_id: str
+    greeting_message: str
+    handoff_message: str
+    handoff_window_seconds: int
+    pending: PendingPolicy
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallPolicy:
+        return cls(
+            greeting_mode=settings.greeting_mode,
+            greeting_voice_id=settings.greeting_voice_id,
+            greeting_message=settings.greeting_message,
+            handoff_message=settings.handoff_message,
+            handoff_window_seconds=settings.handoff_window_seconds,
+            pending=PendingPolicy.from_settings(settings),
+        )
+
+
+@dataclass(frozen=True)
+class CloneRequests:
+    """Start a caller's clone: the webhook on an incoming call, the CLI's `--prewarm`."""
+
+    store: CloneStore
+    queue: JobQueue
+    policy: PendingPolicy
+
+    def request(self, caller_key: str, threecx_call_id: str, now: float) -> bool:
+        """Make the caller's record PENDING and queue one clone job, unless a live record exists.
+
+        True if this call queued the job. Concurrent callers race on the conditional write; only the
+        winner enqueues. If the job cannot be queued the PENDING record is removed again.
+
+        The PENDING record first lives only as long as the greeting (`greeting_timeout_seconds`): if
+        the process dies between the write and the send, no job will come, and the next call must not
+        find the caller still pending. Once the job is queued the record is confirmed for
+        `pending_expiry_seconds`.
+        """
+        now_ms = int(now * 1000)
+        job = CloneJob(uuid.uuid4().hex, caller_key, now_ms, threecx_call_id)
+        record = CloneRecord(
+            status=CloneStatus.PENDING,
+            job_id=job.job_id,
+            requested_at_ms=now_ms,
+            expires_at=int(now + self.policy.greeting_timeout_seconds),
+            call_started_at_ms=now_ms,
+            threecx_call_id=threecx_call_id,
+        )
+        if not self.store.start_clone(caller_key, record, now):
+            return False
+        self._send(job)
+        try:
+            expires_at = int(now) + self.policy.pending_expiry_seconds
+            self.store.confirm_pending(caller_key, job.job_id, expires_at=expires_at)
+        except Exception:
+            # The job is queued; unconfirmed, the record lapses with the greeting and a later call
+            # queues again (the worker then keeps one voice).
+            logger.warning("clone job queued but its record not confirmed", exc_info=True)
+        return True
+
+    def _send(self, job: CloneJob) -> None:
+        try:
+            self.queue.send(job)
+        except Exception as error:
+            self.store.remove_pending(job.caller_key, job.job_id)
+            raise QueueUnavailable("the clone job could not be queued") from error
+
+
+@dataclass(frozen=True)
+class CallDesk:
+    """The incoming-call desk (the webhook function): answers 3CX's incoming call and the agent's
+    conversation start. Built once per execution environment."""
+
+    store: CloneStore
+    queue: JobQueue
+    clock: Clock
+    policy: CallPolicy
+    # Greeting mode outbound: the agent's calls (called per call: it reads the API key).
+    agent_calls: Callable[[], AgentCalls] | None = None
+
+    def answer(self, call: IncomingCall) -> CallDecision:
+        agent_calls = self.agent_calls() if self.agent_calls is not None else None
+        if call.caller_key is None:
+            return CallDecision(Voice.DEFAULT, CloneProgress.WITHHELD, job_queued=False)
+        now = self.clock.now()
+        state = self.store.load(call.caller_key)
+        progress = _progress_of(state, now)
+        pin_required = state.pin is not None
+        if progress is CloneProgress.READY:
+            return self._ready_call(state, now)
+        if progress in (CloneProgress.NO_SAMPLE, CloneProgress.FAILED):
+            return CallDecision(Voice.DEFAULT, progress, job_queued=False, pin_required=pin_required)
+
+        in_flight = state.clone is not None and state.clone.is_in_flight(now)
+        requests = CloneRequests(self.store, self.queue, self.policy.pending)
+        job_queued = not in_flight and requests.request(call.caller_key, call.threecx_call_id, now)
+        if not job_queued:
+            self.store.note_call(
+                call.caller_key, call_started_at_ms=int(now * 1000), threecx_call_id=call.threecx_call_id
+            )
+        decision = CallDecision(Voice.GREETING, progress, job_queued=job_queued, pin_required=pin_required)
+        if self.policy.greeting_mode == "outbound" and agent_calls is not None and call.caller_number:
+            decision = self._place_greeting_call(call, decision, agent_calls)
+        return decision
+
+    def _ready_call(self, state: CallerState, now: float) -> CallDecision:
+        clone, pin_required = state.clone, state.pin is not None
+        assert clone is not None
+        if pin_required and not clone.has_verified_handoff(now, self.policy.handoff_window_seconds):
             # The caller verifies in the greeting first. Over SIP, never by an outbound greeting call:
             # this may be the re-entry leg of a handoff, which 3CX must route to the agent.
-            return CallDecision(Voice.GREETING, progress, job_queued=False, pin_required=True)
+            return CallDecision(Voice.GREETING, CloneProgress.READY, job_queued=False, pin_required=True)
         return CallDecision(
             Voice.CLONED,
-            progress,
+            CloneProgress.READY,
             job_queued=False,
-            cloned_voice_id=state.clone.cloned_voice_id,
+            cloned_voice_id=clone.cloned_voice_id,
             pin_required=pin_required,
         )
-    if progress in (CloneProgress.NO_SAMPLE, CloneProgress.FAILED):
-        return CallDecision(Voice.DEFAULT, progress, job_queued=False, pin_required=pin_required)
 
-    now_ms = int(now * 1000)
-    in_flight = state.clone is not None and state.clone.is_in_flight(now)
-    job_queued = not in_flight and request_clone(
-        call.caller_key, call.threecx_call_id, store=store, queue=queue, now=now, settings=settings
-    )
-    if not job_queued:
-        store.note_call(call.caller_key, call_started_at_ms=now_ms, threecx_call_id=call.threecx_call_id)
+    def _place_greeting_call(
+        self, call: IncomingCall, decision: CallDecision, agent_calls: AgentCalls
+    ) -> CallDecision:
+        variables = dynamic_variables(
+            call.caller_key or "",
+            Voice.GREETING,
+            decision.progress,
+            call.threecx_call_id,
+            pin_required=decision.pin_required,
+        )
+        greeting = AgentCall(
+            call.caller_number or "", self.policy.greeting_voice_id, self.policy.greeting_message, variables
+        )
+        try:
+            placed = agent_calls.place_call(greeting)
+        except ProviderError as error:
+            # The call still reaches the agent over SIP, where conversation-init supplies the greeting.
+            logger.warning("greeting call not placed, routing over SIP instead: %s", error.reason)
+            return decision
+        return replace(decision, greeting_call_placed=True, conversation_id=placed.conversation_id or "")
 
-    decision = CallDecision(Voice.GREETING, progress, job_queued=job_queued, pin_required=pin_required)
-    if settings.greeting_mode == "outbound" and provider is not None and call.caller_number:
-        decision = _place_greeting_call(call, decision, provider=provider, settings=settings)
-    return decision
+    def start_conversation(
+        self, caller_key: str | None, state: CallerState | None = None
+    ) -> ConversationStart:
+        """`state`: the caller's state when it was just read (warmline.caller_id reads it)."""
+        if caller_key is None:
+            progress = CloneProgress.WITHHELD
+            variables = dynamic_variables("", Voice.DEFAULT, progress, "")
+            return ConversationStart(Voice.DEFAULT, progress, None, None, variables)
+        now = self.clock.now()
+        state = state or self.store.load(caller_key)
+        progress = _progress_of(state, now)
+        clone = state.clone
+        call_id = clone.threecx_call_id if clone is not None else ""
+        pin_required = state.pin is not None
+
+        def start(voice: Voice, voice_id: str | None, first_message: str | None) -> ConversationStart:
+            variables = dynamic_variables(caller_key, voice, progress, call_id, pin_required=pin_required)
+            return ConversationStart(voice, progress, voice_id, first_message, variables)
+
+        if progress is CloneProgress.READY:
+            assert clone is not None
+            return start(*self._ready_voice(caller_key, clone, pin_required, now))
+        if clone is not None and clone.is_in_flight(now):
+            return start(Voice.GREETING, self.policy.greeting_voice_id, self.policy.greeting_message)
+        return start(Voice.DEFAULT, None, None)
+
+    def _ready_voice(
+        self, caller_key: str, clone: CloneRecord, pin_required: bool, now: float
+    ) -> tuple[Voice, str | None, str | None]:
+        """The voice, voice id and first message of a conversation whose caller's clone is READY."""
+        now_ms = int(now * 1000)
+        window_ms = self.policy.handoff_window_seconds * 1000
+        if pin_required:
+            # The clone only on the leg after a handoff that followed an accepted PIN, and only once;
+            # before that, the greeting, in which the agent asks for the PIN.
+            if self.store.claim_verified_handoff(
+                caller_key, clone.cloned_voice_id, since_ms=now_ms - window_ms, at_ms=now_ms
+            ):
+                return Voice.CLONED, clone.cloned_voice_id, self.policy.handoff_message
+            return Voice.GREETING, self.policy.greeting_voice_id, self.policy.greeting_message
+        handed_off = clone.handoff_at_ms and now_ms - clone.handoff_at_ms <= window_ms
+        # Its last use decides which voice goes when the voice slots are full (warmline.voice_slots).
+        self.store.touch_clone(caller_key, clone.cloned_voice_id, now_ms)
+        return Voice.CLONED, clone.cloned_voice_id, self.policy.handoff_message if handed_off else None
 
 
 def call_answered_event(call: IncomingCall, decision: CallDecision, at_ms: int) -> Event | None:
@@ -136,87 +295,6 @@ def call_answered_event(call: IncomingCall, decision: CallDecision, at_ms: int) 
             "cloned_voice_id": decision.cloned_voice_id,
         },
     )
-
-
-def request_clone(
-    caller_key: str,
-    threecx_call_id: str,
-    *,
-    store: CloneStore,
-    queue: JobQueue,
-    now: float,
-    settings: Settings,
-) -> bool:
-    """Make the caller's record PENDING and queue one clone job, unless a live record exists.
-
-    True if this call queued the job. Concurrent callers race on the conditional write; only the
-    winner enqueues. If the job cannot be queued the PENDING record is removed again.
-
-    The PENDING record first lives only as long as the greeting (`greeting_timeout_seconds`): if the
-    process dies between the write and the send, no job will come, and the next call must not find
-    the caller still pending. Once the job is queued the record is confirmed for
-    `pending_expiry_seconds`.
-    """
-    now_ms = int(now * 1000)
-    job = CloneJob(
-        job_id=uuid.uuid4().hex,
-        caller_key=caller_key,
-        requested_at_ms=now_ms,
-        threecx_call_id=threecx_call_id,
-    )
-    record = CloneRecord(
-        status=CloneStatus.PENDING,
-        job_id=job.job_id,
-        requested_at_ms=now_ms,
-        expires_at=int(now + settings.greeting_timeout_seconds),
-        call_started_at_ms=now_ms,
-        threecx_call_id=threecx_call_id,
-    )
-    if not store.start_clone(caller_key, record, now):
-        return False
-    try:
-        queue.send(job)
-    except Exception as error:
-        store.remove_pending(caller_key, job.job_id)
-        raise QueueUnavailable("the clone job could not be queued") from error
-    try:
-        store.confirm_pending(caller_key, job.job_id, expires_at=int(now) + settings.pending_expiry_seconds)
-    except Exception:
-        # The job is queued; unconfirmed, the record lapses with the greeting and a later call
-        # queues again (the worker then keeps one voice).
-        logger.warning("clone job queued but its record not confirmed", exc_info=True)
-    return True
-
-
-def _place_greeting_call(
-    call: IncomingCall, decision: CallDecision, *, provider: VoiceProvider, settings: Settings
-) -> CallDecision:
-    client_data = {
-        "conversation_config_override": {
-            "tts": {"voice_id": settings.greeting_voice_id},
-            "agent": {"first_message": settings.greeting_message},
-        },
-        "dynamic_variables": dynamic_variables(
-            call.caller_key or "",
-            Voice.GREETING,
-            decision.progress,
-            call.threecx_call_id,
-            pin_required=decision.pin_required,
-        ),
-    }
-    try:
-        placed = provider.place_outbound_call(
-            telephony=settings.outbound_telephony,
-            agent_id=settings.elevenlabs_agent_id,
-            agent_phone_number_id=settings.elevenlabs_agent_phone_number_id,
-            to_number=call.caller_number or "",
-            client_data=client_data,
-        )
-    except ProviderError as error:
-        # The call still reaches the agent over SIP, where conversation-init supplies the greeting.
-        logger.warning("greeting call not placed, routing over SIP instead: %s", error.reason)
-        return decision
-    return replace(decision, greeting_call_placed=True, conversation_id=placed.conversation_id or "")
 
 
 def dynamic_variables(
@@ -245,51 +323,3 @@ class ConversationStart:
     voice_id: str | None  # None: the agent's own voice
     first_message: str | None  # None: the agent's own first message
     dynamic_variables: dict[str, Any]
-
-
-def start_conversation(
-    caller_key: str | None,
-    *,
-    store: CloneStore,
-    clock: Clock,
-    settings: Settings,
-    state: CallerState | None = None,
-) -> ConversationStart:
-    """`state`: the caller's state when it was just read (warmline.caller_id reads it)."""
-    if caller_key is None:
-        progress = CloneProgress.WITHHELD
-        return ConversationStart(
-            Voice.DEFAULT, progress, None, None, dynamic_variables("", Voice.DEFAULT, progress, "")
-        )
-    now = clock.now()
-    state = state or store.load(caller_key)
-    progress = _progress_of(state, now)
-    clone = state.clone
-    call_id = clone.threecx_call_id if clone is not None else ""
-    pin_required = state.pin is not None
-
-    def start(voice: Voice, voice_id: str | None, first_message: str | None) -> ConversationStart:
-        variables = dynamic_variables(caller_key, voice, progress, call_id, pin_required=pin_required)
-        return ConversationStart(voice, progress, voice_id, first_message, variables)
-
-    if progress is CloneProgress.READY:
-        assert clone is not None
-        now_ms = int(now * 1000)
-        if pin_required:
-            # The clone only on the leg after a handoff that followed an accepted PIN, and only once;
-            # before that, the greeting, in which the agent asks for the PIN.
-            since_ms = now_ms - settings.handoff_window_seconds * 1000
-            if store.claim_verified_handoff(
-                caller_key, clone.cloned_voice_id, since_ms=since_ms, at_ms=now_ms
-            ):
-                return start(Voice.CLONED, clone.cloned_voice_id, settings.handoff_message)
-            return start(Voice.GREETING, settings.greeting_voice_id, settings.greeting_message)
-        handed_off = (
-            clone.handoff_at_ms and now_ms - clone.handoff_at_ms <= settings.handoff_window_seconds * 1000
-        )
-        # Its last use decides which voice goes when the voice slots are full (warmline.voice_slots).
-        store.touch_clone(caller_key, clone.cloned_voice_id, now_ms)
-        return start(Voice.CLONED, clone.cloned_voice_id, settings.handoff_message if handed_off else None)
-    if clone is not None and clone.is_in_flight(now):
-        return start(Voice.GREETING, settings.greeting_voice_id, settings.greeting_message)
-    return start(Voice.DEFAULT, None, None)

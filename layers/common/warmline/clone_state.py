@@ -108,6 +108,16 @@ def voice_status(
 
 
 @dataclass(frozen=True)
+class ReadyClone:
+    """What a clone job records when its voice is made (CLONING -> READY)."""
+
+    voice_id: str
+    ready_at_ms: int
+    clone_duration_ms: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
 class CallerProfile:
     """A caller who agreed to have their voice cloned, and where their samples are."""
 

@@ -27,12 +27,12 @@ import logging
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NoReturn
 
 from warmline import voice_slots
-from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, voice_status
+from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, ReadyClone, voice_status
 from warmline.events import Event, EventType
 from warmline.ports import Clock, CloneStore, EventStore, JobQueue, SampleStore
 from warmline.settings import Settings
@@ -42,17 +42,18 @@ from warmline.voice_provider import (
     ProviderUnavailable,
     ProviderVoice,
     RateLimited,
+    VoiceCloner,
     VoiceLimitReached,
-    VoiceProvider,
+    VoiceSample,
 )
+from warmline.voice_slots import SlotPolicy, SubscriptionCache, VoiceSlots
 from warmline.voice_sweep import DELETABLE, tidy_caller_voices
 
 logger = logging.getLogger(__name__)
 
 # Time kept back from the invocation's remaining time for the writes after a clone.
 SAFETY_MARGIN_SECONDS = 3.0
-FIRST_BACKOFF_SECONDS = 0.5
-MAX_BACKOFF_SECONDS = 8.0
+VOICE_LIMIT_ROUNDS = 3  # voice_limit_reached answers a job makes room for before it fails
 
 
 class Outcome(StrEnum):
@@ -110,82 +111,183 @@ class RetryLater(Exception):
 
 
 voice_name = voice_slots.voice_name
-VOICE_LIMIT_ROUNDS = 3  # voice_limit_reached answers a job makes room for before it fails
 
 
-def run_clone_job(
-    job: CloneJob,
-    *,
-    receive_count: int,
-    time_left: Callable[[], float],
-    store: CloneStore,
-    samples: SampleStore,
-    provider: VoiceProvider,
-    events: EventStore,
-    clock: Clock,
-    settings: Settings,
-    queue: JobQueue | None = None,
-) -> JobResult:
-    """`queue` sends the delayed re-check of a job whose voice may have been made twice."""
-    now = clock.now()
-    lease_token = uuid.uuid4().hex
-    lease_until_ms = int((now + time_left() + SAFETY_MARGIN_SECONDS) * 1000)
-    record = store.take_lease(
-        job.caller_key, lease_token=lease_token, now_ms=int(now * 1000), lease_expires_at_ms=lease_until_ms
-    )
-    if record is None:
-        return _not_leased(job, store=store, provider=provider, clock=clock, settings=settings)
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """The pauses between retried clone requests: doubling from `first_seconds` up to
+    `max_seconds`, each spread by +-`jitter` so concurrent workers do not retry in step."""
 
-    last_delivery = receive_count >= settings.clone_max_receives
-    attempt = _CloneAttempt(
-        job=job,
-        record=record,
-        lease_token=lease_token,
-        last_delivery=last_delivery,
-        time_left=time_left,
-        store=store,
-        samples=samples,
-        provider=provider,
-        events=events,
-        clock=clock,
-        settings=settings,
-        queue=queue,
-    )
-    return attempt.run()
+    first_seconds: float = 0.5
+    max_seconds: float = 8.0
+    jitter: float = 0.2
+
+    def pause(self, retry: int) -> float:
+        """The pause before retry number `retry` (0 for the first)."""
+        base = min(self.first_seconds * 2**retry, self.max_seconds)
+        return base * random.uniform(1 - self.jitter, 1 + self.jitter)
 
 
-def _not_leased(
-    job: CloneJob, *, store: CloneStore, provider: VoiceProvider, clock: Clock, settings: Settings
-) -> JobResult:
-    current = store.get_clone(job.caller_key)
-    now = clock.now()
-    if current is not None and current.is_in_flight(now):
-        # Another delivery holds a live lease and is cloning now; look again when the lease ends.
-        lease_left_ms = current.lease_expires_at_ms - int(now * 1000)
-        raise RetryLater(
-            "another worker holds this caller's clone lease", after_seconds=max(1, lease_left_ms // 1000 + 1)
+@dataclass(frozen=True)
+class ClonePolicy:
+    max_receives: int
+    request_timeout_seconds: float
+    start_delay_seconds: float
+    recheck_delay_seconds: int
+    ttl_seconds: float
+    failed_retry_after_seconds: int
+    voice_expiry_grace_seconds: int
+    slots: SlotPolicy
+    backoff: BackoffPolicy = BackoffPolicy()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClonePolicy:
+        return cls(
+            max_receives=settings.clone_max_receives,
+            request_timeout_seconds=settings.clone_request_timeout_seconds,
+            start_delay_seconds=settings.clone_start_delay_seconds,
+            recheck_delay_seconds=settings.clone_recheck_delay_seconds,
+            ttl_seconds=settings.clone_ttl_hours * 3600,
+            failed_retry_after_seconds=settings.failed_retry_after_seconds,
+            voice_expiry_grace_seconds=settings.voice_expiry_grace_seconds,
+            slots=SlotPolicy.from_settings(settings),
         )
-    # A repeated delivery, the delayed re-check, or a job whose caller was removed: of the
-    # caller's voices only the one the record holds may remain.
-    tidy_caller_voices(job.caller_key, provider=provider, store=store, clock=clock, settings=settings)
-    held = current is not None and current.job_id == job.job_id
-    return JobResult(Outcome.ALREADY_DONE, voice_id=current.cloned_voice_id if held else "")
+
+
+@dataclass(frozen=True)
+class CloneWorkerPorts:
+    store: CloneStore
+    samples: SampleStore
+    cloner: Callable[[], VoiceCloner]  # called once per job: it reads the API key
+    events: EventStore
+    clock: Clock
+    queue: JobQueue | None = None  # sends the delayed re-check of a job whose voice may exist twice
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery of a job: how many times the queue has handed it out, and the time left."""
+
+    receive_count: int
+    time_left: Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+    kind: FailureKind
+    details: dict[str, Any]
+
+
+@dataclass
+class CloneWorker:
+    """The clone-jobs consumer's use case, built once per execution environment."""
+
+    ports: CloneWorkerPorts
+    policy: ClonePolicy
+    # The provider's slot counts, per execution environment (warmline.voice_slots).
+    subscriptions: SubscriptionCache = field(default_factory=SubscriptionCache)
+
+    def run(self, job: CloneJob, delivery: Delivery) -> JobResult:
+        store, now = self.ports.store, self.ports.clock.now()
+        lease_token = uuid.uuid4().hex
+        lease_until_ms = int((now + delivery.time_left() + SAFETY_MARGIN_SECONDS) * 1000)
+        cloner = self.ports.cloner()
+        record = store.take_lease(
+            job.caller_key,
+            lease_token=lease_token,
+            now_ms=int(now * 1000),
+            lease_expires_at_ms=lease_until_ms,
+        )
+        if record is None:
+            return self._not_leased(job, cloner)
+        slots = VoiceSlots(cloner, store, self.ports.clock, self.subscriptions, self.policy.slots)
+        return _CloneAttempt(self, slots, job, record, lease_token, delivery).run()
+
+    def fail_after_last_delivery(self, job: CloneJob) -> JobResult | None:
+        """An unexpected error on the job's last delivery: mark it FAILED so the caller stops
+        waiting, and re-check later for a voice the failed delivery may have made."""
+        self.schedule_recheck(job)
+        details = {
+            "job_id": job.job_id,
+            "threecx_call_id": job.threecx_call_id,
+            "requested_at_ms": job.requested_at_ms,
+        }
+        failure = Failure(
+            "internal_error", "the clone job failed on its last delivery", FailureKind.INTERNAL, details
+        )
+        if not self.mark_failed(job.caller_key, None, failure):
+            return None
+        return JobResult(Outcome.FAILED, error_code="internal_error", failure_kind=FailureKind.INTERNAL.value)
+
+    def schedule_recheck(self, job: CloneJob) -> None:
+        """Send the job again, delayed: that delivery deletes any voice of the caller its record does
+        not hold (one whose answer was lost may appear at the provider after the job ended)."""
+        if self.ports.queue is None:
+            return
+        try:
+            self.ports.queue.send(job, delay_seconds=self.policy.recheck_delay_seconds)
+        except Exception:
+            logger.exception("could not queue the re-check of a job whose voice may exist twice")
+
+    def tidy(self, caller_key: str, cloner: VoiceCloner) -> None:
+        tidy_caller_voices(
+            caller_key,
+            provider=cloner,
+            store=self.ports.store,
+            clock=self.ports.clock,
+            grace_seconds=self.policy.voice_expiry_grace_seconds,
+        )
+
+    def mark_failed(self, caller_key: str, lease_token: str | None, failure: Failure) -> bool:
+        now = self.ports.clock.now()
+        message = failure.message[:500]
+        applied = self.ports.store.mark_failed(
+            caller_key,
+            lease_token=lease_token,
+            error_code=failure.code,
+            error_message=message,
+            expires_at=int(now) + self.policy.failed_retry_after_seconds,
+        )
+        if applied:
+            data = {
+                **failure.details,
+                "error_code": failure.code,
+                "failure_kind": failure.kind.value,
+                "error_message": message,
+            }
+            self.ports.events.record(Event(EventType.CLONE_FAILED, int(now * 1000), caller_key, data))
+        return applied
+
+    def _not_leased(self, job: CloneJob, cloner: VoiceCloner) -> JobResult:
+        current = self.ports.store.get_clone(job.caller_key)
+        now = self.ports.clock.now()
+        if current is not None and current.is_in_flight(now):
+            # Another delivery holds a live lease and is cloning now; look again when the lease ends.
+            lease_left_ms = current.lease_expires_at_ms - int(now * 1000)
+            raise RetryLater(
+                "another worker holds this caller's clone lease",
+                after_seconds=max(1, lease_left_ms // 1000 + 1),
+            )
+        # A repeated delivery, the delayed re-check, or a job whose caller was removed: of the
+        # caller's voices only the one the record holds may remain.
+        self.tidy(job.caller_key, cloner)
+        if current is not None and current.job_id == job.job_id:
+            return JobResult(Outcome.ALREADY_DONE, voice_id=current.cloned_voice_id)
+        return JobResult(Outcome.ALREADY_DONE)
 
 
 @dataclass
 class _CloneAttempt:
+    """One leased delivery of a job: at most one voice made, however many requests it takes."""
+
+    worker: CloneWorker
+    slots: VoiceSlots
     job: CloneJob
     record: CloneRecord
     lease_token: str
-    last_delivery: bool
-    time_left: Callable[[], float]
-    store: CloneStore
-    samples: SampleStore
-    provider: VoiceProvider
-    events: EventStore
-    clock: Clock
-    settings: Settings
-    queue: JobQueue | None = None
+    delivery: Delivery
     # An answer was lost (timeout, 5xx) or an earlier attempt died: a voice may exist twice.
     in_doubt: bool = False
 
@@ -196,6 +298,18 @@ class _CloneAttempt:
     @property
     def name(self) -> str:
         return voice_name(self.record.job_id, self.caller_key)
+
+    @property
+    def cloner(self) -> VoiceCloner:
+        return self.slots.cloner
+
+    @property
+    def policy(self) -> ClonePolicy:
+        return self.worker.policy
+
+    @property
+    def clock(self) -> Clock:
+        return self.worker.ports.clock
 
     def run(self) -> JobResult:
         try:
@@ -208,122 +322,130 @@ class _CloneAttempt:
         return result
 
     def _clone(self) -> JobResult:
-        state = self.store.load(self.caller_key)
-        if state.profile is None or not state.profile.sample_keys:
-            return self._fail("no_sample", "the caller has no registered voice sample", FailureKind.NO_SAMPLE)
-        try:
-            voice_samples = self.samples.read(state.profile.sample_keys)
-        except KeyError as missing:
-            return self._fail("sample_missing", f"voice sample not found: {missing}", FailureKind.NO_SAMPLE)
-
-        if self.settings.clone_start_delay_seconds:
-            self.clock.sleep(self.settings.clone_start_delay_seconds)
+        voice_samples = self._samples()
+        if isinstance(voice_samples, JobResult):
+            return voice_samples
+        if self.policy.start_delay_seconds:
+            self.clock.sleep(self.policy.start_delay_seconds)
         started = self.clock.now()
         # A previous delivery may have created the voice before it died or lost its answer.
         self.in_doubt = self.record.attempts > 1
         existing = self._find_existing_voice() if self.in_doubt else None
         if existing is not None:
             return self._ready(existing.voice_id, started)
-
         refused = self._room_for_a_clone()
         if refused is not None:
             return refused
-        limit_rounds = VOICE_LIMIT_ROUNDS
-        backoff = FIRST_BACKOFF_SECONDS
+        return self._add_until_done(voice_samples, started)
+
+    def _samples(self) -> list[VoiceSample] | JobResult:
+        """The caller's voice samples, or the FAILED result when there are none to read."""
+        profile = self.worker.ports.store.load(self.caller_key).profile
+        if profile is None or not profile.sample_keys:
+            return self._fail("no_sample", "the caller has no registered voice sample", FailureKind.NO_SAMPLE)
+        try:
+            return self.worker.ports.samples.read(profile.sample_keys)
+        except KeyError as missing:
+            return self._fail("sample_missing", f"voice sample not found: {missing}", FailureKind.NO_SAMPLE)
+
+    def _add_until_done(self, voice_samples: list[VoiceSample], started: float) -> JobResult:
+        """Attempts until one makes the voice or an answer ends the job: a full account makes room
+        (a few rounds), a retryable failure waits out the backoff while the invocation has time."""
+        limit_rounds, retries = VOICE_LIMIT_ROUNDS, 0
         while True:
             try:
-                added = self.provider.add_voice(
-                    name=self.name,
-                    samples=voice_samples,
-                    description=f"warmline clone for caller {self.caller_key} (job {self.record.job_id})",
-                    labels={},
-                    timeout_seconds=self._request_timeout(),
-                )
-                voice_slots.SUBSCRIPTION_CACHE.adjust(+1, add_edits=+1)
-                return self._ready(added.voice_id, started)
+                return self._attempt(voice_samples, started)
             except ProviderError as error:
-                if isinstance(error, VoiceLimitReached) and limit_rounds > 1:
-                    limit_rounds -= 1
-                    try:
-                        self._make_room(known_full=True)
-                    except voice_slots.NoSlotFree as full:
-                        return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
-                    continue
-                if error.ambiguous:
-                    self.in_doubt = True
-                if not error.retryable:
-                    return self._refused(error)
-                logger.warning("clone attempt failed (%s), may retry", error.reason)
-                if error.ambiguous:
-                    existing = self._find_existing_voice()
-                    if existing is not None:
-                        return self._ready(existing.voice_id, started)
-                pause = backoff * random.uniform(0.8, 1.2)
-                if self.time_left() < pause + self._minimum_attempt_seconds():
-                    return self._give_up_delivery(error)
-                self.clock.sleep(pause)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                failure = error
+            if isinstance(failure, VoiceLimitReached) and limit_rounds > 1:
+                limit_rounds -= 1
+                full = self._make_room_or_fail(known_full=True)
+                if full is not None:
+                    return full
+                continue
+            result = self._after_failed_attempt(failure, started, retries)
+            if result is not None:
+                return result
+            retries += 1
+
+    def _attempt(self, voice_samples: list[VoiceSample], started: float) -> JobResult:
+        """One voices/add request; its ProviderError is for `_add_until_done` to weigh."""
+        added = self.cloner.add_voice(
+            name=self.name,
+            samples=voice_samples,
+            description=f"warmline clone for caller {self.caller_key} (job {self.record.job_id})",
+            labels={},
+            timeout_seconds=self._request_timeout(),
+        )
+        self.slots.cache.adjust(+1, add_edits=+1)
+        return self._ready(added.voice_id, started)
+
+    def _after_failed_attempt(self, error: ProviderError, started: float, retries: int) -> JobResult | None:
+        """The job's result after this failure, or None once the backoff has passed and the next
+        attempt may go."""
+        if error.ambiguous:
+            self.in_doubt = True
+        if not error.retryable:
+            return self._refused(error)
+        logger.warning("clone attempt failed (%s), may retry", error.reason)
+        if error.ambiguous:
+            existing = self._find_existing_voice()
+            if existing is not None:
+                return self._ready(existing.voice_id, started)
+        pause = self.policy.backoff.pause(retries)
+        if self.delivery.time_left() < pause + self._minimum_attempt_seconds():
+            self._give_up_delivery(error)
+        self.clock.sleep(pause)
+        return None
 
     def _room_for_a_clone(self) -> JobResult | None:
         """A FAILED result when no clone can be made now (the add/edit allowance is used up, or
         every slot is taken by voices that must stay); None when one can."""
         try:
-            voice_slots.check_add_edit_allowance(
-                provider=self.provider, clock=self.clock, settings=self.settings
-            )
+            self.slots.check_add_edit_allowance()
         except voice_slots.AddEditAllowanceUsedUp as used_up:
             return self._fail("voice_add_edit_limit", str(used_up), FailureKind.ADD_EDIT_LIMIT)
         except ProviderError as error:
             logger.warning("could not read the add/edit allowance: %s", error.reason)
+        return self._make_room_or_fail(known_full=False)
+
+    def _make_room_or_fail(self, *, known_full: bool) -> JobResult | None:
         try:
-            self._make_room(known_full=False)
+            self.slots.make_room(known_full=known_full)
         except voice_slots.NoSlotFree as full:
             return self._fail("voice_slots_full", str(full), FailureKind.VOICE_LIMIT)
+        except ProviderError as error:
+            # The clone request itself will say whether the account is full.
+            logger.warning("could not check the voice slots: %s", error.reason)
         return None
 
     def _refused(self, error: ProviderError) -> JobResult:
         """FAILED with the provider's reason; or, when the refusal came because the add/edit
         allowance ran out since this environment last read it, with that reason (ElevenLabs
         documents the counter, not the refusal's code)."""
-        voice_slots.SUBSCRIPTION_CACHE.clear()
+        self.slots.cache.clear()
         try:
-            voice_slots.check_add_edit_allowance(
-                provider=self.provider, clock=self.clock, settings=self.settings
-            )
+            self.slots.check_add_edit_allowance()
         except voice_slots.AddEditAllowanceUsedUp as used_up:
             return self._fail("voice_add_edit_limit", str(used_up), FailureKind.ADD_EDIT_LIMIT)
         except ProviderError:
             pass
         return self._fail(error.reason, error.message, failure_kind(error))
 
-    def _make_room(self, *, known_full: bool) -> None:
-        try:
-            voice_slots.make_room(
-                provider=self.provider,
-                store=self.store,
-                clock=self.clock,
-                settings=self.settings,
-                known_full=known_full,
-            )
-        except ProviderError as error:
-            # The clone request itself will say whether the account is full.
-            logger.warning("could not check the voice slots: %s", error.reason)
-
     def _recheck_if_in_doubt(self) -> None:
         if self.in_doubt:
-            schedule_recheck(self.job, queue=self.queue, settings=self.settings)
+            self.worker.schedule_recheck(self.job)
 
     def _request_timeout(self) -> float:
-        return max(
-            1.0, min(self.settings.clone_request_timeout_seconds, self.time_left() - SAFETY_MARGIN_SECONDS)
-        )
+        left = self.delivery.time_left() - SAFETY_MARGIN_SECONDS
+        return max(1.0, min(self.policy.request_timeout_seconds, left))
 
     def _minimum_attempt_seconds(self) -> float:
-        return SAFETY_MARGIN_SECONDS + min(self.settings.clone_request_timeout_seconds, 5.0)
+        return SAFETY_MARGIN_SECONDS + min(self.policy.request_timeout_seconds, 5.0)
 
     def _find_existing_voice(self) -> ProviderVoice | None:
         try:
-            voices = self.provider.list_voices(self.name)
+            voices = self.cloner.list_voices(self.name)
         except ProviderError as error:
             logger.warning("could not list voices to look for an earlier attempt's clone: %s", error.reason)
             return None
@@ -332,34 +454,21 @@ class _CloneAttempt:
     def _ready(self, voice_id: str, started: float) -> JobResult:
         now = self.clock.now()
         duration_ms = int((now - started) * 1000)
-        applied = self.store.mark_ready(
-            self.caller_key,
-            lease_token=self.lease_token,
-            voice_id=voice_id,
-            ready_at_ms=int(now * 1000),
-            clone_duration_ms=duration_ms,
-            expires_at=int(now + self.settings.clone_ttl_hours * 3600),
-        )
-        if not applied:
+        clone = ReadyClone(voice_id, int(now * 1000), duration_ms, int(now + self.policy.ttl_seconds))
+        if not self.worker.ports.store.mark_ready(self.caller_key, lease_token=self.lease_token, clone=clone):
             return self._lost_lease(voice_id)
-        self._tidy()
-        self.events.record(
-            Event(
-                EventType.CLONE_READY,
-                int(now * 1000),
-                self.caller_key,
-                {
-                    "job_id": self.record.job_id,
-                    "threecx_call_id": self.record.threecx_call_id,
-                    "cloned_voice_id": voice_id,
-                    "clone_duration_ms": duration_ms,
-                    "requested_at_ms": self.record.requested_at_ms,
-                    "worker_started_at_ms": int(started * 1000),
-                    "attempt": self.record.attempts,
-                },
-            )
-        )
-        subscription = voice_slots.SUBSCRIPTION_CACHE.current()
+        self.worker.tidy(self.caller_key, self.cloner)
+        data = {
+            "job_id": self.record.job_id,
+            "threecx_call_id": self.record.threecx_call_id,
+            "cloned_voice_id": voice_id,
+            "clone_duration_ms": duration_ms,
+            "requested_at_ms": self.record.requested_at_ms,
+            "worker_started_at_ms": int(started * 1000),
+            "attempt": self.record.attempts,
+        }
+        self.worker.ports.events.record(Event(EventType.CLONE_READY, int(now * 1000), self.caller_key, data))
+        subscription = self.slots.cache.current()
         return JobResult(
             Outcome.READY,
             voice_id=voice_id,
@@ -371,9 +480,9 @@ class _CloneAttempt:
         """The record no longer takes our voice: the lease expired and another delivery took the
         job, or the caller was removed (the REMOVED marker). Delete the voice unless that other
         delivery may still record it or find it by name."""
-        current = self.store.get_clone(self.caller_key)
+        current = self.worker.ports.store.get_clone(self.caller_key)
         status = voice_status(
-            current, voice_id, self.record.job_id, self.clock.now(), self.settings.voice_expiry_grace_seconds
+            current, voice_id, self.record.job_id, self.clock.now(), self.policy.voice_expiry_grace_seconds
         )
         removed = current is not None and current.status is CloneStatus.REMOVED
         why = "the caller was removed during the clone" if removed else "clone lease lost before recording"
@@ -383,132 +492,32 @@ class _CloneAttempt:
         self._delete_quietly(voice_id)
         return JobResult(Outcome.ALREADY_DONE)
 
-    def _tidy(self) -> None:
-        tidy_caller_voices(
-            self.caller_key,
-            provider=self.provider,
-            store=self.store,
-            clock=self.clock,
-            settings=self.settings,
-        )
-
     def _delete_quietly(self, voice_id: str) -> None:
         try:
-            self.provider.delete_voice(voice_id)
+            self.cloner.delete_voice(voice_id)
         except ProviderError as error:
             logger.warning("could not delete a voice no record holds: %s", error.reason)
 
     def _fail(self, error_code: str, error_message: str, kind: FailureKind) -> JobResult:
-        applied = _mark_failed(
-            self.caller_key,
-            self.lease_token,
-            error_code,
-            error_message,
-            kind,
-            details={
-                "job_id": self.record.job_id,
-                "threecx_call_id": self.record.threecx_call_id,
-                "requested_at_ms": self.record.requested_at_ms,
-                "attempt": self.record.attempts,
-            },
-            store=self.store,
-            events=self.events,
-            clock=self.clock,
-            settings=self.settings,
-        )
+        details = {
+            "job_id": self.record.job_id,
+            "threecx_call_id": self.record.threecx_call_id,
+            "requested_at_ms": self.record.requested_at_ms,
+            "attempt": self.record.attempts,
+        }
+        failure = Failure(error_code, error_message, kind, details)
+        applied = self.worker.mark_failed(self.caller_key, self.lease_token, failure)
         # Not applied: the lease was lost, and whoever holds it now reports the outcome.
         outcome = Outcome.FAILED if applied else Outcome.ALREADY_DONE
         return JobResult(outcome, error_code=error_code, failure_kind=kind.value if applied else "")
 
-    def _give_up_delivery(self, error: ProviderError) -> JobResult:
+    def _give_up_delivery(self, error: ProviderError) -> NoReturn:
         failed = None
-        if self.last_delivery:
+        if self.delivery.receive_count >= self.policy.max_receives:
             result = self._fail(
                 error.reason, f"gave up after the last delivery: {error.message}", failure_kind(error)
             )
             failed = result if result.outcome is Outcome.FAILED else None
         else:
-            self.store.release_lease(self.caller_key, self.lease_token)
+            self.worker.ports.store.release_lease(self.caller_key, self.lease_token)
         raise RetryLater(f"provider still failing ({error.reason})", failed)
-
-
-def schedule_recheck(job: CloneJob, *, queue: JobQueue | None, settings: Settings) -> None:
-    """Send the job again, delayed: that delivery deletes any voice of the caller its record does
-    not hold (one whose answer was lost may appear at the provider after the job ended)."""
-    if queue is None:
-        return
-    try:
-        queue.send(job, delay_seconds=settings.clone_recheck_delay_seconds)
-    except Exception:
-        logger.exception("could not queue the re-check of a job whose voice may exist twice")
-
-
-def fail_after_last_delivery(
-    job: CloneJob,
-    *,
-    store: CloneStore,
-    events: EventStore,
-    clock: Clock,
-    settings: Settings,
-    queue: JobQueue | None = None,
-) -> JobResult | None:
-    """An unexpected error on the job's last delivery: mark it FAILED so the caller stops waiting,
-    and re-check later for a voice the failed delivery may have made."""
-    schedule_recheck(job, queue=queue, settings=settings)
-    applied = _mark_failed(
-        job.caller_key,
-        None,
-        "internal_error",
-        "the clone job failed on its last delivery",
-        FailureKind.INTERNAL,
-        details={
-            "job_id": job.job_id,
-            "threecx_call_id": job.threecx_call_id,
-            "requested_at_ms": job.requested_at_ms,
-        },
-        store=store,
-        events=events,
-        clock=clock,
-        settings=settings,
-    )
-    if not applied:
-        return None
-    return JobResult(Outcome.FAILED, error_code="internal_error", failure_kind=FailureKind.INTERNAL.value)
-
-
-def _mark_failed(
-    caller_key: str,
-    lease_token: str | None,
-    error_code: str,
-    error_message: str,
-    kind: FailureKind,
-    *,
-    details: dict[str, Any],
-    store: CloneStore,
-    events: EventStore,
-    clock: Clock,
-    settings: Settings,
-) -> bool:
-    now = clock.now()
-    applied = store.mark_failed(
-        caller_key,
-        lease_token=lease_token,
-        error_code=error_code,
-        error_message=error_message[:500],
-        expires_at=int(now) + settings.failed_retry_after_seconds,
-    )
-    if applied:
-        events.record(
-            Event(
-                EventType.CLONE_FAILED,
-                int(now * 1000),
-                caller_key,
-                {
-                    **details,
-                    "error_code": error_code,
-                    "failure_kind": kind.value,
-                    "error_message": error_message[:500],
-                },
-            )
-        )
-    return applied

@@ -80,8 +80,6 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
     waits = [int(e.data["wait_ms"]) for e in checks]
     # A call is one 3CX call of one caller; it may press 1 several times.
     calls_waited = {(e.caller_key, e.data.get("threecx_call_id", "")) for e in checks}
-    transfers = sorted(int(e.data["transfer_ms"]) for e in by_type[EventType.HANDOFF_COMPLETED])
-    not_passed = by_type[EventType.CALLER_ID_NOT_PASSED]
     calls_timed_out = {
         (e.caller_key, e.data.get("threecx_call_id", ""))
         for e in checks
@@ -96,8 +94,6 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         cache_hit_rate=_rate(cache_hits, len(answered)),
         async_clone_success_rate=_rate(len(durations), len(durations) + len(failed)),
         avg_wait_during_ivr_ms=_average(waits),
-        p50_handoff_transfer_ms=nearest_rank(transfers, 50),
-        p95_handoff_transfer_ms=nearest_rank(transfers, 95),
         clones_ready=len(durations),
         clones_failed=len(failed),
         clones_failed_by_reason=dict(Counter(e.data.get("failure_kind", "unknown") for e in failed)),
@@ -106,13 +102,28 @@ def cloning_report(events: Iterable[Event]) -> CloningReport:
         ivr_waits=len(checks),
         calls_waited_in_ivr=len(calls_waited),
         calls_timed_out_in_ivr=len(calls_timed_out),
-        handoffs=len(by_type[EventType.HANDOFF]),
-        handoffs_completed=len(transfers),
-        handoffs_lost=len(by_type[EventType.HANDOFF_LOST]),
-        caller_id_not_passed_through=len(not_passed),
-        caller_id_correlated=sum(1 for e in not_passed if e.data.get("correlated")),
+        **_handoff_counts(by_type),
+        **_caller_id_counts(by_type[EventType.CALLER_ID_NOT_PASSED]),
         **_pin_counts(by_type[EventType.PIN_CHECK]),
     )
+
+
+def _handoff_counts(by_type: dict[EventType, list[Event]]) -> dict[str, Any]:
+    transfers = sorted(int(e.data["transfer_ms"]) for e in by_type[EventType.HANDOFF_COMPLETED])
+    return {
+        "p50_handoff_transfer_ms": nearest_rank(transfers, 50),
+        "p95_handoff_transfer_ms": nearest_rank(transfers, 95),
+        "handoffs": len(by_type[EventType.HANDOFF]),
+        "handoffs_completed": len(transfers),
+        "handoffs_lost": len(by_type[EventType.HANDOFF_LOST]),
+    }
+
+
+def _caller_id_counts(not_passed: list[Event]) -> dict[str, Any]:
+    return {
+        "caller_id_not_passed_through": len(not_passed),
+        "caller_id_correlated": sum(1 for e in not_passed if e.data.get("correlated")),
+    }
 
 
 def _pin_counts(checks: list[Event]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""The adapters a function uses, built once per execution environment on first use."""
+"""The adapters and use cases a function uses, built once per execution environment on first use.
+
+Each use case gets its ports and a small policy read from the settings (only the fields it needs);
+a handler calls `dependencies().<use case>.<method>(...)`.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,16 @@ from typing import Any
 from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
-from warmline.adapters.elevenlabs import ElevenLabsClient
+from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls, ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.caller_id import CallerIdCheck
 from warmline.callers import caller_key
+from warmline.calls import CallDesk, CallPolicy
+from warmline.cloning import ClonePolicy, CloneWorker, CloneWorkerPorts
 from warmline.handoffs import HandoffTracker
+from warmline.ivr import IvrDesk, IvrPolicy, IvrPorts
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
@@ -85,7 +92,9 @@ class Dependencies:
 
     @cached_property
     def caller_ids(self) -> CallerIdCheck:
-        return CallerIdCheck(self.store, self.calls, self.events, self.clock, self.settings)
+        return CallerIdCheck(
+            self.store, self.calls, self.events, self.clock, self.settings.caller_id_window_seconds
+        )
 
     @cached_property
     def events(self) -> DynamoEventStore:
@@ -121,6 +130,37 @@ class Dependencies:
                 api_key, self.settings.elevenlabs_base_url, deadline=self.deadline
             )
         return client
+
+    def agent_calls(self) -> ElevenLabsAgentCalls:
+        """The agent's outbound calls, over the client of the current API key."""
+        line = AgentLine(
+            self.settings.outbound_telephony,
+            self.settings.elevenlabs_agent_id,
+            self.settings.elevenlabs_agent_phone_number_id,
+        )
+        return ElevenLabsAgentCalls(self.provider(), line)
+
+    @cached_property
+    def call_desk(self) -> CallDesk:
+        """The webhook's use case: 3CX's incoming call and the agent's conversation start."""
+        outbound = self.settings.greeting_mode == "outbound"
+        policy = CallPolicy.from_settings(self.settings)
+        return CallDesk(self.store, self.queue, self.clock, policy, self.agent_calls if outbound else None)
+
+    @cached_property
+    def ivr_desk(self) -> IvrDesk:
+        """check_clone's use case: the caller's key press while the clone is prepared."""
+        outbound = self.settings.handoff_mode == "outbound"
+        ports = IvrPorts(
+            self.store, self.events, self.handoff_store, self.clock, self.agent_calls if outbound else None
+        )
+        return IvrDesk(ports, IvrPolicy.from_settings(self.settings))
+
+    @cached_property
+    def clone_worker(self) -> CloneWorker:
+        """The clone-jobs consumer's use case; it keeps the provider's slot counts of this environment."""
+        ports = CloneWorkerPorts(self.store, self.samples, self.provider, self.events, self.clock, self.queue)
+        return CloneWorker(ports, ClonePolicy.from_settings(self.settings))
 
     def caller_key(self, normalised_number: str) -> str:
         return caller_key(normalised_number, self.secrets.get(self.settings.caller_key_secret_name))

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from warmline.ports import Clock, CloneStore, HandoffStore
 from warmline.settings import Settings
-from warmline.voice_provider import VoiceProvider
+from warmline.voice_provider import VoiceCloner
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class SweepContext:
 
     store: CloneStore
     handoffs: HandoffStore
-    provider: Callable[[], VoiceProvider]
+    provider: Callable[[], VoiceCloner]
     clock: Clock
     settings: Settings
     time_left: Callable[[], float]  # seconds the invocation has left

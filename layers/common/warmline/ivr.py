@@ -8,8 +8,10 @@ ready is noticed within one poll interval.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Literal
 
 from warmline.calls import CloneProgress, Voice, dynamic_variables
 from warmline.clone_state import CloneRecord, Handoff, IncomingNote
@@ -17,8 +19,8 @@ from warmline.events import Event, EventType
 from warmline.handoffs import call_of
 from warmline.ports import Clock, CloneStore, EventStore, HandoffStore
 from warmline.settings import Settings
-from warmline.verification import NO_PIN, PinEntry, PinResult, PinVerdict, verify_pin
-from warmline.voice_provider import ProviderError, VoiceProvider
+from warmline.verification import NO_PIN, PinEntry, PinPolicy, PinResult, PinVerdict, verify_pin
+from warmline.voice_provider import AgentCall, AgentCalls, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -110,28 +112,61 @@ def _status_of(clone: CloneRecord | None, now: float) -> IvrStatus:
     return IvrStatus.CLONING
 
 
+@dataclass(frozen=True)
+class WaitPolicy:
+    """How long key 1 waits for the clone, and how often it reads the record meanwhile: quickly at
+    first, then backing off by half up to `max_poll_seconds`."""
+
+    max_wait_seconds: float
+    first_poll_seconds: float
+    max_poll_seconds: float
+    greeting_timeout_seconds: float  # no wait goes past the greeting's end
+
+    def next_poll(self, interval: float) -> float:
+        return min(interval * 1.5, self.max_poll_seconds)
+
+
+@dataclass(frozen=True)
+class IvrPolicy:
+    wait: WaitPolicy
+    pins: PinPolicy
+    handoff_mode: Literal["transfer", "outbound"]
+    handoff_message: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IvrPolicy:
+        wait = WaitPolicy(
+            settings.ivr_max_wait_seconds,
+            settings.ivr_first_poll_seconds,
+            settings.ivr_max_poll_seconds,
+            settings.greeting_timeout_seconds,
+        )
+        pins = PinPolicy.from_settings(settings)
+        return cls(wait, pins, settings.handoff_mode, settings.handoff_message)
+
+
 def wait_for_clone(
-    caller_key: str, *, store: CloneStore, clock: Clock, settings: Settings
+    caller_key: str, *, store: CloneStore, clock: Clock, policy: WaitPolicy
 ) -> tuple[CloneRecord | None, float]:
     """Poll until the clone is ready or failed, the wait is used up, or the greeting time is over.
 
     Returns the last record read and the time the wait ended.
     """
     started = clock.now()
-    deadline = started + settings.ivr_max_wait_seconds
-    interval = settings.ivr_first_poll_seconds
+    deadline = started + policy.max_wait_seconds
+    interval = policy.first_poll_seconds
     while True:
         clone = store.get_clone(caller_key)
         now = clock.now()
         if _status_of(clone, now) is not IvrStatus.CLONING:
             return clone, now
         assert clone is not None
-        greeting_over = clone.call_started_at_ms / 1000 + settings.greeting_timeout_seconds
+        greeting_over = clone.call_started_at_ms / 1000 + policy.greeting_timeout_seconds
         remaining = min(deadline, greeting_over) - now
         if remaining <= 0:
             return clone, now
         clock.sleep(min(interval, remaining))
-        interval = min(interval * 1.5, settings.ivr_max_poll_seconds)
+        interval = policy.next_poll(interval)
 
 
 @dataclass(frozen=True)
@@ -154,8 +189,37 @@ class IvrPorts:
     events: EventStore
     handoffs: HandoffStore
     clock: Clock
-    settings: Settings
-    provider: VoiceProvider | None = None  # needed in handoff mode outbound
+    # Handoff mode outbound: the agent's calls (called per check: it reads the API key).
+    agent_calls: Callable[[], AgentCalls] | None = None
+
+
+@dataclass(frozen=True)
+class IvrDesk:
+    """The IVR desk (the check_clone tool): what the caller's key press leads to. Built once per
+    execution environment."""
+
+    ports: IvrPorts
+    policy: IvrPolicy
+
+    def check(self, request: CheckRequest) -> IvrAnswer:
+        ports = self.ports
+        agent_calls = ports.agent_calls() if ports.agent_calls is not None else None
+        started = ports.clock.now()
+        pressed_key, caller_key = request.pressed_key, request.caller_key
+        if pressed_key not in WAITING_KEYS:
+            return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
+        if caller_key is None:
+            action = (
+                NextAction.OFFER_VOICEMAIL
+                if pressed_key == VOICEMAIL_KEY
+                else NextAction.CONTINUE_WITH_DEFAULT_VOICE
+            )
+            return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
+        if pressed_key == VOICEMAIL_KEY:
+            status = _status_of(ports.store.get_clone(caller_key), ports.clock.now())
+            return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, ports.clock.now()))
+        check = _Check(request, caller_key, False, self, agent_calls)
+        return check.run(started)
 
 
 @dataclass(frozen=True)
@@ -165,58 +229,125 @@ class _Check:
     request: CheckRequest
     caller_key: str
     verified: bool
+    desk: IvrDesk
+    agent_calls: AgentCalls | None
 
+    @property
+    def ports(self) -> IvrPorts:
+        return self.desk.ports
 
-def check_clone(request: CheckRequest, ports: IvrPorts) -> IvrAnswer:
-    started = ports.clock.now()
-    pressed_key, caller_key = request.pressed_key, request.caller_key
-    if pressed_key not in WAITING_KEYS:
-        return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
-    if caller_key is None:
-        action = (
-            NextAction.OFFER_VOICEMAIL
-            if pressed_key == VOICEMAIL_KEY
-            else NextAction.CONTINUE_WITH_DEFAULT_VOICE
+    @property
+    def policy(self) -> IvrPolicy:
+        return self.desk.policy
+
+    def run(self, started: float) -> IvrAnswer:
+        ports, request = self.ports, self.request
+        verdict = verify_pin(
+            self.caller_key, request.pin, store=ports.store, clock=ports.clock, policy=self.policy.pins
         )
-        return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
-    if pressed_key == VOICEMAIL_KEY:
-        status = _status_of(ports.store.get_clone(caller_key), ports.clock.now())
-        return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, ports.clock.now()))
+        pin_events = _pin_events(self.caller_key, verdict, request.conversation_id, ports.clock)
+        if not verdict.passed:
+            ports.events.record(*pin_events)
+            return IvrAnswer(IvrStatus.NOT_VERIFIED, NextAction.CONTINUE_WITH_DEFAULT_VOICE, 0, pin=verdict)
 
-    verdict = verify_pin(
-        caller_key, request.pin, store=ports.store, clock=ports.clock, settings=ports.settings
-    )
-    pin_events = _pin_events(caller_key, verdict, request.conversation_id, ports.clock)
-    if not verdict.passed:
-        ports.events.record(*pin_events)
-        return IvrAnswer(IvrStatus.NOT_VERIFIED, NextAction.CONTINUE_WITH_DEFAULT_VOICE, 0, pin=verdict)
+        clone, ended = wait_for_clone(
+            self.caller_key, store=ports.store, clock=ports.clock, policy=self.policy.wait
+        )
+        # The check's events are written together, in one request, once the answer is known: every
+        # round trip after the clone is ready adds to the caller's wait.
+        pending = _PendingEvents()
+        check = replace(self, verified=verdict.result is PinResult.ACCEPTED)
+        answer = check.after_wait(clone, ended, _ms_since(started, ended), pending)
+        assert answer.outcome is not None
+        data = {
+            "threecx_call_id": clone.threecx_call_id if clone is not None else "",
+            "conversation_id": request.conversation_id,
+            "wait_ms": answer.wait_time_ms,
+            "outcome": answer.outcome.value,
+        }
+        checked = Event(EventType.IVR_CHECK, int(ended * 1000), self.caller_key, data)
+        _record_without_failing_the_answer(ports.events, *pin_events, *pending.events, checked)
+        return replace(answer, pin=verdict)
 
-    clone, ended = wait_for_clone(caller_key, store=ports.store, clock=ports.clock, settings=ports.settings)
-    # The check's events are written together, in one request, once the answer is known: every
-    # round trip after the clone is ready adds to the caller's wait.
-    pending = _PendingEvents()
-    check = _Check(request, caller_key, verdict.result is PinResult.ACCEPTED)
-    answer = _answer_after_wait(
-        replace(ports, events=pending), check, clone, ended, _ms_since(started, ended)
-    )
-    assert answer.outcome is not None
-    _record_without_failing_the_answer(
-        ports.events,
-        *pin_events,
-        *pending.events,
-        Event(
-            EventType.IVR_CHECK,
-            int(ended * 1000),
-            caller_key,
-            {
-                "threecx_call_id": clone.threecx_call_id if clone is not None else "",
-                "conversation_id": request.conversation_id,
-                "wait_ms": answer.wait_time_ms,
-                "outcome": answer.outcome.value,
-            },
-        ),
-    )
-    return replace(answer, pin=verdict)
+    def after_wait(
+        self, clone: CloneRecord | None, ended: float, waited_ms: int, events: _PendingEvents
+    ) -> IvrAnswer:
+        status = _status_of(clone, ended)
+        if status is IvrStatus.READY:
+            assert clone is not None
+            return self._hand_off(clone, waited_ms)
+        if status is not IvrStatus.CLONING:
+            return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
+        assert clone is not None
+        waited_since_call_start_ms = int(ended * 1000) - clone.call_started_at_ms
+        if waited_since_call_start_ms < self.policy.wait.greeting_timeout_seconds * 1000:
+            return IvrAnswer(status, NextAction.ASK_AGAIN, waited_ms)
+        data = {
+            "threecx_call_id": clone.threecx_call_id,
+            "waited_since_call_start_ms": waited_since_call_start_ms,
+            "conversation_id": self.request.conversation_id,
+        }
+        events.record(Event(EventType.IVR_TIMEOUT, int(ended * 1000), self.caller_key, data))
+        return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
+
+    def _hand_off(self, clone: CloneRecord, waited_ms: int) -> IvrAnswer:
+        agent_conversation_id = ""
+        mode = self.policy.handoff_mode
+        if mode == "outbound":
+            placed = self._place_handoff_call(clone)
+            if placed is None:
+                return IvrAnswer(
+                    IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
+                )
+            agent_conversation_id = placed
+        request = self.request
+        handoff = Handoff(
+            caller_key=self.caller_key,
+            call_id=call_of(request.call, request.conversation_id, clone),
+            at_ms=int(self.ports.clock.now() * 1000),
+            mode=mode,
+            cloned_voice_id=clone.cloned_voice_id,
+            threecx_call_id=request.call.threecx_call_id
+            if request.call is not None
+            else clone.threecx_call_id,
+            greeting_conversation_id=request.conversation_id,
+            agent_conversation_id=agent_conversation_id,
+            verified=self.verified,
+        )
+        counted = _expect(self.ports.handoffs, handoff, waited_ms, clone.ready_at_ms)
+        return IvrAnswer(
+            IvrStatus.READY,
+            NextAction.TRANSFER_TO_AGENT,
+            waited_ms,
+            cloned_voice_id=clone.cloned_voice_id,
+            handoff_mode=mode,
+            handoff_counted=counted,
+        )
+
+    def _place_handoff_call(self, clone: CloneRecord) -> str | None:
+        """Handoff mode outbound: call the caller back in the cloned voice. The placed call's
+        conversation id, or None when it could not be placed (the caller goes on in the default voice)."""
+        if self.agent_calls is None:
+            raise ValueError("handoff mode outbound needs a voice provider")
+        if not self.request.caller_number:
+            logger.warning("no number to call the caller back on: continuing in the default voice")
+            return None
+        variables = dynamic_variables(
+            self.caller_key,
+            Voice.CLONED,
+            CloneProgress.READY,
+            clone.threecx_call_id,
+            pin_required=self.verified,
+        )
+        call = AgentCall(
+            self.request.caller_number, clone.cloned_voice_id, self.policy.handoff_message, variables
+        )
+        try:
+            placed = self.agent_calls.place_call(call)
+        except ProviderError as error:
+            logger.warning("handoff call not placed, continuing in the default voice: %s", error.reason)
+            return None
+        return placed.conversation_id or ""
 
 
 def _pin_events(caller_key: str, verdict: PinVerdict, conversation_id: str, clock: Clock) -> list[Event]:
@@ -248,65 +379,6 @@ class _PendingEvents:
         self.events.extend(events)
 
 
-def _answer_after_wait(
-    ports: IvrPorts, check: _Check, clone: CloneRecord | None, ended: float, waited_ms: int
-) -> IvrAnswer:
-    status = _status_of(clone, ended)
-    if status is IvrStatus.READY:
-        assert clone is not None
-        return _hand_off(ports, check, clone, waited_ms)
-    if status is IvrStatus.CLONING:
-        assert clone is not None
-        waited_since_call_start_ms = int(ended * 1000) - clone.call_started_at_ms
-        if waited_since_call_start_ms >= ports.settings.greeting_timeout_seconds * 1000:
-            ports.events.record(
-                Event(
-                    EventType.IVR_TIMEOUT,
-                    int(ended * 1000),
-                    check.caller_key,
-                    {
-                        "threecx_call_id": clone.threecx_call_id,
-                        "waited_since_call_start_ms": waited_since_call_start_ms,
-                        "conversation_id": check.request.conversation_id,
-                    },
-                )
-            )
-            return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
-        return IvrAnswer(status, NextAction.ASK_AGAIN, waited_ms)
-    return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
-
-
-def _hand_off(ports: IvrPorts, check: _Check, clone: CloneRecord, waited_ms: int) -> IvrAnswer:
-    agent_conversation_id = ""
-    if ports.settings.handoff_mode == "outbound":
-        placed = _place_handoff_call(ports, check, clone)
-        if placed is None:
-            return IvrAnswer(
-                IvrStatus.READY, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms, clone.cloned_voice_id
-            )
-        agent_conversation_id = placed
-    request = check.request
-    handoff = Handoff(
-        caller_key=check.caller_key,
-        call_id=call_of(request.call, request.conversation_id, clone),
-        at_ms=int(ports.clock.now() * 1000),
-        mode=ports.settings.handoff_mode,
-        cloned_voice_id=clone.cloned_voice_id,
-        threecx_call_id=request.call.threecx_call_id if request.call is not None else clone.threecx_call_id,
-        greeting_conversation_id=request.conversation_id,
-        agent_conversation_id=agent_conversation_id,
-        verified=check.verified,
-    )
-    return IvrAnswer(
-        IvrStatus.READY,
-        NextAction.TRANSFER_TO_AGENT,
-        waited_ms,
-        cloned_voice_id=clone.cloned_voice_id,
-        handoff_mode=ports.settings.handoff_mode,
-        handoff_counted=_expect(ports.handoffs, handoff, waited_ms, clone.ready_at_ms),
-    )
-
-
 def _expect(handoffs: HandoffStore, handoff: Handoff, waited_ms: int, ready_at_ms: int) -> bool:
     """Claim the call's handoff (warmline.handoffs): True for the call's first, the one counted.
     Verified: the next leg's conversation-init may hand out the clone of a caller with a PIN."""
@@ -327,41 +399,6 @@ def _expect(handoffs: HandoffStore, handoff: Handoff, waited_ms: int, ready_at_m
         # message and, for a caller with a PIN, the clone on the re-entry are missed.
         logger.exception("the handoff could not be noted: transferring the caller uncounted")
         return False
-
-
-def _place_handoff_call(ports: IvrPorts, check: _Check, clone: CloneRecord) -> str | None:
-    """Handoff mode outbound: call the caller back in the cloned voice. The placed call's
-    conversation id, or None when it could not be placed (the caller goes on in the default voice)."""
-    if ports.provider is None:
-        raise ValueError("handoff mode outbound needs a voice provider")
-    if not check.request.caller_number:
-        logger.warning("no number to call the caller back on: continuing in the default voice")
-        return None
-    settings = ports.settings
-    try:
-        placed = ports.provider.place_outbound_call(
-            telephony=settings.outbound_telephony,
-            agent_id=settings.elevenlabs_agent_id,
-            agent_phone_number_id=settings.elevenlabs_agent_phone_number_id,
-            to_number=check.request.caller_number,
-            client_data={
-                "conversation_config_override": {
-                    "tts": {"voice_id": clone.cloned_voice_id},
-                    "agent": {"first_message": settings.handoff_message},
-                },
-                "dynamic_variables": dynamic_variables(
-                    check.caller_key,
-                    Voice.CLONED,
-                    CloneProgress.READY,
-                    clone.threecx_call_id,
-                    pin_required=check.verified,
-                ),
-            },
-        )
-    except ProviderError as error:
-        logger.warning("handoff call not placed, continuing in the default voice: %s", error.reason)
-        return None
-    return placed.conversation_id or ""
 
 
 def _ms_since(started: float, ended: float) -> int:

@@ -13,6 +13,7 @@ from warmline.clone_state import (
     HandoffKey,
     IncomingNote,
     PinRecord,
+    ReadyClone,
 )
 from warmline.consent import ConsentEntry
 from warmline.events import Event
@@ -72,16 +73,7 @@ class CloneStore(PinStore, Protocol):
         """CLONING under this token -> PENDING, so the next delivery can start at once."""
         ...
 
-    def mark_ready(
-        self,
-        caller_key: str,
-        *,
-        lease_token: str,
-        voice_id: str,
-        ready_at_ms: int,
-        clone_duration_ms: int,
-        expires_at: int,
-    ) -> bool:
+    def mark_ready(self, caller_key: str, *, lease_token: str, clone: ReadyClone) -> bool:
         """CLONING under this token -> READY. False if the lease was lost."""
         ...
 

@@ -96,24 +96,34 @@ def typed_digits(text: str) -> str:
     return text.replace(" ", "").removesuffix("#")
 
 
-def lockout_seconds(earlier_lockouts: int, settings: Settings) -> int:
-    return min(settings.pin_lockout_seconds * 2 ** min(earlier_lockouts, 20), MAX_LOCKOUT_SECONDS)
+@dataclass(frozen=True)
+class PinPolicy:
+    max_failures: int  # wrong PINs before a lock
+    lockout_seconds: int  # the first lock's length; each later lock doubles it
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PinPolicy:
+        return cls(settings.pin_max_failures, settings.pin_lockout_seconds)
 
 
-def next_attempt(record: PinRecord, now_ms: int, settings: Settings) -> PinRecord | None:
+def lockout_seconds(earlier_lockouts: int, policy: PinPolicy) -> int:
+    return min(policy.lockout_seconds * 2 ** min(earlier_lockouts, 20), MAX_LOCKOUT_SECONDS)
+
+
+def next_attempt(record: PinRecord, now_ms: int, policy: PinPolicy) -> PinRecord | None:
     """The record with one more attempt reserved; None while the caller is locked out."""
     if record.is_locked(now_ms):
         return None
     # A lock that has ended starts a new round of attempts.
     attempts = (0 if record.locked_until_ms else record.attempts) + 1
-    if attempts < settings.pin_max_failures:
+    if attempts < policy.max_failures:
         return replace(record, attempts=attempts, locked_until_ms=0)
-    until_ms = now_ms + lockout_seconds(record.lockouts, settings) * 1000
+    until_ms = now_ms + lockout_seconds(record.lockouts, policy) * 1000
     return replace(record, attempts=attempts, lockouts=record.lockouts + 1, locked_until_ms=until_ms)
 
 
 def verify_pin(
-    caller_key: str, entry: PinEntry, *, store: PinStore, clock: Clock, settings: Settings
+    caller_key: str, entry: PinEntry, *, store: PinStore, clock: Clock, policy: PinPolicy
 ) -> PinVerdict:
     record = store.get_pin(caller_key)
     if record is None:
@@ -122,7 +132,7 @@ def verify_pin(
     if not typed:
         return PinVerdict(PinResult.MISSING)
     now_ms = int(clock.now() * 1000)
-    reserved = _reserve_attempt(caller_key, record, store=store, now_ms=now_ms, settings=settings)
+    reserved = _reserve_attempt(caller_key, record, store=store, now_ms=now_ms, policy=policy)
     if reserved is None:
         return PinVerdict(PinResult.LOCKED)
     typed_hash = hash_pin(caller_key, typed, entry.pepper())
@@ -133,7 +143,7 @@ def verify_pin(
 
 
 def _reserve_attempt(
-    caller_key: str, record: PinRecord, *, store: PinStore, now_ms: int, settings: Settings
+    caller_key: str, record: PinRecord, *, store: PinStore, now_ms: int, policy: PinPolicy
 ) -> PinRecord | None:
     """Write the next attempt, unless another check changed the record first (then read it again).
 
@@ -143,7 +153,7 @@ def _reserve_attempt(
     for _ in range(_RESERVE_TRIES):
         if current is None:
             return None
-        reserved = next_attempt(current, now_ms, settings)
+        reserved = next_attempt(current, now_ms, policy)
         if reserved is None:
             return None
         if store.replace_pin(caller_key, current, reserved):

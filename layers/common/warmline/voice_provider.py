@@ -1,7 +1,9 @@
-"""The voice provider port: what warmline needs from ElevenLabs, and the errors it can answer.
+"""The provider ports: what warmline needs from ElevenLabs, by job, and the errors it can answer.
 
-The domain depends on this module only; `warmline.adapters.elevenlabs` implements it over HTTP and
-the tests' fakes implement it in memory.
+`VoiceCloner` makes, lists and deletes voices; `AgentCalls` places calls with the voice agent. The
+domain depends on this module only and speaks in its own values (a voice id, a first message, the
+dynamic variables); `warmline.adapters.elevenlabs` implements both over HTTP and builds the
+ElevenLabs bodies, and the tests' fakes implement them in memory.
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ class Subscription:
         if self.max_voice_add_edits is None:
             return None
         return max(0, self.max_voice_add_edits - self.voice_add_edit_counter)
+
+
+@dataclass(frozen=True)
+class AgentCall:
+    """A call the agent places to `to_number`, speaking in `voice_id` and opening with
+    `first_message`, with warmline's dynamic variables (warmline.calls.dynamic_variables)."""
+
+    to_number: str
+    voice_id: str
+    first_message: str
+    dynamic_variables: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,9 @@ class ProviderTimeout(ProviderError):
     ambiguous = True
 
 
-class VoiceProvider(Protocol):
+class VoiceCloner(Protocol):
+    """Cloning voices: make, list and delete them, and read the account's slots."""
+
     def add_voice(
         self,
         *,
@@ -133,12 +148,8 @@ class VoiceProvider(Protocol):
 
     def get_subscription(self) -> Subscription: ...
 
-    def place_outbound_call(
-        self,
-        *,
-        telephony: Telephony,
-        agent_id: str,
-        agent_phone_number_id: str,
-        to_number: str,
-        client_data: dict[str, Any],
-    ) -> PlacedCall: ...
+
+class AgentCalls(Protocol):
+    """Placing calls with the voice agent (greeting and handoff mode outbound)."""
+
+    def place_call(self, call: AgentCall) -> PlacedCall: ...

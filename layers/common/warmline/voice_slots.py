@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from warmline.clone_state import VoiceStatus, voice_status
 from warmline.ports import Clock, CloneStore
 from warmline.settings import Settings
-from warmline.voice_provider import ProviderVoice, Subscription, VoiceProvider
+from warmline.voice_provider import ProviderVoice, Subscription, VoiceCloner
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class SubscriptionCache:
         self._subscription: Subscription | None = None
         self._fetched_at = 0.0
 
-    def get(self, provider: VoiceProvider, now: float, max_age_seconds: float) -> Subscription:
+    def get(self, provider: VoiceCloner, now: float, max_age_seconds: float) -> Subscription:
         if self._subscription is None or now - self._fetched_at >= max_age_seconds:
             self._subscription = provider.get_subscription()
             self._fetched_at = now
@@ -92,7 +92,14 @@ class SubscriptionCache:
         self._subscription = None
 
 
-SUBSCRIPTION_CACHE = SubscriptionCache()
+@dataclass(frozen=True)
+class SlotPolicy:
+    cache_seconds: float  # how long the subscription's counts are trusted
+    in_use_seconds: int  # a clone handed out this recently is never deleted
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SlotPolicy:
+        return cls(settings.voice_slot_cache_seconds, settings.voice_in_use_seconds)
 
 
 @dataclass(frozen=True)
@@ -103,11 +110,11 @@ class _Candidate:
 
 
 def choose_voice_to_delete(
-    voices: list[ProviderVoice], *, store: CloneStore, now: float, settings: Settings
+    voices: list[ProviderVoice], *, store: CloneStore, now: float, in_use_seconds: int
 ) -> ProviderVoice | None:
     """The voice the rules in this module's docstring delete next, or None."""
     candidates = []
-    in_use_since_ms = int((now - settings.voice_in_use_seconds) * 1000)
+    in_use_since_ms = int((now - in_use_seconds) * 1000)
     for voice in voices:
         parsed = parse_voice_name(voice.name)
         if parsed is None:
@@ -130,56 +137,56 @@ def choose_voice_to_delete(
     return min(candidates, key=lambda c: (not c.orphan, c.last_used_ms)).voice
 
 
-def check_add_edit_allowance(
-    *,
-    provider: VoiceProvider,
-    clock: Clock,
-    settings: Settings,
-    cache: SubscriptionCache = SUBSCRIPTION_CACHE,
-) -> None:
-    """Raise AddEditAllowanceUsedUp when the plan has no voice add/edit left (evicting a voice to
-    clone again would then only lose a caller's clone). A cached "none left" is read again first:
-    the allowance may have renewed, or the plan grown, since."""
-    subscription = cache.get(provider, clock.now(), settings.voice_slot_cache_seconds)
-    if subscription.add_edits_left == 0:
-        cache.clear()
-        subscription = cache.get(provider, clock.now(), settings.voice_slot_cache_seconds)
-    if subscription.add_edits_left == 0:
-        raise AddEditAllowanceUsedUp(
-            "the ElevenLabs plan's voice add/edit allowance is used up "
-            f"({subscription.voice_add_edit_counter} of {subscription.max_voice_add_edits}): "
-            "no clone until it renews or the plan is upgraded"
-        )
+@dataclass(frozen=True)
+class VoiceSlots:
+    """The account's voice slots and add/edit allowance, as one clone job sees them."""
 
+    cloner: VoiceCloner
+    store: CloneStore
+    clock: Clock
+    cache: SubscriptionCache  # one per execution environment
+    policy: SlotPolicy
 
-def make_room(
-    *,
-    provider: VoiceProvider,
-    store: CloneStore,
-    clock: Clock,
-    settings: Settings,
-    cache: SubscriptionCache = SUBSCRIPTION_CACHE,
-    known_full: bool = False,
-) -> str:
-    """Make sure one voice slot is free. Returns the id of the voice deleted for it ("" if none
-    needed to go); raises NoSlotFree. `known_full`: the provider just answered voice_limit_reached."""
-    now = clock.now()
-    if not known_full:
-        subscription = cache.get(provider, now, settings.voice_slot_cache_seconds)
-        if subscription.free_slots > 0:
+    def _subscription(self) -> Subscription:
+        return self.cache.get(self.cloner, self.clock.now(), self.policy.cache_seconds)
+
+    def check_add_edit_allowance(self) -> None:
+        """Raise AddEditAllowanceUsedUp when the plan has no voice add/edit left (evicting a voice
+        to clone again would then only lose a caller's clone). A cached "none left" is read again
+        first: the allowance may have renewed, or the plan grown, since."""
+        subscription = self._subscription()
+        if subscription.add_edits_left == 0:
+            self.cache.clear()
+            subscription = self._subscription()
+        if subscription.add_edits_left == 0:
+            raise AddEditAllowanceUsedUp(
+                "the ElevenLabs plan's voice add/edit allowance is used up "
+                f"({subscription.voice_add_edit_counter} of {subscription.max_voice_add_edits}): "
+                "no clone until it renews or the plan is upgraded"
+            )
+
+    def make_room(self, *, known_full: bool = False) -> str:
+        """Make sure one voice slot is free. Returns the id of the voice deleted for it ("" if none
+        needed to go); raises NoSlotFree. `known_full`: the provider just answered voice_limit_reached."""
+        if not known_full and self._subscription().free_slots > 0:
             return ""
-    voices = provider.list_voices(VOICE_NAME_PREFIX)
-    voice = choose_voice_to_delete(voices, store=store, now=now, settings=settings)
-    if voice is None:
-        raise NoSlotFree(
-            "every custom voice slot is used and no voice warmline created may be deleted "
-            "(the others are not warmline's, or their callers used them recently)"
+        now = self.clock.now()
+        voices = self.cloner.list_voices(VOICE_NAME_PREFIX)
+        voice = choose_voice_to_delete(
+            voices, store=self.store, now=now, in_use_seconds=self.policy.in_use_seconds
         )
-    parsed = parse_voice_name(voice.name)
-    if parsed is not None:
-        # Expire the record first: from now on no caller is handed the voice about to go.
-        store.expire_clone(parsed[0], voice.voice_id, now)
-    provider.delete_voice(voice.voice_id)
-    cache.adjust(-1)
-    logger.info("deleted warmline's least recently used voice for a slot", extra={"voice_id": voice.voice_id})
-    return voice.voice_id
+        if voice is None:
+            raise NoSlotFree(
+                "every custom voice slot is used and no voice warmline created may be deleted "
+                "(the others are not warmline's, or their callers used them recently)"
+            )
+        parsed = parse_voice_name(voice.name)
+        if parsed is not None:
+            # Expire the record first: from now on no caller is handed the voice about to go.
+            self.store.expire_clone(parsed[0], voice.voice_id, now)
+        self.cloner.delete_voice(voice.voice_id)
+        self.cache.adjust(-1)
+        logger.info(
+            "deleted warmline's least recently used voice for a slot", extra={"voice_id": voice.voice_id}
+        )
+        return voice.voice_id

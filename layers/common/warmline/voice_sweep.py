@@ -29,8 +29,7 @@ from dataclasses import dataclass, field
 from warmline.clone_state import CloneRecord, VoiceStatus, voice_status
 from warmline.housekeeping import SWEEP_MARGIN_SECONDS, SweepContext
 from warmline.ports import Clock, CloneStore
-from warmline.settings import Settings
-from warmline.voice_provider import ProviderError, ProviderVoice, VoiceProvider
+from warmline.voice_provider import ProviderError, ProviderVoice, VoiceCloner
 from warmline.voice_slots import VOICE_NAME_PREFIX, parse_voice_name
 
 logger = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ def _warmline_voices(voices: Iterable[ProviderVoice]) -> list[_Voice]:
     return found
 
 
-def _delete(provider: VoiceProvider, voice: _Voice, status: VoiceStatus) -> bool:
+def _delete(provider: VoiceCloner, voice: _Voice, status: VoiceStatus) -> bool:
     try:
         provider.delete_voice(voice.voice.voice_id)
     except ProviderError as error:
@@ -72,10 +71,10 @@ def _delete(provider: VoiceProvider, voice: _Voice, status: VoiceStatus) -> bool
 
 
 def tidy_caller_voices(
-    caller_key: str, *, provider: VoiceProvider, store: CloneStore, clock: Clock, settings: Settings
+    caller_key: str, *, provider: VoiceCloner, store: CloneStore, clock: Clock, grace_seconds: int
 ) -> int:
     """Delete the caller's voices that their record does not hold; how many went. A failure to
-    list is logged and left to the scheduled sweep."""
+    list is logged and left to the scheduled sweep. `grace_seconds`: `voice_expiry_grace_seconds`."""
     try:
         voices = _warmline_voices(provider.list_voices(f"{VOICE_NAME_PREFIX}{caller_key}-"))
         voices = [v for v in voices if v.caller_key == caller_key]
@@ -86,14 +85,14 @@ def tidy_caller_voices(
     now = clock.now()
     deleted = 0
     for voice in voices:
-        status = _status(record, voice, now, settings)
+        status = _status(record, voice, now, grace_seconds)
         if status in DELETABLE:
             deleted += _delete(provider, voice, status)
     return deleted
 
 
-def _status(record: CloneRecord | None, voice: _Voice, now: float, settings: Settings) -> VoiceStatus:
-    return voice_status(record, voice.voice.voice_id, voice.job_id, now, settings.voice_expiry_grace_seconds)
+def _status(record: CloneRecord | None, voice: _Voice, now: float, grace_seconds: int) -> VoiceStatus:
+    return voice_status(record, voice.voice.voice_id, voice.job_id, now, grace_seconds)
 
 
 @dataclass
@@ -119,7 +118,15 @@ def sweep_voices(context: SweepContext) -> VoiceSweepReport:
     for voice in _warmline_voices(provider.list_voices(VOICE_NAME_PREFIX)):
         by_caller[voice.caller_key].append(voice)
         report.warmline_voices += 1
+    doomed = _doomed_voices(by_caller, context, now, report)
+    _delete_doomed(doomed, provider, context, report)
+    return report
 
+
+def _doomed_voices(
+    by_caller: dict[str, list[_Voice]], context: SweepContext, now: float, report: VoiceSweepReport
+) -> list[tuple[VoiceStatus, _Voice]]:
+    """The voices the rule deletes, of the callers this stack knows; the others are counted."""
     doomed: list[tuple[VoiceStatus, _Voice]] = []
     for caller_key, voices in by_caller.items():
         if context.time_left() < SWEEP_MARGIN_SECONDS:
@@ -135,13 +142,21 @@ def sweep_voices(context: SweepContext) -> VoiceSweepReport:
             )
             continue
         for voice in voices:
-            status = _status(state.clone, voice, now, context.settings)
+            status = _status(state.clone, voice, now, context.settings.voice_expiry_grace_seconds)
             if status in DELETABLE:
                 doomed.append((status, voice))
             else:
                 report.kept += 1
+    return doomed
 
-    # Expired clones first (they have a deadline), then the oldest orphans.
+
+def _delete_doomed(
+    doomed: list[tuple[VoiceStatus, _Voice]],
+    provider: VoiceCloner,
+    context: SweepContext,
+    report: VoiceSweepReport,
+) -> None:
+    """Expired clones first (they have a deadline), then the oldest orphans, within the bound."""
     doomed.sort(key=lambda item: (item[0] is not VoiceStatus.EXPIRED, item[1].voice.created_at_unix or 0))
     for status, voice in doomed:
         over_bound = sum(report.deleted.values()) >= context.settings.sweep_max_deletions
@@ -151,4 +166,3 @@ def sweep_voices(context: SweepContext) -> VoiceSweepReport:
             report.deleted[status.value] += 1
         else:
             report.failed_deletes += 1
-    return report

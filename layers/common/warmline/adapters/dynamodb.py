@@ -32,6 +32,7 @@ from warmline.clone_state import (
     HandoffKey,
     IncomingNote,
     PinRecord,
+    ReadyClone,
 )
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.events import Event, EventType
@@ -337,16 +338,7 @@ class DynamoCloneStore:
             ),
         )
 
-    def mark_ready(
-        self,
-        caller_key: str,
-        *,
-        lease_token: str,
-        voice_id: str,
-        ready_at_ms: int,
-        clone_duration_ms: int,
-        expires_at: int,
-    ) -> bool:
+    def mark_ready(self, caller_key: str, *, lease_token: str, clone: ReadyClone) -> bool:
         return self._update(
             caller_key,
             UpdateExpression=(
@@ -359,10 +351,10 @@ class DynamoCloneStore:
                 {
                     ":ready": CloneStatus.READY.value,
                     ":cloning": CloneStatus.CLONING.value,
-                    ":voice": voice_id,
-                    ":ready_at": ready_at_ms,
-                    ":duration": clone_duration_ms,
-                    ":expires": expires_at,
+                    ":voice": clone.voice_id,
+                    ":ready_at": clone.ready_at_ms,
+                    ":duration": clone.clone_duration_ms,
+                    ":expires": clone.expires_at,
                     ":token": lease_token,
                 }
             ),

@@ -1,4 +1,4 @@
-"""The ElevenLabs HTTP API behind the `VoiceProvider` port.
+"""The ElevenLabs HTTP API behind the `VoiceCloner` and `AgentCalls` ports.
 
 Every request is made once: nothing here retries. Cloning (`voices/add`) is not idempotent, so a
 retry decision belongs to the caller, which knows from the error's `retryable`/`ambiguous` flags
@@ -8,6 +8,7 @@ whether the voice may already exist.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import httpx
 from warmline.adapters.deadline import Deadline, DeadlineExceeded
 from warmline.voice_provider import (
     AddedVoice,
+    AgentCall,
     InvalidRequest,
     PlacedCall,
     ProviderError,
@@ -42,6 +44,15 @@ VOICES_PAGE_SIZE = 100  # the most GET /v2/voices gives per page
 
 class MalformedResponse(ProviderUnavailable):
     """A success status with a body that is not the documented shape."""
+
+
+@dataclass(frozen=True)
+class AgentLine:
+    """The agent and the phone number its outbound calls go out on."""
+
+    telephony: Telephony
+    agent_id: str
+    agent_phone_number_id: str
 
 
 class ElevenLabsClient:
@@ -140,22 +151,14 @@ class ElevenLabsClient:
             voice_add_edit_counter=_field(body, "voice_add_edit_counter", int),
         )
 
-    def place_outbound_call(
-        self,
-        *,
-        telephony: Telephony,
-        agent_id: str,
-        agent_phone_number_id: str,
-        to_number: str,
-        client_data: dict[str, Any],
-    ) -> PlacedCall:
+    def place_outbound_call(self, line: AgentLine, to_number: str, client_data: dict[str, Any]) -> PlacedCall:
         payload = {
-            "agent_id": agent_id,
-            "agent_phone_number_id": agent_phone_number_id,
+            "agent_id": line.agent_id,
+            "agent_phone_number_id": line.agent_phone_number_id,
             "to_number": to_number,
             "conversation_initiation_client_data": client_data,
         }
-        body = self._request("POST", OUTBOUND_CALL_PATHS[telephony], json=payload)
+        body = self._request("POST", OUTBOUND_CALL_PATHS[line.telephony], json=payload)
         if body.get("success") is False:
             raise InvalidRequest(
                 f"outbound call refused: {body.get('message') or 'no message'}",
@@ -164,7 +167,7 @@ class ElevenLabsClient:
             )
         return PlacedCall(
             conversation_id=_optional_str(body.get("conversation_id")),
-            call_id=_optional_str(body.get(CALL_ID_FIELDS[telephony])),
+            call_id=_optional_str(body.get(CALL_ID_FIELDS[line.telephony])),
         )
 
     def _request(
@@ -194,6 +197,29 @@ class ElevenLabsClient:
                 code="malformed_response",
             )
         return body
+
+
+@dataclass(frozen=True)
+class ElevenLabsAgentCalls:
+    """`AgentCalls` over one client: the agent's call, with warmline's voice and first message as
+    the conversation's override."""
+
+    client: ElevenLabsClient
+    line: AgentLine
+
+    def place_call(self, call: AgentCall) -> PlacedCall:
+        return self.client.place_outbound_call(self.line, call.to_number, client_data(call))
+
+
+def client_data(call: AgentCall) -> dict[str, Any]:
+    """The call's `conversation_initiation_client_data`."""
+    return {
+        "conversation_config_override": {
+            "tts": {"voice_id": call.voice_id},
+            "agent": {"first_message": call.first_message},
+        },
+        "dynamic_variables": call.dynamic_variables,
+    }
 
 
 def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
