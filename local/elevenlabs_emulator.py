@@ -37,6 +37,7 @@ Behaviour worth knowing:
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
   transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
+- Agent testing (`local/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -62,7 +63,7 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from local import agent_platform, openapi_check
+from local import agent_platform, agent_testing, openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -240,6 +241,9 @@ class Emulator:
         self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self.agent_testing = agent_testing.AgentTesting(
+            self.agent, self.tools, self._secret_values, self._agent_http
+        )
         self.app = self._create_app()
 
     # ---- running -------------------------------------------------------------------------------
@@ -321,6 +325,7 @@ class Emulator:
             self._secrets.clear()
             self._conversations.clear()
             self._generation += 1
+        self.agent_testing.reset()
 
     def configure(
         self,
@@ -365,6 +370,7 @@ class Emulator:
             ("GET", "/v1/convai/secrets", self._list_secrets),
             ("POST", "/v1/convai/secrets", self._add_secret),
             ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
+            *self.agent_testing.routes(),
             ("GET", "/_emulator/requests", lambda: jsonify(self.requests(request.args.get("path_prefix")))),
             ("GET", "/_emulator/voices", lambda: jsonify(self.voices())),
             ("GET", "/_emulator/faults", lambda: jsonify(self.faults())),

@@ -23,12 +23,16 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/v1/convai/tools/{tool_id}": ("get", "patch"),
     "/v1/convai/secrets": ("get", "post"),
     "/v1/convai/secrets/{secret_id}": ("patch",),
+    "/v1/convai/agent-testing/create": ("post",),
+    "/v1/convai/agent-testing/{test_id}": ("delete",),
+    "/v1/convai/agents/{agent_id}/run-tests": ("post",),
+    "/v1/convai/test-invocations/{test_invocation_id}": ("get",),
 }
 EXTRA_SCHEMAS = ("AgentPlatformSettingsRequestModel", "ConversationalConfigAPIModel-Input")
 NOTE = (
     "Subset of the public ElevenLabs OpenAPI document (live spec as mirrored 2026-08-22): only the "
-    "agent, tool and workspace-secret operations the warmline CLI calls, with every schema they "
-    "reference, plus the agent request models named in x-extra-schemas."
+    "agent, tool, workspace-secret and agent-testing operations the warmline CLI calls, with every "
+    "schema they reference, plus the agent request models named in x-extra-schemas."
 )
 
 
