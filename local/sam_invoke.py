@@ -1,5 +1,5 @@
 """`python -m local.sam_invoke`: AWS (moto) and ElevenLabs (the emulator) on fixed loopback ports, for
-`sam local invoke --env-vars env.json` (README, "Testing a function with `sam local invoke`").
+`sam local invoke --env-vars env.json` (docs/local-stack.md, "Testing a function with `sam local invoke`").
 
 `sam local invoke` runs a function in Docker with only the environment variables the template
 declares, each overridden by env.json; the functions read their secrets from Secrets Manager. So

@@ -1,6 +1,6 @@
 """Wire an ElevenLabs agent to a warmline stack, or check that it is wired, through the API.
 
-What "wired" means (README, "Configuring the ElevenLabs agent"):
+What "wired" means (docs/wiring.md, "Configuring the ElevenLabs agent"):
 - a workspace secret holds the agent secret (named `warmline-<stack>-agent-secret-<fingerprint>`,
   the fingerprint being the first 12 hex digits of its SHA-256, so a rotated secret is noticed
   without ElevenLabs ever answering a secret's value);

@@ -74,7 +74,7 @@ class DeadLetters:
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=letter.receipt_handle)
 
     def describe(self, letter: Letter) -> dict[str, Any]:
-        """A letter for `dlq list` (keys in README, "Operator tools")."""
+        """A letter for `dlq list` (keys in docs/cli.md)."""
         job = letter.job
         state = self.store.load(job.caller_key) if job is not None else None
         live = state.clone if state and state.clone and state.clone.is_live(time.time()) else None

@@ -47,7 +47,7 @@ COMMANDS = (
   warmline secrets rotate {threecx,agent,operator}
 
 `warmline COMMAND [ACTION] --help` explains each one. --json prints one JSON document on stdout
-(keys in README, "Operator tools"); progress and errors go to stderr.
+(keys in docs/cli.md); progress and errors go to stderr.
 
 """
     + EXIT_CODES_HELP
@@ -73,9 +73,7 @@ def _target_options() -> argparse.ArgumentParser:
 
 
 def _json_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--json", action="store_true", help="print one JSON document (keys in README, 'Operator tools')"
-    )
+    command.add_argument("--json", action="store_true", help="print one JSON document (keys in docs/cli.md)")
 
 
 def _yes_option(command: argparse.ArgumentParser, what: str) -> None:

@@ -174,7 +174,7 @@ class AddRequest:
 
 
 def add(target: Target, request: AddRequest) -> Caller:
-    """Register the caller (see README, "Operator tools"): a no-op for the same samples, a
+    """Register the caller (see docs/cli.md): a no-op for the same samples, a
     re-registration with --replace, refused for other samples without it."""
     consent = checked_consent(request.consent)
     checked, warnings = checked_audio(request.files)
@@ -260,7 +260,7 @@ def _clone_summary(record: CloneRecord | None) -> str:
 
 
 def _listing(target: Target) -> list[tuple[dict[str, Any], str]]:
-    """Each caller for `samples list --json` (keys in README), with their clone in words."""
+    """Each caller for `samples list --json` (keys in docs/cli.md), with their clone in words."""
     store = clone_store(target)
     rows = []
     for profile in _profiles(target):
@@ -337,7 +337,7 @@ def _pin_details(record: PinRecord | None) -> dict[str, Any] | None:
 
 
 def caller_details(target: Target, raw_caller: str) -> dict[str, Any]:
-    """`samples show --json`: the caller's registration, samples, PIN and clone (keys in README)."""
+    """`samples show --json`: the caller's registration, samples, PIN and clone (keys in docs/cli.md)."""
     caller, profile = _registered(target, raw_caller)
     state = clone_store(target).load(caller.key)
     return {

@@ -1,8 +1,8 @@
 """`warmline samples import FILE.csv`: register many callers, with a report line per row.
 
-The file (README, "Operator tools"): UTF-8 CSV with a header row naming the columns `number`,
-`samples` (audio files separated by `;`, relative to the CSV file's folder), `consent` and,
-optionally, `pin` (4 to 8 digits; empty for no PIN).
+The file (docs/cli.md, "Importing callers from a CSV file"): UTF-8 CSV with a header row naming
+the columns `number`, `samples` (audio files separated by `;`, relative to the CSV file's folder),
+`consent` and, optionally, `pin` (4 to 8 digits; empty for no PIN).
 
 Nothing is half-registered. Every row is checked before anything is written (the number, a number
 twice in the file, each file and the set as `samples add` checks them, the consent, the PIN, a

@@ -40,7 +40,7 @@ NOT_ROTATABLE = {
     "caller-key": "it keys the table: every registered caller would be lost",
     "pin-pepper": "it keys the stored PIN hashes: every caller's PIN would have to be set again",
     "elevenlabs": "make a new API key at ElevenLabs and put it with `aws secretsmanager put-secret-value`"
-    " (README, step 3 of the deployment guide)",
+    " (docs/deployment.md, step 3)",
 }
 
 

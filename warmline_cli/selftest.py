@@ -1,5 +1,5 @@
 """`warmline elevenlabs selftest`: the wired agent, run through ElevenLabs' own agent testing, checked
-step by step against a stack (README, "Checking the agent live").
+step by step against a stack (docs/deployment.md, step 7).
 
 It never touches a real caller. It plays a dedicated test caller, `TEST_CALLER` (+44 7700 900999, in
 Ofcom's range kept for drama, so never a real caller; `--caller` picks another number that is not a

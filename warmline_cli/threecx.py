@@ -1,4 +1,4 @@
-"""The 3CX Call Flow Designer settings for a stack, ready to paste (README, "Configuring 3CX")."""
+"""The 3CX Call Flow Designer settings for a stack, ready to paste (docs/wiring.md, "Configuring 3CX")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Is the caller ElevenLabs reports the one who came in through 3CX? (README, "Configuring 3CX")"""
+"""Is the caller ElevenLabs reports the one who came in through 3CX? (docs/wiring.md, "Configuring 3CX")"""
 
 import pytest
 

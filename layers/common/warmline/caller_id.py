@@ -1,7 +1,7 @@
 """Is the caller ElevenLabs reports the caller who came in through 3CX?
 
 3CX builds the SIP INVITE to ElevenLabs from its trunk's outbound parameters and, unless they are
-set to pass the caller's number (README, "Configuring 3CX"), presents the trunk's own number. Then
+set to pass the caller's number (docs/wiring.md, "Configuring 3CX"), presents the trunk's own number. Then
 conversation-init and `check_clone` (`system__caller_id`) see the company number on every leg, no
 clone is ever found, and nothing says why. So every incoming call leaves a note for a few minutes
 (`caller_id_window_seconds`), under the caller and under the number dialled, and a caller with no
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 FIX = (
     "on the 3CX SIP trunk to ElevenLabs set the Outbound Parameters 'From: User Part' and "
-    "'P-Asserted-Identity' to OriginatorCallerID (README, 'Configuring 3CX')"
+    "'P-Asserted-Identity' to OriginatorCallerID (docs/wiring.md, 'Configuring 3CX')"
 )
 
 

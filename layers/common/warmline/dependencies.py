@@ -41,7 +41,7 @@ class Dependencies:
     settings: Settings
     clock: SystemClock = field(default_factory=SystemClock)
     aws_timer: AwsCallTimer = field(default_factory=AwsCallTimer)
-    # Every AWS and ElevenLabs call of the current invocation ends by this (README, "Time budgets").
+    # Every AWS and ElevenLabs call of the current invocation ends by this (docs/api.md, "Time budgets").
     deadline: Deadline = field(default_factory=Deadline)
     _providers: dict[str, ElevenLabsClient] = field(default_factory=dict)
     _clients: dict[str, Any] = field(default_factory=dict)

@@ -50,7 +50,7 @@ LIKELY_CAUSES = {
         "ElevenLabs accepted it, or its conversation-init did not reach warmline"
     ),
 }
-TROUBLESHOOTING = "README, 'Troubleshooting: lost handoffs'"
+TROUBLESHOOTING = "docs/troubleshooting.md, 'Lost handoffs'"
 
 
 def call_of(last_call: IncomingNote | None, conversation_id: str, clone: CloneRecord) -> str:

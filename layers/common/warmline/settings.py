@@ -27,13 +27,13 @@ class Settings(BaseModel):
     operator_secret_name: str = ""
     pin_pepper_secret_name: str = ""
     secret_cache_seconds: int = Field(default=300, ge=0)
-    # After a rotation the previous value of a shared secret is accepted this long (README,
-    # "Rotating a secret"); a value that matches neither makes the function read the secret afresh,
+    # After a rotation the previous value of a shared secret is accepted this long (docs/deployment.md,
+    # section 9); a value that matches neither makes the function read the secret afresh,
     # at most once per `secret_refresh_seconds`.
     secret_overlap_seconds: float = Field(default=3600, gt=0)
     secret_refresh_seconds: float = Field(default=10, ge=0)
 
-    # Bounded waits (README, "Time budgets"): each AWS attempt's timeouts and the attempts per call.
+    # Bounded waits (docs/api.md, "Time budgets"): each AWS attempt's timeouts and the attempts per call.
     # No outside call starts later than one attempt (and a moment to answer) before the invocation's
     # end; the secret reads at init start within `init_deadline_seconds`.
     aws_connect_timeout_seconds: float = Field(default=0.3, gt=0)

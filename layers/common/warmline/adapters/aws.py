@@ -1,5 +1,5 @@
 """boto3 clients whose waits are bounded: explicit connect and read timeouts, standard retries, and a
-deadline after which no attempt starts (README, "Time budgets").
+deadline after which no attempt starts (docs/api.md, "Time budgets").
 
 botocore's defaults are a 60 s connect and a 60 s read timeout and legacy retries (up to 5 attempts),
 far past the few seconds 3CX and the agent wait. Here every attempt ends within connect + read

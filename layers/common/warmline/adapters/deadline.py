@@ -1,5 +1,5 @@
 """The time an invocation has for its outside calls (AWS, ElevenLabs): set by the handler, read by
-the adapters (README, "Time budgets")."""
+the adapters (docs/api.md, "Time budgets")."""
 
 from __future__ import annotations
 
