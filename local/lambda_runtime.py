@@ -101,8 +101,6 @@ def lambda_environment(
             "TZ": ":UTC",
             "LANG": "en_US.UTF-8",
             "PYTHONUNBUFFERED": "1",
-            # There is no X-Ray daemon locally.
-            "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
     if aws_endpoint_url:
@@ -312,15 +310,6 @@ class LambdaRuntime:
             thread.start()
         for thread in threads:
             thread.join()
-
-    def measure_cold_start(self, function_id: str) -> float:
-        """Init time (ms) of a fresh environment for this function, started alone and then discarded."""
-        pool = self.pools[function_id]
-        environment = ExecutionEnvironment(pool.function, pool.environment, pool.log_path)
-        try:
-            return environment.wait_ready()
-        finally:
-            environment.kill()
 
     def invoke(self, function_id: str, event: Any) -> Invocation:
         pool = self.pools[function_id]

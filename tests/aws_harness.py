@@ -134,7 +134,6 @@ def handler_environment(env: dict[str, str], clock: Any = None) -> Iterator[None
     from warmline.dependencies import dependencies
     from warmline.settings import get_settings
 
-    env = {**env, "POWERTOOLS_TRACE_DISABLED": "true"}
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
     get_settings.cache_clear()

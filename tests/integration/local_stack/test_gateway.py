@@ -107,7 +107,6 @@ def test_context_and_environment_come_from_the_template(fixture_stack):
         assert env[name] == value
     assert env["AWS_ENDPOINT_URL"] == fixture_stack.aws_endpoint_url
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert env["POWERTOOLS_TRACE_DISABLED"] == "true"
     assert body["sys_path_head"] == [str(FIXTURES / "echo"), str(FIXTURES / "layer")]
 
 
