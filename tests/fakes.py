@@ -92,6 +92,12 @@ class InMemoryCloneStore:
         if current is not None and current.job_id == job_id and current.status is CloneStatus.PENDING:
             del self.clones[caller_key]
 
+    def forget_failure(self, caller_key: str) -> None:
+        with self._lock:
+            current = self.clones.get(caller_key)
+            if current is not None and current.status is CloneStatus.FAILED:
+                del self.clones[caller_key]
+
     def confirm_pending(self, caller_key: str, job_id: str, *, expires_at: int) -> None:
         with self._lock:
             current = self.clones.get(caller_key)

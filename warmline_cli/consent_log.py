@@ -12,10 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.consent import EXPORT_FIELDS, ConsentEntry
 from warmline_cli.console import CliError, NotFound, UsageError, progress, say
-from warmline_cli.samples import resolve_caller
+from warmline_cli.samples import clone_store, resolve_caller
 from warmline_cli.target import Target
 
 FORMATS = ("csv", "json")
@@ -44,7 +43,7 @@ def render(entries: list[ConsentEntry], fmt: str) -> str:
 
 
 def _entries(target: Target, raw_caller: str | None) -> list[ConsentEntry]:
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    store = clone_store(target)
     if raw_caller is not None:
         caller = resolve_caller(target, raw_caller)
         entries = store.consent_log(caller.key)

@@ -15,13 +15,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from warmline.adapters.dynamodb import CLONE, DynamoCloneStore, caller_pk
-from warmline.clone_state import CloneJob, CloneStatus
+from warmline.clone_state import CloneJob
 from warmline_cli.console import OK, CliError, confirm, emit_json, say
 from warmline_cli.prewarm import clone_requests
-from warmline_cli.samples import iso
+from warmline_cli.samples import clone_store, iso
 from warmline_cli.target import Target
 
 HIDE_SECONDS = 120  # the letters stay hidden from other readers while this command looks at them
@@ -43,7 +40,7 @@ class DeadLetters:
         self.target = target
         self.url = target.dead_letter_queue_url
         self.sqs = target.client("sqs")
-        self.store = DynamoCloneStore(target.client("dynamodb"), target.table)
+        self.store = clone_store(target)
 
     def receive_all(self) -> list[Letter]:
         """Every letter, hidden for HIDE_SECONDS (long polls of 1 s until one comes back empty)."""
@@ -153,7 +150,7 @@ def _redrive_one(queue: DeadLetters, letter: Letter) -> str:
         say(f"{job.caller_key}: no longer registered; the letter is deleted")
         return "done"
     try:
-        _forget_failure(queue.target, job.caller_key)
+        queue.store.forget_failure(job.caller_key)
         queued = clone_requests(queue.target, queue.store).request(
             job.caller_key, job.threecx_call_id, time.time()
         )
@@ -163,19 +160,3 @@ def _redrive_one(queue: DeadLetters, letter: Letter) -> str:
     queue.delete(letter)
     say(f"{OK} {job.caller_key}: " + ("clone job queued" if queued else "a clone is ready or under way"))
     return "done"
-
-
-def _forget_failure(target: Target, caller_key: str) -> None:
-    """Delete the caller's FAILED clone record, which would stand in the way of a new job until it
-    expires (FailedRetryAfterSeconds); any other record is left as it is."""
-    try:
-        target.client("dynamodb").delete_item(
-            TableName=target.table,
-            Key={"pk": {"S": caller_pk(caller_key)}, "sk": {"S": CLONE}},
-            ConditionExpression="#s = :failed",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":failed": {"S": CloneStatus.FAILED.value}},
-        )
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-            raise

@@ -12,7 +12,7 @@ from warmline.calls import CloneRequests, PendingPolicy
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.settings import Settings
 from warmline_cli.console import CliError, say
-from warmline_cli.samples import Caller
+from warmline_cli.samples import Caller, clone_store
 from warmline_cli.target import Target
 
 POLL_SECONDS = 0.5
@@ -26,7 +26,7 @@ def clone_requests(target: Target, store: DynamoCloneStore) -> CloneRequests:
 
 
 def prewarm(target: Target, caller: Caller) -> None:
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    store = clone_store(target)
     queued = clone_requests(target, store).request(caller.key, "", time.time())
     if queued:
         say("clone queued: the caller's first call will have it")
@@ -68,7 +68,7 @@ def wait_for_clone(
     target: Target, caller: Caller, timeout_seconds: float, clock: Callable[[], float] = time.monotonic
 ) -> int:
     """Until the caller's clone is READY (0) or FAILED, or `timeout_seconds` pass (CliError, exit 1)."""
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    store = clone_store(target)
     started = clock()
     bar = _Progress()
     try:

@@ -40,8 +40,8 @@ from typing import Any
 
 import httpx
 
-from warmline.adapters.dynamodb import DynamoCloneStore, DynamoEventStore
-from warmline.callers import InvalidCallerNumber, caller_key, mask, normalise_number
+from warmline.adapters.dynamodb import DynamoEventStore
+from warmline.callers import mask, normalise_number
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import Event, EventType
 from warmline.ivr import SAY, NextAction
@@ -50,6 +50,7 @@ from warmline.wire import CheckCloneResponse
 from warmline_cli.agent_setup import SECRET_HEADER, TOOL_NAME, transfer_destination
 from warmline_cli.console import CliError, UsageError, progress, say
 from warmline_cli.elevenlabs_admin import AdminClient, UnexpectedAnswer, text_field
+from warmline_cli.samples import Caller, clone_store, resolve_caller
 from warmline_cli.target import Target
 
 TEST_CALLER = "+447700900999"
@@ -81,16 +82,6 @@ class SelfTestOptions:
     timeout_seconds: float = 300.0
 
 
-@dataclass(frozen=True)
-class TestCaller:
-    number: str
-    key: str
-
-    @property
-    def masked(self) -> str:
-        return mask(self.number)
-
-
 class SelfTest:
     def __init__(
         self,
@@ -106,7 +97,7 @@ class SelfTest:
         self.options = options
         self.http = http
         self.run_id = secrets.token_hex(4)
-        self.store = DynamoCloneStore(target.client("dynamodb"), target.table)
+        self.store = clone_store(target)
 
     def run(self) -> list[StepResult]:
         caller = self._caller()
@@ -125,12 +116,8 @@ class SelfTest:
 
     # ---- the test caller on the stack --------------------------------------------------------------
 
-    def _caller(self) -> TestCaller:
-        try:
-            number = normalise_number(self.options.caller, self.target.default_country_code)
-        except InvalidCallerNumber as error:
-            raise UsageError(f"--caller {self.options.caller!r}: {error}") from None
-        caller = TestCaller(number, caller_key(number, self.target.secret("CallerKeySecret")))
+    def _caller(self) -> Caller:
+        caller = resolve_caller(self.target, self.options.caller)
         if self.store.get_profile(caller.key) is not None:
             raise UsageError(
                 f"{caller.masked} is a registered caller: the selftest needs a number that is not one "
@@ -139,7 +126,7 @@ class SelfTest:
         return caller
 
     @contextmanager
-    def _greeting_state(self, caller: TestCaller) -> Iterator[None]:
+    def _greeting_state(self, caller: Caller) -> Iterator[None]:
         now = time.time()
         greeting_seconds = float(
             _parameter(self.target, "GreetingTimeoutSeconds", "greeting_timeout_seconds")
@@ -166,7 +153,7 @@ class SelfTest:
     def _call_id(self) -> str:
         return f"warmline-selftest-{self.run_id}"
 
-    def _test_call(self, caller: TestCaller) -> StepResult:
+    def _test_call(self, caller: Caller) -> StepResult:
         url = self.target.incoming_call_url
         body = {"caller": caller.number, "did": "", "call_id": self._call_id}
         headers = {SECRET_HEADER: self.target.secret("ThreeCxSecret")}
@@ -193,7 +180,7 @@ class SelfTest:
         return None
 
     def _test(
-        self, caller: TestCaller, step: str, mock: dict[str, Any] | None, tool_id: str | None
+        self, caller: Caller, step: str, mock: dict[str, Any] | None, tool_id: str | None
     ) -> dict[str, Any]:
         test: dict[str, Any] = {
             "type": "simulation",
@@ -210,7 +197,7 @@ class SelfTest:
             test["tool_mock_overrides"] = {tool_id: [{"mock_result": json.dumps(mock)}]}
         return test
 
-    def _run_tests(self, caller: TestCaller, tool_id: str | None) -> dict[str, dict[str, Any]]:
+    def _run_tests(self, caller: Caller, tool_id: str | None) -> dict[str, dict[str, Any]]:
         """The finished run of each test, by step; the tests are deleted whatever happens."""
         tests = {"check_clone": self._test(caller, "check_clone", None, tool_id)}
         if self.target.handoff_mode == "transfer":
@@ -277,7 +264,7 @@ class SelfTest:
             "the agent greeted the test caller with conversation-init's first message and voice",
         )
 
-    def _check_clone(self, run: dict[str, Any], caller: TestCaller, started_ms: int) -> StepResult:
+    def _check_clone(self, run: dict[str, Any], caller: Caller, started_ms: int) -> StepResult:
         results = _tool_results(run, TOOL_NAME)
         if not results:
             return StepResult(
@@ -311,7 +298,7 @@ class SelfTest:
             f"{answer['next_action']} and recorded the check",
         )
 
-    def _is_our_check(self, event: Event, caller: TestCaller) -> bool:
+    def _is_our_check(self, event: Event, caller: Caller) -> bool:
         """A check of this run's test call (its record's 3CX call id), not of an earlier selftest."""
         return (
             event.type is EventType.IVR_CHECK
@@ -354,7 +341,7 @@ def _parameter(target: Target, name: str, setting: str) -> Any:
     return target.parameters.get(name) or Settings.model_fields[setting].default
 
 
-def _ready_answer(caller: TestCaller) -> dict[str, Any]:
+def _ready_answer(caller: Caller) -> dict[str, Any]:
     """warmline's check_clone answer when the clone is ready (the transfer test's mock)."""
     return CheckCloneResponse(
         caller_id=caller.masked,

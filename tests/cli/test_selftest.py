@@ -251,16 +251,18 @@ def test_selftest_fails_check_clone_when_the_tool_reaches_another_stack(stack, l
     _configure(local_args)
     other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherStack)
     threading.Thread(target=other.serve_forever, daemon=True).start()
-    [tool] = stack.emulator.tools()
-    config = tool["tool_config"]
-    config["api_schema"]["url"] = f"http://127.0.0.1:{other.server_port}/api/ivr/check-clone/{{caller_id}}"
-    answer = httpx.patch(
-        f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
-        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
-        json={"tool_config": config},
-    )
-    assert answer.status_code == 200, answer.text
     try:
+        [tool] = stack.emulator.tools()
+        config = tool["tool_config"]
+        config["api_schema"]["url"] = (
+            f"http://127.0.0.1:{other.server_port}/api/ivr/check-clone/{{caller_id}}"
+        )
+        answer = httpx.patch(
+            f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
+            headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+            json={"tool_config": config},
+        )
+        assert answer.status_code == 200, answer.text
         code, steps, _report = _selftest(local_args, capsys)
     finally:
         other.shutdown()

@@ -81,6 +81,20 @@ def test_a_pending_clone_is_removed_or_confirmed_only_for_its_own_job(stores):
     assert store.get_clone(CALLER) is None
 
 
+def test_only_a_failed_clone_is_forgotten(stores):
+    store = stores.clones
+    store.start_clone(CALLER, PENDING, NOW)
+    store.forget_failure(CALLER)
+    assert store.get_clone(CALLER) == PENDING  # in flight: left as it is
+
+    assert store.mark_failed(
+        CALLER, lease_token=None, error_code="invalid_api_key", error_message="bad key", expires_at=NOW + 300
+    )
+    store.forget_failure(CALLER)
+    assert store.get_clone(CALLER) is None
+    assert store.start_clone(CALLER, replace(PENDING, job_id="job2"), NOW)  # a new job may start
+
+
 def test_a_call_is_noted_on_a_clone_in_flight_only(stores):
     store = stores.clones
     store.start_clone(CALLER, PENDING, NOW)

@@ -174,7 +174,10 @@ def test_delete_voice_removes_it_and_a_second_delete_is_not_an_error(client, emu
 def test_every_answer_ElevenLabs_has_given_for_a_gone_voice_means_gone(client, emulator, status, code):
     emulator.inject(Fault(method="DELETE", path_prefix="/v1/voices/", status=status, code=code))
 
-    client.delete_voice("gone_voice_id_000000")
+    client.delete_voice("gone_voice_id_000000")  # no exception: the voice counts as deleted
+
+    [delete] = emulator.requests("/v1/voices/gone_voice_id_000000")
+    assert delete["method"] == "DELETE"  # the answer came from ElevenLabs, not from a skipped request
 
 
 def test_delete_voice_raises_on_other_errors(client):

@@ -255,6 +255,20 @@ class DynamoCloneStore:
             if not _is_condition_failure(error):
                 raise
 
+    def forget_failure(self, caller_key: str) -> None:
+        """Delete a FAILED clone record before it expires, so a new job may start; any other stays."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=self._key(caller_key, CLONE),
+                ConditionExpression="#s = :failed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_to_item({":failed": CloneStatus.FAILED.value}),
+            )
+        except ClientError as error:
+            if not _is_condition_failure(error):
+                raise
+
     def confirm_pending(self, caller_key: str, job_id: str, *, expires_at: int) -> None:
         self._update(
             caller_key,
