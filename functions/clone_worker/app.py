@@ -13,7 +13,7 @@ from warmline.adapters.sqs import VisibilityHeartbeat
 from warmline.clone_state import CloneJob
 from warmline.cloning import Delivery, JobResult, RetryLater
 from warmline.dependencies import dependencies
-from warmline.observability import count_clone_result, logger, metrics, tracer
+from warmline.observability import count_clone_result, logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 dependencies().warm_up("store", "events", "samples", "queue", secrets=("elevenlabs_api_key_secret",))
@@ -70,7 +70,6 @@ def _run(job: CloneJob, receive_count: int, receipt_handle: str, context: Lambda
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with dependencies().bounded_by(context):

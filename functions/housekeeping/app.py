@@ -11,7 +11,7 @@ from typing import Any
 from warmline.dependencies import dependencies
 from warmline.handoffs import settle_overdue_handoffs
 from warmline.housekeeping import Sweep, SweepContext, run_sweeps
-from warmline.observability import count_sweep, logger, metrics, tracer
+from warmline.observability import count_sweep, logger, metrics
 from warmline.voice_sweep import sweep_voices
 
 # The handoffs first: a few quick writes that must not wait behind a long voice sweep.
@@ -25,7 +25,6 @@ class SweepsFailed(Exception):
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()

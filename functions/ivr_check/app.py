@@ -32,7 +32,6 @@ from warmline.observability import (
     count_ivr_answer,
     logger,
     metrics,
-    tracer,
 )
 from warmline.routes import CHECK_CLONE, CLONING_METRICS
 from warmline.verification import PinEntry
@@ -169,7 +168,6 @@ dependencies().warm_up(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()

@@ -34,7 +34,6 @@ from warmline.observability import (
     count_incoming_call,
     logger,
     metrics,
-    tracer,
     webhook_latency,
 )
 from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
@@ -213,7 +212,6 @@ dependencies().warm_up(
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()

@@ -9,10 +9,10 @@ dashboard and alarms in template.yaml name exactly these metrics; a test holds t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -33,22 +33,14 @@ SERVICE = "warmline"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
-class LambdaTracing:
-    """Traces are Lambda's own (the template's `Tracing: Active`): a segment per invocation with its
-    initialization, invocation and overhead, tied across SQS and DynamoDB by the trace header botocore
-    adds to each AWS call inside Lambda, and named in every log line (`xray_trace_id`). The X-Ray SDK
-    (Powertools' Tracer) is not loaded: it builds botocore clients of its own at import, 0.3-0.5 s of
-    every cold start on the development machine, for a subsegment per call that WebhookAwsTime and
-    CloneDuration already measure. The handlers keep their decorator; it leaves the handler as is."""
-
-    def capture_lambda_handler(self, handler: Handler) -> Handler:
-        return handler
-
-
-tracer = LambdaTracing()
+# Traces are Lambda's own (the template's `Tracing: Active`): a segment per invocation with its
+# initialization, invocation and overhead, tied across SQS and DynamoDB by the trace header botocore
+# adds to each AWS call inside Lambda, and named in every log line (`xray_trace_id`). The X-Ray SDK
+# (Powertools' Tracer) is not loaded: it builds botocore clients of its own at import, 0.3-0.5 s of
+# every cold start on the development machine, for a subsegment per call that WebhookAwsTime and
+# CloneDuration already measure.
 
 
 @dataclass(frozen=True)
