@@ -48,11 +48,11 @@ dashboard: $(STAMP)
 	$(PY) -m local.dashboard --out .warmline/dashboard.png $(ARGS)
 
 bench: $(STAMP) layer
-	$(PY) -m local.bench $(ARGS)
+	$(PY) -m bench.load $(ARGS)
 
 # The cold-start part alone: each function's init beside its floor, and the layer's size (a minute).
 bench-coldstart: $(STAMP) layer
-	$(PY) -m local.coldstart $(ARGS)
+	$(PY) -m bench.coldstart $(ARGS)
 
 # The common layer alone, built as `sam build` builds it for Lambda (arm64, python3.13), to weigh it.
 layer: $(STAMP) $(SAM)

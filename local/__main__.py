@@ -110,7 +110,7 @@ def _as_serve(argv: list[str]) -> list[str]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from local.elevenlabs_emulator import CloneLatency
+    from emulators.elevenlabs import CloneLatency
 
     stop_requested = threading.Event()
     for signal_number in (signal.SIGTERM, signal.SIGINT):
@@ -258,9 +258,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return demo.main(argv[1:])
     if argv[:1] == ["calls"]:
-        from local import calls
+        from emulators import calls
 
-        return calls.main(argv[1:])
+        return calls.main(argv[1:], running_stack)
     args = _parser().parse_args(argv)
     args.argv = argv
     return {"up": up, "down": down, "status": status, "serve": serve}[args.command](args)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from local.caller import CallOutcome, EmulatedAgent, Pbx, SimulatedCaller
+from emulators.caller import CallOutcome, EmulatedAgent, Pbx, SimulatedCaller
+from emulators.demo_audio import write_sample
 from local.dashboard import read_logs, render
-from local.demo_audio import write_sample
 from local.stack import LocalStack, StackAlreadyRunning, StackOptions, retention_overrides
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline_cli.api import register_caller
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clone_ttl_seconds is not None and not 0 < args.clone_ttl_seconds <= 300:
         parser.error("--clone-ttl-seconds: give more than 0 and at most 300 seconds")
 
-    from local.elevenlabs_emulator import CloneLatency
+    from emulators.elevenlabs import CloneLatency
 
     latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
     say = _progress

@@ -120,8 +120,8 @@ def ports_in_use() -> list[str]:
 def serve() -> int:
     from moto.server import ThreadedMotoServer
 
+    from emulators.elevenlabs import CloneLatency, Emulator
     from local import moto_dynamodb
-    from local.elevenlabs_emulator import CloneLatency, Emulator
 
     taken = ports_in_use()
     if taken:

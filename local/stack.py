@@ -223,7 +223,7 @@ class LocalStack:
         return values
 
     def _start_emulator(self, model: template.StackModel) -> str:
-        from local.elevenlabs_emulator import Emulator
+        from emulators.elevenlabs import Emulator
 
         key_secret = self._elevenlabs_key_secret(model)
         api_key = self.secrets[key_secret] if key_secret else secrets.token_urlsafe(24)

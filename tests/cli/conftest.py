@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local.elevenlabs_emulator import CloneLatency
+from emulators.elevenlabs import CloneLatency
 from local.stack import LocalStack, StackOptions
 from tests.cli import sounds
 from warmline_cli import target as targets

@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from local.demo_audio import SAMPLE_RATE, write_sample
+from emulators.demo_audio import SAMPLE_RATE, write_sample
 
 RATE = SAMPLE_RATE
 PHRASE_SECONDS = 2.6

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from local import openapi_check
-from local.elevenlabs_emulator import DEFAULT_AGENT_ID, Fault
+from emulators import openapi_check
+from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
 from warmline_cli import agent_setup
 from warmline_cli.main import main
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local import openapi_check
+from emulators import openapi_check
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FULL_DOCUMENT = REPO_ROOT.parent / "shared" / "reference" / "elevenlabs-openapi.json"
-EXTRACTOR = REPO_ROOT / "local" / "openapi" / "extract_operator_subset.py"
+EXTRACTOR = REPO_ROOT / "emulators" / "openapi" / "extract_operator_subset.py"
 
 
 def test_the_operator_subset_is_what_the_extractor_makes_of_the_full_document():

@@ -11,7 +11,7 @@ from importlib.metadata import version
 
 import pytest
 
-from local.elevenlabs_emulator import CloneLatency, Fault
+from emulators.elevenlabs import CloneLatency, Fault
 from tests.cli.conftest import make_mp3, make_wav
 from warmline import __version__
 from warmline.adapters.dynamodb import DynamoCloneStore

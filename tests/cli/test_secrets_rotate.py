@@ -9,8 +9,8 @@ import time
 import httpx
 import pytest
 
+from emulators.elevenlabs import CloneLatency
 from local import aws
-from local.elevenlabs_emulator import CloneLatency
 from local.stack import LocalStack, StackOptions
 from tests.cli.conftest import REPO_ROOT
 from warmline_cli.agent_setup import secret_name

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from local import openapi_check
-from local.elevenlabs_emulator import DEFAULT_AGENT_ID
+from emulators import openapi_check
+from emulators.elevenlabs import DEFAULT_AGENT_ID
 from tests.cli.conftest import make_wav
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from emulators.elevenlabs import Fault
 from local import aws
-from local.elevenlabs_emulator import Fault
 from warmline_cli.main import main
 
 

@@ -1,8 +1,8 @@
 import pytest
 
-from local.caller import EmulatedAgent, SimulatedCaller
-from local.demo_audio import write_sample
-from local.elevenlabs_emulator import CloneLatency
+from emulators.caller import EmulatedAgent, SimulatedCaller
+from emulators.demo_audio import write_sample
+from emulators.elevenlabs import CloneLatency
 from local.stack import LocalStack, StackOptions
 from warmline_cli.api import register_caller
 

@@ -2,7 +2,7 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from local.elevenlabs_emulator import Fault
+from emulators.elevenlabs import Fault
 
 
 def clones_for(emulator, caller_key):

@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
+from emulators.caller import EmulatedAgent, Pbx, SimulatedCaller
+from emulators.elevenlabs import CloneLatency
 from local import aws, dashboard
-from local.caller import EmulatedAgent, Pbx, SimulatedCaller
-from local.elevenlabs_emulator import CloneLatency
 from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.events import EventType

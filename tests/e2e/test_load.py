@@ -3,9 +3,9 @@
 import time
 from collections import Counter
 
-from local.calls import place_calls, plan_calls, prepare
-from local.demo_audio import write_sample
-from local.elevenlabs_emulator import CloneLatency
+from emulators.calls import place_calls, plan_calls, prepare
+from emulators.demo_audio import write_sample
+from emulators.elevenlabs import CloneLatency
 
 
 def test_thirty_mixed_calls_ten_at_once(local_stack, caller, tmp_path):

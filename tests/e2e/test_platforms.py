@@ -5,8 +5,8 @@ check_clone as its tool configuration says."""
 
 import httpx
 
-from local.caller import EmulatedAgent, Pbx
-from local.elevenlabs_emulator import Fault
+from emulators.caller import EmulatedAgent, Pbx
+from emulators.elevenlabs import Fault
 from warmline_cli.main import main
 
 

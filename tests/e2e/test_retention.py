@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from emulators.caller import SimulatedCaller
+from emulators.elevenlabs import CloneLatency
 from local import aws, dashboard
-from local.caller import SimulatedCaller
-from local.elevenlabs_emulator import CloneLatency
 from local.stack import LocalStack, StackOptions, retention_overrides
 from tests.faults.test_slots_and_expiry import add_own_voice
 from warmline.adapters.dynamodb import DynamoCloneStore

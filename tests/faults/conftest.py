@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from emulators.caller import SimulatedCaller
+from emulators.demo_audio import write_sample
+from emulators.elevenlabs import CloneLatency
 from local import aws
-from local.caller import SimulatedCaller
-from local.demo_audio import write_sample
-from local.elevenlabs_emulator import CloneLatency
 from local.stack import LocalStack, StackOptions
 from warmline_cli.api import register_caller
 

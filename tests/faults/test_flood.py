@@ -11,8 +11,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from local.demo_audio import write_sample
-from local.elevenlabs_emulator import CloneLatency
+from emulators.demo_audio import write_sample
+from emulators.elevenlabs import CloneLatency
 from local.stack import ACCESS_LOG, LocalStack, StackOptions
 from tests.faults.conftest import Ledger
 from warmline_cli.api import register_caller

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from local.elevenlabs_emulator import Fault
+from emulators.elevenlabs import Fault
 from tests.cli.conftest import make_wav
 from warmline_cli.main import main
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from local.elevenlabs_emulator import ERROR_CODES_429, Fault
+from emulators.elevenlabs import ERROR_CODES_429, Fault
 from tests.faults.conftest import CLONE_CAP
 
 

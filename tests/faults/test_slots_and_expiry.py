@@ -4,7 +4,7 @@ import time
 
 import httpx
 
-from local.caller import SECRET_HEADER
+from emulators.caller import SECRET_HEADER
 from warmline.adapters.dynamodb import _to_item, caller_pk
 
 

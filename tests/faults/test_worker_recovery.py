@@ -10,8 +10,8 @@ import time
 import httpx
 import pytest
 
-from local.demo_audio import write_sample
-from local.elevenlabs_emulator import CloneLatency, Fault
+from emulators.demo_audio import write_sample
+from emulators.elevenlabs import CloneLatency, Fault
 from local.stack import LocalStack, StackOptions
 from tests.faults.conftest import Ledger, _busy_workers
 from warmline_cli.api import register_caller

@@ -4,8 +4,8 @@ import os
 import pytest
 from moto.server import ThreadedMotoServer
 
+from emulators.elevenlabs import CloneLatency, Emulator
 from local import moto_dynamodb
-from local.elevenlabs_emulator import CloneLatency, Emulator
 from tests.aws_harness import AwsResources, boto3_default_session_env
 
 EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"

@@ -10,7 +10,7 @@ import time
 import botocore.exceptions
 import pytest
 
-from local.elevenlabs_emulator import Fault
+from emulators.elevenlabs import Fault
 from tests.aws_harness import LambdaContext, boto3_default_session_env, event, load_handler_module
 from tests.integration.conftest import EMULATOR_API_KEY
 from warmline.adapters.aws import Deadline, DeadlineExceeded, Timeouts, bounded_client

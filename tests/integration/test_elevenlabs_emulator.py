@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local import openapi_check
-from local.elevenlabs_emulator import CloneLatency, Emulator, Fault
+from emulators import openapi_check
+from emulators.elevenlabs import CloneLatency, Emulator, Fault
 
 API_KEY = "emulator-test-key"
 HEADERS = {"xi-api-key": API_KEY}
@@ -302,7 +302,7 @@ def test_clone_latency_presets():
 
 def test_process_mode_prints_its_url_and_stops_on_sigterm():
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.elevenlabs_emulator", "--port", "0", "--api-key", API_KEY],
+        [sys.executable, "-m", "emulators.elevenlabs", "--port", "0", "--api-key", API_KEY],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,

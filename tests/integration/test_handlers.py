@@ -148,7 +148,7 @@ def test_repeated_webhooks_queue_one_job(webhook, stack):
 def test_worker_reports_a_partial_batch_failure_and_marks_failed_on_the_last_delivery(
     webhook, worker, stack, emulator
 ):
-    from local.elevenlabs_emulator import Fault
+    from emulators.elevenlabs import Fault
 
     stack.register_caller(CALLER)
     call(webhook, stack, "WebhookFunction", event("incoming_call.json"))

@@ -127,7 +127,7 @@ def test_each_run_deletes_at_most_its_bound_expired_clones_first(housekeeping, s
 
 
 def test_a_failing_sweep_fails_the_run_and_says_which(housekeeping, stack, emulator):
-    from local.elevenlabs_emulator import Fault
+    from emulators.elevenlabs import Fault
 
     emulator.inject(Fault(method="GET", path_prefix="/v2/voices", status=503, always=True))
 

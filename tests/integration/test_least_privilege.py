@@ -11,7 +11,7 @@ from collections import defaultdict
 import botocore.client
 import pytest
 
-from local.elevenlabs_emulator import Fault
+from emulators.elevenlabs import Fault
 from tests.aws_harness import (
     LambdaContext,
     ShiftedClock,

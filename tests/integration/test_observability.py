@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from local.elevenlabs_emulator import Fault
+from emulators.elevenlabs import Fault
 from tests.aws_harness import (
     OPERATOR_SECRET,
     LambdaContext,

@@ -13,8 +13,8 @@ import subprocess
 
 import pytest
 
+from emulators.elevenlabs import CloneLatency, Emulator
 from local import sam_invoke, template
-from local.elevenlabs_emulator import CloneLatency, Emulator
 from tests.aws_harness import EVENTS, ROOT, LambdaContext, handler_environment, load_handler_module
 
 ENV_JSON = json.loads((ROOT / "env.json").read_text())

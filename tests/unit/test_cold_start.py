@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from local import coldstart, template
+from bench import coldstart
+from local import template
 from tests.aws_harness import ROOT
 
 HANDLERS = ("webhook", "ivr_check", "clone_worker", "housekeeping")

@@ -7,8 +7,8 @@ import json
 import httpx
 import pytest
 
-from local import openapi_check
-from local.elevenlabs_emulator import ERROR_CODES_429, CloneLatency, Emulator, Fault
+from emulators import openapi_check
+from emulators.elevenlabs import ERROR_CODES_429, CloneLatency, Emulator, Fault
 from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls, ElevenLabsClient
 from warmline.voice_provider import (
     AgentCall,

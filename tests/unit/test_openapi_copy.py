@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from local import openapi_check
+from emulators import openapi_check
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_REFERENCE = REPO_ROOT.parent / "shared" / "reference" / "elevenlabs-openapi-subset.json"

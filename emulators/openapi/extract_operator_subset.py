@@ -1,9 +1,9 @@
 """Extract the operator subset of the ElevenLabs OpenAPI document: the operations `warmline` (the CLI)
 calls to wire an agent, with every schema they reference.
 
-    python local/openapi/extract_operator_subset.py ../shared/reference/elevenlabs-openapi.json
+    python emulators/openapi/extract_operator_subset.py ../shared/reference/elevenlabs-openapi.json
 
-writes `local/openapi/elevenlabs-openapi-operator-subset.json` beside this script. The PATCH body of
+writes `emulators/openapi/elevenlabs-openapi-operator-subset.json` beside this script. The PATCH body of
 an agent types `conversation_config` and `platform_settings` as open objects; the request models
 that POST /v1/convai/agents/create uses for them are kept too (`EXTRA_SCHEMAS`), so the emulator can
 check what warmline sends inside them.

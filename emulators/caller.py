@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from local.agent_platform import sip_user
+from emulators.agent_platform import sip_user
 
 SECRET_HEADER = "X-Warmline-Secret"
 WAIT_HEARD = {
@@ -131,7 +131,7 @@ class Agent(Protocol):
 
 @dataclass
 class EmulatedAgent:
-    """The emulator's agent (local/agent_platform.py), configured by `warmline elevenlabs configure`."""
+    """The emulator's agent (emulators/agent_platform.py), configured by `warmline elevenlabs configure`."""
 
     emulator_url: str
     agent_id: str = ""

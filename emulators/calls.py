@@ -13,14 +13,14 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.caller import CallOutcome, SimulatedCaller
-from local.demo_audio import write_sample
-from local.stack import running_stack
+from emulators.caller import CallOutcome, SimulatedCaller
+from emulators.demo_audio import write_sample
 from warmline.cloning_report import nearest_rank
 from warmline_cli.api import register_caller
 
@@ -87,7 +87,8 @@ def caller_for(state: dict[str, Any], greeting_seconds: float) -> SimulatedCalle
     return SimulatedCaller.for_stack(state, greeting_seconds=greeting_seconds)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str], running_stack: Callable[[str], dict[str, Any] | None]) -> int:
+    """`python -m local calls`: running_stack finds the stack `make up` started from its state directory."""
     parser = argparse.ArgumentParser(prog="make calls ARGS='…'", description=__doc__)
     parser.add_argument("--count", type=int, default=10, help="how many calls (default 10)")
     parser.add_argument("--concurrency", type=int, default=5, help="how many at once (default 5)")
@@ -112,7 +113,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"==> done in {time.monotonic() - started:.1f} s")
     print("\n".join(summary(calls, outcomes)))
     return 1 if any(o.error for o in outcomes) else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -22,11 +22,12 @@ from typing import Any
 
 import httpx
 
-from local import aws, coldstart
-from local.caller import CallOutcome, SimulatedCaller
-from local.calls import PlannedCall, caller_for, plan_calls, prepare
-from local.demo_audio import write_sample
-from local.elevenlabs_emulator import CloneLatency
+from bench import coldstart
+from emulators.caller import CallOutcome, SimulatedCaller
+from emulators.calls import PlannedCall, caller_for, plan_calls, prepare
+from emulators.demo_audio import write_sample
+from emulators.elevenlabs import CloneLatency
+from local import aws
 from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key, normalise_number
@@ -488,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--calls must be at least 3 and --concurrency at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = f"python -m local.bench --calls {args.calls} --concurrency {args.concurrency}"
+    command = f"python -m bench.load --calls {args.calls} --concurrency {args.concurrency}"
 
     def say(message: str) -> None:
         print(f"==> {message}", flush=True)

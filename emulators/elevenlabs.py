@@ -1,7 +1,7 @@
 """An emulator of the ElevenLabs endpoints warmline calls, for the local stack and for tests.
 
-It serves the response shapes of the OpenAPI subset in `local/openapi/` and rejects (422) requests
-that do not match it (see `local/openapi_check.py`). It keeps cloned voices in memory, sleeps a
+It serves the response shapes of the OpenAPI subset in `emulators/openapi/` and rejects (422) requests
+that do not match it (see `emulators/openapi_check.py`). It keeps cloned voices in memory, sleeps a
 configurable time per clone, enforces a voice-slot limit, and answers injected faults.
 
 Behaviour worth knowing:
@@ -32,16 +32,16 @@ Behaviour worth knowing:
   them for tests.
 - `in_flight()` counts the requests received and not answered yet (a hung clone counts until it
   has made its voice), so a test can wait until nothing more can appear.
-- Phone calls to an agent (`local/agent_platform.py`): `POST /_emulator/sip/inbound` with an INVITE's
+- Phone calls to an agent (`emulators/agent_platform.py`): `POST /_emulator/sip/inbound` with an INVITE's
   `from`/`to` starts a conversation (the agent's conversation-initiation webhook is called with a
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
   transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
-- Agent testing (`local/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
+- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
-Run it as its own process with `python -m local.elevenlabs_emulator --port 8765 --api-key KEY`.
+Run it as its own process with `python -m emulators.elevenlabs --port 8765 --api-key KEY`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from local import agent_platform, agent_testing, openapi_check
+from emulators import agent_platform, agent_testing, openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -774,7 +774,7 @@ class Emulator:
         self.inject(fault)
         return jsonify(asdict(fault))
 
-    # ---- phone calls to the agent (local.agent_platform) --------------------------------------------
+    # ---- phone calls to the agent (emulators.agent_platform) --------------------------------------------
 
     def _secret_values(self) -> dict[str, str]:
         with self._lock:
@@ -974,7 +974,7 @@ def _parse_latency(text: str) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m local.elevenlabs_emulator", description=__doc__.split("\n")[0]
+        prog="python -m emulators.elevenlabs", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (0 picks a free one)")
     parser.add_argument("--api-key", required=True, help="the xi-api-key the emulator accepts")

@@ -131,7 +131,7 @@ def markdown(cold_start: dict[str, dict[str, Any]], layer_mb: float | None) -> l
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.coldstart", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="starts of each function and floor (default 5)")
     parser.add_argument(
         "--layer", type=Path, default=LAYER_DIR, help=f"the built layer (default {LAYER_DIR})"

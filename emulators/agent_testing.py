@@ -2,7 +2,7 @@
 `DELETE /v1/convai/agent-testing/{test_id}`), runs (`POST /v1/convai/agents/{agent_id}/run-tests`)
 and their results (`GET /v1/convai/test-invocations/{test_invocation_id}`).
 
-A simulation test runs the emulated agent (`local/agent_platform.py`) against a scripted user in
+A simulation test runs the emulated agent (`emulators/agent_platform.py`) against a scripted user in
 place of ElevenLabs' LLMs. The conversation starts as a SIP call from the test's `system__caller_id`
 dynamic variable, so the agent fetches its conversation-initiation data as configured; the agent says
 its first message; the user presses 1; the agent calls its `check_clone` webhook tool (for real, or
@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from flask import Response, jsonify, request
 
-from local import agent_platform
+from emulators import agent_platform
 
 CHECK_TOOL = "check_clone"
 PRESSED_KEY = "1"

@@ -1,4 +1,4 @@
-"""Check requests and responses against the ElevenLabs OpenAPI subsets kept in `local/openapi/`.
+"""Check requests and responses against the ElevenLabs OpenAPI subsets kept in `emulators/openapi/`.
 
 Two subsets of the same public document are loaded as one: the operations warmline's functions call
 (`elevenlabs-openapi-subset.json`) and those the operator CLI calls to wire an agent
