@@ -56,7 +56,8 @@ from warmline_cli.target import Target
 TEST_CALLER = "+447700900999"
 TRANSFER_TOOL = "transfer_to_number"
 SIP_TRANSFER = "transfer_to_number_sip_success"
-POLL_SECONDS = 2.0
+# A finished test run is seen within a quarter second; a long one is asked about every 2 s.
+POLL_SECONDS = (0.25, 2.0)
 CLOCK_SLACK_MS = 120_000  # the CLI's clock against the functions' when finding warmline's records
 SCENARIO = (
     "You are calling a business. The agent greets you and says your personal assistant is being "
@@ -226,6 +227,7 @@ class SelfTest:
         request = f"GET /v1/convai/test-invocations/{invocation_id}"
         progress(f"ElevenLabs is running the simulated calls (test invocation {invocation_id})")
         deadline = time.monotonic() + self.options.timeout_seconds
+        pause, longest_pause = POLL_SECONDS
         while True:
             runs = self.client.get(f"/v1/convai/test-invocations/{invocation_id}").get("test_runs")
             if not isinstance(runs, list):
@@ -237,7 +239,8 @@ class SelfTest:
                     f"ElevenLabs did not finish the tests in {self.options.timeout_seconds:.0f} s "
                     f"(test invocation {invocation_id}); try again with a longer --timeout"
                 )
-            time.sleep(POLL_SECONDS)
+            time.sleep(pause)
+            pause = min(pause * 2, longest_pause)
 
     # ---- the steps, judged ---------------------------------------------------------------------------
 
