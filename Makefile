@@ -54,9 +54,11 @@ bench: $(STAMP) layer
 bench-coldstart: $(STAMP) layer
 	$(PY) -m bench.coldstart $(ARGS)
 
-# The common layer alone, built as `sam build` builds it for Lambda (arm64, python3.13), to weigh it.
+# The common layer alone, built as `sam build` builds it for Lambda (arm64, python3.13), to weigh it,
+# and its twin for this machine (the same build, this platform's wheels), to start the functions from.
 layer: $(STAMP) $(SAM)
 	$(SAM_ENV) $(SAM) build CommonLayer --build-dir .aws-sam/layer
+	$(PY) tools/build_layer.py .aws-sam/layer-local/CommonLayer --platform local
 
 # --- checks ----------------------------------------------------------------------------------
 # The layer's functions stay small (at most 5 parameters and 40 lines) and its types check (mypy,

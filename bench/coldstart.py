@@ -8,11 +8,17 @@ process (python included, as Lambda's Init Duration includes its runtime's start
 `rounds` times each on the same quiet stack, and the least disturbed run of each is compared (the
 minimum: on a shared machine other work only ever adds time). The on-CPU time is given beside it:
 on a busy machine it is the stable part. Targets: init <= 1.3x the floor; the layer <= 15 MB.
+
+A function starts as in Lambda: from a copy of the layer as built for it (`make layer` builds this
+machine's twin of Lambda's arm64 layer with tools/build_layer.py) and of its code, writing no
+bytecode (Lambda's /opt and /var/task are read-only), so whatever the build did not compile is
+compiled at every start. The floor's boto3 keeps its bytecode, as the runtime's SDK has it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -27,9 +33,13 @@ from local.template import Function
 FUNCTIONS = ("WebhookFunction", "CloneWorkerFunction", "IvrCheckFunction", "HousekeepingFunction")
 TARGET_RATIO = 1.3
 TARGET_LAYER_MB = 15.0
-LAYER_DIR = Path(".aws-sam/layer/CommonLayer")  # where `make bench` builds the layer
+LAYER_DIR = Path(".aws-sam/layer/CommonLayer")  # where `make layer` builds Lambda's (arm64): weighed
+LOCAL_LAYER_DIR = Path(".aws-sam/layer-local/CommonLayer")  # and this machine's twin of it: started
 RUNTIME_SERVICES = {"logs", "xray"}  # written by Lambda itself, not through a client of the function
-FLOOR_HANDLER = """import os
+# The bootstrap runs python -I, which ignores PYTHONDONTWRITEBYTECODE: each start's entry module says
+# it instead, before anything is imported.
+NO_BYTECODE = "import sys\nsys.dont_write_bytecode = True\n"
+FLOOR_HANDLER = f"""{NO_BYTECODE}import os
 import boto3
 clients = [boto3.client(service) for service in os.environ["FLOOR_SERVICES"].split(",")]
 def handler(event, context):
@@ -47,32 +57,52 @@ def floor_services(permissions: list[dict[str, Any]]) -> list[str]:
     return sorted(services - RUNTIME_SERVICES)
 
 
-def measure(runtime: LambdaRuntime, functions: tuple[str, ...], rounds: int = 5) -> dict[str, dict[str, Any]]:
+def measure(
+    runtime: LambdaRuntime, functions: tuple[str, ...], rounds: int = 5, layer_dir: Path = LOCAL_LAYER_DIR
+) -> dict[str, dict[str, Any]]:
     """Per function: init and floor ms (wall and on-CPU), their ratios, the floor's services."""
+    if not (layer_dir / "python").is_dir():
+        raise SystemExit(f"error: no built layer in {layer_dir}: `make layer` builds it")
     found = {}
-    with tempfile.TemporaryDirectory(prefix="warmline-floor-") as code_dir:
-        (Path(code_dir) / "floor.py").write_text(FLOOR_HANDLER)
+    with tempfile.TemporaryDirectory(prefix="warmline-coldstart-") as scratch:
+        layer = shutil.copytree(layer_dir, Path(scratch) / "layer")
+        floor_dir = Path(scratch) / "floor"
+        floor_dir.mkdir()
+        (floor_dir / "floor.py").write_text(FLOOR_HANDLER)
         for function_id in functions:
             pool = runtime.pools[function_id]
             services = floor_services(pool.function.permissions)
-            floor = replace(pool.function, handler="floor.handler", code_dir=Path(code_dir), layer_dirs=[])
+            function = as_in_lambda(pool.function, layer, Path(scratch) / function_id)
+            floor = replace(pool.function, handler="floor.handler", code_dir=floor_dir, layer_dirs=[])
             floor_environment = {**pool.environment, "FLOOR_SERVICES": ",".join(services)}
             inits, floors = [], []
             for _ in range(rounds):
-                inits.append(_start(pool.function, pool.environment, pool.log_path))
+                inits.append(_start(function, pool.environment, pool.log_path))
                 floors.append(_start(floor, floor_environment, pool.log_path))
-            init, floor_ms = min(w for w, _ in inits), min(w for w, _ in floors)
-            init_cpu, floor_cpu = min(c for _, c in inits), min(c for _, c in floors)
-            found[function_id] = {
-                "init_ms": round(init, 1),
-                "floor_ms": round(floor_ms, 1),
-                "ratio": round(init / floor_ms, 2),
-                "init_cpu_ms": round(init_cpu, 1),
-                "floor_cpu_ms": round(floor_cpu, 1),
-                "cpu_ratio": round(init_cpu / floor_cpu, 2),
-                "floor_services": services,
-            }
+            found[function_id] = {**_compared(inits, floors), "floor_services": services}
     return found
+
+
+def as_in_lambda(function: Function, layer: Path, code_dir: Path) -> Function:
+    """The function started from a copy of its code (no bytecode) and the built layer, writing none."""
+    shutil.copytree(function.code_dir, code_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    module, name = function.handler.rsplit(".", 1)
+    (code_dir / "coldstart_entry.py").write_text(f"{NO_BYTECODE}from {module} import {name} as handler\n")
+    return replace(function, handler="coldstart_entry.handler", code_dir=code_dir, layer_dirs=[layer])
+
+
+def _compared(inits: list[tuple[float, float]], floors: list[tuple[float, float]]) -> dict[str, float]:
+    """The least disturbed init and floor (wall and CPU ms) and their ratios."""
+    init, floor = min(w for w, _ in inits), min(w for w, _ in floors)
+    init_cpu, floor_cpu = min(c for _, c in inits), min(c for _, c in floors)
+    return {
+        "init_ms": round(init, 1),
+        "floor_ms": round(floor, 1),
+        "ratio": round(init / floor, 2),
+        "init_cpu_ms": round(init_cpu, 1),
+        "floor_cpu_ms": round(floor_cpu, 1),
+        "cpu_ratio": round(init_cpu / floor_cpu, 2),
+    }
 
 
 def _start(function: Function, environment: dict[str, str], log_path: Path) -> tuple[float, float]:
@@ -134,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.coldstart", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="starts of each function and floor (default 5)")
     parser.add_argument(
-        "--layer", type=Path, default=LAYER_DIR, help=f"the built layer (default {LAYER_DIR})"
+        "--layer", type=Path, default=LAYER_DIR, help=f"the built layer to weigh (default {LAYER_DIR})"
+    )
+    parser.add_argument(
+        "--start-layer",
+        type=Path,
+        default=LOCAL_LAYER_DIR,
+        help=f"the built layer the functions start from (default {LOCAL_LAYER_DIR})",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="warmline-coldstart-") as state_dir:
@@ -142,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         try:
             print(f"==> starting each function and its floor {args.rounds} times, in turn", flush=True)
-            cold_start = measure(stack.runtime, FUNCTIONS, args.rounds)
+            cold_start = measure(stack.runtime, FUNCTIONS, args.rounds, args.start_layer)
         finally:
             stack.stop()
     layer_mb = layer_size_mb(args.layer)
