@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 from warmline import voice_slots
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, ReadyClone, voice_status
 from warmline.events import Event, EventType
+from warmline.outcomes import FailureKind
 from warmline.ports import Clock, CloneStore, EventStore, JobQueue, SampleStore
 from warmline.settings import Settings
 from warmline.voice_provider import (
@@ -60,18 +61,6 @@ class Outcome(StrEnum):
     READY = "ready"
     FAILED = "failed"
     ALREADY_DONE = "already_done"
-
-
-class FailureKind(StrEnum):
-    """Why a clone failed, in a few fixed kinds (the provider's own codes are open-ended)."""
-
-    NO_SAMPLE = "no_sample"
-    VOICE_LIMIT = "voice_limit"
-    ADD_EDIT_LIMIT = "add_edit_limit"
-    RATE_LIMITED = "rate_limited"
-    PROVIDER_UNAVAILABLE = "provider_unavailable"
-    REJECTED = "rejected"
-    INTERNAL = "internal"
 
 
 def failure_kind(error: ProviderError) -> FailureKind:

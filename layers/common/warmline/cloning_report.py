@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from warmline.events import Event, EventType
-from warmline.ivr import IvrOutcome
-from warmline.verification import COUNTED_RESULTS
+from warmline.outcomes import COUNTED_RESULTS, IvrOutcome
 
 
 @dataclass(frozen=True)

@@ -20,18 +20,20 @@ from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEv
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
-from warmline.caller_id import CallerIdCheck
 from warmline.callers import caller_key
-from warmline.calls import CallDesk, CallPolicy
-from warmline.cloning import ClonePolicy, CloneWorker, CloneWorkerPorts
-from warmline.handoffs import HandoffTracker
-from warmline.ivr import IvrDesk, IvrPolicy, IvrPorts
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
 
+# A use case's module is imported where the use case is built: each function loads the part of the
+# domain it uses (the webhook no clone worker, the worker no IVR), not all of it, at every cold start.
 if TYPE_CHECKING:
     from warmline.adapters.elevenlabs import ElevenLabsAgentCalls, ElevenLabsClient
+    from warmline.caller_id import CallerIdCheck
+    from warmline.calls import CallDesk
+    from warmline.cloning import CloneWorker
+    from warmline.handoffs import HandoffTracker
+    from warmline.ivr import IvrDesk
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
 
@@ -101,6 +103,8 @@ class Dependencies:
 
     @cached_property
     def caller_ids(self) -> CallerIdCheck:
+        from warmline.caller_id import CallerIdCheck
+
         return CallerIdCheck(
             self.store, self.calls, self.events, self.clock, self.settings.caller_id_window_seconds
         )
@@ -119,6 +123,8 @@ class Dependencies:
 
     @cached_property
     def handoffs(self) -> HandoffTracker:
+        from warmline.handoffs import HandoffTracker
+
         return HandoffTracker(self.handoff_store, self.clock, self.settings)
 
     @cached_property
@@ -157,6 +163,8 @@ class Dependencies:
     @cached_property
     def call_desk(self) -> CallDesk:
         """The webhook's use case: 3CX's incoming call and the agent's conversation start."""
+        from warmline.calls import CallDesk, CallPolicy
+
         outbound = self.settings.greeting_mode == "outbound"
         policy = CallPolicy.from_settings(self.settings)
         return CallDesk(self.store, self.queue, self.clock, policy, self.agent_calls if outbound else None)
@@ -164,6 +172,8 @@ class Dependencies:
     @cached_property
     def ivr_desk(self) -> IvrDesk:
         """check_clone's use case: the caller's key press while the clone is prepared."""
+        from warmline.ivr import IvrDesk, IvrPolicy, IvrPorts
+
         outbound = self.settings.handoff_mode == "outbound"
         ports = IvrPorts(
             self.store, self.events, self.handoff_store, self.clock, self.agent_calls if outbound else None
@@ -173,6 +183,8 @@ class Dependencies:
     @cached_property
     def clone_worker(self) -> CloneWorker:
         """The clone-jobs consumer's use case; it keeps the provider's slot counts of this environment."""
+        from warmline.cloning import ClonePolicy, CloneWorker, CloneWorkerPorts
+
         ports = CloneWorkerPorts(self.store, self.samples, self.provider, self.events, self.clock, self.queue)
         return CloneWorker(ports, ClonePolicy.from_settings(self.settings))
 

@@ -17,9 +17,10 @@ from warmline.calls import CloneProgress, Voice, dynamic_variables
 from warmline.clone_state import CloneRecord, Handoff, IncomingNote
 from warmline.events import Event, EventType
 from warmline.handoffs import call_of
+from warmline.outcomes import IvrOutcome, PinResult
 from warmline.ports import Clock, CloneStore, EventStore, HandoffStore
 from warmline.settings import Settings
-from warmline.verification import NO_PIN, PinEntry, PinPolicy, PinResult, PinVerdict, verify_pin
+from warmline.verification import NO_PIN, PinEntry, PinPolicy, PinVerdict, verify_pin
 from warmline.voice_provider import AgentCall, AgentCalls, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -40,17 +41,6 @@ class NextAction(StrEnum):
     OFFER_VOICEMAIL = "offer_voicemail"
     CONTINUE_WITH_DEFAULT_VOICE = "continue_with_default_voice"
     REPEAT_MENU = "repeat_menu"
-
-
-class IvrOutcome(StrEnum):
-    """What came of one wait for the clone (key 1)."""
-
-    READY = "ready"
-    ASK_AGAIN = "ask_again"
-    TIMEOUT = "timeout"
-    FAILED = "failed"
-    UNAVAILABLE = "unavailable"
-    HANDOFF_FAILED = "handoff_failed"
 
 
 SAY = {

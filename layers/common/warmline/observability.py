@@ -12,21 +12,22 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from warmline.caller_id import IdentifiedCaller, Resolution
-from warmline.calls import CallDecision, CloneProgress, Voice
 from warmline.clone_state import VoiceStatus
-from warmline.cloning import FailureKind, JobResult, Outcome
-from warmline.handoffs import Arrival, HandoffSweepReport
-from warmline.housekeeping import SweepReport
-from warmline.ivr import IvrAnswer, IvrOutcome
+from warmline.outcomes import COUNTED_RESULTS, FailureKind, IvrOutcome, PinResult
 from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
-from warmline.verification import COUNTED_RESULTS, PinResult
-from warmline.voice_sweep import VoiceSweepReport
+
+if TYPE_CHECKING:
+    from warmline.caller_id import IdentifiedCaller
+    from warmline.calls import CallDecision
+    from warmline.cloning import JobResult
+    from warmline.handoffs import Arrival
+    from warmline.housekeeping import SweepReport
+    from warmline.ivr import IvrAnswer
 
 NAMESPACE = "warmline"
 SERVICE = "warmline"
@@ -156,9 +157,14 @@ def _add(spec: MetricSpec, value: float, dimension_value: str = "") -> None:
 
 
 # --- from the domain's results ------------------------------------------------------------------
+# Each counts the result of one use case, and imports what it compares with from that use case's
+# module when it is called (the function calling it has loaded that module already): importing this
+# module loads no use case.
 
 
 def count_incoming_call(decision: CallDecision) -> None:
+    from warmline.calls import CloneProgress, Voice
+
     if decision.progress in (CloneProgress.NO_SAMPLE, CloneProgress.WITHHELD):
         return
     _add(CALLS_WITH_VOICE_SAMPLE, 1)
@@ -171,6 +177,8 @@ def count_incoming_call(decision: CallDecision) -> None:
 
 
 def count_clone_result(result: JobResult) -> None:
+    from warmline.cloning import Outcome
+
     if result.outcome is Outcome.READY:
         _add(CLONES_SUCCEEDED, 1)
         _add(CLONE_DURATION, result.duration_ms)
@@ -199,6 +207,9 @@ def count_handoff_arrival(arrival: Arrival) -> None:
 
 def count_sweep(report: SweepReport) -> None:
     """The metrics of one housekeeping sweep's report."""
+    from warmline.handoffs import HandoffSweepReport
+    from warmline.voice_sweep import VoiceSweepReport
+
     if isinstance(report, VoiceSweepReport):
         for reason in VOICES_DELETED_BY_SWEEP.values:
             _add(VOICES_DELETED_BY_SWEEP, report.deleted[reason], reason)
@@ -207,6 +218,8 @@ def count_sweep(report: SweepReport) -> None:
 
 
 def count_caller_identity(identified: IdentifiedCaller) -> None:
+    from warmline.caller_id import Resolution
+
     if identified.passed_through:
         return
     _add(CALLER_ID_NOT_PASSED, 1)

@@ -22,10 +22,10 @@ import hmac
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from itertools import pairwise
 
 from warmline.clone_state import PinRecord
+from warmline.outcomes import PinResult
 from warmline.ports import Clock, PinStore
 from warmline.settings import Settings
 
@@ -37,17 +37,6 @@ _RESERVE_TRIES = 3
 
 class InvalidPin(ValueError):
     """The PIN an operator tried to set is not one warmline accepts."""
-
-
-class PinResult(StrEnum):
-    NOT_SET = "not_set"  # the caller has no PIN: nothing to verify
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"  # a wrong PIN
-    MISSING = "missing"  # the caller has a PIN and none came with the check (not a guess: no lock)
-    LOCKED = "locked"  # too many wrong PINs lately: refused whatever PIN came
-
-
-COUNTED_RESULTS = (PinResult.ACCEPTED, PinResult.REJECTED, PinResult.MISSING, PinResult.LOCKED)
 
 
 @dataclass(frozen=True)

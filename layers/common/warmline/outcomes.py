@@ -1,0 +1,43 @@
+"""The fixed sets of outcomes warmline counts: why a clone failed, what came of a wait in the IVR,
+what a PIN check found. Each is a metric's dimension (warmline.observability) and a field of its
+event (warmline.events); they live here, apart from the use cases that produce them, so that naming
+them loads no use case (a function imports only the part of the domain it runs).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class FailureKind(StrEnum):
+    """Why a clone failed, in a few fixed kinds (the provider's own codes are open-ended)."""
+
+    NO_SAMPLE = "no_sample"
+    VOICE_LIMIT = "voice_limit"
+    ADD_EDIT_LIMIT = "add_edit_limit"
+    RATE_LIMITED = "rate_limited"
+    PROVIDER_UNAVAILABLE = "provider_unavailable"
+    REJECTED = "rejected"
+    INTERNAL = "internal"
+
+
+class IvrOutcome(StrEnum):
+    """What came of one wait for the clone (key 1)."""
+
+    READY = "ready"
+    ASK_AGAIN = "ask_again"
+    TIMEOUT = "timeout"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+    HANDOFF_FAILED = "handoff_failed"
+
+
+class PinResult(StrEnum):
+    NOT_SET = "not_set"  # the caller has no PIN: nothing to verify
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # a wrong PIN
+    MISSING = "missing"  # the caller has a PIN and none came with the check (not a guess: no lock)
+    LOCKED = "locked"  # too many wrong PINs lately: refused whatever PIN came
+
+
+COUNTED_RESULTS = (PinResult.ACCEPTED, PinResult.REJECTED, PinResult.MISSING, PinResult.LOCKED)
