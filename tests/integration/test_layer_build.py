@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from local import coldstart, template
+from bench import coldstart
+from local import template
 from tests.aws_harness import ROOT
 
 PACKAGE_SOURCE = ROOT / "layers" / "common" / "warmline"
