@@ -57,8 +57,12 @@ def run_together(*targets):
 
 def test_a_cancelled_transaction_loses_no_write_made_while_it_ran(dynamodb):
     # A table big enough that a transaction takes a while in moto.
-    for n in range(1000):
-        dynamodb.put_item(TableName=TABLE, Item={**item("filler", f"{n:05d}"), "data": {"S": "x" * 200}})
+    for first in range(0, 1000, 25):
+        puts = [
+            {"PutRequest": {"Item": {**item("filler", f"{n:05d}"), "data": {"S": "x" * 200}}}}
+            for n in range(first, first + 25)
+        ]
+        dynamodb.batch_write_item(RequestItems={TABLE: puts})
     dynamodb.put_item(TableName=TABLE, Item=item("taken"))
     dynamodb.put_item(TableName=TABLE, Item={**item("counter"), "count": {"N": "0"}})
     cancellers_done = threading.Event()
