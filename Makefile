@@ -58,7 +58,7 @@ bench-coldstart: $(STAMP) layer
 # and its twin for this machine (the same build, this platform's wheels), to start the functions from.
 layer: $(STAMP) $(SAM)
 	$(SAM_ENV) $(SAM) build CommonLayer --build-dir .aws-sam/layer
-	$(PY) tools/build_layer.py .aws-sam/layer-local/CommonLayer --platform local
+	$(PY) layers/common/build_layer.py .aws-sam/layer-local/CommonLayer --platform local
 
 # --- checks ----------------------------------------------------------------------------------
 # The layer's functions stay small (at most 5 parameters and 40 lines) and its types check (mypy,

@@ -10,7 +10,7 @@ minimum: on a shared machine other work only ever adds time). The on-CPU time is
 on a busy machine it is the stable part. Targets: init <= 1.3x the floor; the layer <= 15 MB.
 
 A function starts as in Lambda: from a copy of the layer as built for it (`make layer` builds this
-machine's twin of Lambda's arm64 layer with tools/build_layer.py) and of its code, writing no
+machine's twin of Lambda's arm64 layer with layers/common/build_layer.py) and of its code, writing no
 bytecode (Lambda's /opt and /var/task are read-only), so whatever the build did not compile is
 compiled at every start. The floor's boto3 keeps its bytecode, as the runtime's SDK has it.
 """

@@ -1,4 +1,4 @@
-"""The common layer as tools/build_layer.py builds it (issue 12): python3.13 bytecode that Python
+"""The common layer as layers/common/build_layer.py builds it (issue 12): python3.13 bytecode that Python
 loads without a source, no third-party source, warmline's sources kept, within 15 MB for Lambda's
 arm64; and (this machine's build) every function's handler imports from it alone, compiling
 nothing, and only the part of the domain it runs. Builds both with pip (about ten seconds with
@@ -20,6 +20,7 @@ from local import template
 from tests.aws_harness import ROOT
 
 PACKAGE_SOURCE = ROOT / "layers" / "common" / "warmline"
+BUILD_LAYER = ROOT / "layers" / "common" / "build_layer.py"
 # The python3.13 runtime's own SDK and what it brings: what a function may load beside the layer.
 RUNTIME_SDK = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 UNCHECKED_HASH_FLAGS = 0b01  # hash-based, not checked against a source (PEP 552)
@@ -35,7 +36,7 @@ NOT_LOADED = {
 
 def _build(out_dir: Path, platform: str) -> Path:
     subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "build_layer.py"), str(out_dir), "--platform", platform],
+        [sys.executable, str(BUILD_LAYER), str(out_dir), "--platform", platform],
         check=True,
         capture_output=True,
         timeout=600,

@@ -10,7 +10,7 @@ cold start (about a quarter of a second of CPU for a function's imports). This b
 The bytecode is "unchecked-hash": Python loads it without comparing it with a source's timestamp
 (a zip's timestamps cannot be trusted). It must be built by python3.13, the runtime's version.
 
-Usage: python3.13 tools/build_layer.py OUT_DIR [--platform lambda|local]
+Usage: python3.13 layers/common/build_layer.py OUT_DIR [--platform lambda|local]
   OUT_DIR gets python/ (what Lambda puts on sys.path from /opt/python).
 """
 
@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-LAYER_SOURCE = Path(__file__).resolve().parent.parent / "layers" / "common"
+LAYER_SOURCE = Path(__file__).resolve().parent  # layers/common, or the copy sam build makes of it
 PACKAGE = "warmline"
 RUNTIME = (3, 13)
 # pip's options for each target: Lambda's arm64 python3.13, or the interpreter running this script.
