@@ -16,18 +16,17 @@ import httpx
 
 from local.template import REGION, StackModel
 
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+START_TIMEOUT_S = 30.0
 
 
 class MotoServer:
     """moto in server mode (local/moto_main.py), as a child process on a loopback port it is handed
-    already bound."""
+    already bound: any free port, or the one asked for."""
 
-    def __init__(self, log_path: Path, start_timeout_s: float = 30.0):
+    def __init__(self, log_path: Path, port: int = 0):
         self.log_path = log_path
-        self.start_timeout_s = start_timeout_s
+        self.port = port
         self.process: subprocess.Popen | None = None
-        self.url: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -35,7 +34,7 @@ class MotoServer:
 
     def start(self) -> str:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with socket.create_server(("127.0.0.1", 0)) as listener, open(self.log_path, "ab") as log:
+        with socket.create_server(("127.0.0.1", self.port)) as listener, open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "local.moto_main", str(listener.fileno())],
                 pass_fds=(listener.fileno(),),
@@ -43,32 +42,24 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-            self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        if not self._answers():
-            self.stop()
-            raise RuntimeError(f"moto server did not start; see {self.log_path}")
-        return self.url
-
-    def _answers(self) -> bool:
-        """The first request waits on the socket until moto serves it, or fails when moto exits."""
-        try:
-            httpx.get(f"{self.url}/moto-api/", timeout=self.start_timeout_s)
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        try:  # the first request waits on the socket until moto serves it, or fails when moto exits
+            httpx.get(f"{url}/moto-api/", timeout=START_TIMEOUT_S)
         except httpx.HTTPError:
-            return False
-        return self.process is not None and self.process.poll() is None
+            self.stop()
+            raise RuntimeError(f"moto server did not start; see {self.log_path}") from None
+        return url
 
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self.process = None
-        self.url = None
 
 
 # One boto3 session for every client made here: a new session reads each service's model from disk
@@ -87,8 +78,8 @@ def client(service: str, endpoint_url: str, region: str = REGION) -> Any:
             service,
             endpoint_url=endpoint_url,
             region_name=region,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -120,16 +121,15 @@ def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: fl
         f"the clone expires {ttl_seconds:g} s after it was made; the housekeeping sweep runs every "
         f"{SWEEP_EVERY_SECONDS} s"
     )
-    client = ElevenLabsClient(stack.secrets["ElevenLabsApiKeySecret"], stack.elevenlabs_base_url or "")
-    deadline = time.monotonic() + ttl_seconds + 60
-    with client:
-        while outcome.cloned_voice_id in {voice.voice_id for voice in client.list_voices()}:
-            if time.monotonic() > deadline:
-                print(f"error: the clone {outcome.cloned_voice_id} was not deleted; logs: {stack.logs_dir}")
-                return False
-            time.sleep(0.5)
-    outcome.timeline.add(f"clone {outcome.cloned_voice_id} deleted at ElevenLabs (its record expired)")
-    print(outcome.timeline.lines()[-1] + "\n")
+    voice_id = outcome.cloned_voice_id
+    with ElevenLabsClient(stack.secrets["ElevenLabsApiKeySecret"], stack.elevenlabs_base_url or "") as client:
+        gone = _wait(
+            lambda: voice_id not in {voice.voice_id for voice in client.list_voices()}, ttl_seconds + 60
+        )
+    if not gone:
+        print(f"error: the clone {voice_id} was not deleted; logs: {stack.logs_dir}")
+        return False
+    _on_timeline(outcome, f"clone {voice_id} deleted at ElevenLabs (its record expired)")
     return True
 
 
@@ -139,19 +139,30 @@ def _watch_the_handoff_lost(stack: LocalStack, outcome: CallOutcome) -> bool:
         f"no re-entry leg will come; the handoff counts as lost {REFUSED_REFER_WINDOW_SECONDS} s after "
         f"check_clone's answer, at the next housekeeping sweep (every {SWEEP_EVERY_SECONDS} s)"
     )
-    deadline = time.monotonic() + REFUSED_REFER_WINDOW_SECONDS + 3 * SWEEP_EVERY_SECONDS + 30
-    while _figures(stack)["counts"]["handoffs_lost"] < 1:
-        if time.monotonic() > deadline:
-            print(f"error: the lost handoff was not counted; logs: {stack.logs_dir}")
-            return False
-        time.sleep(0.5)
-    outcome.timeline.add(
-        "handoff counted as lost by the housekeeping sweep (its warning names the likely causes)"
+    seconds = REFUSED_REFER_WINDOW_SECONDS + 3 * SWEEP_EVERY_SECONDS + 30
+    if not _wait(lambda: _figures(stack)["counts"]["handoffs_lost"] >= 1, seconds):
+        print(f"error: the lost handoff was not counted; logs: {stack.logs_dir}")
+        return False
+    _on_timeline(
+        outcome, "handoff counted as lost by the housekeeping sweep (its warning names the likely causes)"
     )
-    print(outcome.timeline.lines()[-1] + "\n")
     _report_metrics(stack)
     _progress(f"the sweep's warning is in {stack.logs_dir / 'HousekeepingFunction.log'}")
     return True
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _on_timeline(outcome: CallOutcome, event: str) -> None:
+    outcome.timeline.add(event)
+    print(outcome.timeline.lines()[-1] + "\n")
 
 
 def _figures(stack: LocalStack) -> dict:

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -103,40 +101,14 @@ def invoke_commands() -> list[str]:
     ]
 
 
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-def ports_in_use() -> list[str]:
-    taken = []
-    for url in (AWS_URL, ELEVENLABS_URL):
-        try:
-            socket.create_server(("127.0.0.1", _port(url))).close()
-        except OSError:
-            taken.append(url)
-    return taken
-
-
 def serve() -> int:
-    from moto.server import ThreadedMotoServer
-
     from emulators.elevenlabs import CloneLatency, Emulator
-    from local import moto_dynamodb
 
-    taken = ports_in_use()
-    if taken:
-        print(
-            f"error: {', '.join(taken)} already in use (another `python -m local.sam_invoke`?)",
-            file=sys.stderr,
-        )
-        return 1
-    moto_dynamodb.install()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_port(AWS_URL), verbose=False)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto.start()
+    moto = aws.MotoServer(ROOT / ".warmline" / "logs" / "sam-invoke-moto.log", port=_port(AWS_URL))
     emulator = Emulator(EVENT_SECRETS["ElevenLabsApiKeySecret"], clone_latency=CloneLatency.instant())
-    emulator.start("127.0.0.1", _port(ELEVENLABS_URL))
     try:
+        moto.start()
+        emulator.start("127.0.0.1", _port(ELEVENLABS_URL))
         create_resources(load_model(), AWS_URL)
         print(f"AWS (moto) at {AWS_URL}, the ElevenLabs emulator at {ELEVENLABS_URL}; in another shell:")
         print("  sam build")
@@ -147,11 +119,18 @@ def serve() -> int:
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, lambda *_: stop.set())
         stop.wait()
+    except OSError as error:
+        print(f"error: {error} (another `python -m local.sam_invoke`?)", file=sys.stderr)
+        return 1
     finally:
         emulator.stop()
         moto.stop()
-        print("stopped")
+    print("stopped")
     return 0
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
 def main(argv: list[str] | None = None) -> int:
