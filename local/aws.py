@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import httpx
 
-from local.template import REGION, StackModel
+from local.template import REGION, Queue, StackModel
 
 START_TIMEOUT_S = 30.0
 
@@ -106,36 +106,33 @@ def create_resources(endpoint_url: str, model: StackModel, visibility_timeout_ov
             BillingMode="PAY_PER_REQUEST",
         )
         if table.ttl_attribute:
-            dynamodb.update_time_to_live(
-                TableName=table.name,
-                TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
-            )
-
+            ttl = {"AttributeName": table.ttl_attribute, "Enabled": True}
+            dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification=ttl)
     sqs = client("sqs", endpoint_url)
-    dead_letter_first = sorted(model.queues.values(), key=lambda queue: queue.dead_letter_queue is not None)
-    for queue in dead_letter_first:
-        attributes = {
-            "VisibilityTimeout": str(
-                visibility_timeout_override
-                if visibility_timeout_override is not None
-                else queue.visibility_timeout
-            )
-        }
-        if queue.message_retention_period is not None:
-            attributes["MessageRetentionPeriod"] = str(queue.message_retention_period)
-        if queue.dead_letter_queue:
-            attributes["RedrivePolicy"] = json.dumps(
-                {
-                    "deadLetterTargetArn": model.queues[queue.dead_letter_queue].arn,
-                    "maxReceiveCount": queue.max_receive_count,
-                }
-            )
+    for queue in sorted(model.queues.values(), key=lambda queue: queue.dead_letter_queue is not None):
+        attributes = _queue_attributes(model, queue, visibility_timeout_override)
         created_url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
         if created_url != queue.url:
             raise RuntimeError(f"queue {queue.logical_id}: moto answered {created_url}, expected {queue.url}")
-
     s3 = client("s3", endpoint_url)
     for bucket in model.buckets.values():
         s3.create_bucket(Bucket=bucket.name)
         if bucket.versioned:
             s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def _queue_attributes(
+    model: StackModel, queue: Queue, visibility_timeout_override: int | None
+) -> dict[str, str]:
+    visibility = (
+        queue.visibility_timeout if visibility_timeout_override is None else visibility_timeout_override
+    )
+    attributes = {"VisibilityTimeout": str(visibility)}
+    if queue.message_retention_period is not None:
+        attributes["MessageRetentionPeriod"] = str(queue.message_retention_period)
+    if queue.dead_letter_queue:
+        target = model.queues[queue.dead_letter_queue].arn
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": target, "maxReceiveCount": queue.max_receive_count}
+        )
+    return attributes

@@ -28,6 +28,38 @@ REFUSED_REFER_WINDOW_SECONDS = 5  # HandoffWindowSeconds with --refuse-refer (th
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    from emulators.elevenlabs import CloneLatency
+
+    latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
+    _progress(
+        f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
+        f"{latency.max_seconds * latency.scale:.1f} s"
+    )
+    short_retention = args.clone_ttl_seconds is not None
+    options = StackOptions(
+        emulator_options={"clone_latency": latency},
+        provisioned=1,
+        env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else {},
+        parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
+        if args.refuse_refer
+        else {},
+        schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
+    )
+    stack = LocalStack(state_dir=args.state_dir, progress=_progress, options=options)
+    try:
+        stack.start()
+    except StackAlreadyRunning as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        return 0 if _play(stack, args) else 1
+    finally:
+        _progress("stopping the local stack")
+        stack.stop()
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument(
         "--realistic",
@@ -51,68 +83,38 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clone_ttl_seconds is not None and not 0 < args.clone_ttl_seconds <= 300:
         parser.error("--clone-ttl-seconds: give more than 0 and at most 300 seconds")
+    return args
 
-    from emulators.elevenlabs import CloneLatency
 
-    latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
-    say = _progress
-    say(
-        f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
-        f"{latency.max_seconds * latency.scale:.1f} s"
+def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
+    """One call from the demo caller, and what follows it; whether it went as it should."""
+    sample = write_sample(Path(args.state_dir) / "demo-sample.wav")
+    _progress(f"registering a voice sample for the demo caller {DEMO_CALLER}")
+    register_caller(stack.describe(), DEMO_CALLER, [sample], consent="demo caller, synthetic voice")
+    caller = SimulatedCaller.for_stack(
+        stack.describe(),
+        greeting_seconds=args.greeting_seconds,
+        # The emulator's agent, wired by `warmline elevenlabs configure`, places the agent's
+        # requests; with an ElevenLabs server of your own the caller plays the agent itself.
+        agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
+        pbx=Pbx(refer_answer=403) if args.refuse_refer else Pbx(),
     )
-    short_retention = args.clone_ttl_seconds is not None
-    stack = LocalStack(
-        state_dir=args.state_dir,
-        progress=say,
-        options=StackOptions(
-            emulator_options={"clone_latency": latency},
-            provisioned=1,
-            env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else {},
-            parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
-            if args.refuse_refer
-            else {},
-            schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
-        ),
+    _progress(
+        "calling" + (" (the simulated 3CX refuses the agent's SIP REFER)\n" if args.refuse_refer else "\n")
     )
-    try:
-        stack.start()
-    except StackAlreadyRunning as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    try:
-        sample = write_sample(Path(args.state_dir) / "demo-sample.wav")
-        say(f"registering a voice sample for the demo caller {DEMO_CALLER}")
-        register_caller(stack.describe(), DEMO_CALLER, [sample], consent="demo caller, synthetic voice")
-        caller = SimulatedCaller.for_stack(
-            stack.describe(),
-            greeting_seconds=args.greeting_seconds,
-            # The emulator's agent, wired by `warmline elevenlabs configure`, places the agent's
-            # requests; with an ElevenLabs server of your own the caller plays the agent itself.
-            agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
-            pbx=Pbx(refer_answer=403) if args.refuse_refer else Pbx(),
-        )
-        say(
-            "calling"
-            + (" (the simulated 3CX refuses the agent's SIP REFER)" if args.refuse_refer else "")
-            + "\n"
-        )
-        outcome = caller.call(DEMO_CALLER)
-        print("\n".join(outcome.timeline.lines()))
-        print()
-        if args.refuse_refer and not outcome.error:
-            return 0 if _watch_the_handoff_lost(stack, outcome) else 1
-        if outcome.error or not outcome.handed_off:
-            print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
-            print(f"logs: {stack.logs_dir}")
-            return 1
-        if short_retention and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
-            return 1
-        _report_metrics(stack)
-        say(f"function logs are in {stack.logs_dir}")
-        return 0
-    finally:
-        say("stopping the local stack")
-        stack.stop()
+    outcome = caller.call(DEMO_CALLER)
+    print("\n".join(outcome.timeline.lines()) + "\n")
+    if args.refuse_refer and not outcome.error:
+        return _watch_the_handoff_lost(stack, outcome)
+    if outcome.error or not outcome.handed_off:
+        print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
+        print(f"logs: {stack.logs_dir}")
+        return False
+    if args.clone_ttl_seconds is not None and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
+        return False
+    _report_metrics(stack)
+    _progress(f"function logs are in {stack.logs_dir}")
+    return True
 
 
 def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: float) -> bool:

@@ -94,9 +94,7 @@ def build_event(route: HttpRoute, path_parameters: dict[str, str], request: Http
     target = urlsplit(request.target)
     lowered = [(name.lower(), value) for name, value in request.headers]
     headers = _joined([(name, value) for name, value in lowered if name != "cookie"])
-    cookies = [
-        c.strip() for name, value in lowered if name == "cookie" for c in value.split(";") if c.strip()
-    ]
+    cookies = [c.strip() for n, v in lowered if n == "cookie" for c in v.split(";") if c.strip()]
     query = _joined(parse_qsl(target.query, keep_blank_values=True))
     domain_name = headers.get("host", "127.0.0.1").split(":")[0]
     event: dict[str, Any] = {

@@ -1,11 +1,10 @@
 """moto in server mode, as the local stack's child process (`python -m local.moto_main FD`).
 
-It serves on a listening socket its parent bound and passed down, so the port is known before the
-process starts and nothing else can take it in between (stacks start side by side in parallel test
-runs). DynamoDB requests are applied one at a time: moto's DynamoDB is not thread-safe (two writes
-to one item at once can fail with "dictionary changed size during iteration", a 500), while
-DynamoDB applies each request atomically. Other requests, such as an SQS long poll, run alongside.
-Transactions are all or nothing and isolated, as DynamoDB runs them (local/moto_dynamodb.py).
+It serves on a listening socket its parent bound, so the port is known before the process starts
+and nothing else can take it (stacks start side by side in parallel test runs). DynamoDB requests
+run one at a time: moto's DynamoDB is not thread-safe (two writes to one item at once can fail with
+a 500), while DynamoDB applies each request atomically. Other requests, such as an SQS long poll, run
+alongside. Transactions are all or nothing and isolated (local/moto_dynamodb.py).
 """
 
 from __future__ import annotations

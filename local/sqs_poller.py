@@ -113,26 +113,23 @@ class _SourcePoller:
     def _poll(self) -> None:
         while not self.stopping.is_set():
             self.slots.acquire()
-            messages = [] if self.stopping.is_set() else self._receive()
-            if messages:
+            try:
+                messages = self.sqs.receive_message(
+                    QueueUrl=self.queue.url,
+                    MaxNumberOfMessages=self.source.batch_size,
+                    WaitTimeSeconds=self.wait_time_s,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:
+                messages = []
+                if not self.stopping.is_set():
+                    log.exception("receiving from %s failed", self.queue.name)
+                    time.sleep(0.5)
+            if messages and not self.stopping.is_set():
                 self.executor.submit(self._run_batch, messages)
             else:
                 self.slots.release()
-
-    def _receive(self) -> list[dict[str, Any]]:
-        try:
-            return self.sqs.receive_message(
-                QueueUrl=self.queue.url,
-                MaxNumberOfMessages=self.source.batch_size,
-                WaitTimeSeconds=self.wait_time_s,
-                AttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-        except Exception:
-            if not self.stopping.is_set():
-                log.exception("receiving from %s failed", self.queue.name)
-                time.sleep(0.5)
-            return []
 
     def _run_batch(self, messages: list[dict[str, Any]]) -> None:
         try:

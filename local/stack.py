@@ -147,51 +147,55 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        options = self.options
-        load = functools.partial(template.load, self.template_path, options.parameter_overrides)
-        load()  # fail fast, before any process starts
-        self.progress("starting moto (AWS on loopback)")
-        self.moto = aws.MotoServer(self.logs_dir / "moto.log")
-        self.aws_endpoint_url = self.moto.start()
-        ids = template.LocalIds(stack_name=options.stack_name, aws_endpoint_url=self.aws_endpoint_url)
-        draft = load(ids)
-        key_secret = _elevenlabs_key_secret(draft)
-        self.secrets = self._secret_values(draft, key_secret)
-        self.progress(f"creating the resources of {self.template_path}")
-        secret_arns = aws.create_secrets(self.aws_endpoint_url, draft, self.secrets)
-        self.model = model = load(dataclasses.replace(ids, secret_arns=secret_arns))
-        for logical_id, seconds in options.function_timeout_overrides.items():
-            model.functions[logical_id].timeout = seconds
-        aws.create_resources(self.aws_endpoint_url, model, options.visibility_timeout_override)
-        for function_id in model.functions:  # each run's function logs (and metrics) are its own
-            (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
+        model = self._create_resources()
         if not self.elevenlabs_base_url and any(
             ELEVENLABS_BASE_URL_VARIABLE in f.environment for f in model.functions.values()
         ):
             self.progress("starting the ElevenLabs emulator")
             from emulators.elevenlabs import Emulator
 
+            key_secret = _elevenlabs_key_secret(model)
             api_key = self.secrets[key_secret] if key_secret else secrets.token_urlsafe(24)
-            self.emulator = Emulator(api_key, **options.emulator_options)
+            self.emulator = Emulator(api_key, **self.options.emulator_options)
             self.elevenlabs_base_url = self.emulator.start("127.0.0.1")
+        for function_id in model.functions:  # each run's function logs (and metrics) are its own
+            (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
         self.runtime = LambdaRuntime(
-            model.functions, self.logs_dir, self._function_environment(), options.http_concurrency
+            model.functions, self.logs_dir, self._function_environment(), self.options.http_concurrency
         )
-        if options.provisioned:
-            self.progress(f"starting {options.provisioned} warm execution environment(s) per function")
-            self.runtime.provision(options.provisioned)
+        if self.options.provisioned:
+            self.progress(f"starting {self.options.provisioned} warm execution environment(s) per function")
+            self.runtime.provision(self.options.provisioned)
         self.gateway = Gateway(model, self.runtime, self.logs_dir / ACCESS_LOG)
         self.api_base_url = self.gateway.start()
         self.endpoints = {route.name: self.api_base_url + route.path for route in model.routes}
         self.poller = SqsPoller(model, self.runtime, self.aws_endpoint_url)
         self.poller.start()
-        self.scheduler = Scheduler(model.schedules, self.runtime, options.schedule_every)
+        self.scheduler = Scheduler(model.schedules, self.runtime, self.options.schedule_every)
         self.scheduler.start()
         if self.emulator is not None:
             self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
             wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
         self._write_state()  # last: `python -m local up` waits for it
         self.progress(f"local stack up at {self.api_base_url}")
+
+    def _create_resources(self) -> template.StackModel:
+        """moto, and the template's resources in it; the model with their physical ids."""
+        load = functools.partial(template.load, self.template_path, self.options.parameter_overrides)
+        load()  # fail fast, before any process starts
+        self.progress("starting moto (AWS on loopback)")
+        self.moto = aws.MotoServer(self.logs_dir / "moto.log")
+        self.aws_endpoint_url = self.moto.start()
+        ids = template.LocalIds(stack_name=self.options.stack_name, aws_endpoint_url=self.aws_endpoint_url)
+        draft = load(ids)
+        self.secrets = self._secret_values(draft)
+        self.progress(f"creating the resources of {self.template_path}")
+        secret_arns = aws.create_secrets(self.aws_endpoint_url, draft, self.secrets)
+        self.model = model = load(dataclasses.replace(ids, secret_arns=secret_arns))
+        for logical_id, seconds in self.options.function_timeout_overrides.items():
+            model.functions[logical_id].timeout = seconds
+        aws.create_resources(self.aws_endpoint_url, model, self.options.visibility_timeout_override)
+        return model
 
     def _function_environment(self) -> dict[str, str]:
         """The variables every function gets on top of the template's and Lambda's."""
@@ -204,8 +208,9 @@ class LocalStack:
             environment[ELEVENLABS_BASE_URL_VARIABLE] = self.elevenlabs_base_url
         return environment
 
-    def _secret_values(self, model: template.StackModel, key_secret: str | None) -> dict[str, str]:
+    def _secret_values(self, model: template.StackModel) -> dict[str, str]:
         values = {logical_id: secrets.token_urlsafe(24) for logical_id in model.secrets}
+        key_secret = _elevenlabs_key_secret(model)
         if key_secret and self.elevenlabs_base_url and os.environ.get("ELEVENLABS_API_KEY"):
             values[key_secret] = os.environ["ELEVENLABS_API_KEY"]
         return values | self.options.secret_values
@@ -216,10 +221,6 @@ class LocalStack:
         return {
             "api_base_url": self.api_base_url,
             "endpoints": self.endpoints,
-            "routes": [
-                {"name": r.name, "method": r.method, "path": r.path, "function": r.function}
-                for r in self.model.routes
-            ],
             "schedules": [
                 {
                     "name": s.name,

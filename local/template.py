@@ -186,7 +186,6 @@ class HttpApiSettings:
 
 @dataclass
 class StackModel:
-    template_path: Path
     parameters: dict[str, Any]
     http_api_id: str
     http_api: HttpApiSettings
