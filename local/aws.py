@@ -1,9 +1,17 @@
-"""AWS on loopback: moto in server mode, and the template's resources created in it."""
+"""AWS on loopback: moto in server mode, and the template's resources created in it.
+
+Run as a script (`python -m local.aws FD`), this module is moto's process: it serves on a listening
+socket its parent bound, so the port is known before the process starts and nothing else can take it
+(stacks start side by side in parallel test runs).
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,8 +28,7 @@ START_TIMEOUT_S = 30.0
 
 
 class MotoServer:
-    """moto in server mode (local/moto_main.py), as a child process on a loopback port it is handed
-    already bound: any free port, or the one asked for."""
+    """moto in server mode, a child process on a loopback port it is handed: any free one, or `port`."""
 
     def __init__(self, log_path: Path, port: int = 0):
         self.log_path = log_path
@@ -36,7 +43,7 @@ class MotoServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with socket.create_server(("127.0.0.1", self.port)) as listener, open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local.moto_main", str(listener.fileno())],
+                [sys.executable, "-m", "local.aws", str(listener.fileno())],
                 pass_fds=(listener.fileno(),),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -136,3 +143,41 @@ def _queue_attributes(
             {"deadLetterTargetArn": target, "maxReceiveCount": queue.max_receive_count}
         )
     return attributes
+
+
+def _serve_moto(listening_fd: int) -> None:
+    """moto's process. DynamoDB requests run one at a time: moto's DynamoDB is not thread-safe (two
+    writes to one item at once can fail with a 500), while DynamoDB applies each request atomically.
+    Other requests, such as an SQS long poll, run alongside. Transactions are all or nothing and
+    isolated (local/moto_dynamodb.py)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from local import moto_dynamodb
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a log line per request
+    moto_dynamodb.install()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    moto = DomainDispatcherApplication(create_backend_app)
+    moto.debug = True  # as moto's own server: a failing request logs its traceback
+    dynamodb_lock = threading.Lock()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return moto(environ, start_response)
+        with dynamodb_lock:
+            return list(moto(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler, fd=listening_fd
+    )
+    os.environ["MOTO_PORT"] = str(server.port)  # moto writes its port into URLs it answers
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    _serve_moto(int(sys.argv[1]))

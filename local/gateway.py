@@ -38,11 +38,10 @@ class Router:
     """API Gateway's choice: the most specific matching route wins (fewest path variables)."""
 
     def __init__(self, routes: list[HttpRoute]):
-        compiled = []
-        for route in routes:
+        self.routes: list[tuple[HttpRoute, re.Pattern[str]]] = []
+        for route in sorted(routes, key=lambda route: route.path.count("{")):
             pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(route.path))
-            compiled.append((route.path.count("{"), route, re.compile(f"^{pattern}$")))
-        self.routes = [(route, pattern) for _, route, pattern in sorted(compiled, key=lambda c: c[0])]
+            self.routes.append((route, re.compile(f"^{pattern}$")))
 
     def match(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         for route, pattern in self.routes:
@@ -225,9 +224,7 @@ class Gateway:
         self.router = Router(model.routes)
         self.runtime = runtime
         self.api_id = model.http_api_id
-        self.throttle = None
-        if settings.throttling_rate_limit is not None and settings.throttling_burst_limit is not None:
-            self.throttle = RouteThrottle(settings.throttling_rate_limit, settings.throttling_burst_limit)
+        self.throttle = RouteThrottle(*settings.throttling) if settings.throttling else None
         self.access_log = None
         if settings.access_log_format is not None and access_log_path is not None:
             access_log_path.unlink(missing_ok=True)  # each run's access log is its own

@@ -1,12 +1,10 @@
 """Lambda-like execution environments: one OS process per environment, a pool per function.
 
-A fresh process imports the handler module (the cold start) and then serves invocations one at a
-time over a socket pair, newline-delimited JSON both ways. An idle environment is reused (warm);
-when all are busy a new one starts, up to the function's concurrency cap. An invocation that runs
-past the function's Timeout kills its environment, as Lambda does.
-
-Run as a script, this file is the environment's bootstrap; it uses only the standard library so
-that nothing of the local stack is imported into the function's process.
+A new process imports the handler (the cold start), then serves invocations one at a time over a
+socket pair, newline-delimited JSON both ways. An idle environment is reused; when all are busy a new
+one starts, up to the function's concurrency cap. An invocation past the function's Timeout kills its
+environment, as Lambda does. Run as a script, this file is the environment's side: the standard
+library only, so nothing of the local stack is imported into the function's process.
 """
 
 from __future__ import annotations
@@ -110,8 +108,7 @@ class ExecutionEnvironment:
 
     def __init__(self, function: Function, environment: dict[str, str], log_path: Path):
         self.function = function
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.name}"
+        log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
         self.init_ms: float | None = None
         parent_socket, child_socket = socket.socketpair()
         config = {
@@ -123,7 +120,7 @@ class ExecutionEnvironment:
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-u", __file__, json.dumps(config)],
-                env={**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream_name},
+                env={**environment, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name},
                 cwd=function.code_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -149,13 +146,7 @@ class ExecutionEnvironment:
 
     def invoke(self, request_id: str, event: Any) -> dict[str, Any]:
         timeout_s = self.function.timeout
-        request = {
-            "request_id": request_id,
-            "event": event,
-            "timeout_ms": timeout_s * 1000,
-            "invoked_function_arn": self.invoked_function_arn,
-            "log_stream_name": self.log_stream_name,
-        }
+        request = {"request_id": request_id, "event": event, "timeout_ms": timeout_s * 1000}
         try:
             self.socket.sendall(json.dumps(request).encode() + b"\n")
         except OSError as error:
@@ -249,9 +240,7 @@ class FunctionPool:
     def discard(self, environment: ExecutionEnvironment) -> None:
         environment.kill()
         with self.condition:
-            self.live.discard(environment)
-            if environment in self.idle:
-                self.idle.remove(environment)
+            self.live.discard(environment)  # never idle: it failed starting or invoked
             self.condition.notify()
 
     def pids(self) -> list[int]:
@@ -374,10 +363,10 @@ class LambdaContext:
     def __init__(self, request: dict[str, Any]):
         self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-        self.invoked_function_arn = request["invoked_function_arn"]
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
         self.aws_request_id = request["request_id"]
         self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
-        self.log_stream_name = request["log_stream_name"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
         self._deadline = time.monotonic() + request["timeout_ms"] / 1000
 
     def get_remaining_time_in_millis(self) -> int:

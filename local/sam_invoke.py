@@ -1,14 +1,9 @@
 """`python -m local.sam_invoke`: AWS (moto) and ElevenLabs (the emulator) on fixed loopback ports, for
 `sam local invoke --env-vars env.json` (docs/local-stack.md, "Testing a function with `sam local invoke`").
 
-`sam local invoke` runs a function in Docker with only the environment variables the template
-declares, each overridden by env.json; the functions read their secrets from Secrets Manager. So
-env.json points the declared variables at what this command creates: the template's table, queues
-and bucket in moto under the stack name `warmline-invoke`, its secrets with the values the files in
-events/ carry (dummy values, never a real secret), AWS_ENDPOINT_URL at moto (declared, empty in AWS,
-through the LocalAwsEndpointUrl parameter) and ELEVENLABS_BASE_URL at the emulator.
-
-`--write-env PATH` writes env.json from the template (a test keeps the committed one equal to it).
+The template's resources live in moto under the stack name `warmline-invoke`, its secrets hold the
+(dummy) values the files in events/ carry, and env.json points each function's declared variables at
+them. `--write-env PATH` writes env.json from the template (a test keeps the committed one equal to it).
 """
 
 from __future__ import annotations
@@ -47,14 +42,12 @@ EVENT_FUNCTIONS = {
 }
 
 
-def load_model(aws_url: str = AWS_URL, template_path: Path = ROOT / "template.yaml") -> template.StackModel:
+def load_model(aws_url: str = AWS_URL) -> template.StackModel:
     ids = template.LocalIds(stack_name=STACK_NAME, aws_endpoint_url=aws_url)
-    return template.load(template_path, {}, ids)
+    return template.load(ROOT / "template.yaml", {}, ids)
 
 
-def env_json(
-    model: template.StackModel, aws_url: str = AWS_URL, elevenlabs_url: str = ELEVENLABS_URL
-) -> dict[str, dict[str, str]]:
+def env_json(model: template.StackModel) -> dict[str, dict[str, str]]:
     """For each function, the variables that name this command's resources (secrets by name)."""
     secret_names = {secret.arn: secret.name for secret in model.secrets.values()}
     functions: dict[str, dict[str, str]] = {}
@@ -64,8 +57,8 @@ def env_json(
             for name, value in function.environment.items()
             if STACK_NAME in value
         }
-        variables["AWS_ENDPOINT_URL"] = aws_url
-        variables["ELEVENLABS_BASE_URL"] = elevenlabs_url
+        variables["AWS_ENDPOINT_URL"] = AWS_URL
+        variables["ELEVENLABS_BASE_URL"] = ELEVENLABS_URL
         functions[logical_id] = dict(sorted(variables.items()))
     return functions
 
@@ -94,13 +87,6 @@ def register_caller(model: template.StackModel, aws_url: str) -> str:
     return key
 
 
-def invoke_commands() -> list[str]:
-    return [
-        f"sam local invoke {function} -e events/{name} --env-vars env.json --docker-network host"
-        for name, function in EVENT_FUNCTIONS.items()
-    ]
-
-
 def serve() -> int:
     from emulators.elevenlabs import CloneLatency, Emulator
 
@@ -112,8 +98,8 @@ def serve() -> int:
         create_resources(load_model(), AWS_URL)
         print(f"AWS (moto) at {AWS_URL}, the ElevenLabs emulator at {ELEVENLABS_URL}; in another shell:")
         print("  sam build")
-        for command in invoke_commands():
-            print(f"  {command}")
+        for name, function in EVENT_FUNCTIONS.items():
+            print(f"  sam local invoke {function} -e events/{name} --env-vars env.json --docker-network host")
         print("Ctrl-C stops both.", flush=True)
         stop = threading.Event()
         for number in (signal.SIGINT, signal.SIGTERM):

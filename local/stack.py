@@ -86,9 +86,8 @@ class StackOptions:
     emulator_options: dict[str, Any] = field(default_factory=dict)  # the emulator's keyword arguments
     http_concurrency: int = DEFAULT_HTTP_CONCURRENCY
     stack_name: str = "local"
-    provisioned: int = (
-        0  # warm environments per function before the gateway opens (Lambda's provisioned concurrency)
-    )
+    # Warm environments per function before the gateway opens, like Lambda's provisioned concurrency.
+    provisioned: int = 0
     schedule_every: float | None = None  # replaces the period of every `Schedule` event (seconds)
 
 
@@ -266,11 +265,9 @@ class LocalStack:
         }
 
     def stop(self) -> None:
-        if self.runtime is not None:
-            stats_file = self.state_dir / "stats.json"
-            stats_file.write_text(
-                json.dumps({**self.stats(), "invocations": self.runtime.invocations()}, indent=2) + "\n"
-            )
+        if self.runtime is not None:  # the run's figures, to look at afterwards
+            figures = {**self.stats(), "invocations": self.runtime.invocations()}
+            (self.state_dir / "stats.json").write_text(json.dumps(figures, indent=2) + "\n")
         for part in ("scheduler", "poller", "gateway", "runtime", "emulator", "moto"):
             component = getattr(self, part)
             setattr(self, part, None)

@@ -45,13 +45,11 @@ class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 
 
 def _construct_short_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    """`!Ref X` -> {"Ref": X}, `!GetAtt A.B` -> {"Fn::GetAtt": [A, B]}, `!Sub s` -> {"Fn::Sub": s}, ..."""
+    """`!Ref X` -> {"Ref": X}, `!GetAtt A.B` -> {"Fn::GetAtt": [A, B]}, `!If [...]` -> {"Fn::If": [...]}"""
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)
+        value = loader.construct_sequence(node, deep=True)  # no short tag the template uses takes a map
     if tag_suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {"Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}": value}
@@ -138,21 +136,22 @@ class Function:
 
 
 @dataclass(frozen=True)
-class Table:
+class Resource:
     logical_id: str
     name: str
     arn: str
+
+
+@dataclass(frozen=True)
+class Table(Resource):
     key_schema: list[dict[str, str]]
     attribute_definitions: list[dict[str, str]]
     ttl_attribute: str | None
 
 
 @dataclass(frozen=True)
-class Queue:
-    logical_id: str
-    name: str
+class Queue(Resource):
     url: str
-    arn: str
     visibility_timeout: int
     message_retention_period: int | None
     dead_letter_queue: str | None
@@ -160,28 +159,22 @@ class Queue:
 
 
 @dataclass(frozen=True)
-class Bucket:
-    logical_id: str
-    name: str
-    arn: str
+class Bucket(Resource):
     versioned: bool
 
 
 @dataclass(frozen=True)
-class Secret:
-    logical_id: str
-    name: str
-    arn: str
+class Secret(Resource):
     description: str
 
 
 @dataclass(frozen=True)
 class HttpApiSettings:
-    """The stage's default route throttling and its access log format, when the template sets them."""
+    """The stage's default route throttling (requests per second, burst) and its access log format,
+    when the template sets them."""
 
-    throttling_rate_limit: float | None = None
-    throttling_burst_limit: int | None = None
-    access_log_format: str | None = None
+    throttling: tuple[float, int] | None
+    access_log_format: str | None
 
 
 @dataclass
@@ -424,9 +417,7 @@ class _Resolver:
 
     def model(self) -> StackModel:
         [http_api, *_] = self._of_type("AWS::Serverless::HttpApi") or ["ServerlessHttpApi"]
-        model = StackModel(
-            self.path, dict(self.parameters), self.ids.http_api_id(http_api), self._http_api(http_api)
-        )
+        model = StackModel(dict(self.parameters), self.ids.http_api_id(http_api), self._http_api(http_api))
         builders = {
             "AWS::DynamoDB::Table": (model.tables, self._table),
             "AWS::SQS::Queue": (model.queues, self._queue),
@@ -444,10 +435,9 @@ class _Resolver:
         properties = self._properties(logical_id) if logical_id in self.resources else {}
         throttling = properties.get("DefaultRouteSettings") or {}
         rate, burst = throttling.get("ThrottlingRateLimit"), throttling.get("ThrottlingBurstLimit")
+        log_format = (properties.get("AccessLogSettings") or {}).get("Format")
         return HttpApiSettings(
-            throttling_rate_limit=None if rate is None else float(rate),
-            throttling_burst_limit=_optional_int(burst),
-            access_log_format=(properties.get("AccessLogSettings") or {}).get("Format"),
+            None if rate is None or burst is None else (float(rate), int(burst)), log_format
         )
 
     def _table(self, logical_id: str) -> Table:
