@@ -27,7 +27,6 @@ from warmline_cli.api import process_alive
 
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 20.0
-CLONE_LATENCIES = ("demo", "realistic", "instant")
 
 
 def _seconds(text: str) -> float:
@@ -59,7 +58,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--clone-latency",
-        choices=CLONE_LATENCIES,
+        choices=("demo", "realistic", "instant"),
         default="demo",
         help="the ElevenLabs emulator's clone latency: demo (scaled 5-30 s), realistic (5-30 s), instant",
     )

@@ -23,8 +23,6 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 TEXT_CONTENT_TYPES = re.compile(
     r"^(text/.*|application/(json|xml|javascript|x-javascript|graphql)|application/[\w.+-]+\+(json|xml))$"
 )
-NOT_FOUND = (404, {"message": "Not Found"})
-TOO_MANY_REQUESTS = (429, {"message": "Too Many Requests"})
 INTERNAL_ERROR = (500, {"message": "Internal Server Error"})
 
 log = logging.getLogger("warmline.local.gateway")
@@ -246,10 +244,10 @@ class Gateway:
     def handle(self, request: HttpRequest) -> HttpResponse:
         matched = self.router.match(request.method, urlsplit(request.target).path)
         if matched is None:
-            return json_response(*NOT_FOUND)
+            return json_response(404, {"message": "Not Found"})
         route, path_parameters = matched
         if self.throttle is not None and not self.throttle.allow(route.route_key):
-            response, integration = json_response(*TOO_MANY_REQUESTS), "-"
+            response, integration = json_response(429, {"message": "Too Many Requests"}), "-"
         else:
             event = build_event(route, path_parameters, request, self.api_id)
             invocation = self.runtime.invoke(route.function, event)

@@ -61,9 +61,7 @@ class Invocation:
         return self.error is None
 
     def record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record.pop("result")
-        return record
+        return {name: value for name, value in asdict(self).items() if name != "result"}
 
 
 class EnvironmentFailed(Exception):
@@ -167,8 +165,7 @@ class ExecutionEnvironment:
         return json.loads(line)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
+        self.process.kill()  # a no-op once it has exited
         self.process.wait()
         self.reader.close()
         self.socket.close()
@@ -422,6 +419,7 @@ def _serve(config: dict[str, Any]) -> None:
 
     handler = _load_handler(config)
     if isinstance(handler, dict):
+        print(f"[ERROR] {handler['errorType']}: {handler['errorMessage']}")
         send({"type": "init_error", "error": handler})
         return
     init_ms = (time.perf_counter() - started) * 1000

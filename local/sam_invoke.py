@@ -71,7 +71,7 @@ def create_resources(model: template.StackModel, aws_url: str) -> None:
     register_caller(model, aws_url)
 
 
-def register_caller(model: template.StackModel, aws_url: str) -> str:
+def register_caller(model: template.StackModel, aws_url: str) -> None:
     """CALLER with a sample, under the caller key events/clone_job.json names."""
     from warmline.adapters.dynamodb import DynamoCloneStore
     from warmline.adapters.s3 import S3SampleStore
@@ -84,7 +84,6 @@ def register_caller(model: template.StackModel, aws_url: str) -> str:
     sample = samples.write(key, "sample.mp3", b"ID3\x04 a dummy voice sample", "audio/mpeg")
     store = DynamoCloneStore(aws.client("dynamodb", aws_url), model.tables["CloneTable"].name)
     store.save_profile(CallerProfile(key, (sample,), "a dummy caller for sam local invoke", mask(number), 0))
-    return key
 
 
 def serve() -> int:

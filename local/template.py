@@ -20,8 +20,6 @@ import yaml
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 NO_VALUE = object()
-DEFAULT_TIMEOUT_S = 3
-DEFAULT_MEMORY_MB = 128
 
 ARN_FORMATS = {
     "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
@@ -298,7 +296,7 @@ def _truthy(value: Any) -> bool:
 class _Resolver:
     def __init__(self, path: Path, document: dict[str, Any], parameters: dict[str, Any], ids: LocalIds):
         self.path = path
-        self.document = document
+        self.globals = (document.get("Globals") or {}).get("Function") or {}
         self.parameters = parameters
         self.ids = ids
         self.resources: dict[str, dict[str, Any]] = document.get("Resources", {})
@@ -485,8 +483,7 @@ class _Resolver:
         return Secret(logical_id, self.name(logical_id), self.arn(logical_id), description)
 
     def _function(self, logical_id: str) -> Function:
-        global_properties = (self.document.get("Globals") or {}).get("Function") or {}
-        raw = _merge_globals(global_properties, self.resources[logical_id].get("Properties") or {})
+        raw = _merge_globals(self.globals, self.resources[logical_id].get("Properties") or {})
         events = raw.pop("Events", {}) or {}
         properties = self.resolve(raw)
         if not isinstance(properties.get("CodeUri"), str):
@@ -498,8 +495,8 @@ class _Resolver:
             code_dir=(self.path.parent / properties["CodeUri"]).resolve(),
             handler=properties["Handler"],
             runtime=properties.get("Runtime", ""),
-            timeout=int(properties.get("Timeout", DEFAULT_TIMEOUT_S)),
-            memory_size=int(properties.get("MemorySize", DEFAULT_MEMORY_MB)),
+            timeout=int(properties.get("Timeout", 3)),  # Lambda's defaults: 3 s, 128 MB
+            memory_size=int(properties.get("MemorySize", 128)),
             environment={name: _as_text(value) for name, value in variables.items()},
             layer_dirs=self._layer_dirs(properties.get("Layers", [])),
         )
