@@ -11,11 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from local.stack import (
+    STATE_FILE,
     LocalStack,
     StackAlreadyRunning,
     StackOptions,
@@ -28,7 +27,6 @@ from warmline_cli.api import process_alive
 
 UP_TIMEOUT_S = 90.0
 DOWN_TIMEOUT_S = 20.0
-CLONE_LATENCIES = ("demo", "realistic", "instant")
 
 
 def _seconds(text: str) -> float:
@@ -44,7 +42,12 @@ def _seconds(text: str) -> float:
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--template", default="template.yaml", help="the SAM template to run")
     parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE", help="override a template parameter"
+        "--param",
+        type=_parameter,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a template parameter",
     )
     parser.add_argument(
         "--visibility-timeout",
@@ -55,7 +58,7 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--clone-latency",
-        choices=CLONE_LATENCIES,
+        choices=("demo", "realistic", "instant"),
         default="demo",
         help="the ElevenLabs emulator's clone latency: demo (scaled 5-30 s), realistic (5-30 s), instant",
     )
@@ -93,20 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parameters(pairs: list[str]) -> dict[str, str]:
-    parameters = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator:
-            raise SystemExit(f"--param expects NAME=VALUE, got {pair!r}")
-        parameters[name] = value
-    return parameters
-
-
-def _as_serve(argv: list[str]) -> list[str]:
-    """`up`'s own arguments, for the `serve` it starts in the background."""
-    index = argv.index("up")
-    return [*argv[:index], "serve", *argv[index + 1 :]]
+def _parameter(pair: str) -> tuple[str, str]:
+    name, separator, value = pair.partition("=")
+    if not separator:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {pair!r}")
+    return name, value
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -120,7 +114,7 @@ def serve(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         progress=lambda message: print(message, flush=True),
         options=StackOptions(
-            parameter_overrides=_parameters(args.param),
+            parameter_overrides=dict(args.param),
             env_overrides=retention_overrides(args.clone_ttl_seconds) if args.clone_ttl_seconds else {},
             visibility_timeout_override=args.visibility_timeout,
             emulator_options={"clone_latency": getattr(CloneLatency, args.clone_latency)()},
@@ -130,8 +124,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         stack.start()
     except (StackAlreadyRunning, TemplateError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return 1
+        return _error(str(error))
     try:
         stop_requested.wait()
     finally:
@@ -141,35 +134,24 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1)
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def up(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir)
     running = running_stack(state_dir)
     if running:
-        print(
-            f"error: a local stack is already up at {running['api_base_url']} "
-            f"(pid {running['pids']['stack']}); run `python -m local down` first",
-            file=sys.stderr,
+        return _error(
+            f"a local stack is already up at {running['api_base_url']} (pid {running['pids']['stack']}); "
+            "run `python -m local down` first"
         )
-        return 1
     if not Path(args.template).is_file():
-        print(f"error: no template at {args.template}", file=sys.stderr)
-        return 1
+        return _error(f"no template at {args.template}")
     (state_dir / "logs").mkdir(parents=True, exist_ok=True)
     log_path = state_dir / "logs" / "stack.log"
     print(f"starting the local stack in the background (log: {log_path})", flush=True)
+    index = args.argv.index("up")
+    serve_argv = [*args.argv[:index], "serve", *args.argv[index + 1 :]]
     with open(log_path, "wb") as log:
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "local", *_as_serve(args.argv)],
+            [sys.executable, "-m", "local", *serve_argv],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -179,26 +161,23 @@ def up(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + UP_TIMEOUT_S
     while time.monotonic() < deadline:
         lines = log_path.read_text(errors="replace").splitlines()
-        for line in lines[shown:]:
-            print(f"  {line}", flush=True)
+        print("".join(f"  {line}\n" for line in lines[shown:]), end="", flush=True)
         shown = len(lines)
         if daemon.poll() is not None:
-            print(
-                f"error: the local stack exited with code {daemon.returncode}; see {log_path}",
-                file=sys.stderr,
-            )
-            return 1
+            return _error(f"the local stack exited with code {daemon.returncode}; see {log_path}")
         state = read_state(state_dir)
-        if state and state["pids"]["stack"] == daemon.pid and _answers(state["api_base_url"]):
+        if state and state["pids"]["stack"] == daemon.pid:  # written once the stack is up
             print(f"API base URL: {state['api_base_url']}")
-            print(f"state: {(state_dir / 'local.json').resolve()}")
+            print(f"state: {(state_dir / STATE_FILE).resolve()}")
             print("stop it with `python -m local down`")
             return 0
         time.sleep(0.2)
-    print(
-        f"error: the local stack did not come up within {UP_TIMEOUT_S:.0f} s; see {log_path}", file=sys.stderr
-    )
     _stop_processes({"pids": {"stack": daemon.pid}, "process_group": daemon.pid})
+    return _error(f"the local stack did not come up within {UP_TIMEOUT_S:.0f} s; see {log_path}")
+
+
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
     return 1
 
 
@@ -232,10 +211,9 @@ def down(args: argparse.Namespace) -> int:
         return 0
     print(f"stopping the local stack (pids {', '.join(map(str, state['pids'].values()))})", flush=True)
     survivors = _stop_processes(state)
-    (state_dir / "local.json").unlink(missing_ok=True)
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
     if survivors:
-        print(f"error: these processes would not stop: {survivors}", file=sys.stderr)
-        return 1
+        return _error(f"these processes would not stop: {survivors}")
     print("stopped")
     return 0
 

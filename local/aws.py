@@ -1,9 +1,17 @@
-"""AWS on loopback: moto in server mode, and the template's resources created in it."""
+"""AWS on loopback: moto in server mode, and the template's resources created in it.
+
+Run as a script (`python -m local.aws FD`), this module is moto's process: it serves on a listening
+socket its parent bound, so the port is known before the process starts and nothing else can take it
+(stacks start side by side in parallel test runs).
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -14,20 +22,18 @@ from typing import Any
 import boto3
 import httpx
 
-from local.template import REGION, StackModel
+from local.template import REGION, Queue, StackModel
 
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+START_TIMEOUT_S = 30.0
 
 
 class MotoServer:
-    """moto in server mode (local/moto_main.py), as a child process on a loopback port it is handed
-    already bound."""
+    """moto in server mode, a child process on a loopback port it is handed: any free one, or `port`."""
 
-    def __init__(self, log_path: Path, start_timeout_s: float = 30.0):
+    def __init__(self, log_path: Path, port: int = 0):
         self.log_path = log_path
-        self.start_timeout_s = start_timeout_s
+        self.port = port
         self.process: subprocess.Popen | None = None
-        self.url: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -35,40 +41,32 @@ class MotoServer:
 
     def start(self) -> str:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with socket.create_server(("127.0.0.1", 0)) as listener, open(self.log_path, "ab") as log:
+        with socket.create_server(("127.0.0.1", self.port)) as listener, open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local.moto_main", str(listener.fileno())],
+                [sys.executable, "-m", "local.aws", str(listener.fileno())],
                 pass_fds=(listener.fileno(),),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-            self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        if not self._answers():
-            self.stop()
-            raise RuntimeError(f"moto server did not start; see {self.log_path}")
-        return self.url
-
-    def _answers(self) -> bool:
-        """The first request waits on the socket until moto serves it, or fails when moto exits."""
-        try:
-            httpx.get(f"{self.url}/moto-api/", timeout=self.start_timeout_s)
+            url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        try:  # the first request waits on the socket until moto serves it, or fails when moto exits
+            httpx.get(f"{url}/moto-api/", timeout=START_TIMEOUT_S)
         except httpx.HTTPError:
-            return False
-        return self.process is not None and self.process.poll() is None
+            self.stop()
+            raise RuntimeError(f"moto server did not start; see {self.log_path}") from None
+        return url
 
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         self.process = None
-        self.url = None
 
 
 # One boto3 session for every client made here: a new session reads each service's model from disk
@@ -87,8 +85,8 @@ def client(service: str, endpoint_url: str, region: str = REGION) -> Any:
             service,
             endpoint_url=endpoint_url,
             region_name=region,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
 
 
@@ -115,36 +113,71 @@ def create_resources(endpoint_url: str, model: StackModel, visibility_timeout_ov
             BillingMode="PAY_PER_REQUEST",
         )
         if table.ttl_attribute:
-            dynamodb.update_time_to_live(
-                TableName=table.name,
-                TimeToLiveSpecification={"AttributeName": table.ttl_attribute, "Enabled": True},
-            )
-
+            ttl = {"AttributeName": table.ttl_attribute, "Enabled": True}
+            dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification=ttl)
     sqs = client("sqs", endpoint_url)
-    dead_letter_first = sorted(model.queues.values(), key=lambda queue: queue.dead_letter_queue is not None)
-    for queue in dead_letter_first:
-        attributes = {
-            "VisibilityTimeout": str(
-                visibility_timeout_override
-                if visibility_timeout_override is not None
-                else queue.visibility_timeout
-            )
-        }
-        if queue.message_retention_period is not None:
-            attributes["MessageRetentionPeriod"] = str(queue.message_retention_period)
-        if queue.dead_letter_queue:
-            attributes["RedrivePolicy"] = json.dumps(
-                {
-                    "deadLetterTargetArn": model.queues[queue.dead_letter_queue].arn,
-                    "maxReceiveCount": queue.max_receive_count,
-                }
-            )
+    for queue in sorted(model.queues.values(), key=lambda queue: queue.dead_letter_queue is not None):
+        attributes = _queue_attributes(model, queue, visibility_timeout_override)
         created_url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
         if created_url != queue.url:
             raise RuntimeError(f"queue {queue.logical_id}: moto answered {created_url}, expected {queue.url}")
-
     s3 = client("s3", endpoint_url)
     for bucket in model.buckets.values():
         s3.create_bucket(Bucket=bucket.name)
         if bucket.versioned:
             s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def _queue_attributes(
+    model: StackModel, queue: Queue, visibility_timeout_override: int | None
+) -> dict[str, str]:
+    visibility = (
+        queue.visibility_timeout if visibility_timeout_override is None else visibility_timeout_override
+    )
+    attributes = {"VisibilityTimeout": str(visibility)}
+    if queue.message_retention_period is not None:
+        attributes["MessageRetentionPeriod"] = str(queue.message_retention_period)
+    if queue.dead_letter_queue:
+        target = model.queues[queue.dead_letter_queue].arn
+        attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": target, "maxReceiveCount": queue.max_receive_count}
+        )
+    return attributes
+
+
+def _serve_moto(listening_fd: int) -> None:
+    """moto's process. DynamoDB requests run one at a time: moto's DynamoDB is not thread-safe (two
+    writes to one item at once can fail with a 500), while DynamoDB applies each request atomically.
+    Other requests, such as an SQS long poll, run alongside. Transactions are all or nothing and
+    isolated (local/moto_dynamodb.py)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from local import moto_dynamodb
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a log line per request
+    moto_dynamodb.install()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    moto = DomainDispatcherApplication(create_backend_app)
+    moto.debug = True  # as moto's own server: a failing request logs its traceback
+    dynamodb_lock = threading.Lock()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return moto(environ, start_response)
+        with dynamodb_lock:
+            return list(moto(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler, fd=listening_fd
+    )
+    os.environ["MOTO_PORT"] = str(server.port)  # moto writes its port into URLs it answers
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    _serve_moto(int(sys.argv[1]))

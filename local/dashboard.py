@@ -1,16 +1,10 @@
 """The CloudWatch dashboard of template.yaml drawn as a PNG, from the EMF lines the functions printed on
-the local stack.
+the local stack (`python -m local.dashboard --out .warmline/dashboard.png [--logs .warmline/logs]`).
 
-    python -m local.dashboard --out .warmline/dashboard.png [--logs .warmline/logs]
-
-On AWS, CloudWatch turns these lines into metrics; locally the stack writes each function's stdout
-to .warmline/logs/<FunctionLogicalId>.log, and this reads them back. Every metric widget of the
-template's dashboard is a panel here, at its place in the grid, each of its rows a series over time
-(counts summed per period, zero where nothing happened; other statistics per period where there was
-data). Rows of AWS metrics and metric-math expressions have no local data and say so. A horizontal
-line marks a target: the widget's own `annotations`, and the template parameter that bounds the
-metric (a clone slower than the greeting timeout, an IVR wait past its longest, a handoff past its
-window).
+Every metric widget is a panel at its place in the grid, each of its rows a series over time (counts
+summed per period, zero where nothing happened; other statistics where there was data). Rows of AWS
+metrics and metric-math expressions have no local data and say so. A horizontal line marks a target:
+the widget's own `annotations`, and the template parameter that bounds the metric.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,6 +28,38 @@ REFUSED_REFER_WINDOW_SECONDS = 5  # HandoffWindowSeconds with --refuse-refer (th
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    from emulators.elevenlabs import CloneLatency
+
+    latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
+    _progress(
+        f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
+        f"{latency.max_seconds * latency.scale:.1f} s"
+    )
+    short_retention = args.clone_ttl_seconds is not None
+    options = StackOptions(
+        emulator_options={"clone_latency": latency},
+        provisioned=1,
+        env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else {},
+        parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
+        if args.refuse_refer
+        else {},
+        schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
+    )
+    stack = LocalStack(state_dir=args.state_dir, progress=_progress, options=options)
+    try:
+        stack.start()
+    except StackAlreadyRunning as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        return 0 if _play(stack, args) else 1
+    finally:
+        _progress("stopping the local stack")
+        stack.stop()
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
     parser.add_argument(
         "--realistic",
@@ -50,68 +83,38 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clone_ttl_seconds is not None and not 0 < args.clone_ttl_seconds <= 300:
         parser.error("--clone-ttl-seconds: give more than 0 and at most 300 seconds")
+    return args
 
-    from emulators.elevenlabs import CloneLatency
 
-    latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
-    say = _progress
-    say(
-        f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
-        f"{latency.max_seconds * latency.scale:.1f} s"
+def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
+    """One call from the demo caller, and what follows it; whether it went as it should."""
+    sample = write_sample(Path(args.state_dir) / "demo-sample.wav")
+    _progress(f"registering a voice sample for the demo caller {DEMO_CALLER}")
+    register_caller(stack.describe(), DEMO_CALLER, [sample], consent="demo caller, synthetic voice")
+    caller = SimulatedCaller.for_stack(
+        stack.describe(),
+        greeting_seconds=args.greeting_seconds,
+        # The emulator's agent, wired by `warmline elevenlabs configure`, places the agent's
+        # requests; with an ElevenLabs server of your own the caller plays the agent itself.
+        agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
+        pbx=Pbx(refer_answer=403) if args.refuse_refer else Pbx(),
     )
-    short_retention = args.clone_ttl_seconds is not None
-    stack = LocalStack(
-        state_dir=args.state_dir,
-        progress=say,
-        options=StackOptions(
-            emulator_options={"clone_latency": latency},
-            provisioned=1,
-            env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else {},
-            parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
-            if args.refuse_refer
-            else {},
-            schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
-        ),
+    _progress(
+        "calling" + (" (the simulated 3CX refuses the agent's SIP REFER)\n" if args.refuse_refer else "\n")
     )
-    try:
-        stack.start()
-    except StackAlreadyRunning as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    try:
-        sample = write_sample(Path(args.state_dir) / "demo-sample.wav")
-        say(f"registering a voice sample for the demo caller {DEMO_CALLER}")
-        register_caller(stack.describe(), DEMO_CALLER, [sample], consent="demo caller, synthetic voice")
-        caller = SimulatedCaller.for_stack(
-            stack.describe(),
-            greeting_seconds=args.greeting_seconds,
-            # The emulator's agent, wired by `warmline elevenlabs configure`, places the agent's
-            # requests; with an ElevenLabs server of your own the caller plays the agent itself.
-            agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
-            pbx=Pbx(refer_answer=403) if args.refuse_refer else Pbx(),
-        )
-        say(
-            "calling"
-            + (" (the simulated 3CX refuses the agent's SIP REFER)" if args.refuse_refer else "")
-            + "\n"
-        )
-        outcome = caller.call(DEMO_CALLER)
-        print("\n".join(outcome.timeline.lines()))
-        print()
-        if args.refuse_refer and not outcome.error:
-            return 0 if _watch_the_handoff_lost(stack, outcome) else 1
-        if outcome.error or not outcome.handed_off:
-            print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
-            print(f"logs: {stack.logs_dir}")
-            return 1
-        if short_retention and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
-            return 1
-        _report_metrics(stack)
-        say(f"function logs are in {stack.logs_dir}")
-        return 0
-    finally:
-        say("stopping the local stack")
-        stack.stop()
+    outcome = caller.call(DEMO_CALLER)
+    print("\n".join(outcome.timeline.lines()) + "\n")
+    if args.refuse_refer and not outcome.error:
+        return _watch_the_handoff_lost(stack, outcome)
+    if outcome.error or not outcome.handed_off:
+        print(f"error: the call did not reach the cloned voice ({outcome.error or outcome.final_voice})")
+        print(f"logs: {stack.logs_dir}")
+        return False
+    if args.clone_ttl_seconds is not None and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
+        return False
+    _report_metrics(stack)
+    _progress(f"function logs are in {stack.logs_dir}")
+    return True
 
 
 def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: float) -> bool:
@@ -120,16 +123,15 @@ def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: fl
         f"the clone expires {ttl_seconds:g} s after it was made; the housekeeping sweep runs every "
         f"{SWEEP_EVERY_SECONDS} s"
     )
-    client = ElevenLabsClient(stack.secrets["ElevenLabsApiKeySecret"], stack.elevenlabs_base_url or "")
-    deadline = time.monotonic() + ttl_seconds + 60
-    with client:
-        while outcome.cloned_voice_id in {voice.voice_id for voice in client.list_voices()}:
-            if time.monotonic() > deadline:
-                print(f"error: the clone {outcome.cloned_voice_id} was not deleted; logs: {stack.logs_dir}")
-                return False
-            time.sleep(0.5)
-    outcome.timeline.add(f"clone {outcome.cloned_voice_id} deleted at ElevenLabs (its record expired)")
-    print(outcome.timeline.lines()[-1] + "\n")
+    voice_id = outcome.cloned_voice_id
+    with ElevenLabsClient(stack.secrets["ElevenLabsApiKeySecret"], stack.elevenlabs_base_url or "") as client:
+        gone = _wait(
+            lambda: voice_id not in {voice.voice_id for voice in client.list_voices()}, ttl_seconds + 60
+        )
+    if not gone:
+        print(f"error: the clone {voice_id} was not deleted; logs: {stack.logs_dir}")
+        return False
+    _on_timeline(outcome, f"clone {voice_id} deleted at ElevenLabs (its record expired)")
     return True
 
 
@@ -139,19 +141,30 @@ def _watch_the_handoff_lost(stack: LocalStack, outcome: CallOutcome) -> bool:
         f"no re-entry leg will come; the handoff counts as lost {REFUSED_REFER_WINDOW_SECONDS} s after "
         f"check_clone's answer, at the next housekeeping sweep (every {SWEEP_EVERY_SECONDS} s)"
     )
-    deadline = time.monotonic() + REFUSED_REFER_WINDOW_SECONDS + 3 * SWEEP_EVERY_SECONDS + 30
-    while _figures(stack)["counts"]["handoffs_lost"] < 1:
-        if time.monotonic() > deadline:
-            print(f"error: the lost handoff was not counted; logs: {stack.logs_dir}")
-            return False
-        time.sleep(0.5)
-    outcome.timeline.add(
-        "handoff counted as lost by the housekeeping sweep (its warning names the likely causes)"
+    seconds = REFUSED_REFER_WINDOW_SECONDS + 3 * SWEEP_EVERY_SECONDS + 30
+    if not _wait(lambda: _figures(stack)["counts"]["handoffs_lost"] >= 1, seconds):
+        print(f"error: the lost handoff was not counted; logs: {stack.logs_dir}")
+        return False
+    _on_timeline(
+        outcome, "handoff counted as lost by the housekeeping sweep (its warning names the likely causes)"
     )
-    print(outcome.timeline.lines()[-1] + "\n")
     _report_metrics(stack)
     _progress(f"the sweep's warning is in {stack.logs_dir / 'HousekeepingFunction.log'}")
     return True
+
+
+def _wait(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def _on_timeline(outcome: CallOutcome, event: str) -> None:
+    outcome.timeline.add(event)
+    print(outcome.timeline.lines()[-1] + "\n")
 
 
 def _figures(stack: LocalStack) -> dict:

@@ -1,16 +1,15 @@
 """Lambda-like execution environments: one OS process per environment, a pool per function.
 
-A fresh process imports the handler module (the cold start) and then serves invocations one at a
-time over a socket pair, newline-delimited JSON both ways. An idle environment is reused (warm);
-when all are busy a new one starts, up to the function's concurrency cap. An invocation that runs
-past the function's Timeout kills its environment, as Lambda does.
-
-Run as a script, this file is the environment's bootstrap; it uses only the standard library so
-that nothing of the local stack is imported into the function's process.
+A new process imports the handler (the cold start), then serves invocations one at a time over a
+socket pair, newline-delimited JSON both ways. An idle environment is reused; when all are busy a new
+one starts, up to the function's concurrency cap. An invocation past the function's Timeout kills its
+environment, as Lambda does. Run as a script, this file is the environment's side: the standard
+library only, so nothing of the local stack is imported into the function's process.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import resource
@@ -21,6 +20,7 @@ import threading
 import time
 import traceback
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,9 +61,7 @@ class Invocation:
         return self.error is None
 
     def record(self) -> dict[str, Any]:
-        record = asdict(self)
-        record.pop("result")
-        return record
+        return {name: value for name, value in asdict(self).items() if name != "result"}
 
 
 class EnvironmentFailed(Exception):
@@ -72,12 +70,8 @@ class EnvironmentFailed(Exception):
         self.error = {"errorType": error_type, "errorMessage": message}
 
 
-def lambda_environment(
-    function: Function,
-    aws_endpoint_url: str | None,
-    overrides: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """The variables a function's process sees: template values, Lambda's own, then the caller's overrides."""
+def lambda_environment(function: Function, overrides: dict[str, str]) -> dict[str, str]:
+    """The variables a function's process sees: template values, Lambda's own, then the stack's overrides."""
     environment = {name: os.environ[name] for name in _INHERITED_VARIABLES if name in os.environ}
     environment.update(function.environment)
     environment.update(
@@ -101,11 +95,9 @@ def lambda_environment(
             "TZ": ":UTC",
             "LANG": "en_US.UTF-8",
             "PYTHONUNBUFFERED": "1",
+            **overrides,
         }
     )
-    if aws_endpoint_url:
-        environment["AWS_ENDPOINT_URL"] = aws_endpoint_url
-    environment.update(overrides or {})
     return environment
 
 
@@ -114,11 +106,8 @@ class ExecutionEnvironment:
 
     def __init__(self, function: Function, environment: dict[str, str], log_path: Path):
         self.function = function
-        self.log_path = log_path
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function.name}"
+        log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
         self.init_ms: float | None = None
-        self.invocations = 0
         parent_socket, child_socket = socket.socketpair()
         config = {
             "fd": child_socket.fileno(),
@@ -129,7 +118,7 @@ class ExecutionEnvironment:
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-u", __file__, json.dumps(config)],
-                env={**environment, "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream_name},
+                env={**environment, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name},
                 cwd=function.code_dir,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -155,19 +144,11 @@ class ExecutionEnvironment:
 
     def invoke(self, request_id: str, event: Any) -> dict[str, Any]:
         timeout_s = self.function.timeout
-        request = {
-            "request_id": request_id,
-            "event": event,
-            "timeout_ms": timeout_s * 1000,
-            "invoked_function_arn": self.invoked_function_arn,
-            "log_stream_name": self.log_stream_name,
-        }
-        self.socket.settimeout(timeout_s)
+        request = {"request_id": request_id, "event": event, "timeout_ms": timeout_s * 1000}
         try:
             self.socket.sendall(json.dumps(request).encode() + b"\n")
         except OSError as error:
             raise EnvironmentFailed("Runtime.ExitError", "the execution environment exited") from error
-        self.invocations += 1
         return self._receive(timeout_s, "Sandbox.Timedout", f"Task timed out after {timeout_s:.2f} seconds")
 
     def _receive(self, timeout_s: float, timeout_type: str, timeout_message: str) -> dict[str, Any]:
@@ -184,14 +165,15 @@ class ExecutionEnvironment:
         return json.loads(line)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
+        self.process.kill()  # a no-op once it has exited
         self.process.wait()
         self.reader.close()
         self.socket.close()
 
 
 class FunctionPool:
+    """A function's environments: an idle one is reused, a new one starts while under the cap."""
+
     def __init__(self, function: Function, environment: dict[str, str], log_path: Path, cap: int):
         self.function = function
         self.environment = environment
@@ -235,18 +217,14 @@ class FunctionPool:
                 self.condition.notify()
 
     def provision(self, count: int) -> None:
-        """Start `count` environments ahead of any invocation, like Lambda's provisioned concurrency."""
-        started: list[ExecutionEnvironment] = []
-        threads = [
-            threading.Thread(target=lambda: started.append(self.acquire()[0]))
-            for _ in range(min(count, self.cap))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for environment in started:
-            self.release(environment)
+        """Start `count` environments ahead of any invocation, like Lambda's provisioned concurrency
+        (one that fails to start is left out)."""
+        count = min(count, self.cap)
+        with ThreadPoolExecutor(max(1, count)) as starter:
+            started = [starter.submit(self.acquire) for _ in range(count)]
+        for future in started:
+            if future.exception() is None:
+                self.release(future.result()[0])
 
     def release(self, environment: ExecutionEnvironment) -> None:
         with self.condition:
@@ -259,9 +237,7 @@ class FunctionPool:
     def discard(self, environment: ExecutionEnvironment) -> None:
         environment.kill()
         with self.condition:
-            self.live.discard(environment)
-            if environment in self.idle:
-                self.idle.remove(environment)
+            self.live.discard(environment)  # never idle: it failed starting or invoked
             self.condition.notify()
 
     def pids(self) -> list[int]:
@@ -280,23 +256,22 @@ class FunctionPool:
 
 
 class LambdaRuntime:
+    """Every function of the template, each with its pool; a record of every invocation."""
+
     def __init__(
         self,
         functions: dict[str, Function],
         log_dir: Path,
-        aws_endpoint_url: str | None = None,
-        env_overrides: dict[str, str] | None = None,
+        environment_overrides: dict[str, str] | None = None,
         http_concurrency: int = DEFAULT_HTTP_CONCURRENCY,
     ):
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.functions = functions
-        self.log_dir = log_dir
         self.pools: dict[str, FunctionPool] = {}
         for logical_id, function in functions.items():
             queue_caps = [s.maximum_concurrency for s in function.sqs_sources if s.maximum_concurrency]
             self.pools[logical_id] = FunctionPool(
                 function,
-                lambda_environment(function, aws_endpoint_url, env_overrides),
+                lambda_environment(function, environment_overrides or {}),
                 log_dir / f"{logical_id}.log",
                 cap=max(queue_caps) if queue_caps else http_concurrency,
             )
@@ -305,59 +280,34 @@ class LambdaRuntime:
 
     def provision(self, count: int = 1) -> None:
         """`count` warm environments per function, started in parallel; their init is not an invocation."""
-        threads = [threading.Thread(target=pool.provision, args=(count,)) for pool in self.pools.values()]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(len(self.pools) or 1) as starter:
+            list(starter.map(lambda pool: pool.provision(count), self.pools.values()))
 
     def invoke(self, function_id: str, event: Any) -> Invocation:
         pool = self.pools[function_id]
-        request_id = str(uuid.uuid4())
-        started_at = time.time()
+        invocation = Invocation(function_id, str(uuid.uuid4()), time.time())
         try:
-            environment, cold = pool.acquire()
-        except EnvironmentFailed as failure:
-            return self._finish(Invocation(function_id, request_id, started_at, error=failure.error))
-        invocation = Invocation(
-            function_id,
-            request_id,
-            started_at,
-            cold=cold,
-            init_ms=environment.init_ms if cold else None,
-            pid=environment.pid,
-        )
-        try:
-            response = environment.invoke(request_id, event)
+            environment, invocation.cold = pool.acquire()
+            invocation.pid = environment.pid
+            invocation.init_ms = environment.init_ms if invocation.cold else None
+            response = environment.invoke(invocation.request_id, event)
         except EnvironmentFailed as failure:
             invocation.error = failure.error
             invocation.timed_out = failure.error["errorType"] == "Sandbox.Timedout"
-            invocation.duration_ms = (time.time() - started_at) * 1000
-            self._log(
-                pool,
-                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {request_id} "
-                f"{failure.error['errorMessage']}",
-            )
-            pool.discard(environment)
-            return self._finish(invocation)
-        invocation.duration_ms = response["duration_ms"]
-        invocation.peak_rss_mb = response["max_rss_kb"] / 1024
-        if response["ok"]:
-            invocation.result = response["result"]
+            invocation.duration_ms = (time.time() - invocation.started_at) * 1000
+            if invocation.pid is not None:  # it failed in the environment, not before one was ready
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+                with open(pool.log_path, "a") as log:
+                    log.write(f"{stamp} {invocation.request_id} {failure.error['errorMessage']}\n")
+                pool.discard(environment)
         else:
-            invocation.error = response["error"]
-        pool.release(environment)
-        return self._finish(invocation)
-
-    def _finish(self, invocation: Invocation) -> Invocation:
+            invocation.duration_ms = response["duration_ms"]
+            invocation.peak_rss_mb = response["max_rss_kb"] / 1024
+            invocation.result, invocation.error = response.get("result"), response.get("error")
+            pool.release(environment)
         with self._records_lock:
             self._records.append(invocation.record())
         return invocation
-
-    @staticmethod
-    def _log(pool: FunctionPool, line: str) -> None:
-        with open(pool.log_path, "a") as log:
-            log.write(line + "\n")
 
     def invocations(self) -> list[dict[str, Any]]:
         """One record per invocation: function, cold, init_ms, duration_ms, peak_rss_mb, error, timed_out."""
@@ -366,22 +316,19 @@ class LambdaRuntime:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per function: invocations, cold starts, errors, timeouts, init/duration summaries, peak RSS."""
-        summary = {}
-        records = self.invocations()
-        for function_id in self.pools:
+        summary, records = {}, self.invocations()
+        for function_id, pool in self.pools.items():
             mine = [record for record in records if record["function"] == function_id]
-            init = [record["init_ms"] for record in mine if record["init_ms"] is not None]
-            durations = [record["duration_ms"] for record in mine]
             rss = [record["peak_rss_mb"] for record in mine if record["peak_rss_mb"] is not None]
             summary[function_id] = {
                 "invocations": len(mine),
                 "cold_starts": sum(record["cold"] for record in mine),
                 "errors": sum(record["error"] is not None for record in mine),
                 "timeouts": sum(record["timed_out"] for record in mine),
-                "init_ms": _summary(init),
-                "duration_ms": _summary(durations),
-                "peak_rss_mb": max(rss) if rss else None,
-                "environments": len(self.pools[function_id].pids()),
+                "init_ms": _summary([record["init_ms"] for record in mine if record["init_ms"] is not None]),
+                "duration_ms": _summary([record["duration_ms"] for record in mine]),
+                "peak_rss_mb": max(rss, default=None),
+                "environments": len(pool.pids()),
             }
         return summary
 
@@ -396,9 +343,7 @@ class LambdaRuntime:
 def _summary(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
-    from warmline.cloning_report import (
-        nearest_rank,  # not at the top: the environment's side runs stdlib only
-    )
+    from warmline.cloning_report import nearest_rank  # not at the top: the environment's side is stdlib only
 
     ordered = sorted(values)
     return {"p50": nearest_rank(ordered, 50), "p95": nearest_rank(ordered, 95), "max": ordered[-1]}
@@ -415,10 +360,10 @@ class LambdaContext:
     def __init__(self, request: dict[str, Any]):
         self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
         self.memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-        self.invoked_function_arn = request["invoked_function_arn"]
+        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.function_name}"
         self.aws_request_id = request["request_id"]
         self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
-        self.log_stream_name = request["log_stream_name"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
         self._deadline = time.monotonic() + request["timeout_ms"] / 1000
 
     def get_remaining_time_in_millis(self) -> int:
@@ -426,6 +371,7 @@ class LambdaContext:
 
 
 def _error(error: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    traceback.print_exception(error)
     return {
         "errorType": error_type or type(error).__name__,
         "errorMessage": str(error),
@@ -434,91 +380,74 @@ def _error(error: BaseException, error_type: str | None = None) -> dict[str, Any
 
 
 def _load_handler(config: dict[str, Any]) -> Any:
-    import importlib
-
-    layer_paths = []
-    for layer_dir in map(Path, config["layer_dirs"]):
-        layer_paths.append(str(layer_dir / "python") if (layer_dir / "python").is_dir() else str(layer_dir))
-    sys.path[0:0] = [config["code_dir"], *layer_paths]
+    """The handler function, or the error Lambda reports for the init phase."""
+    layer_dirs = [
+        Path(layer) / "python" if (Path(layer) / "python").is_dir() else layer
+        for layer in config["layer_dirs"]
+    ]
+    sys.path[0:0] = [config["code_dir"], *map(str, layer_dirs)]
     module_name, function_name = config["handler"].rsplit(".", 1)
     try:
         module = importlib.import_module(module_name)
     except Exception as error:
-        raise _InitError(_error(error, "Runtime.ImportModuleError")) from error
+        return _error(error, "Runtime.ImportModuleError")
     handler = getattr(module, function_name, None)
     if not callable(handler):
-        raise _InitError(
-            {"errorType": "Runtime.HandlerNotFound", "errorMessage": f"Handler '{function_name}' missing"}
-        )
+        return {"errorType": "Runtime.HandlerNotFound", "errorMessage": f"Handler '{function_name}' missing"}
     return handler
 
 
-class _InitError(Exception):
-    def __init__(self, error: dict[str, Any]):
-        super().__init__(error["errorMessage"])
-        self.error = error
+def _handle(handler: Any, request: dict[str, Any]) -> dict[str, Any]:
+    """One invocation's response (without its figures): the result, or the error."""
+    try:
+        result = handler(request["event"], LambdaContext(request))
+    except Exception as error:
+        return {"error": _error(error)}
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as error:
+        return {"error": _error(error, "Runtime.MarshalError")}
+    return {"result": result}
 
 
 def _serve(config: dict[str, Any]) -> None:
-
     started = time.perf_counter()
     connection = socket.socket(fileno=config["fd"])
-    reader = connection.makefile("rb")
 
     def send(message: dict[str, Any]) -> None:
         connection.sendall(json.dumps(message).encode() + b"\n")
 
-    try:
-        handler = _load_handler(config)
-    except _InitError as failure:
-        traceback.print_exc()
-        send({"type": "init_error", "error": failure.error})
+    handler = _load_handler(config)
+    if isinstance(handler, dict):
+        print(f"[ERROR] {handler['errorType']}: {handler['errorMessage']}")
+        send({"type": "init_error", "error": handler})
         return
     init_ms = (time.perf_counter() - started) * 1000
     send({"type": "ready", "init_ms": init_ms})
-    report_init = True
-    for line in reader:
+    init_note = f"\tInit Duration: {init_ms:.2f} ms"
+    for line in connection.makefile("rb"):
         request = json.loads(line)
-        request_id = request["request_id"]
-        print(f"START RequestId: {request_id} Version: $LATEST")
+        print(f"START RequestId: {request['request_id']} Version: $LATEST")
         began = time.perf_counter()
-        try:
-            result = handler(request["event"], LambdaContext(request))
-            response: dict[str, Any] = {"ok": True, "result": result}
-        except Exception as error:
-            traceback.print_exc()
-            response = {"ok": False, "error": _error(error)}
-        else:
-            try:
-                json.dumps(result)
-            except (TypeError, ValueError) as error:
-                traceback.print_exc()
-                response = {"ok": False, "error": _error(error, "Runtime.MarshalError")}
-        duration_ms = (time.perf_counter() - began) * 1000
-        max_rss_kb = _peak_rss_kb()
-        response.update(duration_ms=duration_ms, max_rss_kb=max_rss_kb)
-        print(f"END RequestId: {request_id}")
-        init_note = f"\tInit Duration: {init_ms:.2f} ms" if report_init else ""
+        response = _handle(handler, request)
+        response.update(duration_ms=(time.perf_counter() - began) * 1000, max_rss_kb=_peak_rss_kb())
+        print(f"END RequestId: {request['request_id']}")
         print(
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"REPORT RequestId: {request['request_id']}\tDuration: {response['duration_ms']:.2f} ms\t"
             f"Memory Size: {os.environ['AWS_LAMBDA_FUNCTION_MEMORY_SIZE']} MB\t"
-            f"Max Memory Used: {max_rss_kb // 1024} MB{init_note}"
+            f"Max Memory Used: {response['max_rss_kb'] // 1024} MB{init_note}"
         )
-        report_init = False
+        init_note = ""
         send(response)
 
 
 def _peak_rss_kb() -> int:
     """This process's own peak resident memory. getrusage's ru_maxrss survives exec on Linux, so it
     would report the parent's peak (the whole local stack) instead of the function's."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    status = Path("/proc/self/status")
+    if not status.exists():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(next(line for line in status.read_text().splitlines() if line.startswith("VmHWM:")).split()[1])
 
 
 if __name__ == "__main__":

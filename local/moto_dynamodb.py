@@ -1,16 +1,10 @@
 """DynamoDB's TransactWriteItems in moto, all or nothing and isolated, as DynamoDB runs it.
 
-moto 5.2.5 runs a transaction by copying every table it touches, applying the items one by one, and,
-when one is cancelled, putting the copies back in place of the tables. moto serves requests in
-threads, so a write that lands while another request's transaction runs is lost when that one is
-cancelled, a cancelled transaction's items can survive in another's copy, and two transactions can
-both pass the same condition; the copy also takes time in proportion to the table. DynamoDB applies a
-transaction's items together or not at all, isolated from other writes.
-
-`install()` makes moto's DynamoDB backend do the same: a transaction checks every item's condition
-before it writes anything, and it and every single-item write hold one lock, so no other write comes
-between its check and its writes. The local stack's moto (local/moto_main.py) and the integration tests'
-install it (tests/integration/test_moto_transactions.py shows what it fixes).
+moto 5.2.5 runs a transaction on copies of the tables it touches and, when one item is cancelled, puts
+the copies back: a write another request made meanwhile is lost, and two transactions can both pass
+the same condition. `install()` makes a transaction check every item's condition before it writes
+anything, under one lock that every single-item write takes too. The local stack's moto and the
+integration tests' install it (tests/integration/test_moto_transactions.py shows what it fixes).
 """
 
 from __future__ import annotations

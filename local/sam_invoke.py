@@ -1,23 +1,16 @@
 """`python -m local.sam_invoke`: AWS (moto) and ElevenLabs (the emulator) on fixed loopback ports, for
 `sam local invoke --env-vars env.json` (docs/local-stack.md, "Testing a function with `sam local invoke`").
 
-`sam local invoke` runs a function in Docker with only the environment variables the template
-declares, each overridden by env.json; the functions read their secrets from Secrets Manager. So
-env.json points the declared variables at what this command creates: the template's table, queues
-and bucket in moto under the stack name `warmline-invoke`, its secrets with the values the files in
-events/ carry (dummy values, never a real secret), AWS_ENDPOINT_URL at moto (declared, empty in AWS,
-through the LocalAwsEndpointUrl parameter) and ELEVENLABS_BASE_URL at the emulator.
-
-`--write-env PATH` writes env.json from the template (a test keeps the committed one equal to it).
+The template's resources live in moto under the stack name `warmline-invoke`, its secrets hold the
+(dummy) values the files in events/ carry, and env.json points each function's declared variables at
+them. `--write-env PATH` writes env.json from the template (a test keeps the committed one equal to it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -49,14 +42,12 @@ EVENT_FUNCTIONS = {
 }
 
 
-def load_model(aws_url: str = AWS_URL, template_path: Path = ROOT / "template.yaml") -> template.StackModel:
+def load_model(aws_url: str = AWS_URL) -> template.StackModel:
     ids = template.LocalIds(stack_name=STACK_NAME, aws_endpoint_url=aws_url)
-    return template.load(template_path, {}, ids)
+    return template.load(ROOT / "template.yaml", {}, ids)
 
 
-def env_json(
-    model: template.StackModel, aws_url: str = AWS_URL, elevenlabs_url: str = ELEVENLABS_URL
-) -> dict[str, dict[str, str]]:
+def env_json(model: template.StackModel) -> dict[str, dict[str, str]]:
     """For each function, the variables that name this command's resources (secrets by name)."""
     secret_names = {secret.arn: secret.name for secret in model.secrets.values()}
     functions: dict[str, dict[str, str]] = {}
@@ -66,8 +57,8 @@ def env_json(
             for name, value in function.environment.items()
             if STACK_NAME in value
         }
-        variables["AWS_ENDPOINT_URL"] = aws_url
-        variables["ELEVENLABS_BASE_URL"] = elevenlabs_url
+        variables["AWS_ENDPOINT_URL"] = AWS_URL
+        variables["ELEVENLABS_BASE_URL"] = ELEVENLABS_URL
         functions[logical_id] = dict(sorted(variables.items()))
     return functions
 
@@ -80,7 +71,7 @@ def create_resources(model: template.StackModel, aws_url: str) -> None:
     register_caller(model, aws_url)
 
 
-def register_caller(model: template.StackModel, aws_url: str) -> str:
+def register_caller(model: template.StackModel, aws_url: str) -> None:
     """CALLER with a sample, under the caller key events/clone_job.json names."""
     from warmline.adapters.dynamodb import DynamoCloneStore
     from warmline.adapters.s3 import S3SampleStore
@@ -93,65 +84,38 @@ def register_caller(model: template.StackModel, aws_url: str) -> str:
     sample = samples.write(key, "sample.mp3", b"ID3\x04 a dummy voice sample", "audio/mpeg")
     store = DynamoCloneStore(aws.client("dynamodb", aws_url), model.tables["CloneTable"].name)
     store.save_profile(CallerProfile(key, (sample,), "a dummy caller for sam local invoke", mask(number), 0))
-    return key
-
-
-def invoke_commands() -> list[str]:
-    return [
-        f"sam local invoke {function} -e events/{name} --env-vars env.json --docker-network host"
-        for name, function in EVENT_FUNCTIONS.items()
-    ]
-
-
-def _port(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-def ports_in_use() -> list[str]:
-    taken = []
-    for url in (AWS_URL, ELEVENLABS_URL):
-        try:
-            socket.create_server(("127.0.0.1", _port(url))).close()
-        except OSError:
-            taken.append(url)
-    return taken
 
 
 def serve() -> int:
-    from moto.server import ThreadedMotoServer
-
     from emulators.elevenlabs import CloneLatency, Emulator
-    from local import moto_dynamodb
 
-    taken = ports_in_use()
-    if taken:
-        print(
-            f"error: {', '.join(taken)} already in use (another `python -m local.sam_invoke`?)",
-            file=sys.stderr,
-        )
-        return 1
-    moto_dynamodb.install()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=_port(AWS_URL), verbose=False)
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    moto.start()
+    moto = aws.MotoServer(ROOT / ".warmline" / "logs" / "sam-invoke-moto.log", port=_port(AWS_URL))
     emulator = Emulator(EVENT_SECRETS["ElevenLabsApiKeySecret"], clone_latency=CloneLatency.instant())
-    emulator.start("127.0.0.1", _port(ELEVENLABS_URL))
     try:
+        moto.start()
+        emulator.start("127.0.0.1", _port(ELEVENLABS_URL))
         create_resources(load_model(), AWS_URL)
         print(f"AWS (moto) at {AWS_URL}, the ElevenLabs emulator at {ELEVENLABS_URL}; in another shell:")
         print("  sam build")
-        for command in invoke_commands():
-            print(f"  {command}")
+        for name, function in EVENT_FUNCTIONS.items():
+            print(f"  sam local invoke {function} -e events/{name} --env-vars env.json --docker-network host")
         print("Ctrl-C stops both.", flush=True)
         stop = threading.Event()
         for number in (signal.SIGINT, signal.SIGTERM):
             signal.signal(number, lambda *_: stop.set())
         stop.wait()
+    except OSError as error:
+        print(f"error: {error} (another `python -m local.sam_invoke`?)", file=sys.stderr)
+        return 1
     finally:
         emulator.stop()
         moto.stop()
-        print("stopped")
+    print("stopped")
     return 0
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
 def main(argv: list[str] | None = None) -> int:

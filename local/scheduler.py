@@ -1,9 +1,6 @@
-"""EventBridge schedules on loopback: every `Schedule` event in the template invokes its function
-once per period with the event an EventBridge rule sends ("Scheduled Event" from "aws.events", or
-the rule's constant Input). Like EventBridge, the first run comes one period after the start and a
-run does not wait for the previous one (invocations are asynchronous); unlike Lambda, a failed run is
-not retried (the next tick runs anyway).
-
+"""EventBridge schedules on loopback: each `Schedule` event invokes its function once per period with
+the event its rule sends. As on EventBridge the first run comes one period after the start, and a run
+does not wait for the previous one; unlike Lambda, a failed run is not retried (the next tick runs).
 `every_seconds` replaces every schedule's period, so a demo or a test sees in seconds what the
 template does in minutes.
 """
@@ -49,22 +46,17 @@ class Scheduler:
         self.runtime = runtime
         self.every_seconds = every_seconds
         self.stopping = threading.Event()
-        self.threads = [
-            threading.Thread(target=self._loop, args=(s,), name=f"schedule-{s.name}", daemon=True)
-            for s in self.schedules
-        ]
         self.lock = threading.Lock()
         self.counts = {s.name: {"runs": 0, "errors": 0} for s in self.schedules}
 
-    def period_seconds(self, schedule: ScheduleSource) -> float:
-        return self.every_seconds or schedule.period_seconds
-
     def start(self) -> None:
-        for thread in self.threads:
-            thread.start()
+        for schedule in self.schedules:
+            threading.Thread(
+                target=self._loop, args=(schedule,), name=f"schedule-{schedule.name}", daemon=True
+            ).start()
 
     def _loop(self, schedule: ScheduleSource) -> None:
-        period = self.period_seconds(schedule)
+        period = self.every_seconds or schedule.period_seconds
         next_at = time.monotonic() + period
         while not self.stopping.wait(max(0.0, next_at - time.monotonic())):
             next_at += period
@@ -85,17 +77,14 @@ class Scheduler:
         return [self.run(schedule) for schedule in self.schedules if schedule.function == function_id]
 
     def stop(self) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            if thread.is_alive():
-                thread.join(timeout=5)
+        self.stopping.set()  # the loops end at once; runs under way end with the runtime
 
     def stats(self) -> dict[str, dict[str, Any]]:
         with self.lock:
             return {
                 s.name: {
                     "function": s.function,
-                    "every_seconds": self.period_seconds(s),
+                    "every_seconds": self.every_seconds or s.period_seconds,
                     **self.counts[s.name],
                 }
                 for s in self.schedules

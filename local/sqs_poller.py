@@ -16,6 +16,7 @@ from typing import Any
 from local import aws
 from local.lambda_runtime import LambdaRuntime
 from local.template import REGION, Queue, SqsEventSource, StackModel
+from warmline.cloning_report import nearest_rank
 
 RECORD_ATTRIBUTES = (
     "ApproximateReceiveCount",
@@ -34,27 +35,15 @@ log = logging.getLogger("warmline.local.sqs_poller")
 def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     """One record of a Lambda SQS event, from a ReceiveMessage message."""
     attributes = message.get("Attributes", {})
-    message_attributes = {}
-    for name, value in (message.get("MessageAttributes") or {}).items():
-        binary = value.get("BinaryValue")
-        attribute: dict[str, Any] = {
-            "stringListValues": value.get("StringListValues", []),
-            "binaryListValues": [
-                base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])
-            ],
-            "dataType": value["DataType"],
-        }
-        if "StringValue" in value:
-            attribute["stringValue"] = value["StringValue"]
-        if binary is not None:
-            attribute["binaryValue"] = base64.b64encode(binary).decode()
-        message_attributes[name] = attribute
     record = {
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": {name: attributes[name] for name in RECORD_ATTRIBUTES if name in attributes},
-        "messageAttributes": message_attributes,
+        "messageAttributes": {
+            name: _message_attribute(value)
+            for name, value in (message.get("MessageAttributes") or {}).items()
+        },
         "md5OfBody": message["MD5OfBody"],
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -63,6 +52,20 @@ def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     if "MD5OfMessageAttributes" in message:
         record["md5OfMessageAttributes"] = message["MD5OfMessageAttributes"]
     return record
+
+
+def _message_attribute(value: dict[str, Any]) -> dict[str, Any]:
+    """A message attribute as Lambda's SQS event spells it (camelCase, binary values in base64)."""
+    attribute: dict[str, Any] = {
+        "stringListValues": value.get("StringListValues", []),
+        "binaryListValues": [base64.b64encode(item).decode() for item in value.get("BinaryListValues", [])],
+        "dataType": value["DataType"],
+    }
+    if "StringValue" in value:
+        attribute["stringValue"] = value["StringValue"]
+    if "BinaryValue" in value:
+        attribute["binaryValue"] = base64.b64encode(value["BinaryValue"]).decode()
+    return attribute
 
 
 def succeeded_records(
@@ -89,6 +92,8 @@ def succeeded_records(
 
 
 class _SourcePoller:
+    """One event source: receives only with a free invocation slot, so no message waits invisible."""
+
     wait_time_s = 1
 
     def __init__(self, source: SqsEventSource, queue: Queue, runtime: LambdaRuntime, sqs: Any):
@@ -96,9 +101,9 @@ class _SourcePoller:
         self.queue = queue
         self.runtime = runtime
         self.sqs = sqs
-        self.concurrency = source.maximum_concurrency or runtime.pools[source.function].cap
-        self.slots = threading.Semaphore(self.concurrency)
-        self.executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"sqs-{source.name}")
+        concurrency = source.maximum_concurrency or runtime.pools[source.function].cap
+        self.slots = threading.Semaphore(concurrency)
+        self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix=f"sqs-{source.name}")
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._poll, name=f"sqs-poller-{source.name}", daemon=True)
         self.lock = threading.Lock()
@@ -107,7 +112,6 @@ class _SourcePoller:
 
     def _poll(self) -> None:
         while not self.stopping.is_set():
-            # Receive only with a free slot, so no message waits invisible for an invocation.
             self.slots.acquire()
             try:
                 messages = self.sqs.receive_message(
@@ -118,14 +122,14 @@ class _SourcePoller:
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except Exception:
+                messages = []
                 if not self.stopping.is_set():
                     log.exception("receiving from %s failed", self.queue.name)
                     time.sleep(0.5)
-                messages = []
-            if not messages or self.stopping.is_set():
+            if messages and not self.stopping.is_set():
+                self.executor.submit(self._run_batch, messages)
+            else:
                 self.slots.release()
-                continue
-            self.executor.submit(self._run_batch, messages)
 
     def _run_batch(self, messages: list[dict[str, Any]]) -> None:
         try:
@@ -158,6 +162,12 @@ class _SourcePoller:
         finally:
             self.slots.release()
 
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            lag = sorted(self.lag_ms)
+            summary = {"p50": nearest_rank(lag, 50), "max": lag[-1], "count": len(lag)} if lag else None
+            return {**self.counts, "queue_lag_ms": summary}
+
     def stop(self) -> None:
         self.stopping.set()
         self.slots.release()
@@ -184,14 +194,4 @@ class SqsPoller:
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per event source: batches, records, deleted, failed, and send-to-invoke lag of first receives."""
-        summary = {}
-        for poller in self.pollers:
-            with poller.lock:
-                lag = sorted(poller.lag_ms)
-                summary[poller.source.name] = {
-                    **poller.counts,
-                    "queue_lag_ms": {"p50": lag[len(lag) // 2], "max": lag[-1], "count": len(lag)}
-                    if lag
-                    else None,
-                }
-        return summary
+        return {poller.source.name: poller.stats() for poller in self.pollers}

@@ -40,6 +40,13 @@ def retention_overrides(clone_ttl_seconds: float) -> dict[str, str]:
     return {"CLONE_TTL_HOURS": f"{clone_ttl_seconds / 3600:.6f}", "VOICE_EXPIRY_GRACE_SECONDS": "0"}
 
 
+def _elevenlabs_key_secret(model: template.StackModel) -> str | None:
+    """The logical id of the secret the functions read the ElevenLabs key from."""
+    secret_by_arn = {secret.arn: secret.logical_id for secret in model.secrets.values()}
+    named = (f.environment.get(ELEVENLABS_KEY_SECRET_VARIABLE) for f in model.functions.values())
+    return next((secret_by_arn[arn] for arn in named if arn in secret_by_arn), None)
+
+
 class StackAlreadyRunning(RuntimeError):
     pass
 
@@ -62,32 +69,26 @@ def running_stack(state_dir: str | Path) -> dict[str, Any] | None:
 
 @dataclass
 class StackOptions:
-    """How a local stack departs from the template, for a demo, a benchmark or a test.
-
-    visibility_timeout_override replaces every queue's VisibilityTimeout (tests use a second or two,
-    where the template's value is minutes), and the clone worker's heartbeat with the same scale
-    (its message hidden that long at a time, renewed three times as often). secret_values give
-    secrets their values by logical id; the others get random ones, except the ElevenLabs key
-    secret, which takes ELEVENLABS_API_KEY from the environment when an external ElevenLabs server
-    is used. provisioned starts that many warm execution environments per function before the
-    gateway opens, like Lambda's provisioned concurrency (cold starts are measured on their own).
-    function_timeout_overrides replaces functions' Timeout by logical id (seconds): a test that kills
-    a worker mid-clone waits seconds, not minutes, for its lease to expire (keep the queue's
-    visibility timeout above the lease, as the template does). schedule_every replaces the period of
-    every `Schedule` event (seconds). emulator_options are the ElevenLabs emulator's keyword arguments.
-    """
+    """How a local stack departs from the template, for a demo, a benchmark or a test."""
 
     parameter_overrides: dict[str, Any] = field(default_factory=dict)
-    env_overrides: dict[str, str] = field(default_factory=dict)
+    env_overrides: dict[str, str] = field(default_factory=dict)  # every function's environment
+    # By logical id; the others get random values, except the ElevenLabs key secret, which takes
+    # ELEVENLABS_API_KEY from the environment when an external ElevenLabs server is used.
     secret_values: dict[str, str] = field(default_factory=dict)
+    # Replaces every queue's VisibilityTimeout (tests use a second or two, the template minutes), and
+    # scales the clone worker's heartbeat with it (hidden that long, renewed three times as often).
     visibility_timeout_override: int | None = None
+    # Seconds by logical id: a test that kills a worker mid-clone waits seconds, not minutes, for its
+    # lease to end (keep the queue's visibility timeout above the lease, as the template does).
     function_timeout_overrides: dict[str, int] = field(default_factory=dict)
-    elevenlabs_base_url: str | None = None
-    emulator_options: dict[str, Any] = field(default_factory=dict)
+    elevenlabs_base_url: str | None = None  # an ElevenLabs server of your own instead of the emulator
+    emulator_options: dict[str, Any] = field(default_factory=dict)  # the emulator's keyword arguments
     http_concurrency: int = DEFAULT_HTTP_CONCURRENCY
     stack_name: str = "local"
+    # Warm environments per function before the gateway opens, like Lambda's provisioned concurrency.
     provisioned: int = 0
-    schedule_every: float | None = None
+    schedule_every: float | None = None  # replaces the period of every `Schedule` event (seconds)
 
 
 class LocalStack:
@@ -102,6 +103,8 @@ class LocalStack:
     ):
         self.template_path = Path(template_path)
         self.state_dir = Path(state_dir).resolve()
+        self.logs_dir = self.state_dir / "logs"
+        self.state_file = self.state_dir / STATE_FILE
         self.options = options = options or StackOptions()
         self.progress = progress or (lambda message: None)
         self.elevenlabs_base_url = (
@@ -121,18 +124,10 @@ class LocalStack:
         self.api_base_url: str | None = None
         self.endpoints: dict[str, str] = {}
 
-    @property
-    def logs_dir(self) -> Path:
-        return self.state_dir / "logs"
-
-    @property
-    def state_file(self) -> Path:
-        return self.state_dir / STATE_FILE
-
     def __enter__(self) -> LocalStack:
         return self.start()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     def start(self) -> LocalStack:
@@ -151,84 +146,73 @@ class LocalStack:
         return self
 
     def _start(self) -> None:
-        options = self.options
-        load = functools.partial(template.load, self.template_path, options.parameter_overrides)
+        model = self._create_resources()
+        if not self.elevenlabs_base_url and any(
+            ELEVENLABS_BASE_URL_VARIABLE in f.environment for f in model.functions.values()
+        ):
+            self.progress("starting the ElevenLabs emulator")
+            from emulators.elevenlabs import Emulator
+
+            key_secret = _elevenlabs_key_secret(model)
+            api_key = self.secrets[key_secret] if key_secret else secrets.token_urlsafe(24)
+            self.emulator = Emulator(api_key, **self.options.emulator_options)
+            self.elevenlabs_base_url = self.emulator.start("127.0.0.1")
+        for function_id in model.functions:  # each run's function logs (and metrics) are its own
+            (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
+        self.runtime = LambdaRuntime(
+            model.functions, self.logs_dir, self._function_environment(), self.options.http_concurrency
+        )
+        if self.options.provisioned:
+            self.progress(f"starting {self.options.provisioned} warm execution environment(s) per function")
+            self.runtime.provision(self.options.provisioned)
+        self.gateway = Gateway(model, self.runtime, self.logs_dir / ACCESS_LOG)
+        self.api_base_url = self.gateway.start()
+        self.endpoints = {route.name: self.api_base_url + route.path for route in model.routes}
+        self.poller = SqsPoller(model, self.runtime, self.aws_endpoint_url)
+        self.poller.start()
+        self.scheduler = Scheduler(model.schedules, self.runtime, self.options.schedule_every)
+        self.scheduler.start()
+        if self.emulator is not None:
+            self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
+            wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
+        self._write_state()  # last: `python -m local up` waits for it
+        self.progress(f"local stack up at {self.api_base_url}")
+
+    def _create_resources(self) -> template.StackModel:
+        """moto, and the template's resources in it; the model with their physical ids."""
+        load = functools.partial(template.load, self.template_path, self.options.parameter_overrides)
         load()  # fail fast, before any process starts
         self.progress("starting moto (AWS on loopback)")
         self.moto = aws.MotoServer(self.logs_dir / "moto.log")
         self.aws_endpoint_url = self.moto.start()
-        ids = template.LocalIds(stack_name=options.stack_name, aws_endpoint_url=self.aws_endpoint_url)
+        ids = template.LocalIds(stack_name=self.options.stack_name, aws_endpoint_url=self.aws_endpoint_url)
         draft = load(ids)
         self.secrets = self._secret_values(draft)
         self.progress(f"creating the resources of {self.template_path}")
         secret_arns = aws.create_secrets(self.aws_endpoint_url, draft, self.secrets)
-        self.model = load(dataclasses.replace(ids, secret_arns=secret_arns))
-        for logical_id, seconds in options.function_timeout_overrides.items():
-            self.model.functions[logical_id].timeout = seconds
-        aws.create_resources(self.aws_endpoint_url, self.model, options.visibility_timeout_override)
-        for function_id in self.model.functions:  # each run's function logs (and metrics) are its own
-            (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
-        environment = self._function_environment(self.model)
-        self.runtime = LambdaRuntime(
-            self.model.functions, self.logs_dir, self.aws_endpoint_url, environment, options.http_concurrency
-        )
-        if options.provisioned:
-            self.progress(f"starting {options.provisioned} warm execution environment(s) per function")
-            self.runtime.provision(options.provisioned)
-        self.gateway = Gateway(self.model, self.runtime, self.logs_dir / ACCESS_LOG)
-        self.api_base_url = self.gateway.start()
-        self.endpoints = {route.name: self.api_base_url + route.path for route in self.model.routes}
-        self.poller = SqsPoller(self.model, self.runtime, self.aws_endpoint_url)
-        self.poller.start()
-        self.scheduler = Scheduler(self.model.schedules, self.runtime, options.schedule_every)
-        self.scheduler.start()
-        self._write_state()
-        if self.emulator is not None:
-            self.progress("wiring the emulated agent to the stack (warmline elevenlabs configure)")
-            wire_agent(self.describe(), transfer_to=AGENT_TRANSFER_TO)
-        self.progress(f"local stack up at {self.api_base_url}")
+        self.model = model = load(dataclasses.replace(ids, secret_arns=secret_arns))
+        for logical_id, seconds in self.options.function_timeout_overrides.items():
+            model.functions[logical_id].timeout = seconds
+        aws.create_resources(self.aws_endpoint_url, model, self.options.visibility_timeout_override)
+        return model
 
-    def _function_environment(self, model: template.StackModel) -> dict[str, str]:
-        """The variables every function gets on top of the template's."""
-        environment = dict(self.options.env_overrides)
+    def _function_environment(self) -> dict[str, str]:
+        """The variables every function gets on top of the template's and Lambda's."""
+        environment = {"AWS_ENDPOINT_URL": self.aws_endpoint_url or "", **self.options.env_overrides}
         hide_seconds = self.options.visibility_timeout_override
         if hide_seconds is not None:
             environment.setdefault("CLONE_HIDE_SECONDS", str(hide_seconds))
             environment.setdefault("CLONE_HEARTBEAT_SECONDS", str(hide_seconds / 3))
-        if self._uses_elevenlabs(model):
-            if not self.elevenlabs_base_url:
-                self.progress("starting the ElevenLabs emulator")
-                self.elevenlabs_base_url = self._start_emulator(model)
+        if self.elevenlabs_base_url:
             environment[ELEVENLABS_BASE_URL_VARIABLE] = self.elevenlabs_base_url
         return environment
 
-    @staticmethod
-    def _uses_elevenlabs(model: template.StackModel) -> bool:
-        return any(ELEVENLABS_BASE_URL_VARIABLE in f.environment for f in model.functions.values())
-
-    def _elevenlabs_key_secret(self, model: template.StackModel) -> str | None:
-        secret_by_arn = {secret.arn: secret.logical_id for secret in model.secrets.values()}
-        for function in model.functions.values():
-            arn = function.environment.get(ELEVENLABS_KEY_SECRET_VARIABLE)
-            if arn in secret_by_arn:
-                return secret_by_arn[arn]
-        return None
-
     def _secret_values(self, model: template.StackModel) -> dict[str, str]:
         values = {logical_id: secrets.token_urlsafe(24) for logical_id in model.secrets}
-        key_secret = self._elevenlabs_key_secret(model)
+        key_secret = _elevenlabs_key_secret(model)
         if key_secret and self.elevenlabs_base_url and os.environ.get("ELEVENLABS_API_KEY"):
             values[key_secret] = os.environ["ELEVENLABS_API_KEY"]
-        values.update(self.options.secret_values)
-        return values
-
-    def _start_emulator(self, model: template.StackModel) -> str:
-        from emulators.elevenlabs import Emulator
-
-        key_secret = self._elevenlabs_key_secret(model)
-        api_key = self.secrets[key_secret] if key_secret else secrets.token_urlsafe(24)
-        self.emulator = Emulator(api_key, **self.options.emulator_options)
-        return self.emulator.start("127.0.0.1")
+        return values | self.options.secret_values
 
     def describe(self) -> dict[str, Any]:
         """What local.json holds: URLs, secrets, resources, and the pids of the processes it started."""
@@ -236,10 +220,6 @@ class LocalStack:
         return {
             "api_base_url": self.api_base_url,
             "endpoints": self.endpoints,
-            "routes": [
-                {"name": r.name, "method": r.method, "path": r.path, "function": r.function}
-                for r in self.model.routes
-            ],
             "schedules": [
                 {
                     "name": s.name,
@@ -285,11 +265,9 @@ class LocalStack:
         }
 
     def stop(self) -> None:
-        if self.runtime is not None:
-            stats_file = self.state_dir / "stats.json"
-            stats_file.write_text(
-                json.dumps({**self.stats(), "invocations": self.runtime.invocations()}, indent=2) + "\n"
-            )
+        if self.runtime is not None:  # the run's figures, to look at afterwards
+            figures = {**self.stats(), "invocations": self.runtime.invocations()}
+            (self.state_dir / "stats.json").write_text(json.dumps(figures, indent=2) + "\n")
         for part in ("scheduler", "poller", "gateway", "runtime", "emulator", "moto"):
             component = getattr(self, part)
             setattr(self, part, None)

@@ -2,7 +2,8 @@
 
 The template is the single source of truth: functions, routes, event sources, tables, queues,
 buckets and secrets all come from it, with intrinsic functions resolved against the parameters
-and against the local physical ids of the resources (names, queue URLs, ARNs on moto).
+and against the local physical ids of the resources (names, queue URLs, ARNs on moto). Only what
+template.yaml uses is supported; anything else is refused by name.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 NO_VALUE = object()
 
-DEFAULT_TIMEOUT_S = 3
-DEFAULT_MEMORY_MB = 128
+ARN_FORMATS = {
+    "AWS::SQS::Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "AWS::DynamoDB::Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "AWS::S3::Bucket": "arn:aws:s3:::{name}",
+    "AWS::SecretsManager::Secret": "arn:aws:secretsmanager:{region}:{account}:secret:{name}",
+    "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+    "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
+    "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "AWS::Serverless::LayerVersion": "arn:aws:lambda:{region}:{account}:layer:{name}:1",
+}
 
 
 class TemplateError(ValueError):
     pass
-
-
-# --- YAML with CloudFormation short tags -------------------------------------------------------
 
 
 # libyaml's parser when PyYAML has it (about ten times faster on the template), the pure-Python one if not.
@@ -37,19 +43,14 @@ class _CfnLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
 
 
 def _construct_short_tag(loader: yaml.Loader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    """`!Ref X` -> {"Ref": X}, `!GetAtt A.B` -> {"Fn::GetAtt": [A, B]}, `!If [...]` -> {"Fn::If": [...]}"""
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)
-    if tag_suffix == "Ref":
-        return {"Ref": value}
-    if tag_suffix == "Condition":
-        return {"Condition": value}
+        value = loader.construct_sequence(node, deep=True)  # no short tag the template uses takes a map
     if tag_suffix == "GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
-    return {f"Fn::{tag_suffix}": value}
+    return {"Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}": value}
 
 
 _CfnLoader.add_multi_constructor("!", _construct_short_tag)
@@ -94,8 +95,8 @@ class ScheduleSource:
     expression: str  # as written: rate(5 minutes)
     period_seconds: float
     rule_arn: str
-    enabled: bool = True
-    input: Any = None  # the rule's constant Input (a JSON document), sent instead of the event
+    enabled: bool
+    input: Any  # the rule's constant Input (a JSON document), sent instead of the event
 
 
 _RATE = re.compile(r"^rate\(\s*(?P<value>[1-9][0-9]*)\s+(?P<unit>minutes?|hours?|days?)\s*\)$")
@@ -124,74 +125,66 @@ class Function:
     memory_size: int
     environment: dict[str, str]
     layer_dirs: list[Path]
-    reserved_concurrency: int | None = None
-    role: str | None = None  # the logical id of its AWS::IAM::Role, when the template gives it one
-    # The role's policy statements, resolved: its inline policies and the AWS::IAM::Policy resources
-    # attached to it (conditions applied, ARNs as on the local stack).
+    # The policy statements of its AWS::IAM::Role, resolved: the role's inline policies and the
+    # AWS::IAM::Policy resources attached to it.
     permissions: list[dict[str, Any]] = field(default_factory=list)
     routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsEventSource] = field(default_factory=list)
     schedules: list[ScheduleSource] = field(default_factory=list)
 
 
-@dataclass
-class Table:
+@dataclass(frozen=True)
+class Resource:
     logical_id: str
     name: str
     arn: str
+
+
+@dataclass(frozen=True)
+class Table(Resource):
     key_schema: list[dict[str, str]]
     attribute_definitions: list[dict[str, str]]
     ttl_attribute: str | None
 
 
-@dataclass
-class Queue:
-    logical_id: str
-    name: str
+@dataclass(frozen=True)
+class Queue(Resource):
     url: str
-    arn: str
     visibility_timeout: int
     message_retention_period: int | None
     dead_letter_queue: str | None
     max_receive_count: int | None
 
 
-@dataclass
-class Bucket:
-    logical_id: str
-    name: str
-    arn: str
-    versioned: bool = False
+@dataclass(frozen=True)
+class Bucket(Resource):
+    versioned: bool
 
 
-@dataclass
-class Secret:
-    logical_id: str
-    name: str
-    arn: str
+@dataclass(frozen=True)
+class Secret(Resource):
     description: str
 
 
 @dataclass(frozen=True)
 class HttpApiSettings:
-    """The stage's default route throttling and its access log format, when the template sets them."""
+    """The stage's default route throttling (requests per second, burst) and its access log format,
+    when the template sets them."""
 
-    throttling_rate_limit: float | None = None
-    throttling_burst_limit: int | None = None
-    access_log_format: str | None = None
+    throttling: tuple[float, int] | None
+    access_log_format: str | None
 
 
 @dataclass
 class StackModel:
-    template_path: Path
     parameters: dict[str, Any]
     http_api_id: str
-    functions: dict[str, Function]
-    tables: dict[str, Table]
-    queues: dict[str, Queue]
-    buckets: dict[str, Bucket]
-    secrets: dict[str, Secret]
-    http_api: HttpApiSettings = field(default_factory=HttpApiSettings)
+    http_api: HttpApiSettings
+    functions: dict[str, Function] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    buckets: dict[str, Bucket] = field(default_factory=dict)
+    secrets: dict[str, Secret] = field(default_factory=dict)
 
     @property
     def routes(self) -> list[HttpRoute]:
@@ -216,8 +209,6 @@ class LocalIds:
 
     stack_name: str = "local"
     aws_endpoint_url: str = "http://127.0.0.1:5000"
-    region: str = REGION
-    account_id: str = ACCOUNT_ID
     secret_arns: dict[str, str] = field(default_factory=dict)
 
     def physical_name(self, logical_id: str) -> str:
@@ -248,40 +239,33 @@ def _parameter_values(declared: dict[str, Any], overrides: dict[str, Any]) -> di
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
         raise TemplateError(f"unknown template parameter(s): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
+    values = {}
     for name, spec in declared.items():
-        if name in overrides:
-            value = overrides[name]
-        elif "Default" in spec:
-            value = spec["Default"]
-        else:
+        if name not in overrides and "Default" not in spec:
             raise TemplateError(f"template parameter {name} has no default and no override")
-        _check_parameter(name, spec, value)
-        values[name] = value
+        values[name] = overrides.get(name, spec.get("Default"))
+        _check_parameter(name, spec, values[name])
     return values
 
 
 def _check_parameter(name: str, spec: dict[str, Any], value: Any) -> None:
     allowed = spec.get("AllowedValues")
-    if allowed is not None and value not in allowed and str(value) not in map(str, allowed):
+    if allowed is not None and str(value) not in map(str, allowed):
         raise TemplateError(f"parameter {name}={value!r} is not one of {allowed}")
     pattern = spec.get("AllowedPattern")
     if pattern and not re.fullmatch(pattern, str(value)):
         raise TemplateError(f"parameter {name}={value!r} does not match {pattern}")
     if spec.get("Type") == "Number":
-        number = float(value)
-        if "MinValue" in spec and number < float(spec["MinValue"]):
+        if "MinValue" in spec and float(value) < float(spec["MinValue"]):
             raise TemplateError(f"parameter {name}={value} is below its MinValue {spec['MinValue']}")
-        if "MaxValue" in spec and number > float(spec["MaxValue"]):
+        if "MaxValue" in spec and float(value) > float(spec["MaxValue"]):
             raise TemplateError(f"parameter {name}={value} is above its MaxValue {spec['MaxValue']}")
 
 
-def _as_env_value(value: Any) -> str:
+def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return str(value)
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
 
 
 def _merge_globals(global_props: dict[str, Any], own_props: dict[str, Any]) -> dict[str, Any]:
@@ -301,127 +285,113 @@ def _is_intrinsic(value: Any) -> bool:
     return isinstance(value, dict) and len(value) == 1 and next(iter(value)).startswith(("Fn::", "Ref"))
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
 class _Resolver:
     def __init__(self, path: Path, document: dict[str, Any], parameters: dict[str, Any], ids: LocalIds):
         self.path = path
-        self.base_dir = path.parent
-        self.document = document
+        self.globals = (document.get("Globals") or {}).get("Function") or {}
         self.parameters = parameters
         self.ids = ids
         self.resources: dict[str, dict[str, Any]] = document.get("Resources", {})
         self.conditions: dict[str, Any] = document.get("Conditions", {})
-        self.http_api_logical_id = next(
-            (lid for lid, res in self.resources.items() if res.get("Type") == "AWS::Serverless::HttpApi"),
-            "ServerlessHttpApi",
-        )
-
-    # physical ids of resources: what !Ref and !GetAtt return locally
-
-    def ref(self, name: str) -> Any:
-        pseudo = {
-            "AWS::Region": self.ids.region,
-            "AWS::AccountId": self.ids.account_id,
+        self.pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": self.ids.stack_name,
+            "AWS::StackName": ids.stack_name,
             "AWS::Partition": "aws",
             "AWS::NoValue": NO_VALUE,
         }
-        if name in pseudo:
-            return pseudo[name]
-        if name in self.parameters:
-            return self.parameters[name]
-        if name in self.resources:
-            return self._resource_ref(name)
-        raise TemplateError(f"!Ref to unknown name {name}")
 
-    def _resource_ref(self, logical_id: str) -> str:
+    def _of_type(self, resource_type: str) -> list[str]:
+        return [lid for lid, res in self.resources.items() if res.get("Type") == resource_type]
+
+    def _properties(self, logical_id: str) -> dict[str, Any]:
+        return self.resolve(self.resources[logical_id].get("Properties") or {})
+
+    # physical ids of resources: what !Ref and !GetAtt return locally
+
+    def name(self, logical_id: str) -> str:
         resource_type = self.resources[logical_id].get("Type")
-        properties = self.resources[logical_id].get("Properties") or {}
-        if resource_type == "AWS::SQS::Queue":
-            return self._queue_url(logical_id)
-        if resource_type == "AWS::SecretsManager::Secret":
-            return self._secret_arn(logical_id)
         if resource_type == "AWS::S3::Bucket":
             return self.ids.bucket_name(logical_id)
-        if resource_type == "AWS::Serverless::LayerVersion":
-            return self._layer_arn(logical_id)
         if resource_type == "AWS::Serverless::HttpApi":
             return self.ids.http_api_id(logical_id)
         if resource_type == "AWS::Logs::LogGroup":
-            return self.resolve(properties.get("LogGroupName")) or self.ids.physical_name(logical_id)
+            return self._properties(logical_id).get("LogGroupName") or self.ids.physical_name(logical_id)
         return self.ids.physical_name(logical_id)
+
+    def arn(self, logical_id: str) -> str:
+        resource_type = self.resources[logical_id].get("Type")
+        if logical_id in self.ids.secret_arns:
+            return self.ids.secret_arns[logical_id]
+        if resource_type not in ARN_FORMATS:
+            raise TemplateError(f"!GetAtt {logical_id}.Arn is not supported locally")
+        return ARN_FORMATS[resource_type].format(
+            region=REGION, account=ACCOUNT_ID, name=self.name(logical_id)
+        )
+
+    def queue_url(self, logical_id: str) -> str:
+        return f"{self.ids.aws_endpoint_url}/{ACCOUNT_ID}/{self.ids.physical_name(logical_id)}"
+
+    def ref(self, name: str) -> Any:
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        if name not in self.resources:
+            raise TemplateError(f"!Ref to unknown name {name}")
+        resource_type = self.resources[name].get("Type")
+        if resource_type == "AWS::SQS::Queue":
+            return self.queue_url(name)
+        if resource_type in ("AWS::SecretsManager::Secret", "AWS::Serverless::LayerVersion"):
+            return self.arn(name)
+        return self.name(name)
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         if logical_id not in self.resources:
             raise TemplateError(f"!GetAtt on unknown resource {logical_id}")
-        resource_type = self.resources[logical_id].get("Type")
-        region, account = self.ids.region, self.ids.account_id
-        if resource_type == "AWS::SQS::Queue":
-            name = self.ids.physical_name(logical_id)
-            return {
-                "Arn": f"arn:aws:sqs:{region}:{account}:{name}",
-                "QueueName": name,
-                "QueueUrl": self._queue_url(logical_id),
-            }[attribute]
-        if resource_type == "AWS::DynamoDB::Table" and attribute == "Arn":
-            return f"arn:aws:dynamodb:{region}:{account}:table/{self._resource_ref(logical_id)}"
-        if resource_type == "AWS::S3::Bucket" and attribute == "Arn":
-            return f"arn:aws:s3:::{self.ids.bucket_name(logical_id)}"
-        if resource_type == "AWS::Serverless::Function" and attribute == "Arn":
-            return f"arn:aws:lambda:{region}:{account}:function:{self.ids.physical_name(logical_id)}"
-        if resource_type == "AWS::IAM::Role" and attribute == "Arn":
-            return f"arn:aws:iam::{account}:role/{self.ids.physical_name(logical_id)}"
-        if resource_type == "AWS::Logs::LogGroup" and attribute == "Arn":
-            return f"arn:aws:logs:{region}:{account}:log-group:{self._resource_ref(logical_id)}:*"
-        raise TemplateError(f"!GetAtt {logical_id}.{attribute} is not supported locally")
+        if attribute != "Arn":
+            raise TemplateError(f"!GetAtt {logical_id}.{attribute} is not supported locally")
+        return self.arn(logical_id)
 
-    def _queue_url(self, logical_id: str) -> str:
-        return f"{self.ids.aws_endpoint_url}/{self.ids.account_id}/{self.ids.physical_name(logical_id)}"
-
-    def _secret_arn(self, logical_id: str) -> str:
-        if logical_id in self.ids.secret_arns:
-            return self.ids.secret_arns[logical_id]
-        name = self.ids.physical_name(logical_id)
-        return f"arn:aws:secretsmanager:{self.ids.region}:{self.ids.account_id}:secret:{name}"
-
-    def _layer_arn(self, logical_id: str) -> str:
-        name = self.ids.physical_name(logical_id)
-        return f"arn:aws:lambda:{self.ids.region}:{self.ids.account_id}:layer:{name}:1"
-
-    # intrinsic functions
+    # intrinsic functions: the template uses Ref, GetAtt, Sub, If, Equals and Not
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            items = [self.resolve(item) for item in value]
-            return [item for item in items if item is not NO_VALUE]
+            return [item for item in map(self.resolve, value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, argument),) = value.items()
             if key == "Ref":
                 return self.ref(argument)
-            if key.startswith("Fn::") or key == "Condition":
+            if key.startswith("Fn::"):
                 return self._intrinsic(key, argument)
         resolved = {key: self.resolve(item) for key, item in value.items()}
         return {key: item for key, item in resolved.items() if item is not NO_VALUE}
 
     def _intrinsic(self, name: str, argument: Any) -> Any:
         if name == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
-            return self.get_att(self.resolve(logical_id), self.resolve(attribute))
-        if name == "Fn::Sub":
+            logical_id, attribute = argument
+            return self.get_att(logical_id, attribute)
+        if name == "Fn::Sub" and isinstance(argument, str):
             return self._sub(argument)
         if name == "Fn::If":
             condition, when_true, when_false = argument
             return self.resolve(when_true if self.condition(condition) else when_false)
         if name == "Fn::Equals":
             left, right = self.resolve(argument)
-            return _as_env_value(left) == _as_env_value(right)
+            return _as_text(left) == _as_text(right)
         if name == "Fn::Not":
             return not self.resolve(argument[0])
-        if name == "Condition":
-            return self.condition(argument)
-        # The template uses Ref, GetAtt, Sub, If, Equals, Not and Condition; the local stack no more.
         raise TemplateError(f"intrinsic function {name} is not supported locally")
 
     def condition(self, name: str) -> bool:
@@ -429,238 +399,172 @@ class _Resolver:
             raise TemplateError(f"unknown condition {name}")
         return bool(self.resolve(self.conditions[name]))
 
-    def _sub(self, argument: Any) -> str:
-        text, variables = (argument, {}) if isinstance(argument, str) else argument
-        variables = {key: self.resolve(value) for key, value in variables.items()}
-
+    def _sub(self, text: str) -> str:
         def replace(match: re.Match[str]) -> str:
             expression = match.group(1)
-            if expression.startswith("!"):
-                return "${" + expression[1:] + "}"
-            if expression in variables:
-                return _as_env_value(variables[expression])
             if "." in expression and not expression.startswith("AWS::"):
-                logical_id, attribute = expression.split(".", 1)
-                return self.get_att(logical_id, attribute)
-            return _as_env_value(self.ref(expression))
+                return self.get_att(*expression.split(".", 1))
+            return _as_text(self.ref(expression))
 
         return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def _exists(self, resource: dict[str, Any]) -> bool:
+        return "Condition" not in resource or self.condition(resource["Condition"])
 
     # the model
 
     def model(self) -> StackModel:
-        model = StackModel(
-            template_path=self.path,
-            parameters=dict(self.parameters),
-            http_api_id=self.ids.http_api_id(self.http_api_logical_id),
-            functions={},
-            tables={},
-            queues={},
-            buckets={},
-            secrets={},
-        )
+        [http_api, *_] = self._of_type("AWS::Serverless::HttpApi") or ["ServerlessHttpApi"]
+        model = StackModel(dict(self.parameters), self.ids.http_api_id(http_api), self._http_api(http_api))
+        builders = {
+            "AWS::DynamoDB::Table": (model.tables, self._table),
+            "AWS::SQS::Queue": (model.queues, self._queue),
+            "AWS::S3::Bucket": (model.buckets, self._bucket),
+            "AWS::SecretsManager::Secret": (model.secrets, self._secret),
+            "AWS::Serverless::Function": (model.functions, self._function),
+        }
         for logical_id, resource in self.resources.items():
-            if "Condition" in resource and not self.condition(resource["Condition"]):
-                continue
-            resource_type = resource.get("Type")
-            if resource_type == "AWS::DynamoDB::Table":
-                model.tables[logical_id] = self._table(logical_id)
-            elif resource_type == "AWS::SQS::Queue":
-                model.queues[logical_id] = self._queue(logical_id)
-            elif resource_type == "AWS::S3::Bucket":
-                versioning = (resource.get("Properties") or {}).get("VersioningConfiguration") or {}
-                model.buckets[logical_id] = Bucket(
-                    logical_id,
-                    self.ids.bucket_name(logical_id),
-                    self.get_att(logical_id, "Arn"),
-                    versioned=self.resolve(versioning.get("Status")) == "Enabled",
-                )
-            elif resource_type == "AWS::SecretsManager::Secret":
-                properties = resource.get("Properties") or {}
-                model.secrets[logical_id] = Secret(
-                    logical_id,
-                    self.ids.physical_name(logical_id),
-                    self._secret_arn(logical_id),
-                    str(self.resolve(properties.get("Description", ""))),
-                )
-        model.http_api = self._http_api_settings()
-        queue_by_arn = {queue.arn: queue.logical_id for queue in model.queues.values()}
-        for logical_id, resource in self.resources.items():
-            if resource.get("Type") == "AWS::Serverless::Function":
-                model.functions[logical_id] = self._function(logical_id, queue_by_arn)
+            if resource.get("Type") in builders and self._exists(resource):
+                found, build = builders[resource["Type"]]
+                found[logical_id] = build(logical_id)
         return model
 
-    def _http_api_settings(self) -> HttpApiSettings:
-        resource = self.resources.get(self.http_api_logical_id) or {}
-        properties = resource.get("Properties") or {}
-        throttling = self.resolve(properties.get("DefaultRouteSettings") or {})
-        access_log = self.resolve(properties.get("AccessLogSettings") or {})
+    def _http_api(self, logical_id: str) -> HttpApiSettings:
+        properties = self._properties(logical_id) if logical_id in self.resources else {}
+        throttling = properties.get("DefaultRouteSettings") or {}
         rate, burst = throttling.get("ThrottlingRateLimit"), throttling.get("ThrottlingBurstLimit")
+        log_format = (properties.get("AccessLogSettings") or {}).get("Format")
         return HttpApiSettings(
-            throttling_rate_limit=float(rate) if rate is not None else None,
-            throttling_burst_limit=int(burst) if burst is not None else None,
-            access_log_format=access_log.get("Format"),
+            None if rate is None or burst is None else (float(rate), int(burst)), log_format
         )
 
     def _table(self, logical_id: str) -> Table:
-        properties = self.resolve(self.resources[logical_id].get("Properties") or {})
+        properties = self._properties(logical_id)
         ttl = properties.get("TimeToLiveSpecification") or {}
         return Table(
             logical_id=logical_id,
-            name=self._resource_ref(logical_id),
-            arn=self.get_att(logical_id, "Arn"),
+            name=self.name(logical_id),
+            arn=self.arn(logical_id),
             key_schema=properties["KeySchema"],
             attribute_definitions=properties["AttributeDefinitions"],
-            ttl_attribute=ttl.get("AttributeName") if _truthy(ttl.get("Enabled", False)) else None,
+            ttl_attribute=ttl.get("AttributeName") if _truthy(ttl.get("Enabled")) else None,
         )
 
     def _queue(self, logical_id: str) -> Queue:
-        properties = self.resolve(self.resources[logical_id].get("Properties") or {})
+        properties = self._properties(logical_id)
         redrive = properties.get("RedrivePolicy") or {}
-        if isinstance(redrive, str):
-            redrive = json.loads(redrive)
-        dead_letter_queue = None
-        if redrive:
-            target_arn = redrive["deadLetterTargetArn"]
-            dead_letter_queue = next(
-                (
-                    lid
-                    for lid in self.resources
-                    if self.resources[lid].get("Type") == "AWS::SQS::Queue"
-                    and self.get_att(lid, "Arn") == target_arn
-                ),
-                None,
-            )
-            if dead_letter_queue is None:
-                raise TemplateError(f"{logical_id}: dead-letter queue {target_arn} is not in the template")
-        retention = properties.get("MessageRetentionPeriod")
         return Queue(
             logical_id=logical_id,
-            name=self.ids.physical_name(logical_id),
-            url=self._queue_url(logical_id),
-            arn=self.get_att(logical_id, "Arn"),
+            name=self.name(logical_id),
+            url=self.queue_url(logical_id),
+            arn=self.arn(logical_id),
             visibility_timeout=int(properties.get("VisibilityTimeout", 30)),
-            message_retention_period=int(retention) if retention is not None else None,
-            dead_letter_queue=dead_letter_queue,
-            max_receive_count=int(redrive["maxReceiveCount"]) if redrive else None,
+            message_retention_period=_optional_int(properties.get("MessageRetentionPeriod")),
+            dead_letter_queue=self._queue_with_arn(redrive["deadLetterTargetArn"], logical_id)
+            if redrive
+            else None,
+            max_receive_count=_optional_int(redrive.get("maxReceiveCount")),
         )
 
-    def _function(self, logical_id: str, queue_by_arn: dict[str, str]) -> Function:
-        global_properties = (self.document.get("Globals") or {}).get("Function") or {}
-        raw = _merge_globals(global_properties, self.resources[logical_id].get("Properties") or {})
+    def _queue_with_arn(self, arn: str, where: str) -> str:
+        for logical_id in self._of_type("AWS::SQS::Queue"):
+            if self.arn(logical_id) == arn:
+                return logical_id
+        raise TemplateError(f"{where}: queue {arn} is not in the template")
+
+    def _bucket(self, logical_id: str) -> Bucket:
+        versioning = self._properties(logical_id).get("VersioningConfiguration") or {}
+        return Bucket(
+            logical_id, self.name(logical_id), self.arn(logical_id), versioning.get("Status") == "Enabled"
+        )
+
+    def _secret(self, logical_id: str) -> Secret:
+        description = str(self._properties(logical_id).get("Description", ""))
+        return Secret(logical_id, self.name(logical_id), self.arn(logical_id), description)
+
+    def _function(self, logical_id: str) -> Function:
+        raw = _merge_globals(self.globals, self.resources[logical_id].get("Properties") or {})
         events = raw.pop("Events", {}) or {}
         properties = self.resolve(raw)
-        code_uri = properties.get("CodeUri")
-        if not isinstance(code_uri, str):
+        if not isinstance(properties.get("CodeUri"), str):
             raise TemplateError(f"{logical_id}: CodeUri must be a local directory")
         variables = (properties.get("Environment") or {}).get("Variables") or {}
         function = Function(
             logical_id=logical_id,
             name=self.ids.physical_name(logical_id),
-            code_dir=(self.base_dir / code_uri).resolve(),
+            code_dir=(self.path.parent / properties["CodeUri"]).resolve(),
             handler=properties["Handler"],
             runtime=properties.get("Runtime", ""),
-            timeout=int(properties.get("Timeout", DEFAULT_TIMEOUT_S)),
-            memory_size=int(properties.get("MemorySize", DEFAULT_MEMORY_MB)),
-            environment={name: _as_env_value(value) for name, value in variables.items()},
+            timeout=int(properties.get("Timeout", 3)),  # Lambda's defaults: 3 s, 128 MB
+            memory_size=int(properties.get("MemorySize", 128)),
+            environment={name: _as_text(value) for name, value in variables.items()},
             layer_dirs=self._layer_dirs(properties.get("Layers", [])),
-            reserved_concurrency=_optional_int(properties.get("ReservedConcurrentExecutions")),
-            role=_role_id(raw.get("Role")),
         )
-        if function.role is not None:
-            function.permissions = self._role_statements(function.role)
+        role = raw.get("Role")  # `!GetAtt SomeRole.Arn`; a role ARN given as text has no statements here
+        if isinstance(role, dict) and "Fn::GetAtt" in role:
+            function.permissions = self._role_statements(role["Fn::GetAtt"][0])
         for event_name, event in events.items():
-            event_properties = self.resolve(event.get("Properties") or {})
-            if event.get("Type") == "HttpApi":
-                function.routes.append(
-                    HttpRoute(
-                        name=event_name,
-                        function=logical_id,
-                        method=str(event_properties.get("Method", "ANY")).upper(),
-                        path=event_properties.get("Path", "$default"),
-                    )
-                )
-            elif event.get("Type") == "SQS":
-                queue_arn = event_properties["Queue"]
-                if queue_arn not in queue_by_arn:
-                    raise TemplateError(
-                        f"{logical_id}.{event_name}: queue {queue_arn} is not in the template"
-                    )
-                scaling = event_properties.get("ScalingConfig") or {}
-                maximum = scaling.get("MaximumConcurrency")
-                function.sqs_sources.append(
-                    SqsEventSource(
-                        name=event_name,
-                        function=logical_id,
-                        queue=queue_by_arn[queue_arn],
-                        batch_size=int(event_properties.get("BatchSize", 10)),
-                        report_batch_item_failures="ReportBatchItemFailures"
-                        in (event_properties.get("FunctionResponseTypes") or []),
-                        maximum_concurrency=int(maximum) if maximum is not None else None,
-                    )
-                )
-            elif event.get("Type") == "Schedule":
-                function.schedules.append(self._schedule(logical_id, event_name, event_properties))
+            self._add_event(
+                function, event_name, event.get("Type"), self.resolve(event.get("Properties") or {})
+            )
         return function
 
-    def _schedule(self, logical_id: str, event_name: str, properties: dict[str, Any]) -> ScheduleSource:
+    def _add_event(self, function: Function, name: str, event_type: str, properties: dict[str, Any]) -> None:
+        where = f"{function.logical_id}.{name}"
+        if event_type == "HttpApi":
+            if "Path" not in properties or "Method" not in properties:
+                raise TemplateError(f"{where}: the local stack needs the HttpApi event's Path and Method")
+            route = HttpRoute(
+                name, function.logical_id, str(properties["Method"]).upper(), properties["Path"]
+            )
+            function.routes.append(route)
+        elif event_type == "SQS":
+            maximum = (properties.get("ScalingConfig") or {}).get("MaximumConcurrency")
+            source = SqsEventSource(
+                name=name,
+                function=function.logical_id,
+                queue=self._queue_with_arn(properties["Queue"], where),
+                batch_size=int(properties.get("BatchSize", 10)),
+                report_batch_item_failures="ReportBatchItemFailures"
+                in properties.get("FunctionResponseTypes", []),
+                maximum_concurrency=_optional_int(maximum),
+            )
+            function.sqs_sources.append(source)
+        elif event_type == "Schedule":
+            function.schedules.append(self._schedule(where, function.logical_id, name, properties))
+
+    def _schedule(
+        self, where: str, function_id: str, name: str, properties: dict[str, Any]
+    ) -> ScheduleSource:
         expression = str(properties.get("Schedule", ""))
         try:
             period = schedule_period_seconds(expression)
         except TemplateError as error:
-            raise TemplateError(f"{logical_id}.{event_name}: {error}") from None
-        state = str(properties.get("State", "ENABLED")).upper()
-        enabled = _truthy(properties.get("Enabled", True)) and state == "ENABLED"
-        raw_input = properties.get("Input")
-        rule = properties.get("Name") or self.ids.physical_name(f"{logical_id}{event_name}")
+            raise TemplateError(f"{where}: {error}") from None
+        rule = self.ids.physical_name(f"{function_id}{name}")
+        given_input = properties.get("Input")
         return ScheduleSource(
-            name=event_name,
-            function=logical_id,
+            name=name,
+            function=function_id,
             expression=expression,
             period_seconds=period,
-            rule_arn=f"arn:aws:events:{self.ids.region}:{self.ids.account_id}:rule/{rule}",
-            enabled=enabled,
-            input=json.loads(raw_input) if isinstance(raw_input, str) else raw_input,
+            rule_arn=f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}",
+            enabled=_truthy(properties.get("Enabled", True)),
+            input=json.loads(given_input) if isinstance(given_input, str) else given_input,
         )
 
     def _role_statements(self, role_id: str) -> list[dict[str, Any]]:
-        documents = [
-            policy.get("PolicyDocument", {})
-            for policy in (self.resources[role_id].get("Properties") or {}).get("Policies", [])
-        ]
-        for resource in self.resources.values():
-            if resource.get("Type") != "AWS::IAM::Policy":
-                continue
-            if "Condition" in resource and not self.condition(resource["Condition"]):
-                continue
-            properties = resource.get("Properties") or {}
-            if {"Ref": role_id} in properties.get("Roles", []):
-                documents.append(properties.get("PolicyDocument", {}))
-        statements = [document.get("Statement", []) for document in documents]
-        return [statement for listed in statements for statement in self.resolve(listed)]
+        documents = [policy["PolicyDocument"] for policy in self._properties(role_id).get("Policies", [])]
+        for policy_id in self._of_type("AWS::IAM::Policy"):
+            policy = self.resources[policy_id]
+            if self._exists(policy) and {"Ref": role_id} in policy["Properties"].get("Roles", []):
+                documents.append(self._properties(policy_id)["PolicyDocument"])
+        return [statement for document in documents for statement in document.get("Statement", [])]
 
     def _layer_dirs(self, layer_arns: list[str]) -> list[Path]:
-        layer_dirs = []
-        for logical_id, resource in self.resources.items():
-            if resource.get("Type") != "AWS::Serverless::LayerVersion":
-                continue
-            if self._layer_arn(logical_id) in layer_arns:
-                content_uri = (resource.get("Properties") or {}).get("ContentUri")
-                layer_dirs.append((layer_arns.index(self._layer_arn(logical_id)), content_uri))
         # Layers published elsewhere (public ARNs) have no local code; the venv provides their packages.
-        return [(self.base_dir / uri).resolve() for _, uri in sorted(layer_dirs)]
-
-
-def _optional_int(value: Any) -> int | None:
-    return None if value is None else int(value)
-
-
-def _role_id(role: Any) -> str | None:
-    """`!GetAtt SomeRole.Arn` -> "SomeRole"; None for a role ARN given as text, or none at all."""
-    if isinstance(role, dict) and "Fn::GetAtt" in role:
-        return role["Fn::GetAtt"][0]
-    return None
-
-
-def _truthy(value: Any) -> bool:
-    return value is True or str(value).lower() == "true"
+        content = {
+            self.arn(lid): self.resources[lid]["Properties"]["ContentUri"]
+            for lid in self._of_type("AWS::Serverless::LayerVersion")
+        }
+        return [(self.path.parent / content[arn]).resolve() for arn in layer_arns if arn in content]

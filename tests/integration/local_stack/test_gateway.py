@@ -3,6 +3,7 @@
 import base64
 import threading
 import time
+from dataclasses import replace
 
 import httpx
 
@@ -244,3 +245,26 @@ def test_a_changed_template_changes_the_routes(tmp_path):
         gateway.stop()
         runtime.stop()
     assert runtime.pids() == []
+
+
+def test_init_and_result_errors_are_named_as_lambda_names_them(tmp_path):
+    echo = template.load(FIXTURE_TEMPLATE).functions["EchoFunction"]
+    (tmp_path / "broken.py").write_text("import a_module_that_is_not_there\n")
+    (tmp_path / "unjsonable.py").write_text("def handler(event, context):\n    return object()\n")
+    functions = {
+        "Missing": replace(echo, handler="app.no_such_handler"),
+        "Broken": replace(echo, code_dir=tmp_path, handler="broken.handler"),
+        "Unjsonable": replace(echo, code_dir=tmp_path, handler="unjsonable.handler"),
+    }
+    runtime = LambdaRuntime(functions, tmp_path / "logs")
+    try:
+        errors = {function_id: runtime.invoke(function_id, {}).error for function_id in functions}
+    finally:
+        runtime.stop()
+    assert {function_id: error["errorType"] for function_id, error in errors.items()} == {
+        "Missing": "Runtime.HandlerNotFound",
+        "Broken": "Runtime.ImportModuleError",
+        "Unjsonable": "Runtime.MarshalError",
+    }
+    assert "a_module_that_is_not_there" in errors["Broken"]["errorMessage"]
+    assert "Runtime.HandlerNotFound" in (tmp_path / "logs" / "Missing.log").read_text()
