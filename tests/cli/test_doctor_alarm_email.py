@@ -7,6 +7,7 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
+from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import sns_backends
 
@@ -25,11 +26,20 @@ STACK_TEMPLATE = {
 def aws(monkeypatch):
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    with mock_aws():
+    # Not mock_aws()'s default start and stop: they reset every moto backend of this process, the
+    # integration tests' moto server's too when a test worker runs both. Only this region's
+    # CloudFormation and SNS, which nothing else uses, are emptied afterwards.
+    mock = mock_aws()
+    mock.start(reset=False)
+    try:
         cloudformation = boto3.client("cloudformation", region_name=REGION)
         cloudformation.create_stack(StackName="warmline", TemplateBody=json.dumps(STACK_TEMPLATE))
         outputs = cloudformation.describe_stacks(StackName="warmline")["Stacks"][0]["Outputs"]
         yield outputs[0]["OutputValue"]
+    finally:
+        for backends in (cloudformation_backends, sns_backends):
+            backends[DEFAULT_ACCOUNT_ID][REGION].reset()
+        mock.stop(remove_data=False)
 
 
 def deployed(alarm_email: str) -> Target:
