@@ -61,12 +61,12 @@ layer: $(STAMP) $(SAM)
 	$(PY) layers/common/build_layer.py .aws-sam/layer-local/CommonLayer --platform local
 
 # --- checks ----------------------------------------------------------------------------------
-# The layer's functions stay small (at most 5 parameters and 40 lines) and its types check (mypy,
-# configured in pyproject.toml: the ports and the use cases that take them).
+# The layer's and the local stack's functions stay small (at most 5 parameters and 40 lines), and
+# the layer's types check (mypy, configured in pyproject.toml: the ports and the use cases that take them).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) tools/check_function_size.py layers/common/warmline
+	$(PY) tools/check_function_size.py layers/common/warmline local
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 
