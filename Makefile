@@ -79,8 +79,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 template-check: $(STAMP) $(SAM)
-	@echo "==> cfn-lint, sam validate --lint, sam build, the built template's IAM"
-	$(VENV)/bin/cfn-lint template.yaml
+	@echo "==> sam validate --lint (cfn-lint's rules), sam build, the built template's IAM"
 	$(SAM_ENV) $(SAM) validate --lint
 	$(SAM_ENV) $(SAM) build
 	@echo "==> IAM of the built template: no managed policy, no wildcard"
