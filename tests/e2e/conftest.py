@@ -4,6 +4,7 @@ from emulators.caller import EmulatedAgent, SimulatedCaller
 from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency
 from local.stack import LocalStack, StackOptions
+from tests.stack_settings import FEWER_IVR_READS
 from warmline_cli.api import register_caller
 
 # A short PIN lock, so a test sees one end (the template's default is 15 minutes).
@@ -26,6 +27,7 @@ def local_stack(tmp_path_factory):
                 "PinLockoutSeconds": PIN_LOCKOUT_SECONDS,
             },
             visibility_timeout_override=2,
+            env_overrides=FEWER_IVR_READS,
         ),
     )
     stack.start()

@@ -1,6 +1,7 @@
 """A local stack of its own for the fault scenarios: short worker timeout (so a killed worker's lease
 expires in seconds), a visibility timeout above that lease, a 1.5 s clone request timeout, a short
-re-check delay, no "in use" window, and at most two clone requests at once."""
+re-check delay, no "in use" window, at most two clone requests at once, and fewer IVR reads
+(tests/stack_settings.py)."""
 
 import time
 
@@ -11,6 +12,7 @@ from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency
 from local import aws
 from local.stack import LocalStack, StackOptions
+from tests.stack_settings import FEWER_IVR_READS
 from warmline_cli.api import register_caller
 
 WORKER_TIMEOUT_S = 8
@@ -29,7 +31,8 @@ def fault_stack(tmp_path_factory):
                 "ApiRateLimit": 1000,
                 "ApiBurstLimit": 1000,
             },
-            env_overrides={
+            env_overrides=FEWER_IVR_READS
+            | {
                 # AWS attempts scaled with the 8 s worker timeout (the template's worker waits up to 6 s
                 # per attempt, for a 90 s timeout): outside calls may start until 1.5 s before the end.
                 "AWS_CONNECT_TIMEOUT_SECONDS": "0.3",
