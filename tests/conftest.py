@@ -26,6 +26,9 @@ UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 TIERS = {
     # Its own stack with the template's timings: about 100 s, nearly all of it waiting.
     "tests/faults/test_worker_recovery.py": E2E,
+    # xdist queues a second module behind that test on its worker at once: a quick one, so that the
+    # worker takes on nothing that needs a local stack (or waits 100 s to start one) until it is done.
+    "tests/unit/test_callers.py": UNIT,
     "tests/faults/": E2E,
     "tests/e2e/": E2E,
     "tests/cli/": E2E,
