@@ -26,9 +26,6 @@ UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 TIERS = {
     # Its own stack with the template's timings: about 100 s, nearly all of it waiting.
     "tests/faults/test_worker_recovery.py": E2E,
-    # xdist queues a second module behind that test on its worker at once: a quick one, so that the
-    # worker takes on nothing that needs a local stack (or waits 100 s to start one) until it is done.
-    "tests/unit/test_callers.py": UNIT,
     "tests/faults/": E2E,
     "tests/e2e/": E2E,
     "tests/cli/": E2E,
@@ -65,6 +62,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(tier)
         places[item.nodeid] = place
     items.sort(key=lambda item: places[item.nodeid])  # stable: a module keeps its own order
+    workers = getattr(config, "workerinput", {}).get("workercount", 0)  # set in an xdist worker
+    if workers > 1:
+        _queue_a_quick_module_behind_the_long_test(items, workers)
+
+
+# xdist gives each worker a second module at once when its first has two tests or fewer: behind the
+# 100 s worker-recovery test (the first module, so the first worker's) that was the module at place
+# workers + 1, which then waited 100 s and started a local stack of its own. A quick module with many
+# tests takes that place instead, so that worker takes on nothing more until the long test is done.
+QUICK_MODULE = "tests/unit/test_callers.py"
+
+
+def _queue_a_quick_module_behind_the_long_test(items: list[pytest.Item], workers: int) -> None:
+    quick = [item for item in items if item.nodeid.startswith(QUICK_MODULE + "::")]
+    rest = [item for item in items if not item.nodeid.startswith(QUICK_MODULE + "::")]
+    modules_seen, place = set(), len(rest)
+    for index, item in enumerate(rest):
+        modules_seen.add(item.path)
+        if len(modules_seen) > workers:
+            place = index
+            break
+    items[:] = rest[:place] + quick + rest[place:]
 
 
 def pytest_configure(config: pytest.Config) -> None:
