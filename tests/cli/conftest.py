@@ -10,6 +10,8 @@ import pytest
 from emulators.elevenlabs import CloneLatency
 from local.stack import LocalStack, StackOptions
 from tests.cli import sounds
+from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline_cli import samples
 from warmline_cli import target as targets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,15 @@ def _drain(sqs, queue_url):
     while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
         for message in messages:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def target_of(stack: LocalStack) -> targets.Target:
+    """The stack as the CLI sees it with `--local`."""
+    return targets.from_local(stack.state_file)
+
+
+def clone_store_of(stack: LocalStack) -> DynamoCloneStore:
+    return samples.clone_store(target_of(stack))
 
 
 @pytest.fixture

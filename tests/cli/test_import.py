@@ -8,25 +8,14 @@ import csv
 import pytest
 
 from tests.cli import sounds
-from tests.cli.conftest import make_mp3, make_wav
-from warmline.adapters.dynamodb import DynamoCloneStore
+from tests.cli.conftest import clone_store_of, make_mp3, make_wav, target_of
 from warmline.callers import caller_key
 from warmline.verification import hash_pin
 from warmline_cli import audio, samples
-from warmline_cli import target as targets
 from warmline_cli.main import main
 
 JANE, JOHN, ANNA = "+44 20 7946 0001", "+44 20 7946 0002", "+44 20 7946 0003"
 CONSENT = "agreed by phone on 2026-11-24, call recorded"
-
-
-def _target(stack):
-    return targets.from_local(stack.state_file)
-
-
-def _store(stack):
-    target = _target(stack)
-    return DynamoCloneStore(target.client("dynamodb"), target.table)
 
 
 def _key(stack, number):
@@ -46,7 +35,7 @@ def _import(local_args, path, *extra):
 
 
 def _nothing_stored(stack):
-    target = _target(stack)
+    target = target_of(stack)
     assert target.client("s3").list_object_versions(Bucket=target.bucket).get("Versions", []) == []
     items = target.client("dynamodb").scan(TableName=target.table)["Items"]
     assert items == []  # no profile, no PIN, no consent entry
@@ -77,12 +66,12 @@ def test_import_registers_every_row_with_a_line_each(stack, local_args, voices, 
     assert "row 3 (+44******0002): ok: 1 file(s), 45 s of audio" in out
     assert "row 2 (+44******0001): ✓ registered (2 sample(s))" in out
     assert out.strip().splitlines()[-1] == "registered 2, unchanged 0, failed 0"  # the last line, for scripts
-    jane = _store(stack).get_profile(_key(stack, JANE))
+    jane = clone_store_of(stack).get_profile(_key(stack, JANE))
     assert jane.consent == f"Jane Doe {CONSENT}" and len(jane.sample_keys) == 2
-    pin = _store(stack).get_pin(_key(stack, JOHN))
+    pin = clone_store_of(stack).get_pin(_key(stack, JOHN))
     assert pin.pin_hash == hash_pin(_key(stack, JOHN), "482916", stack.secrets["PinPepperSecret"])
-    assert _store(stack).get_pin(_key(stack, JANE)) is None
-    [entry] = _store(stack).consent_log(_key(stack, JOHN))
+    assert clone_store_of(stack).get_pin(_key(stack, JANE)) is None
+    [entry] = clone_store_of(stack).consent_log(_key(stack, JOHN))
     assert entry.source.value == "import"
     assert "+442079460001" not in out
 
@@ -147,8 +136,8 @@ def test_import_again_is_unchanged_and_other_samples_need_replace(stack, local_a
 
     assert _import(local_args, changed, "--replace", "--yes") == 0
     assert "registered 1, unchanged 1, failed 0" in capsys.readouterr().out  # Jane's row kept as it was
-    john = _store(stack).get_profile(_key(stack, JOHN))
-    target = _target(stack)
+    john = clone_store_of(stack).get_profile(_key(stack, JOHN))
+    target = target_of(stack)
     size = target.client("s3").head_object(Bucket=target.bucket, Key=john.sample_keys[0])["ContentLength"]
     assert size == (voices / "anna.wav").stat().st_size
 
@@ -165,7 +154,7 @@ def test_dry_run_checks_every_row_and_writes_nothing(stack, local_args, voices, 
 def test_a_row_that_fails_while_it_is_written_leaves_nothing_behind(stack, voices):
     """A write that fails half way (here the second file vanishes after the checks): the first file's
     upload is deleted again (every version) and the PIN saved before it too."""
-    target = _target(stack)
+    target = target_of(stack)
     caller = samples.resolve_caller(target, JANE)
     checked = [audio.inspect(voices / "jane.wav"), audio.inspect(voices / "jane.mp3")]
     (voices / "jane.mp3").unlink()

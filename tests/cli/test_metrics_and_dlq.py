@@ -6,25 +6,14 @@ from __future__ import annotations
 import json
 import time
 
-from tests.cli.conftest import make_wav
+from tests.cli.conftest import clone_store_of, make_wav, target_of
 from warmline import __version__
-from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
 from warmline.clone_state import CloneRecord, CloneStatus
-from warmline_cli import target as targets
 from warmline_cli.main import main
 
 NUMBER = "+44 20 7946 0000"
 CONSENT = "Jane Doe agreed by phone on 2026-11-24, call recorded"
-
-
-def _target(stack):
-    return targets.from_local(stack.state_file)
-
-
-def _store(stack):
-    target = _target(stack)
-    return DynamoCloneStore(target.client("dynamodb"), target.table)
 
 
 def _key(stack, number="+442079460000"):
@@ -33,7 +22,7 @@ def _key(stack, number="+442079460000"):
 
 def _wait_ready(stack, key):
     deadline = time.monotonic() + 30
-    while (record := _store(stack).get_clone(key)) is None or record.status is not CloneStatus.READY:
+    while (record := clone_store_of(stack).get_clone(key)) is None or record.status is not CloneStatus.READY:
         assert time.monotonic() < deadline, record
         time.sleep(0.1)
     return record
@@ -82,7 +71,7 @@ def test_metrics_with_a_bad_window_is_a_usage_error_naming_the_option(stack, loc
 
 
 def _dead_letter(stack, body):
-    target = _target(stack)
+    target = target_of(stack)
     target.client("sqs").send_message(QueueUrl=target.dead_letter_queue_url, MessageBody=body)
 
 
@@ -94,7 +83,7 @@ def _dead_job(stack, key, job_id):
 
 def _failed(stack, key, job_id):
     """The record a job's last delivery leaves: FAILED, still live (FailedRetryAfterSeconds)."""
-    store, now = _store(stack), time.time()
+    store, now = clone_store_of(stack), time.time()
     pending = CloneRecord(CloneStatus.PENDING, job_id, expires_at=int(now) + 600, requested_at_ms=1)
     assert store.start_clone(key, pending, now)
     assert store.mark_failed(

@@ -8,22 +8,16 @@ import re
 import time
 
 from tests.cli import sounds
-from tests.cli.conftest import make_mp3, make_wav
-from warmline.adapters.dynamodb import DynamoCloneStore
+from tests.cli.conftest import make_mp3, make_wav, target_of
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus, PinRecord
 from warmline.verification import hash_pin
-from warmline_cli import audio
-from warmline_cli import target as targets
+from warmline_cli import audio, samples
 from warmline_cli.main import main
 
 NUMBER = "+44 20 7946 0000"
 MASKED = "+44******0000"
 CONSENT = "Jane Doe agreed by phone on 2026-11-24, call recorded"
-
-
-def _target(stack):
-    return targets.from_local(stack.state_file)
 
 
 def _key(stack):
@@ -43,8 +37,8 @@ def test_add_uploads_the_checked_samples_and_records_the_consent(stack, local_ar
 
     assert _add(local_args, wav, mp3) == 0
 
-    target = _target(stack)
-    profile = DynamoCloneStore(target.client("dynamodb"), target.table).get_profile(_key(stack))
+    target = target_of(stack)
+    profile = samples.clone_store(target).get_profile(_key(stack))
     assert profile is not None
     assert profile.consent == CONSENT
     assert profile.masked_number == MASKED
@@ -67,7 +61,7 @@ def test_add_refuses_without_consent(stack, local_args, tmp_path, capsys):
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="") == 2
 
     assert "no voice sample without consent" in capsys.readouterr().err
-    target = _target(stack)
+    target = target_of(stack)
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
 
 
@@ -118,9 +112,9 @@ def test_add_refuses_a_cut_short_wav_and_silence_naming_the_file(stack, local_ar
     assert _add(local_args, good, blank) == 2
     assert "blank.mp3: silent (no sound at all): 0.0 s of speech in 40.0 s" in capsys.readouterr().err
 
-    target = _target(stack)
+    target = target_of(stack)
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
-    assert DynamoCloneStore(target.client("dynamodb"), target.table).get_profile(_key(stack)) is None
+    assert samples.clone_store(target).get_profile(_key(stack)) is None
 
 
 def test_add_shows_the_speech_in_each_file_and_warns_of_clipping(stack, local_args, tmp_path, capsys):
@@ -144,8 +138,8 @@ def test_prewarm_queues_exactly_one_clone_and_the_worker_makes_it(stack, local_a
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm"]) == 0
     assert "clone queued" in capsys.readouterr().out
 
-    target = _target(stack)
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    target = target_of(stack)
+    store = samples.clone_store(target)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         record = store.get_clone(_key(stack))
@@ -176,12 +170,12 @@ def test_show_of_an_unknown_caller_says_so(stack, local_args, capsys):
 
 
 def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_args, tmp_path, capsys):
-    target = _target(stack)
+    target = target_of(stack)
     s3 = target.client("s3")
     assert s3.get_bucket_versioning(Bucket=target.bucket)["Status"] == "Enabled"  # as the template says
     _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm"])
     key = _key(stack)
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    store = samples.clone_store(target)
     deadline = time.monotonic() + 20
     while (record := store.get_clone(key)) is None or record.status is not CloneStatus.READY:
         assert time.monotonic() < deadline
@@ -231,7 +225,7 @@ def test_every_written_form_of_the_number_is_the_same_caller(stack, local_args, 
 def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, tmp_path, capsys):
     from warmline_cli import samples
 
-    target = _target(stack)
+    target = target_of(stack)
     written = "+44 (0)20 7946 0000"  # the old rule kept the 0: +4402079460000
     old = samples.Caller("+4402079460000", caller_key("+4402079460000", stack.secrets["CallerKeySecret"]))
     samples.register(target, old, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
@@ -246,7 +240,7 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
 
     assert main(["samples", "rekey", *local_args, "--caller", written]) == 0
 
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    store = samples.clone_store(target)
     moved = store.get_profile(_key(stack))
     assert moved is not None and moved.consent == CONSENT
     assert moved.sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
@@ -271,8 +265,8 @@ def test_rekey_of_a_number_both_rules_agree_on_does_nothing(stack, local_args, c
 
 
 def _pin_record(stack):
-    target = _target(stack)
-    return DynamoCloneStore(target.client("dynamodb"), target.table).get_pin(_key(stack))
+    target = target_of(stack)
+    return samples.clone_store(target).get_pin(_key(stack))
 
 
 def test_add_with_a_pin_stores_only_its_keyed_hash(stack, local_args, tmp_path, capsys, monkeypatch):
@@ -283,7 +277,7 @@ def test_add_with_a_pin_stores_only_its_keyed_hash(stack, local_args, tmp_path, 
     record = _pin_record(stack)
     assert record.pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
     assert (record.attempts, record.locked_until_ms) == (0, 0)
-    items = _target(stack).client("dynamodb").scan(TableName=_target(stack).table)["Items"]
+    items = target_of(stack).client("dynamodb").scan(TableName=target_of(stack).table)["Items"]
     assert "482916" not in json.dumps(items)
     assert "PIN set" in capsys.readouterr().out
     assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
@@ -296,7 +290,7 @@ def test_add_with_a_weak_pin_uploads_nothing(stack, local_args, tmp_path, capsys
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 2
 
     assert "PIN: that PIN is too easy to guess" in capsys.readouterr().err
-    target = _target(stack)
+    target = target_of(stack)
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
     assert _pin_record(stack) is None
 
@@ -314,8 +308,8 @@ def test_pin_sets_unlocks_and_clears_the_pin_of_a_registered_caller(
     assert main(pin_args) == 0
     assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "246810", stack.secrets["PinPepperSecret"])
 
-    target = _target(stack)
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    target = target_of(stack)
+    store = samples.clone_store(target)
     locked = PinRecord(_pin_record(stack).pin_hash, 1, attempts=3, lockouts=2, locked_until_ms=2**41)
     store.save_pin(_key(stack), locked)
     capsys.readouterr()
@@ -346,7 +340,7 @@ def test_rekey_of_a_caller_with_a_pin_sets_it_again_under_the_new_key(
 ):
     from warmline_cli import samples
 
-    target = _target(stack)
+    target = target_of(stack)
     old = samples.Caller("+4402079460000", caller_key("+4402079460000", stack.secrets["CallerKeySecret"]))
     samples.register(target, old, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
     samples.save_pin(target, old, "482916")
@@ -360,5 +354,5 @@ def test_rekey_of_a_caller_with_a_pin_sets_it_again_under_the_new_key(
     assert main(["samples", "rekey", *local_args, "--caller", written, "--pin"]) == 0
 
     assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
-    store = DynamoCloneStore(target.client("dynamodb"), target.table)
+    store = samples.clone_store(target)
     assert store.get_pin(old.key) is None and store.get_profile(old.key) is None

@@ -12,9 +12,8 @@ from importlib.metadata import version
 import pytest
 
 from emulators.elevenlabs import CloneLatency, Fault
-from tests.cli.conftest import make_mp3, make_wav
+from tests.cli.conftest import clone_store_of, make_mp3, make_wav
 from warmline import __version__
-from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus
 from warmline_cli import target as targets
@@ -27,11 +26,6 @@ CONSENT = "Jane Doe agreed by phone on 2026-11-24, call recorded"
 
 def _key(stack):
     return caller_key("+442079460000", stack.secrets["CallerKeySecret"])
-
-
-def _store(stack):
-    target = targets.from_local(stack.state_file)
-    return DynamoCloneStore(target.client("dynamodb"), target.table)
 
 
 def _sample_versions(stack):
@@ -123,7 +117,7 @@ def test_wait_needs_prewarm(stack, local_args, tmp_path, capsys):
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--wait"]) == 2
 
     assert "--wait waits for the clone --prewarm queues" in capsys.readouterr().err
-    assert _store(stack).get_profile(_key(stack)) is None
+    assert clone_store_of(stack).get_profile(_key(stack)) is None
 
 
 # ---- --json -----------------------------------------------------------------------------------------
@@ -195,7 +189,7 @@ def test_add_of_the_same_samples_again_is_a_no_op(stack, local_args, tmp_path, c
 
     assert "is already registered with these samples: nothing changed" in capsys.readouterr().out
     assert _sample_versions(stack) == versions
-    assert [e.event.value for e in _store(stack).consent_log(_key(stack))] == ["registered"]
+    assert [e.event.value for e in clone_store_of(stack).consent_log(_key(stack))] == ["registered"]
 
 
 def test_add_of_other_samples_needs_replace_and_replace_needs_yes(stack, local_args, tmp_path, capsys):
@@ -212,10 +206,10 @@ def test_add_of_other_samples_needs_replace_and_replace_needs_yes(stack, local_a
 
     assert _add(local_args, new, extra=["--replace", "--yes"]) == 0
 
-    profile = _store(stack).get_profile(_key(stack))
+    profile = clone_store_of(stack).get_profile(_key(stack))
     assert profile.sample_keys == (f"samples/{_key(stack)}/sample-01.mp3",)
     assert [key for key, _ in _sample_versions(stack)] == [profile.sample_keys[0]]  # old versions gone
-    events = [e.event.value for e in _store(stack).consent_log(_key(stack))]
+    events = [e.event.value for e in clone_store_of(stack).consent_log(_key(stack))]
     assert events == ["registered", "withdrawn", "registered"]
 
 
@@ -230,11 +224,11 @@ def test_remove_asks_at_a_terminal_and_refuses_without_one(stack, local_args, tm
     assert main(remove) == 1
     err = capsys.readouterr().err
     assert f"Withdraw {MASKED}" in err and "[y/N]" in err and "not confirmed; nothing changed" in err
-    assert _store(stack).get_profile(_key(stack)) is not None
+    assert clone_store_of(stack).get_profile(_key(stack)) is not None
 
     monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
     assert main(remove) == 0
-    assert _store(stack).get_profile(_key(stack)) is None
+    assert clone_store_of(stack).get_profile(_key(stack)) is None
 
     assert main(remove) == 0  # gone already: nothing to ask, nothing to do
     assert "nothing to remove" in capsys.readouterr().out
@@ -253,7 +247,7 @@ def test_prewarm_wait_shows_progress_until_the_clone_is_ready(stack, local_args,
     out = capsys.readouterr()
     assert "… clone pending" in out.err or "… clone cloning" in out.err
     assert "… clone ready" in out.err
-    record = _store(stack).get_clone(_key(stack))
+    record = clone_store_of(stack).get_clone(_key(stack))
     assert record.status is CloneStatus.READY
     assert re.search(rf"clone ready after \d+ s: voice {record.cloned_voice_id}", out.out)
 
@@ -265,7 +259,7 @@ def test_prewarm_wait_exits_1_when_the_clone_fails_or_the_wait_times_out(stack, 
     wav = make_wav(tmp_path / "a.wav", 40)
     assert _add(local_args, wav, extra=["--prewarm", "--wait"]) == 1
     assert "the clone failed: " in capsys.readouterr().err
-    assert _store(stack).get_profile(_key(stack)) is not None  # registered all the same
+    assert clone_store_of(stack).get_profile(_key(stack)) is not None  # registered all the same
     assert _add(local_args, wav, extra=["--prewarm", "--wait"]) == 1  # the failure stands for a while
     out = capsys.readouterr()
     assert "nothing changed" in out.out and "none queued: the last clone failed" in out.out
@@ -285,7 +279,7 @@ def test_prewarm_wait_exits_1_when_the_clone_fails_or_the_wait_times_out(stack, 
 def _wait_until_settled(stack):
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        record = _store(stack).get_clone(_key(stack))
+        record = clone_store_of(stack).get_clone(_key(stack))
         if record is not None and record.status in (CloneStatus.READY, CloneStatus.FAILED):
             return
         time.sleep(0.2)

@@ -13,9 +13,8 @@ import httpx
 from emulators import openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID
 from tests.cli.conftest import make_wav
-from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
-from warmline_cli import selftest
+from warmline_cli import samples, selftest
 from warmline_cli import target as targets
 from warmline_cli.main import main
 
@@ -34,13 +33,23 @@ def _selftest(local_args, capsys, *extra):
     return code, {step["step"]: step for step in report["steps"]}, report
 
 
-def _patch_agent(stack, body):
+def _patch(stack, path, body):
     answer = httpx.patch(
-        f"{stack.emulator.base_url}/v1/convai/agents/{DEFAULT_AGENT_ID}",
+        f"{stack.emulator.base_url}{path}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json=body,
     )
     assert answer.status_code == 200, answer.text
+
+
+def _patch_agent(stack, body):
+    _patch(stack, f"/v1/convai/agents/{DEFAULT_AGENT_ID}", body)
+
+
+def _point_the_tool_at(stack, tool, url):
+    config = tool["tool_config"]
+    config["api_schema"]["url"] = url
+    _patch(stack, f"/v1/convai/tools/{tool['id']}", {"tool_config": config})
 
 
 def test_selftest_passes_on_a_configured_agent_with_valid_requests(stack, local_args, capsys):
@@ -72,7 +81,7 @@ def test_selftest_leaves_no_record_and_checks_the_test_caller_on_warmlines_side(
 
     target = targets.from_local(stack.state_file)
     key = caller_key(selftest.TEST_CALLER, stack.secrets["CallerKeySecret"])
-    assert DynamoCloneStore(target.client("dynamodb"), target.table).get_clone(key) is None
+    assert samples.clone_store(target).get_clone(key) is None
 
 
 def test_the_emulators_test_invocation_is_in_the_documented_shape(stack, local_args):
@@ -140,14 +149,7 @@ def test_selftest_fails_when_the_agent_cannot_reach_warmline(stack, local_args, 
         stack,
         {"platform_settings": {"workspace_overrides": agent["platform_settings"]["workspace_overrides"]}},
     )
-    config = tool["tool_config"]
-    config["api_schema"]["url"] = unreachable + "/ivr/check-clone/{caller_id}"
-    answer = httpx.patch(
-        f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
-        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
-        json={"tool_config": config},
-    )
-    assert answer.status_code == 200, answer.text
+    _point_the_tool_at(stack, tool, unreachable + "/ivr/check-clone/{caller_id}")
 
     code, steps, _report = _selftest(local_args, capsys)
 
@@ -253,16 +255,9 @@ def test_selftest_fails_check_clone_when_the_tool_reaches_another_stack(stack, l
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
         [tool] = stack.emulator.tools()
-        config = tool["tool_config"]
-        config["api_schema"]["url"] = (
-            f"http://127.0.0.1:{other.server_port}/api/ivr/check-clone/{{caller_id}}"
+        _point_the_tool_at(
+            stack, tool, f"http://127.0.0.1:{other.server_port}/api/ivr/check-clone/{{caller_id}}"
         )
-        answer = httpx.patch(
-            f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
-            headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
-            json={"tool_config": config},
-        )
-        assert answer.status_code == 200, answer.text
         code, steps, _report = _selftest(local_args, capsys)
     finally:
         other.shutdown()
