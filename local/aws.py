@@ -79,6 +79,7 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+@functools.cache  # a client is thread-safe, and building one costs milliseconds of CPU
 def client(service: str, endpoint_url: str, region: str = REGION) -> Any:
     with _SESSION_LOCK:
         return _session().client(

@@ -76,7 +76,7 @@ class Target:
         return self.parameters.get("DefaultCountryCode") or ""
 
     def client(self, service: str) -> Any:
-        return _session(self.region).client(service, endpoint_url=self.aws_endpoint_url)
+        return _client(self.region, self.aws_endpoint_url, service)
 
     def operator(self) -> str:
         """Who is acting, for the consent log: the AWS identity this command runs as."""
@@ -107,6 +107,13 @@ def _session(region: str) -> boto3.session.Session:
     """One session per region for the process: each new session reads the service models from disk
     again (about 0.1 s a client)."""
     return boto3.session.Session(region_name=region)
+
+
+@functools.cache
+def _client(region: str, endpoint_url: str | None, service: str) -> Any:
+    """One client per service and endpoint for the process (a client is thread-safe), as building one
+    costs milliseconds of CPU: a command that reads a table many times builds its client once."""
+    return _session(region).client(service, endpoint_url=endpoint_url)
 
 
 _NO_CREDENTIALS = (

@@ -7,9 +7,7 @@ import json
 import boto3
 import pytest
 from moto import mock_aws
-from moto.cloudformation.models import cloudformation_backends
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.sns.models import sns_backends
 
 from warmline_cli.doctor import Doctor
 from warmline_cli.target import Target
@@ -28,7 +26,11 @@ def aws(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     # Not mock_aws()'s default start and stop: they reset every moto backend of this process, the
     # integration tests' moto server's too when a test worker runs both. Only this region's
-    # CloudFormation and SNS, which nothing else uses, are emptied afterwards.
+    # CloudFormation and SNS, which nothing else uses, are emptied afterwards. (Imported here: moto's
+    # CloudFormation imports every moto service, a second of each test worker's collection.)
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.sns.models import sns_backends
+
     mock = mock_aws()
     mock.start(reset=False)
     try:
@@ -85,6 +87,8 @@ def test_a_confirmed_subscription_passes(aws, capsys):
 def test_an_unconfirmed_subscription_fails_and_says_to_confirm_it(aws, capsys):
     boto3.client("sns", region_name=REGION).subscribe(TopicArn=aws, Protocol="email", Endpoint=EMAIL)
     # SNS lists an e-mail subscription nobody confirmed as "PendingConfirmation"; moto confirms at once.
+    from moto.sns.models import sns_backends
+
     backend = sns_backends[DEFAULT_ACCOUNT_ID][REGION]
     for subscription in backend.subscriptions.values():
         subscription.arn = "PendingConfirmation"

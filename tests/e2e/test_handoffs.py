@@ -133,22 +133,23 @@ def test_concurrent_checks_of_one_call_count_one_handoff(stack, sample):
     url = stack.endpoints["CheckClone"].replace("{caller_id}", "%2B442079490003")
     answers = []
     barrier = threading.Barrier(25)
+    http = httpx.Client(timeout=30)
 
     def press():
         barrier.wait()
-        response = httpx.post(
+        response = http.post(
             url,
             json={"pressed_key": "1", "conversation_id": "conv_concurrent"},
             headers={"X-Warmline-Secret": secrets["AgentSecret"]},
-            timeout=30,
         )
         answers.append(response.json()["next_action"])
 
-    threads = [threading.Thread(target=press) for _ in range(25)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with http:
+        threads = [threading.Thread(target=press) for _ in range(25)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     assert answers == ["transfer_to_agent"] * 25  # each waited for the clone, then handed off
     assert len(events_of(stack, key, EventType.HANDOFF)) == 1

@@ -62,14 +62,10 @@ def test_a_flood_of_401s_is_throttled_and_does_not_touch_the_clone_worker(thrott
     assert answer.json()["job_queued"] is True
     flood_started = time.monotonic()
 
-    with ThreadPoolExecutor(20) as pool:
+    with ThreadPoolExecutor(20) as pool, httpx.Client(timeout=30) as http:
         statuses = list(
             pool.map(
-                lambda i: (
-                    httpx.post(
-                        url, json=call, headers={"x-warmline-secret": f"guess-{i}"}, timeout=30
-                    ).status_code
-                ),
+                lambda i: http.post(url, json=call, headers={"x-warmline-secret": f"guess-{i}"}).status_code,
                 range(FLOOD),
             )
         )

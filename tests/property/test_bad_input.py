@@ -73,6 +73,13 @@ class Fixture:
         self.stack = stack
         self.dynamodb = aws.client("dynamodb", stack.aws_endpoint_url)
         self.sqs = aws.client("sqs", stack.aws_endpoint_url)
+        self.http = httpx.Client(timeout=30)
+
+    def post(self, url, body, ctype, secret, query=""):
+        headers = {"content-type": ctype} if ctype else {}
+        if secret is not None:
+            headers["x-warmline-secret"] = secret
+        return self.http.post(url + query, content=body, headers=headers)
 
     def snapshot(self):
         items = self.dynamodb.scan(TableName=self.stack.model.tables["CloneTable"].name)["Items"]
@@ -91,7 +98,9 @@ class Fixture:
 
 @pytest.fixture(scope="module")
 def world(fault_stack):
-    return Fixture(fault_stack)
+    fixture = Fixture(fault_stack)
+    yield fixture
+    fixture.http.close()
 
 
 def check(world, response, before):
@@ -104,13 +113,6 @@ def check(world, response, before):
         assert world.snapshot() == before
 
 
-def post(url, body, ctype, secret, query=""):
-    headers = {"content-type": ctype} if ctype else {}
-    if secret is not None:
-        headers["x-warmline-secret"] = secret
-    return httpx.post(url + query, content=body, headers=headers, timeout=30)
-
-
 secret_choice = st.sampled_from(["right", "wrong", "other", "replayed", None])
 
 
@@ -119,7 +121,7 @@ secret_choice = st.sampled_from(["right", "wrong", "other", "replayed", None])
 def test_incoming_call(world, body, ctype, secret):
     before = world.snapshot()
     value = None if secret is None else world.secret(secret, "ThreeCxSecret")
-    check(world, post(world.stack.endpoints["IncomingCall"], body, ctype, value), before)
+    check(world, world.post(world.stack.endpoints["IncomingCall"], body, ctype, value), before)
 
 
 @PROFILE
@@ -128,7 +130,7 @@ def test_conversation_init(world, body, ctype, secret):
     """Whatever the body, the agent gets its initiation data; only a wrong secret is refused."""
     before = world.snapshot()
     value = None if secret is None else world.secret(secret, "AgentSecret")
-    response = post(world.stack.endpoints["ConversationInit"], body, ctype, value)
+    response = world.post(world.stack.endpoints["ConversationInit"], body, ctype, value)
     check(world, response, before)
     if secret == "right":
         assert response.status_code == 200, response.text
@@ -149,4 +151,4 @@ def test_check_clone(world, caller_id, body, ctype, secret, query):
     before = world.snapshot()
     value = None if secret is None else world.secret(secret, "AgentSecret")
     url = world.stack.endpoints["CheckClone"].replace("{caller_id}", quote(caller_id, safe="") or "%20")
-    check(world, post(url, body, ctype, value, query), before)
+    check(world, world.post(url, body, ctype, value, query), before)
