@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from warmline.adapters.elevenlabs import send
+from warmline.adapters.elevenlabs import send, tls_context
 from warmline_cli.console import CliError, say
 
 SECRET_FIELDS = ("value",)
@@ -39,6 +39,7 @@ class AdminClient:
             headers={"xi-api-key": api_key, "accept": "application/json"},
             timeout=timeout_seconds,
             transport=transport,
+            verify=tls_context(),
         )
 
     def close(self) -> None:
