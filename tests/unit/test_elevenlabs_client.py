@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import ssl
 
 import httpx
 import pytest
 
 from emulators import openapi_check
 from emulators.elevenlabs import ERROR_CODES_429, CloneLatency, Emulator, Fault
-from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls, ElevenLabsClient
+from warmline.adapters.elevenlabs import AgentLine, ElevenLabsAgentCalls, ElevenLabsClient, tls_context
 from warmline.voice_provider import (
     AgentCall,
     InvalidRequest,
@@ -436,3 +437,10 @@ def test_the_api_key_header_and_timeouts_are_sent():
     assert seen["key"] == API_KEY
     assert seen["timeout"]["read"] == 42
     assert seen["timeout"]["connect"] == 3
+
+
+def test_the_clients_share_one_tls_context_that_verifies_certificates():
+    context = tls_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert context.cert_store_stats()["x509_ca"] > 0  # a CA bundle is loaded
+    assert tls_context() is context  # built once per process, not once per client
