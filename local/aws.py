@@ -16,11 +16,11 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 
 from local.template import REGION, Queue, StackModel
 
@@ -51,8 +51,8 @@ class MotoServer:
             )
             url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         try:  # the first request waits on the socket until moto serves it, or fails when moto exits
-            httpx.get(f"{url}/moto-api/", timeout=START_TIMEOUT_S)
-        except httpx.HTTPError:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=START_TIMEOUT_S).close()
+        except OSError:
             self.stop()
             raise RuntimeError(f"moto server did not start; see {self.log_path}") from None
         return url

@@ -4,6 +4,7 @@ stage's route throttling and access log."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -130,10 +131,8 @@ def build_event(route: HttpRoute, path_parameters: dict[str, str], request: Http
 def _event_body(body: bytes, content_type: str | None) -> tuple[str, bool]:
     """Text as it is, anything else (or text that is not UTF-8) in base64."""
     if not content_type or TEXT_CONTENT_TYPES.match(content_type.split(";")[0].strip().lower()):
-        try:
+        with contextlib.suppress(UnicodeDecodeError):
             return body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            pass
     return base64.b64encode(body).decode(), True
 
 
