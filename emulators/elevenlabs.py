@@ -63,7 +63,7 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulators import agent_platform, agent_testing, openapi_check
+from emulators import agent_platform, agent_testing, conversation_history, openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -133,7 +133,7 @@ class CloneLatency:
         return rng.triangular(self.min_seconds, self.max_seconds, self.min_seconds) * self.scale
 
 
-FaultKind = Literal["status", "hang", "after_effect_status", "body"]
+FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt"]
 BodyStyle = Literal["status", "code", "list", "text"]
 
 
@@ -153,10 +153,12 @@ class Fault:
     seconds: float = 0.0
     count: int = 1
     always: bool = False
-    body: Any = None  # kind `body`: answer `status` with this JSON value, whatever was asked
+    # kind `body`: answer `status` with this JSON value, whatever was asked; kind `corrupt`: do the
+    # real work and merge this JSON object into the answer (RFC 7386: null removes a key)
+    body: Any = None
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status", "body"):
+        if self.kind not in ("status", "hang", "after_effect_status", "body", "corrupt"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -216,6 +218,7 @@ class Emulator:
         voice_limit: int = 30,
         max_voice_add_edits: int | None = None,
         seed: int | None = None,
+        check_answers: bool = True,
     ) -> None:
         self.api_key = api_key
         self.clone_latency = clone_latency or CloneLatency.demo()
@@ -244,6 +247,10 @@ class Emulator:
         self.agent_testing = agent_testing.AgentTesting(
             self.agent, self.tools, self._secret_values, self._agent_http
         )
+        self.history = conversation_history.ConversationHistory()
+        # Every answer of a documented status is checked against the OpenAPI response schemas; one
+        # that does not match is answered 500 `emulator_answer_not_documented` instead.
+        self.check_answers = check_answers
         self.app = self._create_app()
 
     # ---- running -------------------------------------------------------------------------------
@@ -326,6 +333,7 @@ class Emulator:
             self._conversations.clear()
             self._generation += 1
         self.agent_testing.reset()
+        self.history.reset()
 
     def configure(
         self,
@@ -371,6 +379,8 @@ class Emulator:
             ("POST", "/v1/convai/secrets", self._add_secret),
             ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
             *self.agent_testing.routes(),
+            *self.history.routes(),
+            *self._agent_admin_routes(),
             ("GET", "/_emulator/requests", lambda: jsonify(self.requests(request.args.get("path_prefix")))),
             ("GET", "/_emulator/voices", lambda: jsonify(self.voices())),
             ("GET", "/_emulator/faults", lambda: jsonify(self.faults())),
@@ -394,12 +404,14 @@ class Emulator:
         with self._lock:
             self._open_requests.append(g.record)
         g.after_effect = None
+        g.answer_is_ours = True  # not an injected fault's: checked against the OpenAPI answers
         if request.headers.get("xi-api-key") != self.api_key:
             return error_response(401, "invalid_api_key", "Invalid API key.")
         if request.routing_exception is not None:
             return None  # answered by the 404/405 handlers
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
+            g.answer_is_ours = fault.kind in ("hang", "corrupt")
             if fault.kind == "status":
                 self._stopping.wait(fault.seconds)
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
@@ -419,14 +431,36 @@ class Emulator:
         if record is None:
             return response
         fault = g.get("after_effect")
-        if fault is not None and response.status_code < 400:
+        if fault is not None and fault.kind == "corrupt":
+            response = _corrupted(response, fault.body)
+        elif fault is not None and response.status_code < 400:
             response = error_response(fault.status, fault.code, fault.message, fault.body_style)
+        if g.get("answer_is_ours") and self.check_answers:
+            response = self._checked_answer(response)
         record["status"] = response.status_code
         record["answered_at"] = time.time()
         with self._lock:
             if g.generation == self._generation:
                 self._records.append(record)
         return response
+
+    def _checked_answer(self, response: Response) -> Response:
+        """`response`, or a 500 naming its problems when its JSON does not match the answer the
+        OpenAPI documents for its status (statuses it does not document, ElevenLabs' errors, pass)."""
+        if not response.is_json or response.status_code == 204:
+            return response
+        operation = openapi_check.find_operation(request.method, request.path)
+        if operation is None or str(response.status_code) not in operation.get("responses", {}):
+            return response
+        problems = openapi_check.validate_response(
+            request.method, request.path, response.status_code, response.get_json()
+        )
+        if not problems:
+            return response
+        message = f"The emulator's answer to {request.method} {request.path} is not documented: " + "; ".join(
+            problems[:5]
+        )
+        return error_response(500, "emulator_answer_not_documented", message)
 
     def _teardown_request(self, _error: BaseException | None) -> None:
         record = g.get("record")
@@ -644,14 +678,22 @@ class Emulator:
         return self._outbound_call("callSid", "CA" + secrets.token_hex(16))
 
     def _outbound_call(self, call_id_field: str, call_id: str) -> Response:
+        conversation_id = "conv_" + self._random_id()
+        self._record_outbound(conversation_id, "twilio" if call_id_field == "callSid" else "sip_trunking")
         return jsonify(
             {
                 "success": True,
                 "message": "Call initiated successfully",
-                "conversation_id": "conv_" + self._random_id(),
+                "conversation_id": conversation_id,
                 call_id_field: call_id,
             }
         )
+
+    def _record_outbound(self, conversation_id: str, kind: str) -> None:
+        body = request.get_json(silent=True) or {}
+        with self._lock:
+            agent = _copy(self._agents.get(body["agent_id"])) or {"agent_id": body["agent_id"]}
+        self.history.outbound(conversation_id, agent, body, kind)
 
     # ---- agents, tools, workspace secrets ---------------------------------------------------------
 
@@ -753,6 +795,78 @@ class Emulator:
             secret.update(name=body["name"], value=body["value"])
             return jsonify(_stored_secret(secret))
 
+    # ---- agents created, listed and deleted; tools deleted (the probes, an operator's scripts) -------
+
+    def _agent_admin_routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("POST", "/v1/convai/agents/create", self._create_agent),
+            ("GET", "/v1/convai/agents", self._list_agents),
+            ("DELETE", "/v1/convai/agents/<agent_id>", self._delete_agent),
+            ("DELETE", "/v1/convai/tools/<tool_id>", self._delete_tool),
+        ]
+
+    def _create_agent(self) -> Response:
+        body = request.get_json(silent=True) or {}
+        agent = _factory_agent("agent_" + self._random_id())
+        agent.update(  # over the factory settings, as ElevenLabs fills in defaults (a voice)
+            name=body.get("name") or "",
+            conversation_config=_deep_merge(agent["conversation_config"], body["conversation_config"]),
+            platform_settings=body.get("platform_settings") or {},
+            tags=body.get("tags") or [],
+        )
+        with self._lock:
+            self._agents[agent["agent_id"]] = agent
+        return jsonify({"agent_id": agent["agent_id"]})
+
+    def _list_agents(self) -> Response:
+        """Newest first; `search` in the name, `page_size` (at most 100), `cursor`."""
+        page_size = int(request.args.get("page_size", 30))
+        if not 1 <= page_size <= 100:
+            return validation_response(["query: page_size: must be between 1 and 100"])
+        search = (request.args.get("search") or "").lower()
+        cursor = request.args.get("cursor") or "0"
+        start = int(cursor) if cursor.isdigit() else 0
+        with self._lock:
+            agents = sorted(
+                self._agents.values(),
+                key=lambda agent: agent["metadata"]["created_at_unix_secs"],
+                reverse=True,
+            )
+            matching = [_agent_summary(agent) for agent in agents if search in agent["name"].lower()]
+        has_more = start + page_size < len(matching)
+        return jsonify(
+            {
+                "agents": matching[start : start + page_size],
+                "has_more": has_more,
+                "next_cursor": str(start + page_size) if has_more else None,
+            }
+        )
+
+    def _delete_agent(self, agent_id: str) -> Response:
+        with self._lock:
+            agent = self._agents.pop(agent_id, None)
+        if agent is None:
+            return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+        return Response(status=204)
+
+    def _delete_tool(self, tool_id: str) -> Response:
+        """A tool an agent still uses is refused (400 `tool_in_use`) unless `force=true`, which also
+        takes it out of those agents."""
+        with self._lock:
+            prompts = [
+                _at_path(agent, "conversation_config", "agent", "prompt") or {}
+                for agent in self._agents.values()
+            ]
+            users = [prompt for prompt in prompts if tool_id in (prompt.get("tool_ids") or [])]
+            if tool_id in self._tools and users and request.args.get("force") != "true":
+                return error_response(400, "tool_in_use", f"Tool {tool_id} is used by {len(users)} agent(s).")
+            for prompt in users:
+                prompt["tool_ids"] = [kept for kept in prompt["tool_ids"] if kept != tool_id]
+            tool = self._tools.pop(tool_id, None)
+        if tool is None:
+            return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
+        return jsonify({})
+
     def _random_id(self) -> str:
         with self._rng_lock:
             return "".join(self._rng.choice(ID_ALPHABET) for _ in range(20))
@@ -788,11 +902,11 @@ class Emulator:
         agent_id = invite.get("agent_id") or DEFAULT_AGENT_ID
         if agent_id not in self._agents:
             return _detail_response(404, f"no agent {agent_id}")
-        conversation = agent_platform.start(
-            self.agent(agent_id), invite, self._secret_values(), self._agent_http
-        )
+        agent = self.agent(agent_id)
+        conversation = agent_platform.start(agent, invite, self._secret_values(), self._agent_http)
         with self._lock:
             self._conversations[conversation.conversation_id] = conversation
+        self.history.inbound(conversation, agent["name"])
         return jsonify(conversation.describe())
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
@@ -816,6 +930,7 @@ class Emulator:
             )
         except agent_platform.CallRefused as refused:
             return _detail_response(400, str(refused))
+        self.history.tool_call(conversation_id, tool, payload.get("parameters") or {}, result)
         return jsonify(result)
 
     def _control_transfer(self, conversation_id: str) -> Response:
@@ -836,6 +951,7 @@ class Emulator:
         if transferred:
             with self._lock:
                 self._conversations.pop(conversation_id, None)
+            self.history.ended(conversation_id, "Call transferred (SIP REFER accepted)")
         return jsonify(
             {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
         )
@@ -860,6 +976,26 @@ class Emulator:
                     "max_voice_add_edits": self.max_voice_add_edits,
                 }
             )
+
+
+def _corrupted(response: Response, patch: Any) -> Response:
+    if not response.is_json or not isinstance(patch, dict):
+        return response
+    answer = _merge_patch(response.get_json(), patch)
+    return Response(json.dumps(answer), status=response.status_code, mimetype="application/json")
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
 
 
 def _ok(_done: None) -> Response:
@@ -896,6 +1032,28 @@ def _factory_agent(agent_id: str) -> dict[str, Any]:
         "phone_numbers": [],
         "tags": [],
     }
+
+
+def _agent_summary(agent: dict[str, Any]) -> dict[str, Any]:
+    access = {"is_creator": True, "creator_name": "emulator", "creator_email": "emulator@example.invalid"}
+    return {
+        "agent_id": agent["agent_id"],
+        "name": agent["name"],
+        "tags": agent.get("tags") or [],
+        "created_at_unix_secs": agent["metadata"]["created_at_unix_secs"],
+        # The SDK requires these two; the OpenAPI copy does not have them (openapi_check.SDK_REQUIRED).
+        "updated_at_unix_secs": agent["metadata"]["updated_at_unix_secs"],
+        "voice_id": _at_path(agent, "conversation_config", "tts", "voice_id") or GREETING_VOICE_ID,
+        "access_info": access | {"role": "admin"},
+        "last_call_time_unix_secs": None,
+        "archived": False,
+    }
+
+
+def _at_path(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _copy(value: Any) -> Any:
