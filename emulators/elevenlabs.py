@@ -37,7 +37,27 @@ Behaviour worth knowing:
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
   transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
-- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
+- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted
+  user; tests are listed (`GET /v1/convai/agent-testing`) and read (`GET .../agent-testing/{id}`).
+- Agents are also created (`POST /v1/convai/agents/create`, over the factory settings, so a new agent
+  has a voice), listed (`GET /v1/convai/agents`, newest first, `search`, `page_size`, `cursor`) and
+  deleted (204). A tool an agent uses is deleted only with `force=true`, which takes it out of the agent.
+- Conversation history (`emulators/conversation_history.py`): every call the emulator plays or places
+  (inbound SIP, outbound sip-trunk and twilio) is listed and readable with its `phone_call`, transcript
+  and initiation data.
+- Every answer of a status the OpenAPI documents for its operation is checked against that response
+  schema (`check_answers`, on by default); an answer that does not match becomes a 500
+  `emulator_answer_not_documented` naming the problems, so a shape cannot drift unnoticed. Injected
+  `status` and `body` faults are not checked (they are meant to be undocumented); a `corrupt` fault
+  (the real work, then `body` merged into the answer as an RFC 7386 merge patch) is.
+- The official `elevenlabs` SDK (2.78.0) judges the emulator (tests/integration/test_official_client.py).
+  Where it and the OpenAPI copy disagree, it wins: the multipart `labels=null` it sends for unset
+  labels is taken (ElevenLabs takes it); the query parameters it sends that the copy lacks
+  (`openapi_check.SDK_QUERY_PARAMETERS`: `force` on DELETE agent,
+  `include_procedure_generated_workflow_elements` on GET/PATCH agent, `tags` on the agent list,
+  `used_by_agent_id` on the tool list, `created_by_user_id` on the test list, eight filters on the
+  conversation list) are accepted; an agent summary carries the
+  `voice_id` and `updated_at_unix_secs` its model requires (`openapi_check.SDK_REQUIRED`).
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
