@@ -14,9 +14,12 @@ emulator's check, and the SDK itself, refuse it.
 from __future__ import annotations
 
 import inspect
+import json
+import threading
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -92,7 +95,9 @@ def sdk(emulator):
         yield Judged(ElevenLabs(api_key=API_KEY, base_url=emulator.base_url, httpx_client=http), answers)
 
 
-def target(base_url: str) -> Target:
+def target(
+    base_url: str, check_clone_url: str = "http://127.0.0.1:9/api/ivr/check-clone/{caller_id}"
+) -> Target:
     """A stack as the CLI sees it (only what the agent's tool and webhook use is filled in)."""
     return Target(
         label="local",
@@ -105,9 +110,36 @@ def target(base_url: str) -> Target:
         secret_arns={},
         incoming_call_url="http://127.0.0.1:9/api/calls/incoming",
         conversation_init_url="http://127.0.0.1:9/api/agent/conversation-init",
-        check_clone_url="http://127.0.0.1:9/api/ivr/check-clone/{caller_id}",
+        check_clone_url=check_clone_url,
         elevenlabs_base_url=base_url,
     )
+
+
+class _CheckCloneHandler(BaseHTTPRequestHandler):
+    """warmline's check_clone endpoint as the agent's tool reaches it: always "still cloning"."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        body = json.dumps({"status": "cloning", "say": "Still preparing.", "next_action": "wait"}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def check_clone_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _CheckCloneHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/api/ivr/check-clone/{{caller_id}}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
 
 
 def inbound_call(emulator: Emulator, caller: str = CALLER) -> str:
@@ -277,6 +309,58 @@ def test_an_inbound_sip_call_is_in_the_history_with_its_phone_call_and_transcrip
     assert (phone_call.direction, phone_call.external_number) == ("inbound", CALLER)
     assert history.transcript[0].role == "agent" and history.transcript[0].message
     assert history.conversation_initiation_client_data.dynamic_variables["system__caller_id"] == CALLER
+
+
+def test_a_tool_call_is_in_the_transcript_with_its_result(sdk, emulator, check_clone_url):
+    wanted = agent_setup.tool_config(target(emulator.base_url, check_clone_url), "secret_for_the_tool")
+    tool = sdk.conversational_ai.tools.create(
+        request=ToolRequestModel.model_validate({"tool_config": wanted})
+    )
+    sdk.conversational_ai.agents.update(
+        emulator.default_agent_id, conversation_config={"agent": {"prompt": {"tool_ids": [tool.id]}}}
+    )
+    conversation_id = inbound_call(emulator)
+
+    called = httpx.post(
+        f"{emulator.base_url}/_emulator/conversations/{conversation_id}/tool-calls",
+        json={"tool": agent_setup.TOOL_NAME, "parameters": {"pressed_key": "1"}},
+    )
+    history = sdk.conversational_ai.conversations.get(conversation_id)
+    summary = sdk.conversational_ai.conversations.list().conversations[0]
+
+    assert called.status_code == 200, called.text
+    calls = [call for turn in history.transcript for call in turn.tool_calls or []]
+    results = [result for turn in history.transcript for result in turn.tool_results or []]
+    assert [(call.tool_name, json.loads(call.params_as_json)) for call in calls] == [
+        (agent_setup.TOOL_NAME, {"pressed_key": "1"})
+    ]
+    assert json.loads(results[0].result_value)["next_action"] == "wait" and results[0].is_error is False
+    assert summary.tool_names == [agent_setup.TOOL_NAME]
+
+
+def test_a_transferred_call_is_done_in_the_history(sdk, emulator):
+    transfer_tool = {
+        "type": "system",
+        "name": "transfer_to_number",
+        "description": "",
+        "params": {
+            "system_tool_type": "transfer_to_number",
+            "transfers": [agent_setup.transfer("sip:100@pbx")],
+        },
+    }
+    prompt = {"built_in_tools": {"transfer_to_number": transfer_tool}}
+    sdk.conversational_ai.agents.update(
+        emulator.default_agent_id, conversation_config={"agent": {"prompt": prompt}}
+    )
+    conversation_id = inbound_call(emulator)
+
+    refer = httpx.post(f"{emulator.base_url}/_emulator/conversations/{conversation_id}/transfer", json={})
+    history = sdk.conversational_ai.conversations.get(conversation_id)
+    summary = sdk.conversational_ai.conversations.list().conversations[0]
+
+    assert refer.json()["transferred"] is True
+    assert (history.status, summary.status) == ("done", "done")
+    assert "transferred" in history.metadata.termination_reason
 
 
 def test_the_history_pages_newest_first_and_a_gone_conversation_answers_404(sdk, emulator):
