@@ -31,6 +31,7 @@ from warmline.clone_state import (
     Handoff,
     HandoffKey,
     IncomingNote,
+    JobClaim,
     PinRecord,
     ReadyClone,
 )
@@ -378,23 +379,33 @@ class DynamoCloneStore:
         self,
         caller_key: str,
         *,
-        lease_token: str | None,
+        lease_token: str,
         error_code: str,
         error_message: str,
         expires_at: int,
     ) -> bool:
-        values = {
-            ":failed": CloneStatus.FAILED.value,
-            ":code": error_code,
-            ":message": error_message,
-            ":expires": expires_at,
+        values: dict[str, Any] = {":token": lease_token, ":cloning": CloneStatus.CLONING.value}
+        values.update({":code": error_code, ":message": error_message, ":expires": expires_at})
+        return self._fail(caller_key, "lease_token = :token AND #s = :cloning", values)
+
+    def fail_job(
+        self, caller_key: str, claim: JobClaim, *, error_code: str, error_message: str, expires_at: int
+    ) -> bool:
+        condition = (
+            "job_id = :job AND (#s = :pending OR "
+            "(#s = :cloning AND (lease_token = :token OR lease_expires_at_ms < :now)))"
+        )
+        values: dict[str, Any] = {
+            ":job": claim.job_id,
+            ":token": claim.lease_token,
+            ":now": claim.now_ms,
+            ":pending": CloneStatus.PENDING.value,
+            ":cloning": CloneStatus.CLONING.value,
         }
-        if lease_token is None:
-            condition = "#s IN (:pending, :cloning)"
-            values.update({":pending": CloneStatus.PENDING.value, ":cloning": CloneStatus.CLONING.value})
-        else:
-            condition = "lease_token = :token AND #s = :cloning"
-            values.update({":token": lease_token, ":cloning": CloneStatus.CLONING.value})
+        values.update({":code": error_code, ":message": error_message, ":expires": expires_at})
+        return self._fail(caller_key, condition, values)
+
+    def _fail(self, caller_key: str, condition: str, values: dict[str, Any]) -> bool:
         return self._update(
             caller_key,
             UpdateExpression=(
@@ -403,7 +414,7 @@ class DynamoCloneStore:
             ),
             ConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=_to_item(values),
+            ExpressionAttributeValues=_to_item({**values, ":failed": CloneStatus.FAILED.value}),
         )
 
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
