@@ -388,6 +388,29 @@ def test_odd_error_bodies_still_give_the_typed_error(status, content, content_ty
     assert raised.value.code and raised.value.message
 
 
+DEEP = '{"detail": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+
+
+@pytest.mark.parametrize(
+    ("status", "content"),
+    [
+        (422, '{"detail": [{"loc": 5, "msg": "x"}]}'),  # loc not a list
+        (422, '{"detail": [{"loc": null, "msg": {"a": 1}}, 7, null]}'),
+        (400, '{"detail": {"code": ["voice_limit_reached"], "message": 3}}'),
+        (400, '{"detail": [[{"type": "a"}]]}'),
+        (500, DEEP),  # deeper than the JSON parser recurses
+        (503, '{"detail": [' + "[" * 3000 + "]" * 3000 + "]}"),
+        (400, '{"detail": {"status": {"nested": [1, 2]}}}'),
+        (429, '{"detail": [{"loc": ["body", {"k": "v"}], "type": 12}]}'),
+    ],
+)
+def test_malformed_error_bodies_still_give_a_provider_error(status, content):
+    with pytest.raises(ProviderError) as raised:
+        answering(status, content).get_subscription()
+    assert raised.value.status_code == status
+    assert raised.value.code and raised.value.message and len(raised.value.message) < 1000
+
+
 @pytest.mark.parametrize(
     "content",
     ["not json", "[]", "{}", '{"voice_id": 42, "requires_verification": false}'],

@@ -269,29 +269,41 @@ def error_from_response(method: str, path: str, response: httpx.Response) -> Pro
 
 def _parse_error_body(response: httpx.Response) -> tuple[str, str]:
     """(code, message) from `{"detail": {...}}`, `{"detail": [{loc, msg, type}]}`, `{"detail": "..."}`
-    or a body that is not JSON at all."""
+    or a body that is not JSON at all. Any other shape (wrong types, nesting too deep to parse)
+    gives what can be read of it: an error answer always becomes a ProviderError."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return "", _shorten(response.text)
     detail = body.get("detail") if isinstance(body, dict) else body
     if isinstance(detail, dict):
-        code = detail.get("code") or detail.get("status") or ""
-        return str(code), str(detail.get("message") or "")
+        code = _text(detail.get("code")) or _text(detail.get("status"))
+        return code, _text(detail.get("message"))
     if isinstance(detail, list):
         first = detail[0] if detail and isinstance(detail[0], dict) else {}
-        code = first.get("type") or "validation_error"
-        return str(code), "; ".join(_describe_validation_item(item) for item in detail)
+        code = _text(first.get("type")) or "validation_error"
+        return code, _shorten("; ".join(_describe_validation_item(item) for item in detail[:10]))
     if isinstance(detail, str):
         return "", _shorten(detail)
     return "", _shorten(response.text)
 
 
+def _text(value: Any) -> str:
+    """A string field of an error body; anything else counts as absent."""
+    return _shorten(value) if isinstance(value, str) else ""
+
+
 def _describe_validation_item(item: Any) -> str:
     if not isinstance(item, dict):
-        return _shorten(str(item))
-    location = ".".join(str(part) for part in item.get("loc") or [])
-    return f"{location}: {item.get('msg', '')}" if location else str(item.get("msg", ""))
+        return _text(item) or type(item).__name__
+    parts = item.get("loc")
+    location = (
+        ".".join(str(part) for part in parts if isinstance(part, (str, int)))
+        if isinstance(parts, list)
+        else ""
+    )
+    message = _text(item.get("msg"))
+    return f"{location}: {message}" if location else message
 
 
 def _shorten(text: str, limit: int = 200) -> str:
