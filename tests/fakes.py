@@ -347,6 +347,13 @@ class InMemorySamples:
         return [VoiceSample(key.rsplit("/", 1)[-1], self.objects[key]) for key in keys]
 
 
+class FailingEvents:
+    """An event store that cannot be written (throttled, past the request's deadline)."""
+
+    def record(self, *events: Event) -> None:
+        raise ConnectionError("the event store did not answer")
+
+
 class InMemoryEvents:
     def __init__(self) -> None:
         self.events: list[Event] = []
