@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 
 import httpx
 import pytest
@@ -144,6 +145,19 @@ def test_a_hanging_clone_raises_provider_timeout(client, emulator):
         add_voice(client, timeout_seconds=0.3)
     assert raised.value.ambiguous
     assert raised.value.code == "timeout"
+
+
+def test_a_trickling_answer_is_cut_off_at_the_requests_whole_timeout(emulator):
+    """Each read gets a byte in time, so per-read timeouts never fire; the request's own timeout
+    still ends it (a Lambda would otherwise be outrun)."""
+    emulator.inject(
+        Fault(method="GET", path_prefix="/v1/user/subscription", kind="trickle", status=200, seconds=0.02)
+    )
+    with ElevenLabsClient(API_KEY, emulator.base_url, timeout_seconds=0.4) as slow:
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout):
+            slow.get_subscription()
+    assert time.monotonic() - started < 0.9
 
 
 def test_a_refused_connection_raises_provider_timeout():

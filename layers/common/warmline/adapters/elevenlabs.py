@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,9 +234,13 @@ def tls_context() -> ssl.SSLContext:
 
 
 def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One request to ElevenLabs: a transport failure or an error status becomes a ProviderError."""
+    """One request to ElevenLabs: a transport failure or an error status becomes a ProviderError.
+    The request's read timeout bounds the whole answer, not only each read: an answer that trickles
+    in a byte at a time would otherwise outrun the invocation."""
+    timeout = kwargs.get("timeout") or http.timeout
+    ends_at = time.monotonic() + (timeout.read or 0 if isinstance(timeout, httpx.Timeout) else 0)
     try:
-        response = http.request(method, path, **kwargs)
+        response = _read_by(http, ends_at, method, path, **kwargs)
     except httpx.TimeoutException as error:
         raise ProviderTimeout(
             f"{method} {path}: no answer in time ({type(error).__name__})", code="timeout"
@@ -247,6 +252,21 @@ def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Res
     if response.is_error:
         raise error_from_response(method, path, response)
     return response
+
+
+def _read_by(http: httpx.Client, ends_at: float, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The whole answer, read before `ends_at` (monotonic; the answer so far is dropped after it)."""
+    with http.stream(method, path, **kwargs) as streamed:
+        body = bytearray()
+        for chunk in streamed.iter_bytes():
+            body += chunk
+            if time.monotonic() > ends_at:
+                raise httpx.ReadTimeout("the whole answer took longer than the request's timeout")
+    # The body is decoded already: the answer's own encoding and length no longer describe it.
+    headers = [(k, v) for k, v in streamed.headers.items() if k not in ("content-encoding", "content-length")]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+    )
 
 
 def error_from_response(method: str, path: str, response: httpx.Response) -> ProviderError:
