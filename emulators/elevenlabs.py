@@ -76,6 +76,7 @@ import string
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -153,7 +154,8 @@ class CloneLatency:
         return rng.triangular(self.min_seconds, self.max_seconds, self.min_seconds) * self.scale
 
 
-FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt"]
+TRICKLE_BYTES = 100
+FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt", "trickle"]
 BodyStyle = Literal["status", "code", "list", "text"]
 
 
@@ -176,9 +178,11 @@ class Fault:
     # kind `body`: answer `status` with this JSON value, whatever was asked; kind `corrupt`: do the
     # real work and merge this JSON object into the answer (RFC 7386: null removes a key)
     body: Any = None
+    # kind `trickle`: answer `status` with `body`, after TRICKLE_BYTES of blank padding sent one byte
+    # every `seconds` (each read gets data in time; the whole answer takes far longer)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status", "body", "corrupt"):
+        if self.kind not in ("status", "hang", "after_effect_status", "body", "corrupt", "trickle"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -437,6 +441,8 @@ class Emulator:
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
             if fault.kind == "body":
                 return Response(json.dumps(fault.body), status=fault.status, mimetype="application/json")
+            if fault.kind == "trickle":
+                return Response(self._trickle(fault), status=fault.status, mimetype="application/json")
             if fault.kind == "hang":
                 self._stopping.wait(fault.seconds)
             else:
@@ -445,6 +451,13 @@ class Emulator:
         if problems:
             return validation_response(problems)
         return None
+
+    def _trickle(self, fault: Fault) -> Iterator[bytes]:
+        for _ in range(TRICKLE_BYTES):
+            if self._stopping.wait(fault.seconds):
+                return
+            yield b" "
+        yield json.dumps(fault.body if fault.body is not None else {}).encode()
 
     def _after_request(self, response: Response) -> Response:
         record = g.get("record")
