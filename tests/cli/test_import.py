@@ -4,6 +4,7 @@ written, each row registered all or nothing."""
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -88,6 +89,7 @@ def test_a_bad_row_registers_nothing_and_every_problem_is_named(stack, local_arg
             ("+44 20 7946 0004", "anna.wav", "yes", ""),
             ("+44 20 7946 0005", "anna.wav", f"Bo {CONSENT}", "1234"),
             ("+44 (0)20 7946 0001", "anna.wav", f"Jane again {CONSENT}", ""),
+            ("020 7946 0006", "anna.wav", f"Cy {CONSENT}", ""),  # no country, and the stack has none
         ],
     )
 
@@ -102,7 +104,8 @@ def test_a_bad_row_registers_nothing_and_every_problem_is_named(stack, local_arg
     assert "row 6 (+44******0004): error: no voice sample without consent: the consent column must say" in out
     assert "row 7 (+44******0005): error: pin: that PIN is too easy to guess" in out
     assert "row 8 (+44******0001): error: the same caller as row 2" in out
-    assert "error: 6 of 7 row(s) have problems: nothing was registered" in captured.err
+    assert re.search(r"row 9: error: number: .*DefaultCountryCode", out)
+    assert "error: 7 of 8 row(s) have problems: nothing was registered" in captured.err
     _nothing_stored(stack)
 
 

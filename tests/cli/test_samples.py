@@ -222,6 +222,21 @@ def test_every_written_form_of_the_number_is_the_same_caller(stack, local_args, 
         assert _key(stack) in capsys.readouterr().out
 
 
+def test_a_number_without_its_country_is_refused_when_the_stack_has_no_default_country(
+    stack, local_args, tmp_path, capsys
+):
+    """The local stack's DefaultCountryCode is empty: `020 …` could never match a caller ID."""
+    for national in ("020 7946 0002", "12345"):
+        args = ["samples", "add", *local_args, "--caller", national, "--consent", CONSENT]
+        assert main([*args, "--file", str(make_wav(tmp_path / "a.wav", 40))]) == 2
+
+        err = capsys.readouterr().err
+        assert "--caller: " in err and "E.164" in err and "DefaultCountryCode" in err
+    target = target_of(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert target.client("dynamodb").scan(TableName=target.table)["Items"] == []
+
+
 def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, tmp_path, capsys):
     from warmline_cli import samples
 
