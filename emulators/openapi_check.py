@@ -9,6 +9,9 @@ OpenAPI 3.1 schemas are JSON Schema (Draft 2020-12), so JSON bodies are checked 
 resolving `$ref`s against the document itself. Multipart bodies arrive as form fields (strings)
 plus file parts, so they are checked field by field against the request schema's properties.
 Every check returns a list of problems; an empty list means valid.
+
+Fields newer than the OpenAPI copy (`SDK_NEWER_FIELDS`: `conversation.dtmf_input_settings`, from the
+`elevenlabs` 2.78.0 SDK) are added to the loaded document, so they are checked like any other.
 """
 
 from __future__ import annotations
@@ -28,12 +31,35 @@ OPERATOR_OPENAPI_PATH = Path(__file__).parent / "openapi" / "elevenlabs-openapi-
 DOCUMENT_URI = "urn:elevenlabs-openapi"
 
 
+# Fields newer than the OpenAPI copy, from the `elevenlabs` 2.78.0 SDK's generated types (its
+# `ConversationConfig.dtmf_input_settings: DtmfInputConfig`); the schema is the full public
+# document's own `DTMFInputConfig` (shared/reference/elevenlabs-openapi.json). Checked, not just let through.
+DTMF_INPUT_CONFIG = {
+    "type": "object",
+    "title": "DTMFInputConfig",
+    "properties": {
+        "dtmf_input_timeout": {"type": "number", "minimum": 0.5, "maximum": 10.0, "default": 2.0},
+        "hash_terminator": {"type": "boolean", "default": True},
+        "redact_input": {"type": "boolean", "default": False},
+    },
+}
+SDK_NEWER_FIELDS = {
+    "ConversationConfig-Input": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
+    "ConversationConfig-Output": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
+}
+
+
 @cache
 def document() -> dict[str, Any]:
     merged = json.loads(OPENAPI_PATH.read_text())
     operator = json.loads(OPERATOR_OPENAPI_PATH.read_text())
     merged["paths"] = {**merged["paths"], **operator["paths"]}
     merged["components"]["schemas"] = {**operator["components"]["schemas"], **merged["components"]["schemas"]}
+    schemas = merged["components"]["schemas"]
+    schemas.setdefault("DTMFInputConfig", DTMF_INPUT_CONFIG)
+    for name, extra in SDK_NEWER_FIELDS.items():
+        if name in schemas:
+            schemas[name]["properties"] = {**schemas[name].get("properties", {}), **extra}
     return merged
 
 
