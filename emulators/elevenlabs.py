@@ -948,6 +948,14 @@ def _factory_agent(agent_id: str) -> dict[str, Any]:
                 "prompt": {"prompt": "You are a helpful assistant.", "tool_ids": []},
             },
             "tts": {"voice_id": GREETING_VOICE_ID},
+            # SDK 2.78's DtmfInputConfig, with its defaults (the OpenAPI copy has no such field).
+            "conversation": {
+                "dtmf_input_settings": {
+                    "dtmf_input_timeout": 2.0,
+                    "hash_terminator": True,
+                    "redact_input": False,
+                }
+            },
         },
         "platform_settings": {},
         "metadata": {"created_at_unix_secs": now, "updated_at_unix_secs": now},

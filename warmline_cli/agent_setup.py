@@ -21,9 +21,14 @@ What "wired" means (docs/wiring.md, "Configuring the ElevenLabs agent"):
 Everything is read first and compared; only what differs is written, so a second run writes nothing.
 An answer in a shape this module cannot use stops it with UnexpectedAnswer, naming the request.
 
-Not written: keypad (DTMF) input settings. The public OpenAPI document defines `DTMFInputConfig`
-(`dtmf_input_timeout`, default 2 s; `hash_terminator`) but no agent field refers to it, so no
-documented request sets them (docs/deployment.md says what to do instead).
+The keypad: `conversation_config.conversation.dtmf_input_settings.dtmf_input_timeout` (how long the
+agent waits for another key before it takes the keys typed; 2 s by default) is written as
+`DTMF_INPUT_TIMEOUT_SECONDS` and read back after the PATCH. The field is in the `elevenlabs` 2.78.0
+SDK's types (`ConversationConfig.dtmf_input_settings: DtmfInputConfig`), newer than the OpenAPI copy,
+whose `DTMFInputConfig` no agent field referred to.
+
+A transfer warmline wrote (a SIP REFER with `TRANSFER_CONDITION`) is replaced when `--transfer-to`
+names another destination (the PBX moved): the agent never has two with warmline's condition.
 """
 
 from __future__ import annotations
@@ -61,6 +66,10 @@ TRANSFER_CONDITION = (
     "When check_clone answers next_action transfer_to_agent, after saying its 'say' text: transfer the "
     "caller back so the call continues in their personal assistant's voice."
 )
+# The keypad: a one-key menu needs no 2 s wait after "1"; a PIN ends with # (hash_terminator).
+DTMF_INPUT_TIMEOUT_SECONDS = 0.8
+DTMF_TIMEOUT_RANGE = (0.5, 1.0)
+DTMF_PATH = ("conversation_config", "conversation", "dtmf_input_settings", "dtmf_input_timeout")
 PENDING_SECRET_ID = "<id of the new workspace secret>"
 PENDING_TOOL_ID = "<id of the new check_clone tool>"
 # While check_clone waits (up to IvrMaxWaitSeconds), the agent speaks first and a sound plays.
@@ -371,8 +380,36 @@ class AgentSetup:
         transfer_write = self._step(
             "transfer to 3CX", transfer_problems, "updated", self._transfer_summary(agent)
         )
-        if (settings_write or menu_write or transfer_write) and patch:
-            self.client.write("PATCH", f"/v1/convai/agents/{self.agent_id}", patch)
+        keypad_write = self._step(
+            "keypad", self._keypad_problems(agent, patch), "written", _keypad_text(_at(agent, *DTMF_PATH))
+        )
+        if (settings_write or menu_write or transfer_write or keypad_write) and patch:
+            answer = self.client.write("PATCH", f"/v1/convai/agents/{self.agent_id}", patch)
+            if keypad_write and answer is not None:  # None: a dry run sent nothing
+                self._read_back_keypad()
+
+    def _keypad_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
+        timeout = _at(agent, *DTMF_PATH)
+        low, high = DTMF_TIMEOUT_RANGE
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and low <= timeout <= high:
+            return []
+        _put(patch, DTMF_PATH, DTMF_INPUT_TIMEOUT_SECONDS)
+        shown = timeout if timeout is not None else "2 (the default)"
+        return [f"the keypad waits {shown} s after a key (dtmf_input_timeout), not {low}-{high} s"]
+
+    def _read_back_keypad(self) -> None:
+        """The keypad timeout as ElevenLabs kept it: a PATCH may drop a field it does not know."""
+        agent = self.client.get(f"/v1/convai/agents/{self.agent_id}")
+        kept = _at(agent, *DTMF_PATH)
+        if kept != DTMF_INPUT_TIMEOUT_SECONDS:
+            self.steps.append(
+                Step(
+                    "keypad",
+                    "needed",
+                    f"ElevenLabs did not keep dtmf_input_timeout {DTMF_INPUT_TIMEOUT_SECONDS} (read back: "
+                    f"{kept}); set the agent's keypad timeout to {DTMF_INPUT_TIMEOUT_SECONDS} s by hand",
+                )
+            )
 
     def _menu_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
         path = ("conversation_config", "agent", "prompt", "prompt")
@@ -475,10 +512,13 @@ class AgentSetup:
         transfers = self._transfers(agent)
         wanted = transfer(self.transfer_to)
         current = next((entry for entry in transfers if _destination(entry) == self.transfer_to), None)
-        if current is not None and _contains(current, wanted):
+        # Every other transfer stays, but not one warmline wrote before (the PBX moved).
+        elsewhere = [entry for entry in transfers if _destination(entry) != self.transfer_to]
+        replaced = [_destination(entry) for entry in elsewhere if _is_warmlines(entry)]
+        if current is not None and _contains(current, wanted) and not replaced:
             return []
         tool = self._transfer_tool(agent)
-        others = [entry for entry in transfers if _destination(entry) != self.transfer_to]
+        others = [entry for entry in elsewhere if not _is_warmlines(entry)]
         # The tool is rewritten whole (the PATCH replaces it): every setting it had stays.
         _put(
             patch,
@@ -495,9 +535,20 @@ class AgentSetup:
                 },
             },
         )
+        if replaced:
+            return [f"warmline's transfer goes to {', '.join(replaced)}, not {self.transfer_to}"]
         if current is None:
             return [f"no transfer to {self.transfer_to}"]
         return [f"the transfer to {self.transfer_to} is not a SIP REFER with warmline's condition"]
+
+
+def _is_warmlines(entry: dict[str, Any]) -> bool:
+    """A transfer configure wrote: a SIP REFER with warmline's condition."""
+    return entry.get("transfer_type") == "sip_refer" and entry.get("condition") == TRANSFER_CONDITION
+
+
+def _keypad_text(timeout: Any) -> str:
+    return f"the keypad takes a key after {timeout} s (dtmf_input_timeout)"
 
 
 def _tool_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
