@@ -27,6 +27,11 @@ agent waits for another key before it takes the keys typed; 2 s by default) is w
 SDK's types (`ConversationConfig.dtmf_input_settings: DtmfInputConfig`), newer than the OpenAPI copy,
 whose `DTMFInputConfig` no agent field referred to.
 
+The agent's own dynamic variables (every `{{name}}` in its conversation config and its placeholders,
+besides warmline's and `system__` ones) are recorded with their defaults in the stack's table
+(`AGENT#<agent id>` / `VARIABLES`), so conversation-init answers them all: ElevenLabs fails a
+conversation whose initiation data lacks one. `doctor` reports when they changed since.
+
 A transfer warmline wrote (a SIP REFER with `TRANSFER_CONDITION`) is replaced when `--transfer-to`
 names another destination (the PBX moved): the agent never has two with warmline's condition.
 """
@@ -34,11 +39,14 @@ names another destination (the PBX moved): the agent never has two with warmline
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from warmline.adapters.dynamodb import DynamoAgentVariables
 from warmline_cli.console import UsageError
 from warmline_cli.elevenlabs_admin import AdminClient, UnexpectedAnswer, object_list, text_field
 from warmline_cli.target import Target
@@ -81,6 +89,7 @@ TOOL_WAIT_SETTINGS = {
 MENU_BEGIN = "[warmline menu: kept by `warmline elevenlabs configure`]"
 MENU_END = "[end of warmline menu]"
 _MENU = re.compile(re.escape(MENU_BEGIN) + r".*?" + re.escape(MENU_END), re.DOTALL)
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SIP_URI = re.compile(r"^sips?:[^@\s]+@[^@\s]+$")
 READY_STEP = {
@@ -262,7 +271,31 @@ class AgentSetup:
         secret_id = self._secret()
         tool_id = self._tool(agent, secret_id)
         self._agent(agent, secret_id, tool_id)
+        self._agents_own_variables(agent)
         return self.steps
+
+    def _agents_own_variables(self, agent: dict[str, Any]) -> None:
+        """Record the agent's own dynamic variables (not warmline's) and their defaults for
+        conversation-init, which must answer every one of them."""
+        declared = agents_own_variables(agent)
+        store = DynamoAgentVariables(self.target.client("dynamodb"), self.target.table)
+        recorded = store.defaults(self.agent_id)
+        problems = []
+        if recorded is None and declared:
+            problems.append(f"not recorded for conversation-init: {', '.join(sorted(declared))}")
+        elif recorded is not None and recorded != declared:
+            added, removed = sorted(set(declared) - set(recorded)), sorted(set(recorded) - set(declared))
+            changed = sorted(
+                name for name in set(declared) & set(recorded) if declared[name] != recorded[name]
+            )
+            parts = [("added", added), ("removed", removed), ("with a new default", changed)]
+            problems.append(
+                "the agent's dynamic variables changed since configure recorded them: "
+                + "; ".join(f"{what} {', '.join(names)}" for what, names in parts if names)
+            )
+        ok = f"conversation-init answers {', '.join(sorted(declared))}" if declared else "none declared"
+        if self._step("agent's own dynamic variables", problems, "recorded", ok) and not self.client.dry_run:
+            store.record(self.agent_id, declared, int(time.time() * 1000))
 
     def _step(self, name: str, problems: list[str], done: str, ok: str) -> bool:
         if not problems:
@@ -540,6 +573,20 @@ class AgentSetup:
         if current is None:
             return [f"no transfer to {self.transfer_to}"]
         return [f"the transfer to {self.transfer_to} is not a SIP REFER with warmline's condition"]
+
+
+def agents_own_variables(agent: dict[str, Any]) -> dict[str, str]:
+    """The dynamic variables the agent declares besides warmline's and the platform's (`system__`):
+    its placeholders and every `{{name}}` in its conversation config (prompt, first message, tools),
+    each with its placeholder as default ("" without one)."""
+    config = agent.get("conversation_config") or {}
+    placeholders = _at(config, "agent", "dynamic_variables", "dynamic_variable_placeholders") or {}
+    named = set(placeholders) | set(_PLACEHOLDER.findall(json.dumps(config)))
+    return {
+        name: str(placeholders.get(name, ""))
+        for name in sorted(named)
+        if not name.startswith("system__") and name not in DYNAMIC_VARIABLES
+    }
 
 
 def _is_warmlines(entry: dict[str, Any]) -> bool:

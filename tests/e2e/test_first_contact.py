@@ -89,3 +89,47 @@ def test_samples_remove_finds_the_clone_whatever_the_voice_search_matches(
         r["query"].get("voice_type") == ["personal"] and r["query"].get("category") == ["cloned"]
         for r in listed
     )
+
+
+# ---- the agent's own dynamic variables ----------------------------------------------------------------
+
+
+def _agent_prompt_patch(local_stack, prompt, placeholders=None):
+    agent = {"prompt": {"prompt": prompt}}
+    if placeholders:
+        agent["dynamic_variables"] = {"dynamic_variable_placeholders": placeholders}
+    httpx.patch(
+        f"{local_stack.emulator.base_url}/v1/convai/agents/{local_stack.emulator.default_agent_id}",
+        headers={"xi-api-key": local_stack.secrets["ElevenLabsApiKeySecret"]},
+        json={"conversation_config": {"agent": agent}},
+    ).raise_for_status()
+
+
+def test_conversation_init_answers_the_agents_own_variables_once_configure_recorded_them(
+    local_stack, emulator, caller, capsys
+):
+    prompt = emulator.agent()["conversation_config"]["agent"]["prompt"]["prompt"]
+    own = " The caller's tier is {{customer_tier}}; their account {{account_ref}}."
+    _agent_prompt_patch(local_stack, prompt + own, {"customer_tier": "standard"})
+    try:
+        broken = caller.call("+442079463603")  # the operator added variables; configure not run again
+        assert "Missing required dynamic variables: account_ref, customer_tier" in broken.error
+
+        capsys.readouterr()
+        assert main(["doctor", *state_args(local_stack)]) == 1
+        assert "not recorded for conversation-init: account_ref, customer_tier" in capsys.readouterr().out
+        assert main(["elevenlabs", "configure", *state_args(local_stack)]) == 0
+
+        outcome = caller.call("+442079463603")
+        assert outcome.error == "" and outcome.final_voice == "default"
+        [variables] = outcome.conversations
+        assert (variables["customer_tier"], variables["account_ref"]) == ("standard", "")
+        assert variables["warmline_mode"] == "default"
+
+        _agent_prompt_patch(local_stack, prompt + own + " Plan: {{plan_name}}.")
+        capsys.readouterr()
+        assert main(["doctor", *state_args(local_stack)]) == 1
+        assert "changed since configure recorded them: added plan_name" in capsys.readouterr().out
+    finally:
+        _agent_prompt_patch(local_stack, prompt)
+        main(["elevenlabs", "configure", *state_args(local_stack)])
