@@ -10,11 +10,24 @@ Behaviour worth knowing:
 - Premade voices (`PREMADE_VOICES`) are listed and readable, use no slot, and cannot be deleted
   (DELETE answers 400 `voice_not_deletable`). An unknown voice answers 400 `voice_not_found`, as
   ElevenLabs has (it has also answered 404 and 400 `voice_does_not_exist`).
-- `GET /v2/voices` searches (`search`, in name, description, labels and category) and pages
+- `GET /v2/voices` filters by `category` and `voice_type` (`personal`, `non-default` and
+  `non-community` take in the account's cloned voices; `default` and `non-community` the premade
+  ones), searches (`search`, in name, description, labels and category) and pages
   (`page_size` at most 100, `next_page_token`); its first page also carries the premade voices.
   `GET /v1/voices` lists everything at once (ElevenLabs' stops working past 500 voices).
 - `voice_add_edit_counter` counts clones; with `max_voice_add_edits` set, a clone past it answers
   400 `voice_add_edit_limit_reached` (a stand-in: ElevenLabs documents the fields, not the refusal).
+- Switch `clones_need_verification` (default off; `configure(clones_need_verification=True)` or
+  `POST /_emulator/config {"clones_need_verification": true}`): every clone is made and answered
+  with `requires_verification: true` (SDK `AddVoiceIvcResponseModel`: "The new voice requires
+  verification before use"). When ElevenLabs asks this of a caller's sample is undocumented; the
+  emulator plays both worlds.
+- Switch `voice_search` (`substring` by default, or `words`): how `search` matches, undocumented at
+  ElevenLabs. `words` matches a search only as a whole word of the text (so `warmline-ck_1-` finds
+  nothing), as a full-text index would; warmline's look-ups must not depend on either.
+- Switch `lenient_dynamic_variables` (default off, as ElevenLabs documents): a phone conversation
+  whose conversation-initiation answer lacks a dynamic variable the agent declares fails at its
+  start ("Missing required dynamic variables"); on, it goes on with the placeholders.
 - Clone latency defaults to `CloneLatency.demo()` (5–30 s scaled by 0.25); tests pass `instant()`.
 - A clone reserves its slot when it arrives, so concurrent clones never exceed `voice_limit`.
 - Faults (`Fault`) match a method and a path prefix and apply to the next `count` matching requests,
@@ -70,6 +83,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import secrets
 import signal
 import string
@@ -157,6 +171,10 @@ class CloneLatency:
 TRICKLE_BYTES = 100
 FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt", "trickle"]
 BodyStyle = Literal["status", "code", "list", "text"]
+VoiceSearch = Literal["substring", "words"]
+# GET /v2/voices voice_type values that take in the account's own cloned voices / the premade ones.
+OWN_VOICE_TYPES = (None, "personal", "non-default", "non-community")
+PREMADE_VOICE_TYPES = (None, "default", "non-community")
 
 
 @dataclass
@@ -243,8 +261,14 @@ class Emulator:
         max_voice_add_edits: int | None = None,
         seed: int | None = None,
         check_answers: bool = True,
+        clones_need_verification: bool = False,
+        voice_search: VoiceSearch = "substring",
+        lenient_dynamic_variables: bool = False,
     ) -> None:
         self.api_key = api_key
+        self.lenient_dynamic_variables = lenient_dynamic_variables
+        self.clones_need_verification = clones_need_verification
+        self.voice_search = voice_search
         self.clone_latency = clone_latency or CloneLatency.demo()
         self.voice_limit = voice_limit
         self.max_voice_add_edits = max_voice_add_edits
@@ -351,6 +375,9 @@ class Emulator:
             self._records.clear()
             self._voice_add_count = 0
             self.max_voice_add_edits = None
+            self.clones_need_verification = False
+            self.voice_search = "substring"
+            self.lenient_dynamic_variables = False
             self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
             self._tools.clear()
             self._secrets.clear()
@@ -365,8 +392,19 @@ class Emulator:
         clone_latency: CloneLatency | None = None,
         voice_limit: int | None = None,
         max_voice_add_edits: int | Literal["keep"] | None = "keep",
+        clones_need_verification: bool | None = None,
+        voice_search: VoiceSearch | None = None,
+        lenient_dynamic_variables: bool | None = None,
     ) -> None:
+        if voice_search not in (None, "substring", "words"):
+            raise ValueError(f"voice_search is 'substring' or 'words', not {voice_search!r}")
         with self._lock:
+            if voice_search is not None:
+                self.voice_search = voice_search
+            if lenient_dynamic_variables is not None:
+                self.lenient_dynamic_variables = lenient_dynamic_variables
+            if clones_need_verification is not None:
+                self.clones_need_verification = clones_need_verification
             if clone_latency is not None:
                 self.clone_latency = clone_latency
             if voice_limit is not None:
@@ -576,6 +614,7 @@ class Emulator:
                 )
             self._reserved_slots += 1
             clone_latency = self.clone_latency
+            needs_verification = self.clones_need_verification
         with self._rng_lock:
             latency = clone_latency.draw(self._rng)
         try:
@@ -588,7 +627,7 @@ class Emulator:
         finally:
             with self._lock:
                 self._reserved_slots -= 1
-        return jsonify({"voice_id": voice["voice_id"], "requires_verification": False})
+        return jsonify({"voice_id": voice["voice_id"], "requires_verification": needs_verification})
 
     def _new_cloned_voice(self) -> dict[str, Any]:
         labels_text = request.form.get("labels")
@@ -625,22 +664,25 @@ class Emulator:
         if not 1 <= page_size <= 100:
             return validation_response(["query: page_size: must be between 1 and 100"])
         search = (request.args.get("search") or "").lower()
-        category = request.args.get("category")
+        category, voice_type = request.args.get("category"), request.args.get("voice_type")
         token = request.args.get("next_page_token") or "0"
         if not token.isdigit():
             return validation_response([f"query: next_page_token: {token!r} is not a token this API gave"])
         with self._lock:
             cloned = [_cloned_voice_response(voice) for voice in self._voices.values()]
+            words = self.voice_search == "words"
         premade = _premade_voices()
         matching = [
             voice
             for voice in cloned
-            if _voice_matches(voice, search) and category in (None, voice["category"])
+            if _voice_matches(voice, search, words)
+            and category in (None, voice["category"])
+            and voice_type in OWN_VOICE_TYPES
         ]
         start = int(token)
         page = matching[start : start + page_size]
-        if start == 0 and category in (None, "premade"):
-            page = [voice for voice in premade if _voice_matches(voice, search)] + page
+        if start == 0 and category in (None, "premade") and voice_type in PREMADE_VOICE_TYPES:
+            page = [voice for voice in premade if _voice_matches(voice, search, words)] + page
         has_more = start + page_size < len(matching)
         return jsonify(
             {
@@ -936,7 +978,13 @@ class Emulator:
         if agent_id not in self._agents:
             return _detail_response(404, f"no agent {agent_id}")
         agent = self.agent(agent_id)
-        conversation = agent_platform.start(agent, invite, self._secret_values(), self._agent_http)
+        conversation = agent_platform.start(
+            agent,
+            invite,
+            self._secret_values(),
+            self._agent_http,
+            lenient_variables=self.lenient_dynamic_variables,
+        )
         with self._lock:
             self._conversations[conversation.conversation_id] = conversation
         self.history.inbound(conversation, agent["name"])
@@ -998,6 +1046,9 @@ class Emulator:
                 clone_latency=CloneLatency(**latency) if latency is not None else None,
                 voice_limit=int(voice_limit) if voice_limit is not None else None,
                 max_voice_add_edits=payload.get("max_voice_add_edits", "keep"),
+                clones_need_verification=_optional_bool(payload.get("clones_need_verification")),
+                voice_search=payload.get("voice_search"),
+                lenient_dynamic_variables=_optional_bool(payload.get("lenient_dynamic_variables")),
             )
         except (TypeError, ValueError) as error:
             return _detail_response(400, str(error))
@@ -1007,6 +1058,9 @@ class Emulator:
                     "clone_latency": asdict(self.clone_latency),
                     "voice_limit": self.voice_limit,
                     "max_voice_add_edits": self.max_voice_add_edits,
+                    "clones_need_verification": self.clones_need_verification,
+                    "voice_search": self.voice_search,
+                    "lenient_dynamic_variables": self.lenient_dynamic_variables,
                 }
             )
 
@@ -1029,6 +1083,12 @@ def _merge_patch(target: Any, patch: Any) -> Any:
         else:
             merged[key] = _merge_patch(merged.get(key), value)
     return merged
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, not {value!r}")
 
 
 def _ok(_done: None) -> Response:
@@ -1059,6 +1119,14 @@ def _factory_agent(agent_id: str) -> dict[str, Any]:
                 "prompt": {"prompt": "You are a helpful assistant.", "tool_ids": []},
             },
             "tts": {"voice_id": GREETING_VOICE_ID},
+            # SDK 2.78's DtmfInputConfig, with its defaults (the OpenAPI copy has no such field).
+            "conversation": {
+                "dtmf_input_settings": {
+                    "dtmf_input_timeout": 2.0,
+                    "hash_terminator": True,
+                    "redact_input": False,
+                }
+            },
         },
         "platform_settings": {},
         "metadata": {"created_at_unix_secs": now, "updated_at_unix_secs": now},
@@ -1117,8 +1185,12 @@ def _part_size(part: Any) -> int:
     return size
 
 
-def _voice_matches(voice: dict[str, Any], search: str) -> bool:
+def _voice_matches(voice: dict[str, Any], search: str, words: bool = False) -> bool:
+    """`search` in the voice's name, description, labels or category; with `words`, only as one of
+    their whole words (split at anything but letters, digits and `_`)."""
     searched = [voice["name"], voice.get("description") or "", voice["category"], *voice["labels"].values()]
+    if words and search:
+        return any(search in re.split(r"[^a-z0-9_]+", str(text).lower()) for text in searched)
     return any(search in str(text).lower() for text in searched)
 
 

@@ -16,6 +16,8 @@ the copy disagree, the SDK wins: `SDK_QUERY_PARAMETERS` adds the query parameter
 the copy lacks, `SDK_REQUIRED` the answer fields the SDK's models require and the copy lacks (each is
 absent from the copy; a test checks it, so a newer copy shows which to drop).
 docs/local-stack.md lists every such case.
+Fields newer than the OpenAPI copy (`SDK_NEWER_FIELDS`: `conversation.dtmf_input_settings`, from the
+same SDK) are added to the loaded document too, so they are checked like any other.
 """
 
 from __future__ import annotations
@@ -66,6 +68,24 @@ SDK_REQUIRED: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# Fields newer than the OpenAPI copy, from the `elevenlabs` 2.78.0 SDK's generated types (its
+# `ConversationConfig.dtmf_input_settings: DtmfInputConfig`); the schema is the full public
+# document's own `DTMFInputConfig` (shared/reference/elevenlabs-openapi.json). Checked, not just let through.
+DTMF_INPUT_CONFIG = {
+    "type": "object",
+    "title": "DTMFInputConfig",
+    "properties": {
+        "dtmf_input_timeout": {"type": "number", "minimum": 0.5, "maximum": 10.0, "default": 2.0},
+        "hash_terminator": {"type": "boolean", "default": True},
+        "redact_input": {"type": "boolean", "default": False},
+    },
+}
+SDK_NEWER_FIELDS = {
+    "ConversationConfig-Input": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
+    "ConversationConfig-Output": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
+}
+
+
 @cache
 def copy_document() -> dict[str, Any]:
     """The two subsets as they are, without the SDK's additions."""
@@ -78,8 +98,14 @@ def copy_document() -> dict[str, Any]:
 
 @cache
 def document() -> dict[str, Any]:
-    """The subsets with what the official SDK adds (`SDK_QUERY_PARAMETERS`, `SDK_REQUIRED`)."""
+    """The subsets with what the official SDK adds (`SDK_NEWER_FIELDS`, `SDK_QUERY_PARAMETERS`,
+    `SDK_REQUIRED`)."""
     merged = json.loads(json.dumps(copy_document()))
+    schemas = merged["components"]["schemas"]
+    schemas.setdefault("DTMFInputConfig", DTMF_INPUT_CONFIG)
+    for name, extra in SDK_NEWER_FIELDS.items():
+        if name in schemas:
+            schemas[name]["properties"] = {**schemas[name].get("properties", {}), **extra}
     for name, required in SDK_REQUIRED.items():
         schema = merged["components"]["schemas"][name]
         schema["properties"] = {**schema["properties"], **required}

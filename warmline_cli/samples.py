@@ -25,6 +25,7 @@ from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
+from warmline.outcomes import NEEDS_VERIFICATION_CODE
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
 from warmline.voice_slots import voice_name
@@ -398,8 +399,18 @@ def show(target: Target, raw_caller: str, as_json: bool = False) -> int:
             say(f"voice id    {clone['voice_id']}")
         if clone["error_code"]:
             say(f"error       {clone['error_code']}: {clone['error_message']}")
+        if clone["error_code"] == NEEDS_VERIFICATION_CODE:
+            say(f"to do       {VERIFICATION_ADVICE}")
         say(f"expires     {_text_time(clone['expires_at'])}")
     return 0
+
+
+VERIFICATION_ADVICE = (
+    "ElevenLabs asked to verify this voice before use (requires_verification); warmline deleted the "
+    "clone and the caller hears the default voice. Check that the sample is the caller's own voice, "
+    "recorded with their consent, and that the ElevenLabs account may clone it (its voice "
+    "verification, in the ElevenLabs app); then re-record it with `warmline samples add`."
+)
 
 
 def _text_time(instant: str | None) -> str:

@@ -8,6 +8,8 @@ Items:  pk = CALLER#<caller key>,    sk = PROFILE | CLONE | PIN | LAST_CALL
         pk = HANDOFF#<caller key>,   sk = CALL#<call id>   (a call's handoff, claimed once)
         pk = HANDOFFS#<UTC day>,     sk = <epoch ms>#<caller key>#<call id>   (a handoff still
                                       expected: deleted when it completes or is counted as lost)
+        pk = AGENT#<agent id>,       sk = VARIABLES   (the agent's own dynamic variables and their
+                                      defaults, as `warmline elevenlabs configure` last read them)
 Times are integer epoch milliseconds (`*_at_ms`), except `expires_at` (epoch seconds: the TTL).
 """
 
@@ -753,3 +755,36 @@ class DynamoHandoffStore:
                     raise
                 time.sleep(0.02 * (attempt + 1))
         return False
+
+
+AGENT_VARIABLES = "VARIABLES"
+
+
+class DynamoAgentVariables:
+    """The dynamic variables an agent declares, with their defaults (`AgentVariables`)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def defaults(self, agent_id: str) -> dict[str, str] | None:
+        """None: nothing recorded for this agent."""
+        # A Query, not a GetItem: the webhook's role reads the table by Query only.
+        items = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk = :sk",
+            ExpressionAttributeValues=_to_item({":pk": f"AGENT#{agent_id}", ":sk": AGENT_VARIABLES}),
+        ).get("Items", [])
+        if not items:
+            return None
+        variables = _from_item(items[0]).get("variables") or {}
+        return {str(name): str(value) for name, value in variables.items()}
+
+    def record(self, agent_id: str, variables: dict[str, str], at_ms: int) -> None:
+        values = {
+            "pk": f"AGENT#{agent_id}",
+            "sk": AGENT_VARIABLES,
+            "variables": variables,
+            "recorded_at_ms": at_ms,
+        }
+        self._client.put_item(TableName=self._table, Item=_to_item(values))
