@@ -9,7 +9,9 @@ direction `outbound`; the emulator does not play those calls, so their transcrip
 conversation is `in-progress` until its call leaves the agent (an accepted SIP REFER), then `done`.
 Its transcript has the agent's first message and each webhook tool call with its result, in the
 documented shapes; `conversation_initiation_client_data.dynamic_variables` holds the system variables
-and those the agent started with (its placeholders, the initiation webhook's answer).
+and those the agent started with (its placeholders, the initiation webhook's answer), and its
+`conversation_config_override` the voice and first message the webhook set in place of the agent's
+(an outbound call: the request's own client data).
 """
 
 from __future__ import annotations
@@ -42,12 +44,18 @@ class ConversationHistory:
         with self._lock:
             self._entries.clear()
 
-    def inbound(self, conversation: Any, agent_name: str) -> None:
-        """A SIP call reached the agent (`conversation`: an `agent_platform.Conversation`)."""
+    def inbound(self, conversation: Any, agent: dict[str, Any]) -> None:
+        """A SIP call reached `agent` (`conversation`: an `agent_platform.Conversation`). The voice
+        and first message the initiation webhook set in place of the agent's are its override."""
         caller = conversation.system["system__caller_id"]
         phone_call = _phone_call("sip_trunking", "inbound", caller, conversation.system)
-        entry = _entry(conversation.conversation_id, conversation.agent_id, agent_name, phone_call)
+        entry = _entry(conversation.conversation_id, conversation.agent_id, agent.get("name"), phone_call)
         entry["variables"] = {**conversation.system, **conversation.dynamic_variables}
+        config = agent.get("conversation_config") or {}
+        if conversation.voice_id != (config.get("tts") or {}).get("voice_id"):
+            entry["override"]["tts"] = {"voice_id": conversation.voice_id}
+        if conversation.first_message != (config.get("agent") or {}).get("first_message"):
+            entry["override"]["agent"] = {"first_message": conversation.first_message}
         if conversation.first_message:
             entry["transcript"].append(_turn(entry, "agent", conversation.first_message))
         with self._lock:

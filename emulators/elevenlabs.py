@@ -57,7 +57,7 @@ Behaviour worth knowing:
   deleted (204). A tool an agent uses is deleted only with `force=true`, which takes it out of the agent.
 - Conversation history (`emulators/conversation_history.py`): every call the emulator plays or places
   (inbound SIP, outbound sip-trunk and twilio) is listed and readable with its `phone_call`, transcript
-  and initiation data.
+  and initiation data (the voice and first message the initiation webhook set, its variables).
 - Every answer of a status the OpenAPI documents for its operation is checked against that response
   schema (`check_answers`, on by default); an answer that does not match becomes a 500
   `emulator_answer_not_documented` naming the problems, so a shape cannot drift unnoticed. Injected
@@ -987,7 +987,7 @@ class Emulator:
         )
         with self._lock:
             self._conversations[conversation.conversation_id] = conversation
-        self.history.inbound(conversation, agent["name"])
+        self.history.inbound(conversation, agent)
         return jsonify(conversation.describe())
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:

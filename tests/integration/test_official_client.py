@@ -95,9 +95,7 @@ def sdk(emulator):
         yield Judged(ElevenLabs(api_key=API_KEY, base_url=emulator.base_url, httpx_client=http), answers)
 
 
-def target(
-    base_url: str, check_clone_url: str = "http://127.0.0.1:9/api/ivr/check-clone/{caller_id}"
-) -> Target:
+def target(base_url: str, warmline_url: str = "http://127.0.0.1:9") -> Target:
     """A stack as the CLI sees it (only what the agent's tool and webhook use is filled in)."""
     return Target(
         label="local",
@@ -108,19 +106,34 @@ def target(
         bucket="",
         queue_url="",
         secret_arns={},
-        incoming_call_url="http://127.0.0.1:9/api/calls/incoming",
-        conversation_init_url="http://127.0.0.1:9/api/agent/conversation-init",
-        check_clone_url=check_clone_url,
+        incoming_call_url=f"{warmline_url}/api/calls/incoming",
+        conversation_init_url=f"{warmline_url}/api/agent/conversation-init",
+        check_clone_url=f"{warmline_url}/api/ivr/check-clone/{{caller_id}}",
         elevenlabs_base_url=base_url,
     )
 
 
-class _CheckCloneHandler(BaseHTTPRequestHandler):
-    """warmline's check_clone endpoint as the agent's tool reaches it: always "still cloning"."""
+INITIATION_DATA = {
+    "type": "conversation_initiation_client_data",
+    "dynamic_variables": {"clone_status": "ready"},
+    "conversation_config_override": {
+        "tts": {"voice_id": "cloned_voice"},
+        "agent": {"first_message": "Welcome back."},
+    },
+}
+
+
+class _WarmlineHandler(BaseHTTPRequestHandler):
+    """warmline's endpoints as the agent reaches them: conversation-init answers a clone that is
+    ready; check_clone always answers "still cloning"."""
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = json.dumps({"status": "cloning", "say": "Still preparing.", "next_action": "wait"}).encode()
+        if self.path.endswith("/conversation-init"):
+            answer: dict[str, Any] = INITIATION_DATA
+        else:
+            answer = {"status": "cloning", "say": "Still preparing.", "next_action": "wait"}
+        body = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -132,11 +145,11 @@ class _CheckCloneHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def check_clone_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _CheckCloneHandler)
+def warmline_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WarmlineHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/api/ivr/check-clone/{{caller_id}}"
+    yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
     thread.join(timeout=5)
@@ -311,8 +324,8 @@ def test_an_inbound_sip_call_is_in_the_history_with_its_phone_call_and_transcrip
     assert history.conversation_initiation_client_data.dynamic_variables["system__caller_id"] == CALLER
 
 
-def test_a_tool_call_is_in_the_transcript_with_its_result(sdk, emulator, check_clone_url):
-    wanted = agent_setup.tool_config(target(emulator.base_url, check_clone_url), "secret_for_the_tool")
+def test_a_tool_call_is_in_the_transcript_with_its_result(sdk, emulator, warmline_url):
+    wanted = agent_setup.tool_config(target(emulator.base_url, warmline_url), "secret_for_the_tool")
     tool = sdk.conversational_ai.tools.create(
         request=ToolRequestModel.model_validate({"tool_config": wanted})
     )
@@ -336,6 +349,30 @@ def test_a_tool_call_is_in_the_transcript_with_its_result(sdk, emulator, check_c
     ]
     assert json.loads(results[0].result_value)["next_action"] == "wait" and results[0].is_error is False
     assert summary.tool_names == [agent_setup.TOOL_NAME]
+
+
+def test_the_initiation_webhooks_voice_message_and_variables_are_in_the_history(sdk, emulator, warmline_url):
+    webhook = agent_setup.webhook_config(target(emulator.base_url, warmline_url), "secret_for_the_webhook")
+    allowed = {"tts": {"voice_id": True}, "agent": {"first_message": True}}
+    settings = {
+        "workspace_overrides": {"conversation_initiation_client_data_webhook": webhook},
+        "overrides": {
+            "enable_conversation_initiation_client_data_from_webhook": True,
+            "conversation_config_override": allowed,
+        },
+    }
+    sdk.conversational_ai.agents.update(
+        emulator.default_agent_id,
+        platform_settings=AgentPlatformSettingsRequestModel.model_validate(settings),
+    )
+
+    history = sdk.conversational_ai.conversations.get(inbound_call(emulator))
+
+    client_data = history.conversation_initiation_client_data
+    assert client_data.conversation_config_override.tts.voice_id == "cloned_voice"
+    assert client_data.conversation_config_override.agent.first_message == "Welcome back."
+    assert client_data.dynamic_variables["clone_status"] == "ready"
+    assert history.transcript[0].message == "Welcome back."
 
 
 def test_a_transferred_call_is_done_in_the_history(sdk, emulator):
