@@ -63,11 +63,14 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulators import agent_platform, agent_testing, openapi_check
+from emulators import agent_platform, agent_testing, conversation_history, openapi_check
+from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
 DEFAULT_AGENT_ID = "agent_warmline_local"
+# The probes' operations the OpenAPI subset does not hold yet (emulators/openapi/): not checked.
+UNCHECKED_PATHS = (*conversation_history.UNCHECKED, "/v1/convai/agents/create")
 AGENT_PARTS_SCHEMAS = {
     "conversation_config": "ConversationalConfigAPIModel-Input",
     "platform_settings": "AgentPlatformSettingsRequestModel",
@@ -237,6 +240,8 @@ class Emulator:
         self._tools: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, dict[str, str]] = {}
         self._conversations: dict[str, agent_platform.Conversation] = {}
+        self.worlds = Worlds()  # emulators/worlds.py: the platform behaviours no document settles
+        self.history = conversation_history.ConversationHistory()
         # The agent's own requests on calls: the conversation-init webhook and its tools.
         self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
         self._server: BaseWSGIServer | None = None
@@ -244,6 +249,7 @@ class Emulator:
         self.agent_testing = agent_testing.AgentTesting(
             self.agent, self.tools, self._secret_values, self._agent_http
         )
+        self.agent_testing.worlds = lambda: self.worlds
         self.app = self._create_app()
 
     # ---- running -------------------------------------------------------------------------------
@@ -324,8 +330,10 @@ class Emulator:
             self._tools.clear()
             self._secrets.clear()
             self._conversations.clear()
+            self.worlds = Worlds()
             self._generation += 1
         self.agent_testing.reset()
+        self.history.reset()
 
     def configure(
         self,
@@ -363,6 +371,9 @@ class Emulator:
             ("POST", "/v1/convai/twilio/outbound-call", self._twilio_outbound_call),
             ("GET", "/v1/convai/agents/<agent_id>", self._get_agent),
             ("PATCH", "/v1/convai/agents/<agent_id>", self._patch_agent),
+            ("POST", "/v1/convai/agents/create", self._create_agent),
+            ("DELETE", "/v1/convai/agents/<agent_id>", self._delete_agent),
+            *self.history.routes(),
             ("GET", "/v1/convai/tools", self._list_tools),
             ("POST", "/v1/convai/tools", self._add_tool),
             ("GET", "/v1/convai/tools/<tool_id>", self._get_tool),
@@ -381,6 +392,7 @@ class Emulator:
             ("POST", "/_emulator/sip/inbound", self._control_inbound_call),
             ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
             ("POST", "/_emulator/conversations/<conversation_id>/transfer", self._control_transfer),
+            ("POST", "/_emulator/conversations/<conversation_id>/dtmf", self._control_dtmf),
         ]
         for method, rule, view in routes:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
@@ -467,6 +479,8 @@ class Emulator:
         return None
 
     def _request_problems(self) -> list[str]:
+        if _unchecked(request.method, request.path):
+            return []
         problems = openapi_check.validate_query(
             request.method, request.path, request.args.to_dict(flat=False)
         )
@@ -521,7 +535,9 @@ class Emulator:
         finally:
             with self._lock:
                 self._reserved_slots -= 1
-        return jsonify({"voice_id": voice["voice_id"], "requires_verification": False})
+        return jsonify(
+            {"voice_id": voice["voice_id"], "requires_verification": self._requires_verification()}
+        )
 
     def _new_cloned_voice(self) -> dict[str, Any]:
         labels_text = request.form.get("labels")
@@ -543,6 +559,7 @@ class Emulator:
             "description": request.form.get("description"),
             "samples": samples,
             "created_at_unix": int(time.time()),
+            "created_at": time.time(),  # for the search lag (emulators.worlds), never answered
         }
 
     def _list_voices(self) -> Response:
@@ -563,7 +580,8 @@ class Emulator:
         if not token.isdigit():
             return validation_response([f"query: next_page_token: {token!r} is not a token this API gave"])
         with self._lock:
-            cloned = [_cloned_voice_response(voice) for voice in self._voices.values()]
+            seen = _searchable(list(self._voices.values()), search, self.worlds.search_lag_seconds)
+            cloned = [_cloned_voice_response(voice) for voice in seen]
         premade = _premade_voices()
         matching = [
             voice
@@ -691,9 +709,10 @@ class Emulator:
             return validation_response(problems)
 
         def patch(agent: dict[str, Any]) -> None:
+            merge = _deep_merge if self.worlds.patch_merge == "deep" else _shallow_merge
             for part in AGENT_PARTS_SCHEMAS:
                 if body.get(part) is not None:
-                    agent[part] = _deep_merge(agent.get(part) or {}, body[part])
+                    agent[part] = merge(agent.get(part) or {}, body[part])
             if body.get("name") is not None:
                 agent["name"] = body["name"]
             agent["metadata"]["updated_at_unix_secs"] = int(time.time())
@@ -788,12 +807,16 @@ class Emulator:
         agent_id = invite.get("agent_id") or DEFAULT_AGENT_ID
         if agent_id not in self._agents:
             return _detail_response(404, f"no agent {agent_id}")
+        agent = self.agent(agent_id)
         conversation = agent_platform.start(
-            self.agent(agent_id), invite, self._secret_values(), self._agent_http
+            agent, self._invite_as_seen(invite), self._secret_values(), self._agent_http
         )
-        with self._lock:
-            self._conversations[conversation.conversation_id] = conversation
-        return jsonify(conversation.describe())
+        ended = ended_by(self.worlds, conversation, agent)
+        self.history.started(conversation, ended)
+        if not ended:
+            with self._lock:
+                self._conversations[conversation.conversation_id] = conversation
+        return jsonify(conversation.describe() | {"ended": ended})
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
         with self._lock:
@@ -829,10 +852,11 @@ class Emulator:
             refer = agent_platform.refer_target(found[1])
         except agent_platform.CallRefused as refused:
             return _detail_response(409, str(refused))
-        answer = (request.get_json(silent=True) or {}).get("refer_answer", 202)
+        answer = (request.get_json(silent=True) or {}).get("refer_answer", self.worlds.refer_answer)
         if not isinstance(answer, int) or not 200 <= answer <= 699:
             return _detail_response(400, "refer_answer must be a SIP status code (200-699)")
         transferred = 200 <= answer < 300
+        self._note_transfer(conversation_id, refer, transferred)
         if transferred:
             with self._lock:
                 self._conversations.pop(conversation_id, None)
@@ -843,6 +867,8 @@ class Emulator:
     def _control_config(self) -> Response:
         payload = request.get_json(silent=True) or {}
         try:
+            if "worlds" in payload:
+                self.worlds = self.worlds.changed(payload["worlds"])
             latency = payload.get("clone_latency")
             voice_limit = payload.get("voice_limit")
             self.configure(
@@ -858,8 +884,96 @@ class Emulator:
                     "clone_latency": asdict(self.clone_latency),
                     "voice_limit": self.voice_limit,
                     "max_voice_add_edits": self.max_voice_add_edits,
+                    "worlds": self.worlds.describe(),
                 }
             )
+
+    # ---- the probes' endpoints: throwaway agents, key presses on a call (warmline elevenlabs probe) ----
+
+    def _create_agent(self) -> Response:
+        """POST /v1/convai/agents/create: a new agent from the factory one with the parts given."""
+        body = request.get_json(silent=True) or {}
+        problems = []
+        for part, schema in AGENT_PARTS_SCHEMAS.items():
+            if body.get(part) is not None:
+                problems += openapi_check.validate_schema(schema, body[part], f"body: {part}")
+        if not isinstance(body.get("conversation_config"), dict):
+            problems.append("body: conversation_config: required")
+        if problems:
+            return validation_response(problems)
+        agent_id = "agent_" + self._random_id()
+        agent = _factory_agent(agent_id) | {"name": body.get("name") or agent_id}
+        for part in AGENT_PARTS_SCHEMAS:
+            agent[part] = _deep_merge(agent.get(part) or {}, body.get(part) or {})
+        with self._lock:
+            self._agents[agent_id] = agent
+        return jsonify({"agent_id": agent_id})
+
+    def _delete_agent(self, agent_id: str) -> Response:
+        with self._lock:
+            gone = self._agents.pop(agent_id, None) if agent_id != DEFAULT_AGENT_ID else None
+        if gone is None:
+            return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+        return jsonify({})
+
+    def agent_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._agents)
+
+    def _invite_as_seen(self, invite: dict[str, Any]) -> dict[str, Any]:
+        """The INVITE as the platform reads it in these worlds (caller ID, called number)."""
+        seen = dict(invite)
+        if not self.worlds.caller_id_passed:
+            seen |= {"from": f"sip:{TRUNK_NUMBER}@pbx.invalid", "headers": {}, "caller_id_as": None}
+        if not self.worlds.sip_called_number:
+            seen["to"] = "sip:@sip.rtc.elevenlabs.io"
+        return seen
+
+    def _note_transfer(self, conversation_id: str, refer: dict[str, Any], transferred: bool) -> None:
+        result = {
+            "result_type": "transfer_to_number_sip_success" if transferred else "transfer_to_number_error",
+            "status": "success" if transferred else "error",
+            "transfer_number": refer["destination"],
+        }
+        outcome = {
+            "tool_name": "transfer_to_number",
+            "result_value": json.dumps(result),
+            "is_error": not transferred,
+        }
+        self.history.add_turn(conversation_id, "agent", "", tool_results=[outcome | {"result": result}])
+        if transferred:
+            self.history.ended(conversation_id)
+
+    def _control_dtmf(self, conversation_id: str) -> Response:
+        """The caller presses keys on a call: `{"digits": "1"}`; they reach the agent as a user turn
+        with `source_medium: dtmf`, unless the trunk swallows them (world `dtmf_passed`)."""
+        if self._conversation_and_agent(conversation_id) is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        digits = str((request.get_json(silent=True) or {}).get("digits") or "")
+        if self.worlds.dtmf_passed and digits:
+            self.history.add_turn(conversation_id, "user", digits, source_medium="dtmf")
+        return jsonify({"digits": digits, "reached_agent": self.worlds.dtmf_passed})
+
+    def _requires_verification(self) -> bool:
+        """Whether a new clone needs verification (world `clones_require_verification`). Kept on its
+        own so the fuller requires_verification switch of the first-contact work can replace it."""
+        return self.worlds.clones_require_verification
+
+
+def _unchecked(method: str, path: str) -> bool:
+    return path.startswith(UNCHECKED_PATHS) or (method == "DELETE" and path.startswith("/v1/convai/agents/"))
+
+
+def _searchable(voices: list[dict[str, Any]], search: str, lag_seconds: float) -> list[dict[str, Any]]:
+    """The voices a search sees: with a search lag, none made in the last `lag_seconds`."""
+    if not search or not lag_seconds:
+        return voices
+    newest = time.time() - lag_seconds
+    return [voice for voice in voices if voice.get("created_at", 0.0) <= newest]
+
+
+def _shallow_merge(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    return {**current, **change}
 
 
 def _ok(_done: None) -> Response:

@@ -1,0 +1,102 @@
+"""`warmline elevenlabs probe` against the local stack: every probe runs unattended on the emulator,
+answers PASS in the world warmline assumes and FAIL in the other (the emulator's switches,
+emulators/worlds.py), says what warmline does on each answer, and leaves nothing at ElevenLabs."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from emulators.elevenlabs import DEFAULT_AGENT_ID
+from tests.cli.conftest import make_wav
+from warmline_cli import samples
+from warmline_cli.main import main
+from warmline_cli.probe_checks import PROBES
+from warmline_cli.target import from_local
+
+TRANSFER_TO = "sip:800@pbx.example.com"
+SAMPLE_CALLER = "+447700900123"
+NAMES = [probe.name for probe in PROBES]
+# Each probe, and the emulator world in which it must answer FAIL.
+OTHER_WORLDS = {
+    "testing-init": {"init_in_testing": False},
+    "init-failure": {"init_failure": "end_call"},
+    "override-permission": {"unpermitted_override": "ignore"},
+    "patch-merge": {"patch_merge": "shallow"},
+    "voice-search": {"search_lag_seconds": 60},
+    "clone-verification": {"clones_require_verification": True},
+    "caller-id": {"caller_id_passed": False},
+    "sip-body": {"sip_called_number": False},
+    "refer": {"refer_answer": 403},
+    "dtmf": {"dtmf_passed": False},
+}
+# override-permission's PASS is the documented refusal; the emulator's default ignores it.
+PASS_WORLDS = {"override-permission": {"unpermitted_override": "refuse"}}
+
+
+@pytest.fixture
+def wired(stack, local_args, tmp_path):
+    """The stack's agent configured as an operator leaves it, and one registered, consenting caller."""
+    assert main(["elevenlabs", "configure", *local_args, "--transfer-to", TRANSFER_TO]) == 0
+    target = from_local(stack.state_file)
+    caller = samples.resolve_caller(target, SAMPLE_CALLER)
+    checked = [samples.audio.inspect(make_wav(tmp_path / "sample.wav", 8.0))]
+    samples.register(target, caller, checked, "Jane Doe, by phone, 2026-12-06")
+    return stack
+
+
+def _worlds(stack, switches):
+    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/config", json={"worlds": switches})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["worlds"]
+
+
+def _probe(local_args, tmp_path, *names):
+    report_file = tmp_path / "probe.json"
+    options = ["--sample-caller", SAMPLE_CALLER, "--search-seconds", "0.3", "--json", str(report_file)]
+    code = main(["elevenlabs", "probe", *names, *local_args, *options])
+    report = json.loads(report_file.read_text())
+    return code, {finding["name"]: finding for finding in report["probes"]}, report
+
+
+def _nothing_left(stack):
+    assert stack.emulator.agent_ids() == [DEFAULT_AGENT_ID]
+    assert stack.emulator.voices() == []
+    assert stack.emulator.agent_testing.tests() == []
+
+
+def test_every_probe_runs_unattended_on_the_local_stack_and_passes_in_warmlines_world(
+    wired, local_args, tmp_path, capsys
+):
+    _worlds(wired, {"unpermitted_override": "refuse"})
+
+    code, findings, report = _probe(local_args, tmp_path)
+
+    assert list(findings) == NAMES
+    assert {name: finding["verdict"] for name, finding in findings.items()} == dict.fromkeys(NAMES, "PASS")
+    assert code == 0
+    for finding in findings.values():
+        assert finding["sent"] and finding["saw"] and finding["then"]
+    assert report["counts"] == {"PASS": 10, "FAIL": 0, "INCONCLUSIVE": 0}
+    assert report["not_deleted"] == []
+    _nothing_left(wired)
+    out = capsys.readouterr().out
+    assert "PASS refer:" in out and "then: HandoffMode=transfer" in out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_probe_tells_its_two_worlds_apart(wired, local_args, tmp_path, name):
+    _worlds(wired, PASS_WORLDS.get(name, {}))
+    _code, passing, _report = _probe(local_args, tmp_path, name)
+    assert passing[name]["verdict"] == "PASS", passing[name]
+
+    _worlds(wired, OTHER_WORLDS[name])
+    code, failing, _report = _probe(local_args, tmp_path, name)
+
+    assert failing[name]["verdict"] == "FAIL", failing[name]
+    assert failing[name]["saw"] != passing[name]["saw"]
+    assert failing[name]["then"] == next(p.on_fail for p in PROBES if p.name == name)
+    assert code == 1
+    _nothing_left(wired)
