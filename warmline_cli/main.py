@@ -376,6 +376,7 @@ def _add(args: argparse.Namespace, target: Target) -> int:
 
 def _doctor(args: argparse.Namespace, target: Target) -> int:
     doctor = Doctor(target, _agent_id(args, target), echo=not args.json)
+    doctor.probe_report = probe.report_path(target, args.local_state)
     code = doctor.run()
     if args.json:
         checks = [{"ok": check.ok, "message": check.message} for check in doctor.checks]

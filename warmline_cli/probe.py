@@ -6,7 +6,8 @@ Each probe says what it sent, what it saw, PASS / FAIL / INCONCLUSIVE, and what 
 that answer. Probes that need a phone call guide the operator step by step (on `--local` the
 emulator's simulated call is driven instead, so every probe runs unattended) and decide from the
 stack's own records and ElevenLabs' conversation history. No name runs every probe; `--json FILE`
-writes the report, and every run leaves its report in `.warmline/probe-<target>.json` for `doctor`.
+writes the report, and every run leaves its report for `doctor` (`.warmline/probe-<stack>.json`;
+with `--local`, `probe-local.json` beside the local stack's state).
 
 Everything a probe creates at ElevenLabs (throwaway agents, agent tests, voices) is deleted at the
 end, when a probe fails, and on Ctrl-C (`Leftovers.clean`, in a `finally`); anything that could not
@@ -190,17 +191,36 @@ def report(context: ProbeContext, findings: list[Finding], started_at: float) ->
     }
 
 
-def report_path(target: Target) -> Path:
-    return REPORT_DIR / f"probe-{target.label}.json"
+def report_path(target: Target, local_state: Path) -> Path:
+    """Where each run leaves its report: beside the local stack's state with --local, else in
+    `.warmline/` of the working directory."""
+    folder = local_state.parent if target.label == "local" else REPORT_DIR
+    return folder / f"probe-{target.label}.json"
 
 
-def last_report(target: Target) -> dict[str, Any] | None:
-    """The last probe report of this target (`doctor` shows it), or None."""
+def last_report(path: Path) -> dict[str, Any] | None:
+    """The last probe report at `path` (`doctor` shows it), or None."""
     try:
-        value = json.loads(report_path(target).read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def summary(document: dict[str, Any]) -> tuple[bool, str]:
+    """`doctor`'s line for a probe report: (no probe failed, the line)."""
+    counts = document.get("counts") or {}
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(document.get("finished_at") or 0))
+    failed = [
+        f"FAIL {item.get('name')}: then {item.get('then')}"
+        for item in document.get("probes") or []
+        if item.get("verdict") == Verdict.FAIL
+    ]
+    line = (
+        f"last probe ({when}): {counts.get('PASS', 0)} PASS, {counts.get('FAIL', 0)} FAIL, "
+        f"{counts.get('INCONCLUSIVE', 0)} INCONCLUSIVE" + "".join(f"; {item}" for item in failed)
+    )
+    return not failed, line
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:
@@ -277,7 +297,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
         admin.close()
         voices.close()
     document = report(context, findings, started)
-    _write(report_path(target), document)
+    _write(report_path(target, args.local_state), document)
     if args.json:
         _write(args.json, document)
     counts = document["counts"]

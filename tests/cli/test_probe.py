@@ -5,14 +5,20 @@ emulators/worlds.py), says what warmline does on each answer, and leaves nothing
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
 
-from emulators.elevenlabs import DEFAULT_AGENT_ID
-from tests.cli.conftest import make_wav
+from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
+from tests.cli.conftest import REPO_ROOT, make_wav
 from warmline_cli import samples
 from warmline_cli.main import main
+from warmline_cli.probe import last_report
 from warmline_cli.probe_checks import PROBES
 from warmline_cli.target import from_local
 
@@ -100,3 +106,55 @@ def test_each_probe_tells_its_two_worlds_apart(wired, local_args, tmp_path, name
     assert failing[name]["then"] == next(p.on_fail for p in PROBES if p.name == name)
     assert code == 1
     _nothing_left(wired)
+
+
+def test_a_probe_that_breaks_is_inconclusive_and_what_it_made_is_deleted(wired, local_args, tmp_path):
+    # The simulation's result and the voice search break after the agent, test and voice exist.
+    wired.emulator.inject(Fault(method="GET", path_prefix="/v1/convai/test-invocations/", always=True))
+    wired.emulator.inject(Fault(method="GET", path_prefix="/v2/voices", always=True, status=503))
+
+    _code, findings, report = _probe(local_args, tmp_path, "testing-init", "voice-search")
+
+    for name in ("testing-init", "voice-search"):
+        assert findings[name]["verdict"] == "INCONCLUSIVE"
+        assert "broke off" in findings[name]["saw"]
+    wired.emulator.clear_faults()
+    assert report["not_deleted"] == []
+    _nothing_left(wired)
+    deleted = [r["path"] for r in wired.emulator.requests() if r["method"] == "DELETE"]
+    assert any(path.startswith("/v1/convai/agents/agent_") for path in deleted)
+    assert any(path.startswith("/v1/voices/") for path in deleted)
+
+
+def test_ctrl_c_deletes_what_the_probes_made(wired, local_args):
+    # The simulation hangs; the operator presses Ctrl-C while the probe waits for it.
+    wired.emulator.inject(
+        Fault(method="GET", path_prefix="/v1/convai/test-invocations/", kind="hang", seconds=5)
+    )
+    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "testing-init", *local_args]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not wired.emulator.in_flight("/v1/convai/test-invocations/"):
+            assert process.poll() is None and time.monotonic() < deadline, "the probe never waited"
+            time.sleep(0.05)
+        assert len(wired.emulator.agent_ids()) == 2  # the throwaway agent exists now
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    _nothing_left(wired)
+
+
+def test_doctor_shows_the_last_probe_report(wired, local_args, tmp_path, capsys):
+    _worlds(wired, {"refer_answer": 403})
+    _probe(local_args, tmp_path, "refer")
+    assert last_report(wired.state_file.parent / "probe-local.json")["counts"]["FAIL"] == 1
+    capsys.readouterr()
+
+    main(["doctor", *local_args])
+
+    out = capsys.readouterr()
+    assert "last probe" in out.out + out.err
+    assert "FAIL refer" in out.out + out.err
