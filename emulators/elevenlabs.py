@@ -38,6 +38,13 @@ Behaviour worth knowing:
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
   transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
 - Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
+- Worlds (`emulators/worlds.py`): one switch per platform behaviour no document settles (caller ID,
+  the called number, the REFER's answer, a failing conversation-init, unpermitted overrides, agent
+  testing's init, PATCH merging, search lag, DTMF, clones needing verification), set with
+  `POST /_emulator/config {"worlds": {...}}`. `POST /_emulator/conversations/<id>/dtmf` presses keys
+  on a call. The calls' history (`emulators/conversation_history.py`) and throwaway agents
+  (`POST /v1/convai/agents/create`, `DELETE /v1/convai/agents/{id}`) serve `warmline elevenlabs probe`;
+  these operations are not in the OpenAPI subset yet and go unchecked (`UNCHECKED_PATHS`).
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
