@@ -70,6 +70,7 @@ class ProbeOptions:
     sample_caller: str | None = None  # a registered, consenting caller whose sample is cloned once
     search_seconds: float = 30.0
     timeout_seconds: float = 300.0
+    guided: bool = False  # on --local too, guide the operator through the call instead of simulating it
 
 
 @dataclass
@@ -261,6 +262,11 @@ def add_parser(commands: Any, target: argparse.ArgumentParser) -> None:
     probe.add_argument(
         "--timeout", type=float, default=300.0, metavar="SECONDS", help="per ElevenLabs wait (300)"
     )
+    probe.add_argument(
+        "--guided",
+        action="store_true",
+        help="with --local: ask you to make the call (as on a deployed stack) instead of simulating it",
+    )
     probe.add_argument("--json", type=Path, metavar="FILE", help="write the report to FILE as JSON")
 
 
@@ -280,6 +286,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
         sample_caller=args.sample_caller,
         search_seconds=args.search_seconds,
         timeout_seconds=args.timeout,
+        guided=args.guided,
     )
     wanted = set(args.names) | {REQUIRES[name] for name in args.names if name in REQUIRES}
     chosen = [probe for probe in PROBES if not wanted or probe.name in wanted]

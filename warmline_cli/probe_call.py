@@ -19,10 +19,11 @@ from warmline_cli.console import CliError, say
 from warmline_cli.probe import ProbeContext
 
 LEGS = 2  # the first leg, and the one after the transfer
+LISTING_SECONDS = 20.0
 
 
 def the_call(context: ProbeContext) -> dict[str, Any]:
-    """`{"legs": [conversation, ...], "started": unix_secs}` or `{"skipped": why}`; placed once."""
+    """`{"legs": [conversation, ...], "started_ms": epoch_ms}` or `{"skipped": why}`; placed once."""
     if "call" not in context.shared:
         context.shared["call"] = _place(context)
     call: dict[str, Any] = context.shared["call"]
@@ -32,15 +33,16 @@ def the_call(context: ProbeContext) -> dict[str, Any]:
 def _place(context: ProbeContext) -> dict[str, Any]:
     if not context.options.caller:
         return {"skipped": "no test phone: pass --caller NUMBER (the phone you will call from)"}
-    started = int(time.time())
-    if context.local:
+    started_ms = int(time.time() * 1000)
+    started = started_ms // 1000
+    if context.local and not context.options.guided:
         ids = _simulated_call(context)
     elif _operator_call(context):
         ids = _conversations_since(context, started)
     else:
         return {"skipped": "the operator skipped the call"}
     legs = [context.admin.get(f"/v1/convai/conversations/{conversation}") for conversation in ids[:LEGS]]
-    return {"legs": legs, "started": started}
+    return {"legs": legs, "started_ms": started_ms}
 
 
 def _operator_call(context: ProbeContext) -> bool:
@@ -57,10 +59,7 @@ def _operator_call(context: ProbeContext) -> bool:
         answer = input()
     except EOFError:
         return False
-    if answer.strip().lower() == "skip":
-        return False
-    time.sleep(2.0)  # ElevenLabs writes the conversation's record when the call ends
-    return True
+    return answer.strip().lower() != "skip"
 
 
 def _simulated_call(context: ProbeContext) -> list[str]:
@@ -99,7 +98,15 @@ def _leg(context: ProbeContext, call_id: str) -> dict[str, Any]:
 
 
 def _conversations_since(context: ProbeContext, started: int) -> list[str]:
-    """The agent's conversations that began since the probe asked for the call, oldest first."""
+    """The agent's conversations that began since the probe asked for the call, oldest first
+    (ElevenLabs may list a call a few seconds after it ended: asked for up to `LISTING_SECONDS`)."""
+    deadline = time.monotonic() + LISTING_SECONDS
+    while not (found := _listed_since(context, started)) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    return found
+
+
+def _listed_since(context: ProbeContext, started: int) -> list[str]:
     listing = context.admin.get(
         "/v1/convai/conversations",
         params={"agent_id": context.agent_id, "call_start_after_unix": started},

@@ -16,6 +16,7 @@ from typing import Any
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.callers import normalise_number
 from warmline.clone_state import CloneRecord, CloneStatus
+from warmline.events import EventType
 from warmline.voice_provider import VoiceSample
 from warmline_cli.console import CliError, progress
 from warmline_cli.elevenlabs_admin import UnexpectedAnswer, text_field
@@ -375,8 +376,19 @@ def caller_id(context: ProbeContext) -> Observation:
     seen = [str(_at(leg, "metadata", "phone_call", "external_number") or "") for leg in legs]
     matches = [_same_number(number, wanted, context) for number in seen]
     described = ", ".join(f"leg {n}: {_masked(number)}" for n, number in enumerate(seen, 1))
-    saw = f"metadata.phone_call.external_number {described} (3CX's caller: {_masked(wanted)})"
-    return Observation(Verdict.PASS if all(matches) else Verdict.FAIL, CALL_SENT, saw)
+    unidentified = _not_passed_since(context, int(the_call(context)["started_ms"]))
+    saw = (
+        f"metadata.phone_call.external_number {described} (3CX's caller: {_masked(wanted)}); the stack "
+        f"recorded {unidentified} caller(s) that did not come through 3CX meanwhile"
+    )
+    passed = all(matches) and not unidentified
+    return Observation(Verdict.PASS if passed else Verdict.FAIL, CALL_SENT, saw)
+
+
+def _not_passed_since(context: ProbeContext, since_ms: int) -> int:
+    events = DynamoEventStore(context.target.client("dynamodb"), context.target.table, 0)
+    seen = events.between(since_ms, int(time.time() * 1000) + CLOCK_SLACK_MS)
+    return sum(event.type is EventType.CALLER_ID_NOT_PASSED for event in seen)
 
 
 def _same_number(seen: str, wanted: str, context: ProbeContext) -> bool:

@@ -158,3 +158,61 @@ def test_doctor_shows_the_last_probe_report(wired, local_args, tmp_path, capsys)
     out = capsys.readouterr()
     assert "last probe" in out.out + out.err
     assert "FAIL refer" in out.out + out.err
+
+
+def _play_the_call(stack, caller, did):
+    """What the operator does when the probe asks for the call: dial through 3CX, press 1, be
+    transferred and come back on a second leg (3CX's webhook and INVITE each time)."""
+    target = from_local(stack.state_file)
+    base = stack.emulator.base_url
+    legs = []
+    for leg in (1, 2):
+        httpx.post(
+            target.incoming_call_url,
+            json={"caller": caller, "did": did, "call_id": f"guided-{leg}"},
+            headers={"X-Warmline-Secret": stack.secrets["ThreeCxSecret"]},
+        ).raise_for_status()
+        invite = {"from": f"sip:{caller}@pbx.local", "to": f"sip:{did}@sip.rtc.elevenlabs.io"}
+        legs.append(httpx.post(f"{base}/_emulator/sip/inbound", json=invite).json()["conversation_id"])
+        if leg == 1:
+            httpx.post(f"{base}/_emulator/conversations/{legs[0]}/dtmf", json={"digits": "1"})
+            assert httpx.post(f"{base}/_emulator/conversations/{legs[0]}/transfer", json={}).json()[
+                "transferred"
+            ]
+    return legs
+
+
+def test_the_call_probes_guide_the_operator_and_judge_from_the_conversation_history(
+    wired, local_args, tmp_path
+):
+    caller, did = "+447700900555", "+442079460001"
+    report_file = tmp_path / "probe.json"
+    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", *local_args, "--guided"]
+    command += ["caller-id", "sip-body", "refer", "dtmf", "--caller", caller, "--did", did]
+    process = subprocess.Popen(
+        [*command, "--json", str(report_file)],
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        asked = ""
+        while "Press Enter" not in asked:
+            line = process.stdout.readline()
+            assert line, f"the probe ended without asking for the call: {asked}"
+            asked += line
+        assert f"From the test phone {caller}, call {did} now" in asked
+        assert "press 1" in asked
+        _play_the_call(wired, caller, did)
+        process.stdin.write("\n")
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    findings = {f["name"]: f for f in json.loads(report_file.read_text())["probes"]}
+    assert {name: f["verdict"] for name, f in findings.items()} == dict.fromkeys(
+        ["caller-id", "sip-body", "refer", "dtmf"], "PASS"
+    )
+    assert "2 leg(s)" in findings["refer"]["saw"]
