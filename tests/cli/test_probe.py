@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
+from emulators.elevenlabs import DEFAULT_AGENT_ID, UNCHECKED_PATHS, Fault
 from tests.cli.conftest import REPO_ROOT, make_wav
 from warmline_cli import samples
 from warmline_cli.main import main
@@ -216,3 +217,45 @@ def test_the_call_probes_guide_the_operator_and_judge_from_the_conversation_hist
         ["caller-id", "sip-body", "refer", "dtmf"], "PASS"
     )
     assert "2 leg(s)" in findings["refer"]["saw"]
+
+
+FULL_DOCUMENT = REPO_ROOT.parent / "shared" / "reference" / "elevenlabs-openapi.json"
+
+
+def _problems_against_the_full_document(record, full):
+    """A recorded request the emulator does not check (not in its OpenAPI subset yet) against the
+    public document: the operation exists, its query parameters are documented, its body valid."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    templates = [t for t in full["paths"] if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", t), record["path"])]
+    templates.sort(key=lambda template: "{" in template)  # a literal path wins
+    operation = full["paths"][templates[0]].get(record["method"].lower()) if templates else None
+    if operation is None:
+        return [f"no operation {record['method']} {record['path']}"]
+    documented = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+    problems = [f"query {name} undocumented" for name in record["query"] if name not in documented]
+    body_schema = ((operation.get("requestBody") or {}).get("content") or {}).get("application/json")
+    if body_schema and record.get("json") is not None:
+        registry = Registry().with_resource("urn:full", Resource.from_contents(full, DRAFT202012))
+        schema = {"$ref": "urn:full" + body_schema["schema"]["$ref"]}
+        validator = Draft202012Validator(schema, registry=registry)
+        problems += [error.message for error in validator.iter_errors(record["json"])]
+    return problems
+
+
+def test_the_probes_unchecked_requests_are_valid_against_the_public_document(wired, local_args, tmp_path):
+    if not FULL_DOCUMENT.exists():
+        pytest.skip(f"{FULL_DOCUMENT} is not present")
+    full = json.loads(FULL_DOCUMENT.read_text())
+    _probe(local_args, tmp_path, "testing-init", "patch-merge", "caller-id")
+    unchecked = [
+        record
+        for record in wired.emulator.requests("/v1/")
+        if record["path"].startswith(UNCHECKED_PATHS)
+        or (record["method"] == "DELETE" and record["path"].startswith("/v1/convai/agents/"))
+    ]
+    assert {record["path"].split("/")[3] for record in unchecked} == {"agents", "conversations"}
+    for record in unchecked:
+        assert _problems_against_the_full_document(record, full) == [], record
