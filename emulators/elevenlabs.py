@@ -41,10 +41,12 @@ Behaviour worth knowing:
 - Worlds (`emulators/worlds.py`): one switch per platform behaviour no document settles (caller ID,
   the called number, the REFER's answer, a failing conversation-init, unpermitted overrides, agent
   testing's init, PATCH merging, search lag, DTMF, clones needing verification), set with
-  `POST /_emulator/config {"worlds": {...}}`. `POST /_emulator/conversations/<id>/dtmf` presses keys
-  on a call. The calls' history (`emulators/conversation_history.py`) and throwaway agents
-  (`POST /v1/convai/agents/create`, `DELETE /v1/convai/agents/{id}`) serve `warmline elevenlabs probe`;
-  these operations are not in the OpenAPI subset yet and go unchecked (`UNCHECKED_PATHS`).
+  `POST /_emulator/config {"worlds": {...}}`. By default a conversation-init answer with an override
+  the agent does not permit ends the conversation, as documented (`unpermitted_override`).
+  `POST /_emulator/conversations/<id>/dtmf` presses keys on a call. The calls' history
+  (`emulators/conversation_history.py`) and throwaway agents (`POST /v1/convai/agents/create`,
+  `DELETE /v1/convai/agents/{id}`) serve `warmline elevenlabs probe`; these operations are not in
+  the OpenAPI subset yet and go unchecked (`UNCHECKED_PATHS`).
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 

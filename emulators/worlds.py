@@ -4,7 +4,7 @@ settles each on a real account; the tests show each probe telling its two worlds
 
 Set them with `POST /_emulator/config {"worlds": {"refer_answer": 403, ...}}` (only the switches
 named change; `/_emulator/reset` restores the defaults below). The default of each is the world
-warmline assumes:
+warmline assumes, or the documented one:
 
 - `caller_id_passed` (true: the caller is the INVITE's X-CALLER-ID / From user; false: every leg
   shows the trunk's own number, `TRUNK_NUMBER`).
@@ -13,8 +13,8 @@ warmline assumes:
 - `refer_answer` (202: the PBX accepts the agent's SIP REFER; e.g. 403: refused, the caller stays).
 - `init_failure` (`continue`: a failed conversation-init leaves the agent's own voice and first
   message; `end_call`: the conversation ends at once).
-- `unpermitted_override` (`ignore`: an override the agent does not permit is dropped; `refuse`: the
-  conversation ends, as the docs say).
+- `unpermitted_override` (`refuse`: a conversation-init answer with an override the agent does not
+  permit ends the conversation, as the docs say; `ignore`: the override is dropped without a word).
 - `init_in_testing` (true: agent testing's simulations call conversation-init; false: never).
 - `patch_merge` (`deep`: PATCH agent merges nested objects; `shallow`: each top-level part of
   `conversation_config` / `platform_settings` sent replaces the stored one, e.g. `agent` whole).
@@ -32,7 +32,7 @@ from typing import Any
 TRUNK_NUMBER = "+15550100100"  # what the platform sees when the caller ID does not cross the trunk
 CHOICES = {
     "init_failure": ("continue", "end_call"),
-    "unpermitted_override": ("ignore", "refuse"),
+    "unpermitted_override": ("refuse", "ignore"),
     "patch_merge": ("deep", "shallow"),
 }
 
@@ -43,7 +43,7 @@ class Worlds:
     sip_called_number: bool = True
     refer_answer: int = 202
     init_failure: str = "continue"
-    unpermitted_override: str = "ignore"
+    unpermitted_override: str = "refuse"
     init_in_testing: bool = True
     patch_merge: str = "deep"
     search_lag_seconds: float = 0.0

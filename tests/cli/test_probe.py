@@ -39,8 +39,6 @@ OTHER_WORLDS = {
     "refer": {"refer_answer": 403},
     "dtmf": {"dtmf_passed": False},
 }
-# override-permission's PASS is the documented refusal; the emulator's default ignores it.
-PASS_WORLDS = {"override-permission": {"unpermitted_override": "refuse"}}
 
 
 @pytest.fixture
@@ -77,8 +75,6 @@ def _nothing_left(stack):
 def test_every_probe_runs_unattended_on_the_local_stack_and_passes_in_warmlines_world(
     wired, local_args, tmp_path, capsys
 ):
-    _worlds(wired, {"unpermitted_override": "refuse"})
-
     code, findings, report = _probe(local_args, tmp_path)
 
     assert list(findings) == NAMES
@@ -95,7 +91,6 @@ def test_every_probe_runs_unattended_on_the_local_stack_and_passes_in_warmlines_
 
 @pytest.mark.parametrize("name", NAMES)
 def test_each_probe_tells_its_two_worlds_apart(wired, local_args, tmp_path, name):
-    _worlds(wired, PASS_WORLDS.get(name, {}))
     _code, passing, _report = _probe(local_args, tmp_path, name)
     assert passing[name]["verdict"] == "PASS", passing[name]
 
