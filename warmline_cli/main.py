@@ -39,7 +39,8 @@ COMMANDS = (
   warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline elevenlabs selftest [--agent-id ID] [--caller NUMBER] [--transfer-to SIP_URI_OR_NUMBER] [--json]
-  warmline elevenlabs probe [NAME ...] [--caller NUMBER] [--did NUMBER] [--sample-caller NUMBER] [--json FILE]
+  warmline elevenlabs probe [NAME ...] [--caller NUMBER] [--did NUMBER] [--sample-caller NUMBER]
+                            [--guided] [--json FILE]
   warmline 3cx flow
   warmline doctor [--agent-id ID] [--json]
   warmline metrics [--from WHEN] [--to WHEN] [--json]

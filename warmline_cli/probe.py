@@ -30,7 +30,7 @@ import httpx
 
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.voice_provider import ProviderError
-from warmline_cli.console import CliError, UsageError, say, warn
+from warmline_cli.console import CliError, UsageError, progress, say, warn
 from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import Target
 
@@ -148,7 +148,7 @@ def run_probes(context: ProbeContext, probes: list[Probe]) -> list[Finding]:
     created at ElevenLabs is deleted at the end, also on an error or Ctrl-C."""
     try:
         for probe in probes:
-            say(f"probe {probe.name}: {probe.assumption}")
+            progress(f"probe {probe.name}")
             try:
                 seen = probe.run(context)
             except (ProviderError, CliError, httpx.HTTPError) as error:
