@@ -34,7 +34,6 @@ from warmline_cli.console import CliError, UsageError, progress, say, warn
 from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import Target
 
-PROBE_VOICE_PREFIX = "warmline-probe-"
 REPORT_DIR = Path(".warmline")
 
 
@@ -83,6 +82,7 @@ class Leftovers:
     agents: list[str] = field(default_factory=list)
     tests: list[str] = field(default_factory=list)
     voices: list[str] = field(default_factory=list)
+    voice_names: list[str] = field(default_factory=list)  # the clones asked for, answered or not
     not_deleted: list[str] = field(default_factory=list)
 
     def clean(self) -> None:
@@ -103,12 +103,16 @@ class Leftovers:
             items.clear()
 
     def _all_voices(self) -> list[str]:
-        """The voices recorded, and any named for this run (a clone interrupted before its answer)."""
-        try:
-            named = self.voices_client.list_voices(search=f"{PROBE_VOICE_PREFIX}{self.run_id}-")
-        except (ProviderError, httpx.HTTPError):
-            named = []
-        self.voices.extend(voice.voice_id for voice in named if voice.voice_id not in self.voices)
+        """The voices recorded, and any with the name of a clone asked for (one interrupted before
+        its answer). Should a search miss one, it bears warmline's name for the caller
+        (`warmline-<caller key>-probe<run>`), so the scheduled voice sweep deletes it as an orphan."""
+        for name in self.voice_names:
+            try:
+                named = self.voices_client.list_voices(search=name)
+            except (ProviderError, httpx.HTTPError):
+                named = []
+            found = [voice.voice_id for voice in named if voice.name == name]
+            self.voices.extend(voice_id for voice_id in found if voice_id not in self.voices)
         return self.voices
 
 

@@ -18,9 +18,10 @@ from warmline.callers import normalise_number
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import EventType
 from warmline.voice_provider import VoiceSample
+from warmline.voice_slots import voice_name
 from warmline_cli.console import CliError, progress
 from warmline_cli.elevenlabs_admin import UnexpectedAnswer, text_field
-from warmline_cli.probe import PROBE_VOICE_PREFIX, Observation, Probe, ProbeContext, Verdict
+from warmline_cli.probe import Observation, Probe, ProbeContext, Verdict
 from warmline_cli.probe_call import the_call
 from warmline_cli.samples import Caller, clone_store, resolve_caller
 
@@ -307,7 +308,10 @@ def _clone_once(context: ProbeContext) -> dict[str, Any]:
     key = profile.sample_keys[0]
     sample = context.target.client("s3").get_object(Bucket=context.target.bucket, Key=key)
     content = sample["Body"].read()
-    name = f"{PROBE_VOICE_PREFIX}{context.run_id}-x"
+    # warmline's own name for a voice of this caller: if the probe could not delete it, the
+    # scheduled voice sweep deletes it as an orphan (no record holds it).
+    name = voice_name(f"probe{context.run_id}", caller.key)
+    context.leftovers.voice_names.append(name)
     added = context.voices_client.add_voice(
         name=name,
         samples=[VoiceSample(key.rsplit("/", 1)[-1], content, sample.get("ContentType") or "audio/mpeg")],

@@ -17,6 +17,8 @@ import pytest
 
 from emulators.elevenlabs import DEFAULT_AGENT_ID, UNCHECKED_PATHS, Fault
 from tests.cli.conftest import REPO_ROOT, make_wav
+from warmline.clone_state import VoiceStatus, voice_status
+from warmline.voice_slots import parse_voice_name
 from warmline_cli import samples
 from warmline_cli.main import main
 from warmline_cli.probe import last_report
@@ -254,3 +256,22 @@ def test_the_probes_unchecked_requests_are_valid_against_the_public_document(wir
     assert {record["path"].split("/")[3] for record in unchecked} == {"agents", "conversations"}
     for record in unchecked:
         assert _problems_against_the_full_document(record, full) == [], record
+
+
+def test_a_voice_the_probe_cannot_delete_is_named_and_left_to_the_voice_sweep(wired, local_args, tmp_path):
+    wired.emulator.inject(Fault(method="DELETE", path_prefix="/v1/voices/", always=True, status=500))
+
+    code, _findings, report = _probe(local_args, tmp_path, "clone-verification")
+
+    wired.emulator.clear_faults()
+    assert code == 1
+    [left] = wired.emulator.voices()
+    assert len(report["not_deleted"]) == 1
+    assert report["not_deleted"][0].startswith(f"voice {left['voice_id']}:")
+    # It bears warmline's name for the sample caller, so the scheduled sweep deletes it as an orphan.
+    target = from_local(wired.state_file)
+    caller = samples.resolve_caller(target, SAMPLE_CALLER)
+    caller_key, job_id = parse_voice_name(left["name"])
+    assert caller_key == caller.key
+    record = samples.clone_store(target).load(caller.key).clone
+    assert voice_status(record, left["voice_id"], job_id, time.time()) is VoiceStatus.ORPHAN
