@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -13,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline.outcomes import FailureKind
 from warmline.voice_provider import ProviderError, Unauthorized
-from warmline_cli import metrics
+from warmline_cli import metrics, probe
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import FAIL, OK, CliError, say
 from warmline_cli.elevenlabs_admin import AdminClient
@@ -40,6 +41,7 @@ class Doctor:
         self.echo = echo  # print a line per check (not with --json: main prints self.checks)
         self.checks: list[Check] = []
         self.secrets: dict[str, str] = {}
+        self.probe_report: Path | None = None  # where `warmline elevenlabs probe` left its last report
 
     def _add(self, ok: bool, message: str) -> None:
         self.checks.append(Check(ok, message))
@@ -55,10 +57,19 @@ class Doctor:
             self._agent()
         if self.target.aws_endpoint_url is None:  # a deployed stack: the local one sends no alarm
             self._alarm_email()
+        self._last_probe()
         failed = sum(not check.ok for check in self.checks)
         if self.echo:
             say(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
         return 1 if failed else 0
+
+    def _last_probe(self) -> None:
+        document = probe.last_report(self.probe_report) if self.probe_report else None
+        if document is None:
+            if self.echo:
+                say("no probe report yet: `warmline elevenlabs probe` settles what the platforms leave open")
+            return
+        self._add(*probe.summary(document))
 
     def _secrets(self) -> None:
         for logical_id in SECRET_IDS:

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline import __version__
 from warmline.voice_provider import ProviderError
-from warmline_cli import consent_log, dlq, metrics, prewarm, samples, samples_import, selftest, threecx
+from warmline_cli import consent_log, dlq, metrics, prewarm, probe, samples, samples_import, selftest, threecx
 from warmline_cli import secrets as shared_secrets
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import EXIT_CODES_HELP, OK, CliError, ExitCode, UsageError, emit_json, say, warn
@@ -39,6 +39,8 @@ COMMANDS = (
   warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline elevenlabs selftest [--agent-id ID] [--caller NUMBER] [--transfer-to SIP_URI_OR_NUMBER] [--json]
+  warmline elevenlabs probe [NAME ...] [--caller NUMBER] [--did NUMBER] [--sample-caller NUMBER]
+                            [--guided] [--json FILE]
   warmline 3cx flow
   warmline doctor [--agent-id ID] [--json]
   warmline metrics [--from WHEN] [--to WHEN] [--json]
@@ -243,6 +245,7 @@ def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> N
         "--dry-run", action="store_true", help="print the requests that would change anything"
     )
     selftest.add_parser(elevenlabs_commands, target)
+    probe.add_parser(elevenlabs_commands, target)
 
     threecx_group = commands.add_parser("3cx", help="3CX Call Flow Designer settings")
     threecx_commands = threecx_group.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -373,6 +376,7 @@ def _add(args: argparse.Namespace, target: Target) -> int:
 
 def _doctor(args: argparse.Namespace, target: Target) -> int:
     doctor = Doctor(target, _agent_id(args, target), echo=not args.json)
+    doctor.probe_report = probe.report_path(target, args.local_state)
     code = doctor.run()
     if args.json:
         checks = [{"ok": check.ok, "message": check.message} for check in doctor.checks]
@@ -399,6 +403,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ),
     ("elevenlabs", "configure"): configure,
     ("elevenlabs", "selftest"): lambda args, target: selftest.command(args, target, _agent_id(args, target)),
+    ("elevenlabs", "probe"): lambda args, target: probe.command(args, target, _agent_id(args, target)),
     ("3cx", "flow"): lambda args, target: threecx.print_flow(target),
     ("secrets", "rotate"): lambda args, target: shared_secrets.rotate(target, args.name),
     ("doctor", None): _doctor,
