@@ -24,7 +24,7 @@ from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
-from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
+from warmline.consent import MAX_CONSENT_CHARACTERS, ConsentEntry, ConsentEvent, ConsentSource
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
 from warmline.voice_slots import voice_name
@@ -69,6 +69,7 @@ def register(
 ) -> CallerProfile:
     """Upload checked samples, then record the caller's profile and its entry in the consent log
     (together or not at all); if anything fails, the samples uploaded are deleted again."""
+    consent = bounded_consent(consent)
     store = clone_store(target)
     if store.get_profile(caller.key) is not None:
         raise CliError(
@@ -132,6 +133,16 @@ def checked_consent(consent: str, field: str = "--consent") -> str:
         raise UsageError(
             f"no voice sample without consent: {field} must say who agreed, when and how "
             f'(at least {MIN_CONSENT_CHARACTERS} characters, e.g. "Jane Doe, by phone, 2026-11-24, recorded")'
+        )
+    return bounded_consent(consent, field)
+
+
+def bounded_consent(consent: str, field: str = "--consent") -> str:
+    if len(consent) > MAX_CONSENT_CHARACTERS:
+        raise UsageError(
+            f"{field} is {len(consent)} characters, over the {MAX_CONSENT_CHARACTERS}-character limit: "
+            "say who agreed, when and how, and give a reference to where the rest is recorded "
+            "(a ticket, a signed form) instead of the whole text"
         )
     return consent
 

@@ -67,6 +67,18 @@ def test_add_refuses_without_consent(stack, local_args, tmp_path, capsys):
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
 
 
+def test_add_refuses_a_consent_text_over_the_limit(stack, local_args, tmp_path, capsys):
+    """Consent text is bounded (issue 21, point 2): it is kept twice in the caller's items for good."""
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="Jane Doe agreed " + "x" * 1000) == 2
+
+    err = capsys.readouterr().err
+    assert "1016 characters, over the 1000-character limit" in err and "reference" in err
+    target = target_of(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert target.client("dynamodb").scan(TableName=target.table)["Items"] == []
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="Jane Doe agreed " + "x" * 984) == 0
+
+
 def test_add_refuses_audio_that_is_not_audio(stack, local_args, tmp_path, capsys):
     fake = tmp_path / "voice.mp3"
     fake.write_bytes(b"this is a text file pretending to be an mp3" * 100)
