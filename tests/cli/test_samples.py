@@ -337,6 +337,21 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
     assert "no caller is registered under the old key" in capsys.readouterr().err
 
 
+def test_rekey_moves_a_caller_registered_as_written_while_no_default_country_was_set(stack, tmp_path, capsys):
+    """Before national numbers were refused, `020 7946 0000` on a stack without DefaultCountryCode
+    was keyed as written; once the operator sets it, rekey moves that caller (issue 21, point 14)."""
+    target = target_of(stack)
+    as_written = samples.Caller("02079460000", caller_key("02079460000", stack.secrets["CallerKeySecret"]))
+    samples.register(target, as_written, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
+    with_country = replace(target, parameters={**target.parameters, "DefaultCountryCode": "44"})
+
+    assert samples.rekey(with_country, "020 7946 0000") == 0
+
+    store = samples.clone_store(target)
+    assert store.get_profile(_key(stack)).sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
+    assert store.get_profile(as_written.key) is None
+
+
 def test_rekey_of_a_number_both_rules_agree_on_does_nothing(stack, local_args, capsys):
     assert main(["samples", "rekey", *local_args, "--caller", NUMBER]) == 0
 
