@@ -24,7 +24,7 @@ from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
-from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
+from warmline.consent import MAX_CONSENT_CHARACTERS, ConsentEntry, ConsentEvent, ConsentSource
 from warmline.outcomes import NEEDS_VERIFICATION_CODE
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
@@ -70,6 +70,7 @@ def register(
 ) -> CallerProfile:
     """Upload checked samples, then record the caller's profile and its entry in the consent log
     (together or not at all); if anything fails, the samples uploaded are deleted again."""
+    consent = bounded_consent(consent)
     store = clone_store(target)
     if store.get_profile(caller.key) is not None:
         raise CliError(
@@ -133,6 +134,16 @@ def checked_consent(consent: str, field: str = "--consent") -> str:
         raise UsageError(
             f"no voice sample without consent: {field} must say who agreed, when and how "
             f'(at least {MIN_CONSENT_CHARACTERS} characters, e.g. "Jane Doe, by phone, 2026-11-24, recorded")'
+        )
+    return bounded_consent(consent, field)
+
+
+def bounded_consent(consent: str, field: str = "--consent") -> str:
+    if len(consent) > MAX_CONSENT_CHARACTERS:
+        raise UsageError(
+            f"{field} is {len(consent)} characters, over the {MAX_CONSENT_CHARACTERS}-character limit: "
+            "say who agreed, when and how, and give a reference to where the rest is recorded "
+            "(a ticket, a signed form) instead of the whole text"
         )
     return consent
 
@@ -572,21 +583,37 @@ def legacy_number(raw: str, default_country_code: str) -> str | None:
     return text if len(text.lstrip("+")) >= 3 else None
 
 
+def _old_callers(target: Target, raw_caller: str, caller: Caller) -> list[Caller]:
+    """The caller under each earlier rule that keys them apart from today's: the rule before
+    libphonenumber's, and the number as written (how a national number was keyed while no
+    DefaultCountryCode was set, before such numbers were refused)."""
+    numbers = dict.fromkeys(
+        (legacy_number(raw_caller, target.default_country_code), legacy_number(raw_caller, ""))
+    )
+    secret = target.secret("CallerKeySecret")
+    return [
+        Caller(number, caller_key(number, secret))
+        for number in numbers
+        if number is not None and number != caller.number
+    ]
+
+
 def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
     """Move a caller registered under the old rule to the key the current rule gives their number:
     the samples and the consent move; their old clone is deleted (the next call clones afresh). A
     PIN is bound to the key it was set under, so a caller with one needs `new_pin` (the same PIN,
     asked again)."""
     caller = resolve_caller(target, raw_caller)
-    old_number = legacy_number(raw_caller, target.default_country_code)
-    if old_number is None or old_number == caller.number:
+    olds = _old_callers(target, raw_caller, caller)
+    if not olds:
         say(f"{caller.masked} is keyed the same under both rules ({caller.key}): nothing to do")
         return 0
-    old = Caller(old_number, caller_key(old_number, target.secret("CallerKeySecret")))
     store = clone_store(target)
-    profile = store.get_profile(old.key)
-    if profile is None:
-        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
+    found = [(old, profile) for old in olds if (profile := store.get_profile(old.key)) is not None]
+    if not found:
+        keys = ", ".join(old.key for old in olds)
+        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({keys})")
+    old, profile = found[0]
     if store.get_profile(caller.key) is not None:
         raise CliError(
             f"{caller.masked} is registered under the current rule too ({caller.key}); "
