@@ -244,7 +244,7 @@ def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> N
     )
     selftest.add_parser(elevenlabs_commands, target)
 
-    threecx_group = commands.add_parser("3cx", help="3CX Call Flow Designer settings")
+    threecx_group = commands.add_parser("3cx", help="the 3CX Call Flow Designer project")
     threecx_commands = threecx_group.add_subparsers(dest="action", required=True, metavar="ACTION")
     flow = threecx_commands.add_parser(
         "flow", parents=[target], help="write the Call Flow Designer project and say what to do with it"
