@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -38,9 +39,8 @@ def test_a_first_time_caller_goes_through_the_generated_flow_to_the_clone(regist
 
 
 def test_a_webhook_refusing_the_secret_still_reaches_the_agent_by_the_status_branch(make_caller, local_stack):
-    caller = make_caller(pbx=Pbx(did="+441000002202"))
-    caller.threecx_secret = "not-the-3cx-secret"
-    caller.__post_init__()  # the flow is rebuilt with the secret the administrator got wrong
+    # The project written with a secret the administrator got wrong.
+    caller = replace(make_caller(pbx=Pbx(did="+441000002202")), threecx_secret="not-the-3cx-secret")
 
     outcome = caller.call("+442079462202")
 
@@ -54,8 +54,9 @@ def test_an_unreachable_webhook_runs_the_error_handler_flow_to_the_agent(make_ca
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     caller = make_caller(pbx=Pbx(did="+441000002203"))
-    caller.endpoints = {**caller.endpoints, "IncomingCall": f"http://127.0.0.1:{port}/api/calls/incoming"}
-    caller.__post_init__()
+    caller = replace(
+        caller, endpoints={**caller.endpoints, "IncomingCall": f"http://127.0.0.1:{port}/api/calls"}
+    )
 
     outcome = caller.call("+442079462203")
 
