@@ -158,6 +158,8 @@ class EmulatedAgent:
         if self.agent_id:
             payload["agent_id"] = self.agent_id
         conversation = _json(http.post(f"{self.emulator_url}/_emulator/sip/inbound", json=payload))
+        if conversation.get("failed"):
+            raise _CallBroken(f"the agent's conversation failed: {conversation['failed']}")
         initiation = {
             "dynamic_variables": conversation["dynamic_variables"],
             "voice_id": conversation["voice_id"],

@@ -11,10 +11,13 @@ from urllib.parse import quote
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
+from warmline.outcomes import FailureKind
 from warmline.voice_provider import ProviderError, Unauthorized
+from warmline_cli import metrics
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import FAIL, OK, CliError, say
 from warmline_cli.elevenlabs_admin import AdminClient
+from warmline_cli.samples import VERIFICATION_ADVICE
 from warmline_cli.target import SECRET_IDS, Target
 
 PROBE_NUMBER = "+10000000000"  # never a real caller: check-clone with key 9 reads and writes nothing
@@ -47,6 +50,7 @@ class Doctor:
         self._secrets()
         api_key_ok = self._elevenlabs_key()
         self._endpoints()
+        self._clones_needing_verification()
         if api_key_ok and "AgentSecret" in self.secrets:
             self._agent()
         if self.target.aws_endpoint_url is None:  # a deployed stack: the local one sends no alarm
@@ -188,6 +192,26 @@ class Doctor:
             )
         else:
             self._add(True, f"{name} answers 401 without the secret and 200 with it")
+
+    def _clones_needing_verification(self) -> None:
+        """Clones ElevenLabs marked requires_verification in the metrics window (deleted, never used)."""
+        if not self.target.metrics_url or "OperatorSecret" not in self.secrets:
+            return
+        try:
+            figures = metrics.fetch(self.target, None, None)
+        except CliError:
+            return  # the endpoint checks above say what is wrong with it
+        by_reason = (figures.get("counts") or {}).get("clones_failed_by_reason") or {}
+        count = by_reason.get(FailureKind.NEEDS_VERIFICATION.value, 0)
+        if count:
+            self._add(
+                False,
+                f"{count} clone(s) since {figures.get('from')} needed ElevenLabs verification and were "
+                "deleted (those callers hear the default voice): `warmline samples show --caller NUMBER`; "
+                + VERIFICATION_ADVICE,
+            )
+        else:
+            self._add(True, f"no clone needed ElevenLabs verification since {figures.get('from')}")
 
     def _agent(self) -> None:
         if not self.agent_id:

@@ -355,7 +355,6 @@ def configure(args: argparse.Namespace, target: Target) -> int:
         say(f"dry run: {writes} request(s) would be sent, none was")
     else:
         say(f"agent {agent_id} is wired to {target.description}" + ("" if writes else " (nothing to change)"))
-    say("Keypad input: no documented API field sets the agent's DTMF settings; see docs/deployment.md.")
     return 1 if any(step.state == "needed" for step in steps) else 0
 
 

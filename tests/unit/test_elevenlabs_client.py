@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 
 import httpx
 import pytest
@@ -146,6 +147,19 @@ def test_a_hanging_clone_raises_provider_timeout(client, emulator):
     assert raised.value.code == "timeout"
 
 
+def test_a_trickling_answer_is_cut_off_at_the_requests_whole_timeout(emulator):
+    """Each read gets a byte in time, so per-read timeouts never fire; the request's own timeout
+    still ends it (a Lambda would otherwise be outrun)."""
+    emulator.inject(
+        Fault(method="GET", path_prefix="/v1/user/subscription", kind="trickle", status=200, seconds=0.02)
+    )
+    with ElevenLabsClient(API_KEY, emulator.base_url, timeout_seconds=0.4) as slow:
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout):
+            slow.get_subscription()
+    assert time.monotonic() - started < 0.9
+
+
 def test_a_refused_connection_raises_provider_timeout():
     with (
         ElevenLabsClient(API_KEY, "http://127.0.0.1:9", timeout_seconds=1) as client,
@@ -187,7 +201,7 @@ def test_delete_voice_raises_on_other_errors(client):
     assert raised.value.status_code == 400 and raised.value.code == "voice_not_deletable"
 
 
-def test_list_voices_returns_premade_and_cloned_voices(client):
+def test_list_voices_returns_the_accounts_own_cloned_voices_only(client):
     added = add_voice(client)
 
     voices = {voice.voice_id: voice for voice in client.list_voices()}
@@ -195,22 +209,25 @@ def test_list_voices_returns_premade_and_cloned_voices(client):
     assert voices[added.voice_id].category == "cloned"
     assert voices[added.voice_id].labels == {"caller": "abc"}
     assert voices[added.voice_id].created_at_unix is not None
-    assert voices["21m00Tcm4TlvDq8ikWAM"].category == "premade"
+    assert "21m00Tcm4TlvDq8ikWAM" not in voices  # a premade voice is never warmline's to delete
 
 
-def test_list_voices_searches_v2_and_follows_every_page(client, emulator):
+def test_list_voices_filters_v2_to_own_clones_and_follows_every_page(client, emulator):
     emulator.configure(voice_limit=250)
     names = [f"warmline-ck_{index:032x}-job" for index in range(205)]
     for name in names:
         add_voice(client, name=name)
     add_voice(client, name="another product's voice")
 
+    emulator.configure(voice_search="words")  # ElevenLabs' search matching is undocumented
     found = client.list_voices("warmline-")
 
     assert sorted(voice.name for voice in found) == sorted(names)
     listed = emulator.requests("/v2/voices")
     assert len(listed) == 3  # pages of 100
-    assert all(record["query"]["search"] == ["warmline-"] for record in listed)
+    assert all("search" not in record["query"] for record in listed)
+    assert all(record["query"]["voice_type"] == ["personal"] for record in listed)
+    assert all(record["query"]["category"] == ["cloned"] for record in listed)
     assert all(openapi_check.validate_query("GET", "/v2/voices", record["query"]) == [] for record in listed)
     assert not [
         r for r in emulator.requests("/v1/voices") if (r["method"], r["path"]) == ("GET", "/v1/voices")
@@ -386,6 +403,29 @@ def test_odd_error_bodies_still_give_the_typed_error(status, content, content_ty
         answering(status, content, content_type).get_subscription()
     assert raised.value.status_code == status
     assert raised.value.code and raised.value.message
+
+
+DEEP = '{"detail": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+
+
+@pytest.mark.parametrize(
+    ("status", "content"),
+    [
+        (422, '{"detail": [{"loc": 5, "msg": "x"}]}'),  # loc not a list
+        (422, '{"detail": [{"loc": null, "msg": {"a": 1}}, 7, null]}'),
+        (400, '{"detail": {"code": ["voice_limit_reached"], "message": 3}}'),
+        (400, '{"detail": [[{"type": "a"}]]}'),
+        (500, DEEP),  # deeper than the JSON parser recurses
+        (503, '{"detail": [' + "[" * 3000 + "]" * 3000 + "]}"),
+        (400, '{"detail": {"status": {"nested": [1, 2]}}}'),
+        (429, '{"detail": [{"loc": ["body", {"k": "v"}], "type": 12}]}'),
+    ],
+)
+def test_malformed_error_bodies_still_give_a_provider_error(status, content):
+    with pytest.raises(ProviderError) as raised:
+        answering(status, content).get_subscription()
+    assert raised.value.status_code == status
+    assert raised.value.code and raised.value.message and len(raised.value.message) < 1000
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
-from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
+from warmline.adapters.dynamodb import (
+    DynamoAgentVariables,
+    DynamoCallLog,
+    DynamoCloneStore,
+    DynamoEventStore,
+    DynamoHandoffStore,
+)
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
@@ -98,8 +104,12 @@ class Dependencies:
         return DynamoCloneStore(self._client("dynamodb"), self.settings.table_name)
 
     @cached_property
+    def agent_variables(self) -> DynamoAgentVariables:
+        return DynamoAgentVariables(self._client("dynamodb"), self.settings.table_name)
+
+    @cached_property
     def calls(self) -> DynamoCallLog:
-        return DynamoCallLog(self._client("dynamodb"), self.settings.table_name)
+        return DynamoCallLog(self._client("dynamodb"), self.settings.table_name, self.deadline)
 
     @cached_property
     def caller_ids(self) -> CallerIdCheck:
@@ -112,7 +122,7 @@ class Dependencies:
     @cached_property
     def events(self) -> DynamoEventStore:
         return DynamoEventStore(
-            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds
+            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds, self.deadline
         )
 
     @cached_property
