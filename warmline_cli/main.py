@@ -41,7 +41,7 @@ COMMANDS = (
   warmline elevenlabs selftest [--agent-id ID] [--caller NUMBER] [--transfer-to SIP_URI_OR_NUMBER] [--json]
   warmline elevenlabs probe [NAME ...] [--caller NUMBER] [--did NUMBER] [--sample-caller NUMBER]
                             [--guided] [--json FILE]
-  warmline 3cx flow
+  warmline 3cx flow --project DIR --agent-number NUMBER
   warmline doctor [--agent-id ID] [--json]
   warmline metrics [--from WHEN] [--to WHEN] [--json]
   warmline dlq list [--json]
@@ -247,10 +247,18 @@ def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> N
     selftest.add_parser(elevenlabs_commands, target)
     probe.add_parser(elevenlabs_commands, target)
 
-    threecx_group = commands.add_parser("3cx", help="3CX Call Flow Designer settings")
+    threecx_group = commands.add_parser("3cx", help="the 3CX Call Flow Designer project")
     threecx_commands = threecx_group.add_subparsers(dest="action", required=True, metavar="ACTION")
-    threecx_commands.add_parser(
-        "flow", parents=[target], help="print the Web Service REST settings and branches"
+    flow = threecx_commands.add_parser(
+        "flow", parents=[target], help="write the Call Flow Designer project and say what to do with it"
+    )
+    flow.add_argument("--project", required=True, type=Path, metavar="DIR", help="where to write it")
+    flow.add_argument(
+        "--agent-number",
+        required=True,
+        metavar="NUMBER",
+        help="what the flow's Transfer components dial to reach the ElevenLabs agent (the number imported "
+        "at ElevenLabs, sent over the trunk by an outbound rule)",
     )
 
 
@@ -404,7 +412,7 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("elevenlabs", "configure"): configure,
     ("elevenlabs", "selftest"): lambda args, target: selftest.command(args, target, _agent_id(args, target)),
     ("elevenlabs", "probe"): lambda args, target: probe.command(args, target, _agent_id(args, target)),
-    ("3cx", "flow"): lambda args, target: threecx.print_flow(target),
+    ("3cx", "flow"): lambda args, target: threecx.write_flow(target, args.project, args.agent_number),
     ("secrets", "rotate"): lambda args, target: shared_secrets.rotate(target, args.name),
     ("doctor", None): _doctor,
     ("metrics", None): lambda args, target: metrics.metrics(
