@@ -23,6 +23,9 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	@echo "==> installing the development requirements (about a minute)"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	@# local/, emulators/ and bench/ are not in the package (pip install . gives the CLI alone): the
+	@# development venv imports them from the repo root, from any working directory.
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "warmline-dev.pth").write_text("$(CURDIR)\n")'
 	@touch $@
 
 $(SAM): | $(STAMP)
