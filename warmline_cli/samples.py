@@ -178,12 +178,12 @@ def add(target: Target, request: AddRequest) -> Caller:
     """Register the caller (see docs/cli.md): a no-op for the same samples, a
     re-registration with --replace, refused for other samples without it."""
     consent = checked_consent(request.consent)
+    caller = resolve_caller(target, request.caller)  # before the audio, which takes seconds to decode
     checked, warnings = checked_audio(request.files)
     for file in checked:
         say(f"  {file.describe()}")
     for warning in warnings:
         warn(warning)
-    caller = resolve_caller(target, request.caller)
     pin_record = new_pin(target, caller, request.pin) if request.pin is not None else None
     existing = clone_store(target).get_profile(caller.key)
     if existing is not None and not request.replace:
