@@ -55,6 +55,8 @@ class Doctor:
         self._clones_needing_verification()
         if api_key_ok and "AgentSecret" in self.secrets:
             self._agent()
+        elif not api_key_ok:
+            self._add(False, NOT_CHECKED.format(agent=self.agent_id or "(no agent id)"))
         if self.target.aws_endpoint_url is None:  # a deployed stack: the local one sends no alarm
             self._alarm_email()
         self._last_probe()
@@ -86,6 +88,8 @@ class Doctor:
             return False
         arn = self.target.secret_arns["ElevenLabsApiKeySecret"]
         fix = f'aws secretsmanager put-secret-value --secret-id {arn} --secret-string "$ELEVENLABS_API_KEY"'
+        if self.target.aws_endpoint_url is not None:  # as printed, it must reach the local stack's moto
+            fix += f" --endpoint-url {self.target.aws_endpoint_url} --region {self.target.region}"
         client = AdminClient(key, self.target.elevenlabs_base_url)
         try:
             subscription = client.get("/v1/user/subscription")
@@ -269,6 +273,12 @@ class Doctor:
             self._add(True, f"alarms are e-mailed to {email}")
 
 
+# What _elevenlabs_key and _agent check once ElevenLabs accepts the key (AgentSetup's steps).
+NOT_CHECKED = (
+    "not checked until ElevenLabs accepts the API key: the plan's Instant Voice Cloning, the custom voice "
+    "slots, the voice add/edits, and agent {agent}'s workspace secret, check_clone tool, webhook, "
+    "overrides, variables, menu in the prompt and transfer to 3CX; fix the key, then run doctor again"
+)
 ALARM_EMAIL_UNSET = (
     "no alarm e-mail: stack {stack}'s AlarmEmail parameter is empty, so its alarms reach no one. Set it: "
     "add AlarmEmail=oncall@example.com to parameter_overrides under [ENV.deploy.parameters] in "

@@ -19,7 +19,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
+from warmline.adapters.dynamodb import CLONE, PROFILE, DynamoCloneStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
@@ -40,10 +40,11 @@ MIN_CONSENT_CHARACTERS = 10
 class Caller:
     number: str
     key: str
+    shown_as: str = ""  # a caller named by key: the masked number their profile keeps (no number)
 
     @property
     def masked(self) -> str:
-        return mask(self.number)
+        return self.shown_as or mask(self.number)
 
 
 def resolve_caller(target: Target, raw: str, what: str = "--caller") -> Caller:
@@ -190,12 +191,12 @@ def add(target: Target, request: AddRequest) -> Caller:
     """Register the caller (see docs/cli.md): a no-op for the same samples, a
     re-registration with --replace, refused for other samples without it."""
     consent = checked_consent(request.consent)
+    caller = resolve_caller(target, request.caller)  # before the audio, which takes seconds to decode
     checked, warnings = checked_audio(request.files)
     for file in checked:
         say(f"  {file.describe()}")
     for warning in warnings:
         warn(warning)
-    caller = resolve_caller(target, request.caller)
     pin_record = new_pin(target, caller, request.pin) if request.pin is not None else None
     existing = clone_store(target).get_profile(caller.key)
     if existing is not None and not request.replace:
@@ -494,11 +495,15 @@ def _elevenlabs(target: Target) -> ElevenLabsClient:
 
 
 def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
+    """Withdraw the caller (`remove_caller`), after the operator confirms."""
+    return remove_caller(target, resolve_caller(target, raw_caller), yes)
+
+
+def remove_caller(target: Target, caller: Caller, yes: bool = False) -> int:
     """Withdraw the caller (`_withdraw`), after the operator confirms. A caller already withdrawn
     has only their leftover clones at ElevenLabs deleted, without a question; one warmline holds
     nothing of is already removed: that is success (remove is idempotent). Clones ElevenLabs could
     not delete now: exit 1, the withdrawal stands and the sweep deletes them."""
-    caller = resolve_caller(target, raw_caller)
     holdings = _holdings(target, caller)
     if not holdings.empty:
         confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
@@ -506,6 +511,86 @@ def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
     if left is not None:
         raise CliError(left)
     return 0
+
+
+# ---- callers named by key, or all of them (teardown: docs/deployment.md, section 10) ----------------
+
+_CALLER_KEY = re.compile(r"ck_[0-9a-f]{32}")
+
+
+def caller_by_key(target: Target, key: str) -> Caller:
+    """A caller named by the key `samples list` shows, for an operator who has no number to give."""
+    if not _CALLER_KEY.fullmatch(key):
+        raise UsageError(
+            f"--key: {key!r} is not a caller key (ck_ and 32 hex digits, as `samples list` shows)"
+        )
+    profile = clone_store(target).get_profile(key)
+    return Caller(
+        "", key, shown_as=profile.masked_number if profile and profile.masked_number else "(no number)"
+    )
+
+
+def remove_by_key(target: Target, key: str, yes: bool = False) -> int:
+    return remove_caller(target, caller_by_key(target, key), yes)
+
+
+def _every_caller_key(target: Target) -> list[str]:
+    """Each caller warmline holds something of: a profile, a clone record that is not the REMOVED
+    marker, or sample objects in the bucket (a registration interrupted before its profile)."""
+    found: dict[str, None] = {}
+    pages = (
+        target.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=target.table,
+            FilterExpression="sk = :profile OR (sk = :clone AND #status <> :removed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":profile": {"S": PROFILE},
+                ":clone": {"S": CLONE},
+                ":removed": {"S": CloneStatus.REMOVED.value},
+            },
+            ProjectionExpression="caller_key",
+        )
+    )
+    for page in pages:
+        found.update(dict.fromkeys(item["caller_key"]["S"] for item in page.get("Items", [])))
+    s3 = target.client("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=target.bucket, Prefix="samples/"):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            found.setdefault(entry["Key"].split("/")[1], None)
+    return sorted(found)
+
+
+def remove_all(target: Target, yes: bool = False) -> int:
+    """Withdraw every caller (`_every_caller_key`) after one question for all of them."""
+    callers = [caller_by_key(target, key) for key in _every_caller_key(target)]
+    if not callers:
+        say(f"{target.description} holds no caller's samples, profile or clone: nothing to remove")
+        return 0
+    named = ", ".join(caller.masked for caller in callers[:5]) + (" …" if len(callers) > 5 else "")
+    confirm(
+        f"Withdraw all {len(callers)} caller(s) of {target.description} ({named}): delete their profiles, "
+        "PINs, clones and every version of their samples?",
+        yes,
+    )
+    left = [caller for caller in callers if not _withdrew_every_voice(target, caller)]
+    say(f"withdrew {len(callers)} caller(s); `warmline samples list` shows none now")
+    if left:
+        raise CliError(
+            f"ElevenLabs kept the clones of {len(left)} caller(s) for now: their withdrawal stands and the "
+            "housekeeping sweep deletes the clones once ElevenLabs answers (or run `samples remove --all` "
+            "again)"
+        )
+    return 0
+
+
+def _withdrew_every_voice(target: Target, caller: Caller) -> bool:
+    holdings = _holdings(target, caller)
+    left = _withdraw(target, caller, holdings)
+    if left is not None:
+        warn(left)
+    return left is None
 
 
 def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:

@@ -83,7 +83,14 @@ def test_doctor_names_a_rejected_elevenlabs_key(stack, local_args, capsys):
 
     out = capsys.readouterr().out
     assert "✗ ElevenLabs rejects the API key in ElevenLabsApiKeySecret (it looks like the placeholder" in out
-    assert "aws secretsmanager put-secret-value" in out
+    # As printed, the fix line reaches the local stack's AWS, never real AWS.
+    assert (
+        f'aws secretsmanager put-secret-value --secret-id {arn} --secret-string "$ELEVENLABS_API_KEY" '
+        f"--endpoint-url {stack.aws_endpoint_url} --region " in out
+    )
+    # The checks that need the key are named as not done, not left out.
+    assert "✗ not checked until ElevenLabs accepts the API key: the plan's Instant Voice Cloning" in out
+    assert "agent agent_warmline_local's workspace secret, check_clone tool" in out
 
 
 def test_doctor_names_full_voice_slots(stack, local_args, capsys):
