@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from warmline import __version__
 from warmline.voice_provider import ProviderError
-from warmline_cli import consent_log, dlq, metrics, prewarm, samples, samples_import, selftest, threecx
+from warmline_cli import calls, consent_log, dlq, metrics, prewarm, samples, samples_import, selftest, threecx
 from warmline_cli import secrets as shared_secrets
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import EXIT_CODES_HELP, OK, CliError, ExitCode, UsageError, emit_json, say, warn
@@ -44,6 +44,8 @@ COMMANDS = (
   warmline metrics [--from WHEN] [--to WHEN] [--json]
   warmline dlq list [--json]
   warmline dlq redrive [--yes]
+  warmline calls list [--hours H] [--limit N] [--json]
+  warmline calls show --call-id ID [--hours H] [--png FILE] [--json]
   warmline secrets rotate {threecx,agent,operator}
 
 `warmline COMMAND [ACTION] --help` explains each one. --json prints one JSON document on stdout
@@ -102,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
         add_parsers(sample_commands, target)
     for add_parsers in (_wiring_parsers, _operations_parsers, _dlq_parsers):
         add_parsers(commands, target)
+    calls.add_parsers(commands, target)
     _exit_codes_in_every_help(root)
     return root
 
@@ -407,6 +410,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ),
     ("dlq", "list"): lambda args, target: dlq.list_letters(target, args.json),
     ("dlq", "redrive"): lambda args, target: dlq.redrive(target, args.yes),
+    ("calls", "list"): lambda args, target: calls.list_calls(target, args),
+    ("calls", "show"): lambda args, target: calls.show_call(target, args),
 }
 
 
