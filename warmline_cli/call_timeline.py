@@ -186,10 +186,8 @@ _DESCRIBE: dict[EventType, Callable[[Event], list[Step]]] = {
     EventType.CLONE_FAILED: _simple("clone failed", lambda d: f"{d.get('error_code')}"),
     EventType.PIN_CHECK: _simple("PIN check", lambda d: f"{d.get('result')}"),
     EventType.IVR_TIMEOUT: _simple("IVR timeout", lambda d: "the greeting timeout passed"),
-    EventType.HANDOFF: _simple(
-        "handoff", lambda d: f"{d.get('handoff_mode')}, waited {d.get('ivr_wait_ms')} ms"
-    ),
-    EventType.HANDOFF_COMPLETED: _simple("re-entry", lambda d: f"transfer {d.get('transfer_ms')} ms"),
+    EventType.HANDOFF: _simple("handoff", lambda d: f"{d.get('handoff_mode')} mode"),
+    EventType.HANDOFF_COMPLETED: _simple("re-entry", lambda d: f"transfer leg {d.get('transfer_ms')} ms"),
     EventType.HANDOFF_LOST: _simple("handoff lost", lambda d: f"after {d.get('waited_ms')} ms"),
     EventType.CALLER_ID_NOT_PASSED: _simple("caller ID not passed", lambda d: f"{d.get('seen_by')}"),
 }
