@@ -159,3 +159,38 @@ def test_png_without_matplotlib_says_how_to_get_it(placed_call, local_stack, tmp
     assert done.returncode == 2, done.stderr
     assert "pip install matplotlib" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_a_repeat_call_is_its_own_timeline_in_the_cloned_voice(placed_call, local_stack, capsys):
+    from emulators.caller import EmulatedAgent, SimulatedCaller
+
+    caller = SimulatedCaller.for_stack(
+        local_stack.describe(), greeting_seconds=0.1, agent=EmulatedAgent(local_stack.emulator.base_url)
+    )
+    again = caller.call(NUMBER, call_id="timeline-call-2")
+    assert again.final_voice == "cloned", again.timeline.lines()
+
+    code, out, _ = run(capsys, local_stack, "calls", "show", "--call-id", "timeline-call-2", "--json")
+
+    assert code == 0
+    call = json.loads(out)
+    assert call["outcome"] == "cloned voice from the start" and call["voice"] == "cloned"
+    assert [(s["step"], s["detail"]) for s in call["steps"]] == [
+        ("incoming webhook", "voice cloned, clone ready"),
+        ("conversation", "conversation-init, cloned voice"),
+    ]
+    # The first call keeps its own steps, and only them.
+    code, out, _ = run(capsys, local_stack, "calls", "show", "--call-id", CALL_ID, "--json")
+    first = json.loads(out)
+    assert first["outcome"] == "re-entered in the cloned voice"
+    assert first["started_at_ms"] + first["duration_ms"] < call["started_at_ms"]
+    code, out, _ = run(capsys, local_stack, "calls", "list", "--json")
+    ids = [listed["call_id"] for listed in json.loads(out)["calls"]]
+    assert ids.index("timeline-call-2") < ids.index(CALL_ID)  # newest first
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "721"])
+def test_a_look_back_outside_the_events_ttl_is_a_usage_error(local_stack, capsys, hours):
+    code, out, err = run(capsys, local_stack, "calls", "list", "--hours", hours)
+
+    assert code == 2 and out == "" and "--hours: give more than 0 and at most 720" in err
