@@ -25,6 +25,7 @@ from warmline.cloning_report import nearest_rank
 NO_DATA_MESSAGE = "no EMF metric lines in {logs}: run `make demo` first (it plays calls on the local stack)"
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 MAX_PERIODS = 30  # the run is cut into at most this many periods (at least a second each)
+SECONDS_AXIS_UP_TO = 120  # a run up to this long is drawn in seconds, a longer one in minutes
 # metric name -> (label, the template parameter in seconds that bounds it); drawn in ms
 TARGETS = {
     "CloneDuration": ("greeting timeout", "GreetingTimeoutSeconds"),
@@ -127,6 +128,14 @@ class _Picture:
         stat = options.get("stat", widget_stat)
         return options.get("label", f"{name} {stat}"), [statistic(stat, values) for values in by_period]
 
+    def x_axis(self) -> tuple[str, list[float], tuple[float, float]]:
+        """The label, each period's place and the limits: from the first metric to the last, no more."""
+        in_seconds = (self.periods - 1) * self.period <= SECONDS_AXIS_UP_TO
+        scale, unit = (1, "seconds") if in_seconds else (60, "minutes")
+        places = [i * self.period / scale for i in range(self.periods)]
+        label = f"{unit} since the first metric ({self.period:g} s periods)"
+        return label, places, (0, max(places[-1], self.period / scale))
+
     def targets(self, widget: dict[str, Any]) -> list[tuple[str, float]]:
         properties = widget["properties"]
         lines = [
@@ -143,15 +152,15 @@ class _Picture:
     def draw(self, axis: Any, widget: dict[str, Any]) -> None:
         properties = widget["properties"]
         axis.set_title(properties["title"], fontsize=9)
-        minutes = [i * self.period / 60 for i in range(self.periods)]
+        x_label, places, limits = self.x_axis()
         not_local = []
         for row in properties["metrics"]:
             found = None if isinstance(row[0], dict) else self.series(row, properties.get("stat", "Average"))
             if found is None:
                 not_local.append((row[0].get("label") if isinstance(row[0], dict) else None) or row[1])
                 continue
-            label, values = found
-            axis.plot(minutes, values, marker="o", markersize=3, label=label)
+            name, values = found
+            axis.plot(places, values, marker="o", markersize=3, label=name)
         for label, value in self.targets(widget):
             axis.axhline(value, color="red", linestyle="--", linewidth=1, label=f"target: {label}")
         if not_local:
@@ -159,9 +168,9 @@ class _Picture:
             axis.text(
                 0.01, 0.98, note, transform=axis.transAxes, fontsize=7, va="top", color="grey", wrap=True
             )
-        axis.set_xlabel(f"minutes since the first metric ({self.period:g} s periods)", fontsize=7)
+        axis.set_xlabel(x_label, fontsize=7)
         axis.set_ylim(bottom=0)
-        axis.set_xlim(0, max(minutes[-1], self.period / 60))
+        axis.set_xlim(*limits)
         axis.tick_params(labelsize=7)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize=6, loc="upper right")

@@ -23,7 +23,7 @@ from emulators.demo_audio import write_sample
 from local.dashboard import read_logs, render
 from local.stack import LocalStack, StackAlreadyRunning, StackOptions, retention_overrides
 from warmline.adapters.elevenlabs import ElevenLabsClient
-from warmline_cli.api import cfd_project, register_caller
+from warmline_cli.api import cfd_project, register_caller, show_call
 
 DEMO_CALLER = "+44 20 7946 0000"
 SWEEP_EVERY_SECONDS = 5
@@ -117,6 +117,7 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
         return False
     if args.clone_ttl_seconds is not None and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
         return False
+    _show_the_call(stack, outcome)
     _report_metrics(stack)
     _progress(f"function logs are in {stack.logs_dir}")
     return True
@@ -179,6 +180,18 @@ def _wait(condition: Callable[[], bool], seconds: float) -> bool:
 def _on_timeline(outcome: CallOutcome, event: str) -> None:
     outcome.timeline.add(event)
     print(outcome.timeline.lines()[-1] + "\n")
+
+
+def _show_the_call(stack: LocalStack, outcome: CallOutcome) -> None:
+    """The call as the operator sees it afterwards, from warmline's stored events (`calls show`)."""
+    png = stack.state_dir / "call.png"
+    lines = show_call(stack.describe(), outcome.call_id, png)
+    if lines is None:
+        print(f"error: no stored events of the call {outcome.call_id}")
+        return
+    _progress(f"`warmline calls show --local --call-id {outcome.call_id}` (from the stored events):")
+    print("\n".join(lines))
+    _progress(f"the call's timeline as a picture: {png}")
 
 
 def _figures(stack: LocalStack) -> dict:

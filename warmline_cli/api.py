@@ -7,7 +7,7 @@ the CLI imports nothing of `local/` (the stack records what the CLI needs in its
 the sample and consent are recorded by the CLI's own code (the consent log notes the source as
 `import`: a program registered the caller, not an operator at the command line). `wire_agent` is
 `warmline elevenlabs configure --local`, so the emulated agent calls warmline exactly as configure
-leaves a real one.
+leaves a real one. `show_call` is `warmline calls show --local --call-id ID --png FILE`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import from_local_state, process_alive
 
-__all__ = ["cfd_project", "process_alive", "register_caller", "wire_agent"]
+__all__ = ["cfd_project", "process_alive", "register_caller", "show_call", "wire_agent"]
 
 
 def register_caller(
@@ -51,3 +51,19 @@ def wire_agent(state: dict[str, Any], transfer_to: str) -> None:
 def cfd_project(incoming_call_url: str, threecx_secret: str, agent_number: str) -> dict[str, str]:
     """The Call Flow Designer project `warmline 3cx flow` writes, file name -> text."""
     return cfd.project_files(cfd.FlowSettings(incoming_call_url, threecx_secret, agent_number))
+
+
+def show_call(state: dict[str, Any], call_id: str, png: Path | None = None) -> list[str] | None:
+    """The call's timeline as `calls show` prints it (None if no such call in the last hour), and,
+    with `png`, drawn there."""
+    from warmline_cli.call_timeline import find_call, text_lines
+    from warmline_cli.calls import recent_calls
+
+    call = find_call(recent_calls(from_local_state(state), hours=1), call_id)
+    if call is None:
+        return None
+    if png is not None:
+        from warmline_cli.call_picture import draw
+
+        draw(call, png)
+    return text_lines(call)

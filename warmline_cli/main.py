@@ -44,6 +44,8 @@ COMMANDS = (
   warmline metrics [--from WHEN] [--to WHEN] [--json]
   warmline dlq list [--json]
   warmline dlq redrive [--yes]
+  warmline calls list [--hours H] [--limit N] [--json]
+  warmline calls show --call-id ID [--hours H] [--png FILE] [--json]
   warmline secrets rotate {threecx,agent,operator}
 
 `warmline COMMAND [ACTION] --help` explains each one. --json prints one JSON document on stdout
@@ -124,7 +126,7 @@ def parser() -> argparse.ArgumentParser:
     sample_commands = sample_group.add_subparsers(dest="action", required=True, metavar="ACTION")
     for add_parsers in (_add_parser, _import_parser, _record_parsers, _key_parsers):
         add_parsers(sample_commands, target)
-    for add_parsers in (_wiring_parsers, _operations_parsers, _dlq_parsers):
+    for add_parsers in (_wiring_parsers, _operations_parsers, _dlq_parsers, _calls_parsers):
         add_parsers(commands, target)
     return root
 
@@ -507,6 +509,32 @@ def _rotate(args: argparse.Namespace, target: Target) -> int:
     return secrets.rotate(target, args.name)
 
 
+def _calls_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
+    commands.add_parser(
+        "calls",
+        help="recent calls, and one call as a timeline (text or PNG)",
+        fill=lambda group: _calls_actions(group, target),
+    )
+
+
+def _calls_actions(group: argparse.ArgumentParser, target: argparse.ArgumentParser) -> None:
+    from warmline_cli import calls
+
+    calls.add_actions(group, target)
+
+
+def _calls_list(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import calls
+
+    return calls.list_calls(target, args)
+
+
+def _calls_show(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import calls
+
+    return calls.show_call(target, args)
+
+
 def _doctor(args: argparse.Namespace, target: Target) -> int:
     from warmline_cli import probe
     from warmline_cli.doctor import Doctor
@@ -558,6 +586,8 @@ HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("metrics", None): _metrics,
     ("dlq", "list"): _dlq_list,
     ("dlq", "redrive"): _dlq_redrive,
+    ("calls", "list"): _calls_list,
+    ("calls", "show"): _calls_show,
 }
 
 

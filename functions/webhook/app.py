@@ -14,6 +14,7 @@ from warmline.calls import (
     IncomingCall,
     QueueUnavailable,
     call_answered_event,
+    conversation_started_event,
     with_agents_own,
 )
 from warmline.clone_state import IncomingNote
@@ -73,6 +74,7 @@ def incoming_call(
     request: Annotated[IncomingCallRequest, json_body(IncomingCallRequest)],
 ) -> Response[IncomingCallResponse]:
     deps = dependencies()
+    arrived_ms = int(deps.clock.now() * 1000)  # the call's timeline starts here, before its job is queued
     number = _caller(request.caller, field="caller")
     key = deps.caller_key(number) if number else None
     logger.append_keys(threecx_call_id=request.call_id, caller=mask(number or ""), caller_key=key)
@@ -88,7 +90,7 @@ def incoming_call(
     logger.info("incoming call answered", extra={"voice": decision.voice, "clone_status": decision.progress})
     count_incoming_call(decision)
     _note(call)
-    answered = call_answered_event(call, decision, int(deps.clock.now() * 1000))
+    answered = call_answered_event(call, decision, arrived_ms)
     if answered is not None:
         try:
             deps.events.record(answered)
@@ -132,6 +134,7 @@ def conversation_init(
     logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
     if identified is not None:
         _note_reentry(identified, start, request.call_sid or "")
+        _record_start(identified, start, request.call_sid or "")
     override = ConfigOverride(
         tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
         agent=AgentOverride(first_message=start.first_message) if start.first_message else None,
@@ -176,6 +179,20 @@ def _note_reentry(identified: IdentifiedCaller, start: ConversationStart, refere
         return
     if arrival is not None:
         count_handoff_arrival(arrival)
+
+
+def _record_start(identified: IdentifiedCaller, start: ConversationStart, reference: str) -> None:
+    """The call's timeline (`warmline calls show`); the agent gets its answer whatever."""
+    deps = dependencies()
+    call_id = identified.call.threecx_call_id if identified.call is not None else ""
+    at_ms = int(deps.clock.now() * 1000)
+    started = conversation_started_event(identified.caller_key, start, call_id, reference, at_ms)
+    if started is None:
+        return
+    try:
+        deps.events.record(started)
+    except Exception:
+        logger.exception("conversation_started event not stored")
 
 
 def _note(call: IncomingCall) -> None:

@@ -174,3 +174,15 @@ def test_the_png_command_says_what_to_do_when_there_are_no_metrics_yet(tmp_path,
     assert dashboard.main(["--out", str(tmp_path / "x.png"), "--logs", str(tmp_path)]) == 1
     assert "run `make demo` first" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_time_axis_is_the_run_it_has_in_seconds_for_a_short_run():
+    """A 4-second demo is drawn over its 4 seconds, not over minutes (issue 25 point 4)."""
+    short = dashboard._Picture([_point("ClonesSucceeded", 1, 100), _point("ClonesFailed", 1, 104)], {})
+
+    assert short.x_axis() == ("seconds since the first metric (1 s periods)", [0, 1, 2, 3, 4], (0, 4))
+
+    long = dashboard._Picture([_point("ClonesSucceeded", 1, 0), _point("ClonesFailed", 1, 1800)], {})
+    label, positions, limits = long.x_axis()
+    assert label == "minutes since the first metric (61 s periods)"
+    assert limits == (0, positions[-1]) and positions[-1] == pytest.approx(29 * 61 / 60)

@@ -297,6 +297,22 @@ def call_answered_event(call: IncomingCall, decision: CallDecision, at_ms: int) 
     )
 
 
+def conversation_started_event(
+    caller_key: str | None, start: ConversationStart, threecx_call_id: str, reference: str, at_ms: int
+) -> Event | None:
+    """A leg of a call began (the greeting, or the re-entry in the cloned voice), for the call's
+    timeline; None for callers without a voice sample. `reference`: ElevenLabs' call_sid, if any."""
+    if caller_key is None or start.progress in (CloneProgress.NO_SAMPLE, CloneProgress.WITHHELD):
+        return None
+    data = {
+        "threecx_call_id": threecx_call_id,
+        "voice": start.voice.value,
+        "clone_status": start.progress.value,
+        "reference": reference,
+    }
+    return Event(EventType.CONVERSATION_STARTED, at_ms, caller_key, data)
+
+
 def dynamic_variables(
     caller_key: str,
     voice: Voice,

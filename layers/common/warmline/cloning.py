@@ -306,6 +306,7 @@ class _CloneAttempt:
     delivery: Delivery
     # An answer was lost (timeout, 5xx) or an earlier attempt died: a voice may exist twice.
     in_doubt: bool = False
+    request_sent_at: float = 0.0  # when the last voices/add request went out (0: none did)
 
     @property
     def caller_key(self) -> str:
@@ -386,6 +387,7 @@ class _CloneAttempt:
 
     def _attempt(self, voice_samples: list[VoiceSample], started: float) -> JobResult:
         """One voices/add request; its ProviderError is for `_add_until_done` to weigh."""
+        self.request_sent_at = self.clock.now()
         added = self.cloner.add_voice(
             name=self.name,
             samples=voice_samples,
@@ -494,6 +496,8 @@ class _CloneAttempt:
             "clone_duration_ms": duration_ms,
             "requested_at_ms": self.record.requested_at_ms,
             "worker_started_at_ms": int(started * 1000),
+            "leased_at_ms": self.record.started_at_ms,
+            "request_sent_at_ms": int(self.request_sent_at * 1000),
             "attempt": self.record.attempts,
         }
         self.worker.ports.events.record(Event(EventType.CLONE_READY, int(now * 1000), self.caller_key, data))

@@ -24,6 +24,8 @@ class EventType(StrEnum):
     # ElevenLabs reported a caller who did not come in through 3CX (warmline.caller_id)
     CALLER_ID_NOT_PASSED = "caller_id_not_passed"
     PIN_CHECK = "pin_check"  # a check_clone from a caller with a PIN: was the PIN accepted?
+    # conversation-init of a caller with a voice sample: a leg began (greeting, cloned or default voice)
+    CONVERSATION_STARTED = "conversation_started"
 
 
 @dataclass(frozen=True)
