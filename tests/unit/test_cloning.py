@@ -362,3 +362,31 @@ def test_the_backoff_doubles_to_its_cap_each_pause_spread_by_its_jitter():
         pauses = [backoff.pause(retry) for _ in range(50)]
         assert all(base * 0.8 <= pause <= base * 1.2 for pause in pauses)
         assert len(set(pauses)) > 1  # spread, so concurrent workers do not retry in step
+
+
+def test_a_clone_needing_verification_is_deleted_and_failed_never_ready(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    provider.requires_verification = True
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert (result.outcome, result.failure_kind) == (Outcome.FAILED, "needs_verification")
+    record = store.clones[CALLER]
+    assert record.status is CloneStatus.FAILED and not record.cloned_voice_id
+    assert record.error_code == "requires_verification"
+    assert provider.voices == [] and provider.deleted == ["voice0001"]
+    assert events.of_type(EventType.CLONE_READY) == []
+
+
+def test_a_clone_needing_verification_whose_delete_failed_is_rechecked_later(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    provider = FakeVoiceProvider(
+        clock=clock, requires_verification=True, delete_errors=[ProviderUnavailable("down", status_code=503)]
+    )
+
+    result = run(job, store, samples, provider, events, clock, settings, queue=queue)
+
+    assert result.outcome is Outcome.FAILED
+    assert queue.jobs == [job]  # the re-check deletes the voice the record does not hold
