@@ -901,10 +901,10 @@ class Emulator:
                 clone_latency=CloneLatency(**latency) if latency is not None else None,
                 voice_limit=int(voice_limit) if voice_limit is not None else None,
                 max_voice_add_edits=payload.get("max_voice_add_edits", "keep"),
-                clones_need_verification=_optional_bool(payload.get("clones_need_verification")),
+                clones_need_verification=_optional_bool(payload, "clones_need_verification"),
                 voice_search=payload.get("voice_search"),
-                lenient_dynamic_variables=_optional_bool(payload.get("lenient_dynamic_variables")),
-                simulated_refer_succeeds=_optional_bool(payload.get("simulated_refer_succeeds")),
+                lenient_dynamic_variables=_optional_bool(payload, "lenient_dynamic_variables"),
+                simulated_refer_succeeds=_optional_bool(payload, "simulated_refer_succeeds"),
             )
         except (TypeError, ValueError) as error:
             return _detail_response(400, str(error))
@@ -922,10 +922,11 @@ class Emulator:
             )
 
 
-def _optional_bool(value: Any) -> bool | None:
+def _optional_bool(payload: dict[str, Any], name: str) -> bool | None:
+    value = payload.get(name)
     if value is None or isinstance(value, bool):
         return value
-    raise ValueError(f"expected true or false, not {value!r}")
+    raise ValueError(f"{name} is true or false, not {value!r}")
 
 
 def _ok(_done: None) -> Response:
