@@ -335,6 +335,11 @@ class SelfTest:
         called = _tool_call_params(run, TRANSFER_TOOL).get("transfer_number")
         number = result.get("transfer_number") or called
         wanted = self.options.transfer_to or _configured_transfer(self.agent)
+        if not number:
+            why = result.get("error") or results[0].get("result_value")
+            return StepResult(
+                "transfer", False, f"the agent's transfer_to_number named no destination: {why}"
+            )
         if wanted and number != wanted:
             return StepResult("transfer", False, f"the agent transferred to {number}, not to {wanted}")
         if not results[0].get("is_error") and result.get("result_type") == SIP_TRANSFER:

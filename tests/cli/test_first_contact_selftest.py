@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
 from warmline_cli.main import main
 
 TRANSFER_TO = "sip:800@pbx.example.com"
@@ -64,3 +66,20 @@ def test_where_the_simulation_does_transfer_by_sip_the_step_passes(stack, local_
     assert (
         f"PASS transfer: after transfer_to_agent the agent transferred by SIP REFER to {TRANSFER_TO}" in out
     )
+
+
+def test_a_transfer_tool_without_a_sip_refer_destination_fails(stack, local_args, capsys):
+    _configure(local_args)
+    agent = stack.emulator.agent()
+    tool = agent["conversation_config"]["agent"]["prompt"]["built_in_tools"]["transfer_to_number"]
+    tool["params"]["transfers"] = []
+    httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/agents/{agent['agent_id']}",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        json={"conversation_config": {"agent": {"prompt": {"built_in_tools": {"transfer_to_number": tool}}}}},
+    ).raise_for_status()
+
+    code, out = _selftest(local_args, capsys)
+
+    assert code == 1
+    assert "FAIL transfer: the agent's transfer_to_number named no destination" in out
