@@ -53,7 +53,27 @@ Behaviour worth knowing:
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
   transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
-- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
+- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted
+  user; tests are listed (`GET /v1/convai/agent-testing`) and read (`GET .../agent-testing/{id}`).
+- Agents are also created (`POST /v1/convai/agents/create`, over the factory settings, so a new agent
+  has a voice), listed (`GET /v1/convai/agents`, newest first, `search`, `page_size`, `cursor`) and
+  deleted (204). A tool an agent uses is deleted only with `force=true`, which takes it out of the agent.
+- Conversation history (`emulators/conversation_history.py`): every call the emulator plays or places
+  (inbound SIP, outbound sip-trunk and twilio) is listed and readable with its `phone_call`, transcript
+  and initiation data (the voice and first message the initiation webhook set, its variables).
+- Every answer of a status the OpenAPI documents for its operation is checked against that response
+  schema (`check_answers`, on by default); an answer that does not match becomes a 500
+  `emulator_answer_not_documented` naming the problems, so a shape cannot drift unnoticed. Injected
+  `status` and `body` faults are not checked (they are meant to be undocumented); a `corrupt` fault
+  (the real work, then `body` merged into the answer as an RFC 7386 merge patch) is.
+- The official `elevenlabs` SDK (2.78.0) judges the emulator (tests/integration/test_official_client.py).
+  Where it and the OpenAPI copy disagree, it wins: the multipart `labels=null` it sends for unset
+  labels is taken (ElevenLabs takes it); the query parameters it sends that the copy lacks
+  (`openapi_check.SDK_QUERY_PARAMETERS`: `force` on DELETE agent,
+  `include_procedure_generated_workflow_elements` on GET/PATCH agent, `tags` on the agent list,
+  `used_by_agent_id` on the tool list, `created_by_user_id` on the test list, eight filters on the
+  conversation list) are accepted; an agent summary carries the
+  `voice_id` and `updated_at_unix_secs` its model requires (`openapi_check.SDK_REQUIRED`).
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -73,6 +93,7 @@ import string
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -80,7 +101,7 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulators import agent_platform, agent_testing, openapi_check
+from emulators import agent_platform, agent_testing, conversation_history, openapi_check
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -150,7 +171,8 @@ class CloneLatency:
         return rng.triangular(self.min_seconds, self.max_seconds, self.min_seconds) * self.scale
 
 
-FaultKind = Literal["status", "hang", "after_effect_status", "body"]
+TRICKLE_BYTES = 100
+FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt", "trickle"]
 BodyStyle = Literal["status", "code", "list", "text"]
 VoiceSearch = Literal["substring", "words"]
 # GET /v2/voices voice_type values that take in the account's own cloned voices / the premade ones.
@@ -174,10 +196,14 @@ class Fault:
     seconds: float = 0.0
     count: int = 1
     always: bool = False
-    body: Any = None  # kind `body`: answer `status` with this JSON value, whatever was asked
+    # kind `body`: answer `status` with this JSON value, whatever was asked; kind `corrupt`: do the
+    # real work and merge this JSON object into the answer (RFC 7386: null removes a key)
+    body: Any = None
+    # kind `trickle`: answer `status` with `body`, after TRICKLE_BYTES of blank padding sent one byte
+    # every `seconds` (each read gets data in time; the whole answer takes far longer)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status", "body"):
+        if self.kind not in ("status", "hang", "after_effect_status", "body", "corrupt", "trickle"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -237,6 +263,7 @@ class Emulator:
         voice_limit: int = 30,
         max_voice_add_edits: int | None = None,
         seed: int | None = None,
+        check_answers: bool = True,
         clones_need_verification: bool = False,
         voice_search: VoiceSearch = "substring",
         lenient_dynamic_variables: bool = False,
@@ -271,6 +298,10 @@ class Emulator:
         self.agent_testing = agent_testing.AgentTesting(
             self.agent, self.tools, self._secret_values, self._agent_http
         )
+        self.history = conversation_history.ConversationHistory()
+        # Every answer of a documented status is checked against the OpenAPI response schemas; one
+        # that does not match is answered 500 `emulator_answer_not_documented` instead.
+        self.check_answers = check_answers
         self.app = self._create_app()
 
     # ---- running -------------------------------------------------------------------------------
@@ -356,6 +387,7 @@ class Emulator:
             self._conversations.clear()
             self._generation += 1
         self.agent_testing.reset()
+        self.history.reset()
 
     def configure(
         self,
@@ -415,6 +447,8 @@ class Emulator:
             ("POST", "/v1/convai/secrets", self._add_secret),
             ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
             *self.agent_testing.routes(),
+            *self.history.routes(),
+            *self._agent_admin_routes(),
             ("GET", "/_emulator/requests", lambda: jsonify(self.requests(request.args.get("path_prefix")))),
             ("GET", "/_emulator/voices", lambda: jsonify(self.voices())),
             ("GET", "/_emulator/faults", lambda: jsonify(self.faults())),
@@ -438,17 +472,21 @@ class Emulator:
         with self._lock:
             self._open_requests.append(g.record)
         g.after_effect = None
+        g.answer_is_ours = True  # not an injected fault's: checked against the OpenAPI answers
         if request.headers.get("xi-api-key") != self.api_key:
             return error_response(401, "invalid_api_key", "Invalid API key.")
         if request.routing_exception is not None:
             return None  # answered by the 404/405 handlers
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
+            g.answer_is_ours = fault.kind in ("hang", "corrupt")
             if fault.kind == "status":
                 self._stopping.wait(fault.seconds)
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
             if fault.kind == "body":
                 return Response(json.dumps(fault.body), status=fault.status, mimetype="application/json")
+            if fault.kind == "trickle":
+                return Response(self._trickle(fault), status=fault.status, mimetype="application/json")
             if fault.kind == "hang":
                 self._stopping.wait(fault.seconds)
             else:
@@ -458,19 +496,48 @@ class Emulator:
             return validation_response(problems)
         return None
 
+    def _trickle(self, fault: Fault) -> Iterator[bytes]:
+        for _ in range(TRICKLE_BYTES):
+            if self._stopping.wait(fault.seconds):
+                return
+            yield b" "
+        yield json.dumps(fault.body if fault.body is not None else {}).encode()
+
     def _after_request(self, response: Response) -> Response:
         record = g.get("record")
         if record is None:
             return response
         fault = g.get("after_effect")
-        if fault is not None and response.status_code < 400:
+        if fault is not None and fault.kind == "corrupt":
+            response = _corrupted(response, fault.body)
+        elif fault is not None and response.status_code < 400:
             response = error_response(fault.status, fault.code, fault.message, fault.body_style)
+        if g.get("answer_is_ours") and self.check_answers:
+            response = self._checked_answer(response)
         record["status"] = response.status_code
         record["answered_at"] = time.time()
         with self._lock:
             if g.generation == self._generation:
                 self._records.append(record)
         return response
+
+    def _checked_answer(self, response: Response) -> Response:
+        """`response`, or a 500 naming its problems when its JSON does not match the answer the
+        OpenAPI documents for its status (statuses it does not document, ElevenLabs' errors, pass)."""
+        if not response.is_json or response.status_code == 204:
+            return response
+        operation = openapi_check.find_operation(request.method, request.path)
+        if operation is None or str(response.status_code) not in operation.get("responses", {}):
+            return response
+        problems = openapi_check.validate_response(
+            request.method, request.path, response.status_code, response.get_json()
+        )
+        if not problems:
+            return response
+        message = f"The emulator's answer to {request.method} {request.path} is not documented: " + "; ".join(
+            problems[:5]
+        )
+        return error_response(500, "emulator_answer_not_documented", message)
 
     def _teardown_request(self, _error: BaseException | None) -> None:
         record = g.get("record")
@@ -692,14 +759,22 @@ class Emulator:
         return self._outbound_call("callSid", "CA" + secrets.token_hex(16))
 
     def _outbound_call(self, call_id_field: str, call_id: str) -> Response:
+        conversation_id = "conv_" + self._random_id()
+        self._record_outbound(conversation_id, "twilio" if call_id_field == "callSid" else "sip_trunking")
         return jsonify(
             {
                 "success": True,
                 "message": "Call initiated successfully",
-                "conversation_id": "conv_" + self._random_id(),
+                "conversation_id": conversation_id,
                 call_id_field: call_id,
             }
         )
+
+    def _record_outbound(self, conversation_id: str, kind: str) -> None:
+        body = request.get_json(silent=True) or {}
+        with self._lock:
+            agent = _copy(self._agents.get(body["agent_id"])) or {"agent_id": body["agent_id"]}
+        self.history.outbound(conversation_id, agent, body, kind)
 
     # ---- agents, tools, workspace secrets ---------------------------------------------------------
 
@@ -801,6 +876,78 @@ class Emulator:
             secret.update(name=body["name"], value=body["value"])
             return jsonify(_stored_secret(secret))
 
+    # ---- agents created, listed and deleted; tools deleted (the probes, an operator's scripts) -------
+
+    def _agent_admin_routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("POST", "/v1/convai/agents/create", self._create_agent),
+            ("GET", "/v1/convai/agents", self._list_agents),
+            ("DELETE", "/v1/convai/agents/<agent_id>", self._delete_agent),
+            ("DELETE", "/v1/convai/tools/<tool_id>", self._delete_tool),
+        ]
+
+    def _create_agent(self) -> Response:
+        body = request.get_json(silent=True) or {}
+        agent = _factory_agent("agent_" + self._random_id())
+        agent.update(  # over the factory settings, as ElevenLabs fills in defaults (a voice)
+            name=body.get("name") or "",
+            conversation_config=_deep_merge(agent["conversation_config"], body["conversation_config"]),
+            platform_settings=body.get("platform_settings") or {},
+            tags=body.get("tags") or [],
+        )
+        with self._lock:
+            self._agents[agent["agent_id"]] = agent
+        return jsonify({"agent_id": agent["agent_id"]})
+
+    def _list_agents(self) -> Response:
+        """Newest first; `search` in the name, `page_size` (at most 100), `cursor`."""
+        page_size = int(request.args.get("page_size", 30))
+        if not 1 <= page_size <= 100:
+            return validation_response(["query: page_size: must be between 1 and 100"])
+        search = (request.args.get("search") or "").lower()
+        cursor = request.args.get("cursor") or "0"
+        start = int(cursor) if cursor.isdigit() else 0
+        with self._lock:
+            agents = sorted(
+                self._agents.values(),
+                key=lambda agent: agent["metadata"]["created_at_unix_secs"],
+                reverse=True,
+            )
+            matching = [_agent_summary(agent) for agent in agents if search in agent["name"].lower()]
+        has_more = start + page_size < len(matching)
+        return jsonify(
+            {
+                "agents": matching[start : start + page_size],
+                "has_more": has_more,
+                "next_cursor": str(start + page_size) if has_more else None,
+            }
+        )
+
+    def _delete_agent(self, agent_id: str) -> Response:
+        with self._lock:
+            agent = self._agents.pop(agent_id, None)
+        if agent is None:
+            return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+        return Response(status=204)
+
+    def _delete_tool(self, tool_id: str) -> Response:
+        """A tool an agent still uses is refused (400 `tool_in_use`) unless `force=true`, which also
+        takes it out of those agents."""
+        with self._lock:
+            prompts = [
+                _at_path(agent, "conversation_config", "agent", "prompt") or {}
+                for agent in self._agents.values()
+            ]
+            users = [prompt for prompt in prompts if tool_id in (prompt.get("tool_ids") or [])]
+            if tool_id in self._tools and users and request.args.get("force") != "true":
+                return error_response(400, "tool_in_use", f"Tool {tool_id} is used by {len(users)} agent(s).")
+            for prompt in users:
+                prompt["tool_ids"] = [kept for kept in prompt["tool_ids"] if kept != tool_id]
+            tool = self._tools.pop(tool_id, None)
+        if tool is None:
+            return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
+        return jsonify({})
+
     def _random_id(self) -> str:
         with self._rng_lock:
             return "".join(self._rng.choice(ID_ALPHABET) for _ in range(20))
@@ -836,8 +983,9 @@ class Emulator:
         agent_id = invite.get("agent_id") or DEFAULT_AGENT_ID
         if agent_id not in self._agents:
             return _detail_response(404, f"no agent {agent_id}")
+        agent = self.agent(agent_id)
         conversation = agent_platform.start(
-            self.agent(agent_id),
+            agent,
             invite,
             self._secret_values(),
             self._agent_http,
@@ -845,6 +993,7 @@ class Emulator:
         )
         with self._lock:
             self._conversations[conversation.conversation_id] = conversation
+        self.history.inbound(conversation, agent)
         return jsonify(conversation.describe())
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
@@ -868,6 +1017,7 @@ class Emulator:
             )
         except agent_platform.CallRefused as refused:
             return _detail_response(400, str(refused))
+        self.history.tool_call(conversation_id, tool, payload.get("parameters") or {}, result)
         return jsonify(result)
 
     def _control_transfer(self, conversation_id: str) -> Response:
@@ -888,6 +1038,7 @@ class Emulator:
         if transferred:
             with self._lock:
                 self._conversations.pop(conversation_id, None)
+            self.history.ended(conversation_id, "Call transferred (SIP REFER accepted)")
         return jsonify(
             {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
         )
@@ -920,6 +1071,26 @@ class Emulator:
                     "simulated_refer_succeeds": self.agent_testing.simulated_refer_succeeds,
                 }
             )
+
+
+def _corrupted(response: Response, patch: Any) -> Response:
+    if not response.is_json or not isinstance(patch, dict):
+        return response
+    answer = _merge_patch(response.get_json(), patch)
+    return Response(json.dumps(answer), status=response.status_code, mimetype="application/json")
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
 
 
 def _optional_bool(payload: dict[str, Any], name: str) -> bool | None:
@@ -971,6 +1142,28 @@ def _factory_agent(agent_id: str) -> dict[str, Any]:
         "phone_numbers": [],
         "tags": [],
     }
+
+
+def _agent_summary(agent: dict[str, Any]) -> dict[str, Any]:
+    access = {"is_creator": True, "creator_name": "emulator", "creator_email": "emulator@example.invalid"}
+    return {
+        "agent_id": agent["agent_id"],
+        "name": agent["name"],
+        "tags": agent.get("tags") or [],
+        "created_at_unix_secs": agent["metadata"]["created_at_unix_secs"],
+        # The SDK requires these two; the OpenAPI copy does not have them (openapi_check.SDK_REQUIRED).
+        "updated_at_unix_secs": agent["metadata"]["updated_at_unix_secs"],
+        "voice_id": _at_path(agent, "conversation_config", "tts", "voice_id") or GREETING_VOICE_ID,
+        "access_info": access | {"role": "admin"},
+        "last_call_time_unix_secs": None,
+        "archived": False,
+    }
+
+
+def _at_path(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _copy(value: Any) -> Any:

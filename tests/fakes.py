@@ -176,23 +176,33 @@ class InMemoryCloneStore:
 
     def mark_failed(self, caller_key, *, lease_token, error_code, error_message, expires_at) -> bool:
         with self._lock:
+            ok = self._holds(caller_key, lease_token) is not None
+            return ok and self._fail(caller_key, error_code, error_message, expires_at)
+
+    def fail_job(self, caller_key, claim, *, error_code, error_message, expires_at) -> bool:
+        with self._lock:
             current = self.clones.get(caller_key)
-            if lease_token is None:
-                ok = current is not None and current.status in (CloneStatus.PENDING, CloneStatus.CLONING)
-            else:
-                ok = self._holds(caller_key, lease_token) is not None
-            if not ok:
+            if current is None or current.job_id != claim.job_id:
                 return False
-            self.clones[caller_key] = replace(
-                current,
-                status=CloneStatus.FAILED,
-                error_code=error_code,
-                error_message=error_message,
-                expires_at=expires_at,
-                lease_token="",
-                lease_expires_at_ms=0,
+            lapsed_or_ours = (
+                current.lease_token == claim.lease_token or current.lease_expires_at_ms < claim.now_ms
             )
-            return True
+            ok = current.status is CloneStatus.PENDING or (
+                current.status is CloneStatus.CLONING and lapsed_or_ours
+            )
+            return ok and self._fail(caller_key, error_code, error_message, expires_at)
+
+    def _fail(self, caller_key, error_code, error_message, expires_at) -> bool:
+        self.clones[caller_key] = replace(
+            self.clones[caller_key],
+            status=CloneStatus.FAILED,
+            error_code=error_code,
+            error_message=error_message,
+            expires_at=expires_at,
+            lease_token="",
+            lease_expires_at_ms=0,
+        )
+        return True
 
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
         with self._lock:
@@ -335,6 +345,13 @@ class InMemorySamples:
 
     def read(self, keys: tuple[str, ...]) -> list[VoiceSample]:
         return [VoiceSample(key.rsplit("/", 1)[-1], self.objects[key]) for key in keys]
+
+
+class FailingEvents:
+    """An event store that cannot be written (throttled, past the request's deadline)."""
+
+    def record(self, *events: Event) -> None:
+        raise ConnectionError("the event store did not answer")
 
 
 class InMemoryEvents:

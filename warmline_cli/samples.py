@@ -1,7 +1,8 @@
-"""Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (the
-withdrawal in the consent log, the profile, the clone record, the PIN, the caller's clones at
-ElevenLabs, and every S3 version of the samples), a caller's PIN: set, clear, unlock, and rekey (a
-caller registered under the numbering rule before libphonenumber's)."""
+"""Callers' voice samples: add (checked audio + consent, optionally a PIN; a re-registration keeps
+the caller's PIN), list, show, remove (the withdrawal in the consent log, the profile, the clone
+record, the PIN and every S3 version of the samples, always; then the caller's clones at ElevenLabs,
+or the sweep deletes them), a caller's PIN: set, clear, unlock, and rekey (a caller registered under
+the numbering rule before libphonenumber's)."""
 
 from __future__ import annotations
 
@@ -193,18 +194,19 @@ def add(target: Target, request: AddRequest) -> Caller:
                 "pass --replace to register these instead (their old samples and clones are deleted)"
             )
         say(f"{caller.masked} ({caller.key}) is already registered with these samples: nothing changed")
-        if pin_record is not None:
-            clone_store(target).save_pin(caller.key, pin_record)
+        if pin_record is not None and update_pin(target, caller, pin_record):
             say(PIN_SET)
         return caller
+    enrolment = Enrolment(caller, checked, consent, pin_record)
     if existing is not None:
         confirm(
             f"Replace the registration of {caller.masked} ({caller.key})? Their samples and clones are "
-            "deleted and these files registered instead.",
+            "deleted and these files registered instead (their PIN stays, unless --pin gives a new one).",
             request.yes,
         )
+        enrolment = with_kept_pin(target, enrolment)
         withdraw_caller(target, caller)
-    profile = enrol(target, Enrolment(caller, checked, consent, pin_record))
+    profile = enrol(target, enrolment)
     total = sum(file.seconds for file in checked)
     say(
         f"registered {caller.masked} ({caller.key}): {len(profile.sample_keys)} sample(s), "
@@ -212,7 +214,28 @@ def add(target: Target, request: AddRequest) -> Caller:
     )
     if pin_record is not None:
         say(PIN_SET)
+    elif enrolment.pin is not None:
+        say(PIN_KEPT)
     return caller
+
+
+def with_kept_pin(target: Target, enrolment: Enrolment) -> Enrolment:
+    """A re-registration of a caller keeps their PIN (as it is: its attempts and any lock too),
+    unless it brings a new one: withdrawing them deletes it, and `enrol` writes it again."""
+    if enrolment.pin is not None:
+        return enrolment
+    return replace(enrolment, pin=clone_store(target).get_pin(enrolment.caller.key))
+
+
+def update_pin(target: Target, caller: Caller, record: PinRecord) -> bool:
+    """Set the PIN of a caller registered with the same samples, unless it is their PIN already
+    (then nothing changes: its attempts and any lock stay). True if it was set."""
+    store = clone_store(target)
+    current = store.get_pin(caller.key)
+    if current is not None and current.pin_hash == record.pin_hash:
+        return False
+    store.save_pin(caller.key, record)
+    return True
 
 
 def _profiles(target: Target) -> list[CallerProfile]:
@@ -429,11 +452,10 @@ def _voices_of(client: ElevenLabsClient, caller: Caller) -> set[str]:
 
 @dataclass
 class _Holdings:
-    """What warmline holds of a caller: their state, sample object versions and voices at ElevenLabs."""
+    """What warmline holds of a caller in AWS: their state and the object versions of their samples."""
 
     state: CallerState
     versions: list[dict[str, str]]
-    voice_ids: set[str]
 
     @property
     def withdrawn(self) -> bool:
@@ -442,28 +464,18 @@ class _Holdings:
 
     @property
     def empty(self) -> bool:
-        return self.withdrawn and not self.versions and not self.voice_ids
+        return self.withdrawn and not self.versions
 
     def describe(self) -> str:
         parts = [] if self.withdrawn else ["their profile and PIN"]
         if self.versions:
             parts.append(f"{len(self.versions)} sample object version(s)")
-        if self.voice_ids:
-            parts.append(f"{len(self.voice_ids)} clone(s) at ElevenLabs")
-        return ", ".join(parts)
+        return ", ".join([*parts, "their clones at ElevenLabs"])
 
 
-def _holdings(target: Target, caller: Caller, client: ElevenLabsClient) -> _Holdings:
+def _holdings(target: Target, caller: Caller) -> _Holdings:
     state = clone_store(target).load(caller.key)
-    try:
-        progress("looking for the caller's clones at ElevenLabs")
-        voice_ids = _voices_of(client, caller)
-    except ProviderError as error:
-        raise CliError(
-            f"ElevenLabs: {error.message}; nothing was removed (fix the ElevenLabs key with "
-            "`warmline doctor`, then run this again)"
-        ) from None
-    return _Holdings(state, _sample_versions(target.client("s3"), target.bucket, caller.key), voice_ids)
+    return _Holdings(state, _sample_versions(target.client("s3"), target.bucket, caller.key))
 
 
 def _elevenlabs(target: Target) -> ElevenLabsClient:
@@ -471,56 +483,74 @@ def _elevenlabs(target: Target) -> ElevenLabsClient:
 
 
 def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
-    """Withdraw the caller (`_withdraw`), after the operator confirms; a caller warmline holds
-    nothing of is already removed: that is success (remove is idempotent)."""
+    """Withdraw the caller (`_withdraw`), after the operator confirms. A caller already withdrawn
+    has only their leftover clones at ElevenLabs deleted, without a question; one warmline holds
+    nothing of is already removed: that is success (remove is idempotent). Clones ElevenLabs could
+    not delete now: exit 1, the withdrawal stands and the sweep deletes them."""
     caller = resolve_caller(target, raw_caller)
-    client = _elevenlabs(target)
-    holdings = _holdings(target, caller, client)
-    if holdings.empty:
-        say(f"caller {caller.masked} ({caller.key}) has no samples, profile or clone: nothing to remove")
-        return 0
-    confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
-    _withdraw(target, caller, holdings, client)
+    holdings = _holdings(target, caller)
+    if not holdings.empty:
+        confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
+    left = _withdraw(target, caller, holdings)
+    if left is not None:
+        raise CliError(left)
     return 0
 
 
 def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
-    """Withdraw the caller (see `_withdraw`) without asking. False if there was nothing to remove."""
-    client = elevenlabs or _elevenlabs(target)
-    holdings = _holdings(target, caller, client)
-    if holdings.empty:
-        return False
-    _withdraw(target, caller, holdings, client)
-    return True
+    """Withdraw the caller (see `_withdraw`) without asking; clones ElevenLabs could not delete now
+    are a warning (the sweep deletes them). False if there was nothing to remove."""
+    holdings = _holdings(target, caller)
+    left = _withdraw(target, caller, holdings, elevenlabs)
+    if left is not None:
+        warn(left)
+    return not holdings.empty
 
 
-def _withdraw(target: Target, caller: Caller, holdings: _Holdings, client: ElevenLabsClient) -> None:
-    """The consent log records the withdrawal, the profile goes and the REMOVED marker replaces the
-    clone record at once (no call is handed the clone from then on, and a worker still cloning
-    deletes the voice it can no longer record); then the caller's clones at ElevenLabs and every
-    version of the samples are deleted."""
+def _withdraw(
+    target: Target, caller: Caller, holdings: _Holdings, elevenlabs: ElevenLabsClient | None = None
+) -> str | None:
+    """First, whatever ElevenLabs does: the consent log records the withdrawal, the profile and PIN
+    go and the REMOVED marker replaces the clone record at once (no call is handed the clone from
+    then on, and a worker still cloning deletes the voice it can no longer record); every version
+    of the samples is deleted. Then the caller's clones at ElevenLabs; if ElevenLabs cannot list or
+    delete them now, what is left is said (the returned message), for the scheduled voice sweep to
+    delete once it answers: a withdrawn caller's voices are orphans to it."""
     if not holdings.withdrawn:
         withdrawal = ConsentEntry(
             caller.key, ConsentEvent.WITHDRAWN, int(time.time() * 1000), target.operator(), ConsentSource.CLI
         )
         clone_store(target).withdraw(caller.key, withdrawal)
         say(f"withdrew {caller.masked} ({caller.key}): profile removed, consent log notes the withdrawal")
-    voice_ids = set(holdings.voice_ids)
-    clone = holdings.state.clone
+    if holdings.versions:
+        _delete_versions(target.client("s3"), target.bucket, holdings.versions)
+        say(f"deleted {len(holdings.versions)} sample object version(s) from {target.bucket}")
+    try:
+        deleted = _delete_clones(elevenlabs or _elevenlabs(target), caller, holdings.state.clone)
+    except (ProviderError, CliError) as error:
+        reason = f"ElevenLabs: {error.message}" if isinstance(error, ProviderError) else str(error)
+        done = "holds nothing here" if holdings.empty else "is withdrawn and their samples are deleted"
+        return (
+            f"{reason}; {caller.masked} {done}, but any clone of them at ElevenLabs is not deleted "
+            "yet: no call is handed one (the REMOVED marker), and the scheduled voice sweep deletes "
+            "them once ElevenLabs answers (or run `warmline samples remove` again)"
+        )
+    if holdings.empty and not deleted:
+        say(f"caller {caller.masked} ({caller.key}) has no samples, profile or clone: nothing to remove")
+    return None
+
+
+def _delete_clones(client: ElevenLabsClient, caller: Caller, clone: CloneRecord | None) -> int:
+    """Delete the caller's clones at ElevenLabs (their record's, and every voice named for them:
+    an earlier attempt's, one a worker finished while this ran); how many."""
+    progress("looking for the caller's clones at ElevenLabs")
+    voice_ids = _voices_of(client, caller)
     if clone is not None and clone.cloned_voice_id:
         voice_ids.add(clone.cloned_voice_id)
-    try:
-        voice_ids |= _voices_of(client, caller)  # a clone that finished while this ran
-        for voice_id in sorted(voice_ids):
-            client.delete_voice(voice_id)
-            say(f"deleted the clone {voice_id} at ElevenLabs")
-    except ProviderError as error:
-        raise CliError(
-            f"ElevenLabs: {error.message}; the caller is withdrawn but their clones are not deleted yet: "
-            "run this again (the scheduled sweep also deletes them once ElevenLabs answers)"
-        ) from None
-    _delete_versions(target.client("s3"), target.bucket, holdings.versions)
-    say(f"deleted {len(holdings.versions)} sample object version(s) from {target.bucket}")
+    for voice_id in sorted(voice_ids):
+        client.delete_voice(voice_id)
+        say(f"deleted the clone {voice_id} at ElevenLabs")
+    return len(voice_ids)
 
 
 # ---- callers registered under the rule before libphonenumber's -----------------------------------
@@ -594,6 +624,7 @@ def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
 # ---- a caller's PIN (warmline.verification) ---------------------------------------------------------
 
 PIN_SET = "PIN set: the agent asks for it before the caller's cloned voice speaks"
+PIN_KEPT = "PIN kept: the agent still asks for it (`warmline samples pin --clear` removes it)"
 
 
 def read_pin() -> str:

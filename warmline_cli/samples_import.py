@@ -9,6 +9,10 @@ twice in the file, each file and the set as `samples add` checks them, the conse
 caller already registered with other samples); one bad row and nothing is registered. Then the
 rows are registered one at a time, each all or nothing: a row that fails while it is written (AWS
 refuses, the connection drops) has its uploads and PIN deleted again, and the report says so.
+
+A row that re-registers a caller (`--replace`) keeps the caller's PIN unless its `pin` column gives
+a new one; a row reported unchanged still sets the PIN its `pin` column gives, as `samples add`
+does with the same files.
 """
 
 from __future__ import annotations
@@ -175,19 +179,24 @@ def _write(target: Target, rows: list[Row]) -> int:
     for row in rows:
         assert row.enrolment is not None
         if row.unchanged:
-            row.say("unchanged")
+            pin = row.enrolment.pin
+            set_pin = pin is not None and samples.update_pin(target, row.enrolment.caller, pin)
+            row.say("unchanged, PIN set" if set_pin else "unchanged")
             counts["unchanged"] += 1
             continue
+        enrolment = row.enrolment
         try:
             if row.registered:
-                samples.withdraw_caller(target, row.enrolment.caller)
-            profile = samples.enrol(target, row.enrolment)
+                enrolment = samples.with_kept_pin(target, enrolment)
+                samples.withdraw_caller(target, enrolment.caller)
+            profile = samples.enrol(target, enrolment)
         except Exception as error:
             kept = "; its earlier registration was withdrawn" if row.registered else ""
             row.say(f"not registered: {error}; nothing of this row was kept{kept}")
             counts["failed"] += 1
             continue
-        row.say(f"{OK} registered ({len(profile.sample_keys)} sample(s))")
+        kept_pin = ", PIN kept" if row.enrolment.pin is None and enrolment.pin is not None else ""
+        row.say(f"{OK} registered ({len(profile.sample_keys)} sample(s)){kept_pin}")
         counts["registered"] += 1
     say(", ".join(f"{name} {count}" for name, count in counts.items()))
     return 1 if counts["failed"] else 0

@@ -47,8 +47,8 @@ def handle_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
 
 def _run(job: CloneJob, receive_count: int, receipt_handle: str, context: LambdaContext) -> JobResult:
     deps = dependencies()
+    delivery = Delivery(receive_count, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
     try:
-        delivery = Delivery(receive_count, time_left=lambda: context.get_remaining_time_in_millis() / 1000)
         return deps.clone_worker.run(job, delivery)
     except RetryLater as retry:
         logger.warning(
@@ -63,7 +63,7 @@ def _run(job: CloneJob, receive_count: int, receipt_handle: str, context: Lambda
         raise
     except Exception:
         if receive_count >= deps.settings.clone_max_receives:
-            failed = deps.clone_worker.fail_after_last_delivery(job)
+            failed = deps.clone_worker.fail_after_last_delivery(job, delivery)
             if failed is not None:
                 count_clone_result(failed)
         raise

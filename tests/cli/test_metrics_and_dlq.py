@@ -9,7 +9,7 @@ import time
 from tests.cli.conftest import clone_store_of, make_wav, target_of
 from warmline import __version__
 from warmline.callers import caller_key
-from warmline.clone_state import CloneRecord, CloneStatus
+from warmline.clone_state import CloneRecord, CloneStatus, JobClaim
 from warmline_cli.main import main
 
 NUMBER = "+44 20 7946 0000"
@@ -86,8 +86,12 @@ def _failed(stack, key, job_id):
     store, now = clone_store_of(stack), time.time()
     pending = CloneRecord(CloneStatus.PENDING, job_id, expires_at=int(now) + 600, requested_at_ms=1)
     assert store.start_clone(key, pending, now)
-    assert store.mark_failed(
-        key, lease_token=None, error_code="internal_error", error_message="boom", expires_at=int(now) + 300
+    assert store.fail_job(
+        key,
+        JobClaim(job_id, "", int(now * 1000)),
+        error_code="internal_error",
+        error_message="boom",
+        expires_at=int(now) + 300,
     )
 
 

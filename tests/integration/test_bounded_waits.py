@@ -128,3 +128,29 @@ def test_elevenlabs_requests_end_at_the_deadline(emulator):
     time.sleep(0.6)
     with pytest.raises(ProviderTimeout, match="no time left"):
         client.get_subscription()
+
+
+class DynamoLeavingItemsOut:
+    """DynamoDB under write pressure: every BatchWriteItem leaves its items unprocessed."""
+
+    def __init__(self):
+        self.requests = 0
+
+    def batch_write_item(self, RequestItems):
+        self.requests += 1
+        return {"UnprocessedItems": RequestItems}
+
+
+def test_the_pauses_between_unprocessed_batch_writes_end_at_the_deadline():
+    from warmline.adapters.dynamodb import DynamoEventStore
+    from warmline.events import Event, EventType
+
+    dynamodb, deadline = DynamoLeavingItemsOut(), Deadline()
+    deadline.start(0.2)
+    store = DynamoEventStore(dynamodb, "table", 60, deadline=deadline)
+    started = time.monotonic()
+
+    with pytest.raises(DeadlineExceeded):
+        store.record(Event(EventType.IVR_CHECK, 1, "ck_" + "a" * 32))
+    # The pauses double from 50 ms; none is slept that would end past the deadline.
+    assert time.monotonic() - started < 0.25 and dynamodb.requests < 5

@@ -10,7 +10,15 @@ import pytest
 
 from tests.fakes import InMemoryCallLog, InMemoryCloneStore
 from warmline.adapters.dynamodb import DynamoCallLog
-from warmline.clone_state import CallerProfile, CloneRecord, CloneStatus, IncomingNote, PinRecord, ReadyClone
+from warmline.clone_state import (
+    CallerProfile,
+    CloneRecord,
+    CloneStatus,
+    IncomingNote,
+    JobClaim,
+    PinRecord,
+    ReadyClone,
+)
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 
 CALLER = "ck_" + "e" * 32
@@ -87,8 +95,12 @@ def test_only_a_failed_clone_is_forgotten(stores):
     store.forget_failure(CALLER)
     assert store.get_clone(CALLER) == PENDING  # in flight: left as it is
 
-    assert store.mark_failed(
-        CALLER, lease_token=None, error_code="invalid_api_key", error_message="bad key", expires_at=NOW + 300
+    assert store.fail_job(
+        CALLER,
+        JobClaim("job1", "t1", NOW_MS),
+        error_code="invalid_api_key",
+        error_message="bad key",
+        expires_at=NOW + 300,
     )
     store.forget_failure(CALLER)
     assert store.get_clone(CALLER) is None
@@ -177,10 +189,27 @@ def test_a_clone_fails_by_its_lease_holder_or_without_a_lease_while_in_flight(st
         "no slot",
         "",
     )
-    assert not store.mark_failed(CALLER, lease_token=None, **failure)  # not in flight any more
+    assert not store.fail_job(CALLER, JobClaim("job1", "t1", NOW_MS), **failure)  # not in flight any more
 
     store.start_clone(CALLER, replace(PENDING, job_id="job2", expires_at=NOW + 9000), NOW + 60)
-    assert store.mark_failed(CALLER, lease_token=None, **failure)  # the last delivery's failure
+    assert store.fail_job(CALLER, JobClaim("job2", "t9", NOW_MS), **failure)  # pending: the last delivery's
+
+
+def test_a_last_delivery_fails_only_its_own_job_under_its_own_or_a_lapsed_lease(stores):
+    store = stores.clones
+    failure = {"error_code": "internal_error", "error_message": "boom", "expires_at": NOW + 60}
+    store.start_clone(CALLER, PENDING, NOW)
+    lease(store, token="live", seconds=60)
+
+    assert not store.fail_job(CALLER, JobClaim("job0", "live", NOW_MS), **failure)  # another job's
+    assert not store.fail_job(CALLER, JobClaim("job1", "mine", NOW_MS + 1000), **failure)  # a live lease
+    assert store.get_clone(CALLER).status is CloneStatus.CLONING
+    assert store.fail_job(CALLER, JobClaim("job1", "live", NOW_MS + 1000), **failure)  # its own lease
+
+    store.start_clone(CALLER, replace(PENDING, expires_at=NOW + 9000), NOW + 60)
+    lease(store, token="dead", now_ms=NOW_MS + 61_000, seconds=10)
+    assert store.fail_job(CALLER, JobClaim("job1", "mine", NOW_MS + 72_000), **failure)  # lapsed
+    assert store.get_clone(CALLER).status is CloneStatus.FAILED
 
 
 def test_a_ready_clone_is_touched_and_expired_only_for_its_voice(stores):

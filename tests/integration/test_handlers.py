@@ -246,6 +246,24 @@ def test_bad_incoming_call_bodies_are_4xx_that_name_the_problem_and_write_nothin
     assert stack.table_items() == before and stack.queued_messages() == []
 
 
+@pytest.mark.parametrize("national", ["020 7946 0002", "12345"])
+def test_a_number_without_its_country_is_refused_when_no_default_country_is_set(
+    webhook, ivr, stack, national
+):
+    """DefaultCountryCode is empty: the number cannot be placed, so it is not keyed as written."""
+    status, answer = call(
+        webhook, stack, "WebhookFunction", with_body(event("incoming_call.json"), {"caller": national})
+    )
+    assert (status, answer["error"]) == (400, "invalid_caller")
+    assert "DefaultCountryCode" in answer["message"]
+
+    # check_clone answers the agent 200 for a caller it cannot read (a 4xx is hidden from the agent)
+    ev = {**event("check_clone.json"), "pathParameters": {"caller_id": national.replace(" ", "")}}
+    status, answer = call(ivr, stack, "IvrCheckFunction", ev)
+    assert (status, answer["next_action"]) == (200, "continue_with_default_voice")
+    assert stack.table_items() == [] and stack.queued_messages() == []
+
+
 def test_wrong_content_type_is_415(webhook, stack):
     base = event("incoming_call.json")
     status, answer = call(

@@ -24,6 +24,9 @@ from warmline.clone_state import CloneRecord, CloneStatus
 
 # Actions the Lambda service itself uses for the SQS event source mapping, not the function's code.
 EVENT_SOURCE_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# Permissions no call names: S3 needs s3:ListBucket to answer a missing key's GetObject with 404
+# NoSuchKey instead of 403 AccessDenied.
+IMPLIED_ACTIONS = {"s3:ListBucket"}
 # Logs and traces are written by the Lambda runtime, not through boto3; tests/template_iam.py checks
 # their statements (own log group; X-Ray's two actions alone).
 RUNTIME_SERVICES = ("logs:", "xray:")
@@ -54,6 +57,7 @@ def policy_of(stack, function_id):
         **{q.arn: q.logical_id for q in stack.model.queues.values()},
         **{s.arn: s.logical_id for s in stack.model.secrets.values()},
         **{f"{b.arn}/samples/*": b.logical_id for b in stack.model.buckets.values()},
+        **{b.arn: b.logical_id for b in stack.model.buckets.values()},
     }
     allowed = defaultdict(set)
     for statement in stack.model.functions[function_id].permissions:
@@ -123,7 +127,7 @@ def assert_least_privilege(function_id, stack, calls):
     for action, resources in used.items():
         assert action in allowed, f"{function_id} calls {action} but its policy does not allow it"
         assert resources <= allowed[action], f"{function_id} uses {action} on {resources - allowed[action]}"
-    unused = set(allowed) - set(used) - EVENT_SOURCE_ACTIONS
+    unused = set(allowed) - set(used) - EVENT_SOURCE_ACTIONS - IMPLIED_ACTIONS
     assert not unused, f"{function_id} is allowed {unused} but never calls them"
 
 
@@ -227,3 +231,20 @@ def test_only_the_outbound_modes_let_the_http_functions_read_the_elevenlabs_key(
     used = used_by("WebhookFunction", outbound, recorded)["secretsmanager:GetSecretValue"]
     assert key in used <= policy_of(outbound, "WebhookFunction")["secretsmanager:GetSecretValue"]
     assert key in policy_of(outbound, "IvrCheckFunction")["secretsmanager:GetSecretValue"]
+
+
+def test_the_clone_worker_may_list_its_samples_so_a_missing_sample_is_not_access_denied(stack):
+    """S3 answers a GetObject for a missing key with 403 AccessDenied, not 404 NoSuchKey, to a role
+    without s3:ListBucket on the bucket: the worker would take a missing sample for an outage and
+    retry it through every delivery to the dead-letter queue instead of failing at once as
+    `sample_missing`. The listing is limited to the samples/ prefix."""
+    bucket = stack.model.buckets["SamplesBucket"].arn
+    listing = [
+        statement
+        for statement in stack.model.functions["CloneWorkerFunction"].permissions
+        if "s3:ListBucket"
+        in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    ]
+
+    assert [statement["Resource"] for statement in listing] == [bucket]
+    assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": ["samples/*"]}}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.fakes import InMemoryCallLog, InMemoryEvents
+from tests.fakes import FailingEvents, InMemoryCallLog, InMemoryEvents
 from warmline.caller_id import CallerIdCheck, Resolution
 from warmline.clone_state import IncomingNote
 
@@ -90,3 +90,14 @@ def test_a_caller_with_no_call_through_3cx_keeps_their_own_key(calls, store, clo
 
     assert (found.caller_key, found.resolution) == (CALLER, Resolution.NOT_PASSED)
     assert found.state is not None and found.state.profile is None
+
+
+def test_a_caller_not_passed_through_is_answered_although_the_report_cannot_be_stored(
+    calls, store, clock, settings
+):
+    note(calls, clock, CALLER)
+    check = CallerIdCheck(store, calls, FailingEvents(), clock, settings.caller_id_window_seconds)
+
+    found = check.identify(TRUNK, (), seen_by="conversation_init", reference="conv_1")
+
+    assert found.resolution is Resolution.CORRELATED

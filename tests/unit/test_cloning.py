@@ -285,7 +285,7 @@ def test_an_unexpected_failure_on_the_last_delivery_fails_the_job_and_is_recheck
     registered, job, store, samples, events, clock, settings, queue
 ):
     worker = clone_worker(store, samples, FakeVoiceProvider(clock=clock), events, clock, settings, queue)
-    result = worker.fail_after_last_delivery(job)
+    result = worker.fail_after_last_delivery(job, Delivery(3, lambda: 80.0))
 
     assert result.outcome is Outcome.FAILED and store.clones[CALLER].status is CloneStatus.FAILED
     assert queue.jobs == [job] and queue.delays == [settings.clone_recheck_delay_seconds]
@@ -362,6 +362,88 @@ def test_the_backoff_doubles_to_its_cap_each_pause_spread_by_its_jitter():
         pauses = [backoff.pause(retry) for _ in range(50)]
         assert all(base * 0.8 <= pause <= base * 1.2 for pause in pauses)
         assert len(set(pauses)) > 1  # spread, so concurrent workers do not retry in step
+
+
+def _dead_workers_lease(store, clock, seconds=60):
+    now_ms = int(clock.now() * 1000)
+    store.take_lease(CALLER, lease_token="dead", now_ms=now_ms, lease_expires_at_ms=now_ms + seconds * 1000)
+
+
+def test_a_last_delivery_meeting_a_dead_workers_lease_comes_back_when_the_lease_ends(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    # The dead worker made its voice, then died before recording it.
+    provider = FakeVoiceProvider(clock=clock)
+    _dead_workers_lease(store, clock)
+    provider.add_voice(
+        name=voice_name("job1", CALLER), samples=[], description="", labels={}, timeout_seconds=1
+    )
+    last = settings.clone_max_receives
+
+    result = run(job, store, samples, provider, events, clock, settings, last, queue=queue)
+
+    # The message is not left to the dead-letter queue: a copy comes back when the lease ends.
+    assert result.outcome is Outcome.ALREADY_DONE
+    assert queue.jobs == [job] and queue.delays == [61]
+    clock.advance(queue.delays[0])
+    again = run(queue.jobs[0], store, samples, provider, events, clock, settings, 1, queue=queue)
+    assert again.outcome is Outcome.READY and store.clones[CALLER].status is CloneStatus.READY
+    assert [v.voice_id for v in provider.voices] == [again.voice_id] and len(provider.add_calls) == 1
+
+
+def test_a_last_delivery_meeting_a_live_lease_without_a_queue_is_retried(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    _dead_workers_lease(store, clock)
+    with pytest.raises(RetryLater):
+        run(job, store, samples, provider, events, clock, settings, settings.clone_max_receives)
+
+
+def test_a_stale_last_delivery_does_not_fail_another_jobs_live_attempt(
+    registered, store, samples, events, clock, settings, queue
+):
+    provider = FakeVoiceProvider(clock=clock)
+    worker = clone_worker(store, samples, provider, events, clock, settings, queue)
+    store.clones[CALLER] = CloneRecord(
+        CloneStatus.PENDING, "jobB", expires_at=int(clock.now()) + 900, requested_at_ms=1
+    )
+    _dead_workers_lease(store, clock)  # job B's live attempt
+    stale = CloneJob("jobA", CALLER, 1, "3cx-0")
+
+    assert worker.fail_after_last_delivery(stale, Delivery(3, lambda: 80.0)) is None
+    assert store.clones[CALLER].status is CloneStatus.CLONING and events.events == []
+
+
+def test_a_last_delivery_fails_its_own_job_only_under_its_own_or_a_lapsed_lease(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    worker = clone_worker(store, samples, FakeVoiceProvider(clock=clock), events, clock, settings, queue)
+    delivery = Delivery(3, lambda: 80.0)
+    _dead_workers_lease(store, clock)  # another delivery of job1, alive
+
+    assert worker.fail_after_last_delivery(job, delivery) is None
+    assert store.clones[CALLER].status is CloneStatus.CLONING
+
+    clock.advance(61)  # that lease lapsed: the worker holding it died
+    assert worker.fail_after_last_delivery(job, delivery).outcome is Outcome.FAILED
+    assert store.clones[CALLER].status is CloneStatus.FAILED
+
+
+def test_a_last_delivery_fails_its_job_under_the_lease_it_took(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    class Broken(FakeVoiceProvider):
+        def add_voice(self, **kwargs):
+            raise LookupError("a bug")
+
+    worker = clone_worker(store, samples, Broken(clock=clock), events, clock, settings, queue)
+    delivery = Delivery(3, lambda: 80.0)
+    with pytest.raises(LookupError):
+        worker.run(job, delivery)
+    assert store.clones[CALLER].status is CloneStatus.CLONING  # our own live lease
+
+    assert worker.fail_after_last_delivery(job, delivery).outcome is Outcome.FAILED
+    assert store.clones[CALLER].status is CloneStatus.FAILED
 
 
 def test_a_clone_needing_verification_is_deleted_and_failed_never_ready(

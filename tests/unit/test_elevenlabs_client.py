@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 
 import httpx
 import pytest
@@ -144,6 +145,19 @@ def test_a_hanging_clone_raises_provider_timeout(client, emulator):
         add_voice(client, timeout_seconds=0.3)
     assert raised.value.ambiguous
     assert raised.value.code == "timeout"
+
+
+def test_a_trickling_answer_is_cut_off_at_the_requests_whole_timeout(emulator):
+    """Each read gets a byte in time, so per-read timeouts never fire; the request's own timeout
+    still ends it (a Lambda would otherwise be outrun)."""
+    emulator.inject(
+        Fault(method="GET", path_prefix="/v1/user/subscription", kind="trickle", status=200, seconds=0.02)
+    )
+    with ElevenLabsClient(API_KEY, emulator.base_url, timeout_seconds=0.4) as slow:
+        started = time.monotonic()
+        with pytest.raises(ProviderTimeout):
+            slow.get_subscription()
+    assert time.monotonic() - started < 0.9
 
 
 def test_a_refused_connection_raises_provider_timeout():
@@ -389,6 +403,29 @@ def test_odd_error_bodies_still_give_the_typed_error(status, content, content_ty
         answering(status, content, content_type).get_subscription()
     assert raised.value.status_code == status
     assert raised.value.code and raised.value.message
+
+
+DEEP = '{"detail": [' + "[" * 100_000 + "]" * 100_000 + "]}"
+
+
+@pytest.mark.parametrize(
+    ("status", "content"),
+    [
+        (422, '{"detail": [{"loc": 5, "msg": "x"}]}'),  # loc not a list
+        (422, '{"detail": [{"loc": null, "msg": {"a": 1}}, 7, null]}'),
+        (400, '{"detail": {"code": ["voice_limit_reached"], "message": 3}}'),
+        (400, '{"detail": [[{"type": "a"}]]}'),
+        (500, DEEP),  # deeper than the JSON parser recurses
+        (503, '{"detail": [' + "[" * 3000 + "]" * 3000 + "]}"),
+        (400, '{"detail": {"status": {"nested": [1, 2]}}}'),
+        (429, '{"detail": [{"loc": ["body", {"k": "v"}], "type": 12}]}'),
+    ],
+)
+def test_malformed_error_bodies_still_give_a_provider_error(status, content):
+    with pytest.raises(ProviderError) as raised:
+        answering(status, content).get_subscription()
+    assert raised.value.status_code == status
+    assert raised.value.code and raised.value.message and len(raised.value.message) < 1000
 
 
 @pytest.mark.parametrize(

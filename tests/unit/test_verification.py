@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import InMemoryCloneStore, InMemoryHandoffs
+from tests.fakes import FailingEvents, InMemoryCloneStore, InMemoryHandoffs
 from tests.unit.conftest import CALLER, call_desk, ivr_desk
 from tests.unit.test_calls import answer, call, ready_record
 from warmline.calls import CloneProgress, Voice, call_answered_event
@@ -124,6 +124,34 @@ def test_a_wrong_pin_is_rejected_and_a_missing_one_is_not_counted_as_a_guess(sto
     assert verify(store, clock, settings, "").result is PinResult.MISSING
     assert verify(store, clock, settings, " #").result is PinResult.MISSING
     assert store.pins[CALLER].attempts == 1
+
+
+def test_a_pepper_that_cannot_be_read_spends_no_attempt(store, clock, settings):
+    """Secrets Manager failing three times must not lock a genuine caller out."""
+    with_pin(store)
+
+    def unreadable():
+        raise ConnectionError("Secrets Manager did not answer")
+
+    policy = PinPolicy.from_settings(settings)
+    for _ in range(settings.pin_max_failures):
+        with pytest.raises(ConnectionError):
+            verify_pin(CALLER, PinEntry(PIN, pepper=unreadable), store=store, clock=clock, policy=policy)
+
+    assert store.pins[CALLER].attempts == 0 and not store.pins[CALLER].is_locked(int(clock.now() * 1000))
+    assert verify(store, clock, settings, PIN).result is PinResult.ACCEPTED
+
+
+def test_a_wrong_pin_is_answered_although_its_event_cannot_be_stored(registered, store, clock, settings):
+    with_pin(store)
+    store.clones[CALLER] = ready_record(clock)
+
+    answer_ = press_one(store, FailingEvents(), clock, settings, "000000")
+
+    assert (answer_.status, answer_.next_action) == (
+        IvrStatus.NOT_VERIFIED,
+        NextAction.CONTINUE_WITH_DEFAULT_VOICE,
+    )
 
 
 def test_after_three_wrong_pins_even_the_right_one_is_refused_until_the_lock_ends(store, clock, settings):

@@ -65,22 +65,25 @@ def cloning(job: str) -> CloneRecord:
     )
 
 
-def store_with(**records: CloneRecord) -> InMemoryCloneStore:
-    """Records by caller number: store_with(c1=ready(1, ...))."""
+def store_with(*registered: int, **records: CloneRecord) -> InMemoryCloneStore:
+    """Records by caller number: store_with(c1=ready(1, ...)); `registered`: callers this stack
+    has a profile for (with no record)."""
     store = InMemoryCloneStore()
     for name, record in records.items():
         store.clones[key(int(name[1:]))] = record
+    for n in registered:
+        store.profiles[key(n)] = CallerProfile(key(n), ("samples/a.mp3",), "test", "+44 **** 0000", 1)
     return store
 
 
 def chosen(voices, store):
-    picked = choose_voice_to_delete(voices, store=store, now=NOW, in_use_seconds=IN_USE_S)
+    picked = choose_voice_to_delete(voices, store=store, now=NOW, policy=SlotPolicy.from_settings(SETTINGS))
     return picked.voice_id if picked else None
 
 
 def test_an_orphan_goes_before_any_ready_clone_however_long_unused():
-    store = store_with(c1=ready(1, used_ago=30 * 86_400))
-    orphan = voice(2, created_ago=60)  # caller 2 has no record at all: nobody is handed this voice
+    store = store_with(2, c1=ready(1, used_ago=30 * 86_400))
+    orphan = voice(2, created_ago=60)  # caller 2 has no record: nobody is handed this voice
 
     assert chosen([voice(1), orphan], store) == orphan.voice_id
 
@@ -88,7 +91,7 @@ def test_an_orphan_goes_before_any_ready_clone_however_long_unused():
 def test_orphans_go_oldest_first():
     voices = [voice(1, created_ago=3600), voice(2, created_ago=7200), voice(3, created_ago=60)]
 
-    assert chosen(voices, store_with()) == "voice-2-j1"
+    assert chosen(voices, store_with(1, 2, 3)) == "voice-2-j1"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +108,9 @@ def test_a_voice_no_caller_may_be_handed_is_an_orphan(why):
         "a failed clone's record": replace(
             ready(1, used_ago=1), status=CloneStatus.FAILED, cloned_voice_id=""
         ),
-        "an expired clone": replace(ready(1, used_ago=1), expires_at=int(NOW - 1)),
+        "an expired clone": replace(
+            ready(1, used_ago=SETTINGS.voice_expiry_grace_seconds + 1), expires_at=int(NOW - 1)
+        ),
         "superseded by a newer clone": ready(1, used_ago=1, job="j2"),
         "an extra voice of the same job": replace(ready(1, used_ago=1), cloned_voice_id="voice-1-other"),
     }[why]
@@ -135,6 +140,34 @@ def test_a_clone_used_within_the_in_use_window_never_goes():
 
     assert chosen([voice(1), voice(2)], store) == "voice-2-j1"
     assert chosen([voice(1)], store) is None
+
+
+def test_never_a_voice_of_a_caller_this_stack_does_not_know():
+    """Named like warmline's, for a caller with no profile, record or consent entry here: another
+    stack sharing the account made it (the sweep leaves it alone too)."""
+    store = store_with(c1=ready(1, used_ago=7200))
+
+    assert chosen([voice(2, created_ago=30 * 86_400), voice(1)], store) == "voice-1-j1"
+    assert chosen([voice(2, created_ago=30 * 86_400)], store) is None
+
+
+def test_a_clone_handed_out_seconds_before_its_record_expired_keeps_its_grace_period():
+    """Its caller may still be speaking in it (voice_expiry_grace_seconds, as for the sweep): a
+    clone idle for hours goes instead."""
+    just_expired = replace(ready(1, used_ago=5), expires_at=int(NOW - 1))
+    store = store_with(c1=just_expired, c2=ready(2, used_ago=5 * 3600))
+
+    assert chosen([voice(1), voice(2)], store) == "voice-2-j1"
+    assert chosen([voice(1)], store) is None
+
+
+def test_expired_clones_and_orphans_go_least_recently_used_first():
+    """An orphan made a day ago goes before an expired clone made two days ago but last handed out
+    an hour ago: an orphan's last use is its making."""
+    expired = replace(ready(1, used_ago=3600), expires_at=int(NOW - 60))
+    store = store_with(2, c1=expired)
+
+    assert chosen([voice(1, created_ago=2 * 86_400), voice(2, created_ago=86_400)], store) == "voice-2-j1"
 
 
 def test_never_a_voice_warmline_did_not_make():
@@ -223,8 +256,8 @@ def test_a_voice_limit_answer_makes_room_although_the_cached_count_shows_a_free_
     assert room(provider, store_with(), cache) == ""
     provider.voices.append(voice(2, created_ago=60))
 
-    assert room(provider, store_with(), cache) == ""  # the cache still says one is free
-    assert room(provider, store_with(), cache, known_full=True) == "voice-1-j1"
+    assert room(provider, store_with(1, 2), cache) == ""  # the cache still says one is free
+    assert room(provider, store_with(1, 2), cache, known_full=True) == "voice-1-j1"
 
 
 # --- a clone job in a full account --------------------------------------------------------------

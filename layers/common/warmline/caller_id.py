@@ -59,14 +59,12 @@ def report_not_passed(
         FIX,
         extra={"seen_by": seen_by, "caller_id_resolution": identified.resolution.value},
     )
-    events.record(
-        Event(
-            EventType.CALLER_ID_NOT_PASSED,
-            at_ms,
-            identified.caller_key or "",
-            {"seen_by": seen_by, "correlated": correlated, "reference": reference},
-        )
-    )
+    data = {"seen_by": seen_by, "correlated": correlated, "reference": reference}
+    try:
+        events.record(Event(EventType.CALLER_ID_NOT_PASSED, at_ms, identified.caller_key or "", data))
+    except Exception:
+        # The event feeds the metrics endpoint; the conversation goes on without it.
+        logger.exception("caller_id_not_passed event not stored")
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,16 @@ class ReadyClone:
 
 
 @dataclass(frozen=True)
+class JobClaim:
+    """What a last delivery that failed unexpectedly may fail: the record of its own job, while
+    that record is PENDING, or CLONING under this delivery's lease or a lease that has lapsed."""
+
+    job_id: str
+    lease_token: str
+    now_ms: int
+
+
+@dataclass(frozen=True)
 class CallerProfile:
     """A caller who agreed to have their voice cloned, and where their samples are."""
 

@@ -7,7 +7,11 @@ Cloning is not idempotent at the provider (a retried voices/add can make a secon
   reuses the voice it finds;
 - 429s are retried with backoff inside the invocation's remaining time; 5xx and timeouts too,
   after the name lookup; then the message goes back to the queue, and on its last delivery the
-  job is marked FAILED so the caller stops waiting;
+  job is marked FAILED so the caller stops waiting (an unexpected error marks it FAILED only for
+  its own job id, under its own lease or a lapsed one: `clone_state.JobClaim`);
+- a last delivery that meets another delivery's live lease sends the job again, delayed until that
+  lease ends, instead of leaving it to the dead-letter queue: if the holder died, the copy takes
+  the lapsed lease and finishes the job;
 - once the job is recorded READY, the caller's other voices are deleted (an expired clone, an
   extra attempt's voice);
 - a job that saw an ambiguous failure or ran more than once is sent again with a delay
@@ -34,7 +38,7 @@ from enum import StrEnum
 from typing import Any, NoReturn
 
 from warmline import voice_slots
-from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, ReadyClone, voice_status
+from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, JobClaim, ReadyClone, voice_status
 from warmline.events import Event, EventType
 from warmline.outcomes import NEEDS_VERIFICATION_CODE, FailureKind
 from warmline.ports import Clock, CloneStore, EventStore, JobQueue, SampleStore
@@ -56,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 # Time kept back from the invocation's remaining time for the writes after a clone.
 SAFETY_MARGIN_SECONDS = 3.0
+MAX_QUEUE_DELAY_SECONDS = 900  # SQS's longest DelaySeconds
 VOICE_LIMIT_ROUNDS = 3  # voice_limit_reached answers a job makes room for before it fails
 
 
@@ -157,10 +162,12 @@ class CloneWorkerPorts:
 
 @dataclass(frozen=True)
 class Delivery:
-    """One delivery of a job: how many times the queue has handed it out, and the time left."""
+    """One delivery of a job: how many times the queue has handed it out, the time left, and the
+    token of the lease it takes (so a failure after the lease was taken can name it)."""
 
     receive_count: int
     time_left: Callable[[], float]
+    lease_token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True)
@@ -182,7 +189,7 @@ class CloneWorker:
 
     def run(self, job: CloneJob, delivery: Delivery) -> JobResult:
         store, now = self.ports.store, self.ports.clock.now()
-        lease_token = uuid.uuid4().hex
+        lease_token = delivery.lease_token
         lease_until_ms = int((now + delivery.time_left() + SAFETY_MARGIN_SECONDS) * 1000)
         cloner = self.ports.cloner()
         record = store.take_lease(
@@ -192,13 +199,15 @@ class CloneWorker:
             lease_expires_at_ms=lease_until_ms,
         )
         if record is None:
-            return self._not_leased(job, cloner)
+            return self._not_leased(job, cloner, delivery)
         slots = VoiceSlots(cloner, store, self.ports.clock, self.subscriptions, self.policy.slots)
         return _CloneAttempt(self, slots, job, record, lease_token, delivery).run()
 
-    def fail_after_last_delivery(self, job: CloneJob) -> JobResult | None:
+    def fail_after_last_delivery(self, job: CloneJob, delivery: Delivery) -> JobResult | None:
         """An unexpected error on the job's last delivery: mark it FAILED so the caller stops
-        waiting, and re-check later for a voice the failed delivery may have made."""
+        waiting, and re-check later for a voice the failed delivery may have made. Only this job's
+        record, and only under this delivery's lease or none that is live: a stale delivery must not
+        fail another delivery's (or job's) attempt in progress, whose voice would then be deleted."""
         self.schedule_recheck(job)
         details = {
             "job_id": job.job_id,
@@ -208,7 +217,8 @@ class CloneWorker:
         failure = Failure(
             "internal_error", "the clone job failed on its last delivery", FailureKind.INTERNAL, details
         )
-        if not self.mark_failed(job.caller_key, None, failure):
+        claim = JobClaim(job.job_id, delivery.lease_token, int(self.ports.clock.now() * 1000))
+        if not self.mark_failed(job.caller_key, claim, failure):
             return None
         return JobResult(Outcome.FAILED, error_code="internal_error", failure_kind=FailureKind.INTERNAL.value)
 
@@ -222,6 +232,16 @@ class CloneWorker:
         except Exception:
             logger.exception("could not queue the re-check of a job whose voice may exist twice")
 
+    def _send_later(self, job: CloneJob, delay_seconds: int) -> bool:
+        if self.ports.queue is None:
+            return False
+        try:
+            self.ports.queue.send(job, delay_seconds=min(delay_seconds, MAX_QUEUE_DELAY_SECONDS))
+        except Exception:
+            logger.exception("could not queue a clone job again for when another lease ends")
+            return False
+        return True
+
     def tidy(self, caller_key: str, cloner: VoiceCloner) -> None:
         tidy_caller_voices(
             caller_key,
@@ -231,16 +251,19 @@ class CloneWorker:
             grace_seconds=self.policy.voice_expiry_grace_seconds,
         )
 
-    def mark_failed(self, caller_key: str, lease_token: str | None, failure: Failure) -> bool:
+    def mark_failed(self, caller_key: str, lease: str | JobClaim, failure: Failure) -> bool:
+        """FAILED under our lease token, or (a last delivery's unexpected error) by `JobClaim`."""
         now = self.ports.clock.now()
         message = failure.message[:500]
-        applied = self.ports.store.mark_failed(
-            caller_key,
-            lease_token=lease_token,
-            error_code=failure.code,
-            error_message=message,
-            expires_at=int(now) + self.policy.failed_retry_after_seconds,
-        )
+        code, expires_at = failure.code, int(now) + self.policy.failed_retry_after_seconds
+        if isinstance(lease, JobClaim):
+            applied = self.ports.store.fail_job(
+                caller_key, lease, error_code=code, error_message=message, expires_at=expires_at
+            )
+        else:
+            applied = self.ports.store.mark_failed(
+                caller_key, lease_token=lease, error_code=code, error_message=message, expires_at=expires_at
+            )
         if applied:
             data = {
                 **failure.details,
@@ -251,16 +274,18 @@ class CloneWorker:
             self.ports.events.record(Event(EventType.CLONE_FAILED, int(now * 1000), caller_key, data))
         return applied
 
-    def _not_leased(self, job: CloneJob, cloner: VoiceCloner) -> JobResult:
+    def _not_leased(self, job: CloneJob, cloner: VoiceCloner, delivery: Delivery) -> JobResult:
         current = self.ports.store.get_clone(job.caller_key)
         now = self.ports.clock.now()
         if current is not None and current.is_in_flight(now):
             # Another delivery holds a live lease and is cloning now; look again when the lease ends.
             lease_left_ms = current.lease_expires_at_ms - int(now * 1000)
-            raise RetryLater(
-                "another worker holds this caller's clone lease",
-                after_seconds=max(1, lease_left_ms // 1000 + 1),
-            )
+            after_seconds = max(1, lease_left_ms // 1000 + 1)
+            if delivery.receive_count >= self.policy.max_receives and self._send_later(job, after_seconds):
+                # The last delivery: left on the queue it would go to the dead-letter queue, and a
+                # dead holder's record would stay CLONING. A fresh copy looks again instead.
+                return JobResult(Outcome.ALREADY_DONE)
+            raise RetryLater("another worker holds this caller's clone lease", after_seconds=after_seconds)
         # A repeated delivery, the delayed re-check, or a job whose caller was removed: of the
         # caller's voices only the one the record holds may remain.
         self.tidy(job.caller_key, cloner)

@@ -109,7 +109,7 @@ class Dependencies:
 
     @cached_property
     def calls(self) -> DynamoCallLog:
-        return DynamoCallLog(self._client("dynamodb"), self.settings.table_name)
+        return DynamoCallLog(self._client("dynamodb"), self.settings.table_name, self.deadline)
 
     @cached_property
     def caller_ids(self) -> CallerIdCheck:
@@ -122,7 +122,7 @@ class Dependencies:
     @cached_property
     def events(self) -> DynamoEventStore:
         return DynamoEventStore(
-            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds
+            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds, self.deadline
         )
 
     @cached_property

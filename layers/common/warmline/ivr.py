@@ -237,7 +237,7 @@ class _Check:
         )
         pin_events = _pin_events(self.caller_key, verdict, request.conversation_id, ports.clock)
         if not verdict.passed:
-            ports.events.record(*pin_events)
+            _record_without_failing_the_answer(ports.events, *pin_events)
             return IvrAnswer(IvrStatus.NOT_VERIFIED, NextAction.CONTINUE_WITH_DEFAULT_VOICE, 0, pin=verdict)
 
         clone, ended = wait_for_clone(

@@ -12,6 +12,7 @@ from warmline.clone_state import (
     Handoff,
     HandoffKey,
     IncomingNote,
+    JobClaim,
     PinRecord,
     ReadyClone,
 )
@@ -81,12 +82,18 @@ class CloneStore(PinStore, Protocol):
         self,
         caller_key: str,
         *,
-        lease_token: str | None,
+        lease_token: str,
         error_code: str,
         error_message: str,
         expires_at: int,
     ) -> bool:
-        """-> FAILED (under this token, or from any in-flight state when no token). False if not applied."""
+        """CLONING under this token -> FAILED. False if not applied."""
+        ...
+
+    def fail_job(
+        self, caller_key: str, claim: JobClaim, *, error_code: str, error_message: str, expires_at: int
+    ) -> bool:
+        """-> FAILED as `claim` allows (clone_state.JobClaim). False if not applied."""
         ...
 
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:

@@ -120,11 +120,13 @@ def verify_pin(
     typed = typed_digits(entry.digits or "")
     if not typed:
         return PinVerdict(PinResult.MISSING)
+    # The pepper first: a Secrets Manager error must not spend (and three of them lock) an attempt.
+    pepper = entry.pepper()
     now_ms = int(clock.now() * 1000)
     reserved = _reserve_attempt(caller_key, record, store=store, now_ms=now_ms, policy=policy)
     if reserved is None:
         return PinVerdict(PinResult.LOCKED)
-    typed_hash = hash_pin(caller_key, typed, entry.pepper())
+    typed_hash = hash_pin(caller_key, typed, pepper)
     if hmac.compare_digest(typed_hash.encode(), reserved.pin_hash.encode()):
         store.replace_pin(caller_key, reserved, replace(reserved, attempts=0, lockouts=0, locked_until_ms=0))
         return PinVerdict(PinResult.ACCEPTED)

@@ -2,16 +2,19 @@
 used voice, and never any other voice in the account.
 
 Which voice goes, when every slot is used:
-- Only voices whose name starts with `warmline-` (warmline names each clone
-  `warmline-<caller key>-<job id>`) are ever considered; any other voice in the account stays.
-- A warmline voice that is no caller's live READY clone (an orphan: its record expired, failed or
-  moved on to a newer clone) goes first, oldest first by the provider's `created_at_unix`.
+- Only voices named like warmline's (`warmline-<caller key>-<job id>`) of a caller this stack
+  knows (a profile, a clone record or a consent entry, as for the scheduled sweep) are ever
+  considered; any other voice in the account stays, including another stack's sharing the account.
+- A warmline voice no caller can be handed goes first: an orphan (its record failed, or moved on to
+  a newer clone, or is gone), and an expired clone past its grace period; least recently used
+  first (an orphan's last use is its making, the provider's `created_at_unix`).
 - Then the READY clones, least recently used first. A clone's last use is the latest of when it
   became ready, when the IVR handed the caller over to it, and when conversation-init last handed
   it out (`last_used_at_ms`).
 - Never deleted: a READY clone used within `voice_in_use_seconds` (its caller may be in a call
-  right now), and a voice made for a job that is still in flight (an earlier attempt's voice the
-  next attempt will pick up by name).
+  right now), an expired clone handed out within `voice_expiry_grace_seconds` (the same grace as
+  the sweep's: a call may still be speaking in it), and a voice made for a job that is still in
+  flight (an earlier attempt's voice the next attempt will pick up by name).
 - If nothing may go, the clone fails with `voice_slots_full` and the caller goes on in the default
   voice.
 A deleted READY clone's record is expired first, so no caller is handed a deleted voice; that
@@ -33,7 +36,7 @@ import logging
 import re
 from dataclasses import dataclass, replace
 
-from warmline.clone_state import VoiceStatus, voice_status
+from warmline.clone_state import CallerState, VoiceStatus, voice_status
 from warmline.ports import Clock, CloneStore
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderVoice, Subscription, VoiceCloner
@@ -96,42 +99,58 @@ class SubscriptionCache:
 class SlotPolicy:
     cache_seconds: float  # how long the subscription's counts are trusted
     in_use_seconds: int  # a clone handed out this recently is never deleted
+    grace_seconds: int = 0  # an expired clone handed out this recently is kept (voice_expiry_grace_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlotPolicy:
-        return cls(settings.voice_slot_cache_seconds, settings.voice_in_use_seconds)
+        return cls(
+            settings.voice_slot_cache_seconds,
+            settings.voice_in_use_seconds,
+            settings.voice_expiry_grace_seconds,
+        )
 
 
 @dataclass(frozen=True)
 class _Candidate:
     voice: ProviderVoice
-    orphan: bool
-    last_used_ms: int
+    orphan: bool  # no caller can be handed it: an orphan, or an expired clone past its grace
+    last_used_ms: int  # an orphan's: its making
+
+
+def _candidate(
+    voice: ProviderVoice, job_id: str, state: CallerState, now: float, policy: SlotPolicy
+) -> _Candidate | None:
+    """The voice as a candidate for deletion, or None when the rules keep it."""
+    record = state.clone
+    status = voice_status(record, voice.voice_id, job_id, now, policy.grace_seconds)
+    if status in (VoiceStatus.IN_FLIGHT, VoiceStatus.GRACE):
+        return None
+    if record is not None and status in (VoiceStatus.IN_USE, VoiceStatus.EXPIRED):
+        used = record.last_used_ms()
+        if status is VoiceStatus.IN_USE and used >= int((now - policy.in_use_seconds) * 1000):
+            return None
+        return _Candidate(voice, orphan=status is VoiceStatus.EXPIRED, last_used_ms=used)
+    return _Candidate(voice, orphan=True, last_used_ms=(voice.created_at_unix or 0) * 1000)
 
 
 def choose_voice_to_delete(
-    voices: list[ProviderVoice], *, store: CloneStore, now: float, in_use_seconds: int
+    voices: list[ProviderVoice], *, store: CloneStore, now: float, policy: SlotPolicy
 ) -> ProviderVoice | None:
     """The voice the rules in this module's docstring delete next, or None."""
     candidates = []
-    in_use_since_ms = int((now - in_use_seconds) * 1000)
+    states: dict[str, CallerState] = {}
     for voice in voices:
         parsed = parse_voice_name(voice.name)
         if parsed is None:
             continue
         caller_key, job_id = parsed
-        record = store.get_clone(caller_key)
-        status = voice_status(record, voice.voice_id, job_id, now)
-        if status is VoiceStatus.IN_FLIGHT:
-            continue
-        if status is VoiceStatus.IN_USE and record is not None:
-            used = record.last_used_ms()
-            if used >= in_use_since_ms:
-                continue
-            candidates.append(_Candidate(voice, orphan=False, last_used_ms=used))
-        else:
-            created_ms = (voice.created_at_unix or 0) * 1000
-            candidates.append(_Candidate(voice, orphan=True, last_used_ms=created_ms))
+        if caller_key not in states:
+            states[caller_key] = store.load(caller_key)
+        if not states[caller_key].known:
+            continue  # another stack sharing the account made it
+        candidate = _candidate(voice, job_id, states[caller_key], now, policy)
+        if candidate is not None:
+            candidates.append(candidate)
     if not candidates:
         return None
     return min(candidates, key=lambda c: (not c.orphan, c.last_used_ms)).voice
@@ -172,9 +191,7 @@ class VoiceSlots:
             return ""
         now = self.clock.now()
         voices = self.cloner.list_voices(VOICE_NAME_PREFIX)
-        voice = choose_voice_to_delete(
-            voices, store=self.store, now=now, in_use_seconds=self.policy.in_use_seconds
-        )
+        voice = choose_voice_to_delete(voices, store=self.store, now=now, policy=self.policy)
         if voice is None:
             raise NoSlotFree(
                 "every custom voice slot is used and no voice warmline created may be deleted "

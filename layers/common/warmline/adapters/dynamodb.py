@@ -25,6 +25,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from warmline.adapters.deadline import Deadline, DeadlineExceeded
 from warmline.clone_state import (
     CallerProfile,
     CallerState,
@@ -33,6 +34,7 @@ from warmline.clone_state import (
     Handoff,
     HandoffKey,
     IncomingNote,
+    JobClaim,
     PinRecord,
     ReadyClone,
 )
@@ -101,8 +103,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _batch_put(client: Any, table: str, items: list[dict[str, Any]]) -> None:
-    """Put the items in as few requests as DynamoDB allows (25 each), retrying what it leaves out."""
+def _batch_put(
+    client: Any, table: str, items: list[dict[str, Any]], deadline: Deadline | None = None
+) -> None:
+    """Put the items in as few requests as DynamoDB allows (25 each), retrying what it leaves out.
+    A pause between retries that would end past `deadline` is not slept: DeadlineExceeded now."""
     requests = [{"PutRequest": {"Item": _to_item(values)}} for values in items]
     for start in range(0, len(requests), 25):
         pending = {table: requests[start : start + 25]}
@@ -111,9 +116,16 @@ def _batch_put(client: Any, table: str, items: list[dict[str, Any]]) -> None:
             if not unprocessed:
                 break
             pending = unprocessed
-            time.sleep(0.05 * 2**attempt)
+            _pause(0.05 * 2**attempt, deadline)
         else:
             raise RuntimeError(f"DynamoDB left {len(pending[table])} item(s) unwritten")
+
+
+def _pause(seconds: float, deadline: Deadline | None) -> None:
+    left = deadline.remaining() if deadline is not None else None
+    if left is not None and left < seconds:
+        raise DeadlineExceeded("no time left to retry the items DynamoDB left unwritten")
+    time.sleep(seconds)
 
 
 def _note_from(values: dict[str, Any]) -> IncomingNote:
@@ -380,23 +392,33 @@ class DynamoCloneStore:
         self,
         caller_key: str,
         *,
-        lease_token: str | None,
+        lease_token: str,
         error_code: str,
         error_message: str,
         expires_at: int,
     ) -> bool:
-        values = {
-            ":failed": CloneStatus.FAILED.value,
-            ":code": error_code,
-            ":message": error_message,
-            ":expires": expires_at,
+        values: dict[str, Any] = {":token": lease_token, ":cloning": CloneStatus.CLONING.value}
+        values.update({":code": error_code, ":message": error_message, ":expires": expires_at})
+        return self._fail(caller_key, "lease_token = :token AND #s = :cloning", values)
+
+    def fail_job(
+        self, caller_key: str, claim: JobClaim, *, error_code: str, error_message: str, expires_at: int
+    ) -> bool:
+        condition = (
+            "job_id = :job AND (#s = :pending OR "
+            "(#s = :cloning AND (lease_token = :token OR lease_expires_at_ms < :now)))"
+        )
+        values: dict[str, Any] = {
+            ":job": claim.job_id,
+            ":token": claim.lease_token,
+            ":now": claim.now_ms,
+            ":pending": CloneStatus.PENDING.value,
+            ":cloning": CloneStatus.CLONING.value,
         }
-        if lease_token is None:
-            condition = "#s IN (:pending, :cloning)"
-            values.update({":pending": CloneStatus.PENDING.value, ":cloning": CloneStatus.CLONING.value})
-        else:
-            condition = "lease_token = :token AND #s = :cloning"
-            values.update({":token": lease_token, ":cloning": CloneStatus.CLONING.value})
+        values.update({":code": error_code, ":message": error_message, ":expires": expires_at})
+        return self._fail(caller_key, condition, values)
+
+    def _fail(self, caller_key: str, condition: str, values: dict[str, Any]) -> bool:
         return self._update(
             caller_key,
             UpdateExpression=(
@@ -405,7 +427,7 @@ class DynamoCloneStore:
             ),
             ConditionExpression=condition,
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=_to_item(values),
+            ExpressionAttributeValues=_to_item({**values, ":failed": CloneStatus.FAILED.value}),
         )
 
     def claim_verified_handoff(self, caller_key: str, voice_id: str, *, since_ms: int, at_ms: int) -> bool:
@@ -568,9 +590,10 @@ class DynamoCloneStore:
 
 
 class DynamoCallLog:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: Any, table_name: str, deadline: Deadline | None = None) -> None:
         self._client = client
         self._table = table_name
+        self._deadline = deadline  # the invocation's, for the pauses between batch retries
 
     def note(self, call: IncomingNote, expires_at: int) -> None:
         """One request: the caller's LAST_CALL and the dialled number's entry, each when known."""
@@ -585,7 +608,7 @@ class DynamoCallLog:
             items.append(
                 {**values, "pk": dialled_pk(call.dialled_key), "sk": sk, "caller_key": call.caller_key}
             )
-        _batch_put(self._client, self._table, items)
+        _batch_put(self._client, self._table, items, self._deadline)
 
     def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
         response = self._client.query(
@@ -601,14 +624,18 @@ class DynamoCallLog:
 
 
 class DynamoEventStore:
-    def __init__(self, client: Any, table_name: str, ttl_seconds: int) -> None:
+    def __init__(
+        self, client: Any, table_name: str, ttl_seconds: int, deadline: Deadline | None = None
+    ) -> None:
         self._client = client
         self._table = table_name
         self._ttl_seconds = ttl_seconds
+        self._deadline = deadline  # the invocation's, for the pauses between batch retries
 
     def record(self, *events: Event) -> None:
         """Write the events in one request (a batch of up to 25), retrying what DynamoDB leaves out."""
-        _batch_put(self._client, self._table, [_event_values(event, self._ttl_seconds) for event in events])
+        values = [_event_values(event, self._ttl_seconds) for event in events]
+        _batch_put(self._client, self._table, values, self._deadline)
 
     def between(self, start_ms: int, end_ms: int) -> list[Event]:
         """Events with start_ms <= at_ms < end_ms, oldest first."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,9 +237,13 @@ def tls_context() -> ssl.SSLContext:
 
 
 def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    """One request to ElevenLabs: a transport failure or an error status becomes a ProviderError."""
+    """One request to ElevenLabs: a transport failure or an error status becomes a ProviderError.
+    The request's read timeout bounds the whole answer, not only each read: an answer that trickles
+    in a byte at a time would otherwise outrun the invocation."""
+    timeout = kwargs.get("timeout") or http.timeout
+    ends_at = time.monotonic() + (timeout.read or 0 if isinstance(timeout, httpx.Timeout) else 0)
     try:
-        response = http.request(method, path, **kwargs)
+        response = _read_by(http, ends_at, method, path, **kwargs)
     except httpx.TimeoutException as error:
         raise ProviderTimeout(
             f"{method} {path}: no answer in time ({type(error).__name__})", code="timeout"
@@ -250,6 +255,21 @@ def send(http: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Res
     if response.is_error:
         raise error_from_response(method, path, response)
     return response
+
+
+def _read_by(http: httpx.Client, ends_at: float, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    """The whole answer, read before `ends_at` (monotonic; the answer so far is dropped after it)."""
+    with http.stream(method, path, **kwargs) as streamed:
+        body = bytearray()
+        for chunk in streamed.iter_bytes():
+            body += chunk
+            if time.monotonic() > ends_at:
+                raise httpx.ReadTimeout("the whole answer took longer than the request's timeout")
+    # The body is decoded already: the answer's own encoding and length no longer describe it.
+    headers = [(k, v) for k, v in streamed.headers.items() if k not in ("content-encoding", "content-length")]
+    return httpx.Response(
+        streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+    )
 
 
 def error_from_response(method: str, path: str, response: httpx.Response) -> ProviderError:
@@ -272,29 +292,41 @@ def error_from_response(method: str, path: str, response: httpx.Response) -> Pro
 
 def _parse_error_body(response: httpx.Response) -> tuple[str, str]:
     """(code, message) from `{"detail": {...}}`, `{"detail": [{loc, msg, type}]}`, `{"detail": "..."}`
-    or a body that is not JSON at all."""
+    or a body that is not JSON at all. Any other shape (wrong types, nesting too deep to parse)
+    gives what can be read of it: an error answer always becomes a ProviderError."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return "", _shorten(response.text)
     detail = body.get("detail") if isinstance(body, dict) else body
     if isinstance(detail, dict):
-        code = detail.get("code") or detail.get("status") or ""
-        return str(code), str(detail.get("message") or "")
+        code = _text(detail.get("code")) or _text(detail.get("status"))
+        return code, _text(detail.get("message"))
     if isinstance(detail, list):
         first = detail[0] if detail and isinstance(detail[0], dict) else {}
-        code = first.get("type") or "validation_error"
-        return str(code), "; ".join(_describe_validation_item(item) for item in detail)
+        code = _text(first.get("type")) or "validation_error"
+        return code, _shorten("; ".join(_describe_validation_item(item) for item in detail[:10]))
     if isinstance(detail, str):
         return "", _shorten(detail)
     return "", _shorten(response.text)
 
 
+def _text(value: Any) -> str:
+    """A string field of an error body; anything else counts as absent."""
+    return _shorten(value) if isinstance(value, str) else ""
+
+
 def _describe_validation_item(item: Any) -> str:
     if not isinstance(item, dict):
-        return _shorten(str(item))
-    location = ".".join(str(part) for part in item.get("loc") or [])
-    return f"{location}: {item.get('msg', '')}" if location else str(item.get("msg", ""))
+        return _text(item) or type(item).__name__
+    parts = item.get("loc")
+    location = (
+        ".".join(str(part) for part in parts if isinstance(part, (str, int)))
+        if isinstance(parts, list)
+        else ""
+    )
+    message = _text(item.get("msg"))
+    return f"{location}: {message}" if location else message
 
 
 def _shorten(text: str, limit: int = 200) -> str:
