@@ -52,6 +52,7 @@ class Conversation:
     webhook_status: int | None = None  # None: the agent fetches no initiation data
     webhook_problem: str = ""  # why the answer was not used, or what it lacked
     failed: str = ""  # why the platform ended the conversation at its start ("" while it goes on)
+    webhook_answer: dict[str, Any] | None = None  # the webhook's answer, as it came (emulators.worlds)
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,6 +138,7 @@ def _fetch_initiation_data(
     if response.status_code != 200 or not isinstance(data, dict):
         conversation.webhook_problem = f"answered {response.status_code}; the agent goes on without it"
         return
+    conversation.webhook_answer = data
     variables = data.get("dynamic_variables") or {}
     required, declared = variables_needed  # required: those whose absence fails the conversation
     missing = sorted(declared - set(variables))

@@ -32,6 +32,7 @@ import httpx
 from flask import Response, jsonify, request
 
 from emulators import agent_platform
+from emulators.worlds import Worlds, ended_by
 
 CHECK_TOOL = "check_clone"
 PRESSED_KEY = "1"
@@ -60,6 +61,7 @@ class AgentTesting:
         self._tests: dict[str, dict[str, Any]] = {}
         self._invocations: dict[str, dict[str, Any]] = {}
         self._created_at: dict[str, int] = {}
+        self.worlds: Callable[[], Worlds] = Worlds  # the emulator's switches (emulators/worlds.py)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
         return [
@@ -214,9 +216,15 @@ class Simulation:
         variables = self.test.get("dynamic_variables") or {}
         caller = variables.get("system__caller_id") or "anonymous"
         invite = {"from": f"sip:{caller}@simulation.invalid", "to": "sip:agent@simulation.invalid"}
+        worlds = self.testing.worlds()
         conversation = agent_platform.start(
-            self.agent, invite, self.testing.secret_values(), self.testing.http
+            self.agent if worlds.init_in_testing else _without_webhook(self.agent),
+            invite,
+            self.testing.secret_values(),
+            self.testing.http,
         )
+        if ended_by(worlds, conversation, self.agent):
+            return self.transcript  # the conversation ended before the agent said anything
         conversation.dynamic_variables.update(
             {name: value for name, value in variables.items() if not name.startswith("system__")}
         )
@@ -326,6 +334,14 @@ class Simulation:
         failed = result["status"] == "error"
         outcome = {"result_value": json.dumps(result), "is_error": failed, "result": result}
         self._tool_turn("system", "transfer_to_number", parameters, outcome)
+
+
+def _without_webhook(agent: dict[str, Any]) -> dict[str, Any]:
+    """The agent as a simulation runs it in the world where testing skips conversation-init."""
+    copy = json.loads(json.dumps(agent))
+    overrides = (copy.get("platform_settings") or {}).get("overrides") or {}
+    overrides.pop("enable_conversation_initiation_client_data_from_webhook", None)
+    return copy
 
 
 def _json(text: str) -> Any:

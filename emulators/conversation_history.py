@@ -93,7 +93,22 @@ class ConversationHistory:
                 )
                 entry["transcript"].append(_turn(entry, "agent", None) | {"tool_results": [outcome]})
 
-    def ended(self, conversation_id: str, reason: str) -> None:
+    def failed_at_start(self, conversation_id: str, reason: str) -> None:
+        """The conversation ended before it began (e.g. its initiation answer lacked a variable)."""
+        with self._lock:
+            entry = self._entries.get(conversation_id)
+            if entry is not None:
+                entry.update(status="failed", termination_reason=reason, duration=0, transcript=[])
+
+    def add_turn(self, conversation_id: str, role: str, message: str, **fields: Any) -> None:
+        """A turn of the call other than a webhook tool's: a key press (`source_medium="dtmf"`), a
+        system tool's result."""
+        with self._lock:
+            entry = self._entries.get(conversation_id)
+            if entry is not None:
+                entry["transcript"].append(_turn(entry, role, message) | fields)
+
+    def ended(self, conversation_id: str, reason: str = "Call ended") -> None:
         with self._lock:
             entry = self._entries.get(conversation_id)
             if entry is not None and entry["status"] != "done":
@@ -112,7 +127,10 @@ class ConversationHistory:
         after = int(args.get("call_start_after_unix", 0))
         before = int(args.get("call_start_before_unix", 2**62))
         with self._lock:
-            entries = sorted(self._entries.values(), key=lambda entry: entry["started_at"], reverse=True)
+            # newest first; of two begun in the same second, the later one first
+            entries = sorted(
+                reversed(self._entries.values()), key=lambda entry: entry["started_at"], reverse=True
+            )
             matching = [
                 _summary(entry)
                 for entry in entries

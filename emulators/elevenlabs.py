@@ -18,9 +18,10 @@ Behaviour worth knowing:
 - `voice_add_edit_counter` counts clones; with `max_voice_add_edits` set, a clone past it answers
   400 `voice_add_edit_limit_reached` (a stand-in: ElevenLabs documents the fields, not the refusal).
 - Switch `clones_need_verification` (default off; `configure(clones_need_verification=True)` or
-  `POST /_emulator/config {"clones_need_verification": true}`): every clone is made and answered
-  with `requires_verification: true` (SDK `AddVoiceIvcResponseModel`: "The new voice requires
-  verification before use"). When ElevenLabs asks this of a caller's sample is undocumented; the
+  `POST /_emulator/config {"clones_need_verification": true}`, one of the worlds below): every clone
+  is made and answered with `requires_verification: true` (SDK `AddVoiceIvcResponseModel`: "The new
+  voice requires verification before use"). When ElevenLabs asks this of a caller's sample is
+  undocumented; the
   emulator plays both worlds.
 - Switch `voice_search` (`substring` by default, or `words`): how `search` matches, undocumented at
   ElevenLabs. `words` matches a search only as a whole word of the text (so `warmline-ck_1-` finds
@@ -74,6 +75,13 @@ Behaviour worth knowing:
   `used_by_agent_id` on the tool list, `created_by_user_id` on the test list, eight filters on the
   conversation list) are accepted; an agent summary carries the
   `voice_id` and `updated_at_unix_secs` its model requires (`openapi_check.SDK_REQUIRED`).
+- Worlds (`emulators/worlds.py`): one switch per platform behaviour no document settles (caller ID,
+  the called number, the REFER's answer, a failing conversation-init, unpermitted overrides, agent
+  testing's init, PATCH merging, search lag, DTMF, clones needing verification), set with
+  `POST /_emulator/config {"worlds": {...}}`. By default a conversation-init answer with an override
+  the agent does not permit ends the conversation, as documented (`unpermitted_override`).
+  `POST /_emulator/conversations/<id>/dtmf` presses keys on a call (a user turn with
+  `source_medium: dtmf` in the conversation's history). `warmline elevenlabs probe` uses these.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -94,7 +102,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 import httpx
@@ -102,10 +110,12 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from emulators import agent_platform, agent_testing, conversation_history, openapi_check
+from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
 DEFAULT_AGENT_ID = "agent_warmline_local"
+# The probes' operations the OpenAPI subset does not hold yet (emulators/openapi/): not checked.
 AGENT_PARTS_SCHEMAS = {
     "conversation_config": "ConversationalConfigAPIModel-Input",
     "platform_settings": "AgentPlatformSettingsRequestModel",
@@ -270,7 +280,6 @@ class Emulator:
     ) -> None:
         self.api_key = api_key
         self.lenient_dynamic_variables = lenient_dynamic_variables
-        self.clones_need_verification = clones_need_verification
         self.voice_search = voice_search
         self.clone_latency = clone_latency or CloneLatency.demo()
         self.voice_limit = voice_limit
@@ -291,6 +300,9 @@ class Emulator:
         self._tools: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, dict[str, str]] = {}
         self._conversations: dict[str, agent_platform.Conversation] = {}
+        # emulators/worlds.py: the platform behaviours no document settles
+        self.worlds = Worlds(clones_need_verification=clones_need_verification)
+        self.history = conversation_history.ConversationHistory()
         # The agent's own requests on calls: the conversation-init webhook and its tools.
         self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
         self._server: BaseWSGIServer | None = None
@@ -298,10 +310,10 @@ class Emulator:
         self.agent_testing = agent_testing.AgentTesting(
             self.agent, self.tools, self._secret_values, self._agent_http
         )
-        self.history = conversation_history.ConversationHistory()
         # Every answer of a documented status is checked against the OpenAPI response schemas; one
         # that does not match is answered 500 `emulator_answer_not_documented` instead.
         self.check_answers = check_answers
+        self.agent_testing.worlds = lambda: self.worlds
         self.app = self._create_app()
 
     # ---- running -------------------------------------------------------------------------------
@@ -378,13 +390,13 @@ class Emulator:
             self._records.clear()
             self._voice_add_count = 0
             self.max_voice_add_edits = None
-            self.clones_need_verification = False
             self.voice_search = "substring"
             self.lenient_dynamic_variables = False
             self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
             self._tools.clear()
             self._secrets.clear()
             self._conversations.clear()
+            self.worlds = Worlds()
             self._generation += 1
         self.agent_testing.reset()
         self.history.reset()
@@ -410,7 +422,7 @@ class Emulator:
             if simulated_refer_succeeds is not None:
                 self.agent_testing.simulated_refer_succeeds = simulated_refer_succeeds
             if clones_need_verification is not None:
-                self.clones_need_verification = clones_need_verification
+                self.worlds = replace(self.worlds, clones_need_verification=clones_need_verification)
             if clone_latency is not None:
                 self.clone_latency = clone_latency
             if voice_limit is not None:
@@ -459,6 +471,7 @@ class Emulator:
             ("POST", "/_emulator/sip/inbound", self._control_inbound_call),
             ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
             ("POST", "/_emulator/conversations/<conversation_id>/transfer", self._control_transfer),
+            ("POST", "/_emulator/conversations/<conversation_id>/dtmf", self._control_dtmf),
         ]
         for method, rule, view in routes:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
@@ -620,7 +633,7 @@ class Emulator:
                 )
             self._reserved_slots += 1
             clone_latency = self.clone_latency
-            needs_verification = self.clones_need_verification
+            needs_verification = self.worlds.clones_need_verification
         with self._rng_lock:
             latency = clone_latency.draw(self._rng)
         try:
@@ -655,6 +668,7 @@ class Emulator:
             "description": request.form.get("description"),
             "samples": samples,
             "created_at_unix": int(time.time()),
+            "created_at": time.time(),  # for the search lag (emulators.worlds), never answered
         }
 
     def _list_voices(self) -> Response:
@@ -675,7 +689,8 @@ class Emulator:
         if not token.isdigit():
             return validation_response([f"query: next_page_token: {token!r} is not a token this API gave"])
         with self._lock:
-            cloned = [_cloned_voice_response(voice) for voice in self._voices.values()]
+            seen = _searchable(list(self._voices.values()), search, self.worlds.search_lag_seconds)
+            cloned = [_cloned_voice_response(voice) for voice in seen]
             words = self.voice_search == "words"
         premade = _premade_voices()
         matching = [
@@ -814,9 +829,10 @@ class Emulator:
             return validation_response(problems)
 
         def patch(agent: dict[str, Any]) -> None:
+            merge = _deep_merge if self.worlds.patch_merge == "deep" else _shallow_merge
             for part in AGENT_PARTS_SCHEMAS:
                 if body.get(part) is not None:
-                    agent[part] = _deep_merge(agent.get(part) or {}, body[part])
+                    agent[part] = merge(agent.get(part) or {}, body[part])
             if body.get("name") is not None:
                 agent["name"] = body["name"]
             agent["metadata"]["updated_at_unix_secs"] = int(time.time())
@@ -986,15 +1002,19 @@ class Emulator:
         agent = self.agent(agent_id)
         conversation = agent_platform.start(
             agent,
-            invite,
+            self._invite_as_seen(invite),
             self._secret_values(),
             self._agent_http,
             lenient_variables=self.lenient_dynamic_variables,
         )
-        with self._lock:
-            self._conversations[conversation.conversation_id] = conversation
         self.history.inbound(conversation, agent)
-        return jsonify(conversation.describe())
+        ended = ended_by(self.worlds, conversation, agent)
+        if ended:
+            self.history.failed_at_start(conversation.conversation_id, ended)
+        else:
+            with self._lock:
+                self._conversations[conversation.conversation_id] = conversation
+        return jsonify(conversation.describe() | {"ended": ended})
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
         with self._lock:
@@ -1031,10 +1051,11 @@ class Emulator:
             refer = agent_platform.refer_target(found[1])
         except agent_platform.CallRefused as refused:
             return _detail_response(409, str(refused))
-        answer = (request.get_json(silent=True) or {}).get("refer_answer", 202)
+        answer = (request.get_json(silent=True) or {}).get("refer_answer", self.worlds.refer_answer)
         if not isinstance(answer, int) or not 200 <= answer <= 699:
             return _detail_response(400, "refer_answer must be a SIP status code (200-699)")
         transferred = 200 <= answer < 300
+        self._note_transfer(conversation_id, refer, transferred)
         if transferred:
             with self._lock:
                 self._conversations.pop(conversation_id, None)
@@ -1046,6 +1067,8 @@ class Emulator:
     def _control_config(self) -> Response:
         payload = request.get_json(silent=True) or {}
         try:
+            if "worlds" in payload:
+                self.worlds = self.worlds.changed(payload["worlds"])
             latency = payload.get("clone_latency")
             voice_limit = payload.get("voice_limit")
             self.configure(
@@ -1065,12 +1088,74 @@ class Emulator:
                     "clone_latency": asdict(self.clone_latency),
                     "voice_limit": self.voice_limit,
                     "max_voice_add_edits": self.max_voice_add_edits,
-                    "clones_need_verification": self.clones_need_verification,
                     "voice_search": self.voice_search,
                     "lenient_dynamic_variables": self.lenient_dynamic_variables,
                     "simulated_refer_succeeds": self.agent_testing.simulated_refer_succeeds,
+                    "worlds": self.worlds.describe(),
                 }
             )
+
+    # ---- the probes' endpoints: key presses on a call, the worlds' view of an INVITE ----
+
+    def agent_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._agents)
+
+    def _invite_as_seen(self, invite: dict[str, Any]) -> dict[str, Any]:
+        """The INVITE as the platform reads it in these worlds (caller ID, called number)."""
+        seen = dict(invite)
+        if not self.worlds.caller_id_passed:
+            seen |= {"from": f"sip:{TRUNK_NUMBER}@pbx.invalid", "headers": {}, "caller_id_as": None}
+        if not self.worlds.sip_called_number:
+            seen["to"] = "sip:@sip.rtc.elevenlabs.io"
+        return seen
+
+    def _note_transfer(self, conversation_id: str, refer: dict[str, Any], transferred: bool) -> None:
+        """The transfer's system tool result, in the documented shapes (`TransferToNumberResult*`)."""
+        if transferred:
+            result = {
+                "result_type": "transfer_to_number_sip_success",
+                "status": "success",
+                "transfer_number": refer["destination"],
+            }
+        else:
+            result = {
+                "result_type": "transfer_to_number_error",
+                "status": "error",
+                "error": f"SIP REFER to {refer['destination']} was refused",
+            }
+        outcome = {
+            "type": "system",
+            "request_id": secrets.token_hex(8),
+            "tool_name": "transfer_to_number",
+            "result_value": json.dumps(result),
+            "is_error": not transferred,
+            "tool_has_been_called": True,
+            "result": result,
+        }
+        self.history.add_turn(conversation_id, "agent", "", tool_results=[outcome])
+
+    def _control_dtmf(self, conversation_id: str) -> Response:
+        """The caller presses keys on a call: `{"digits": "1"}`; they reach the agent as a user turn
+        with `source_medium: dtmf`, unless the trunk swallows them (world `dtmf_passed`)."""
+        if self._conversation_and_agent(conversation_id) is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        digits = str((request.get_json(silent=True) or {}).get("digits") or "")
+        if self.worlds.dtmf_passed and digits:
+            self.history.add_turn(conversation_id, "user", digits, source_medium="dtmf")
+        return jsonify({"digits": digits, "reached_agent": self.worlds.dtmf_passed})
+
+
+def _searchable(voices: list[dict[str, Any]], search: str, lag_seconds: float) -> list[dict[str, Any]]:
+    """The voices a search sees: with a search lag, none made in the last `lag_seconds`."""
+    if not search or not lag_seconds:
+        return voices
+    newest = time.time() - lag_seconds
+    return [voice for voice in voices if voice.get("created_at", 0.0) <= newest]
+
+
+def _shallow_merge(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    return {**current, **change}
 
 
 def _corrupted(response: Response, patch: Any) -> Response:

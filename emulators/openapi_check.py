@@ -16,8 +16,9 @@ the copy disagree, the SDK wins: `SDK_QUERY_PARAMETERS` adds the query parameter
 the copy lacks, `SDK_REQUIRED` the answer fields the SDK's models require and the copy lacks (each is
 absent from the copy; a test checks it, so a newer copy shows which to drop).
 docs/local-stack.md lists every such case.
-Fields newer than the OpenAPI copy (`SDK_NEWER_FIELDS`: `conversation.dtmf_input_settings`, from the
-same SDK) are added to the loaded document too, so they are checked like any other.
+Fields and enum values newer than the OpenAPI copy (`SDK_NEWER_FIELDS`:
+`conversation.dtmf_input_settings`; `SDK_ENUM_VALUES`: `source_medium: dtmf`; from the same SDK) are
+added to the loaded document too, so they are checked like any other.
 """
 
 from __future__ import annotations
@@ -80,6 +81,9 @@ DTMF_INPUT_CONFIG = {
         "redact_input": {"type": "boolean", "default": False},
     },
 }
+# schema name -> enum values the SDK 2.78.0 has and the copy lacks (its `ChatSourceMedium` has "dtmf":
+# a key pressed on a phone call, as a transcript entry's `source_medium`).
+SDK_ENUM_VALUES: dict[str, list[str]] = {"ChatSourceMedium": ["dtmf"]}
 SDK_NEWER_FIELDS = {
     "ConversationConfig-Input": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
     "ConversationConfig-Output": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
@@ -106,6 +110,8 @@ def document() -> dict[str, Any]:
     for name, extra in SDK_NEWER_FIELDS.items():
         if name in schemas:
             schemas[name]["properties"] = {**schemas[name].get("properties", {}), **extra}
+    for name, values in SDK_ENUM_VALUES.items():
+        schemas[name]["enum"] = [*schemas[name]["enum"], *values]
     for name, required in SDK_REQUIRED.items():
         schema = merged["components"]["schemas"][name]
         schema["properties"] = {**schema["properties"], **required}

@@ -19,12 +19,12 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
+from warmline.adapters.dynamodb import CLONE, PROFILE, DynamoCloneStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
-from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
+from warmline.consent import MAX_CONSENT_CHARACTERS, ConsentEntry, ConsentEvent, ConsentSource
 from warmline.outcomes import NEEDS_VERIFICATION_CODE
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
@@ -40,10 +40,11 @@ MIN_CONSENT_CHARACTERS = 10
 class Caller:
     number: str
     key: str
+    shown_as: str = ""  # a caller named by key: the masked number their profile keeps (no number)
 
     @property
     def masked(self) -> str:
-        return mask(self.number)
+        return self.shown_as or mask(self.number)
 
 
 def resolve_caller(target: Target, raw: str, what: str = "--caller") -> Caller:
@@ -70,6 +71,7 @@ def register(
 ) -> CallerProfile:
     """Upload checked samples, then record the caller's profile and its entry in the consent log
     (together or not at all); if anything fails, the samples uploaded are deleted again."""
+    consent = bounded_consent(consent)
     store = clone_store(target)
     if store.get_profile(caller.key) is not None:
         raise CliError(
@@ -134,6 +136,16 @@ def checked_consent(consent: str, field: str = "--consent") -> str:
             f"no voice sample without consent: {field} must say who agreed, when and how "
             f'(at least {MIN_CONSENT_CHARACTERS} characters, e.g. "Jane Doe, by phone, 2026-11-24, recorded")'
         )
+    return bounded_consent(consent, field)
+
+
+def bounded_consent(consent: str, field: str = "--consent") -> str:
+    if len(consent) > MAX_CONSENT_CHARACTERS:
+        raise UsageError(
+            f"{field} is {len(consent)} characters, over the {MAX_CONSENT_CHARACTERS}-character limit: "
+            "say who agreed, when and how, and give a reference to where the rest is recorded "
+            "(a ticket, a signed form) instead of the whole text"
+        )
     return consent
 
 
@@ -179,12 +191,12 @@ def add(target: Target, request: AddRequest) -> Caller:
     """Register the caller (see docs/cli.md): a no-op for the same samples, a
     re-registration with --replace, refused for other samples without it."""
     consent = checked_consent(request.consent)
+    caller = resolve_caller(target, request.caller)  # before the audio, which takes seconds to decode
     checked, warnings = checked_audio(request.files)
     for file in checked:
         say(f"  {file.describe()}")
     for warning in warnings:
         warn(warning)
-    caller = resolve_caller(target, request.caller)
     pin_record = new_pin(target, caller, request.pin) if request.pin is not None else None
     existing = clone_store(target).get_profile(caller.key)
     if existing is not None and not request.replace:
@@ -483,11 +495,15 @@ def _elevenlabs(target: Target) -> ElevenLabsClient:
 
 
 def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
+    """Withdraw the caller (`remove_caller`), after the operator confirms."""
+    return remove_caller(target, resolve_caller(target, raw_caller), yes)
+
+
+def remove_caller(target: Target, caller: Caller, yes: bool = False) -> int:
     """Withdraw the caller (`_withdraw`), after the operator confirms. A caller already withdrawn
     has only their leftover clones at ElevenLabs deleted, without a question; one warmline holds
     nothing of is already removed: that is success (remove is idempotent). Clones ElevenLabs could
     not delete now: exit 1, the withdrawal stands and the sweep deletes them."""
-    caller = resolve_caller(target, raw_caller)
     holdings = _holdings(target, caller)
     if not holdings.empty:
         confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
@@ -495,6 +511,86 @@ def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
     if left is not None:
         raise CliError(left)
     return 0
+
+
+# ---- callers named by key, or all of them (teardown: docs/deployment.md, section 10) ----------------
+
+_CALLER_KEY = re.compile(r"ck_[0-9a-f]{32}")
+
+
+def caller_by_key(target: Target, key: str) -> Caller:
+    """A caller named by the key `samples list` shows, for an operator who has no number to give."""
+    if not _CALLER_KEY.fullmatch(key):
+        raise UsageError(
+            f"--key: {key!r} is not a caller key (ck_ and 32 hex digits, as `samples list` shows)"
+        )
+    profile = clone_store(target).get_profile(key)
+    return Caller(
+        "", key, shown_as=profile.masked_number if profile and profile.masked_number else "(no number)"
+    )
+
+
+def remove_by_key(target: Target, key: str, yes: bool = False) -> int:
+    return remove_caller(target, caller_by_key(target, key), yes)
+
+
+def _every_caller_key(target: Target) -> list[str]:
+    """Each caller warmline holds something of: a profile, a clone record that is not the REMOVED
+    marker, or sample objects in the bucket (a registration interrupted before its profile)."""
+    found: dict[str, None] = {}
+    pages = (
+        target.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=target.table,
+            FilterExpression="sk = :profile OR (sk = :clone AND #status <> :removed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":profile": {"S": PROFILE},
+                ":clone": {"S": CLONE},
+                ":removed": {"S": CloneStatus.REMOVED.value},
+            },
+            ProjectionExpression="caller_key",
+        )
+    )
+    for page in pages:
+        found.update(dict.fromkeys(item["caller_key"]["S"] for item in page.get("Items", [])))
+    s3 = target.client("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=target.bucket, Prefix="samples/"):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            found.setdefault(entry["Key"].split("/")[1], None)
+    return sorted(found)
+
+
+def remove_all(target: Target, yes: bool = False) -> int:
+    """Withdraw every caller (`_every_caller_key`) after one question for all of them."""
+    callers = [caller_by_key(target, key) for key in _every_caller_key(target)]
+    if not callers:
+        say(f"{target.description} holds no caller's samples, profile or clone: nothing to remove")
+        return 0
+    named = ", ".join(caller.masked for caller in callers[:5]) + (" …" if len(callers) > 5 else "")
+    confirm(
+        f"Withdraw all {len(callers)} caller(s) of {target.description} ({named}): delete their profiles, "
+        "PINs, clones and every version of their samples?",
+        yes,
+    )
+    left = [caller for caller in callers if not _withdrew_every_voice(target, caller)]
+    say(f"withdrew {len(callers)} caller(s); `warmline samples list` shows none now")
+    if left:
+        raise CliError(
+            f"ElevenLabs kept the clones of {len(left)} caller(s) for now: their withdrawal stands and the "
+            "housekeeping sweep deletes the clones once ElevenLabs answers (or run `samples remove --all` "
+            "again)"
+        )
+    return 0
+
+
+def _withdrew_every_voice(target: Target, caller: Caller) -> bool:
+    holdings = _holdings(target, caller)
+    left = _withdraw(target, caller, holdings)
+    if left is not None:
+        warn(left)
+    return left is None
 
 
 def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
@@ -572,21 +668,37 @@ def legacy_number(raw: str, default_country_code: str) -> str | None:
     return text if len(text.lstrip("+")) >= 3 else None
 
 
+def _old_callers(target: Target, raw_caller: str, caller: Caller) -> list[Caller]:
+    """The caller under each earlier rule that keys them apart from today's: the rule before
+    libphonenumber's, and the number as written (how a national number was keyed while no
+    DefaultCountryCode was set, before such numbers were refused)."""
+    numbers = dict.fromkeys(
+        (legacy_number(raw_caller, target.default_country_code), legacy_number(raw_caller, ""))
+    )
+    secret = target.secret("CallerKeySecret")
+    return [
+        Caller(number, caller_key(number, secret))
+        for number in numbers
+        if number is not None and number != caller.number
+    ]
+
+
 def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
     """Move a caller registered under the old rule to the key the current rule gives their number:
     the samples and the consent move; their old clone is deleted (the next call clones afresh). A
     PIN is bound to the key it was set under, so a caller with one needs `new_pin` (the same PIN,
     asked again)."""
     caller = resolve_caller(target, raw_caller)
-    old_number = legacy_number(raw_caller, target.default_country_code)
-    if old_number is None or old_number == caller.number:
+    olds = _old_callers(target, raw_caller, caller)
+    if not olds:
         say(f"{caller.masked} is keyed the same under both rules ({caller.key}): nothing to do")
         return 0
-    old = Caller(old_number, caller_key(old_number, target.secret("CallerKeySecret")))
     store = clone_store(target)
-    profile = store.get_profile(old.key)
-    if profile is None:
-        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
+    found = [(old, profile) for old in olds if (profile := store.get_profile(old.key)) is not None]
+    if not found:
+        keys = ", ".join(old.key for old in olds)
+        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({keys})")
+    old, profile = found[0]
     if store.get_profile(caller.key) is not None:
         raise CliError(
             f"{caller.masked} is registered under the current rule too ({caller.key}); "

@@ -200,3 +200,20 @@ def test_a_row_that_fails_while_it_is_written_leaves_nothing_behind(stack, voice
         samples.enrol(target, samples.Enrolment(caller, checked, CONSENT, pin))
 
     _nothing_stored(stack)
+
+
+def test_a_row_with_several_problems_names_them_all(stack, local_args, voices, capsys):
+    """The operator fixes a row once, not once per problem."""
+    path = _write_csv(voices / "callers.csv", [("not a number", "missing.wav", "yes", "1234")])
+
+    assert _import(local_args, path) == 2
+
+    [report] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("row 2")]
+    assert report.startswith("row 2: error: number: ")
+    for problem in (
+        "; no voice sample without consent",
+        f"; {voices / 'missing.wav'}: cannot read it",
+        "; pin: ",
+    ):
+        assert problem in report
+    _nothing_stored(stack)

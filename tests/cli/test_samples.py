@@ -67,6 +67,18 @@ def test_add_refuses_without_consent(stack, local_args, tmp_path, capsys):
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
 
 
+def test_add_refuses_a_consent_text_over_the_limit(stack, local_args, tmp_path, capsys):
+    """Consent text is bounded (issue 21, point 2): it is kept twice in the caller's items for good."""
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="Jane Doe agreed " + "x" * 1000) == 2
+
+    err = capsys.readouterr().err
+    assert "1016 characters, over the 1000-character limit" in err and "reference" in err
+    target = target_of(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert target.client("dynamodb").scan(TableName=target.table)["Items"] == []
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="Jane Doe agreed " + "x" * 984) == 0
+
+
 def test_add_refuses_audio_that_is_not_audio(stack, local_args, tmp_path, capsys):
     fake = tmp_path / "voice.mp3"
     fake.write_bytes(b"this is a text file pretending to be an mp3" * 100)
@@ -323,6 +335,21 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
     assert stack.emulator.voices() == []  # the old clone is a likeness too: deleted
     assert main(["samples", "rekey", *local_args, "--caller", written]) == 3
     assert "no caller is registered under the old key" in capsys.readouterr().err
+
+
+def test_rekey_moves_a_caller_registered_as_written_while_no_default_country_was_set(stack, tmp_path, capsys):
+    """Before national numbers were refused, `020 7946 0000` on a stack without DefaultCountryCode
+    was keyed as written; once the operator sets it, rekey moves that caller (issue 21, point 14)."""
+    target = target_of(stack)
+    as_written = samples.Caller("02079460000", caller_key("02079460000", stack.secrets["CallerKeySecret"]))
+    samples.register(target, as_written, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
+    with_country = replace(target, parameters={**target.parameters, "DefaultCountryCode": "44"})
+
+    assert samples.rekey(with_country, "020 7946 0000") == 0
+
+    store = samples.clone_store(target)
+    assert store.get_profile(_key(stack)).sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
+    assert store.get_profile(as_written.key) is None
 
 
 def test_rekey_of_a_number_both_rules_agree_on_does_nothing(stack, local_args, capsys):
