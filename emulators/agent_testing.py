@@ -8,7 +8,11 @@ dynamic variable, so the agent fetches its conversation-initiation data as confi
 its first message; the user presses 1; the agent calls its `check_clone` webhook tool (for real, or
 answered by the test's mock for that tool's id, as `tool_mock_config` selects) and says the answer's
 `say`; when the answer's `next_action` is `transfer_to_agent`, it calls its `transfer_to_number`
-tool (a SIP REFER to the tool's destination). The transcript (`agent_responses`) has the documented
+tool (a SIP REFER to the tool's destination). A text simulation has no SIP dialog, and ElevenLabs
+documents SIP REFER as "only available when using SIP protocol during the conversation": the
+tool call is made (its `params_as_json` names the destination) and its result is an error
+(`transfer_to_number_error`); the switch `simulated_refer_succeeds` plays the kinder world where it
+reports `transfer_to_number_sip_success`. The transcript (`agent_responses`) has the documented
 shape: tool calls, tool results, a SIP transfer's `transfer_number`. A run stays `pending` while its
 conversation runs (in a thread), then is `passed`, or `failed` when a tool call failed. Success
 conditions are not judged (no LLM). Only simulation tests run; any other type fails.
@@ -32,6 +36,7 @@ from emulators.worlds import Worlds, ended_by
 
 CHECK_TOOL = "check_clone"
 PRESSED_KEY = "1"
+NO_SIP_DIALOG = "SIP REFER transfers are only available during a SIP call, not in a simulation"
 
 
 def _not_found(what: str) -> Response:
@@ -49,6 +54,9 @@ class AgentTesting:
         http: httpx.Client,
     ) -> None:
         self.agent, self.tools, self.secret_values, self.http = agent, tools, secret_values, http
+        # Switch: off, a simulation's transfer_to_number (a SIP REFER) fails, as a text conversation
+        # has no SIP dialog; on, it reports SIP success (the emulator's old, kinder world).
+        self.simulated_refer_succeeds = False
         self._lock = threading.Lock()
         self._tests: dict[str, dict[str, Any]] = {}
         self._invocations: dict[str, dict[str, Any]] = {}
@@ -66,6 +74,7 @@ class AgentTesting:
         ]
 
     def reset(self) -> None:
+        self.simulated_refer_succeeds = False
         with self._lock:
             self._tests.clear()
             self._invocations.clear()
@@ -307,6 +316,14 @@ class Simulation:
             result: dict[str, Any] = {"result_type": "transfer_to_number_error", "status": "error"}
             result["error"] = str(refused)
         else:
+            parameters = {"transfer_number": refer["destination"], "reason": refer["condition"]}
+            if not self.testing.simulated_refer_succeeds:
+                # ElevenLabs: a SIP REFER is "only available when using SIP protocol during the
+                # conversation"; a text simulation has no SIP dialog to send it in.
+                error = {"result_type": "transfer_to_number_error", "status": "error", "error": NO_SIP_DIALOG}
+                outcome = {"result_value": json.dumps(error), "is_error": True, "result": error}
+                self._tool_turn("system", "transfer_to_number", parameters, outcome)
+                return
             result = {
                 "result_type": "transfer_to_number_sip_success",
                 "status": "success",

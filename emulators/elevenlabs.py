@@ -29,6 +29,9 @@ Behaviour worth knowing:
 - Switch `lenient_dynamic_variables` (default off, as ElevenLabs documents): a phone conversation
   whose conversation-initiation answer lacks a dynamic variable the agent declares fails at its
   start ("Missing required dynamic variables"); on, it goes on with the placeholders.
+- Switch `simulated_refer_succeeds` (default off): in agent testing, a simulation's
+  transfer_to_number is called but its SIP REFER fails (a text simulation has no SIP dialog); on,
+  it reports `transfer_to_number_sip_success`.
 - Clone latency defaults to `CloneLatency.demo()` (5–30 s scaled by 0.25); tests pass `instant()`.
 - A clone reserves its slot when it arrives, so concurrent clones never exceed `voice_limit`.
 - Faults (`Fault`) match a method and a path prefix and apply to the next `count` matching requests,
@@ -407,6 +410,7 @@ class Emulator:
         clones_need_verification: bool | None = None,
         voice_search: VoiceSearch | None = None,
         lenient_dynamic_variables: bool | None = None,
+        simulated_refer_succeeds: bool | None = None,
     ) -> None:
         if voice_search not in (None, "substring", "words"):
             raise ValueError(f"voice_search is 'substring' or 'words', not {voice_search!r}")
@@ -415,6 +419,8 @@ class Emulator:
                 self.voice_search = voice_search
             if lenient_dynamic_variables is not None:
                 self.lenient_dynamic_variables = lenient_dynamic_variables
+            if simulated_refer_succeeds is not None:
+                self.agent_testing.simulated_refer_succeeds = simulated_refer_succeeds
             if clones_need_verification is not None:
                 self.worlds = replace(self.worlds, clones_need_verification=clones_need_verification)
             if clone_latency is not None:
@@ -1069,9 +1075,10 @@ class Emulator:
                 clone_latency=CloneLatency(**latency) if latency is not None else None,
                 voice_limit=int(voice_limit) if voice_limit is not None else None,
                 max_voice_add_edits=payload.get("max_voice_add_edits", "keep"),
-                clones_need_verification=_optional_bool(payload.get("clones_need_verification")),
+                clones_need_verification=_optional_bool(payload, "clones_need_verification"),
                 voice_search=payload.get("voice_search"),
-                lenient_dynamic_variables=_optional_bool(payload.get("lenient_dynamic_variables")),
+                lenient_dynamic_variables=_optional_bool(payload, "lenient_dynamic_variables"),
+                simulated_refer_succeeds=_optional_bool(payload, "simulated_refer_succeeds"),
             )
         except (TypeError, ValueError) as error:
             return _detail_response(400, str(error))
@@ -1083,6 +1090,7 @@ class Emulator:
                     "max_voice_add_edits": self.max_voice_add_edits,
                     "voice_search": self.voice_search,
                     "lenient_dynamic_variables": self.lenient_dynamic_variables,
+                    "simulated_refer_succeeds": self.agent_testing.simulated_refer_succeeds,
                     "worlds": self.worlds.describe(),
                 }
             )
@@ -1170,10 +1178,11 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return merged
 
 
-def _optional_bool(value: Any) -> bool | None:
+def _optional_bool(payload: dict[str, Any], name: str) -> bool | None:
+    value = payload.get(name)
     if value is None or isinstance(value, bool):
         return value
-    raise ValueError(f"expected true or false, not {value!r}")
+    raise ValueError(f"{name} is true or false, not {value!r}")
 
 
 def _ok(_done: None) -> Response:

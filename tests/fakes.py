@@ -380,6 +380,8 @@ class FakeVoiceProvider:
     clone_seconds: float = 0.0
     max_voice_add_edits: int | None = None
     add_edit_counter: int = 0  # every voice made counts, as at ElevenLabs; deletes give none back
+    requires_verification: bool = False  # every clone is answered requires_verification
+    delete_errors: list[ProviderError] = field(default_factory=list)
 
     def add_voice(self, *, name, samples, description, labels, timeout_seconds) -> AddedVoice:
         self.add_calls.append({"name": name, "samples": samples, "timeout_seconds": timeout_seconds})
@@ -398,9 +400,11 @@ class FakeVoiceProvider:
             raise error
         self.voices.append(voice)
         self.add_edit_counter += 1
-        return AddedVoice(voice.voice_id)
+        return AddedVoice(voice.voice_id, requires_verification=self.requires_verification)
 
     def delete_voice(self, voice_id: str) -> None:
+        if self.delete_errors:
+            raise self.delete_errors.pop(0)
         self.deleted.append(voice_id)
         self.voices = [v for v in self.voices if v.voice_id != voice_id]
 

@@ -59,7 +59,8 @@ def test_selftest_passes_on_a_configured_agent_with_valid_requests(stack, local_
 
     assert code == 0, report
     assert list(steps) == STEPS
-    assert all(step["passed"] for step in steps.values())
+    assert all(steps[step]["passed"] for step in STEPS[:3])
+    assert steps["transfer"]["passed"] is None  # a simulation cannot send the SIP REFER
     assert report["caller"] == "+44******0999"
     assert "cloning / continue_with_default_voice" in steps["check_clone"]["detail"]
     assert TRANSFER_TO in steps["transfer"]["detail"]
@@ -168,7 +169,10 @@ def test_selftest_prints_a_line_per_step(stack, local_args, capsys):
     assert main(["elevenlabs", "selftest", *local_args]) == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in lines] == [f"PASS {step}" for step in STEPS]
+    assert [line.split(":")[0] for line in lines] == [
+        *(f"PASS {step}" for step in STEPS[:3]),
+        "NOT TESTABLE BY SIMULATION transfer",
+    ]
 
 
 def test_selftest_refuses_a_registered_caller_as_its_test_caller(stack, local_args, capsys, tmp_path):
@@ -217,7 +221,7 @@ def test_selftest_fails_the_test_call_when_the_cli_cannot_reach_warmline(stack, 
     code, steps, _report = _selftest(args, capsys)
 
     assert code == 1
-    assert [name for name, step in steps.items() if not step["passed"]] == ["test call"]
+    assert [name for name, step in steps.items() if step["passed"] is False] == ["test call"]
     assert steps["test call"]["detail"] == (
         "warmline is not reachable at http://127.0.0.1:9/api/calls/incoming (ConnectError)"
     )
@@ -264,7 +268,7 @@ def test_selftest_fails_check_clone_when_the_tool_reaches_another_stack(stack, l
         other.server_close()
 
     assert code == 1
-    assert [name for name, step in steps.items() if not step["passed"]] == ["check_clone"]
+    assert [name for name, step in steps.items() if step["passed"] is False] == ["check_clone"]
     assert "this stack recorded no check of the test caller" in steps["check_clone"]["detail"]
 
 

@@ -43,8 +43,10 @@ def test_a_clone_needing_verification_is_deleted_counted_and_never_handed_out(
     capsys.readouterr()
     assert main(["samples", "show", *state_args(local_stack), "--caller", "+442079463601"]) == 0
     shown = capsys.readouterr().out
-    assert "needs_verification" in shown or "requires_verification" in shown
+    assert "error       requires_verification" in shown
     assert "ElevenLabs asked to verify" in shown
+    assert main(["doctor", *state_args(local_stack)]) == 1
+    assert "clone(s) since" in capsys.readouterr().out
 
 
 # ---- check_clone for a caller it cannot read ----------------------------------------------------------

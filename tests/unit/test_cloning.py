@@ -444,3 +444,31 @@ def test_a_last_delivery_fails_its_job_under_the_lease_it_took(
 
     assert worker.fail_after_last_delivery(job, delivery).outcome is Outcome.FAILED
     assert store.clones[CALLER].status is CloneStatus.FAILED
+
+
+def test_a_clone_needing_verification_is_deleted_and_failed_never_ready(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    provider.requires_verification = True
+
+    result = run(job, store, samples, provider, events, clock, settings)
+
+    assert (result.outcome, result.failure_kind) == (Outcome.FAILED, "needs_verification")
+    record = store.clones[CALLER]
+    assert record.status is CloneStatus.FAILED and not record.cloned_voice_id
+    assert record.error_code == "requires_verification"
+    assert provider.voices == [] and provider.deleted == ["voice0001"]
+    assert events.of_type(EventType.CLONE_READY) == []
+
+
+def test_a_clone_needing_verification_whose_delete_failed_is_rechecked_later(
+    registered, job, store, samples, events, clock, settings, queue
+):
+    provider = FakeVoiceProvider(
+        clock=clock, requires_verification=True, delete_errors=[ProviderUnavailable("down", status_code=503)]
+    )
+
+    result = run(job, store, samples, provider, events, clock, settings, queue=queue)
+
+    assert result.outcome is Outcome.FAILED
+    assert queue.jobs == [job]  # the re-check deletes the voice the record does not hold
