@@ -9,6 +9,7 @@ import pytest
 from tests.aws_harness import LambdaContext, event, load_handler_module, with_body
 from tests.integration.test_handlers import run_worker
 from tests.integration.test_observability import log_output  # noqa: F401 (fixture)
+from warmline.callers import mask
 
 CALLER = "+442079460000"
 OTHER = "+442079461111"
@@ -137,3 +138,28 @@ def test_keys_that_do_not_wait_for_a_clone_are_never_reported(handlers, stack):
 
     assert checked["next_action"] == "repeat_menu"
     assert reports(stack) == []
+
+
+def test_a_number_sent_in_an_identifier_is_masked_in_logs_and_stored_references(
+    handlers,
+    stack,
+    capsys,
+    log_output,  # noqa: F811
+):
+    """A phone number in a field that is no number field (3CX's call id, ElevenLabs' call_sid, the
+    tool's conversation id) is masked wherever warmline logs or stores it."""
+    stack.register_caller(CALLER)
+    incoming(handlers, stack, CALLER, "call-+44 20 7946 9999")
+    body = {"caller_id": DID, "called_number": ELEVENLABS_NUMBER, "call_sid": "sid+447700900123"}
+    invoke(handlers["webhook"], stack, "WebhookFunction", with_body(event("conversation_init.json"), body))
+    ev = with_body(
+        event("check_clone.json", pathParameters={"caller_id": DID}),
+        {"pressed_key": "1", "conversation_id": "conv_07700 900456"},
+    )
+    invoke(handlers["ivr_check"], stack, "IvrCheckFunction", ev)
+
+    stored = json.dumps(stack.table_items())
+    written = log_output.getvalue() + capsys.readouterr().out + stored
+    for raw in ("7946 9999", "79469999", "7700900123", "07700 900456", "07700900456"):
+        assert raw not in written
+    assert f"sid{mask('+447700900123')}" in stored and f"conv_{mask('07700900456')}" in stored

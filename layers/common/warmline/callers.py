@@ -94,3 +94,19 @@ def mask(number: str) -> str:
         return prefix + "*" * len(digits)
     head = digits[:2] if len(digits) > 8 else ""
     return prefix + head + "*" * (len(digits) - len(head) - 4) + digits[-4:]
+
+
+# A run of at least 7 digits, perhaps with a leading + and separators: a phone number, maybe.
+_NUMBER_SHAPED = re.compile(r"\+?\d(?:[ ().-]*\d){6,}")
+
+
+def mask_numbers(text: str) -> str:
+    """Every number-shaped run in an identifier masked as `mask` does (`call-+44 20 7946 0000` ->
+    `call-+44******0000`), so a phone number sent in a field that is no number field is not logged
+    or stored. Short numbers (3CX's call ids) stay as they are."""
+
+    def masked(found: re.Match[str]) -> str:
+        run = found.group()
+        return mask(("+" if run.startswith("+") else "") + re.sub(r"\D", "", run))
+
+    return _NUMBER_SHAPED.sub(masked, text)
