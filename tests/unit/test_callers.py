@@ -95,6 +95,11 @@ def test_masking_keeps_the_country_and_the_last_four_digits():
         ("+442079460000", "+44******0000"),
         ("conv_(020) 7946-0000x", "conv_(02*****0000x"),
         ("a1234567b7654321", "a***4567b***4321"),
+        ("00000000-01dc-27dd-cc8a-799100000029", "00000000-01dc-27dd-cc8a-799100000029"),  # a UUID
+        (
+            "conv-+447700900123-00000000-01dc-27dd-cc8a-799100000029",
+            "conv-+44******0123-00000000-01dc-27dd-cc8a-799100000029",
+        ),
     ],
 )
 def test_number_shaped_runs_in_an_identifier_are_masked(identifier, logged):
