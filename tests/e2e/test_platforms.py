@@ -9,6 +9,8 @@ from emulators.caller import EmulatedAgent, Pbx
 from emulators.elevenlabs import Fault
 from warmline_cli.main import main
 
+PIN = "482916"
+
 
 def figures(local_stack):
     response = httpx.get(
@@ -44,10 +46,12 @@ def test_a_trunk_that_passes_the_caller_id_hands_off_to_the_clone_unreported(
 def test_a_trunk_presenting_its_own_number_is_detected_and_tied_to_the_one_call(
     register, make_caller, local_stack
 ):
-    key = register("+44 20 7946 2002")
+    """Tied only for a caller with a PIN, which they type before the clone speaks."""
+    key = register("+44 20 7946 2002", pin=PIN)
     before = caller_id_counts(local_stack)
 
-    outcome = make_caller(pbx=Pbx(did="+441000002002", passes_caller_id=False)).call("+442079462002")
+    caller = make_caller(pbx=Pbx(did="+441000002002", passes_caller_id=False))
+    outcome = caller.call("+442079462002", pin=PIN)
 
     assert outcome.error == "" and set(outcome.statuses) == {200}
     assert outcome.handed_off and outcome.final_voice == "cloned"  # correlated on both legs
@@ -60,19 +64,34 @@ def test_a_trunk_presenting_its_own_number_is_detected_and_tied_to_the_one_call(
 def test_a_second_caller_behind_an_unconfigured_trunk_gets_the_default_voice_never_a_guess(
     register, make_caller, local_stack
 ):
-    register("+44 20 7946 2003")
-    second_key = register("+44 20 7946 2004")
+    register("+44 20 7946 2003", pin=PIN)
+    second_key = register("+44 20 7946 2004", pin=PIN)
     caller = make_caller(pbx=Pbx(did="+441000002003", passes_caller_id=False))
-    assert caller.call("+442079462003").handed_off  # the only call to this number: tied to it
+    assert caller.call("+442079462003", pin=PIN).handed_off  # the only call to this number: tied to it
     before = caller_id_counts(local_stack)
 
-    second = caller.call("+442079462004")  # two calls to the number in the window now
+    second = caller.call("+442079462004", pin=PIN)  # two calls to the number in the window now
 
     assert second.error == "" and set(second.statuses) == {200}
     assert second.final_voice == "default" and not second.handed_off
     assert all(leg["warmline_caller_key"] != second_key for leg in second.conversations)
     not_passed, correlated = caller_id_counts(local_stack)
     assert not_passed == before[0] + 1 and correlated == before[1]
+
+
+def test_a_caller_without_a_pin_behind_an_unconfigured_trunk_is_never_tied_to_their_call(
+    register, make_caller, local_stack
+):
+    """The one recent call to the number proves nothing: anyone calling it then would get the clone."""
+    key = register("+44 20 7946 2005")
+    before = caller_id_counts(local_stack)
+
+    outcome = make_caller(pbx=Pbx(did="+441000002005", passes_caller_id=False)).call("+442079462005")
+
+    assert outcome.error == "" and set(outcome.statuses) == {200}
+    assert outcome.final_voice == "default" and not outcome.handed_off
+    assert all(leg["warmline_caller_key"] != key for leg in outcome.conversations)
+    assert caller_id_counts(local_stack)[1] == before[1]
 
 
 # ---- 2. conversation-init answers whatever ElevenLabs sends -------------------------------------------

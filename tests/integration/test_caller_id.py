@@ -9,11 +9,13 @@ import pytest
 from tests.aws_harness import LambdaContext, event, load_handler_module, with_body
 from tests.integration.test_handlers import run_worker
 from tests.integration.test_observability import log_output  # noqa: F401 (fixture)
+from warmline.callers import mask
 
 CALLER = "+442079460000"
 OTHER = "+442079461111"
 DID = "+442071234567"  # the number the callers dial; also what an unconfigured 3CX trunk presents
 ELEVENLABS_NUMBER = "+442070000001"
+PIN = "482916"
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,9 @@ def conversation_init(handlers, stack, caller_id):
     return invoke(handlers["webhook"], stack, "WebhookFunction", ev)
 
 
-def check_clone(handlers, stack, caller_id, key="1"):
-    ev = with_body(event("check_clone.json", pathParameters={"caller_id": caller_id}), {"pressed_key": key})
+def check_clone(handlers, stack, caller_id, key="1", pin=None):
+    body = {"pressed_key": key, **({"pin": pin} if pin else {})}
+    ev = with_body(event("check_clone.json", pathParameters={"caller_id": caller_id}), body)
     return invoke(handlers["ivr_check"], stack, "IvrCheckFunction", ev)
 
 
@@ -72,7 +75,7 @@ def test_a_caller_whose_number_crossed_the_sip_leg_is_not_reported(handlers, sta
 
 
 def test_the_trunk_number_with_one_recent_call_is_tied_to_that_caller(handlers, stack, capsys, log_output):  # noqa: F811
-    key = stack.register_caller(CALLER)
+    key = stack.register_caller(CALLER, pin=PIN)
     incoming(handlers, stack, CALLER, "3cx-1")
     capsys.readouterr()
 
@@ -93,6 +96,24 @@ def test_the_trunk_number_with_one_recent_call_is_tied_to_that_caller(handlers, 
     assert "442071234567" not in logs and "+44******4567" in logs
 
 
+def test_a_caller_without_a_pin_is_never_tied_to_the_one_call(handlers, stack, emulator):
+    """Anyone calling the number in the window would be handed the clone: without a PIN to type in
+    the call, the company number's conversation stays in the default voice."""
+    key = stack.register_caller(CALLER)
+    incoming(handlers, stack, CALLER, "3cx-1")
+    run_worker(handlers["clone_worker"], stack)
+
+    checked = check_clone(handlers, stack, DID)
+    started = conversation_init(handlers, stack, DID)
+
+    assert checked["next_action"] == "continue_with_default_voice" and checked["cloned_voice_id"] is None
+    assert started["dynamic_variables"].get("warmline_caller_key") != key
+    assert started["conversation_config_override"].get("tts") != {
+        "voice_id": emulator.voices()[0]["voice_id"]
+    }
+    assert [r["M"]["correlated"]["BOOL"] for r in reports(stack)] == [False, False]
+
+
 def test_never_a_guess_between_two_recent_calls(handlers, stack, capsys):
     stack.register_caller(CALLER)
     stack.register_caller(OTHER)
@@ -111,12 +132,12 @@ def test_never_a_guess_between_two_recent_calls(handlers, stack, capsys):
 
 
 def test_check_clone_and_the_re_entry_leg_find_the_clone_through_the_one_call(handlers, stack, emulator):
-    stack.register_caller(CALLER)
+    stack.register_caller(CALLER, pin=PIN)
     incoming(handlers, stack, CALLER, "3cx-1")
     run_worker(handlers["clone_worker"], stack)
     voice_id = emulator.voices()[0]["voice_id"]
 
-    checked = check_clone(handlers, stack, DID)
+    checked = check_clone(handlers, stack, DID, pin=PIN)
     second = conversation_init(handlers, stack, DID)
 
     assert (checked["status"], checked["next_action"]) == ("ready", "transfer_to_agent")
@@ -137,3 +158,28 @@ def test_keys_that_do_not_wait_for_a_clone_are_never_reported(handlers, stack):
 
     assert checked["next_action"] == "repeat_menu"
     assert reports(stack) == []
+
+
+def test_a_number_sent_in_an_identifier_is_masked_in_logs_and_stored_references(
+    handlers,
+    stack,
+    capsys,
+    log_output,  # noqa: F811
+):
+    """A phone number in a field that is no number field (3CX's call id, ElevenLabs' call_sid, the
+    tool's conversation id) is masked wherever warmline logs or stores it."""
+    stack.register_caller(CALLER)
+    incoming(handlers, stack, CALLER, "call-+44 20 7946 9999")
+    body = {"caller_id": DID, "called_number": ELEVENLABS_NUMBER, "call_sid": "sid+447700900123"}
+    invoke(handlers["webhook"], stack, "WebhookFunction", with_body(event("conversation_init.json"), body))
+    ev = with_body(
+        event("check_clone.json", pathParameters={"caller_id": DID}),
+        {"pressed_key": "1", "conversation_id": "conv_07700 900456"},
+    )
+    invoke(handlers["ivr_check"], stack, "IvrCheckFunction", ev)
+
+    stored = json.dumps(stack.table_items())
+    written = log_output.getvalue() + capsys.readouterr().out + stored
+    for raw in ("7946 9999", "79469999", "7700900123", "07700 900456", "07700900456"):
+        assert raw not in written
+    assert f"sid{mask('+447700900123')}" in stored and f"conv_{mask('07700900456')}" in stored

@@ -13,9 +13,11 @@ import struct
 import pytest
 
 from local import dashboard, template
-from tests.aws_harness import ROOT
+from tests.aws_harness import ROOT, event, with_body
 from tests.integration.test_observability import (  # noqa: F401 (fixture)
+    conversation_init,
     handlers,
+    invoke,
     play_calls,
     run_housekeeping,
 )
@@ -94,10 +96,20 @@ def test_the_aws_metrics_on_the_dashboard_and_alarms_are_the_expected_ones():
     } <= names
 
 
+def correlated_call(handlers, stack):  # noqa: F811
+    """A caller with a PIN behind a trunk that presents its own number: tied to their one call."""
+    did, number = "+442071239999", "+442079463333"
+    stack.register_caller(number, pin="482916")
+    call = {"caller": number, "did": did, "call_id": "call-3333"}
+    invoke(handlers["webhook"], stack, "WebhookFunction", with_body(event("incoming_call.json"), call))
+    conversation_init(handlers, stack, did)
+
+
 @pytest.fixture
 def emitted(handlers, stack, emulator, capsys):  # noqa: F811
     capsys.readouterr()
     play_calls(handlers, stack, emulator)
+    correlated_call(handlers, stack)
     run_housekeeping(handlers, stack)  # the scheduled sweep's metrics
     return capsys.readouterr().out
 

@@ -87,7 +87,8 @@ def play_calls(handlers, stack, emulator):
     stack.register_caller(OTHER_CALLER)
     stack.register_caller(PIN_CALLER, pin="482916")
     answers = [incoming(handlers, stack, CALLER)]  # queued
-    # The agent's side sees the company number (caller ID not passed through): correlated to that call.
+    # The agent's side sees the company number (caller ID not passed through): not tied to the one
+    # call, as the caller has no PIN.
     conversation_init(handlers, stack, DIALLED)
     answers.append(incoming(handlers, stack, CALLER))  # deduplicated
     checks = [check_clone(handlers, stack, CALLER)]  # still cloning: ask again
@@ -165,10 +166,10 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         "handoffs": 1,
         "handoffs_completed": 1,  # the re-entry's conversation-init came at once
         "handoffs_lost": 0,
-        # The company number's conversation (tied to the one call), and the PIN caller's check:
-        # that caller never came in through 3CX here.
+        # The company number's conversation (not tied to the one call: that caller has no PIN), and
+        # the PIN caller's check: that caller never came in through 3CX here.
         "caller_id_not_passed_through": 2,
-        "caller_id_correlated": 1,
+        "caller_id_correlated": 0,
         "pin_checks_by_result": {"accepted": 0, "rejected": 1, "missing": 0, "locked": 0},
         "pin_lockouts": 0,
     }

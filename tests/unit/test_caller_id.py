@@ -4,7 +4,7 @@ import pytest
 
 from tests.fakes import FailingEvents, InMemoryCallLog, InMemoryEvents
 from warmline.caller_id import CallerIdCheck, Resolution
-from warmline.clone_state import IncomingNote
+from warmline.clone_state import IncomingNote, PinRecord
 
 CALLER = "ck_" + "a" * 32
 OTHER = "ck_" + "b" * 32
@@ -17,7 +17,10 @@ def calls(store):
     return InMemoryCallLog(store)
 
 
-def note(calls, clock, caller, *, dialled=TRUNK, call_id="3cx-1", seconds_ago=10.0):
+def note(calls, clock, caller, *, dialled=TRUNK, call_id="3cx-1", seconds_ago=10.0, pin=True):
+    """The note of `caller`'s call through 3CX; `pin`: the caller has a PIN (correlation needs one)."""
+    if pin and caller:
+        calls.store.pins[caller] = PinRecord("hmac-sha256:test", set_at_ms=0)
     at_ms = int((clock.now() - seconds_ago) * 1000)
     calls.note(IncomingNote(caller, dialled, call_id, at_ms), expires_at=at_ms // 1000 + 300)
 
@@ -51,6 +54,16 @@ def test_the_number_elevenlabs_was_called_on_counts_as_the_dialled_number(calls,
     found = identify(TRUNK, calls, store, clock, settings, dialled=(ELEVENLABS_NUMBER,))
 
     assert (found.caller_key, found.resolution) == (CALLER, Resolution.CORRELATED)
+
+
+def test_a_caller_without_a_pin_is_never_correlated(calls, store, clock, settings):
+    """The only recent call to the number and a short window prove nothing: whoever calls the same
+    number in that window would be handed that caller's clone. A PIN typed in the call does."""
+    note(calls, clock, CALLER, pin=False)
+
+    found = identify(TRUNK, calls, store, clock, settings)
+
+    assert (found.caller_key, found.resolution) == (TRUNK, Resolution.NOT_PASSED)
 
 
 def test_never_a_guess_between_two_recent_calls(calls, store, clock, settings):

@@ -2,7 +2,14 @@
 
 import pytest
 
-from warmline.callers import InvalidCallerNumber, caller_key, mask, normalise_number, number_from_uri
+from warmline.callers import (
+    InvalidCallerNumber,
+    caller_key,
+    mask,
+    mask_numbers,
+    normalise_number,
+    number_from_uri,
+)
 
 LONDON = "+442079460000"
 
@@ -86,3 +93,22 @@ def test_a_sip_uri_normalises_like_its_number():
 def test_masking_keeps_the_country_and_the_last_four_digits():
     assert mask(LONDON) == "+44******0000"
     assert mask("0000") == "****"
+
+
+@pytest.mark.parametrize(
+    ("identifier", "logged"),
+    [
+        ("CA0f3e2d1c", "CA0f3e2d1c"),  # no run of 7 digits
+        ("3cx-1234", "3cx-1234"),  # 3CX's short call ids stay
+        ("+442079460000", "+44******0000"),
+        ("conv_(020) 7946-0000x", "conv_(02*****0000x"),
+        ("a1234567b7654321", "a***4567b***4321"),
+        ("00000000-01dc-27dd-cc8a-799100000029", "00000000-01dc-27dd-cc8a-799100000029"),  # a UUID
+        (
+            "conv-+447700900123-00000000-01dc-27dd-cc8a-799100000029",
+            "conv-+44******0123-00000000-01dc-27dd-cc8a-799100000029",
+        ),
+    ],
+)
+def test_number_shaped_runs_in_an_identifier_are_masked(identifier, logged):
+    assert mask_numbers(identifier) == logged

@@ -6,8 +6,10 @@ conversation-init and `check_clone` (`system__caller_id`) see the company number
 clone is ever found, and nothing says why. So every incoming call leaves a note for a few minutes
 (`caller_id_window_seconds`), under the caller and under the number dialled, and a caller with no
 such note is reported. When exactly one recent call to the number the caller appears as (or to the
-number ElevenLabs was called on) could be meant, the conversation is correlated to that call's
-caller; between two or more calls it never guesses.
+number ElevenLabs was called on) could be meant, and that call's caller has a PIN, the conversation
+is correlated to that caller (who still gets the clone only after typing the PIN in this call);
+between two or more calls it never guesses, and a caller without a PIN is never correlated: the
+same number and a short window cannot tell them from anyone else calling that number then.
 """
 
 from __future__ import annotations
@@ -104,7 +106,14 @@ class CallerIdCheck:
         if len(recent) == 1:
             [meant] = recent.values()
             key = meant.caller_key or None
-            return IdentifiedCaller(key, Resolution.CORRELATED, self.store.load(key) if key else None, meant)
+            if key is None:
+                return IdentifiedCaller(None, Resolution.CORRELATED, None, meant)
+            meant_state = self.store.load(key)
+            # Only a caller with a PIN: the one recent call to the number in a short window proves
+            # nothing (anyone calling that number then would get the clone); the PIN they must type
+            # in this call before the clone speaks does.
+            if meant_state.pin is not None:
+                return IdentifiedCaller(key, Resolution.CORRELATED, meant_state, meant)
         return IdentifiedCaller(presented_key, Resolution.NOT_PASSED, state)
 
     def note(self, call: IncomingNote) -> None:

@@ -104,3 +104,22 @@ def mask(number: str) -> str:
         return prefix + "*" * len(digits)
     head = digits[:2] if len(digits) > 8 else ""
     return prefix + head + "*" * (len(digits) - len(head) - 4) + digits[-4:]
+
+
+# A run of at least 7 digits, perhaps with a leading + and separators: a phone number, maybe.
+_NUMBER_SHAPED = re.compile(r"\+?\d(?:[ ().-]*\d){6,}")
+# A UUID (ElevenLabs' and 3CX's ids often are) is left whole, whatever digits it happens to hold.
+_UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
+
+
+def mask_numbers(text: str) -> str:
+    """Every number-shaped run in an identifier masked as `mask` does (`call-+44 20 7946 0000` ->
+    `call-+44******0000`), so a phone number sent in a field that is no number field is not logged
+    or stored. Short numbers (3CX's call ids) and UUIDs stay as they are."""
+
+    def masked(found: re.Match[str]) -> str:
+        run = found.group()
+        return mask(("+" if run.startswith("+") else "") + re.sub(r"\D", "", run))
+
+    pieces = _UUID.split(text)  # the UUIDs at the odd indexes
+    return "".join(piece if i % 2 else _NUMBER_SHAPED.sub(masked, piece) for i, piece in enumerate(pieces))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -16,8 +17,11 @@ from pydantic import (
 )
 
 from warmline import __version__
+from warmline.callers import mask_numbers
 
 PrintableText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[\x20-\x7e]*$")]
+# An id another system gives a call or conversation: a phone number sent in one is masked from here on.
+Identifier = Annotated[PrintableText, AfterValidator(mask_numbers)]
 CallerText = Annotated[StrictStr, StringConstraints(max_length=64)]
 
 
@@ -38,7 +42,7 @@ class IncomingCallRequest(BaseModel):
 
     caller: CallerText
     did: PrintableText = ""
-    call_id: PrintableText = ""
+    call_id: Identifier = ""
 
 
 class IncomingCallResponse(BaseModel):
@@ -60,7 +64,7 @@ class ConversationInitRequest(BaseModel):
     caller_id: LenientText = None
     agent_id: LenientText = None
     called_number: LenientText = None
-    call_sid: LenientText = None
+    call_sid: Annotated[LenientText, AfterValidator(lambda text: text and mask_numbers(text))] = None
 
 
 class TtsOverride(BaseModel):
@@ -92,7 +96,7 @@ class CheckCloneRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pressed_key: Annotated[StrictStr, StringConstraints(max_length=8)] | StrictInt | None = None
-    conversation_id: PrintableText = ""
+    conversation_id: Identifier = ""
     pin: Annotated[StrictStr, StringConstraints(max_length=16, pattern=r"^[0-9*# ]*$")] | None = None
 
     @model_validator(mode="before")
