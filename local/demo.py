@@ -104,6 +104,10 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
     )
     outcome = caller.call(DEMO_CALLER)
     print("\n".join(outcome.timeline.lines()) + "\n")
+    _progress(
+        f"the caller pressed 1 {outcome.key_presses} time(s); "
+        f"the agent checked again by itself {outcome.rechecks} time(s)"
+    )
     if args.refuse_refer and not outcome.error:
         return _watch_the_handoff_lost(stack, outcome)
     if outcome.error or not outcome.handed_off:
