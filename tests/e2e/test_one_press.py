@@ -14,12 +14,14 @@ into a fallback; the fallback's clone takes 10 s.
 """
 
 import itertools
+import re
 import time
 
+import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, SimulatedCaller
-from emulators.elevenlabs import CloneLatency
+from emulators.elevenlabs import DEFAULT_AGENT_ID, CloneLatency
 from local import aws
 from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoCloneStore
@@ -110,3 +112,30 @@ def test_a_clone_slower_than_the_greeting_timeout_gives_the_fallback_after_one_p
     assert outcome.final_voice == "default" and not outcome.handed_off
     fallback = _at(outcome, "agent goes on in its own voice")
     assert GREETING_TIMEOUT_SECONDS <= fallback <= GREETING_TIMEOUT_SECONDS + 1.0
+
+
+def test_an_agent_whose_prompt_has_no_recheck_rule_leaves_the_caller_pressing_again(stack, call):
+    """The emulator's agent re-checks only because configure's prompt says so: the menu of an older
+    warmline ("wait for the next key") leaves the caller to press 1 again after each wait."""
+    prompt = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["prompt"]
+    older = re.sub(
+        r"check_again: call check_clone again at once[^;]*;", "check_again: wait for the next key;", prompt
+    )
+    assert older != prompt
+    _set_prompt(stack, older)
+    try:
+        outcome, _, _ = call("+442079463003", clone_seconds=CLONE_READY_AT - QUEUE_SECONDS)
+    finally:
+        _set_prompt(stack, prompt)
+
+    assert outcome.rechecks == 0 and outcome.key_presses >= 2
+    assert outcome.final_voice == "cloned"
+
+
+def _set_prompt(stack, prompt):
+    httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/agents/{DEFAULT_AGENT_ID}",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        json={"conversation_config": {"agent": {"prompt": {"prompt": prompt}}}},
+        timeout=10,
+    ).raise_for_status()
