@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     from emulators.elevenlabs import CloneLatency
 
     latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
+    if args.clone_seconds is not None:
+        latency = CloneLatency(args.clone_seconds, args.clone_seconds)
     _progress(
         f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
         f"{latency.max_seconds * latency.scale:.1f} s"
@@ -65,6 +67,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--realistic",
         action="store_true",
         help="clone in 5-30 s as ElevenLabs does (default: the same range scaled to a quarter)",
+    )
+    parser.add_argument(
+        "--clone-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="every clone takes this long (the original specification's timeline: 16)",
     )
     parser.add_argument("--state-dir", default=".warmline", help="where local.json and the logs go")
     parser.add_argument("--greeting-seconds", type=float, default=4.0, help="how long the greeting plays")
