@@ -13,8 +13,11 @@ fails at once (`failed`: "Missing required dynamic variables: ..."); the switch
 A tool call is made from the agent's own tool configuration: the URL with its path
 parameters filled from dynamic variables (`system__caller_id` …), the body from its schema, secret
 headers from the workspace secrets, and the wait the caller hears (speech first, a sound) from
-`pre_tool_speech`, `tool_call_sound` and `tool_call_sound_behavior`. A transfer is the agent's
-`transfer_to_number` tool: a SIP REFER to its destination.
+`pre_tool_speech`, `tool_call_sound` and `tool_call_sound_behavior`. The agent's LLM follows its
+prompt's re-call rules: a rule `<next_action>: call <tool> again at once` makes it call the tool
+again, with the same arguments and no new input from the caller, when the tool's answer has that
+`next_action` (and only then). A
+transfer is the agent's `transfer_to_number` tool: a SIP REFER to its destination.
 
 Everything here reads the agent as `warmline elevenlabs configure` (or an operator) left it, so the
 local stack's calls go through exactly the configuration a real agent would have.
@@ -34,6 +37,8 @@ import httpx
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0  # ElevenLabs documents none ("a reasonable timeout")
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+MAX_CALLS_PER_TURN = 60  # a runaway re-call rule ends here, as a real agent's turn would at its call limit
+_RECALL_RULE = re.compile(r"\b(\w+): call (\w+) again at once")
 
 
 class CallRefused(Exception):
@@ -212,6 +217,37 @@ def call_tool(
         "caller_heard": heard,
         "silent_wait": not (heard["pre_tool_speech"] or heard["sound"]),
     }
+
+
+def recall_rules(agent: dict[str, Any]) -> dict[str, str]:
+    """The prompt's re-call rules: {next_action: the tool the agent calls again at once}."""
+    prompt = _at(agent, "conversation_config", "agent", "prompt", "prompt") or ""
+    return {action: tool for action, tool in _RECALL_RULE.findall(prompt)}
+
+
+def call_tool_until_answered(
+    conversation: Conversation,
+    agent: dict[str, Any],
+    tool: dict[str, Any],
+    parameters: dict[str, Any],
+    secret_values: dict[str, str],
+    http: httpx.Client,
+) -> dict[str, Any]:
+    """One turn of the agent: the tool call, and each re-call its prompt asks for. The last call's
+    result, with every call (`calls`, each with `started_ms` from the turn's start)."""
+    again = recall_rules(agent)
+    name = tool["tool_config"].get("name")
+    started = time.monotonic()
+    calls: list[dict[str, Any]] = []
+    while len(calls) < MAX_CALLS_PER_TURN:
+        began_ms = round((time.monotonic() - started) * 1000, 1)
+        result = {**call_tool(conversation, tool, parameters, secret_values, http), "started_ms": began_ms}
+        calls.append(result)
+        body = result["body"]
+        action = body.get("next_action") if isinstance(body, dict) else None
+        if result["status"] != 200 or again.get(str(action)) != name:
+            break
+    return {**calls[-1], "calls": calls, "silent_wait": any(call["silent_wait"] for call in calls)}
 
 
 def webhook_tool(agent: dict[str, Any], tools: list[dict[str, Any]], name: Any) -> dict[str, Any] | None:

@@ -1,8 +1,9 @@
 """A simulated caller: plays the phone, 3CX and (without the emulator) the ElevenLabs agent.
 
 One call goes: 3CX's webhook, the SIP INVITE to the agent (whose conversation-init gives the
-greeting), key presses answered by the check_clone tool until it says something other than
-`ask_again`, the transfer back to 3CX and the second INVITE (the re-entry leg in the cloned voice).
+greeting), one press of 1 answered by the check_clone tool, which the agent calls again by itself
+while it answers `check_again` (the caller presses again only if the agent does not), the transfer
+back to 3CX and the second INVITE (the re-entry leg in the cloned voice).
 A caller with a PIN types it when the agent asks for it (conversation-init says
 `warmline_pin_required`), and the agent passes it with every check. Every step is put on the
 caller's timeline, relative to the moment the call reached 3CX.
@@ -23,6 +24,7 @@ warmline and not the emulator's extra hop).
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -36,6 +38,10 @@ from emulators.threecx_flow import CallFlow, FlowResult
 from warmline_cli.api import cfd_project
 
 SECRET_HEADER = "X-Warmline-Secret"
+CHECK_AGAIN = "check_again"
+# One agent turn may re-check until the greeting timeout; a tool call itself waits at most 300 s.
+TURN_TIMEOUT_SECONDS = 330.0
+MAX_RECHECKS = 60  # DirectAgent: as many re-calls in one turn as the emulator's agent makes
 WAIT_HEARD = {
     None: "check_clone is waiting",
     True: "silence while check_clone waits",
@@ -68,7 +74,8 @@ class CallOutcome:
     final_voice: str = ""  # cloned | default | greeting | callback | failed-request
     cloned_voice_id: str = ""
     handed_off: bool = False
-    key_presses: int = 0
+    key_presses: int = 0  # the caller's own presses of 1
+    rechecks: int = 0  # check_clone calls the agent made by itself after a press
     statuses: list[int] = field(default_factory=list)
     webhook_ms: float = 0.0
     greeting_ms: float = 0.0  # call start -> the greeting (or first voice) is chosen
@@ -131,6 +138,8 @@ class AgentTurn:
     body: Any
     conversation_id: str = ""
     silent_wait: bool | None = None  # did the caller wait in silence? None: not known (DirectAgent)
+    # The check_clone calls the agent made after the press by itself: (seconds after the press, answer)
+    rechecks: list[tuple[float, Any]] = field(default_factory=list)
 
 
 class Agent(Protocol):
@@ -173,9 +182,16 @@ class EmulatedAgent:
     ) -> AgentTurn:
         url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/tool-calls"
         parameters = {"pressed_key": key, **({"pin": pin} if pin is not None else {})}
-        result = _json(http.post(url, json={"tool": "check_clone", "parameters": parameters}))
+        result = _json(
+            http.post(
+                url, json={"tool": "check_clone", "parameters": parameters}, timeout=TURN_TIMEOUT_SECONDS
+            )
+        )
+        calls = result.get("calls") or [result]
+        # Each re-check, and the answer that asked for it (whose `say` the agent spoke first).
+        rechecks = [(call["started_ms"] / 1000, asked["body"]) for asked, call in itertools.pairwise(calls)]
         return AgentTurn(
-            result["status"], result["body"], conversation.conversation_id, result["silent_wait"]
+            result["status"], result["body"], conversation.conversation_id, result["silent_wait"], rechecks
         )
 
     def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
@@ -219,8 +235,18 @@ class DirectAgent:
         body = {"pressed_key": key, "conversation_id": conversation.conversation_id}
         if pin is not None:
             body["pin"] = pin
-        response = http.post(url, json=body, headers={SECRET_HEADER: self.agent_secret})
-        return AgentTurn(response.status_code, _json_or_none(response), conversation.conversation_id)
+        pressed = time.monotonic()
+        rechecks: list[tuple[float, Any]] = []
+        while True:  # the prompt's rule: check_again -> call check_clone again at once
+            response = http.post(url, json=body, headers={SECRET_HEADER: self.agent_secret})
+            answer = _json_or_none(response)
+            action = answer.get("next_action") if isinstance(answer, dict) else None
+            if response.status_code != 200 or action != CHECK_AGAIN or len(rechecks) >= MAX_RECHECKS:
+                break
+            rechecks.append((time.monotonic() - pressed, answer))
+        turn = AgentTurn(response.status_code, answer, conversation.conversation_id)
+        turn.rechecks = rechecks
+        return turn
 
     def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
         return self.refer_target
@@ -364,10 +390,11 @@ class SimulatedCaller:
             answered_at = time.monotonic()
             outcome.silent_waits += bool(turn.silent_wait)
             timeline.add(WAIT_HEARD[turn.silent_wait], at=pressed_at)
+            _add_rechecks(outcome, turn, pressed_at)
             checked = turn.body
             action = checked["next_action"]
-            if action == "ask_again":
-                timeline.add(f"still preparing: agent says '{checked['say']}'")
+            if action == CHECK_AGAIN:  # the agent did not check again by itself: the caller presses again
+                timeline.add(f"still preparing: agent says '{checked['say']}' and waits for a key")
                 time.sleep(self.pause_between_presses_seconds)
                 continue
             if action == "transfer_to_agent":
@@ -407,6 +434,14 @@ class SimulatedCaller:
             f"agent speaks in the {outcome.final_voice} voice: '{second['first_message']}' "
             f"(transfer leg {outcome.transfer_ms:.0f} ms: check_clone's answer to the new conversation)"
         )
+
+
+def _add_rechecks(outcome: CallOutcome, turn: AgentTurn, pressed_at: float) -> None:
+    """The agent's own re-checks after the press, on the timeline: each follows a reassurance."""
+    for after, answer in turn.rechecks:
+        outcome.rechecks += 1
+        say = answer.get("say", "") if isinstance(answer, dict) else ""
+        outcome.timeline.add(f"agent says '{say}' and checks again by itself", at=pressed_at + after)
 
 
 def _refused(answer: int) -> str:

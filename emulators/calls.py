@@ -61,6 +61,12 @@ def place_calls(calls: list[PlannedCall], caller: SimulatedCaller, concurrency: 
         return list(pool.map(lambda planned: caller.call(planned.number, uuid.uuid4().hex), calls))
 
 
+def _presses(outcomes: list[CallOutcome]) -> str:
+    """How often the callers who pressed 1 pressed it ({presses: calls}); the target is 1 for each."""
+    counts = Counter(o.key_presses for o in outcomes if o.key_presses)
+    return str(dict(sorted(counts.items()))) if counts else "none"
+
+
 def summary(calls: list[PlannedCall], outcomes: list[CallOutcome]) -> list[str]:
     lines = []
     by_kind: dict[str, list[CallOutcome]] = {}
@@ -72,7 +78,8 @@ def summary(calls: list[PlannedCall], outcomes: list[CallOutcome]) -> list[str]:
         lines.append(
             f"{kind:>9}: {len(group)} calls, final voice {dict(voices)}, "
             f"webhook p50 {webhook[0]:.0f} ms p95 {webhook[1]:.0f} ms, "
-            f"handed off {sum(o.handed_off for o in group)}"
+            f"handed off {sum(o.handed_off for o in group)}, "
+            f"presses per call {_presses(group)}"
         )
     errors = [o.error for o in outcomes if o.error]
     lines.append(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))

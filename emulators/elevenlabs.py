@@ -1022,7 +1022,8 @@ class Emulator:
         return (conversation, self.agent(conversation.agent_id)) if conversation else None
 
     def _control_tool_call(self, conversation_id: str) -> Response:
-        """The agent's LLM calls a tool: `{"tool": name, "parameters": {...}}`."""
+        """The agent's LLM calls a tool: `{"tool": name, "parameters": {...}}`, and calls it again
+        while its prompt's re-call rule matches the answer (agent_platform.call_tool_until_answered)."""
         found = self._conversation_and_agent(conversation_id)
         if found is None:
             return _detail_response(404, f"no conversation {conversation_id}")
@@ -1032,8 +1033,13 @@ class Emulator:
         if tool is None:
             return _detail_response(404, f"the agent has no webhook tool {payload.get('tool')!r}")
         try:
-            result = agent_platform.call_tool(
-                conversation, tool, payload.get("parameters") or {}, self._secret_values(), self._agent_http
+            result = agent_platform.call_tool_until_answered(
+                conversation,
+                agent,
+                tool,
+                payload.get("parameters") or {},
+                self._secret_values(),
+                self._agent_http,
             )
         except agent_platform.CallRefused as refused:
             return _detail_response(400, str(refused))

@@ -35,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     from emulators.elevenlabs import CloneLatency
 
     latency = CloneLatency.realistic() if args.realistic else CloneLatency.demo()
+    if args.clone_seconds is not None:
+        latency = CloneLatency(args.clone_seconds, args.clone_seconds)
     _progress(
         f"warmline demo: one first-time caller, clones taking {latency.min_seconds * latency.scale:.1f}-"
         f"{latency.max_seconds * latency.scale:.1f} s"
@@ -68,6 +70,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--realistic",
         action="store_true",
         help="clone in 5-30 s as ElevenLabs does (default: the same range scaled to a quarter)",
+    )
+    parser.add_argument(
+        "--clone-seconds",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="every clone takes this long (the original specification's timeline: 16)",
     )
     parser.add_argument("--state-dir", default=".warmline", help="where local.json and the logs go")
     parser.add_argument("--greeting-seconds", type=float, default=4.0, help="how long the greeting plays")
@@ -109,6 +118,10 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
     )
     outcome = caller.call(DEMO_CALLER)
     print("\n".join(outcome.timeline.lines()) + "\n")
+    _progress(
+        f"the caller pressed 1 {outcome.key_presses} time(s); "
+        f"the agent checked again by itself {outcome.rechecks} time(s)"
+    )
     if args.refuse_refer and not outcome.error:
         return _watch_the_handoff_lost(stack, outcome)
     if outcome.error or not outcome.handed_off:

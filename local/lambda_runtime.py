@@ -174,12 +174,22 @@ class ExecutionEnvironment:
 class FunctionPool:
     """A function's environments: an idle one is reused, a new one starts while under the cap."""
 
-    def __init__(self, function: Function, environment: dict[str, str], log_path: Path, cap: int):
+    def __init__(
+        self,
+        function: Function,
+        environment: dict[str, str],
+        log_path: Path,
+        cap: int,
+        idle_seconds: float | None = None,
+    ):
         self.function = function
         self.environment = environment
         self.log_path = log_path
         self.cap = cap
+        # Lambda reclaims an environment left idle (for minutes, undocumented); None: never.
+        self.idle_seconds = idle_seconds
         self.idle: list[ExecutionEnvironment] = []
+        self.idle_since: dict[ExecutionEnvironment, float] = {}
         self.live: set[ExecutionEnvironment] = set()
         self.starting = 0
         self.stopped = False
@@ -191,8 +201,9 @@ class FunctionPool:
             while True:
                 if self.stopped:
                     raise EnvironmentFailed("Runtime.Stopped", "the local stack is stopping")
-                if self.idle:
-                    return self.idle.pop(), False
+                warm = self._warm_one()
+                if warm is not None:
+                    return warm, False
                 if len(self.live) + self.starting < self.cap and INIT_SLOTS.acquire(blocking=False):
                     self.starting += 1
                     break
@@ -216,6 +227,17 @@ class FunctionPool:
                 self.starting -= 1
                 self.condition.notify()
 
+    def _warm_one(self) -> ExecutionEnvironment | None:
+        """An idle environment not yet reclaimed (the lock held); the reclaimed ones are stopped."""
+        while self.idle:
+            environment = self.idle.pop()
+            idle_for = time.monotonic() - self.idle_since.pop(environment, time.monotonic())
+            if self.idle_seconds is None or idle_for <= self.idle_seconds:
+                return environment
+            self.live.discard(environment)
+            environment.kill()
+        return None
+
     def provision(self, count: int) -> None:
         """Start `count` environments ahead of any invocation, like Lambda's provisioned concurrency
         (one that fails to start is left out)."""
@@ -232,6 +254,7 @@ class FunctionPool:
                 environment.kill()
                 return
             self.idle.append(environment)
+            self.idle_since[environment] = time.monotonic()
             self.condition.notify()
 
     def discard(self, environment: ExecutionEnvironment) -> None:
@@ -250,6 +273,7 @@ class FunctionPool:
             environments = list(self.live)
             self.live.clear()
             self.idle.clear()
+            self.idle_since.clear()
             self.condition.notify_all()
         for environment in environments:
             environment.kill()
@@ -264,6 +288,7 @@ class LambdaRuntime:
         log_dir: Path,
         environment_overrides: dict[str, str] | None = None,
         http_concurrency: int = DEFAULT_HTTP_CONCURRENCY,
+        idle_seconds: float | None = None,
     ):
         log_dir.mkdir(parents=True, exist_ok=True)
         self.pools: dict[str, FunctionPool] = {}
@@ -274,6 +299,7 @@ class LambdaRuntime:
                 lambda_environment(function, environment_overrides or {}),
                 log_dir / f"{logical_id}.log",
                 cap=max(queue_caps) if queue_caps else http_concurrency,
+                idle_seconds=idle_seconds,
             )
         self._records: list[dict[str, Any]] = []
         self._records_lock = threading.Lock()

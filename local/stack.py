@@ -89,6 +89,9 @@ class StackOptions:
     # Warm environments per function before the gateway opens, like Lambda's provisioned concurrency.
     provisioned: int = 0
     schedule_every: float | None = None  # replaces the period of every `Schedule` event (seconds)
+    # An execution environment idle longer than this is reclaimed (the next call starts cold), as
+    # Lambda does at low traffic; None: kept for the stack's life.
+    idle_reclaim_seconds: float | None = None
 
 
 class LocalStack:
@@ -160,7 +163,11 @@ class LocalStack:
         for function_id in model.functions:  # each run's function logs (and metrics) are its own
             (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
         self.runtime = LambdaRuntime(
-            model.functions, self.logs_dir, self._function_environment(), self.options.http_concurrency
+            model.functions,
+            self.logs_dir,
+            self._function_environment(),
+            self.options.http_concurrency,
+            idle_seconds=self.options.idle_reclaim_seconds,
         )
         if self.options.provisioned:
             self.progress(f"starting {self.options.provisioned} warm execution environment(s) per function")

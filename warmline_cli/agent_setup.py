@@ -55,7 +55,7 @@ SECRET_HEADER = "X-Warmline-Secret"
 TOOL_NAME = "check_clone"
 TOOL_DESCRIPTION = (
     "Call when the caller presses a key while their assistant is being prepared. "
-    "Then say the 'say' field and follow 'next_action'."
+    "Then say the 'say' field and follow 'next_action' (check_again: call it again at once)."
 )
 MIN_TOOL_TIMEOUT_SECONDS = 20
 TOOL_TIMEOUT_MARGIN_SECONDS = 5
@@ -121,7 +121,9 @@ def menu_prompt(handoff_mode: str) -> str:
             "- When the caller presses a key (or says a digit), call check_clone at once with pressed_key "
             "set to that key.",
             '- Say the "say" text of its answer, then follow its "next_action": transfer_to_agent: '
-            f"{READY_STEP.get(handoff_mode, READY_STEP['transfer'])}; ask_again: wait for the next key; "
+            f"{READY_STEP.get(handoff_mode, READY_STEP['transfer'])}; "
+            "check_again: call check_clone again at once with the same pressed_key (and pin), without "
+            "waiting for a key (the caller presses 1 only once); "
             "offer_voicemail: take a message; continue_with_default_voice: carry on helping the caller "
             "yourself; repeat_menu: say the menu again.",
             'If {{warmline_pin_required}} is "yes", ask for the caller\'s PIN on the keypad (ending with #) '

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emulators import openapi_check
+from emulators import agent_platform, openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
 from warmline_cli import agent_setup
 from warmline_cli.main import main
@@ -190,6 +190,17 @@ def test_the_menu_part_of_the_prompt_is_written_once_and_the_rest_is_kept(stack,
     assert _configure(local_args) == 0
     again = stack.emulator.agent()["conversation_config"]["agent"]["prompt"]["prompt"]
     assert again == prompt and again.count(agent_setup.MENU_BEGIN) == 1
+
+
+def test_the_menu_tells_the_agent_to_check_again_by_itself_so_the_caller_presses_once(stack, local_args):
+    assert _configure(local_args) == 0
+
+    # The rule the emulator's agent follows as the real agent's LLM would (emulators/agent_platform.py).
+    assert agent_platform.recall_rules(stack.emulator.agent()) == {"check_again": "check_clone"}
+    tool = stack.emulator.tools()[0]["tool_config"]
+    assert "check_again" in tool["description"]
+    # One check's wait (IvrMaxWaitSeconds, at most 8 s) fits the tool's timeout with room to spare.
+    assert tool["response_timeout_secs"] >= 8 + agent_setup.TOOL_TIMEOUT_MARGIN_SECONDS
 
 
 def test_an_outdated_menu_is_replaced_in_place(stack, local_args):

@@ -22,7 +22,7 @@ CALLER = "+442079460000"  # the number in events/*.json
 OTHER_CALLER = "+442079461111"
 DIALLED = "+442071234567"  # the did in events/incoming_call.json: what 3CX presents when not configured
 PIN_CALLER = "+442079462222"
-QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers ask_again at once
+QUICK_IVR = {"IVR_MAX_WAIT_SECONDS": "0.2"}  # so a check while cloning answers check_again at once
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_metrics_endpoint_figures_match_the_calls_made(handlers, stack, emulator
         ("greeting", True),
     ]
     assert [c["next_action"] for c in checks] == [
-        "ask_again",
+        "check_again",
         "transfer_to_agent",
         "continue_with_default_voice",
         "continue_with_default_voice",

@@ -5,6 +5,7 @@ from tests.unit.conftest import CALLER, ivr_desk
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import EventType
 from warmline.ivr import CheckRequest, IvrStatus, NextAction
+from warmline.outcomes import IvrOutcome
 from warmline.settings import Settings
 
 
@@ -50,7 +51,7 @@ def test_polls_start_near_50ms_and_grow_to_their_cap_of_at_most_250ms(store, eve
 
     answer = check(store, events, clock, settings)
 
-    assert answer.status is IvrStatus.CLONING and answer.next_action is NextAction.ASK_AGAIN
+    assert answer.status is IvrStatus.CLONING and answer.next_action is NextAction.CHECK_AGAIN
     assert clock.sleeps[0] == 0.05
     assert max(clock.sleeps) == settings.ivr_max_poll_seconds <= 0.25
     growing = clock.sleeps[:-1]  # the last sleep is whatever time is left
@@ -132,3 +133,16 @@ def test_the_answer_does_not_fail_when_its_events_cannot_be_stored(store, clock,
     answer = check(store, UnavailableEvents(), clock, settings)
 
     assert answer.status is IvrStatus.READY and answer.next_action is NextAction.TRANSFER_TO_AGENT
+
+
+def test_a_wait_that_ends_before_the_clone_tells_the_agent_to_check_again_without_a_key(
+    store, events, clock, settings
+):
+    store.clones[CALLER] = in_flight(clock)
+
+    answer = check(store, events, clock, settings)
+
+    # One press: the agent calls check_clone again by itself; the caller is reassured, not asked.
+    assert answer.next_action is NextAction.CHECK_AGAIN and answer.outcome is IvrOutcome.ASK_AGAIN
+    assert "press" not in answer.say.lower() and answer.say
+    assert answer.wait_time_ms <= 8000  # the caller hears the agent again within 10 s

@@ -1,8 +1,10 @@
 """The caller pressed a key while the clone is prepared: wait a little for it, then say what next.
 
-The wait is bounded (the agent's tool call times out at 20 s) and reads the clone record with
-strongly consistent reads, polling quickly at first and backing off, so a clone that becomes
-ready is noticed within one poll interval.
+The wait is bounded (at most 8 s: the caller hears the agent again within 10 s) and reads the
+clone record with strongly consistent reads, polling quickly at first and backing off, so a clone
+that becomes ready is noticed within one poll interval. A wait that ends before the clone answers
+`check_again`: the agent reassures the caller and calls check_clone again by itself, so the caller
+presses 1 once, until the clone is ready or the greeting timeout gives the fallback.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class IvrStatus(StrEnum):
 
 class NextAction(StrEnum):
     TRANSFER_TO_AGENT = "transfer_to_agent"
-    ASK_AGAIN = "ask_again"
+    CHECK_AGAIN = "check_again"  # the agent calls check_clone again at once; the caller presses nothing
     OFFER_VOICEMAIL = "offer_voicemail"
     CONTINUE_WITH_DEFAULT_VOICE = "continue_with_default_voice"
     REPEAT_MENU = "repeat_menu"
@@ -45,7 +47,7 @@ class NextAction(StrEnum):
 
 SAY = {
     NextAction.TRANSFER_TO_AGENT: "Your assistant is ready. Connecting you now.",
-    NextAction.ASK_AGAIN: "Still preparing, one moment please. Press 1 again to continue.",
+    NextAction.CHECK_AGAIN: "Still preparing your assistant, one moment please.",
     NextAction.OFFER_VOICEMAIL: "Of course. Please leave your message after the tone.",
     NextAction.CONTINUE_WITH_DEFAULT_VOICE: "Thanks for your patience. Let's carry on together now.",
     NextAction.REPEAT_MENU: "Sorry, I didn't catch that. Press 1 to continue, or 2 to leave a message.",
@@ -88,7 +90,7 @@ class IvrAnswer:
                 else IvrOutcome.HANDOFF_FAILED
             )
         if self.status is IvrStatus.CLONING:
-            return IvrOutcome.ASK_AGAIN if self.next_action is NextAction.ASK_AGAIN else IvrOutcome.TIMEOUT
+            return IvrOutcome.ASK_AGAIN if self.next_action is NextAction.CHECK_AGAIN else IvrOutcome.TIMEOUT
         return IvrOutcome.FAILED if self.status is IvrStatus.FAILED else IvrOutcome.UNAVAILABLE
 
 
@@ -271,7 +273,7 @@ class _Check:
         assert clone is not None
         waited_since_call_start_ms = int(ended * 1000) - clone.call_started_at_ms
         if waited_since_call_start_ms < self.policy.wait.greeting_timeout_seconds * 1000:
-            return IvrAnswer(status, NextAction.ASK_AGAIN, waited_ms)
+            return IvrAnswer(status, NextAction.CHECK_AGAIN, waited_ms)
         data = {
             "threecx_call_id": clone.threecx_call_id,
             "waited_since_call_start_ms": waited_since_call_start_ms,

@@ -31,7 +31,7 @@ class IvrOutcome(StrEnum):
     """What came of one wait for the clone (key 1)."""
 
     READY = "ready"
-    ASK_AGAIN = "ask_again"
+    ASK_AGAIN = "ask_again"  # the wait ended first: the agent checks again (next_action check_again)
     TIMEOUT = "timeout"
     FAILED = "failed"
     UNAVAILABLE = "unavailable"

@@ -59,6 +59,8 @@ class Settings(BaseModel):
     )
     handoff_message: str = "Thanks for waiting. How can I help you today?"
     greeting_timeout_seconds: float = Field(default=35, gt=0)
+    # One check's wait. The template allows at most 8 s (IvrMaxWaitSeconds): with the agent's
+    # reassurance between checks the caller hears it within 10 s; up to 15 s for the bench's original.
     ivr_max_wait_seconds: float = Field(default=8, gt=0, le=15)
     ivr_first_poll_seconds: float = Field(default=0.05, gt=0)
     # The longest pause between reads bounds the lag between READY being written and the IVR

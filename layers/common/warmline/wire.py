@@ -118,7 +118,7 @@ class CheckCloneResponse(BaseModel):
     cloned_voice_id: str | None
     wait_time_ms: int = Field(ge=0)
     next_action: Literal[
-        "transfer_to_agent", "ask_again", "offer_voicemail", "continue_with_default_voice", "repeat_menu"
+        "transfer_to_agent", "check_again", "offer_voicemail", "continue_with_default_voice", "repeat_menu"
     ]
     say: str
     handoff_mode: Literal["transfer", "outbound"] | None = None

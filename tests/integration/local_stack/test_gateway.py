@@ -268,3 +268,21 @@ def test_init_and_result_errors_are_named_as_lambda_names_them(tmp_path):
     }
     assert "a_module_that_is_not_there" in errors["Broken"]["errorMessage"]
     assert "Runtime.HandlerNotFound" in (tmp_path / "logs" / "Missing.log").read_text()
+
+
+def test_an_environment_idle_longer_than_the_idle_time_is_reclaimed_and_the_next_call_starts_cold(tmp_path):
+    """As Lambda does at low traffic: an environment left idle is reclaimed, so the next invocation is
+    a cold start (issue 23: `make bench --idle-between-calls` counts them)."""
+    functions = {"EchoFunction": template.load(FIXTURE_TEMPLATE).functions["EchoFunction"]}
+    runtime = LambdaRuntime(functions, tmp_path / "logs", idle_seconds=0.3)
+    try:
+        first = runtime.invoke("EchoFunction", {})
+        again = runtime.invoke("EchoFunction", {})
+        time.sleep(0.5)
+        after_idle = runtime.invoke("EchoFunction", {})
+        pids_left = runtime.pools["EchoFunction"].pids()
+    finally:
+        runtime.stop()
+    assert (first.cold, again.cold, after_idle.cold) == (True, False, True)
+    assert again.pid == first.pid != after_idle.pid
+    assert pids_left == [after_idle.pid]  # the idle one is gone, not kept beside the new one
