@@ -23,6 +23,13 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	@echo "==> installing the development requirements (about a minute)"
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	@# local/, emulators/ and bench/ are not in the package (pip install . gives the CLI alone): the
+	@# development venv imports them from the repo root, from any working directory.
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "warmline-dev.pth").write_text("$(CURDIR)\n")'
+	@# The audio tests speak with espeak-ng (real speech for the voice-activity check): Debian's package.
+	@command -v espeak-ng >/dev/null || { echo "==> installing espeak-ng (apt-get)"; \
+	  (apt-get update -qq && apt-get install -y -qq espeak-ng) >/dev/null 2>&1 \
+	  || echo "warning: install espeak-ng (apt-get install espeak-ng): tests/cli/test_audio.py speaks with it" >&2; }
 	@touch $@
 
 $(SAM): | $(STAMP)

@@ -5,7 +5,12 @@ ElevenLabs documents (`X-CALLER-ID` if the INVITE has one, else the From header'
 can set that, not `X-` headers), starts a conversation and, when the agent is set to, POSTs the
 conversation-initiation webhook with a SIP-shaped body: `caller_id`, `agent_id`, `called_number`
 and `call_sid` null (a Twilio field). Its answer's overrides apply only where the agent permits
-them. A tool call is made from the agent's own tool configuration: the URL with its path
+them. The answer must hold every dynamic variable the agent declares (its placeholders and every
+`{{name}}` in its prompt, first message or tools, `system__` ones aside): as ElevenLabs documents
+("must contain all dynamic variables defined for the agent"), a conversation whose answer lacks one
+fails at once (`failed`: "Missing required dynamic variables: ..."); the switch
+`lenient_dynamic_variables` plays the kinder world where it goes on with the placeholders.
+A tool call is made from the agent's own tool configuration: the URL with its path
 parameters filled from dynamic variables (`system__caller_id` …), the body from its schema, secret
 headers from the workspace secrets, and the wait the caller hears (speech first, a sound) from
 `pre_tool_speech`, `tool_call_sound` and `tool_call_sound_behavior`. A transfer is the agent's
@@ -17,6 +22,8 @@ local stack's calls go through exactly the configuration a real agent would have
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0  # ElevenLabs documents none ("a reasonable timeout")
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 
 
 class CallRefused(Exception):
@@ -43,6 +51,8 @@ class Conversation:
     webhook_request: dict[str, Any] | None = None  # the body sent to the initiation webhook
     webhook_status: int | None = None  # None: the agent fetches no initiation data
     webhook_problem: str = ""  # why the answer was not used, or what it lacked
+    failed: str = ""  # why the platform ended the conversation at its start ("" while it goes on)
+    webhook_answer: dict[str, Any] | None = None  # the webhook's answer, as it came (emulators.worlds)
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,9 +66,14 @@ def sip_user(uri: str) -> str:
 
 
 def start(
-    agent: dict[str, Any], invite: dict[str, Any], secret_values: dict[str, str], http: httpx.Client
+    agent: dict[str, Any],
+    invite: dict[str, Any],
+    secret_values: dict[str, str],
+    http: httpx.Client,
+    lenient_variables: bool = False,
 ) -> Conversation:
-    """A conversation for an INVITE `{"from", "to", "headers"?, "caller_id_as"?}` to `agent`."""
+    """A conversation for an INVITE `{"from", "to", "headers"?, "caller_id_as"?}` to `agent`;
+    `lenient_variables`: a missing dynamic variable does not fail it (the kinder world)."""
     headers = {name.lower(): value for name, value in (invite.get("headers") or {}).items()}
     caller = headers.get("x-caller-id") or sip_user(invite["from"])
     conversation = Conversation(
@@ -77,6 +92,7 @@ def start(
     conversation.first_message = _at(config, "agent", "first_message") or ""
     placeholders = _at(config, "agent", "dynamic_variables", "dynamic_variable_placeholders") or {}
     conversation.dynamic_variables = dict(placeholders)
+    declared = declared_variables(agent)
     settings = agent.get("platform_settings") or {}
     webhook = _at(settings, "workspace_overrides", "conversation_initiation_client_data_webhook")
     if webhook and _at(settings, "overrides", "enable_conversation_initiation_client_data_from_webhook"):
@@ -87,7 +103,10 @@ def start(
             "called_number": conversation.system["system__called_number"],
             "call_sid": None,
         }
-        _fetch_initiation_data(conversation, webhook, body, settings, placeholders, secret_values, http)
+        expected = set() if lenient_variables else declared
+        _fetch_initiation_data(
+            conversation, webhook, body, settings, (expected, declared), secret_values, http
+        )
     return conversation
 
 
@@ -96,7 +115,7 @@ def _fetch_initiation_data(
     webhook: dict[str, Any],
     body: dict[str, Any],
     settings: dict[str, Any],
-    placeholders: dict[str, Any],
+    variables_needed: tuple[set[str], set[str]],
     secret_values: dict[str, str],
     http: httpx.Client,
 ) -> None:
@@ -119,10 +138,17 @@ def _fetch_initiation_data(
     if response.status_code != 200 or not isinstance(data, dict):
         conversation.webhook_problem = f"answered {response.status_code}; the agent goes on without it"
         return
+    conversation.webhook_answer = data
     variables = data.get("dynamic_variables") or {}
-    missing = sorted(set(placeholders) - set(variables))
+    required, declared = variables_needed  # required: those whose absence fails the conversation
+    missing = sorted(declared - set(variables))
     if missing:
         conversation.webhook_problem = f"dynamic variables missing: {', '.join(missing)}"
+    if required - set(variables):
+        conversation.failed = (
+            f"Missing required dynamic variables: {', '.join(sorted(required - set(variables)))}"
+        )
+        return
     conversation.dynamic_variables.update(variables)
     allowed = _at(settings, "overrides", "conversation_config_override") or {}
     override = data.get("conversation_config_override") or {}
@@ -130,6 +156,15 @@ def _fetch_initiation_data(
         conversation.voice_id = override["tts"]["voice_id"]
     if _at(override, "agent", "first_message") and _at(allowed, "agent", "first_message"):
         conversation.first_message = override["agent"]["first_message"]
+
+
+def declared_variables(agent: dict[str, Any]) -> set[str]:
+    """The dynamic variables an agent declares: its placeholders and every `{{name}}` in its
+    conversation config (prompt, first message, tools' texts), less the platform's `system__` ones."""
+    config = agent.get("conversation_config") or {}
+    placeholders = _at(config, "agent", "dynamic_variables", "dynamic_variable_placeholders") or {}
+    named = set(placeholders) | set(_PLACEHOLDER.findall(json.dumps(config)))
+    return {name for name in named if not name.startswith("system__")}
 
 
 def call_tool(

@@ -28,6 +28,7 @@ import httpx
 from flask import Response, jsonify, request
 
 from emulators import agent_platform
+from emulators.worlds import Worlds, ended_by
 
 CHECK_TOOL = "check_clone"
 PRESSED_KEY = "1"
@@ -51,11 +52,15 @@ class AgentTesting:
         self._lock = threading.Lock()
         self._tests: dict[str, dict[str, Any]] = {}
         self._invocations: dict[str, dict[str, Any]] = {}
+        self._created_at: dict[str, int] = {}
+        self.worlds: Callable[[], Worlds] = Worlds  # the emulator's switches (emulators/worlds.py)
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
         return [
             ("POST", "/v1/convai/agent-testing/create", self._create),
             ("DELETE", "/v1/convai/agent-testing/<test_id>", self._delete),
+            ("GET", "/v1/convai/agent-testing", self._list),
+            ("GET", "/v1/convai/agent-testing/<test_id>", self._get),
             ("POST", "/v1/convai/agents/<agent_id>/run-tests", self._run),
             ("GET", "/v1/convai/test-invocations/<invocation_id>", self._invocation),
         ]
@@ -64,6 +69,7 @@ class AgentTesting:
         with self._lock:
             self._tests.clear()
             self._invocations.clear()
+            self._created_at.clear()
 
     def tests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -73,10 +79,39 @@ class AgentTesting:
         test = {"type": "llm", **(request.get_json(silent=True) or {}), "id": secrets.token_hex(10)}
         with self._lock:
             self._tests[test["id"]] = test
+            self._created_at[test["id"]] = int(time.time())
         return jsonify({"id": test["id"]})
+
+    def _get(self, test_id: str) -> Response:
+        with self._lock:
+            test = json.loads(json.dumps(self._tests.get(test_id)))
+        return jsonify(test) if test else _not_found(f"Test {test_id}")
+
+    def _list(self) -> Response:
+        """Oldest first; `search` in the name, `types`, `page_size` (at most 100), `cursor`."""
+        page_size = int(request.args.get("page_size", 30))
+        search = (request.args.get("search") or "").lower()
+        types = request.args.getlist("types")
+        cursor = request.args.get("cursor") or "0"
+        start = int(cursor) if cursor.isdigit() else 0
+        with self._lock:
+            matching = [
+                _summary(test, self._created_at[test["id"]])
+                for test in self._tests.values()
+                if search in test.get("name", "").lower() and (not types or test["type"] in types)
+            ]
+        has_more = start + page_size < len(matching)
+        return jsonify(
+            {
+                "tests": matching[start : start + page_size],
+                "has_more": has_more,
+                "next_cursor": str(start + page_size) if has_more else None,
+            }
+        )
 
     def _delete(self, test_id: str) -> Response:
         with self._lock:
+            self._created_at.pop(test_id, None)
             if self._tests.pop(test_id, None) is None:
                 return _not_found(f"Test {test_id}")
         return jsonify({})
@@ -130,6 +165,18 @@ class AgentTesting:
             )
 
 
+def _summary(test: dict[str, Any], created_at: int) -> dict[str, Any]:
+    access = {"is_creator": True, "creator_name": "emulator", "creator_email": "emulator@example.invalid"}
+    return {
+        "id": test["id"],
+        "name": test.get("name", ""),
+        "access_info": access | {"role": "admin"},
+        "created_at_unix_secs": created_at,
+        "last_updated_at_unix_secs": created_at,
+        "type": test["type"],
+    }
+
+
 def _pending_run(invocation_id: str, agent_id: str, test: dict[str, Any]) -> dict[str, Any]:
     return {
         "test_run_id": secrets.token_hex(10),
@@ -160,9 +207,15 @@ class Simulation:
         variables = self.test.get("dynamic_variables") or {}
         caller = variables.get("system__caller_id") or "anonymous"
         invite = {"from": f"sip:{caller}@simulation.invalid", "to": "sip:agent@simulation.invalid"}
+        worlds = self.testing.worlds()
         conversation = agent_platform.start(
-            self.agent, invite, self.testing.secret_values(), self.testing.http
+            self.agent if worlds.init_in_testing else _without_webhook(self.agent),
+            invite,
+            self.testing.secret_values(),
+            self.testing.http,
         )
+        if ended_by(worlds, conversation, self.agent):
+            return self.transcript  # the conversation ended before the agent said anything
         conversation.dynamic_variables.update(
             {name: value for name, value in variables.items() if not name.startswith("system__")}
         )
@@ -264,6 +317,14 @@ class Simulation:
         failed = result["status"] == "error"
         outcome = {"result_value": json.dumps(result), "is_error": failed, "result": result}
         self._tool_turn("system", "transfer_to_number", parameters, outcome)
+
+
+def _without_webhook(agent: dict[str, Any]) -> dict[str, Any]:
+    """The agent as a simulation runs it in the world where testing skips conversation-init."""
+    copy = json.loads(json.dumps(agent))
+    overrides = (copy.get("platform_settings") or {}).get("overrides") or {}
+    overrides.pop("enable_conversation_initiation_client_data_from_webhook", None)
+    return copy
 
 
 def _json(text: str) -> Any:

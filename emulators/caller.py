@@ -7,11 +7,15 @@ A caller with a PIN types it when the agent asks for it (conversation-init says
 `warmline_pin_required`), and the agent passes it with every check. Every step is put on the
 caller's timeline, relative to the moment the call reached 3CX.
 
-The simulated 3CX (`Pbx`) builds the INVITE as a real one does from its trunk's outbound
-parameters: with "From: User Part" set to OriginatorCallerID it presents the caller's number
-(`passes_caller_id`), by default it presents the trunk's own number. It takes the agent's SIP
-REFER (`refer_answer` 202), or refuses it as a trunk without in-dialog REFER does (403): then no
-re-entry leg comes and the caller stays in the greeting. The agent is the emulator's
+The simulated 3CX (`Pbx`) routes each call by the Call Flow Designer project `warmline 3cx flow`
+writes (emulators/threecx_flow.py runs it): the flow's Web Service REST component is the webhook,
+and its Transfer to the agent's number (`elevenlabs_number`) places the call on the trunk; a
+non-200 answer or an unreachable webhook reaches the agent too, as the flow says. It builds the
+INVITE as a real one does from its trunk's outbound parameters: with "From: User Part" set to
+OriginatorCallerID it presents the caller's number (`passes_caller_id`), by default it presents the
+trunk's own number. It takes the agent's SIP REFER (`refer_answer` 202), or refuses it as a trunk
+without in-dialog REFER does (403): then no re-entry leg comes and the caller stays in the greeting.
+The agent is the emulator's
 (`EmulatedAgent`: it calls warmline as the configured agent would), or played here (`DirectAgent`,
 for an ElevenLabs-compatible server of your own and for the benchmark, whose figures measure
 warmline and not the emulator's extra hop).
@@ -19,6 +23,7 @@ warmline and not the emulator's extra hop).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +32,8 @@ from typing import Any, Protocol
 import httpx
 
 from emulators.agent_platform import sip_user
+from emulators.threecx_flow import CallFlow, FlowResult
+from warmline_cli.api import cfd_project
 
 SECRET_HEADER = "X-Warmline-Secret"
 WAIT_HEARD = {
@@ -58,7 +65,7 @@ class CallOutcome:
     caller: str
     call_id: str
     timeline: Timeline
-    final_voice: str = ""  # cloned | default | failed-request
+    final_voice: str = ""  # cloned | default | greeting | callback | failed-request
     cloned_voice_id: str = ""
     handed_off: bool = False
     key_presses: int = 0
@@ -89,9 +96,18 @@ class Pbx:
     def accepts_refer(self) -> bool:
         return 200 <= self.refer_answer < 300
 
-    def incoming_body(self, number: str, call_id: str) -> dict[str, str]:
-        """The Web Service REST component's Content: session.ani, session.did, session.callid."""
-        return {"caller": number, "did": self.did, "call_id": call_id}
+    def session(self, number: str, call_id: str) -> dict[str, str]:
+        """The call flow's session variables (session.dnis is the app's own extension)."""
+        return {
+            "session.ani": number,
+            "session.did": self.did,
+            "session.callid": call_id,
+            "session.dnis": "810",
+        }
+
+    def call_flow(self, incoming_call_url: str, threecx_secret: str) -> CallFlow:
+        """The app on the DID's inbound route: the project `warmline 3cx flow` writes for this PBX."""
+        return CallFlow(cfd_project(incoming_call_url, threecx_secret, self.elevenlabs_number))
 
     def invite(self, number: str) -> dict[str, Any]:
         """The INVITE on the trunk to ElevenLabs, for the first leg and the re-entry leg alike."""
@@ -142,6 +158,8 @@ class EmulatedAgent:
         if self.agent_id:
             payload["agent_id"] = self.agent_id
         conversation = _json(http.post(f"{self.emulator_url}/_emulator/sip/inbound", json=payload))
+        if conversation.get("failed"):
+            raise _CallBroken(f"the agent's conversation failed: {conversation['failed']}")
         initiation = {
             "dynamic_variables": conversation["dynamic_variables"],
             "voice_id": conversation["voice_id"],
@@ -240,10 +258,11 @@ class SimulatedCaller:
         )
         if self.agent is None:
             self.agent = DirectAgent(self.endpoints, self.agent_secret, self.pbx.refer_target)
+        self._flow = self.pbx.call_flow(self.endpoints["IncomingCall"], self.threecx_secret)
 
     def __getstate__(self) -> dict[str, Any]:
         # Picklable for a caller process of its own: the HTTP client is made again there.
-        return {name: value for name, value in self.__dict__.items() if name != "_http"}
+        return {name: value for name, value in self.__dict__.items() if name not in ("_http", "_flow")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -272,16 +291,18 @@ class SimulatedCaller:
 
     def _play(self, http: httpx.Client, outcome: CallOutcome, pin: str | None) -> None:
         timeline = outcome.timeline
-        response = http.post(
-            self.endpoints["IncomingCall"],
-            json=self.pbx.incoming_body(outcome.caller, outcome.call_id),
-            headers={SECRET_HEADER: self.threecx_secret},
+        routed = self._flow.run(self.pbx.session(outcome.caller, outcome.call_id), http)
+        self._webhook_answer(outcome, routed)
+        if routed.action == "disconnect":
+            outcome.final_voice = "callback"
+            timeline.add("3CX hangs up, freeing the line for the agent's call back")
+            return
+        if routed.destination != self.pbx.elevenlabs_number:
+            raise _CallBroken(f"3CX transferred the call to {routed.destination}, not to the agent")
+        timeline.add(
+            f"3CX transfers the call to the agent's number {routed.destination} "
+            f"(flow: {' > '.join(routed.steps)})"
         )
-        outcome.statuses.append(response.status_code)
-        if response.status_code != 200:
-            raise _CallBroken(f"calls/incoming answered {response.status_code}: {response.text[:200]}")
-        outcome.webhook_ms = (time.monotonic() - timeline.started) * 1000
-        timeline.add(f"webhook answered ({_describe_incoming(response.json())})")
 
         start = self._start(http, outcome)
         outcome.greeting_ms = (time.monotonic() - timeline.started) * 1000
@@ -305,6 +326,19 @@ class SimulatedCaller:
                 "agent asks for the caller's PIN; " + ("caller types it" if pin else "caller types none")
             )
         self._wait_for_clone(http, outcome, start, typed)
+
+    def _webhook_answer(self, outcome: CallOutcome, routed: FlowResult) -> None:
+        """What the flow's Web Service REST component got from warmline, on the caller's timeline."""
+        rest = routed.rest_calls[0]
+        outcome.webhook_ms = (rest.answered_at - outcome.timeline.started) * 1000
+        if rest.status is None:
+            outcome.timeline.add(f"webhook unreachable ({rest.error}): the Error Handler flow runs")
+            return
+        outcome.statuses.append(rest.status)
+        if rest.status != 200:
+            outcome.timeline.add(f"webhook answered {rest.status}: {rest.content[:200]}")
+            return
+        outcome.timeline.add(f"webhook answered ({_describe_incoming(json.loads(rest.content))})")
 
     def _start(self, http: httpx.Client, outcome: CallOutcome) -> AgentTurn:
         assert self.agent is not None

@@ -50,8 +50,9 @@ def prepare(state: dict[str, Any], calls: list[PlannedCall], caller: SimulatedCa
     with ThreadPoolExecutor(max_workers=8) as pool:
         for outcome in pool.map(caller.call, repeaters):
             if outcome.final_voice != "cloned":
+                last = outcome.timeline.lines()[-1].strip() if outcome.timeline.entries else ""
                 raise RuntimeError(
-                    f"could not prepare a repeat caller: {outcome.error or outcome.final_voice}"
+                    f"could not prepare a repeat caller: {outcome.error or outcome.final_voice} ({last})"
                 )
 
 

@@ -10,11 +10,25 @@ Behaviour worth knowing:
 - Premade voices (`PREMADE_VOICES`) are listed and readable, use no slot, and cannot be deleted
   (DELETE answers 400 `voice_not_deletable`). An unknown voice answers 400 `voice_not_found`, as
   ElevenLabs has (it has also answered 404 and 400 `voice_does_not_exist`).
-- `GET /v2/voices` searches (`search`, in name, description, labels and category) and pages
+- `GET /v2/voices` filters by `category` and `voice_type` (`personal`, `non-default` and
+  `non-community` take in the account's cloned voices; `default` and `non-community` the premade
+  ones), searches (`search`, in name, description, labels and category) and pages
   (`page_size` at most 100, `next_page_token`); its first page also carries the premade voices.
   `GET /v1/voices` lists everything at once (ElevenLabs' stops working past 500 voices).
 - `voice_add_edit_counter` counts clones; with `max_voice_add_edits` set, a clone past it answers
   400 `voice_add_edit_limit_reached` (a stand-in: ElevenLabs documents the fields, not the refusal).
+- Switch `clones_need_verification` (default off; `configure(clones_need_verification=True)` or
+  `POST /_emulator/config {"clones_need_verification": true}`, one of the worlds below): every clone
+  is made and answered with `requires_verification: true` (SDK `AddVoiceIvcResponseModel`: "The new
+  voice requires verification before use"). When ElevenLabs asks this of a caller's sample is
+  undocumented; the
+  emulator plays both worlds.
+- Switch `voice_search` (`substring` by default, or `words`): how `search` matches, undocumented at
+  ElevenLabs. `words` matches a search only as a whole word of the text (so `warmline-ck_1-` finds
+  nothing), as a full-text index would; warmline's look-ups must not depend on either.
+- Switch `lenient_dynamic_variables` (default off, as ElevenLabs documents): a phone conversation
+  whose conversation-initiation answer lacks a dynamic variable the agent declares fails at its
+  start ("Missing required dynamic variables"); on, it goes on with the placeholders.
 - Clone latency defaults to `CloneLatency.demo()` (5–30 s scaled by 0.25); tests pass `instant()`.
 - A clone reserves its slot when it arrives, so concurrent clones never exceed `voice_limit`.
 - Faults (`Fault`) match a method and a path prefix and apply to the next `count` matching requests,
@@ -37,7 +51,34 @@ Behaviour worth knowing:
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
   transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
-- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted user.
+- Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted
+  user; tests are listed (`GET /v1/convai/agent-testing`) and read (`GET .../agent-testing/{id}`).
+- Agents are also created (`POST /v1/convai/agents/create`, over the factory settings, so a new agent
+  has a voice), listed (`GET /v1/convai/agents`, newest first, `search`, `page_size`, `cursor`) and
+  deleted (204). A tool an agent uses is deleted only with `force=true`, which takes it out of the agent.
+- Conversation history (`emulators/conversation_history.py`): every call the emulator plays or places
+  (inbound SIP, outbound sip-trunk and twilio) is listed and readable with its `phone_call`, transcript
+  and initiation data (the voice and first message the initiation webhook set, its variables).
+- Every answer of a status the OpenAPI documents for its operation is checked against that response
+  schema (`check_answers`, on by default); an answer that does not match becomes a 500
+  `emulator_answer_not_documented` naming the problems, so a shape cannot drift unnoticed. Injected
+  `status` and `body` faults are not checked (they are meant to be undocumented); a `corrupt` fault
+  (the real work, then `body` merged into the answer as an RFC 7386 merge patch) is.
+- The official `elevenlabs` SDK (2.78.0) judges the emulator (tests/integration/test_official_client.py).
+  Where it and the OpenAPI copy disagree, it wins: the multipart `labels=null` it sends for unset
+  labels is taken (ElevenLabs takes it); the query parameters it sends that the copy lacks
+  (`openapi_check.SDK_QUERY_PARAMETERS`: `force` on DELETE agent,
+  `include_procedure_generated_workflow_elements` on GET/PATCH agent, `tags` on the agent list,
+  `used_by_agent_id` on the tool list, `created_by_user_id` on the test list, eight filters on the
+  conversation list) are accepted; an agent summary carries the
+  `voice_id` and `updated_at_unix_secs` its model requires (`openapi_check.SDK_REQUIRED`).
+- Worlds (`emulators/worlds.py`): one switch per platform behaviour no document settles (caller ID,
+  the called number, the REFER's answer, a failing conversation-init, unpermitted overrides, agent
+  testing's init, PATCH merging, search lag, DTMF, clones needing verification), set with
+  `POST /_emulator/config {"worlds": {...}}`. By default a conversation-init answer with an override
+  the agent does not permit ends the conversation, as documented (`unpermitted_override`).
+  `POST /_emulator/conversations/<id>/dtmf` presses keys on a call (a user turn with
+  `source_medium: dtmf` in the conversation's history). `warmline elevenlabs probe` uses these.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -50,6 +91,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import secrets
 import signal
 import string
@@ -57,18 +99,20 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Literal
 
 import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulators import agent_platform, agent_testing, openapi_check
+from emulators import agent_platform, agent_testing, conversation_history, openapi_check
+from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
 DEFAULT_AGENT_ID = "agent_warmline_local"
+# The probes' operations the OpenAPI subset does not hold yet (emulators/openapi/): not checked.
 AGENT_PARTS_SCHEMAS = {
     "conversation_config": "ConversationalConfigAPIModel-Input",
     "platform_settings": "AgentPlatformSettingsRequestModel",
@@ -135,8 +179,12 @@ class CloneLatency:
 
 
 TRICKLE_BYTES = 100
-FaultKind = Literal["status", "hang", "after_effect_status", "body", "trickle"]
+FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt", "trickle"]
 BodyStyle = Literal["status", "code", "list", "text"]
+VoiceSearch = Literal["substring", "words"]
+# GET /v2/voices voice_type values that take in the account's own cloned voices / the premade ones.
+OWN_VOICE_TYPES = (None, "personal", "non-default", "non-community")
+PREMADE_VOICE_TYPES = (None, "default", "non-community")
 
 
 @dataclass
@@ -155,12 +203,14 @@ class Fault:
     seconds: float = 0.0
     count: int = 1
     always: bool = False
-    body: Any = None  # kind `body`: answer `status` with this JSON value, whatever was asked
+    # kind `body`: answer `status` with this JSON value, whatever was asked; kind `corrupt`: do the
+    # real work and merge this JSON object into the answer (RFC 7386: null removes a key)
+    body: Any = None
     # kind `trickle`: answer `status` with `body`, after TRICKLE_BYTES of blank padding sent one byte
     # every `seconds` (each read gets data in time; the whole answer takes far longer)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status", "body", "trickle"):
+        if self.kind not in ("status", "hang", "after_effect_status", "body", "corrupt", "trickle"):
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -220,8 +270,14 @@ class Emulator:
         voice_limit: int = 30,
         max_voice_add_edits: int | None = None,
         seed: int | None = None,
+        check_answers: bool = True,
+        clones_need_verification: bool = False,
+        voice_search: VoiceSearch = "substring",
+        lenient_dynamic_variables: bool = False,
     ) -> None:
         self.api_key = api_key
+        self.lenient_dynamic_variables = lenient_dynamic_variables
+        self.voice_search = voice_search
         self.clone_latency = clone_latency or CloneLatency.demo()
         self.voice_limit = voice_limit
         self.max_voice_add_edits = max_voice_add_edits
@@ -241,6 +297,9 @@ class Emulator:
         self._tools: dict[str, dict[str, Any]] = {}
         self._secrets: dict[str, dict[str, str]] = {}
         self._conversations: dict[str, agent_platform.Conversation] = {}
+        # emulators/worlds.py: the platform behaviours no document settles
+        self.worlds = Worlds(clones_need_verification=clones_need_verification)
+        self.history = conversation_history.ConversationHistory()
         # The agent's own requests on calls: the conversation-init webhook and its tools.
         self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
         self._server: BaseWSGIServer | None = None
@@ -248,6 +307,10 @@ class Emulator:
         self.agent_testing = agent_testing.AgentTesting(
             self.agent, self.tools, self._secret_values, self._agent_http
         )
+        # Every answer of a documented status is checked against the OpenAPI response schemas; one
+        # that does not match is answered 500 `emulator_answer_not_documented` instead.
+        self.check_answers = check_answers
+        self.agent_testing.worlds = lambda: self.worlds
         self.app = self._create_app()
 
     # ---- running -------------------------------------------------------------------------------
@@ -324,12 +387,16 @@ class Emulator:
             self._records.clear()
             self._voice_add_count = 0
             self.max_voice_add_edits = None
+            self.voice_search = "substring"
+            self.lenient_dynamic_variables = False
             self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
             self._tools.clear()
             self._secrets.clear()
             self._conversations.clear()
+            self.worlds = Worlds()
             self._generation += 1
         self.agent_testing.reset()
+        self.history.reset()
 
     def configure(
         self,
@@ -337,8 +404,19 @@ class Emulator:
         clone_latency: CloneLatency | None = None,
         voice_limit: int | None = None,
         max_voice_add_edits: int | Literal["keep"] | None = "keep",
+        clones_need_verification: bool | None = None,
+        voice_search: VoiceSearch | None = None,
+        lenient_dynamic_variables: bool | None = None,
     ) -> None:
+        if voice_search not in (None, "substring", "words"):
+            raise ValueError(f"voice_search is 'substring' or 'words', not {voice_search!r}")
         with self._lock:
+            if voice_search is not None:
+                self.voice_search = voice_search
+            if lenient_dynamic_variables is not None:
+                self.lenient_dynamic_variables = lenient_dynamic_variables
+            if clones_need_verification is not None:
+                self.worlds = replace(self.worlds, clones_need_verification=clones_need_verification)
             if clone_latency is not None:
                 self.clone_latency = clone_latency
             if voice_limit is not None:
@@ -375,6 +453,8 @@ class Emulator:
             ("POST", "/v1/convai/secrets", self._add_secret),
             ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
             *self.agent_testing.routes(),
+            *self.history.routes(),
+            *self._agent_admin_routes(),
             ("GET", "/_emulator/requests", lambda: jsonify(self.requests(request.args.get("path_prefix")))),
             ("GET", "/_emulator/voices", lambda: jsonify(self.voices())),
             ("GET", "/_emulator/faults", lambda: jsonify(self.faults())),
@@ -385,6 +465,7 @@ class Emulator:
             ("POST", "/_emulator/sip/inbound", self._control_inbound_call),
             ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
             ("POST", "/_emulator/conversations/<conversation_id>/transfer", self._control_transfer),
+            ("POST", "/_emulator/conversations/<conversation_id>/dtmf", self._control_dtmf),
         ]
         for method, rule, view in routes:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
@@ -398,12 +479,14 @@ class Emulator:
         with self._lock:
             self._open_requests.append(g.record)
         g.after_effect = None
+        g.answer_is_ours = True  # not an injected fault's: checked against the OpenAPI answers
         if request.headers.get("xi-api-key") != self.api_key:
             return error_response(401, "invalid_api_key", "Invalid API key.")
         if request.routing_exception is not None:
             return None  # answered by the 404/405 handlers
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
+            g.answer_is_ours = fault.kind in ("hang", "corrupt")
             if fault.kind == "status":
                 self._stopping.wait(fault.seconds)
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
@@ -432,14 +515,36 @@ class Emulator:
         if record is None:
             return response
         fault = g.get("after_effect")
-        if fault is not None and response.status_code < 400:
+        if fault is not None and fault.kind == "corrupt":
+            response = _corrupted(response, fault.body)
+        elif fault is not None and response.status_code < 400:
             response = error_response(fault.status, fault.code, fault.message, fault.body_style)
+        if g.get("answer_is_ours") and self.check_answers:
+            response = self._checked_answer(response)
         record["status"] = response.status_code
         record["answered_at"] = time.time()
         with self._lock:
             if g.generation == self._generation:
                 self._records.append(record)
         return response
+
+    def _checked_answer(self, response: Response) -> Response:
+        """`response`, or a 500 naming its problems when its JSON does not match the answer the
+        OpenAPI documents for its status (statuses it does not document, ElevenLabs' errors, pass)."""
+        if not response.is_json or response.status_code == 204:
+            return response
+        operation = openapi_check.find_operation(request.method, request.path)
+        if operation is None or str(response.status_code) not in operation.get("responses", {}):
+            return response
+        problems = openapi_check.validate_response(
+            request.method, request.path, response.status_code, response.get_json()
+        )
+        if not problems:
+            return response
+        message = f"The emulator's answer to {request.method} {request.path} is not documented: " + "; ".join(
+            problems[:5]
+        )
+        return error_response(500, "emulator_answer_not_documented", message)
 
     def _teardown_request(self, _error: BaseException | None) -> None:
         record = g.get("record")
@@ -522,6 +627,7 @@ class Emulator:
                 )
             self._reserved_slots += 1
             clone_latency = self.clone_latency
+            needs_verification = self.worlds.clones_need_verification
         with self._rng_lock:
             latency = clone_latency.draw(self._rng)
         try:
@@ -534,7 +640,7 @@ class Emulator:
         finally:
             with self._lock:
                 self._reserved_slots -= 1
-        return jsonify({"voice_id": voice["voice_id"], "requires_verification": False})
+        return jsonify({"voice_id": voice["voice_id"], "requires_verification": needs_verification})
 
     def _new_cloned_voice(self) -> dict[str, Any]:
         labels_text = request.form.get("labels")
@@ -556,6 +662,7 @@ class Emulator:
             "description": request.form.get("description"),
             "samples": samples,
             "created_at_unix": int(time.time()),
+            "created_at": time.time(),  # for the search lag (emulators.worlds), never answered
         }
 
     def _list_voices(self) -> Response:
@@ -571,22 +678,26 @@ class Emulator:
         if not 1 <= page_size <= 100:
             return validation_response(["query: page_size: must be between 1 and 100"])
         search = (request.args.get("search") or "").lower()
-        category = request.args.get("category")
+        category, voice_type = request.args.get("category"), request.args.get("voice_type")
         token = request.args.get("next_page_token") or "0"
         if not token.isdigit():
             return validation_response([f"query: next_page_token: {token!r} is not a token this API gave"])
         with self._lock:
-            cloned = [_cloned_voice_response(voice) for voice in self._voices.values()]
+            seen = _searchable(list(self._voices.values()), search, self.worlds.search_lag_seconds)
+            cloned = [_cloned_voice_response(voice) for voice in seen]
+            words = self.voice_search == "words"
         premade = _premade_voices()
         matching = [
             voice
             for voice in cloned
-            if _voice_matches(voice, search) and category in (None, voice["category"])
+            if _voice_matches(voice, search, words)
+            and category in (None, voice["category"])
+            and voice_type in OWN_VOICE_TYPES
         ]
         start = int(token)
         page = matching[start : start + page_size]
-        if start == 0 and category in (None, "premade"):
-            page = [voice for voice in premade if _voice_matches(voice, search)] + page
+        if start == 0 and category in (None, "premade") and voice_type in PREMADE_VOICE_TYPES:
+            page = [voice for voice in premade if _voice_matches(voice, search, words)] + page
         has_more = start + page_size < len(matching)
         return jsonify(
             {
@@ -657,14 +768,22 @@ class Emulator:
         return self._outbound_call("callSid", "CA" + secrets.token_hex(16))
 
     def _outbound_call(self, call_id_field: str, call_id: str) -> Response:
+        conversation_id = "conv_" + self._random_id()
+        self._record_outbound(conversation_id, "twilio" if call_id_field == "callSid" else "sip_trunking")
         return jsonify(
             {
                 "success": True,
                 "message": "Call initiated successfully",
-                "conversation_id": "conv_" + self._random_id(),
+                "conversation_id": conversation_id,
                 call_id_field: call_id,
             }
         )
+
+    def _record_outbound(self, conversation_id: str, kind: str) -> None:
+        body = request.get_json(silent=True) or {}
+        with self._lock:
+            agent = _copy(self._agents.get(body["agent_id"])) or {"agent_id": body["agent_id"]}
+        self.history.outbound(conversation_id, agent, body, kind)
 
     # ---- agents, tools, workspace secrets ---------------------------------------------------------
 
@@ -704,9 +823,10 @@ class Emulator:
             return validation_response(problems)
 
         def patch(agent: dict[str, Any]) -> None:
+            merge = _deep_merge if self.worlds.patch_merge == "deep" else _shallow_merge
             for part in AGENT_PARTS_SCHEMAS:
                 if body.get(part) is not None:
-                    agent[part] = _deep_merge(agent.get(part) or {}, body[part])
+                    agent[part] = merge(agent.get(part) or {}, body[part])
             if body.get("name") is not None:
                 agent["name"] = body["name"]
             agent["metadata"]["updated_at_unix_secs"] = int(time.time())
@@ -766,6 +886,78 @@ class Emulator:
             secret.update(name=body["name"], value=body["value"])
             return jsonify(_stored_secret(secret))
 
+    # ---- agents created, listed and deleted; tools deleted (the probes, an operator's scripts) -------
+
+    def _agent_admin_routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("POST", "/v1/convai/agents/create", self._create_agent),
+            ("GET", "/v1/convai/agents", self._list_agents),
+            ("DELETE", "/v1/convai/agents/<agent_id>", self._delete_agent),
+            ("DELETE", "/v1/convai/tools/<tool_id>", self._delete_tool),
+        ]
+
+    def _create_agent(self) -> Response:
+        body = request.get_json(silent=True) or {}
+        agent = _factory_agent("agent_" + self._random_id())
+        agent.update(  # over the factory settings, as ElevenLabs fills in defaults (a voice)
+            name=body.get("name") or "",
+            conversation_config=_deep_merge(agent["conversation_config"], body["conversation_config"]),
+            platform_settings=body.get("platform_settings") or {},
+            tags=body.get("tags") or [],
+        )
+        with self._lock:
+            self._agents[agent["agent_id"]] = agent
+        return jsonify({"agent_id": agent["agent_id"]})
+
+    def _list_agents(self) -> Response:
+        """Newest first; `search` in the name, `page_size` (at most 100), `cursor`."""
+        page_size = int(request.args.get("page_size", 30))
+        if not 1 <= page_size <= 100:
+            return validation_response(["query: page_size: must be between 1 and 100"])
+        search = (request.args.get("search") or "").lower()
+        cursor = request.args.get("cursor") or "0"
+        start = int(cursor) if cursor.isdigit() else 0
+        with self._lock:
+            agents = sorted(
+                self._agents.values(),
+                key=lambda agent: agent["metadata"]["created_at_unix_secs"],
+                reverse=True,
+            )
+            matching = [_agent_summary(agent) for agent in agents if search in agent["name"].lower()]
+        has_more = start + page_size < len(matching)
+        return jsonify(
+            {
+                "agents": matching[start : start + page_size],
+                "has_more": has_more,
+                "next_cursor": str(start + page_size) if has_more else None,
+            }
+        )
+
+    def _delete_agent(self, agent_id: str) -> Response:
+        with self._lock:
+            agent = self._agents.pop(agent_id, None)
+        if agent is None:
+            return error_response(404, "agent_not_found", f"Agent {agent_id} was not found.")
+        return Response(status=204)
+
+    def _delete_tool(self, tool_id: str) -> Response:
+        """A tool an agent still uses is refused (400 `tool_in_use`) unless `force=true`, which also
+        takes it out of those agents."""
+        with self._lock:
+            prompts = [
+                _at_path(agent, "conversation_config", "agent", "prompt") or {}
+                for agent in self._agents.values()
+            ]
+            users = [prompt for prompt in prompts if tool_id in (prompt.get("tool_ids") or [])]
+            if tool_id in self._tools and users and request.args.get("force") != "true":
+                return error_response(400, "tool_in_use", f"Tool {tool_id} is used by {len(users)} agent(s).")
+            for prompt in users:
+                prompt["tool_ids"] = [kept for kept in prompt["tool_ids"] if kept != tool_id]
+            tool = self._tools.pop(tool_id, None)
+        if tool is None:
+            return error_response(404, "tool_not_found", f"Tool {tool_id} was not found.")
+        return jsonify({})
+
     def _random_id(self) -> str:
         with self._rng_lock:
             return "".join(self._rng.choice(ID_ALPHABET) for _ in range(20))
@@ -801,12 +993,22 @@ class Emulator:
         agent_id = invite.get("agent_id") or DEFAULT_AGENT_ID
         if agent_id not in self._agents:
             return _detail_response(404, f"no agent {agent_id}")
+        agent = self.agent(agent_id)
         conversation = agent_platform.start(
-            self.agent(agent_id), invite, self._secret_values(), self._agent_http
+            agent,
+            self._invite_as_seen(invite),
+            self._secret_values(),
+            self._agent_http,
+            lenient_variables=self.lenient_dynamic_variables,
         )
-        with self._lock:
-            self._conversations[conversation.conversation_id] = conversation
-        return jsonify(conversation.describe())
+        self.history.inbound(conversation, agent)
+        ended = ended_by(self.worlds, conversation, agent)
+        if ended:
+            self.history.failed_at_start(conversation.conversation_id, ended)
+        else:
+            with self._lock:
+                self._conversations[conversation.conversation_id] = conversation
+        return jsonify(conversation.describe() | {"ended": ended})
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
         with self._lock:
@@ -829,6 +1031,7 @@ class Emulator:
             )
         except agent_platform.CallRefused as refused:
             return _detail_response(400, str(refused))
+        self.history.tool_call(conversation_id, tool, payload.get("parameters") or {}, result)
         return jsonify(result)
 
     def _control_transfer(self, conversation_id: str) -> Response:
@@ -842,13 +1045,15 @@ class Emulator:
             refer = agent_platform.refer_target(found[1])
         except agent_platform.CallRefused as refused:
             return _detail_response(409, str(refused))
-        answer = (request.get_json(silent=True) or {}).get("refer_answer", 202)
+        answer = (request.get_json(silent=True) or {}).get("refer_answer", self.worlds.refer_answer)
         if not isinstance(answer, int) or not 200 <= answer <= 699:
             return _detail_response(400, "refer_answer must be a SIP status code (200-699)")
         transferred = 200 <= answer < 300
+        self._note_transfer(conversation_id, refer, transferred)
         if transferred:
             with self._lock:
                 self._conversations.pop(conversation_id, None)
+            self.history.ended(conversation_id, "Call transferred (SIP REFER accepted)")
         return jsonify(
             {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
         )
@@ -856,12 +1061,17 @@ class Emulator:
     def _control_config(self) -> Response:
         payload = request.get_json(silent=True) or {}
         try:
+            if "worlds" in payload:
+                self.worlds = self.worlds.changed(payload["worlds"])
             latency = payload.get("clone_latency")
             voice_limit = payload.get("voice_limit")
             self.configure(
                 clone_latency=CloneLatency(**latency) if latency is not None else None,
                 voice_limit=int(voice_limit) if voice_limit is not None else None,
                 max_voice_add_edits=payload.get("max_voice_add_edits", "keep"),
+                clones_need_verification=_optional_bool(payload.get("clones_need_verification")),
+                voice_search=payload.get("voice_search"),
+                lenient_dynamic_variables=_optional_bool(payload.get("lenient_dynamic_variables")),
             )
         except (TypeError, ValueError) as error:
             return _detail_response(400, str(error))
@@ -871,8 +1081,99 @@ class Emulator:
                     "clone_latency": asdict(self.clone_latency),
                     "voice_limit": self.voice_limit,
                     "max_voice_add_edits": self.max_voice_add_edits,
+                    "voice_search": self.voice_search,
+                    "lenient_dynamic_variables": self.lenient_dynamic_variables,
+                    "worlds": self.worlds.describe(),
                 }
             )
+
+    # ---- the probes' endpoints: key presses on a call, the worlds' view of an INVITE ----
+
+    def agent_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._agents)
+
+    def _invite_as_seen(self, invite: dict[str, Any]) -> dict[str, Any]:
+        """The INVITE as the platform reads it in these worlds (caller ID, called number)."""
+        seen = dict(invite)
+        if not self.worlds.caller_id_passed:
+            seen |= {"from": f"sip:{TRUNK_NUMBER}@pbx.invalid", "headers": {}, "caller_id_as": None}
+        if not self.worlds.sip_called_number:
+            seen["to"] = "sip:@sip.rtc.elevenlabs.io"
+        return seen
+
+    def _note_transfer(self, conversation_id: str, refer: dict[str, Any], transferred: bool) -> None:
+        """The transfer's system tool result, in the documented shapes (`TransferToNumberResult*`)."""
+        if transferred:
+            result = {
+                "result_type": "transfer_to_number_sip_success",
+                "status": "success",
+                "transfer_number": refer["destination"],
+            }
+        else:
+            result = {
+                "result_type": "transfer_to_number_error",
+                "status": "error",
+                "error": f"SIP REFER to {refer['destination']} was refused",
+            }
+        outcome = {
+            "type": "system",
+            "request_id": secrets.token_hex(8),
+            "tool_name": "transfer_to_number",
+            "result_value": json.dumps(result),
+            "is_error": not transferred,
+            "tool_has_been_called": True,
+            "result": result,
+        }
+        self.history.add_turn(conversation_id, "agent", "", tool_results=[outcome])
+
+    def _control_dtmf(self, conversation_id: str) -> Response:
+        """The caller presses keys on a call: `{"digits": "1"}`; they reach the agent as a user turn
+        with `source_medium: dtmf`, unless the trunk swallows them (world `dtmf_passed`)."""
+        if self._conversation_and_agent(conversation_id) is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        digits = str((request.get_json(silent=True) or {}).get("digits") or "")
+        if self.worlds.dtmf_passed and digits:
+            self.history.add_turn(conversation_id, "user", digits, source_medium="dtmf")
+        return jsonify({"digits": digits, "reached_agent": self.worlds.dtmf_passed})
+
+
+def _searchable(voices: list[dict[str, Any]], search: str, lag_seconds: float) -> list[dict[str, Any]]:
+    """The voices a search sees: with a search lag, none made in the last `lag_seconds`."""
+    if not search or not lag_seconds:
+        return voices
+    newest = time.time() - lag_seconds
+    return [voice for voice in voices if voice.get("created_at", 0.0) <= newest]
+
+
+def _shallow_merge(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    return {**current, **change}
+
+
+def _corrupted(response: Response, patch: Any) -> Response:
+    if not response.is_json or not isinstance(patch, dict):
+        return response
+    answer = _merge_patch(response.get_json(), patch)
+    return Response(json.dumps(answer), status=response.status_code, mimetype="application/json")
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = _merge_patch(merged.get(key), value)
+    return merged
+
+
+def _optional_bool(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"expected true or false, not {value!r}")
 
 
 def _ok(_done: None) -> Response:
@@ -903,12 +1204,42 @@ def _factory_agent(agent_id: str) -> dict[str, Any]:
                 "prompt": {"prompt": "You are a helpful assistant.", "tool_ids": []},
             },
             "tts": {"voice_id": GREETING_VOICE_ID},
+            # SDK 2.78's DtmfInputConfig, with its defaults (the OpenAPI copy has no such field).
+            "conversation": {
+                "dtmf_input_settings": {
+                    "dtmf_input_timeout": 2.0,
+                    "hash_terminator": True,
+                    "redact_input": False,
+                }
+            },
         },
         "platform_settings": {},
         "metadata": {"created_at_unix_secs": now, "updated_at_unix_secs": now},
         "phone_numbers": [],
         "tags": [],
     }
+
+
+def _agent_summary(agent: dict[str, Any]) -> dict[str, Any]:
+    access = {"is_creator": True, "creator_name": "emulator", "creator_email": "emulator@example.invalid"}
+    return {
+        "agent_id": agent["agent_id"],
+        "name": agent["name"],
+        "tags": agent.get("tags") or [],
+        "created_at_unix_secs": agent["metadata"]["created_at_unix_secs"],
+        # The SDK requires these two; the OpenAPI copy does not have them (openapi_check.SDK_REQUIRED).
+        "updated_at_unix_secs": agent["metadata"]["updated_at_unix_secs"],
+        "voice_id": _at_path(agent, "conversation_config", "tts", "voice_id") or GREETING_VOICE_ID,
+        "access_info": access | {"role": "admin"},
+        "last_call_time_unix_secs": None,
+        "archived": False,
+    }
+
+
+def _at_path(data: Any, *path: str) -> Any:
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
 
 
 def _copy(value: Any) -> Any:
@@ -939,8 +1270,12 @@ def _part_size(part: Any) -> int:
     return size
 
 
-def _voice_matches(voice: dict[str, Any], search: str) -> bool:
+def _voice_matches(voice: dict[str, Any], search: str, words: bool = False) -> bool:
+    """`search` in the voice's name, description, labels or category; with `words`, only as one of
+    their whole words (split at anything but letters, digits and `_`)."""
     searched = [voice["name"], voice.get("description") or "", voice["category"], *voice["labels"].values()]
+    if words and search:
+        return any(search in re.split(r"[^a-z0-9_]+", str(text).lower()) for text in searched)
     return any(search in str(text).lower() for text in searched)
 
 

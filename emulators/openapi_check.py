@@ -8,7 +8,17 @@ same schema (a test checks it).
 OpenAPI 3.1 schemas are JSON Schema (Draft 2020-12), so JSON bodies are checked with jsonschema,
 resolving `$ref`s against the document itself. Multipart bodies arrive as form fields (strings)
 plus file parts, so they are checked field by field against the request schema's properties.
-Every check returns a list of problems; an empty list means valid.
+Every check returns a list of problems; an empty list means valid. Answers are checked too
+(`validate_response`; the emulator checks each answer it gives, `emulators/elevenlabs.py`).
+
+Where the official `elevenlabs` Python SDK (2.78.0, newer than the OpenAPI copy of 2026-08-22) and
+the copy disagree, the SDK wins: `SDK_QUERY_PARAMETERS` adds the query parameters the SDK sends and
+the copy lacks, `SDK_REQUIRED` the answer fields the SDK's models require and the copy lacks (each is
+absent from the copy; a test checks it, so a newer copy shows which to drop).
+docs/local-stack.md lists every such case.
+Fields and enum values newer than the OpenAPI copy (`SDK_NEWER_FIELDS`:
+`conversation.dtmf_input_settings`; `SDK_ENUM_VALUES`: `source_medium: dtmf`; from the same SDK) are
+added to the loaded document too, so they are checked like any other.
 """
 
 from __future__ import annotations
@@ -26,14 +36,98 @@ from referencing.jsonschema import DRAFT202012
 OPENAPI_PATH = Path(__file__).parent / "openapi" / "elevenlabs-openapi-subset.json"
 OPERATOR_OPENAPI_PATH = Path(__file__).parent / "openapi" / "elevenlabs-openapi-operator-subset.json"
 DOCUMENT_URI = "urn:elevenlabs-openapi"
+_STRING: dict[str, Any] = {"type": "string"}
+_BOOLEAN: dict[str, Any] = {"type": "boolean"}
+# (method, path template) -> {name: schema}: query parameters of the SDK 2.78.0 the copy lacks. A
+# list parameter is sent as one `name=value` pair per item, each checked as a string.
+SDK_QUERY_PARAMETERS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("get", "/v1/convai/agents/{agent_id}"): {"include_procedure_generated_workflow_elements": _BOOLEAN},
+    ("patch", "/v1/convai/agents/{agent_id}"): {"include_procedure_generated_workflow_elements": _BOOLEAN},
+    ("delete", "/v1/convai/agents/{agent_id}"): {"force": _BOOLEAN},
+    ("get", "/v1/convai/agents"): {"tags": _STRING},
+    ("get", "/v1/convai/tools"): {"used_by_agent_id": _STRING},
+    ("get", "/v1/convai/agent-testing"): {"created_by_user_id": _STRING},
+    ("get", "/v1/convai/conversations"): {
+        name: _STRING
+        for name in (
+            "dynamic_variable_params",
+            "data_collection_filter",
+            "dynamic_variable_filter",
+            "tool_ids",
+            "tool_ids_successful",
+            "tool_ids_errored",
+            "phone_number_ids",
+            "whatsapp_phone_number_ids",
+        )
+    },
+}
+
+
+# schema name -> {field: schema}: answer fields the SDK 2.78.0's models require that the copy lacks.
+SDK_REQUIRED: dict[str, dict[str, dict[str, Any]]] = {
+    "AgentSummaryResponseModel": {"voice_id": _STRING, "updated_at_unix_secs": {"type": "integer"}},
+}
+
+
+# Fields newer than the OpenAPI copy, from the `elevenlabs` 2.78.0 SDK's generated types (its
+# `ConversationConfig.dtmf_input_settings: DtmfInputConfig`); the schema is the full public
+# document's own `DTMFInputConfig` (shared/reference/elevenlabs-openapi.json). Checked, not just let through.
+DTMF_INPUT_CONFIG = {
+    "type": "object",
+    "title": "DTMFInputConfig",
+    "properties": {
+        "dtmf_input_timeout": {"type": "number", "minimum": 0.5, "maximum": 10.0, "default": 2.0},
+        "hash_terminator": {"type": "boolean", "default": True},
+        "redact_input": {"type": "boolean", "default": False},
+    },
+}
+# schema name -> enum values the SDK 2.78.0 has and the copy lacks (its `ChatSourceMedium` has "dtmf":
+# a key pressed on a phone call, as a transcript entry's `source_medium`).
+SDK_ENUM_VALUES: dict[str, list[str]] = {"ChatSourceMedium": ["dtmf"]}
+SDK_NEWER_FIELDS = {
+    "ConversationConfig-Input": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
+    "ConversationConfig-Output": {"dtmf_input_settings": {"$ref": "#/components/schemas/DTMFInputConfig"}},
+}
 
 
 @cache
-def document() -> dict[str, Any]:
+def copy_document() -> dict[str, Any]:
+    """The two subsets as they are, without the SDK's additions."""
     merged = json.loads(OPENAPI_PATH.read_text())
     operator = json.loads(OPERATOR_OPENAPI_PATH.read_text())
     merged["paths"] = {**merged["paths"], **operator["paths"]}
     merged["components"]["schemas"] = {**operator["components"]["schemas"], **merged["components"]["schemas"]}
+    return merged
+
+
+@cache
+def document() -> dict[str, Any]:
+    """The subsets with what the official SDK adds (`SDK_NEWER_FIELDS`, `SDK_QUERY_PARAMETERS`,
+    `SDK_REQUIRED`)."""
+    merged = json.loads(json.dumps(copy_document()))
+    schemas = merged["components"]["schemas"]
+    schemas.setdefault("DTMFInputConfig", DTMF_INPUT_CONFIG)
+    for name, extra in SDK_NEWER_FIELDS.items():
+        if name in schemas:
+            schemas[name]["properties"] = {**schemas[name].get("properties", {}), **extra}
+    for name, values in SDK_ENUM_VALUES.items():
+        schemas[name]["enum"] = [*schemas[name]["enum"], *values]
+    for name, required in SDK_REQUIRED.items():
+        schema = merged["components"]["schemas"][name]
+        schema["properties"] = {**schema["properties"], **required}
+        schema["required"] = [*schema.get("required", []), *required]
+    for (method, path), parameters in SDK_QUERY_PARAMETERS.items():
+        operation = merged["paths"][path][method]
+        operation["parameters"] = operation.get("parameters", []) + [
+            {
+                "name": name,
+                "in": "query",
+                "required": False,
+                "schema": schema,
+                "x-source": "elevenlabs SDK 2.78.0",
+            }
+            for name, schema in parameters.items()
+        ]
     return merged
 
 
@@ -61,11 +155,16 @@ def find_operation(method: str, path: str) -> dict[str, Any] | None:
     return None
 
 
-def _validate_json(schema: dict[str, Any], instance: Any, where: str) -> list[str]:
+@cache
+def _validator(schema_json: str) -> Draft202012Validator:
     # Wrap the schema so that its "#/components/..." refs resolve against the whole document.
     wrapped = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "urn:check"}
-    wrapped |= _resolve_local_refs(schema)
-    validator = Draft202012Validator(wrapped, registry=_registry())
+    wrapped |= _resolve_local_refs(json.loads(schema_json))
+    return Draft202012Validator(wrapped, registry=_registry())
+
+
+def _validate_json(schema: dict[str, Any], instance: Any, where: str) -> list[str]:
+    validator = _validator(json.dumps(schema, sort_keys=True))
     problems = []
     for error in sorted(
         validator.iter_errors(instance), key=lambda error: [str(part) for part in error.absolute_path]
@@ -165,8 +264,12 @@ def _check_form_values(name: str, values: list[str], schema: dict[str, Any]) -> 
         return [f"body: {name}: expected one value, got {len(values)}"]
     options = _type_options(schema)
     # Form text cannot say whether it was meant as a string or as an object's JSON; when an object
-    # is allowed (voices/add `labels`, sent as JSON by the official SDK), insist on the JSON.
+    # is allowed (voices/add `labels`, sent as JSON by the official SDK), insist on the JSON. Its
+    # JSON `null` stands for no value where the field allows none: the SDK sends `labels=null` for
+    # labels it was not given, and ElevenLabs takes it.
     if any(option.get("type") == "object" for option in options):
+        if "null" in values and any(option.get("type") == "null" for option in options):
+            values = [value for value in values if value != "null"]
         options = [option for option in options if option.get("type") == "object"]
     problems = []
     for value in values:

@@ -1,5 +1,8 @@
 """`make demo`: start the local stack, play one first-time call end to end, print what the caller hears.
 
+The simulated 3CX routes the call by the Call Flow Designer project `warmline 3cx flow` writes (the
+demo leaves a copy in the state directory's cfd/).
+
 With `--clone-ttl-seconds N` the clone lives N seconds and the housekeeping sweep runs every few
 seconds: the demo then waits and shows the clone deleted at ElevenLabs once its record expired.
 With `--refuse-refer` the simulated 3CX refuses the agent's SIP REFER: no re-entry leg comes, and
@@ -20,7 +23,7 @@ from emulators.demo_audio import write_sample
 from local.dashboard import read_logs, render
 from local.stack import LocalStack, StackAlreadyRunning, StackOptions, retention_overrides
 from warmline.adapters.elevenlabs import ElevenLabsClient
-from warmline_cli.api import register_caller
+from warmline_cli.api import cfd_project, register_caller
 
 DEMO_CALLER = "+44 20 7946 0000"
 SWEEP_EVERY_SECONDS = 5
@@ -99,6 +102,8 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
         agent=EmulatedAgent(stack.emulator.base_url) if stack.emulator is not None else None,
         pbx=Pbx(refer_answer=403) if args.refuse_refer else Pbx(),
     )
+    project = _write_cfd_project(stack, Path(args.state_dir) / "cfd", caller.pbx.elevenlabs_number)
+    _progress(f"the simulated 3CX routes calls by the CFD project `warmline 3cx flow` writes: {project}")
     _progress(
         "calling" + (" (the simulated 3CX refuses the agent's SIP REFER)\n" if args.refuse_refer else "\n")
     )
@@ -115,6 +120,15 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
     _report_metrics(stack)
     _progress(f"function logs are in {stack.logs_dir}")
     return True
+
+
+def _write_cfd_project(stack: LocalStack, directory: Path, agent_number: str) -> Path:
+    """The project an administrator would import, written where the demo's state lives."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = cfd_project(stack.endpoints["IncomingCall"], stack.secrets["ThreeCxSecret"], agent_number)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory / "Warmline.cfdproj"
 
 
 def _watch_the_clone_go(stack: LocalStack, outcome: CallOutcome, ttl_seconds: float) -> bool:

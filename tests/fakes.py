@@ -64,8 +64,8 @@ class InMemoryCloneStore:
         # Called on each get_clone, so a test can change the record while the IVR waits.
         self.on_get_clone = None
 
-    def load(self, caller_key: str) -> CallerState:
-        logged = any(entry.caller_key == caller_key for entry in self.consent)
+    def load(self, caller_key: str, *, with_consent_log: bool = False) -> CallerState:
+        logged = with_consent_log and any(entry.caller_key == caller_key for entry in self.consent)
         return CallerState(
             self.profiles.get(caller_key),
             self.clones.get(caller_key),

@@ -21,19 +21,32 @@ What "wired" means (docs/wiring.md, "Configuring the ElevenLabs agent"):
 Everything is read first and compared; only what differs is written, so a second run writes nothing.
 An answer in a shape this module cannot use stops it with UnexpectedAnswer, naming the request.
 
-Not written: keypad (DTMF) input settings. The public OpenAPI document defines `DTMFInputConfig`
-(`dtmf_input_timeout`, default 2 s; `hash_terminator`) but no agent field refers to it, so no
-documented request sets them (docs/deployment.md says what to do instead).
+The keypad: `conversation_config.conversation.dtmf_input_settings.dtmf_input_timeout` (how long the
+agent waits for another key before it takes the keys typed; 2 s by default) is written as
+`DTMF_INPUT_TIMEOUT_SECONDS` and read back after the PATCH. The field is in the `elevenlabs` 2.78.0
+SDK's types (`ConversationConfig.dtmf_input_settings: DtmfInputConfig`), newer than the OpenAPI copy,
+whose `DTMFInputConfig` no agent field referred to.
+
+The agent's own dynamic variables (every `{{name}}` in its conversation config and its placeholders,
+besides warmline's and `system__` ones) are recorded with their defaults in the stack's table
+(`AGENT#<agent id>` / `VARIABLES`), so conversation-init answers them all: ElevenLabs fails a
+conversation whose initiation data lacks one. `doctor` reports when they changed since.
+
+A transfer warmline wrote (a SIP REFER with `TRANSFER_CONDITION`) is replaced when `--transfer-to`
+names another destination (the PBX moved): the agent never has two with warmline's condition.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from warmline.adapters.dynamodb import DynamoAgentVariables
 from warmline_cli.console import UsageError
 from warmline_cli.elevenlabs_admin import AdminClient, UnexpectedAnswer, object_list, text_field
 from warmline_cli.target import Target
@@ -61,6 +74,10 @@ TRANSFER_CONDITION = (
     "When check_clone answers next_action transfer_to_agent, after saying its 'say' text: transfer the "
     "caller back so the call continues in their personal assistant's voice."
 )
+# The keypad: a one-key menu needs no 2 s wait after "1"; a PIN ends with # (hash_terminator).
+DTMF_INPUT_TIMEOUT_SECONDS = 0.8
+DTMF_TIMEOUT_RANGE = (0.5, 1.0)
+DTMF_PATH = ("conversation_config", "conversation", "dtmf_input_settings", "dtmf_input_timeout")
 PENDING_SECRET_ID = "<id of the new workspace secret>"
 PENDING_TOOL_ID = "<id of the new check_clone tool>"
 # While check_clone waits (up to IvrMaxWaitSeconds), the agent speaks first and a sound plays.
@@ -72,6 +89,7 @@ TOOL_WAIT_SETTINGS = {
 MENU_BEGIN = "[warmline menu: kept by `warmline elevenlabs configure`]"
 MENU_END = "[end of warmline menu]"
 _MENU = re.compile(re.escape(MENU_BEGIN) + r".*?" + re.escape(MENU_END), re.DOTALL)
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SIP_URI = re.compile(r"^sips?:[^@\s]+@[^@\s]+$")
 READY_STEP = {
@@ -253,7 +271,31 @@ class AgentSetup:
         secret_id = self._secret()
         tool_id = self._tool(agent, secret_id)
         self._agent(agent, secret_id, tool_id)
+        self._agents_own_variables(agent)
         return self.steps
+
+    def _agents_own_variables(self, agent: dict[str, Any]) -> None:
+        """Record the agent's own dynamic variables (not warmline's) and their defaults for
+        conversation-init, which must answer every one of them."""
+        declared = agents_own_variables(agent)
+        store = DynamoAgentVariables(self.target.client("dynamodb"), self.target.table)
+        recorded = store.defaults(self.agent_id)
+        problems = []
+        if recorded is None and declared:
+            problems.append(f"not recorded for conversation-init: {', '.join(sorted(declared))}")
+        elif recorded is not None and recorded != declared:
+            added, removed = sorted(set(declared) - set(recorded)), sorted(set(recorded) - set(declared))
+            changed = sorted(
+                name for name in set(declared) & set(recorded) if declared[name] != recorded[name]
+            )
+            parts = [("added", added), ("removed", removed), ("with a new default", changed)]
+            problems.append(
+                "the agent's dynamic variables changed since configure recorded them: "
+                + "; ".join(f"{what} {', '.join(names)}" for what, names in parts if names)
+            )
+        ok = f"conversation-init answers {', '.join(sorted(declared))}" if declared else "none declared"
+        if self._step("agent's own dynamic variables", problems, "recorded", ok) and not self.client.dry_run:
+            store.record(self.agent_id, declared, int(time.time() * 1000))
 
     def _step(self, name: str, problems: list[str], done: str, ok: str) -> bool:
         if not problems:
@@ -371,8 +413,36 @@ class AgentSetup:
         transfer_write = self._step(
             "transfer to 3CX", transfer_problems, "updated", self._transfer_summary(agent)
         )
-        if (settings_write or menu_write or transfer_write) and patch:
-            self.client.write("PATCH", f"/v1/convai/agents/{self.agent_id}", patch)
+        keypad_write = self._step(
+            "keypad", self._keypad_problems(agent, patch), "written", _keypad_text(_at(agent, *DTMF_PATH))
+        )
+        if (settings_write or menu_write or transfer_write or keypad_write) and patch:
+            answer = self.client.write("PATCH", f"/v1/convai/agents/{self.agent_id}", patch)
+            if keypad_write and answer is not None:  # None: a dry run sent nothing
+                self._read_back_keypad()
+
+    def _keypad_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
+        timeout = _at(agent, *DTMF_PATH)
+        low, high = DTMF_TIMEOUT_RANGE
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and low <= timeout <= high:
+            return []
+        _put(patch, DTMF_PATH, DTMF_INPUT_TIMEOUT_SECONDS)
+        shown = timeout if timeout is not None else "2 (the default)"
+        return [f"the keypad waits {shown} s after a key (dtmf_input_timeout), not {low}-{high} s"]
+
+    def _read_back_keypad(self) -> None:
+        """The keypad timeout as ElevenLabs kept it: a PATCH may drop a field it does not know."""
+        agent = self.client.get(f"/v1/convai/agents/{self.agent_id}")
+        kept = _at(agent, *DTMF_PATH)
+        if kept != DTMF_INPUT_TIMEOUT_SECONDS:
+            self.steps.append(
+                Step(
+                    "keypad",
+                    "needed",
+                    f"ElevenLabs did not keep dtmf_input_timeout {DTMF_INPUT_TIMEOUT_SECONDS} (read back: "
+                    f"{kept}); set the agent's keypad timeout to {DTMF_INPUT_TIMEOUT_SECONDS} s by hand",
+                )
+            )
 
     def _menu_problems(self, agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
         path = ("conversation_config", "agent", "prompt", "prompt")
@@ -475,10 +545,13 @@ class AgentSetup:
         transfers = self._transfers(agent)
         wanted = transfer(self.transfer_to)
         current = next((entry for entry in transfers if _destination(entry) == self.transfer_to), None)
-        if current is not None and _contains(current, wanted):
+        # Every other transfer stays, but not one warmline wrote before (the PBX moved).
+        elsewhere = [entry for entry in transfers if _destination(entry) != self.transfer_to]
+        replaced = [_destination(entry) for entry in elsewhere if _is_warmlines(entry)]
+        if current is not None and _contains(current, wanted) and not replaced:
             return []
         tool = self._transfer_tool(agent)
-        others = [entry for entry in transfers if _destination(entry) != self.transfer_to]
+        others = [entry for entry in elsewhere if not _is_warmlines(entry)]
         # The tool is rewritten whole (the PATCH replaces it): every setting it had stays.
         _put(
             patch,
@@ -495,9 +568,34 @@ class AgentSetup:
                 },
             },
         )
+        if replaced:
+            return [f"warmline's transfer goes to {', '.join(replaced)}, not {self.transfer_to}"]
         if current is None:
             return [f"no transfer to {self.transfer_to}"]
         return [f"the transfer to {self.transfer_to} is not a SIP REFER with warmline's condition"]
+
+
+def agents_own_variables(agent: dict[str, Any]) -> dict[str, str]:
+    """The dynamic variables the agent declares besides warmline's and the platform's (`system__`):
+    its placeholders and every `{{name}}` in its conversation config (prompt, first message, tools),
+    each with its placeholder as default ("" without one)."""
+    config = agent.get("conversation_config") or {}
+    placeholders = _at(config, "agent", "dynamic_variables", "dynamic_variable_placeholders") or {}
+    named = set(placeholders) | set(_PLACEHOLDER.findall(json.dumps(config)))
+    return {
+        name: str(placeholders.get(name, ""))
+        for name in sorted(named)
+        if not name.startswith("system__") and name not in DYNAMIC_VARIABLES
+    }
+
+
+def _is_warmlines(entry: dict[str, Any]) -> bool:
+    """A transfer configure wrote: a SIP REFER with warmline's condition."""
+    return entry.get("transfer_type") == "sip_refer" and entry.get("condition") == TRANSFER_CONDITION
+
+
+def _keypad_text(timeout: Any) -> str:
+    return f"the keypad takes a key after {timeout} s (dtmf_input_timeout)"
 
 
 def _tool_problems(actual: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

@@ -17,12 +17,12 @@ from typing import Any
 
 from warmline.consent import ConsentSource
 from warmline.verification import check_new_pin
-from warmline_cli import audio, samples
+from warmline_cli import audio, cfd, samples
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.elevenlabs_admin import AdminClient
 from warmline_cli.target import from_local_state, process_alive
 
-__all__ = ["process_alive", "register_caller", "wire_agent"]
+__all__ = ["cfd_project", "process_alive", "register_caller", "wire_agent"]
 
 
 def register_caller(
@@ -46,3 +46,8 @@ def wire_agent(state: dict[str, Any], transfer_to: str) -> None:
         AgentSetup(client, target, target.default_agent_id, target.secret("AgentSecret"), transfer_to).run()
     finally:
         client.close()
+
+
+def cfd_project(incoming_call_url: str, threecx_secret: str, agent_number: str) -> dict[str, str]:
+    """The Call Flow Designer project `warmline 3cx flow` writes, file name -> text."""
+    return cfd.project_files(cfd.FlowSettings(incoming_call_url, threecx_secret, agent_number))

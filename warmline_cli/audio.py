@@ -11,6 +11,7 @@ from pathlib import Path
 import av
 import mutagen
 import numpy as np
+import webrtcvad
 from mutagen.flac import FLAC
 from mutagen.mp3 import MP3, BitrateMode
 from mutagen.mp4 import MP4
@@ -35,16 +36,25 @@ RECOMMENDED_MAX_TOTAL_SECONDS = 180.0
 MAX_TOTAL_SECONDS = 300.0
 ACCEPTED = "mp3, wav, flac, ogg (vorbis or opus), m4a/mp4"
 
-# Speech is measured on the decoded audio, as 16 kHz mono, in 20 ms frames: a frame is speech when
-# its level is above SPEECH_FLOOR_DB and ABOVE_BACKGROUND_DB above the file's background (the level
-# its quietest BACKGROUND_PERCENTILE % of frames stay under). Its loudness is the level its loudest
-# 5 % of frames reach. Levels are RMS in dBFS (0 dBFS: a full-scale square wave).
+# Speech is measured on the decoded audio, as 16 kHz mono, in 20 ms frames. A frame is sound when its
+# level is above SPEECH_FLOOR_DB and ABOVE_BACKGROUND_DB above the file's background (the level its
+# quietest BACKGROUND_PERCENTILE % of frames stay under); it is speech when it is sound and WebRTC's
+# voice-activity detector (at VAD_MODE, its strictest) calls it speech, and its spectrum (100 Hz to
+# 4 kHz) is neither as flat as noise (NOISE_FLATNESS: a noise burst) nor held from the frame before
+# (STEADY_SIMILARITY: a beep, a tone or a held note, which the detector alone passes as speech). Its
+# loudness is the level its loudest 5 % of frames reach. Levels are RMS in dBFS (0 dBFS: a full-scale
+# square wave).
 ANALYSIS_RATE = 16_000
 FRAME_SECONDS = 0.02
 SPEECH_FLOOR_DB = -50.0
 ABOVE_BACKGROUND_DB = 10.0
 BACKGROUND_PERCENTILE = 10
 LOUD_PERCENTILE = 95
+VAD_MODE = 3
+NOISE_FLATNESS = 0.3  # spectral flatness: white noise about 0.55, speech 0.01 to 0.1, a tone 0
+STEADY_SIMILARITY = 0.97  # of a frame's log spectrum to the one before: speech about 0.6, a held note 1
+NO_VOICE_SHARE = 0.25  # sound of which the detector finds less is speech is "sound but no voice"
+_BAND = (100.0, 4000.0)
 SILENT_DB = -60.0
 QUIET_DB = -35.0
 MIN_FILE_SPEECH_SECONDS = 3.0
@@ -70,6 +80,7 @@ class Measurement:
     background_db: float
     loud_db: float
     clipped_fraction: float
+    sound_seconds: float = 0.0  # above the background, speech or not
 
 
 @dataclass(frozen=True)
@@ -91,7 +102,7 @@ class AudioFile:
 
 
 def measure(samples: np.ndarray, rate: int = ANALYSIS_RATE) -> Measurement:
-    """Measure mono audio (floats, full scale at ±1) by frames of FRAME_SECONDS."""
+    """Measure mono audio at ANALYSIS_RATE (floats, full scale at ±1) by frames of FRAME_SECONDS."""
     size = round(rate * FRAME_SECONDS)
     count = len(samples) // size
     seconds = len(samples) / rate
@@ -101,14 +112,35 @@ def measure(samples: np.ndarray, rate: int = ANALYSIS_RATE) -> Measurement:
     power = np.mean(frames**2, axis=1)
     levels = 10 * np.log10(np.maximum(power, 10 ** (_NO_SOUND_DB / 10)))
     background = float(np.percentile(levels, BACKGROUND_PERCENTILE))
-    threshold = max(SPEECH_FLOOR_DB, background + ABOVE_BACKGROUND_DB)
+    sound = levels >= max(SPEECH_FLOOR_DB, background + ABOVE_BACKGROUND_DB)
+    speech = sound & _voiced(frames, rate) & _speech_like_spectrum(frames, rate)
     return Measurement(
         seconds=seconds,
-        speech_seconds=float(np.count_nonzero(levels >= threshold) * size / rate),
+        speech_seconds=float(np.count_nonzero(speech) * size / rate),
         background_db=background,
         loud_db=float(np.percentile(levels, LOUD_PERCENTILE)),
         clipped_fraction=float(np.count_nonzero(np.abs(samples) >= CLIP_LEVEL) / len(samples)),
+        sound_seconds=float(np.count_nonzero(sound) * size / rate),
     )
+
+
+def _voiced(frames: np.ndarray, rate: int) -> np.ndarray:
+    """Which frames WebRTC's voice-activity detector calls speech."""
+    detector = webrtcvad.Vad(VAD_MODE)
+    pcm = (np.clip(frames, -1, 1) * 32767).astype("<i2")
+    return np.array([detector.is_speech(frame.tobytes(), rate) for frame in pcm], dtype=bool)
+
+
+def _speech_like_spectrum(frames: np.ndarray, rate: int) -> np.ndarray:
+    """Frames whose spectrum is neither noise-flat nor held from the frame before."""
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(frames.shape[1]), axis=1)) ** 2 + 1e-12
+    hertz = np.fft.rfftfreq(frames.shape[1], 1 / rate)
+    band = spectrum[:, (hertz >= _BAND[0]) & (hertz <= _BAND[1])]
+    flatness = np.exp(np.mean(np.log(band), axis=1)) / np.mean(band, axis=1)
+    shape = np.log(band) - np.mean(np.log(band), axis=1, keepdims=True)
+    norms = np.linalg.norm(shape, axis=1) + 1e-12
+    held = np.insert(np.sum(shape[1:] * shape[:-1], axis=1) / (norms[1:] * norms[:-1]), 0, 0.0)
+    return (flatness < NOISE_FLATNESS) & (held < STEADY_SIMILARITY)
 
 
 def inspect(path: Path) -> AudioFile:
@@ -265,6 +297,15 @@ def _speech_problem(name: str, measured: Measurement) -> str | None:
         )
     elif no_voice and loud - measured.background_db < ABOVE_BACKGROUND_DB:
         why = "a steady sound (a tone, hum or noise) with no voice rising above it"
+        advice = "pick a recording of the caller talking"
+    elif (
+        measured.sound_seconds >= MIN_FILE_SPEECH_SECONDS
+        and measured.speech_seconds < NO_VOICE_SHARE * measured.sound_seconds
+    ):
+        why = (
+            f"{measured.sound_seconds:.1f} s of sound but no voice in it (beeps, tones, music or noise: "
+            "the voice-activity detector finds no speech)"
+        )
         advice = "pick a recording of the caller talking"
     else:
         why = "mostly silence or background noise"

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     FAILURE = 1  # the command was right, but what it checked or did failed (AWS, ElevenLabs, a check)
     USAGE = 2  # the command line or an input it names is wrong (argparse uses 2 too); nothing changed
     NOT_FOUND = 3  # the caller, stack or message named does not exist
+    BROKEN_PIPE = 141  # what reads the output stopped reading (`| head`): as a shell's SIGPIPE exit
     INTERRUPTED = 130
 
 
@@ -26,7 +27,8 @@ EXIT_CODES_HELP = """exit codes:
   1  failure: a check failed, the clone failed or timed out, AWS or ElevenLabs refused
   2  usage: a wrong option or argument, or a bad input (number, audio, consent, CSV row);
      a destructive command without --yes when standard input is not a terminal
-  3  not found: the caller, the stack or the local stack does not exist"""
+  3  not found: the caller, the stack or the local stack does not exist
+  141  what read the output stopped reading (`| head`)"""
 
 
 class CliError(Exception):

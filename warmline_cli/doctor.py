@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
+from warmline.outcomes import FailureKind
 from warmline.voice_provider import ProviderError, Unauthorized
+from warmline_cli import metrics, probe
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import FAIL, OK, CliError, say
 from warmline_cli.elevenlabs_admin import AdminClient
+from warmline_cli.samples import VERIFICATION_ADVICE
 from warmline_cli.target import SECRET_IDS, Target
 
 PROBE_NUMBER = "+10000000000"  # never a real caller: check-clone with key 9 reads and writes nothing
@@ -37,6 +41,7 @@ class Doctor:
         self.echo = echo  # print a line per check (not with --json: main prints self.checks)
         self.checks: list[Check] = []
         self.secrets: dict[str, str] = {}
+        self.probe_report: Path | None = None  # where `warmline elevenlabs probe` left its last report
 
     def _add(self, ok: bool, message: str) -> None:
         self.checks.append(Check(ok, message))
@@ -47,14 +52,26 @@ class Doctor:
         self._secrets()
         api_key_ok = self._elevenlabs_key()
         self._endpoints()
+        self._clones_needing_verification()
         if api_key_ok and "AgentSecret" in self.secrets:
             self._agent()
+        elif not api_key_ok:
+            self._add(False, NOT_CHECKED.format(agent=self.agent_id or "(no agent id)"))
         if self.target.aws_endpoint_url is None:  # a deployed stack: the local one sends no alarm
             self._alarm_email()
+        self._last_probe()
         failed = sum(not check.ok for check in self.checks)
         if self.echo:
             say(f"\n{failed} problem(s) found" if failed else "\nall checks passed")
         return 1 if failed else 0
+
+    def _last_probe(self) -> None:
+        document = probe.last_report(self.probe_report) if self.probe_report else None
+        if document is None:
+            if self.echo:
+                say("no probe report yet: `warmline elevenlabs probe` settles what the platforms leave open")
+            return
+        self._add(*probe.summary(document))
 
     def _secrets(self) -> None:
         for logical_id in SECRET_IDS:
@@ -71,6 +88,8 @@ class Doctor:
             return False
         arn = self.target.secret_arns["ElevenLabsApiKeySecret"]
         fix = f'aws secretsmanager put-secret-value --secret-id {arn} --secret-string "$ELEVENLABS_API_KEY"'
+        if self.target.aws_endpoint_url is not None:  # as printed, it must reach the local stack's moto
+            fix += f" --endpoint-url {self.target.aws_endpoint_url} --region {self.target.region}"
         client = AdminClient(key, self.target.elevenlabs_base_url)
         try:
             subscription = client.get("/v1/user/subscription")
@@ -189,6 +208,26 @@ class Doctor:
         else:
             self._add(True, f"{name} answers 401 without the secret and 200 with it")
 
+    def _clones_needing_verification(self) -> None:
+        """Clones ElevenLabs marked requires_verification in the metrics window (deleted, never used)."""
+        if not self.target.metrics_url or "OperatorSecret" not in self.secrets:
+            return
+        try:
+            figures = metrics.fetch(self.target, None, None)
+        except CliError:
+            return  # the endpoint checks above say what is wrong with it
+        by_reason = (figures.get("counts") or {}).get("clones_failed_by_reason") or {}
+        count = by_reason.get(FailureKind.NEEDS_VERIFICATION.value, 0)
+        if count:
+            self._add(
+                False,
+                f"{count} clone(s) since {figures.get('from')} needed ElevenLabs verification and were "
+                "deleted (those callers hear the default voice): `warmline samples show --caller NUMBER`; "
+                + VERIFICATION_ADVICE,
+            )
+        else:
+            self._add(True, f"no clone needed ElevenLabs verification since {figures.get('from')}")
+
     def _agent(self) -> None:
         if not self.agent_id:
             self._add(False, "no ElevenLabs agent id: pass --agent-id (or deploy with ElevenLabsAgentId)")
@@ -234,6 +273,12 @@ class Doctor:
             self._add(True, f"alarms are e-mailed to {email}")
 
 
+# What _elevenlabs_key and _agent check once ElevenLabs accepts the key (AgentSetup's steps).
+NOT_CHECKED = (
+    "not checked until ElevenLabs accepts the API key: the plan's Instant Voice Cloning, the custom voice "
+    "slots, the voice add/edits, and agent {agent}'s workspace secret, check_clone tool, webhook, "
+    "overrides, variables, menu in the prompt and transfer to 3CX; fix the key, then run doctor again"
+)
 ALARM_EMAIL_UNSET = (
     "no alarm e-mail: stack {stack}'s AlarmEmail parameter is empty, so its alarms reach no one. Set it: "
     "add AlarmEmail=oncall@example.com to parameter_overrides under [ENV.deploy.parameters] in "

@@ -59,6 +59,8 @@ class AdminClient:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = send(self._http, method, path, **kwargs)
+        if response.status_code == 204:
+            return {}  # DELETE of an agent answers 204 No Content
         try:
             body = response.json()
         except ValueError:

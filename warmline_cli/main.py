@@ -12,19 +12,17 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import TYPE_CHECKING, Any
 
 from warmline import __version__
 from warmline.voice_provider import ProviderError
-from warmline_cli import consent_log, dlq, metrics, prewarm, samples, samples_import, selftest, threecx
-from warmline_cli import secrets as shared_secrets
-from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import EXIT_CODES_HELP, OK, CliError, ExitCode, UsageError, emit_json, say, warn
-from warmline_cli.doctor import Doctor
-from warmline_cli.elevenlabs_admin import AdminClient
-from warmline_cli.target import DEFAULT_LOCAL_STATE, Target, from_local, from_stack
+
+if TYPE_CHECKING:
+    from warmline_cli.target import Target
+
+# Each command imports what it needs when it runs (boto3, httpx, PyAV and numpy take half a second to
+# load): `warmline --version` and `--help` load none of them (tests/cli/test_install.py).
 
 COMMANDS = (
     """commands (each takes --stack NAME [--region REGION], WARMLINE_STACK, or --local):
@@ -33,13 +31,15 @@ COMMANDS = (
   warmline samples import FILE.csv [--dry-run] [--replace [--yes]]
   warmline samples list [--json]
   warmline samples show --caller NUMBER [--json]
-  warmline samples remove --caller NUMBER [--yes]
+  warmline samples remove (--caller NUMBER | --key CALLER_KEY | --all) [--yes]
   warmline samples rekey --caller NUMBER [--pin]
   warmline samples pin --caller NUMBER [--clear | --unlock]
   warmline samples consent [--caller NUMBER] [--export FILE|-] [--format csv|json]
   warmline elevenlabs configure [--agent-id ID] [--transfer-to SIP_URI_OR_NUMBER] [--dry-run]
   warmline elevenlabs selftest [--agent-id ID] [--caller NUMBER] [--transfer-to SIP_URI_OR_NUMBER] [--json]
-  warmline 3cx flow
+  warmline elevenlabs probe [NAME ...] [--caller NUMBER] [--did NUMBER] [--sample-caller NUMBER]
+                            [--guided] [--json FILE]
+  warmline 3cx flow --project DIR --agent-number NUMBER
   warmline doctor [--agent-id ID] [--json]
   warmline metrics [--from WHEN] [--to WHEN] [--json]
   warmline dlq list [--json]
@@ -55,19 +55,22 @@ COMMANDS = (
 
 
 def _target_options() -> argparse.ArgumentParser:
+    """--stack or --local (main() refuses both: argparse loses a mutually exclusive group's place in
+    its argument group when the group comes from a parent parser, and lists it under "options")."""
     options = argparse.ArgumentParser(add_help=False)
-    where = options.add_argument_group("target (one of)")
-    choice = where.add_mutually_exclusive_group()
-    choice.add_argument(
+    where = options.add_argument_group("target: --stack NAME [--region REGION], or --local")
+    where.add_argument(
         "--stack", metavar="NAME", help="a deployed warmline CloudFormation stack (default: $WARMLINE_STACK)"
     )
-    choice.add_argument("--local", action="store_true", help="the local stack (`make up`)")
-    where.add_argument("--region", help="the stack's AWS region (default: AWS_REGION / your AWS config)")
+    where.add_argument(
+        "--region", help="with --stack: its AWS region (default: AWS_REGION / your AWS config)"
+    )
+    where.add_argument("--local", action="store_true", help="the local stack (`make up`)")
     where.add_argument(
         "--local-state",
         type=Path,
-        default=DEFAULT_LOCAL_STATE,
-        help=f"with --local (default {DEFAULT_LOCAL_STATE})",
+        metavar="FILE",
+        help="with --local: the state file `make up` writes (default .warmline/local.json)",
     )
     return options
 
@@ -84,14 +87,35 @@ def _yes_option(command: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """A parser whose arguments may be added when it is used (`fill`: its command line parsed or its
+    help printed), so that listing the commands imports none of the modules that describe their options.
+
+    Every command's help ends with a pointer to the exit codes, which `warmline --help` lists once."""
+
+    def __init__(self, *args: Any, fill: Callable[[argparse.ArgumentParser], None] | None = None, **kw: Any):
+        kw.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        kw.setdefault("epilog", "exit codes: `warmline --help`")
+        super().__init__(*args, **kw)
+        self._fill = fill
+
+    def _filled(self) -> None:
+        fill, self._fill = self._fill, None
+        if fill is not None:
+            fill(self)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._filled()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        self._filled()
+        return super().format_help()
+
+
 def parser() -> argparse.ArgumentParser:
     target = _target_options()
-    root = argparse.ArgumentParser(
-        prog="warmline",
-        description=__doc__,
-        epilog=COMMANDS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    root = _Parser(prog="warmline", description=__doc__, epilog=COMMANDS)
     root.add_argument("--version", action="version", version=f"warmline {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sample_group = commands.add_parser(
@@ -102,7 +126,6 @@ def parser() -> argparse.ArgumentParser:
         add_parsers(sample_commands, target)
     for add_parsers in (_wiring_parsers, _operations_parsers, _dlq_parsers):
         add_parsers(commands, target)
-    _exit_codes_in_every_help(root)
     return root
 
 
@@ -113,7 +136,7 @@ def _add_parser(sample_commands: Subcommands, target: argparse.ArgumentParser) -
     add = sample_commands.add_parser(
         "add", parents=[target], help="check audio files and register them as a caller's voice sample"
     )
-    add.add_argument("--caller", required=True, metavar="NUMBER", help="the caller's phone number")
+    add.add_argument("--caller", required=True, metavar="NUMBER", help=CALLER_HELP)
     add.add_argument(
         "--file",
         required=True,
@@ -162,10 +185,9 @@ def _import_parser(sample_commands: Subcommands, target: argparse.ArgumentParser
         "import",
         parents=[target],
         help="register the callers of a CSV file (number,samples,consent[,pin]); all rows are checked first",
-        description=samples_import.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        fill=_import_description,
     )
-    importer.add_argument("file", type=Path, metavar="FILE.csv")
+    importer.add_argument("file", type=Path, metavar="FILE.csv", help="the callers, a row each")
     importer.add_argument("--dry-run", action="store_true", help="check every row; register nothing")
     importer.add_argument(
         "--replace", action="store_true", help="re-register callers registered with other samples"
@@ -173,11 +195,17 @@ def _import_parser(sample_commands: Subcommands, target: argparse.ArgumentParser
     _yes_option(importer, "--replace")
 
 
+def _import_description(importer: argparse.ArgumentParser) -> None:
+    from warmline_cli import samples_import
+
+    importer.description = samples_import.__doc__
+
+
 def _record_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) -> None:
     listing = sample_commands.add_parser("list", parents=[target], help="list the callers with voice samples")
     _json_option(listing)
     show = sample_commands.add_parser("show", parents=[target], help="a caller's samples, consent and clone")
-    show.add_argument("--caller", required=True, metavar="NUMBER")
+    show.add_argument("--caller", required=True, metavar="NUMBER", help=CALLER_HELP)
     _json_option(show)
     remove = sample_commands.add_parser(
         "remove",
@@ -185,7 +213,18 @@ def _record_parsers(sample_commands: Subcommands, target: argparse.ArgumentParse
         help="withdraw a caller: delete their samples (all versions), profile, clone record and clones; "
         "asks first; a caller already gone is success",
     )
-    remove.add_argument("--caller", required=True, metavar="NUMBER")
+    which = remove.add_mutually_exclusive_group(required=True)
+    which.add_argument("--caller", metavar="NUMBER", help=CALLER_HELP)
+    which.add_argument(
+        "--key",
+        metavar="CALLER_KEY",
+        help="the caller's key (ck_…), as `samples list` shows it: for a caller whose number you do not have",
+    )
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every registered caller, and any samples left without one (before `sam delete`); one question",
+    )
     _yes_option(remove, "remove")
 
 
@@ -195,22 +234,30 @@ def _key_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) 
         parents=[target],
         help="move a caller registered under the numbering rule before libphonenumber's to their current key",
     )
-    rekey.add_argument("--caller", required=True, metavar="NUMBER", help="the number as it was registered")
+    rekey.add_argument(
+        "--caller", required=True, metavar="NUMBER", help="the caller's number, as it was registered"
+    )
     rekey.add_argument("--pin", action="store_true", help="the caller has a PIN: ask for it, to set it again")
     pin = sample_commands.add_parser(
         "pin", parents=[target], help="set (asks for it), clear or unlock a registered caller's PIN"
     )
-    pin.add_argument("--caller", required=True, metavar="NUMBER")
+    pin.add_argument("--caller", required=True, metavar="NUMBER", help=CALLER_HELP)
     pin_change = pin.add_mutually_exclusive_group()
     pin_change.add_argument("--clear", action="store_true", help="remove the PIN: no verification")
     pin_change.add_argument(
         "--unlock", action="store_true", help="forget the wrong attempts and end a lock; keep the PIN"
     )
-    consent = sample_commands.add_parser(
+    sample_commands.add_parser(
         "consent",
         parents=[target],
         help="the consent log: who registered each caller, when, on what consent, and any withdrawal",
+        fill=_consent_options,
     )
+
+
+def _consent_options(consent: argparse.ArgumentParser) -> None:
+    from warmline_cli import consent_log
+
     consent.add_argument("--caller", metavar="NUMBER", help="one caller's entries (default: every caller's)")
     consent.add_argument(
         "--export",
@@ -226,7 +273,29 @@ def _key_parsers(sample_commands: Subcommands, target: argparse.ArgumentParser) 
 
 
 def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
-    elevenlabs = commands.add_parser("elevenlabs", help="wire the ElevenLabs agent to the stack")
+    commands.add_parser(
+        "elevenlabs",
+        help="wire the ElevenLabs agent to the stack; check it live",
+        fill=lambda elevenlabs: _elevenlabs_parsers(elevenlabs, target),
+    )
+    threecx_group = commands.add_parser("3cx", help="the 3CX Call Flow Designer project")
+    threecx_commands = threecx_group.add_subparsers(dest="action", required=True, metavar="ACTION")
+    flow = threecx_commands.add_parser(
+        "flow", parents=[target], help="write the Call Flow Designer project and say what to do with it"
+    )
+    flow.add_argument("--project", required=True, type=Path, metavar="DIR", help="where to write it")
+    flow.add_argument(
+        "--agent-number",
+        required=True,
+        metavar="NUMBER",
+        help="what the flow's Transfer components dial to reach the ElevenLabs agent (the number imported "
+        "at ElevenLabs, sent over the trunk by an outbound rule)",
+    )
+
+
+def _elevenlabs_parsers(elevenlabs: argparse.ArgumentParser, target: argparse.ArgumentParser) -> None:
+    from warmline_cli import probe, selftest
+
     elevenlabs_commands = elevenlabs.add_subparsers(dest="action", required=True, metavar="ACTION")
     configure = elevenlabs_commands.add_parser(
         "configure",
@@ -243,23 +312,18 @@ def _wiring_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> N
         "--dry-run", action="store_true", help="print the requests that would change anything"
     )
     selftest.add_parser(elevenlabs_commands, target)
-
-    threecx_group = commands.add_parser("3cx", help="3CX Call Flow Designer settings")
-    threecx_commands = threecx_group.add_subparsers(dest="action", required=True, metavar="ACTION")
-    threecx_commands.add_parser(
-        "flow", parents=[target], help="print the Web Service REST settings and branches"
-    )
+    probe.add_parser(elevenlabs_commands, target)
 
 
 def _operations_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
     secrets_group = commands.add_parser("secrets", help="rotate a shared secret without dropping calls")
     secrets_commands = secrets_group.add_subparsers(dest="action", required=True, metavar="ACTION")
-    rotate = secrets_commands.add_parser(
+    secrets_commands.add_parser(
         "rotate",
         parents=[target],
         help="a new value; the previous one is accepted for SecretOverlapSeconds (default 1 h)",
+        fill=_rotate_options,
     )
-    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(shared_secrets.ROTATABLE)}")
 
     doctor = commands.add_parser("doctor", parents=[target], help="check the stack end to end without a call")
     doctor.add_argument("--agent-id", help="the ElevenLabs agent (default: the stack's ElevenLabsAgentId)")
@@ -273,6 +337,12 @@ def _operations_parsers(commands: Subcommands, target: argparse.ArgumentParser) 
     )
     figures.add_argument("--to", dest="window_to", metavar="WHEN", help="ISO-8601 or epoch ms (default: now)")
     _json_option(figures)
+
+
+def _rotate_options(rotate: argparse.ArgumentParser) -> None:
+    from warmline_cli import secrets
+
+    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(secrets.ROTATABLE)}")
 
 
 def _dlq_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
@@ -290,18 +360,10 @@ def _dlq_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None
     _yes_option(dlq_redrive, "redrive")
 
 
-def _exit_codes_in_every_help(command: argparse.ArgumentParser) -> None:
-    for action in command._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                sub.epilog = sub.epilog or EXIT_CODES_HELP
-                sub.formatter_class = argparse.RawDescriptionHelpFormatter
-                _exit_codes_in_every_help(sub)
-
-
 DEFAULT_WAIT_SECONDS = 180.0
 
 
+CALLER_HELP = "the caller's phone number, e.g. +44 20 7946 0000 (a national number takes DefaultCountryCode)"
 PIN_HELP = (
     "ask for a PIN (typed twice, not echoed; or one line on standard input) that the caller types on "
     "the keypad before their cloned voice speaks: the defence against a spoofed caller number"
@@ -309,8 +371,10 @@ PIN_HELP = (
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
+    from warmline_cli.target import from_local, from_stack
+
     if args.local:
-        return from_local(args.local_state)
+        return from_local(args.local_state) if args.local_state else from_local()
     stack = args.stack or os.environ.get("WARMLINE_STACK", "").strip()
     if not stack:
         raise UsageError("which stack? pass --stack NAME (or set WARMLINE_STACK), or --local")
@@ -322,6 +386,9 @@ def _agent_id(args: argparse.Namespace, target: Target) -> str:
 
 
 def configure(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli.agent_setup import AgentSetup
+    from warmline_cli.elevenlabs_admin import AdminClient
+
     agent_id = _agent_id(args, target)
     if not agent_id:
         raise UsageError(
@@ -347,11 +414,12 @@ def configure(args: argparse.Namespace, target: Target) -> int:
         say(f"dry run: {writes} request(s) would be sent, none was")
     else:
         say(f"agent {agent_id} is wired to {target.description}" + ("" if writes else " (nothing to change)"))
-    say("Keypad input: no documented API field sets the agent's DTMF settings; see docs/deployment.md.")
     return 1 if any(step.state == "needed" for step in steps) else 0
 
 
 def _pin_command(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import samples
+
     if args.clear:
         return samples.clear_pin(target, args.caller)
     if args.unlock:
@@ -360,6 +428,8 @@ def _pin_command(args: argparse.Namespace, target: Target) -> int:
 
 
 def _add(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import prewarm, samples
+
     if args.wait and not args.prewarm:
         raise UsageError("--wait waits for the clone --prewarm queues: pass both")
     pin = samples.read_pin() if args.pin else None  # asked for and checked before any upload
@@ -372,8 +442,77 @@ def _add(args: argparse.Namespace, target: Target) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import samples_import
+
+    request = samples_import.ImportRequest(args.file, args.replace, args.yes, args.dry_run)
+    return samples_import.import_callers(target, request)
+
+
+def _list(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import samples
+
+    return samples.list_callers(target, args.json)
+
+
+def _show(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import samples
+
+    return samples.show(target, args.caller, args.json)
+
+
+def _remove(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import samples
+
+    if args.all:
+        return samples.remove_all(target, args.yes)
+    if args.key is not None:
+        return samples.remove_by_key(target, args.key, args.yes)
+    return samples.remove(target, args.caller, args.yes)
+
+
+def _consent(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import consent_log
+
+    return consent_log.consent(target, args.caller, args.export, args.format)
+
+
+def _rekey(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import samples
+
+    return samples.rekey(target, args.caller, samples.read_pin() if args.pin else None)
+
+
+def _selftest(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import selftest
+
+    return selftest.command(args, target, _agent_id(args, target))
+
+
+def _probe(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import probe
+
+    return probe.command(args, target, _agent_id(args, target))
+
+
+def _flow(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import threecx
+
+    return threecx.write_flow(target, args.project, args.agent_number)
+
+
+def _rotate(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import secrets
+
+    return secrets.rotate(target, args.name)
+
+
 def _doctor(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import probe
+    from warmline_cli.doctor import Doctor
+
     doctor = Doctor(target, _agent_id(args, target), echo=not args.json)
+    doctor.probe_report = probe.report_path(target, args.local_state)
     code = doctor.run()
     if args.json:
         checks = [{"ok": check.ok, "message": check.message} for check in doctor.checks]
@@ -382,32 +521,43 @@ def _doctor(args: argparse.Namespace, target: Target) -> int:
     return code
 
 
-Handler = Callable[[argparse.Namespace, Target], int]
+def _metrics(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import metrics
+
+    return metrics.metrics(target, args.window_from, args.window_to, args.json)
+
+
+def _dlq_list(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import dlq
+
+    return dlq.list_letters(target, args.json)
+
+
+def _dlq_redrive(args: argparse.Namespace, target: Target) -> int:
+    from warmline_cli import dlq
+
+    return dlq.redrive(target, args.yes)
+
+
+Handler = Callable[[argparse.Namespace, "Target"], int]
 HANDLERS: dict[tuple[str, str | None], Handler] = {
     ("samples", "add"): _add,
-    ("samples", "import"): lambda args, target: samples_import.import_callers(
-        target, samples_import.ImportRequest(args.file, args.replace, args.yes, args.dry_run)
-    ),
-    ("samples", "list"): lambda args, target: samples.list_callers(target, args.json),
-    ("samples", "show"): lambda args, target: samples.show(target, args.caller, args.json),
-    ("samples", "remove"): lambda args, target: samples.remove(target, args.caller, args.yes),
+    ("samples", "import"): _import,
+    ("samples", "list"): _list,
+    ("samples", "show"): _show,
+    ("samples", "remove"): _remove,
     ("samples", "pin"): _pin_command,
-    ("samples", "consent"): lambda args, target: consent_log.consent(
-        target, args.caller, args.export, args.format
-    ),
-    ("samples", "rekey"): lambda args, target: samples.rekey(
-        target, args.caller, samples.read_pin() if args.pin else None
-    ),
+    ("samples", "consent"): _consent,
+    ("samples", "rekey"): _rekey,
     ("elevenlabs", "configure"): configure,
-    ("elevenlabs", "selftest"): lambda args, target: selftest.command(args, target, _agent_id(args, target)),
-    ("3cx", "flow"): lambda args, target: threecx.print_flow(target),
-    ("secrets", "rotate"): lambda args, target: shared_secrets.rotate(target, args.name),
+    ("elevenlabs", "selftest"): _selftest,
+    ("elevenlabs", "probe"): _probe,
+    ("3cx", "flow"): _flow,
+    ("secrets", "rotate"): _rotate,
     ("doctor", None): _doctor,
-    ("metrics", None): lambda args, target: metrics.metrics(
-        target, args.window_from, args.window_to, args.json
-    ),
-    ("dlq", "list"): lambda args, target: dlq.list_letters(target, args.json),
-    ("dlq", "redrive"): lambda args, target: dlq.redrive(target, args.yes),
+    ("metrics", None): _metrics,
+    ("dlq", "list"): _dlq_list,
+    ("dlq", "redrive"): _dlq_redrive,
 }
 
 
@@ -418,7 +568,20 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit code (console.ExitCode, listed in `warmline --help`)."""
-    args = parser().parse_args(argv)  # a usage error exits 2 here, as argparse does
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `warmline metrics | head`: the reader has gone, so nothing more can be said. Standard output
+        # goes to /dev/null, or Python's own flush at exit would print the same error again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
+    command_line = parser()
+    args = command_line.parse_args(argv)  # a usage error exits 2 here, as argparse does
+    if getattr(args, "stack", None) and getattr(args, "local", False):
+        command_line.error("--stack and --local: pick one")
     try:
         return run(args)
     except CliError as error:
@@ -426,14 +589,19 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except ProviderError as error:
         print(f"error: ElevenLabs: {error.message}", file=sys.stderr)
-    except ClientError as error:
-        details = error.response.get("Error", {})
-        print(f"error: AWS {details.get('Code', '')}: {details.get('Message', error)}", file=sys.stderr)
-    except BotoCoreError as error:
-        print(f"error: AWS: {error}", file=sys.stderr)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
+    except Exception as error:
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded by then if it is one of them
+
+        if isinstance(error, ClientError):
+            details = error.response.get("Error", {})
+            print(f"error: AWS {details.get('Code', '')}: {details.get('Message', error)}", file=sys.stderr)
+        elif isinstance(error, BotoCoreError):
+            print(f"error: AWS: {error}", file=sys.stderr)
+        else:
+            raise
     return ExitCode.FAILURE
 
 

@@ -1,7 +1,8 @@
-"""Callers' voice samples: add (checked audio + consent, optionally a PIN), list, show, remove (the
-withdrawal in the consent log, the profile, the clone record, the PIN, the caller's clones at
-ElevenLabs, and every S3 version of the samples), a caller's PIN: set, clear, unlock, and rekey (a
-caller registered under the numbering rule before libphonenumber's)."""
+"""Callers' voice samples: add (checked audio + consent, optionally a PIN; a re-registration keeps
+the caller's PIN), list, show, remove (the withdrawal in the consent log, the profile, the clone
+record, the PIN and every S3 version of the samples, always; then the caller's clones at ElevenLabs,
+or the sweep deletes them), a caller's PIN: set, clear, unlock, and rekey (a caller registered under
+the numbering rule before libphonenumber's)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from warmline.adapters.dynamodb import PROFILE, DynamoCloneStore
+from warmline.adapters.dynamodb import CLONE, PROFILE, DynamoCloneStore
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.adapters.s3 import S3SampleStore, sample_key
 from warmline.callers import InvalidCallerNumber, caller_key, is_withheld, mask, normalise_number
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
-from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
+from warmline.consent import MAX_CONSENT_CHARACTERS, ConsentEntry, ConsentEvent, ConsentSource
+from warmline.outcomes import NEEDS_VERIFICATION_CODE
 from warmline.verification import InvalidPin, check_new_pin, hash_pin
 from warmline.voice_provider import ProviderError
 from warmline.voice_slots import voice_name
@@ -38,10 +40,11 @@ MIN_CONSENT_CHARACTERS = 10
 class Caller:
     number: str
     key: str
+    shown_as: str = ""  # a caller named by key: the masked number their profile keeps (no number)
 
     @property
     def masked(self) -> str:
-        return mask(self.number)
+        return self.shown_as or mask(self.number)
 
 
 def resolve_caller(target: Target, raw: str, what: str = "--caller") -> Caller:
@@ -68,6 +71,7 @@ def register(
 ) -> CallerProfile:
     """Upload checked samples, then record the caller's profile and its entry in the consent log
     (together or not at all); if anything fails, the samples uploaded are deleted again."""
+    consent = bounded_consent(consent)
     store = clone_store(target)
     if store.get_profile(caller.key) is not None:
         raise CliError(
@@ -132,6 +136,16 @@ def checked_consent(consent: str, field: str = "--consent") -> str:
             f"no voice sample without consent: {field} must say who agreed, when and how "
             f'(at least {MIN_CONSENT_CHARACTERS} characters, e.g. "Jane Doe, by phone, 2026-11-24, recorded")'
         )
+    return bounded_consent(consent, field)
+
+
+def bounded_consent(consent: str, field: str = "--consent") -> str:
+    if len(consent) > MAX_CONSENT_CHARACTERS:
+        raise UsageError(
+            f"{field} is {len(consent)} characters, over the {MAX_CONSENT_CHARACTERS}-character limit: "
+            "say who agreed, when and how, and give a reference to where the rest is recorded "
+            "(a ticket, a signed form) instead of the whole text"
+        )
     return consent
 
 
@@ -177,12 +191,12 @@ def add(target: Target, request: AddRequest) -> Caller:
     """Register the caller (see docs/cli.md): a no-op for the same samples, a
     re-registration with --replace, refused for other samples without it."""
     consent = checked_consent(request.consent)
+    caller = resolve_caller(target, request.caller)  # before the audio, which takes seconds to decode
     checked, warnings = checked_audio(request.files)
     for file in checked:
         say(f"  {file.describe()}")
     for warning in warnings:
         warn(warning)
-    caller = resolve_caller(target, request.caller)
     pin_record = new_pin(target, caller, request.pin) if request.pin is not None else None
     existing = clone_store(target).get_profile(caller.key)
     if existing is not None and not request.replace:
@@ -192,18 +206,19 @@ def add(target: Target, request: AddRequest) -> Caller:
                 "pass --replace to register these instead (their old samples and clones are deleted)"
             )
         say(f"{caller.masked} ({caller.key}) is already registered with these samples: nothing changed")
-        if pin_record is not None:
-            clone_store(target).save_pin(caller.key, pin_record)
+        if pin_record is not None and update_pin(target, caller, pin_record):
             say(PIN_SET)
         return caller
+    enrolment = Enrolment(caller, checked, consent, pin_record)
     if existing is not None:
         confirm(
             f"Replace the registration of {caller.masked} ({caller.key})? Their samples and clones are "
-            "deleted and these files registered instead.",
+            "deleted and these files registered instead (their PIN stays, unless --pin gives a new one).",
             request.yes,
         )
+        enrolment = with_kept_pin(target, enrolment)
         withdraw_caller(target, caller)
-    profile = enrol(target, Enrolment(caller, checked, consent, pin_record))
+    profile = enrol(target, enrolment)
     total = sum(file.seconds for file in checked)
     say(
         f"registered {caller.masked} ({caller.key}): {len(profile.sample_keys)} sample(s), "
@@ -211,7 +226,28 @@ def add(target: Target, request: AddRequest) -> Caller:
     )
     if pin_record is not None:
         say(PIN_SET)
+    elif enrolment.pin is not None:
+        say(PIN_KEPT)
     return caller
+
+
+def with_kept_pin(target: Target, enrolment: Enrolment) -> Enrolment:
+    """A re-registration of a caller keeps their PIN (as it is: its attempts and any lock too),
+    unless it brings a new one: withdrawing them deletes it, and `enrol` writes it again."""
+    if enrolment.pin is not None:
+        return enrolment
+    return replace(enrolment, pin=clone_store(target).get_pin(enrolment.caller.key))
+
+
+def update_pin(target: Target, caller: Caller, record: PinRecord) -> bool:
+    """Set the PIN of a caller registered with the same samples, unless it is their PIN already
+    (then nothing changes: its attempts and any lock stay). True if it was set."""
+    store = clone_store(target)
+    current = store.get_pin(caller.key)
+    if current is not None and current.pin_hash == record.pin_hash:
+        return False
+    store.save_pin(caller.key, record)
+    return True
 
 
 def _profiles(target: Target) -> list[CallerProfile]:
@@ -375,8 +411,18 @@ def show(target: Target, raw_caller: str, as_json: bool = False) -> int:
             say(f"voice id    {clone['voice_id']}")
         if clone["error_code"]:
             say(f"error       {clone['error_code']}: {clone['error_message']}")
+        if clone["error_code"] == NEEDS_VERIFICATION_CODE:
+            say(f"to do       {VERIFICATION_ADVICE}")
         say(f"expires     {_text_time(clone['expires_at'])}")
     return 0
+
+
+VERIFICATION_ADVICE = (
+    "ElevenLabs asked to verify this voice before use (requires_verification); warmline deleted the "
+    "clone and the caller hears the default voice. Check that the sample is the caller's own voice, "
+    "recorded with their consent, and that the ElevenLabs account may clone it (its voice "
+    "verification, in the ElevenLabs app); then re-record it with `warmline samples add`."
+)
 
 
 def _text_time(instant: str | None) -> str:
@@ -418,11 +464,10 @@ def _voices_of(client: ElevenLabsClient, caller: Caller) -> set[str]:
 
 @dataclass
 class _Holdings:
-    """What warmline holds of a caller: their state, sample object versions and voices at ElevenLabs."""
+    """What warmline holds of a caller in AWS: their state and the object versions of their samples."""
 
     state: CallerState
     versions: list[dict[str, str]]
-    voice_ids: set[str]
 
     @property
     def withdrawn(self) -> bool:
@@ -431,28 +476,18 @@ class _Holdings:
 
     @property
     def empty(self) -> bool:
-        return self.withdrawn and not self.versions and not self.voice_ids
+        return self.withdrawn and not self.versions
 
     def describe(self) -> str:
         parts = [] if self.withdrawn else ["their profile and PIN"]
         if self.versions:
             parts.append(f"{len(self.versions)} sample object version(s)")
-        if self.voice_ids:
-            parts.append(f"{len(self.voice_ids)} clone(s) at ElevenLabs")
-        return ", ".join(parts)
+        return ", ".join([*parts, "their clones at ElevenLabs"])
 
 
-def _holdings(target: Target, caller: Caller, client: ElevenLabsClient) -> _Holdings:
+def _holdings(target: Target, caller: Caller) -> _Holdings:
     state = clone_store(target).load(caller.key)
-    try:
-        progress("looking for the caller's clones at ElevenLabs")
-        voice_ids = _voices_of(client, caller)
-    except ProviderError as error:
-        raise CliError(
-            f"ElevenLabs: {error.message}; nothing was removed (fix the ElevenLabs key with "
-            "`warmline doctor`, then run this again)"
-        ) from None
-    return _Holdings(state, _sample_versions(target.client("s3"), target.bucket, caller.key), voice_ids)
+    return _Holdings(state, _sample_versions(target.client("s3"), target.bucket, caller.key))
 
 
 def _elevenlabs(target: Target) -> ElevenLabsClient:
@@ -460,56 +495,158 @@ def _elevenlabs(target: Target) -> ElevenLabsClient:
 
 
 def remove(target: Target, raw_caller: str, yes: bool = False) -> int:
-    """Withdraw the caller (`_withdraw`), after the operator confirms; a caller warmline holds
-    nothing of is already removed: that is success (remove is idempotent)."""
-    caller = resolve_caller(target, raw_caller)
-    client = _elevenlabs(target)
-    holdings = _holdings(target, caller, client)
-    if holdings.empty:
-        say(f"caller {caller.masked} ({caller.key}) has no samples, profile or clone: nothing to remove")
-        return 0
-    confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
-    _withdraw(target, caller, holdings, client)
+    """Withdraw the caller (`remove_caller`), after the operator confirms."""
+    return remove_caller(target, resolve_caller(target, raw_caller), yes)
+
+
+def remove_caller(target: Target, caller: Caller, yes: bool = False) -> int:
+    """Withdraw the caller (`_withdraw`), after the operator confirms. A caller already withdrawn
+    has only their leftover clones at ElevenLabs deleted, without a question; one warmline holds
+    nothing of is already removed: that is success (remove is idempotent). Clones ElevenLabs could
+    not delete now: exit 1, the withdrawal stands and the sweep deletes them."""
+    holdings = _holdings(target, caller)
+    if not holdings.empty:
+        confirm(f"Withdraw {caller.masked} ({caller.key}): delete {holdings.describe()}?", yes)
+    left = _withdraw(target, caller, holdings)
+    if left is not None:
+        raise CliError(left)
     return 0
 
 
+# ---- callers named by key, or all of them (teardown: docs/deployment.md, section 10) ----------------
+
+_CALLER_KEY = re.compile(r"ck_[0-9a-f]{32}")
+
+
+def caller_by_key(target: Target, key: str) -> Caller:
+    """A caller named by the key `samples list` shows, for an operator who has no number to give."""
+    if not _CALLER_KEY.fullmatch(key):
+        raise UsageError(
+            f"--key: {key!r} is not a caller key (ck_ and 32 hex digits, as `samples list` shows)"
+        )
+    profile = clone_store(target).get_profile(key)
+    return Caller(
+        "", key, shown_as=profile.masked_number if profile and profile.masked_number else "(no number)"
+    )
+
+
+def remove_by_key(target: Target, key: str, yes: bool = False) -> int:
+    return remove_caller(target, caller_by_key(target, key), yes)
+
+
+def _every_caller_key(target: Target) -> list[str]:
+    """Each caller warmline holds something of: a profile, a clone record that is not the REMOVED
+    marker, or sample objects in the bucket (a registration interrupted before its profile)."""
+    found: dict[str, None] = {}
+    pages = (
+        target.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(
+            TableName=target.table,
+            FilterExpression="sk = :profile OR (sk = :clone AND #status <> :removed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":profile": {"S": PROFILE},
+                ":clone": {"S": CLONE},
+                ":removed": {"S": CloneStatus.REMOVED.value},
+            },
+            ProjectionExpression="caller_key",
+        )
+    )
+    for page in pages:
+        found.update(dict.fromkeys(item["caller_key"]["S"] for item in page.get("Items", [])))
+    s3 = target.client("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=target.bucket, Prefix="samples/"):
+        for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            found.setdefault(entry["Key"].split("/")[1], None)
+    return sorted(found)
+
+
+def remove_all(target: Target, yes: bool = False) -> int:
+    """Withdraw every caller (`_every_caller_key`) after one question for all of them."""
+    callers = [caller_by_key(target, key) for key in _every_caller_key(target)]
+    if not callers:
+        say(f"{target.description} holds no caller's samples, profile or clone: nothing to remove")
+        return 0
+    named = ", ".join(caller.masked for caller in callers[:5]) + (" …" if len(callers) > 5 else "")
+    confirm(
+        f"Withdraw all {len(callers)} caller(s) of {target.description} ({named}): delete their profiles, "
+        "PINs, clones and every version of their samples?",
+        yes,
+    )
+    left = [caller for caller in callers if not _withdrew_every_voice(target, caller)]
+    say(f"withdrew {len(callers)} caller(s); `warmline samples list` shows none now")
+    if left:
+        raise CliError(
+            f"ElevenLabs kept the clones of {len(left)} caller(s) for now: their withdrawal stands and the "
+            "housekeeping sweep deletes the clones once ElevenLabs answers (or run `samples remove --all` "
+            "again)"
+        )
+    return 0
+
+
+def _withdrew_every_voice(target: Target, caller: Caller) -> bool:
+    holdings = _holdings(target, caller)
+    left = _withdraw(target, caller, holdings)
+    if left is not None:
+        warn(left)
+    return left is None
+
+
 def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
-    """Withdraw the caller (see `_withdraw`) without asking. False if there was nothing to remove."""
-    client = elevenlabs or _elevenlabs(target)
-    holdings = _holdings(target, caller, client)
-    if holdings.empty:
-        return False
-    _withdraw(target, caller, holdings, client)
-    return True
+    """Withdraw the caller (see `_withdraw`) without asking; clones ElevenLabs could not delete now
+    are a warning (the sweep deletes them). False if there was nothing to remove."""
+    holdings = _holdings(target, caller)
+    left = _withdraw(target, caller, holdings, elevenlabs)
+    if left is not None:
+        warn(left)
+    return not holdings.empty
 
 
-def _withdraw(target: Target, caller: Caller, holdings: _Holdings, client: ElevenLabsClient) -> None:
-    """The consent log records the withdrawal, the profile goes and the REMOVED marker replaces the
-    clone record at once (no call is handed the clone from then on, and a worker still cloning
-    deletes the voice it can no longer record); then the caller's clones at ElevenLabs and every
-    version of the samples are deleted."""
+def _withdraw(
+    target: Target, caller: Caller, holdings: _Holdings, elevenlabs: ElevenLabsClient | None = None
+) -> str | None:
+    """First, whatever ElevenLabs does: the consent log records the withdrawal, the profile and PIN
+    go and the REMOVED marker replaces the clone record at once (no call is handed the clone from
+    then on, and a worker still cloning deletes the voice it can no longer record); every version
+    of the samples is deleted. Then the caller's clones at ElevenLabs; if ElevenLabs cannot list or
+    delete them now, what is left is said (the returned message), for the scheduled voice sweep to
+    delete once it answers: a withdrawn caller's voices are orphans to it."""
     if not holdings.withdrawn:
         withdrawal = ConsentEntry(
             caller.key, ConsentEvent.WITHDRAWN, int(time.time() * 1000), target.operator(), ConsentSource.CLI
         )
         clone_store(target).withdraw(caller.key, withdrawal)
         say(f"withdrew {caller.masked} ({caller.key}): profile removed, consent log notes the withdrawal")
-    voice_ids = set(holdings.voice_ids)
-    clone = holdings.state.clone
+    if holdings.versions:
+        _delete_versions(target.client("s3"), target.bucket, holdings.versions)
+        say(f"deleted {len(holdings.versions)} sample object version(s) from {target.bucket}")
+    try:
+        deleted = _delete_clones(elevenlabs or _elevenlabs(target), caller, holdings.state.clone)
+    except (ProviderError, CliError) as error:
+        reason = f"ElevenLabs: {error.message}" if isinstance(error, ProviderError) else str(error)
+        done = "holds nothing here" if holdings.empty else "is withdrawn and their samples are deleted"
+        return (
+            f"{reason}; {caller.masked} {done}, but any clone of them at ElevenLabs is not deleted "
+            "yet: no call is handed one (the REMOVED marker), and the scheduled voice sweep deletes "
+            "them once ElevenLabs answers (or run `warmline samples remove` again)"
+        )
+    if holdings.empty and not deleted:
+        say(f"caller {caller.masked} ({caller.key}) has no samples, profile or clone: nothing to remove")
+    return None
+
+
+def _delete_clones(client: ElevenLabsClient, caller: Caller, clone: CloneRecord | None) -> int:
+    """Delete the caller's clones at ElevenLabs (their record's, and every voice named for them:
+    an earlier attempt's, one a worker finished while this ran); how many."""
+    progress("looking for the caller's clones at ElevenLabs")
+    voice_ids = _voices_of(client, caller)
     if clone is not None and clone.cloned_voice_id:
         voice_ids.add(clone.cloned_voice_id)
-    try:
-        voice_ids |= _voices_of(client, caller)  # a clone that finished while this ran
-        for voice_id in sorted(voice_ids):
-            client.delete_voice(voice_id)
-            say(f"deleted the clone {voice_id} at ElevenLabs")
-    except ProviderError as error:
-        raise CliError(
-            f"ElevenLabs: {error.message}; the caller is withdrawn but their clones are not deleted yet: "
-            "run this again (the scheduled sweep also deletes them once ElevenLabs answers)"
-        ) from None
-    _delete_versions(target.client("s3"), target.bucket, holdings.versions)
-    say(f"deleted {len(holdings.versions)} sample object version(s) from {target.bucket}")
+    for voice_id in sorted(voice_ids):
+        client.delete_voice(voice_id)
+        say(f"deleted the clone {voice_id} at ElevenLabs")
+    return len(voice_ids)
 
 
 # ---- callers registered under the rule before libphonenumber's -----------------------------------
@@ -531,21 +668,37 @@ def legacy_number(raw: str, default_country_code: str) -> str | None:
     return text if len(text.lstrip("+")) >= 3 else None
 
 
+def _old_callers(target: Target, raw_caller: str, caller: Caller) -> list[Caller]:
+    """The caller under each earlier rule that keys them apart from today's: the rule before
+    libphonenumber's, and the number as written (how a national number was keyed while no
+    DefaultCountryCode was set, before such numbers were refused)."""
+    numbers = dict.fromkeys(
+        (legacy_number(raw_caller, target.default_country_code), legacy_number(raw_caller, ""))
+    )
+    secret = target.secret("CallerKeySecret")
+    return [
+        Caller(number, caller_key(number, secret))
+        for number in numbers
+        if number is not None and number != caller.number
+    ]
+
+
 def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
     """Move a caller registered under the old rule to the key the current rule gives their number:
     the samples and the consent move; their old clone is deleted (the next call clones afresh). A
     PIN is bound to the key it was set under, so a caller with one needs `new_pin` (the same PIN,
     asked again)."""
     caller = resolve_caller(target, raw_caller)
-    old_number = legacy_number(raw_caller, target.default_country_code)
-    if old_number is None or old_number == caller.number:
+    olds = _old_callers(target, raw_caller, caller)
+    if not olds:
         say(f"{caller.masked} is keyed the same under both rules ({caller.key}): nothing to do")
         return 0
-    old = Caller(old_number, caller_key(old_number, target.secret("CallerKeySecret")))
     store = clone_store(target)
-    profile = store.get_profile(old.key)
-    if profile is None:
-        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({old.key})")
+    found = [(old, profile) for old in olds if (profile := store.get_profile(old.key)) is not None]
+    if not found:
+        keys = ", ".join(old.key for old in olds)
+        raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({keys})")
+    old, profile = found[0]
     if store.get_profile(caller.key) is not None:
         raise CliError(
             f"{caller.masked} is registered under the current rule too ({caller.key}); "
@@ -583,6 +736,7 @@ def rekey(target: Target, raw_caller: str, new_pin: str | None = None) -> int:
 # ---- a caller's PIN (warmline.verification) ---------------------------------------------------------
 
 PIN_SET = "PIN set: the agent asks for it before the caller's cloned voice speaks"
+PIN_KEPT = "PIN kept: the agent still asks for it (`warmline samples pin --clear` removes it)"
 
 
 def read_pin() -> str:

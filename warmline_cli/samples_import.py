@@ -9,18 +9,23 @@ twice in the file, each file and the set as `samples add` checks them, the conse
 caller already registered with other samples); one bad row and nothing is registered. Then the
 rows are registered one at a time, each all or nothing: a row that fails while it is written (AWS
 refuses, the connection drops) has its uploads and PIN deleted again, and the report says so.
+
+A row that re-registers a caller (`--replace`) keeps the caller's PIN unless its `pin` column gives
+a new one; a row reported unchanged still sets the PIN its `pin` column gives, as `samples add`
+does with the same files.
 """
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from warmline.clone_state import PinRecord
 from warmline.consent import ConsentSource
 from warmline.verification import InvalidPin, check_new_pin
-from warmline_cli import samples
+from warmline_cli import audio, samples
 from warmline_cli.console import OK, CliError, UsageError, confirm, say, warn
 from warmline_cli.target import Target
 
@@ -84,35 +89,54 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 
 
 def check_row(target: Target, line: int, values: dict[str, str], folder: Path) -> Row:
-    """A row checked as `samples add` checks its arguments; `problem` says what is wrong."""
+    """A row checked as `samples add` checks its arguments; `problem` says all that is wrong with it."""
     row = Row(line, "")
     if None in values:  # csv.DictReader puts the extra fields of a long row under None
         row.problem = "more fields than the header has columns (quote a consent that holds a comma)"
         return row
-    try:
-        caller = samples.resolve_caller(target, (values.get("number") or "").strip(), what="number")
-        row.label = f"({caller.masked})"
-        consent = samples.checked_consent(values.get("consent") or "", "the consent column")
-        files = [folder / part.strip() for part in (values.get("samples") or "").split(SAMPLE_SEPARATOR)]
-        files = [path for path in files if path != folder]
-        if not files:
-            raise UsageError("samples: no audio file named")
-        checked, row.notes = samples.checked_audio(files)
-        pin = _pin(target, caller, values.get("pin") or "")
-    except CliError as error:
-        row.problem = str(error)
+    problems: list[str] = []
+    number = (values.get("number") or "").strip()
+    caller = _checked(problems, lambda: samples.resolve_caller(target, number, what="number"))
+    row.label = f"({caller.masked})" if caller else ""
+    consent = _checked(
+        problems, lambda: samples.checked_consent(values.get("consent") or "", "the consent column")
+    )
+    files = _checked(problems, lambda: _audio(values.get("samples") or "", folder))
+    pin = _checked(problems, lambda: _pin(target, caller, values.get("pin") or ""))
+    if problems or caller is None or consent is None or files is None:
+        row.problem = "; ".join(problems)
         return row
+    checked, row.notes = files
     row.enrolment = samples.Enrolment(caller, checked, consent, pin, ConsentSource.IMPORT)
     return row
 
 
-def _pin(target: Target, caller: samples.Caller, text: str) -> PinRecord | None:
+def _checked[T](problems: list[str], check: Callable[[], T]) -> T | None:
+    """`check()`, or None with its problem added to `problems`."""
+    try:
+        return check()
+    except CliError as error:
+        problems.append(str(error))
+        return None
+
+
+def _audio(column: str, folder: Path) -> tuple[list[audio.AudioFile], list[str]]:
+    files = [folder / part.strip() for part in column.split(SAMPLE_SEPARATOR)]
+    files = [path for path in files if path != folder]
+    if not files:
+        raise UsageError("samples: no audio file named")
+    return samples.checked_audio(files)
+
+
+def _pin(target: Target, caller: samples.Caller | None, text: str) -> PinRecord | None:
+    """The row's PIN for its caller; without a valid number, only whether it would do as a PIN."""
     if not text.strip():
         return None
     try:
-        return samples.new_pin(target, caller, check_new_pin(text))
+        pin = check_new_pin(text)
     except InvalidPin as problem:
         raise UsageError(f"pin: {problem}") from None
+    return samples.new_pin(target, caller, pin) if caller else None
 
 
 def _against_the_stack(target: Target, rows: list[Row], replace: bool) -> None:
@@ -175,19 +199,24 @@ def _write(target: Target, rows: list[Row]) -> int:
     for row in rows:
         assert row.enrolment is not None
         if row.unchanged:
-            row.say("unchanged")
+            pin = row.enrolment.pin
+            set_pin = pin is not None and samples.update_pin(target, row.enrolment.caller, pin)
+            row.say("unchanged, PIN set" if set_pin else "unchanged")
             counts["unchanged"] += 1
             continue
+        enrolment = row.enrolment
         try:
             if row.registered:
-                samples.withdraw_caller(target, row.enrolment.caller)
-            profile = samples.enrol(target, row.enrolment)
+                enrolment = samples.with_kept_pin(target, enrolment)
+                samples.withdraw_caller(target, enrolment.caller)
+            profile = samples.enrol(target, enrolment)
         except Exception as error:
             kept = "; its earlier registration was withdrawn" if row.registered else ""
             row.say(f"not registered: {error}; nothing of this row was kept{kept}")
             counts["failed"] += 1
             continue
-        row.say(f"{OK} registered ({len(profile.sample_keys)} sample(s))")
+        kept_pin = ", PIN kept" if row.enrolment.pin is None and enrolment.pin is not None else ""
+        row.say(f"{OK} registered ({len(profile.sample_keys)} sample(s)){kept_pin}")
         counts["registered"] += 1
     say(", ".join(f"{name} {count}" for name, count in counts.items()))
     return 1 if counts["failed"] else 0

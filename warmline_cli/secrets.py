@@ -62,8 +62,8 @@ def rotate(target: Target, name: str) -> int:
     if name == "agent":
         return _update_workspace_secret(target, value)
     if name == "threecx":
-        say("  In the 3CX Call Flow Designer, set the Web Service REST component's header (or the project")
-        say("  variable holding it) and publish the app before the window ends:")
+        say("  In the 3CX Call Flow Designer, set the project variable WarmlineSecret (in quotes) or run")
+        say("  `warmline 3cx flow` again, and publish the app before the window ends:")
     else:
         say("  Give the new value to whoever reads the cloning metrics before the window ends:")
     say(f"  X-Warmline-Secret = {value}")

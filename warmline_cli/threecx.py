@@ -1,64 +1,85 @@
-"""The 3CX Call Flow Designer settings for a stack, ready to paste (docs/wiring.md, "Configuring 3CX")."""
+"""`warmline 3cx flow`: write the Call Flow Designer project for a stack and print what to do with it
+(docs/wiring.md, "Configuring 3CX")."""
 
 from __future__ import annotations
 
-from warmline_cli.console import say
+import os
+import tempfile
+from pathlib import Path
+
+from warmline_cli import cfd
+from warmline_cli.console import CliError, say
 from warmline_cli.target import Target
 
-CONTENT_EXPRESSION = (
-    'CONCATENATE("{\\"caller\\":\\"",session.ani,"\\",\\"did\\":\\"",session.did,'
-    '"\\",\\"call_id\\":\\"",session.callid,"\\"}")'
-)
-TIMEOUT_SECONDS = 5
+
+def flow_settings(target: Target, agent_number: str) -> cfd.FlowSettings:
+    return cfd.FlowSettings(target.incoming_call_url, target.secret("ThreeCxSecret"), agent_number)
 
 
-def flow_text(target: Target, threecx_secret: str) -> str:
-    rows = [
-        ("URI", f'"{target.incoming_call_url}"'),
-        ("HttpRequestType", "POST"),
-        ("ContentType", "application/json"),
-        ("Content", CONTENT_EXPRESSION),
-        ("Headers", f'X-Warmline-Secret = "{threecx_secret}"'),
-        ("AuthenticationType", "None (the header authenticates)"),
-        ("Timeout", f"{TIMEOUT_SECONDS}"),
-    ]
-    width = max(len(name) for name, _ in rows)
+def write_project(directory: Path, files: dict[str, str]) -> list[Path]:
+    """Each file whole or not at all; readable by the owner only (the project holds the 3CX secret)."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot create {directory}: {error.strerror}") from error
+    written = []
+    for name, text in files.items():
+        path = directory / name
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        except OSError as error:
+            Path(temporary).unlink(missing_ok=True)
+            raise CliError(f"cannot write {path}: {error.strerror}") from error
+        written.append(path)
+    return written
+
+
+def instructions(target: Target, settings: cfd.FlowSettings, written: list[Path]) -> str:
     lines = [
-        f"3CX Call Flow Designer settings for {target.description}",
+        f"3CX Call Flow Designer project for {target.description}:",
+        *(f"  {path}" for path in written),
+        "It holds the 3CX secret (project variable WarmlineSecret): keep it private.",
         "",
-        "1. Web Service REST component (first component of the app on the DID's inbound route):",
-        *(f"   {name:<{width}}  {value}" for name, value in rows),
-        "   Keep the secret in a project variable rather than in the component if you can.",
-        "   Use session.did for the dialled number: in CFD session.dnis is the app's own extension.",
+        "1. Open the .cfdproj in the Call Flow Designer (a 3CX edition with CFD apps), build it, and",
+        "   upload the app it builds in the 3CX admin console; point the DID's inbound route at the",
+        "   app's extension.",
         "",
-        "2. Create Condition component on <REST component>.ResponseStatusCode (a non-200 answer does",
-        "   not throw): anything but 200 → Transfer to the agent (it answers in its own voice).",
+        "What the flow does (every expression below is in the flow as written):",
+        f"  {cfd.REST}: Web Service REST, POST {settings.incoming_call_url}",
+        f"    Content   {cfd.CONTENT}",
+        f"    Headers   {cfd.SECRET_HEADER} = {cfd.SECRET_VARIABLE}",
+        f"    Timeout   {cfd.TIMEOUT_SECONDS} s (the webhook's cold start plus a WAN round trip)",
+        f"  {cfd.ANSWERED}: a JSON XML Parser maps `route` into {cfd.ROUTE_VARIABLE}, then",
+        f"    {cfd.ROUTE_AGENT}          -> Transfer to {settings.agent_number} (the ElevenLabs agent)",
+        f"    {cfd.ROUTE_CALLBACK} -> Disconnect (the agent calls the caller back)",
+        f"    anything else                           -> Transfer to {settings.agent_number}",
+        f"  any other status code -> Transfer to {settings.agent_number} (the agent speaks in its own voice)",
+        f"  Error Handler flow (timeout, refused connection) -> Transfer to {settings.agent_number}",
         "",
-        "3. On 200: JSON XML Parser component, Input = <REST component>.ResponseContent, path `route`,",
-        "   then a Create Condition component on the parsed `route`:",
-        '   route == "agent"           → Transfer to the destination that reaches the ElevenLabs agent',
-        '   route == "agent_callback"  → play "we\'ll call you right back", then Disconnect',
-        "",
-        "4. Error Handler flow (a timeout or refused connection lands there; components have no error",
-        "   branch): Transfer to the agent as well.",
-        "",
-        "5. The SIP trunk to ElevenLabs (sip.rtc.elevenlabs.io):",
-        "   - transport TCP (5060) or TLS (5061): ElevenLabs takes no UDP;",
-        '   - Outbound Parameters: "From: User Part" = OriginatorCallerID and',
-        '     "P-Asserted-Identity" = OriginatorCallerID, so the agent sees the caller\'s number on the',
-        "     first leg and on the re-entry leg after its transfer (3CX cannot add X- headers; by",
-        "     default it presents the trunk's own number and no clone is ever found);",
-        "   - an outbound rule that dials the E.164 number imported at ElevenLabs over this trunk.",
-        "   warmline counts calls whose caller did not cross the trunk (CallerIdNotPassedThrough,",
-        "   CallerIdNotPassedAlarm) and logs this fix.",
-        "",
-        "6. The agent's transfer back (SIP REFER) goes to a destination whose route reaches the agent",
-        "   again (the --transfer-to of `warmline elevenlabs configure`). Check with one call that",
-        "   the trunk accepts the REFER: no document confirms it.",
+        f"2. The Transfer components dial {settings.agent_number}: an outbound rule must send it over the",
+        "   SIP trunk to ElevenLabs (sip.rtc.elevenlabs.io), transport TCP (5060) or TLS (5061).",
+        "3. On that trunk, authenticate by IP (no registration) and add the PBX's public address to the",
+        "   ElevenLabs number's inbound allowed_addresses; SRTP on the trunk must match the number's",
+        "   media_encryption; allowed_numbers, if set, must hold your callers' own numbers.",
+        '4. Trunk Outbound Parameters: "From: User Part" = OriginatorCallerID and',
+        '   "P-Asserted-Identity" = OriginatorCallerID, so the agent sees the caller\'s number on the',
+        "   first leg and on the re-entry leg after its transfer (3CX cannot add X- headers; by default",
+        "   it presents the trunk's own number and no clone is ever found). warmline counts calls whose",
+        "   caller did not cross the trunk (CallerIdNotPassedThrough, CallerIdNotPassedAlarm).",
+        "5. The agent's transfer back (SIP REFER) goes to a destination whose route reaches the agent",
+        "   again (the --transfer-to of `warmline elevenlabs configure`). Check with one call that the",
+        "   trunk accepts the REFER: no document confirms it.",
     ]
     return "\n".join(lines)
 
 
-def print_flow(target: Target) -> int:
-    say(flow_text(target, target.secret("ThreeCxSecret")))
+def write_flow(target: Target, project_dir: Path, agent_number: str) -> int:
+    if not agent_number.strip():
+        raise CliError("--agent-number: give the number 3CX dials to reach the ElevenLabs agent")
+    settings = flow_settings(target, agent_number.strip())
+    written = write_project(project_dir, cfd.project_files(settings))
+    say(instructions(target, settings, written))
     return 0

@@ -18,20 +18,27 @@ from typing import Any
 
 OUTPUT = Path(__file__).parent / "elevenlabs-openapi-operator-subset.json"
 OPERATIONS: dict[str, tuple[str, ...]] = {
-    "/v1/convai/agents/{agent_id}": ("get", "patch"),
+    "/v1/convai/agents/{agent_id}": ("get", "patch", "delete"),
     "/v1/convai/tools": ("get", "post"),
-    "/v1/convai/tools/{tool_id}": ("get", "patch"),
+    "/v1/convai/tools/{tool_id}": ("get", "patch", "delete"),
     "/v1/convai/secrets": ("get", "post"),
     "/v1/convai/secrets/{secret_id}": ("patch",),
     "/v1/convai/agent-testing/create": ("post",),
-    "/v1/convai/agent-testing/{test_id}": ("delete",),
+    "/v1/convai/agent-testing/{test_id}": ("get", "delete"),
     "/v1/convai/agents/{agent_id}/run-tests": ("post",),
     "/v1/convai/test-invocations/{test_invocation_id}": ("get",),
+    # For the official SDK's judgement (issue 27), the selftest and the probes:
+    "/v1/convai/agents/create": ("post",),
+    "/v1/convai/agents": ("get",),
+    "/v1/convai/agent-testing": ("get",),
+    "/v1/convai/conversations": ("get",),
+    "/v1/convai/conversations/{conversation_id}": ("get",),
 }
 EXTRA_SCHEMAS = ("AgentPlatformSettingsRequestModel", "ConversationalConfigAPIModel-Input")
 NOTE = (
     "Subset of the public ElevenLabs OpenAPI document (live spec as mirrored 2026-08-22): only the "
-    "agent, tool, workspace-secret and agent-testing operations the warmline CLI calls, with every "
+    "agent, tool, workspace-secret, conversation-history and agent-testing operations the warmline CLI, "
+    "its selftest and probes call, with every "
     "schema they reference, plus the agent request models named in x-extra-schemas."
 )
 

@@ -12,14 +12,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 
-from warmline.callers import mask
+from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
 from warmline.cloning_report import InvalidWindow, cloning_report, parse_window
 from warmline.dependencies import dependencies
 from warmline.http import (
     HttpError,
     Middleware,
     answers,
-    caller_number,
     http_app,
     json_body,
     json_response,
@@ -59,10 +58,8 @@ def check_clone_route(
 ) -> Response[CheckCloneResponse]:
     deps = dependencies()
     # The caller_id of the route API Gateway matched (its pathParameters), percent-decoded.
-    raw_caller = unquote(app.current_event.path_parameters.get("caller_id", ""))
-    number = caller_number(
-        raw_caller, field="caller_id", default_country_code=deps.settings.default_country_code
-    )
+    raw_caller = unquote((app.current_event.path_parameters or {}).get("caller_id", ""))
+    number = _readable_number(raw_caller, deps.settings.default_country_code)
     pressed = request.pressed_key
     if pressed is None:
         pressed = app.current_event.query_string_parameters.get("pressed_key")
@@ -75,15 +72,17 @@ def check_clone_route(
         )
 
     pressed = str(pressed).strip()
-    logger.append_keys(caller=mask(number), conversation_id=request.conversation_id)
+    logger.append_keys(
+        caller=mask(number) if number else "unreadable", conversation_id=request.conversation_id
+    )
     check = CheckRequest(
-        deps.caller_key(number),
+        deps.caller_key(number) if number else None,
         number,
         pressed,
         conversation_id=request.conversation_id,
         pin=PinEntry(request.pin, pepper=lambda: deps.secrets.get(deps.settings.pin_pepper_secret_name)),
     )
-    if pressed in WAITING_KEYS:
+    if pressed in WAITING_KEYS and check.caller_key is not None:
         check = _identified(check)
     logger.append_keys(caller_key=check.caller_key)
     answer = deps.ivr_desk.check(check)
@@ -99,7 +98,7 @@ def check_clone_route(
     )
     count_ivr_answer(answer)
     response = CheckCloneResponse(
-        caller_id=mask(number),
+        caller_id=mask(number) if number else "",
         status=answer.status.value,
         clone_ready=answer.clone_ready,
         cloned_voice_id=answer.cloned_voice_id or None,
@@ -109,6 +108,18 @@ def check_clone_route(
         handoff_mode=answer.handoff_mode or None,
     )
     return json_response(200, response.model_dump())
+
+
+def _readable_number(raw: str, default_country_code: str) -> str:
+    """The caller's number, or "" for one warmline cannot read (withheld, `anonymous`, empty, not a
+    number): the agent then goes on in its own voice, as conversation-init does. A 4xx here would be
+    hidden from the agent (ElevenLabs' tool_error_handling_mode), which then tells the caller nothing."""
+    if is_withheld(raw):
+        return ""
+    try:
+        return normalise_number(raw, default_country_code)
+    except InvalidCallerNumber:
+        return ""
 
 
 def _identified(check: CheckRequest) -> CheckRequest:

@@ -14,6 +14,7 @@ from warmline.calls import (
     IncomingCall,
     QueueUnavailable,
     call_answered_event,
+    with_agents_own,
 )
 from warmline.clone_state import IncomingNote
 from warmline.dependencies import dependencies
@@ -135,10 +136,21 @@ def conversation_init(
         tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
         agent=AgentOverride(first_message=start.first_message) if start.first_message else None,
     )
-    answer = ConversationInitResponse(
-        dynamic_variables=start.dynamic_variables, conversation_config_override=override
-    )
+    variables = with_agents_own(start.dynamic_variables, _agent_defaults(request.agent_id))
+    answer = ConversationInitResponse(dynamic_variables=variables, conversation_config_override=override)
     return json_response(200, answer.to_json())
+
+
+def _agent_defaults(agent_id: str | None) -> dict[str, str] | None:
+    """The agent's own dynamic variables as `configure` recorded them; None if it could not be read
+    (the agent still gets warmline's variables)."""
+    if not agent_id:
+        return None
+    try:
+        return dependencies().agent_variables.defaults(agent_id)
+    except Exception:
+        logger.exception("could not read the agent's recorded dynamic variables")
+        return None
 
 
 def _identify(number: str, request: ConversationInitRequest) -> IdentifiedCaller:

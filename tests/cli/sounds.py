@@ -1,11 +1,13 @@
 """Test audio made on the spot: the demo's voice-like sample shaped into phrases and pauses over a
-faint background, and silence, tones and noise, written in each format warmline accepts (encoded by
-PyAV, which brings its own FFmpeg)."""
+faint background; real (synthesised) speech from espeak-ng; silence, tones, beeps, noise bursts and
+music-like notes; written in each format warmline accepts (encoded by PyAV, which brings its own FFmpeg)."""
 
 from __future__ import annotations
 
 import fractions
 import functools
+import shutil
+import subprocess
 import tempfile
 import wave
 from pathlib import Path
@@ -93,4 +95,44 @@ def cut(path: Path, keep: float) -> Path:
     """Keep the first `keep` (a fraction) of the file's bytes, as an interrupted copy would."""
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
+    return path
+
+
+def bursts(seconds: float, on: float = 0.3, off: float = 0.3, level_db: float = -20.0) -> np.ndarray:
+    """Bursts of white noise, `on` seconds each, `off` seconds apart."""
+    time = np.arange(round(seconds * RATE)) / RATE
+    return noise(seconds, level_db) * (time % (on + off) < on)
+
+
+def beeps(seconds: float, hertz: float = 800.0, on: float = 0.5, off: float = 0.5) -> np.ndarray:
+    time = np.arange(round(seconds * RATE)) / RATE
+    return tone(seconds, hertz) * (time % (on + off) < on)
+
+
+def notes(seconds: float, note: float = 0.35, gap: float = 0.1) -> np.ndarray:
+    """A tune: notes of a C major scale in a fixed random order, each with five harmonics and a
+    decaying envelope, `gap` seconds of silence between them."""
+    rng = np.random.default_rng(3)
+    scale = (262, 294, 330, 349, 392, 440, 494, 523)
+    time = np.arange(round(note * RATE)) / RATE
+    played = []
+    while len(played) * (note + gap) < seconds:
+        pitch = scale[rng.integers(len(scale))]
+        sound = sum(np.sin(2 * np.pi * pitch * k * time) / k for k in range(1, 6)) * np.exp(-3 * time) * 0.2
+        played += [sound, np.zeros(round(gap * RATE))]
+    return np.concatenate(played)[: round(seconds * RATE)].astype(np.float32)
+
+
+SPOKEN = (
+    "Hello, this is Jane Doe calling about my appointment next Tuesday. I would like to move it to the "
+    "afternoon if that is possible. The quick brown fox jumps over the lazy dog. Please call me back on "
+    "Monday morning; I will be at the office from nine until five. Thank you very much, and goodbye."
+)
+
+
+def speech(path: Path) -> Path:
+    """`SPOKEN` read by espeak-ng (`make setup` installs it), as a WAV file: speech no test made up."""
+    espeak = shutil.which("espeak-ng")
+    assert espeak, "espeak-ng is not installed: `make setup` installs it (apt-get install espeak-ng)"
+    subprocess.run([espeak, "-v", "en-gb", "-s", "150", "-w", str(path), SPOKEN], check=True, timeout=60)
     return path

@@ -4,6 +4,7 @@ written, each row registered all or nothing."""
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -88,6 +89,7 @@ def test_a_bad_row_registers_nothing_and_every_problem_is_named(stack, local_arg
             ("+44 20 7946 0004", "anna.wav", "yes", ""),
             ("+44 20 7946 0005", "anna.wav", f"Bo {CONSENT}", "1234"),
             ("+44 (0)20 7946 0001", "anna.wav", f"Jane again {CONSENT}", ""),
+            ("020 7946 0006", "anna.wav", f"Cy {CONSENT}", ""),  # no country, and the stack has none
         ],
     )
 
@@ -102,7 +104,8 @@ def test_a_bad_row_registers_nothing_and_every_problem_is_named(stack, local_arg
     assert "row 6 (+44******0004): error: no voice sample without consent: the consent column must say" in out
     assert "row 7 (+44******0005): error: pin: that PIN is too easy to guess" in out
     assert "row 8 (+44******0001): error: the same caller as row 2" in out
-    assert "error: 6 of 7 row(s) have problems: nothing was registered" in captured.err
+    assert re.search(r"row 9: error: number: .*DefaultCountryCode", out)
+    assert "error: 7 of 8 row(s) have problems: nothing was registered" in captured.err
     _nothing_stored(stack)
 
 
@@ -142,6 +145,39 @@ def test_import_again_is_unchanged_and_other_samples_need_replace(stack, local_a
     assert size == (voices / "anna.wav").stat().st_size
 
 
+def test_import_keeps_a_pin_across_replace_and_sets_one_on_an_unchanged_row(
+    stack, local_args, voices, capsys
+):
+    """`import` agrees with `add`: --replace keeps the caller's PIN unless the row brings one, and a
+    row reported unchanged still sets the PIN its `pin` column gives (issue 21, point 1)."""
+    jane = (JANE, "jane.wav", f"Jane Doe {CONSENT}", "")
+    assert (
+        _import(
+            local_args,
+            _write_csv(voices / "first.csv", [jane, (JOHN, "john.wav", f"John {CONSENT}", "482916")]),
+        )
+        == 0
+    )
+    store = clone_store_of(stack)
+    johns = store.get_pin(_key(stack, JOHN))
+    capsys.readouterr()
+
+    changed = [(JANE, "jane.wav", f"Jane Doe {CONSENT}", "246810"), (JOHN, "anna.wav", f"John {CONSENT}", "")]
+    assert _import(local_args, _write_csv(voices / "changed.csv", changed), "--replace", "--yes") == 0
+
+    out = capsys.readouterr().out
+    assert store.get_pin(_key(stack, JOHN)) == johns  # replaced, PIN kept
+    assert "row 3 (+44******0002): ✓ registered (1 sample(s)), PIN kept" in out
+    janes = store.get_pin(_key(stack, JANE))  # unchanged samples, the PIN of the row set
+    assert janes.pin_hash == hash_pin(_key(stack, JANE), "246810", stack.secrets["PinPepperSecret"])
+    assert "row 2 (+44******0001): unchanged, PIN set" in out
+    assert out.strip().splitlines()[-1] == "registered 1, unchanged 1, failed 0"
+
+    assert _import(local_args, voices / "changed.csv", "--replace", "--yes") == 0  # again: nothing changes
+    assert store.get_pin(_key(stack, JANE)) == janes and store.get_pin(_key(stack, JOHN)) == johns
+    assert "registered 0, unchanged 2, failed 0" in capsys.readouterr().out
+
+
 def test_dry_run_checks_every_row_and_writes_nothing(stack, local_args, voices, capsys):
     path = _write_csv(voices / "callers.csv", [(JANE, "jane.wav", f"Jane Doe {CONSENT}", "")])
 
@@ -163,4 +199,21 @@ def test_a_row_that_fails_while_it_is_written_leaves_nothing_behind(stack, voice
     with pytest.raises(FileNotFoundError):
         samples.enrol(target, samples.Enrolment(caller, checked, CONSENT, pin))
 
+    _nothing_stored(stack)
+
+
+def test_a_row_with_several_problems_names_them_all(stack, local_args, voices, capsys):
+    """The operator fixes a row once, not once per problem."""
+    path = _write_csv(voices / "callers.csv", [("not a number", "missing.wav", "yes", "1234")])
+
+    assert _import(local_args, path) == 2
+
+    [report] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("row 2")]
+    assert report.startswith("row 2: error: number: ")
+    for problem in (
+        "; no voice sample without consent",
+        f"; {voices / 'missing.wav'}: cannot read it",
+        "; pin: ",
+    ):
+        assert problem in report
     _nothing_stored(stack)

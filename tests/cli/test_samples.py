@@ -6,7 +6,9 @@ import io
 import json
 import re
 import time
+from dataclasses import replace
 
+from emulators.elevenlabs import Fault
 from tests.cli import sounds
 from tests.cli.conftest import make_mp3, make_wav, target_of
 from warmline.callers import caller_key
@@ -63,6 +65,18 @@ def test_add_refuses_without_consent(stack, local_args, tmp_path, capsys):
     assert "no voice sample without consent" in capsys.readouterr().err
     target = target_of(stack)
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+
+
+def test_add_refuses_a_consent_text_over_the_limit(stack, local_args, tmp_path, capsys):
+    """Consent text is bounded (issue 21, point 2): it is kept twice in the caller's items for good."""
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="Jane Doe agreed " + "x" * 1000) == 2
+
+    err = capsys.readouterr().err
+    assert "1016 characters, over the 1000-character limit" in err and "reference" in err
+    target = target_of(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert target.client("dynamodb").scan(TableName=target.table)["Items"] == []
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), consent="Jane Doe agreed " + "x" * 984) == 0
 
 
 def test_add_refuses_audio_that_is_not_audio(stack, local_args, tmp_path, capsys):
@@ -206,6 +220,59 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     assert "+442079460000" not in capsys.readouterr().out
 
 
+def _ready_caller(stack, local_args, tmp_path, extra=()):
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm", *extra]) == 0
+    store = samples.clone_store(target_of(stack))
+    deadline = time.monotonic() + 20
+    while (record := store.get_clone(_key(stack))) is None or record.status is not CloneStatus.READY:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return record
+
+
+def _withdrawn_with_no_samples(stack):
+    target, key = target_of(stack), _key(stack)
+    store = samples.clone_store(target)
+    state = store.load(key)
+    assert state.profile is None and state.pin is None and state.clone.status is CloneStatus.REMOVED
+    assert [entry.event.value for entry in store.consent_log(key)] == ["registered", "withdrawn"]
+    listed = target.client("s3").list_object_versions(Bucket=target.bucket, Prefix=f"samples/{key}/")
+    assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
+
+
+def test_remove_withdraws_and_deletes_the_samples_while_elevenlabs_is_down(
+    stack, local_args, tmp_path, capsys
+):
+    """Withdrawing consent does not wait for ElevenLabs (issue 21, point 4): the clone is left to
+    the REMOVED marker (no call gets it) and to the sweep, and the command says so (exit 1)."""
+    record = _ready_caller(stack, local_args, tmp_path)
+    stack.emulator.inject(Fault(path_prefix="/v2/voices", status=503, always=True))
+    capsys.readouterr()
+
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"]) == 1
+
+    _withdrawn_with_no_samples(stack)
+    err = capsys.readouterr().err
+    assert "withdrawn" in err and "samples are deleted" in err and "sweep" in err
+    assert [voice["voice_id"] for voice in stack.emulator.voices()] == [record.cloned_voice_id]
+
+    stack.emulator.clear_faults()  # ElevenLabs answers again: running it again finishes the job
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"]) == 0
+    assert stack.emulator.voices() == []
+    assert f"deleted the clone {record.cloned_voice_id}" in capsys.readouterr().out
+
+
+def test_remove_deletes_the_samples_even_when_deleting_a_clone_fails(stack, local_args, tmp_path, capsys):
+    record = _ready_caller(stack, local_args, tmp_path)
+    stack.emulator.inject(Fault(method="DELETE", path_prefix="/v1/voices/", status=500, always=True))
+
+    assert main(["samples", "remove", *local_args, "--caller", NUMBER, "--yes"]) == 1
+
+    _withdrawn_with_no_samples(stack)
+    assert "sweep" in capsys.readouterr().err
+    assert [voice["voice_id"] for voice in stack.emulator.voices()] == [record.cloned_voice_id]
+
+
 def test_remove_of_an_unknown_caller_is_done_already(stack, local_args, capsys):
     """Idempotent: the caller is gone either way, so a script removing them twice succeeds (no --yes
     needed: nothing is deleted)."""
@@ -220,6 +287,21 @@ def test_every_written_form_of_the_number_is_the_same_caller(stack, local_args, 
     for written in ("+44 (0)20 7946 0000", "0044 20 7946 0000", "tel:+44-20-7946-0000"):
         assert main(["samples", "show", *local_args, "--caller", written]) == 0
         assert _key(stack) in capsys.readouterr().out
+
+
+def test_a_number_without_its_country_is_refused_when_the_stack_has_no_default_country(
+    stack, local_args, tmp_path, capsys
+):
+    """The local stack's DefaultCountryCode is empty: `020 …` could never match a caller ID."""
+    for national in ("020 7946 0002", "12345"):
+        args = ["samples", "add", *local_args, "--caller", national, "--consent", CONSENT]
+        assert main([*args, "--file", str(make_wav(tmp_path / "a.wav", 40))]) == 2
+
+        err = capsys.readouterr().err
+        assert "--caller: " in err and "E.164" in err and "DefaultCountryCode" in err
+    target = target_of(stack)
+    assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
+    assert target.client("dynamodb").scan(TableName=target.table)["Items"] == []
 
 
 def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, tmp_path, capsys):
@@ -255,6 +337,21 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
     assert "no caller is registered under the old key" in capsys.readouterr().err
 
 
+def test_rekey_moves_a_caller_registered_as_written_while_no_default_country_was_set(stack, tmp_path, capsys):
+    """Before national numbers were refused, `020 7946 0000` on a stack without DefaultCountryCode
+    was keyed as written; once the operator sets it, rekey moves that caller (issue 21, point 14)."""
+    target = target_of(stack)
+    as_written = samples.Caller("02079460000", caller_key("02079460000", stack.secrets["CallerKeySecret"]))
+    samples.register(target, as_written, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
+    with_country = replace(target, parameters={**target.parameters, "DefaultCountryCode": "44"})
+
+    assert samples.rekey(with_country, "020 7946 0000") == 0
+
+    store = samples.clone_store(target)
+    assert store.get_profile(_key(stack)).sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
+    assert store.get_profile(as_written.key) is None
+
+
 def test_rekey_of_a_number_both_rules_agree_on_does_nothing(stack, local_args, capsys):
     assert main(["samples", "rekey", *local_args, "--caller", NUMBER]) == 0
 
@@ -282,6 +379,60 @@ def test_add_with_a_pin_stores_only_its_keyed_hash(stack, local_args, tmp_path, 
     assert "PIN set" in capsys.readouterr().out
     assert main(["samples", "show", *local_args, "--caller", NUMBER]) == 0
     assert "pin         set " in capsys.readouterr().out
+
+
+def test_add_replace_keeps_the_pin_unless_a_new_one_is_given(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    """A re-registration never leaves a protected caller unprotected (issue 21, point 1)."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 0
+    locked = replace(_pin_record(stack), attempts=2)  # the PIN's record as the calls left it
+    samples.clone_store(target_of(stack)).save_pin(_key(stack), locked)
+    capsys.readouterr()
+
+    assert _add(local_args, make_mp3(tmp_path / "b.mp3", 35), extra=["--replace", "--yes"]) == 0
+
+    assert _pin_record(stack) == locked  # kept as it was: the same PIN, its attempts too
+    assert "PIN kept" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", io.StringIO("246810\n"))
+    assert _add(local_args, make_wav(tmp_path / "c.wav", 40), extra=["--replace", "--yes", "--pin"]) == 0
+    assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "246810", stack.secrets["PinPepperSecret"])
+    assert _pin_record(stack).attempts == 0
+
+
+def test_add_replace_goes_on_while_elevenlabs_is_down_and_leaves_the_old_clone_to_the_sweep(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    record = _ready_caller(stack, local_args, tmp_path, extra=["--pin"])
+    pin = _pin_record(stack)
+    stack.emulator.inject(Fault(path_prefix="/v2/voices", status=503, always=True))
+    capsys.readouterr()
+
+    assert _add(local_args, make_mp3(tmp_path / "b.mp3", 35), extra=["--replace", "--yes"]) == 0
+
+    assert "sweep" in capsys.readouterr().err
+    profile = samples.clone_store(target_of(stack)).get_profile(_key(stack))
+    assert profile.sample_keys == (f"samples/{_key(stack)}/sample-01.mp3",) and _pin_record(stack) == pin
+    assert samples.clone_store(target_of(stack)).get_clone(_key(stack)).status is CloneStatus.REMOVED
+    assert [voice["voice_id"] for voice in stack.emulator.voices()] == [record.cloned_voice_id]
+
+
+def test_add_of_the_same_samples_with_the_same_pin_changes_nothing(
+    stack, local_args, tmp_path, capsys, monkeypatch
+):
+    wav = make_wav(tmp_path / "a.wav", 40)
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert _add(local_args, wav, extra=["--pin"]) == 0
+    record = _pin_record(stack)
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
+    assert _add(local_args, wav, extra=["--pin"]) == 0
+    assert _pin_record(stack) == record  # not set again: set_at, attempts and any lock stay
+    monkeypatch.setattr("sys.stdin", io.StringIO("246810\n"))
+    assert _add(local_args, wav, extra=["--pin"]) == 0
+    assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "246810", stack.secrets["PinPepperSecret"])
 
 
 def test_add_with_a_weak_pin_uploads_nothing(stack, local_args, tmp_path, capsys, monkeypatch):

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from importlib.metadata import version
 
@@ -17,7 +21,7 @@ from warmline import __version__
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus
 from warmline_cli import target as targets
-from warmline_cli.main import main
+from warmline_cli.main import main, parser
 
 NUMBER = "+44 20 7946 0000"
 MASKED = "+44******0000"
@@ -70,9 +74,41 @@ def test_help_documents_the_exit_codes_and_the_required_consent(capsys):
     with pytest.raises(SystemExit):
         main(["samples", "add", "--help"])
     add = capsys.readouterr().out
-    assert "3  not found" in add
-    assert "--file AUDIO --consent TEXT" in add  # not in brackets: required
+    assert "3  not found" not in add  # listed once, in `warmline --help`
+    assert add.rstrip().endswith("exit codes: `warmline --help`")
+    usage = add.split("options:")[0]
+    assert re.search(r"[^[]--file AUDIO", usage) and re.search(r"[^[]--consent TEXT", usage)  # required
     assert "required: who agreed" in add
+
+
+def _commands(parser):
+    """Every command's parser, its help text filled in (main fills some only when they are used)."""
+    parser.format_help()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                yield command
+                yield from _commands(command)
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    undocumented = [
+        f"{command.prog} {'/'.join(action.option_strings) or action.dest}"
+        for command in _commands(parser())
+        for action in command._actions
+        if not action.help and not isinstance(action, argparse._SubParsersAction)
+    ]
+    assert undocumented == []
+
+
+def test_the_target_options_are_shown_together(capsys):
+    """--stack and --local, the pair to choose from, sit in the target group with their companions."""
+    with pytest.raises(SystemExit):
+        main(["samples", "show", "--help"])
+    shown = capsys.readouterr().out
+    options, target = shown.split("\ntarget: --stack NAME [--region REGION], or --local")
+    for option in ("--stack NAME", "--region REGION", "--local ", "--local-state FILE"):
+        assert option in target and option not in options.split("options:")[1]
 
 
 @pytest.mark.parametrize(
@@ -284,3 +320,32 @@ def _wait_until_settled(stack):
             return
         time.sleep(0.2)
     raise AssertionError("the clone did not settle")
+
+
+def test_output_to_a_reader_that_stopped_reading_ends_quietly(stack, tmp_path):
+    """`warmline metrics | head -1`: the rest of the table has nowhere to go; no traceback."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line
+    try:
+        ran = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "warmline_cli.main",
+                "metrics",
+                "--local",
+                "--local-state",
+                stack.state_file,
+            ],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+    assert ran.returncode == 141, ran.stderr
+    assert "Traceback" not in ran.stderr and "BrokenPipeError" not in ran.stderr

@@ -2,37 +2,53 @@
 
 from __future__ import annotations
 
+import stat
+
 from emulators.elevenlabs import Fault
 from local import aws
+from warmline_cli.api import cfd_project
 from warmline_cli.main import main
 
 
-def test_3cx_flow_prints_the_rest_component_and_the_branches(stack, local_args, capsys):
-    assert main(["3cx", "flow", *local_args]) == 0
+def test_3cx_flow_writes_the_cfd_project_and_prints_its_expressions(stack, local_args, capsys, tmp_path):
+    project = tmp_path / "cfd"
+    args = ["3cx", "flow", *local_args, "--project", str(project), "--agent-number", "+441000000001"]
 
+    assert main(args) == 0
+
+    written = {path.name: path.read_text() for path in project.iterdir()}
+    assert written == cfd_project(
+        stack.endpoints["IncomingCall"], stack.secrets["ThreeCxSecret"], "+441000000001"
+    )
+    assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in project.iterdir())  # holds the secret
     out = capsys.readouterr().out
-    assert f'"{stack.endpoints["IncomingCall"]}"' in out
-    assert f'X-Warmline-Secret = "{stack.secrets["ThreeCxSecret"]}"' in out
-    assert (
-        'CONCATENATE("{\\"caller\\":\\"",session.ani,"\\",\\"did\\":\\"",session.did,'
-        '"\\",\\"call_id\\":\\"",session.callid,"\\"}")'
-    ) in out
+    assert stack.secrets["ThreeCxSecret"] not in out
     for expected in (
-        "HttpRequestType",
-        "POST",
-        "application/json",
-        "Timeout",
-        'route == "agent"',
-        "agent_callback",
+        stack.endpoints["IncomingCall"],
+        'CONCATENATE("{\\"caller\\":\\"",session.ani,"\\",\\"did\\":\\"",session.did,',
+        "X-Warmline-Secret = project$.WarmlineSecret",
+        "Timeout   8 s",
+        "EQUAL(warmlineIncomingCall.ResponseStatusCode,200)",
+        'EQUAL(callflow$.route,"agent")',
+        'EQUAL(callflow$.route,"agent_callback")',
+        "Error Handler flow",
+        "TCP (5060) or TLS (5061)",
+        '"From: User Part" = OriginatorCallerID',
+        '"P-Asserted-Identity" = OriginatorCallerID',
+        "allowed_addresses",
+        "media_encryption",
     ):
         assert expected in out
-    for expected in ("ResponseStatusCode", "Error Handler", "TCP (5060) or TLS (5061)", "OriginatorCallerID"):
-        assert expected in out
-    assert (
-        '"From: User Part" = OriginatorCallerID' in out
-        and '"P-Asserted-Identity" = OriginatorCallerID' in out
-    )
-    assert "X-CALLER-ID" not in out
+    assert "==" not in out and "X-CALLER-ID" not in out
+
+
+def test_3cx_flow_refuses_an_empty_agent_number_and_writes_nothing(stack, local_args, capsys, tmp_path):
+    project = tmp_path / "cfd"
+
+    assert main(["3cx", "flow", *local_args, "--project", str(project), "--agent-number", " "]) != 0
+
+    assert "--agent-number" in capsys.readouterr().err
+    assert not project.exists()
 
 
 def test_doctor_is_clean_on_a_configured_stack(stack, local_args, capsys):
@@ -67,7 +83,14 @@ def test_doctor_names_a_rejected_elevenlabs_key(stack, local_args, capsys):
 
     out = capsys.readouterr().out
     assert "✗ ElevenLabs rejects the API key in ElevenLabsApiKeySecret (it looks like the placeholder" in out
-    assert "aws secretsmanager put-secret-value" in out
+    # As printed, the fix line reaches the local stack's AWS, never real AWS.
+    assert (
+        f'aws secretsmanager put-secret-value --secret-id {arn} --secret-string "$ELEVENLABS_API_KEY" '
+        f"--endpoint-url {stack.aws_endpoint_url} --region " in out
+    )
+    # The checks that need the key are named as not done, not left out.
+    assert "✗ not checked until ElevenLabs accepts the API key: the plan's Instant Voice Cloning" in out
+    assert "agent agent_warmline_local's workspace secret, check_clone tool" in out
 
 
 def test_doctor_names_full_voice_slots(stack, local_args, capsys):

@@ -20,7 +20,8 @@ def test_first_time_caller_hears_greeting_then_the_cloned_voice(register, caller
 
     texts = [text for _, text in outcome.timeline.entries]
     assert texts[0] == "webhook answered (clone job queued)"
-    assert texts[1] == "greeting starts in the greeting voice"
+    assert texts[1].startswith("3CX transfers the call to the agent's number")  # the CFD flow's transfer
+    assert texts[2] == "greeting starts in the greeting voice"
     assert outcome.handed_off and outcome.final_voice == "cloned"
     assert texts[-1].startswith("agent speaks in the cloned voice")
     assert len(clones_for(emulator, key)) == 1

@@ -33,6 +33,8 @@ PROFILE = CallerProfile(CALLER, ("samples/a.mp3",), "agreed in a test", "+44 ***
 class Stores:
     clones: Any
     calls: Any
+    clones_client: Any = None  # DynamoDB's, to play what its TTL does
+    table: str = ""
 
 
 @pytest.fixture(params=["dynamodb", "fake"])
@@ -41,7 +43,8 @@ def stores(request):
         clones = InMemoryCloneStore()
         return Stores(clones, InMemoryCallLog(clones))
     stack = request.getfixturevalue("stack")
-    return Stores(stack.store, DynamoCallLog(stack.client("dynamodb"), stack.table))
+    client = stack.client("dynamodb")
+    return Stores(stack.store, DynamoCallLog(client, stack.table), client, stack.table)
 
 
 def lease(store, token="t1", now_ms=NOW_MS, seconds=60):
@@ -235,14 +238,15 @@ def test_withdrawing_a_caller_leaves_only_the_consent_log_and_a_removed_marker(s
     store.save_pin(CALLER, PinRecord("hmac-sha256:abc", set_at_ms=5))
     stores.calls.note(IncomingNote(CALLER, DIALLED, "3cx-1", NOW_MS), NOW + 300)
     ready(store)
-    state = store.load(CALLER)
+    state = store.load(CALLER, with_consent_log=True)
     assert (state.profile, state.has_consent_log, state.last_call.threecx_call_id) == (PROFILE, True, "3cx-1")
 
     withdrawal = ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW_MS + 100, "op", ConsentSource.CLI)
     store.withdraw(CALLER, withdrawal)
 
-    state = store.load(CALLER)
+    state = store.load(CALLER, with_consent_log=True)
     assert (state.profile, state.pin, state.last_call, state.has_consent_log) == (None, None, None, True)
+    assert state.known
     assert state.clone == CloneRecord(
         CloneStatus.REMOVED, "", expires_at=NOW, requested_at_ms=0, removed_at_ms=NOW_MS + 100
     )
@@ -261,3 +265,63 @@ def test_the_call_log_finds_the_calls_to_a_number_since_a_moment(stores):
     assert stores.calls.calls_to(DIALLED, NOW_MS + 1) == [withheld]
     assert stores.clones.load(CALLER).last_call == elsewhere
     assert stores.clones.load("ck_" + "1" * 32).last_call is None
+
+
+def test_the_callers_state_is_read_whole_however_long_their_consent_log_grew(stores):
+    """Entries written before consent text was bounded can hold 300 kB each: past 1 MB of them, one
+    Query page of the caller ended before PIN and PROFILE (the PIN check failed open, the worker
+    found no profile). The fixed items are read by key (issue 21, point 2)."""
+    store = stores.clones
+    long_consent = "x" * 300_000
+    for n in range(4):
+        entry = ConsentEntry(
+            CALLER, ConsentEvent.REGISTERED, NOW_MS + n, "op", ConsentSource.CLI, long_consent
+        )
+        store.register(replace(PROFILE, consent=long_consent), entry)
+    store.save_pin(CALLER, PinRecord("hmac-sha256:abc", set_at_ms=5))
+    stores.calls.note(IncomingNote(CALLER, DIALLED, "3cx-1", NOW_MS), NOW + 300)
+
+    state = store.load(CALLER)
+
+    assert state.profile == replace(PROFILE, consent=long_consent)
+    assert state.pin == PinRecord("hmac-sha256:abc", set_at_ms=5)
+    assert state.last_call.threecx_call_id == "3cx-1"
+    assert store.load(CALLER, with_consent_log=True).has_consent_log
+
+
+def test_a_caller_known_only_by_their_consent_log_is_known_when_the_log_is_asked_for(stores):
+    """The sweep's question (a voice named for a caller this stack once registered is its own): a
+    withdrawn caller whose REMOVED marker TTL took is known by the consent log alone."""
+    store = stores.clones
+    assert not store.load(CALLER, with_consent_log=True).known
+    store.register(
+        PROFILE, ConsentEntry(CALLER, ConsentEvent.REGISTERED, NOW_MS, "op", ConsentSource.CLI, "ok")
+    )
+    store.withdraw(CALLER, ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW_MS + 1, "op", ConsentSource.CLI))
+    forget_clone_record(stores)  # as DynamoDB's TTL does with the expired marker, days later
+
+    assert store.load(CALLER, with_consent_log=True).known
+    assert not store.load(CALLER).has_consent_log  # not asked: not read
+
+
+def forget_clone_record(stores):
+    if isinstance(stores.clones, InMemoryCloneStore):
+        del stores.clones.clones[CALLER]
+    else:
+        stores.clones_client.delete_item(
+            TableName=stores.table, Key={"pk": {"S": f"CALLER#{CALLER}"}, "sk": {"S": "CLONE"}}
+        )
+
+
+def test_the_call_path_reads_the_callers_items_by_key_and_never_the_consent_log(stack):
+    client, operations = stack.client("dynamodb"), []
+
+    def note(event_name, **_):
+        operations.append(event_name.split(".")[-1])
+
+    client.meta.events.register("before-call.dynamodb", note)
+    try:
+        stack.store.load(CALLER)
+    finally:
+        client.meta.events.unregister("before-call.dynamodb", note)
+    assert operations == ["BatchGetItem"]

@@ -246,6 +246,24 @@ def test_bad_incoming_call_bodies_are_4xx_that_name_the_problem_and_write_nothin
     assert stack.table_items() == before and stack.queued_messages() == []
 
 
+@pytest.mark.parametrize("national", ["020 7946 0002", "12345"])
+def test_a_number_without_its_country_is_refused_when_no_default_country_is_set(
+    webhook, ivr, stack, national
+):
+    """DefaultCountryCode is empty: the number cannot be placed, so it is not keyed as written."""
+    status, answer = call(
+        webhook, stack, "WebhookFunction", with_body(event("incoming_call.json"), {"caller": national})
+    )
+    assert (status, answer["error"]) == (400, "invalid_caller")
+    assert "DefaultCountryCode" in answer["message"]
+
+    # check_clone answers the agent 200 for a caller it cannot read (a 4xx is hidden from the agent)
+    ev = {**event("check_clone.json"), "pathParameters": {"caller_id": national.replace(" ", "")}}
+    status, answer = call(ivr, stack, "IvrCheckFunction", ev)
+    assert (status, answer["next_action"]) == (200, "continue_with_default_voice")
+    assert stack.table_items() == [] and stack.queued_messages() == []
+
+
 def test_wrong_content_type_is_415(webhook, stack):
     base = event("incoming_call.json")
     status, answer = call(
@@ -273,8 +291,6 @@ def test_conversation_init_tolerates_extra_fields(webhook, stack):
 @pytest.mark.parametrize(
     "caller_path, body, status, error",
     [
-        ("not-a-number", {"pressed_key": "1"}, 400, "invalid_caller"),
-        ("%2B44%00123", {"pressed_key": "1"}, 400, "invalid_caller"),
         ("%2B442079460000", {}, 400, "invalid_request"),
         ("%2B442079460000", {"pressed_key": ["1"]}, 400, "invalid_request"),
         ("%2B442079460000", {"pressed_key": "1", "unexpected": True}, 400, "invalid_request"),
@@ -291,6 +307,23 @@ def test_bad_check_clone_requests(ivr, stack, caller_path, body, status, error):
     got_status, answer = call(ivr, stack, "IvrCheckFunction", ev)
 
     assert (got_status, answer["error"]) == (status, error)
+    assert stack.table_items() == []
+
+
+@pytest.mark.parametrize("caller_path", ["not-a-number", "%2B44%00123", "anonymous", "", "%20"])
+def test_check_clone_for_a_caller_it_cannot_read_says_go_on_in_the_default_voice(ivr, stack, caller_path):
+    ev = {
+        **with_body(event("check_clone.json"), {"pressed_key": "1"}),
+        "pathParameters": {"caller_id": caller_path},
+    }
+
+    status, answer = call(ivr, stack, "IvrCheckFunction", ev)
+
+    assert (status, answer["status"], answer["next_action"]) == (
+        200,
+        "unavailable",
+        "continue_with_default_voice",
+    )
     assert stack.table_items() == []
 
 

@@ -110,12 +110,15 @@ HOSTILE_CALLER_IDS = ["9" * 5_000, "%ED%A0%80", "%F0%9F%98%80" * 500, "%2B44" + 
 
 
 @pytest.mark.parametrize("caller_id", HOSTILE_CALLER_IDS, ids=lambda v: v[:12])
-def test_a_hostile_path_parameter_is_400(modules, stack, caller_id):
+def test_a_hostile_path_parameter_is_a_caller_it_cannot_read(modules, stack, caller_id):
+    # A 4xx would be hidden from the agent (tool_error_handling_mode): it hears to go on instead.
     base = with_body(event("check_clone.json"), {"pressed_key": "1"})
+    before = stack.table_items()
     status, answer = invoke(
         modules, stack, "ivr_check", "IvrCheckFunction", {**base, "pathParameters": {"caller_id": caller_id}}
     )
-    assert (status, answer["error"]) == (400, "invalid_caller")
+    assert (status, answer["next_action"], answer["caller_id"]) == (200, "continue_with_default_voice", "")
+    assert stack.table_items() == before
 
 
 HOSTILE_QUERIES = {

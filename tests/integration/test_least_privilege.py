@@ -141,6 +141,9 @@ def test_webhook_function(stack, recorded):
     invoke(webhook, stack, "WebhookFunction", event("incoming_call.json"))
     invoke(webhook, stack, "WebhookFunction", event("incoming_call.json"))
     invoke(webhook, stack, "WebhookFunction", event("conversation_init.json"))
+    # A caller ElevenLabs reports who never came through 3CX: the recent calls to the number (Query).
+    unseen = with_body(event("conversation_init.json"), {"caller_id": "+442079469999", "called_number": None})
+    invoke(webhook, stack, "WebhookFunction", unseen)
     missing_queue = stack.model.queues["CloneJobsQueue"].url + "-missing"
     answer = invoke(
         webhook,

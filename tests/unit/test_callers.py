@@ -51,8 +51,16 @@ def test_international_numbers_need_no_default_country():
     assert normalise_number("tel:+44-20-7946-0000") == LONDON
 
 
-def test_without_a_default_country_a_national_number_is_keyed_as_written():
-    assert normalise_number("020 7946 0000") == "02079460000"
+@pytest.mark.parametrize(
+    "written", ["020 7946 0002", "12345", "(020) 7946-0002", "4155552671", "tel:020-7946-0002"]
+)
+def test_without_a_default_country_a_number_without_its_country_is_refused_saying_how_to_fix_it(written):
+    """Keyed as written it could never match the caller ID of the same person (issue 21, point 14)."""
+    with pytest.raises(InvalidCallerNumber) as refused:
+        normalise_number(written)
+
+    assert "+44 20 7946 0000" in str(refused.value) and "DefaultCountryCode" in str(refused.value)
+    assert written not in str(refused.value)  # the message may be logged or answered: no number in it
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,13 @@ class InvalidCallerNumber(ValueError):
     """The text is not a phone number warmline can key a caller by."""
 
 
+NO_COUNTRY = (
+    "a number without its country code, and no default country is set: write it in E.164, with "
+    "the country code (e.g. +44 20 7946 0000), or set the stack's DefaultCountryCode parameter "
+    "(e.g. 44) so national numbers are read as that country's"
+)
+
+
 def is_withheld(raw: str) -> bool:
     return number_from_uri(raw).strip().lower() in WITHHELD
 
@@ -44,7 +51,8 @@ def normalise_number(raw: str, default_country_code: str = "") -> str:
     """The number in E.164 (`+<country><number>`), by libphonenumber's rules.
 
     `default_country_code` (e.g. `44`) is the region for numbers written without a country. With
-    none, a national number (`020 …`) cannot be placed and is keyed as written, digits only.
+    none, a number without its country (`020 …`, `12345`) cannot be placed: it is refused (keyed as
+    written, it could never match the same person's number in another form).
     """
     text = number_from_uri(raw).strip()
     region = _region(default_country_code)
@@ -53,10 +61,12 @@ def normalise_number(raw: str, default_country_code: str = "") -> str:
         if national.startswith("00"):
             text = "+" + national[2:]
         elif _NATIONAL_DIGITS.fullmatch(national):
-            return national
+            raise InvalidCallerNumber(NO_COUNTRY)
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as error:
+        if region is None and error.error_type == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+            raise InvalidCallerNumber(NO_COUNTRY) from None
         raise InvalidCallerNumber(f"not a phone number: {_reason(error)}") from None
     if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InvalidCallerNumber("not a possible phone number (too short, too long or an unknown country)")

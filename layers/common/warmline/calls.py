@@ -316,6 +316,12 @@ def dynamic_variables(
     }
 
 
+def with_agents_own(variables: dict[str, Any], agent_defaults: dict[str, str] | None) -> dict[str, Any]:
+    """warmline's variables and every other one the agent declares, with its default: ElevenLabs
+    fails a conversation whose initiation data lacks one. warmline's own values win."""
+    return {**(agent_defaults or {}), **variables}
+
+
 @dataclass(frozen=True)
 class ConversationStart:
     voice: Voice

@@ -198,12 +198,13 @@ class CallerState:
     clone: CloneRecord | None
     last_call: IncomingNote | None = None  # the caller's latest incoming call, while it is noted
     pin: PinRecord | None = None  # None: the caller has no PIN (the default)
-    has_consent_log: bool = False
+    has_consent_log: bool = False  # read only when asked for: `CloneStore.load(with_consent_log=True)`
 
     @property
     def known(self) -> bool:
         """This stack has registered the caller at some time (a voice named for a caller it does
-        not know belongs to another stack sharing the ElevenLabs account)."""
+        not know belongs to another stack sharing the ElevenLabs account). Needs the state loaded
+        `with_consent_log=True`: a withdrawn caller whose REMOVED marker expired is known by it alone."""
         return self.profile is not None or self.clone is not None or self.has_consent_log
 
 

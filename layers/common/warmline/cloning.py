@@ -21,6 +21,8 @@ Cloning is not idempotent at the provider (a retried voices/add can make a secon
 - a worker that cannot record its voice (the lease was lost, or `samples remove` left the REMOVED
   marker) deletes the voice unless the job is still in flight under another delivery, which will
   find it by name (`clone_state.voice_status` decides, as it does for the scheduled sweep);
+- a clone ElevenLabs answers with `requires_verification` is deleted at once and the job FAILED
+  (`needs_verification`): no caller is ever handed to a voice awaiting verification;
 - before cloning, a full account makes room by deleting warmline's least recently used voice
   (`warmline.voice_slots`), never any other voice.
 """
@@ -38,7 +40,7 @@ from typing import Any, NoReturn
 from warmline import voice_slots
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus, JobClaim, ReadyClone, voice_status
 from warmline.events import Event, EventType
-from warmline.outcomes import FailureKind
+from warmline.outcomes import NEEDS_VERIFICATION_CODE, FailureKind
 from warmline.ports import Clock, CloneStore, EventStore, JobQueue, SampleStore
 from warmline.settings import Settings
 from warmline.voice_provider import (
@@ -392,7 +394,20 @@ class _CloneAttempt:
             timeout_seconds=self._request_timeout(),
         )
         self.slots.cache.adjust(+1, add_edits=+1)
+        if added.requires_verification:
+            return self._needs_verification(added.voice_id)
         return self._ready(added.voice_id, started)
+
+    def _needs_verification(self, voice_id: str) -> JobResult:
+        """A voice ElevenLabs will not let anyone use before verification: a caller is never handed
+        to it. Deleted at once (a failed delete leaves it to the re-check); the job FAILED."""
+        if not self._delete_quietly(voice_id):
+            self.in_doubt = True
+        return self._fail(
+            NEEDS_VERIFICATION_CODE,
+            "ElevenLabs marked the clone requires_verification; warmline deleted it",
+            FailureKind.NEEDS_VERIFICATION,
+        )
 
     def _after_failed_attempt(self, error: ProviderError, started: float, retries: int) -> JobResult | None:
         """The job's result after this failure, or None once the backoff has passed and the next
@@ -506,11 +521,13 @@ class _CloneAttempt:
         self._delete_quietly(voice_id)
         return JobResult(Outcome.ALREADY_DONE)
 
-    def _delete_quietly(self, voice_id: str) -> None:
+    def _delete_quietly(self, voice_id: str) -> bool:
         try:
             self.cloner.delete_voice(voice_id)
         except ProviderError as error:
             logger.warning("could not delete a voice no record holds: %s", error.reason)
+            return False
+        return True
 
     def _fail(self, error_code: str, error_message: str, kind: FailureKind) -> JobResult:
         details = {

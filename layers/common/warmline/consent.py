@@ -13,6 +13,11 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
+# A consent statement names who agreed, when and how, or where that is recorded: it is kept with
+# the profile and in the log for good, so it is bounded (a longer text belongs in a document the
+# statement refers to).
+MAX_CONSENT_CHARACTERS = 1000
+
 
 class ConsentEvent(StrEnum):
     REGISTERED = "registered"

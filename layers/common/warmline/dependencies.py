@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from warmline.adapters.aws import Deadline, Timeouts, bounded_client
 from warmline.adapters.clock import SystemClock
-from warmline.adapters.dynamodb import DynamoCallLog, DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
+from warmline.adapters.dynamodb import (
+    DynamoAgentVariables,
+    DynamoCallLog,
+    DynamoCloneStore,
+    DynamoEventStore,
+    DynamoHandoffStore,
+)
 from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
@@ -96,6 +102,10 @@ class Dependencies:
     @cached_property
     def store(self) -> DynamoCloneStore:
         return DynamoCloneStore(self._client("dynamodb"), self.settings.table_name)
+
+    @cached_property
+    def agent_variables(self) -> DynamoAgentVariables:
+        return DynamoAgentVariables(self._client("dynamodb"), self.settings.table_name)
 
     @cached_property
     def calls(self) -> DynamoCallLog:

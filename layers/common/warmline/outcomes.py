@@ -18,7 +18,13 @@ class FailureKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     REJECTED = "rejected"
+    # ElevenLabs made the voice but marked it requires_verification: deleted at once, never used.
+    NEEDS_VERIFICATION = "needs_verification"
     INTERNAL = "internal"
+
+
+# The error code of a clone FAILED because ElevenLabs marked it requires_verification.
+NEEDS_VERIFICATION_CODE = "requires_verification"
 
 
 class IvrOutcome(StrEnum):

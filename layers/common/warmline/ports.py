@@ -40,8 +40,10 @@ class PinStore(Protocol):
 
 
 class CloneStore(PinStore, Protocol):
-    def load(self, caller_key: str) -> CallerState:
-        """Profile, clone record, PIN record and last incoming call in one strongly consistent read."""
+    def load(self, caller_key: str, *, with_consent_log: bool = False) -> CallerState:
+        """Profile, clone record, PIN record and last incoming call in one strongly consistent read,
+        by key (never the consent log, however long); `with_consent_log`: also whether the caller
+        has a consent entry (`CallerState.has_consent_log`, for `known`)."""
         ...
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:

@@ -132,7 +132,7 @@ def _doomed_voices(
         if context.time_left() < SWEEP_MARGIN_SECONDS:
             report.unchecked += len(voices)
             continue
-        state = context.store.load(caller_key)
+        state = context.store.load(caller_key, with_consent_log=True)
         if not state.known:
             report.foreign += len(voices)
             logger.warning(

@@ -8,6 +8,8 @@ Items:  pk = CALLER#<caller key>,    sk = PROFILE | CLONE | PIN | LAST_CALL
         pk = HANDOFF#<caller key>,   sk = CALL#<call id>   (a call's handoff, claimed once)
         pk = HANDOFFS#<UTC day>,     sk = <epoch ms>#<caller key>#<call id>   (a handoff still
                                       expected: deleted when it completes or is counted as lost)
+        pk = AGENT#<agent id>,       sk = VARIABLES   (the agent's own dynamic variables and their
+                                      defaults, as `warmline elevenlabs configure` last read them)
 Times are integer epoch milliseconds (`*_at_ms`), except `expires_at` (epoch seconds: the TTL).
 """
 
@@ -53,6 +55,8 @@ _HANDOFF_FIELDS = {f.name for f in fields(Handoff)}
 # reads the expected ones of the day and the day before.
 HANDOFF_TTL_SECONDS = 2 * 86_400
 _TRANSACTION_TRIES = 3
+_FIXED_ITEMS = (PROFILE, CLONE, PIN, LAST_CALL)  # a caller's items besides the consent log
+_BATCH_GET_TRIES = 5
 
 
 def caller_pk(caller_key: str) -> str:
@@ -203,30 +207,46 @@ class DynamoCloneStore:
             raise
         return True
 
-    def load(self, caller_key: str) -> CallerState:
+    def load(self, caller_key: str, *, with_consent_log: bool = False) -> CallerState:
+        """The caller's fixed items by key, in one strongly consistent BatchGetItem: never a page of
+        the caller's partition, which their consent log (only ever added to) could fill before PIN
+        and PROFILE. `with_consent_log` (the sweep, not a call) also asks whether the log has an entry."""
+        items = {values["sk"]: values for values in self._fixed_items(caller_key)}
+        last_call = items.get(LAST_CALL)
+        return CallerState(
+            profile=_profile_from(items[PROFILE]) if PROFILE in items else None,
+            clone=_clone_from(items[CLONE]) if CLONE in items else None,
+            pin=_pin_from(items[PIN]) if PIN in items else None,
+            last_call=_note_from({**last_call, "caller_key": caller_key}) if last_call else None,
+            has_consent_log=with_consent_log and self._has_consent_log(caller_key),
+        )
+
+    def _fixed_items(self, caller_key: str) -> list[dict[str, Any]]:
+        """PROFILE, CLONE, PIN and LAST_CALL (those that exist), retrying the keys DynamoDB leaves
+        unprocessed (it may, when throttled)."""
+        request = {
+            self._table: {"Keys": [self._key(caller_key, sk) for sk in _FIXED_ITEMS], "ConsistentRead": True}
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(_BATCH_GET_TRIES):
+            response = self._client.batch_get_item(RequestItems=request)
+            found += [_from_item(item) for item in response.get("Responses", {}).get(self._table, [])]
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(0.01 * attempt)
+        raise RuntimeError(f"DynamoDB left the caller's items unread after {_BATCH_GET_TRIES} tries")
+
+    def _has_consent_log(self, caller_key: str) -> bool:
         response = self._client.query(
             TableName=self._table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues=_to_item({":pk": caller_pk(caller_key)}),
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :consent)",
+            ExpressionAttributeValues=_to_item({":pk": caller_pk(caller_key), ":consent": CONSENT_PREFIX}),
+            ProjectionExpression="sk",
+            Limit=1,
             ConsistentRead=True,
         )
-        profile = clone = pin = last_call = None
-        has_consent_log = False
-        for item in response.get("Items", []):
-            values = _from_item(item)
-            if values["sk"] == PROFILE:
-                profile = _profile_from(values)
-            elif values["sk"] == CLONE:
-                clone = _clone_from(values)
-            elif values["sk"] == PIN:
-                pin = _pin_from(values)
-            elif values["sk"] == LAST_CALL:
-                last_call = _note_from({**values, "caller_key": caller_key})
-            elif values["sk"].startswith(CONSENT_PREFIX):
-                has_consent_log = True
-        return CallerState(
-            profile=profile, clone=clone, pin=pin, last_call=last_call, has_consent_log=has_consent_log
-        )
+        return bool(response.get("Items"))
 
     def get_clone(self, caller_key: str) -> CloneRecord | None:
         response = self._client.get_item(
@@ -753,3 +773,36 @@ class DynamoHandoffStore:
                     raise
                 time.sleep(0.02 * (attempt + 1))
         return False
+
+
+AGENT_VARIABLES = "VARIABLES"
+
+
+class DynamoAgentVariables:
+    """The dynamic variables an agent declares, with their defaults (`AgentVariables`)."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def defaults(self, agent_id: str) -> dict[str, str] | None:
+        """None: nothing recorded for this agent."""
+        # A Query, not a GetItem: the webhook's role reads the table by Query only.
+        items = self._client.query(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk = :sk",
+            ExpressionAttributeValues=_to_item({":pk": f"AGENT#{agent_id}", ":sk": AGENT_VARIABLES}),
+        ).get("Items", [])
+        if not items:
+            return None
+        variables = _from_item(items[0]).get("variables") or {}
+        return {str(name): str(value) for name, value in variables.items()}
+
+    def record(self, agent_id: str, variables: dict[str, str], at_ms: int) -> None:
+        values = {
+            "pk": f"AGENT#{agent_id}",
+            "sk": AGENT_VARIABLES,
+            "variables": variables,
+            "recorded_at_ms": at_ms,
+        }
+        self._client.put_item(TableName=self._table, Item=_to_item(values))

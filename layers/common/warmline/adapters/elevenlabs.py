@@ -43,6 +43,7 @@ CALL_ID_FIELDS: dict[str, str] = {"sip_trunk": "sip_call_id", "twilio": "callSid
 # ElevenLabs has answered a voice that is already gone with 404, and with 400 and these codes.
 GONE_VOICE_CODES = frozenset({"voice_not_found", "voice_does_not_exist"})
 VOICES_PAGE_SIZE = 100  # the most GET /v2/voices gives per page
+OWN_CLONED_VOICES = {"voice_type": "personal", "category": "cloned"}  # GET /v2/voices filters
 
 
 class MalformedResponse(ProviderUnavailable):
@@ -122,10 +123,12 @@ class ElevenLabsClient:
                 raise
 
     def list_voices(self, search: str = "") -> list[ProviderVoice]:
-        """GET /v2/voices, every page: ElevenLabs searches names, descriptions, labels and
-        categories; only the voices whose name contains `search` are kept. (GET /v1/voices has no
-        search and stops working once an account holds more than 500 voices.)"""
-        params: dict[str, Any] = {"page_size": VOICES_PAGE_SIZE} | ({"search": search} if search else {})
+        """The account's own cloned voices (GET /v2/voices filtered by `voice_type` and `category`,
+        every page) whose name contains `search`. The name is matched here, not by ElevenLabs'
+        `search`, whose matching (substrings? words?) and indexing lag are undocumented; the account
+        holds at most its voice slots of these. (GET /v1/voices has no filter and stops working once
+        an account holds more than 500 voices.)"""
+        params: dict[str, Any] = {"page_size": VOICES_PAGE_SIZE, **OWN_CLONED_VOICES}
         found: list[ProviderVoice] = []
         tokens_seen: set[str] = set()
         while True:

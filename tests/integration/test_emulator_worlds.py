@@ -1,0 +1,51 @@
+"""The emulator's world switches (emulators/worlds.py) through its control endpoint: named, checked,
+reset, and each bad one refused with a 400 that names it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from emulators.elevenlabs import Emulator
+from emulators.worlds import Worlds
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with Emulator("key") as running:
+        yield running
+
+
+def _config(emulator, body):
+    return httpx.post(f"{emulator.base_url}/_emulator/config", json=body)
+
+
+def test_a_switch_changes_only_itself_and_reset_restores_the_defaults(emulator):
+    answer = _config(emulator, {"worlds": {"refer_answer": 403, "patch_merge": "shallow"}})
+
+    assert answer.status_code == 200
+    worlds = answer.json()["worlds"]
+    assert worlds == Worlds().describe() | {"refer_answer": 403, "patch_merge": "shallow"}
+    httpx.post(f"{emulator.base_url}/_emulator/reset")
+    assert _config(emulator, {}).json()["worlds"] == Worlds().describe()
+
+
+@pytest.mark.parametrize(
+    ("switches", "named"),
+    [
+        ({"refer": 403}, "unknown world switch 'refer'"),
+        ({"refer_answer": 99}, "refer_answer"),
+        ({"caller_id_passed": "no"}, "caller_id_passed"),
+        ({"patch_merge": "replace"}, "patch_merge takes one of deep, shallow"),
+        ({"search_lag_seconds": -1}, "search_lag_seconds"),
+        ([], "worlds must be a JSON object"),
+    ],
+)
+def test_a_bad_switch_is_refused_with_a_400_naming_it_and_changes_nothing(emulator, switches, named):
+    httpx.post(f"{emulator.base_url}/_emulator/reset")
+
+    answer = _config(emulator, {"worlds": switches})
+
+    assert answer.status_code == 400
+    assert named in answer.json()["detail"]
+    assert _config(emulator, {}).json()["worlds"] == Worlds().describe()
