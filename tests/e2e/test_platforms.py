@@ -83,10 +83,10 @@ def test_a_caller_without_a_pin_behind_an_unconfigured_trunk_is_never_tied_to_th
     register, make_caller, local_stack
 ):
     """The one recent call to the number proves nothing: anyone calling it then would get the clone."""
-    key = register("+44 20 7946 2005")
+    key = register("+44 20 7946 2041")
     before = caller_id_counts(local_stack)
 
-    outcome = make_caller(pbx=Pbx(did="+441000002005", passes_caller_id=False)).call("+442079462005")
+    outcome = make_caller(pbx=Pbx(did="+441000002041", passes_caller_id=False)).call("+442079462041")
 
     assert outcome.error == "" and set(outcome.statuses) == {200}
     assert outcome.final_voice == "default" and not outcome.handed_off
