@@ -142,7 +142,8 @@ LOW_TRAFFIC_CALLS = 6
 
 def low_traffic(args: argparse.Namespace, out: Path, say) -> dict[str, Any]:
     """--idle-between-calls S: calls one at a time, S seconds apart, on a stack that reclaims an
-    environment idle for S/2 (as Lambda does, later): the cold starts each call meets on its path."""
+    environment idle for S/2 (as Lambda does, later): the cold starts each call meets on its path.
+    Give S well above twice a call's length (30 or more), or a call's own pauses reclaim too."""
     idle = args.idle_between_calls
     stack = LocalStack(
         state_dir=out / "state-low-traffic",
