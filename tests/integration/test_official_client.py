@@ -230,16 +230,7 @@ def test_an_agent_is_created_read_listed_updated_and_deleted(sdk, emulator):
         "workspace_overrides": {"conversation_initiation_client_data_webhook": webhook},
         "overrides": {"enable_conversation_initiation_client_data_from_webhook": True},
     }
-    transfer_tool = {
-        "type": "system",
-        "name": "transfer_to_number",
-        "description": "",
-        "params": {
-            "system_tool_type": "transfer_to_number",
-            "transfers": [agent_setup.transfer("sip:100@pbx")],
-        },
-    }
-    prompt = {"built_in_tools": {"transfer_to_number": transfer_tool}}
+    prompt = _transfer_back_to("sip:100@pbx")
 
     updated = sdk.conversational_ai.agents.update(
         created.agent_id,
@@ -375,17 +366,22 @@ def test_the_initiation_webhooks_voice_message_and_variables_are_in_the_history(
     assert history.transcript[0].message == "Welcome back."
 
 
-def test_a_transferred_call_is_done_in_the_history(sdk, emulator):
+def _transfer_back_to(destination):
+    """The prompt part with the transfer `configure` writes (a SIP REFER to `destination`)."""
     transfer_tool = {
         "type": "system",
         "name": "transfer_to_number",
         "description": "",
         "params": {
             "system_tool_type": "transfer_to_number",
-            "transfers": [agent_setup.transfer("sip:100@pbx")],
+            "transfers": [agent_setup.transfer(destination)],
         },
     }
-    prompt = {"built_in_tools": {"transfer_to_number": transfer_tool}}
+    return {"built_in_tools": {"transfer_to_number": transfer_tool}}
+
+
+def test_a_transferred_call_is_done_in_the_history(sdk, emulator):
+    prompt = _transfer_back_to("sip:100@pbx")
     sdk.conversational_ai.agents.update(
         emulator.default_agent_id, conversation_config={"agent": {"prompt": prompt}}
     )
