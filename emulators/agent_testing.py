@@ -32,6 +32,7 @@ import httpx
 from flask import Response, jsonify, request
 
 from emulators import agent_platform
+from emulators.paging import cursor_page
 from emulators.worlds import Worlds, ended_by
 
 CHECK_TOOL = "check_clone"
@@ -54,9 +55,6 @@ class AgentTesting:
         http: httpx.Client,
     ) -> None:
         self.agent, self.tools, self.secret_values, self.http = agent, tools, secret_values, http
-        # Switch: off, a simulation's transfer_to_number (a SIP REFER) fails, as a text conversation
-        # has no SIP dialog; on, it reports SIP success (the emulator's old, kinder world).
-        self.simulated_refer_succeeds = False
         self._lock = threading.Lock()
         self._tests: dict[str, dict[str, Any]] = {}
         self._invocations: dict[str, dict[str, Any]] = {}
@@ -74,7 +72,6 @@ class AgentTesting:
         ]
 
     def reset(self) -> None:
-        self.simulated_refer_succeeds = False
         with self._lock:
             self._tests.clear()
             self._invocations.clear()
@@ -101,22 +98,13 @@ class AgentTesting:
         page_size = int(request.args.get("page_size", 30))
         search = (request.args.get("search") or "").lower()
         types = request.args.getlist("types")
-        cursor = request.args.get("cursor") or "0"
-        start = int(cursor) if cursor.isdigit() else 0
         with self._lock:
             matching = [
                 _summary(test, self._created_at[test["id"]])
                 for test in self._tests.values()
                 if search in test.get("name", "").lower() and (not types or test["type"] in types)
             ]
-        has_more = start + page_size < len(matching)
-        return jsonify(
-            {
-                "tests": matching[start : start + page_size],
-                "has_more": has_more,
-                "next_cursor": str(start + page_size) if has_more else None,
-            }
-        )
+        return cursor_page("tests", matching, page_size)
 
     def _delete(self, test_id: str) -> Response:
         with self._lock:
@@ -317,7 +305,7 @@ class Simulation:
             result["error"] = str(refused)
         else:
             parameters = {"transfer_number": refer["destination"], "reason": refer["condition"]}
-            if not self.testing.simulated_refer_succeeds:
+            if not self.testing.worlds().simulated_refer_succeeds:
                 # ElevenLabs: a SIP REFER is "only available when using SIP protocol during the
                 # conversation"; a text simulation has no SIP dialog to send it in.
                 error = {"result_type": "transfer_to_number_error", "status": "error", "error": NO_SIP_DIALOG}

@@ -25,6 +25,8 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from emulators.paging import cursor_page
+
 AGENT_NUMBER = "+441632960000"  # the emulated agent's own number (Ofcom's drama range)
 PHONE_NUMBER_ID = "phnum_emulator"
 
@@ -123,7 +125,6 @@ class ConversationHistory:
             )
             response.status_code = 422
             return response
-        start = int(args["cursor"]) if (args.get("cursor") or "").isdigit() else 0
         after = int(args.get("call_start_after_unix", 0))
         before = int(args.get("call_start_before_unix", 2**62))
         with self._lock:
@@ -137,10 +138,7 @@ class ConversationHistory:
                 if args.get("agent_id") in (None, entry["agent_id"])
                 and after <= entry["started_at"] <= before
             ]
-        page = matching[start : start + page_size]
-        has_more = start + page_size < len(matching)
-        cursor = str(start + page_size) if has_more else None
-        return jsonify({"conversations": page, "has_more": has_more, "next_cursor": cursor})
+        return cursor_page("conversations", matching, page_size)
 
     def _get(self, conversation_id: str) -> Response:
         with self._lock:

@@ -102,7 +102,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import httpx
@@ -110,6 +110,7 @@ from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from emulators import agent_platform, agent_testing, conversation_history, openapi_check
+from emulators.paging import cursor_page
 from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
 
 ID_ALPHABET = string.ascii_letters + string.digits
@@ -279,8 +280,6 @@ class Emulator:
         lenient_dynamic_variables: bool = False,
     ) -> None:
         self.api_key = api_key
-        self.lenient_dynamic_variables = lenient_dynamic_variables
-        self.voice_search = voice_search
         self.clone_latency = clone_latency or CloneLatency.demo()
         self.voice_limit = voice_limit
         self.max_voice_add_edits = max_voice_add_edits
@@ -301,7 +300,11 @@ class Emulator:
         self._secrets: dict[str, dict[str, str]] = {}
         self._conversations: dict[str, agent_platform.Conversation] = {}
         # emulators/worlds.py: the platform behaviours no document settles
-        self.worlds = Worlds(clones_need_verification=clones_need_verification)
+        self.worlds = Worlds(
+            clones_need_verification=clones_need_verification,
+            voice_search=voice_search,
+            lenient_dynamic_variables=lenient_dynamic_variables,
+        )
         self.history = conversation_history.ConversationHistory()
         # The agent's own requests on calls: the conversation-init webhook and its tools.
         self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
@@ -390,8 +393,6 @@ class Emulator:
             self._records.clear()
             self._voice_add_count = 0
             self.max_voice_add_edits = None
-            self.voice_search = "substring"
-            self.lenient_dynamic_variables = False
             self._agents = {DEFAULT_AGENT_ID: _factory_agent(DEFAULT_AGENT_ID)}
             self._tools.clear()
             self._secrets.clear()
@@ -414,15 +415,14 @@ class Emulator:
     ) -> None:
         if voice_search not in (None, "substring", "words"):
             raise ValueError(f"voice_search is 'substring' or 'words', not {voice_search!r}")
+        switches = {
+            "clones_need_verification": clones_need_verification,
+            "voice_search": voice_search,
+            "lenient_dynamic_variables": lenient_dynamic_variables,
+            "simulated_refer_succeeds": simulated_refer_succeeds,
+        }
         with self._lock:
-            if voice_search is not None:
-                self.voice_search = voice_search
-            if lenient_dynamic_variables is not None:
-                self.lenient_dynamic_variables = lenient_dynamic_variables
-            if simulated_refer_succeeds is not None:
-                self.agent_testing.simulated_refer_succeeds = simulated_refer_succeeds
-            if clones_need_verification is not None:
-                self.worlds = replace(self.worlds, clones_need_verification=clones_need_verification)
+            self.worlds = self.worlds.changed({k: v for k, v in switches.items() if v is not None})
             if clone_latency is not None:
                 self.clone_latency = clone_latency
             if voice_limit is not None:
@@ -691,7 +691,7 @@ class Emulator:
         with self._lock:
             seen = _searchable(list(self._voices.values()), search, self.worlds.search_lag_seconds)
             cloned = [_cloned_voice_response(voice) for voice in seen]
-            words = self.voice_search == "words"
+            words = self.worlds.voice_search == "words"
         premade = _premade_voices()
         matching = [
             voice
@@ -921,8 +921,6 @@ class Emulator:
         if not 1 <= page_size <= 100:
             return validation_response(["query: page_size: must be between 1 and 100"])
         search = (request.args.get("search") or "").lower()
-        cursor = request.args.get("cursor") or "0"
-        start = int(cursor) if cursor.isdigit() else 0
         with self._lock:
             agents = sorted(
                 self._agents.values(),
@@ -930,14 +928,7 @@ class Emulator:
                 reverse=True,
             )
             matching = [_agent_summary(agent) for agent in agents if search in agent["name"].lower()]
-        has_more = start + page_size < len(matching)
-        return jsonify(
-            {
-                "agents": matching[start : start + page_size],
-                "has_more": has_more,
-                "next_cursor": str(start + page_size) if has_more else None,
-            }
-        )
+        return cursor_page("agents", matching, page_size)
 
     def _delete_agent(self, agent_id: str) -> Response:
         with self._lock:
@@ -1005,7 +996,7 @@ class Emulator:
             self._invite_as_seen(invite),
             self._secret_values(),
             self._agent_http,
-            lenient_variables=self.lenient_dynamic_variables,
+            lenient_variables=self.worlds.lenient_dynamic_variables,
         )
         self.history.inbound(conversation, agent)
         ended = ended_by(self.worlds, conversation, agent)
@@ -1094,9 +1085,9 @@ class Emulator:
                     "clone_latency": asdict(self.clone_latency),
                     "voice_limit": self.voice_limit,
                     "max_voice_add_edits": self.max_voice_add_edits,
-                    "voice_search": self.voice_search,
-                    "lenient_dynamic_variables": self.lenient_dynamic_variables,
-                    "simulated_refer_succeeds": self.agent_testing.simulated_refer_succeeds,
+                    "voice_search": self.worlds.voice_search,
+                    "lenient_dynamic_variables": self.worlds.lenient_dynamic_variables,
+                    "simulated_refer_succeeds": self.worlds.simulated_refer_succeeds,
                     "worlds": self.worlds.describe(),
                 }
             )

@@ -22,6 +22,13 @@ warmline assumes, or the documented one:
 - `dtmf_passed` (true: a key pressed on a call reaches the agent, transcript `source_medium: dtmf`;
   false: the trunk swallows it).
 - `clones_need_verification` (false; true: every clone answers `requires_verification: true`).
+- `voice_search` (`substring`: `GET /v2/voices` `search` matches part of a name; `words`: whole words).
+- `lenient_dynamic_variables` (false, as documented: a conversation whose conversation-init answer
+  lacks a dynamic variable the agent declares fails; true: it goes on with the placeholders).
+- `simulated_refer_succeeds` (false: agent testing's text simulation has no SIP dialog, so its SIP
+  REFER fails; true: it reports success).
+
+`Emulator.configure(...)` and the top level of `/_emulator/config` also set the last four.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ CHOICES = {
     "init_failure": ("continue", "end_call"),
     "unpermitted_override": ("refuse", "ignore"),
     "patch_merge": ("deep", "shallow"),
+    "voice_search": ("substring", "words"),
 }
 
 
@@ -49,6 +57,9 @@ class Worlds:
     search_lag_seconds: float = 0.0
     dtmf_passed: bool = True
     clones_need_verification: bool = False
+    voice_search: str = "substring"
+    lenient_dynamic_variables: bool = False
+    simulated_refer_succeeds: bool = False
 
     def changed(self, switches: Any) -> Worlds:
         """These worlds with `switches` (a JSON object) applied; ValueError naming a bad switch."""

@@ -127,7 +127,14 @@ class ProbeContext:
     leftovers: Leftovers
     run_id: str
     findings: dict[str, Finding] = field(default_factory=dict)
-    shared: dict[str, Any] = field(default_factory=dict)  # the phone call, run once for four probes
+    shared: dict[str, Any] = field(default_factory=dict)  # what several probes observe, made once
+
+    def once(self, name: str, make: Callable[[ProbeContext], dict[str, Any]]) -> dict[str, Any]:
+        """What `make` gives, made on the first ask in this run (the phone call, the probe voice)."""
+        if name not in self.shared:
+            self.shared[name] = make(self)
+        made: dict[str, Any] = self.shared[name]
+        return made
 
     @property
     def local(self) -> bool:

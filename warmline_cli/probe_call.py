@@ -24,10 +24,7 @@ LISTING_SECONDS = 20.0
 
 def the_call(context: ProbeContext) -> dict[str, Any]:
     """`{"legs": [conversation, ...], "started_ms": epoch_ms}` or `{"skipped": why}`; placed once."""
-    if "call" not in context.shared:
-        context.shared["call"] = _place(context)
-    call: dict[str, Any] = context.shared["call"]
-    return call
+    return context.once("call", _place)
 
 
 def _place(context: ProbeContext) -> dict[str, Any]:

@@ -292,10 +292,7 @@ def patch_merge(context: ProbeContext) -> Observation:
 def _probe_voice(context: ProbeContext) -> dict[str, Any]:
     """One clone, made once for both voice probes: `{"voice_id", "requires_verification", "made_at"}`
     or `{"skipped": why}`."""
-    if "voice" not in context.shared:
-        context.shared["voice"] = _clone_once(context)
-    voice: dict[str, Any] = context.shared["voice"]
-    return voice
+    return context.once("voice", _clone_once)
 
 
 def _clone_once(context: ProbeContext) -> dict[str, Any]:

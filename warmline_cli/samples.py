@@ -574,7 +574,7 @@ def remove_all(target: Target, yes: bool = False) -> int:
         "PINs, clones and every version of their samples?",
         yes,
     )
-    left = [caller for caller in callers if not _withdrew_every_voice(target, caller)]
+    left = [caller for caller in callers if not withdraw_caller(target, caller)]
     say(f"withdrew {len(callers)} caller(s); `warmline samples list` shows none now")
     if left:
         raise CliError(
@@ -585,22 +585,13 @@ def remove_all(target: Target, yes: bool = False) -> int:
     return 0
 
 
-def _withdrew_every_voice(target: Target, caller: Caller) -> bool:
-    holdings = _holdings(target, caller)
-    left = _withdraw(target, caller, holdings)
+def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
+    """Withdraw the caller (see `_withdraw`) without asking; clones ElevenLabs could not delete now
+    are a warning (the sweep deletes them). False if such clones are left."""
+    left = _withdraw(target, caller, _holdings(target, caller), elevenlabs)
     if left is not None:
         warn(left)
     return left is None
-
-
-def withdraw_caller(target: Target, caller: Caller, elevenlabs: ElevenLabsClient | None = None) -> bool:
-    """Withdraw the caller (see `_withdraw`) without asking; clones ElevenLabs could not delete now
-    are a warning (the sweep deletes them). False if there was nothing to remove."""
-    holdings = _holdings(target, caller)
-    left = _withdraw(target, caller, holdings, elevenlabs)
-    if left is not None:
-        warn(left)
-    return not holdings.empty
 
 
 def _withdraw(
