@@ -72,7 +72,7 @@ def iso(at_ms: int) -> str | None:
 
 
 def registry(target: Target) -> Registry:
-    def voices() -> VoiceCloner:
+    def cloner() -> VoiceCloner:
         progress("looking for the caller's clones at ElevenLabs")
         try:
             return ElevenLabsClient(target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url)
@@ -81,7 +81,7 @@ def registry(target: Target) -> Registry:
 
     samples = S3SampleStore(target.client("s3"), target.bucket)
     return Registry(
-        RegistryPorts(registry_store(target), clone_store(target), samples, SystemClock(), voices)
+        RegistryPorts(registry_store(target), clone_store(target), samples, SystemClock(), cloner)
     )
 
 

@@ -51,7 +51,7 @@ class RegistryPorts:
     store: CloneStore  # the caller's state as a call reads it
     samples: SampleArchive
     clock: Clock
-    voices: Callable[[], VoiceCloner]  # called only when clones are to be deleted
+    cloner: Callable[[], VoiceCloner]  # called only when clones are to be deleted
 
 
 @dataclass(frozen=True)
@@ -253,13 +253,13 @@ class Registry:
             return replace(done, problem=problem)
 
     def _delete_clones(self, caller_key: str, clone: CloneRecord | None) -> tuple[str, ...]:
-        voices = self.ports.voices()
+        cloner = self.ports.cloner()
         prefix = voice_name("", caller_key)
-        voice_ids = {voice.voice_id for voice in voices.list_voices(prefix) if voice.name.startswith(prefix)}
+        voice_ids = {voice.voice_id for voice in cloner.list_voices(prefix) if voice.name.startswith(prefix)}
         if clone is not None and clone.cloned_voice_id:
             voice_ids.add(clone.cloned_voice_id)
         for voice_id in sorted(voice_ids):
-            voices.delete_voice(voice_id)
+            cloner.delete_voice(voice_id)
         return tuple(sorted(voice_ids))
 
     def rekey(self, request: Rekey) -> Rekeyed:
