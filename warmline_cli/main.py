@@ -342,9 +342,9 @@ def _operations_parsers(commands: Subcommands, target: argparse.ArgumentParser) 
 
 
 def _rotate_options(rotate: argparse.ArgumentParser) -> None:
-    from warmline_cli import secrets
+    from warmline_cli import secret_rotation
 
-    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(secrets.ROTATABLE)}")
+    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(secret_rotation.ROTATABLE)}")
 
 
 def _dlq_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
@@ -504,9 +504,9 @@ def _flow(args: argparse.Namespace, target: Target) -> int:
 
 
 def _rotate(args: argparse.Namespace, target: Target) -> int:
-    from warmline_cli import secrets
+    from warmline_cli import secret_rotation
 
-    return secrets.rotate(target, args.name)
+    return secret_rotation.rotate(target, args.name)
 
 
 def _calls_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
