@@ -103,8 +103,9 @@ def _samples(files: list[audio.AudioFile]) -> tuple[VoiceSample, ...]:
     )
 
 
-def enrol(target: Target, enrolment: Enrolment) -> CallerProfile:
-    """Register the caller with their samples, consent and PIN, all or nothing (warmline.registry)."""
+def enrol(target: Target, enrolment: Enrolment, quiet: bool = False) -> CallerProfile:
+    """Register the caller with their samples, consent and PIN, all or nothing (warmline.registry);
+    each upload is shown on stderr unless `quiet`."""
     caller, consent = enrolment.caller, bounded_consent(enrolment.consent)
     uploads = _samples(enrolment.files)
     files = {sample.filename: file for sample, file in zip(uploads, enrolment.files, strict=True)}
@@ -114,7 +115,8 @@ def enrol(target: Target, enrolment: Enrolment) -> CallerProfile:
 
     def on_upload(sample: VoiceSample) -> None:
         file = files[sample.filename]
-        progress(f"uploading {file.path.name} ({file.size / 1_000_000:.2f} MB)")
+        if not quiet:
+            progress(f"uploading {file.path.name} ({file.size / 1_000_000:.2f} MB)")
 
     try:
         return registry(target).register(registration, on_upload)
@@ -132,8 +134,8 @@ def register(
     consent: str,
     source: ConsentSource = ConsentSource.CLI,
 ) -> CallerProfile:
-    """Register the caller without a PIN (see `enrol`)."""
-    return enrol(target, Enrolment(caller, checked, consent, source=source))
+    """Register the caller without a PIN and without showing the uploads (programs: warmline_cli.api)."""
+    return enrol(target, Enrolment(caller, checked, consent, source=source), quiet=True)
 
 
 def checked_consent(consent: str, field: str = "--consent") -> str:
@@ -250,10 +252,9 @@ def update_pin(target: Target, caller: Caller, record: PinRecord) -> bool:
 def withdraw_caller(target: Target, caller: Caller) -> bool:
     """Withdraw the caller without asking; clones ElevenLabs could not delete now are a warning
     (the sweep deletes them). False if such clones are left."""
-    holdings = registry(target).holdings(caller.key)
-    left = said_withdrawal(
-        target, caller, registry(target).withdraw(holdings, target.operator()), holdings.empty
-    )
+    callers = registry(target)
+    holdings = callers.holdings(caller.key)
+    left = said_withdrawal(target, caller, callers.withdraw(holdings, target.operator()), holdings.empty)
     if left is not None:
         warn(left)
     return left is None

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
+from warmline.adapters.s3 import sample_key
 from warmline.callers import caller_key
 from warmline.registry import AlreadyRegistered, NotRegistered, PinNeeded, Rekey, earlier_numbers
-from warmline_cli.console import CliError, NotFound, UsageError, confirm, say, warn
+from warmline_cli.console import CliError, NotFound, UsageError, confirm, progress, say, warn
 from warmline_cli.samples import Caller, new_pin, registry, resolve_caller, said_withdrawal, withdraw_caller
 from warmline_cli.target import Target
 
@@ -23,16 +24,15 @@ def remove_caller(target: Target, caller: Caller, yes: bool = False) -> int:
     withdrawn has only their leftover clones at ElevenLabs deleted, without a question; one warmline
     holds nothing of is already removed: that is success (remove is idempotent). Clones ElevenLabs
     could not delete now: exit 1, the withdrawal stands and the sweep deletes them."""
-    holdings = registry(target).holdings(caller.key)
+    callers = registry(target)
+    holdings = callers.holdings(caller.key)
     if not holdings.empty:
         parts = [] if holdings.withdrawn else ["their profile and PIN"]
         if holdings.versions:
             parts.append(f"{len(holdings.versions)} sample object version(s)")
         what = ", ".join([*parts, "their clones at ElevenLabs"])
         confirm(f"Withdraw {caller.masked} ({caller.key}): delete {what}?", yes)
-    left = said_withdrawal(
-        target, caller, registry(target).withdraw(holdings, target.operator()), holdings.empty
-    )
+    left = said_withdrawal(target, caller, callers.withdraw(holdings, target.operator()), holdings.empty)
     if left is not None:
         raise CliError(left)
     return 0
@@ -95,7 +95,9 @@ def rekey(target: Target, raw_caller: str, pin: str | None = None) -> int:
     record = new_pin(target, caller, pin) if pin is not None else None
     request = Rekey(tuple(old.key for old in olds), caller.key, target.operator(), record)
     try:
-        moved = registry(target).rekey(request)
+        moved = registry(target).rekey(
+            request, lambda key: progress(f"copying {key} to {sample_key(caller.key, key)}")
+        )
     except NotRegistered:
         keys = ", ".join(old.key for old in olds)
         raise NotFound(f"no caller is registered under the old key of {raw_caller!r} ({keys})") from None

@@ -1,7 +1,8 @@
 """The clone store and the call log behave the same in DynamoDB (moto) and in the fakes of
 tests/fakes.py: every conditional write applies, or is refused, in the same cases, and what is read
-back is the same record. (The PIN record and the handoff store have their own contract suites:
-test_pin_store_contract.py, test_handoff_store_contract.py.)"""
+back is the same record. (The PIN record, the handoff store and the caller registry's store have
+their own contract suites: test_pin_store_contract.py, test_handoff_store_contract.py,
+test_registry_store_contract.py; here the registry only writes what a call then reads.)"""
 
 from dataclasses import dataclass, replace
 from typing import Any

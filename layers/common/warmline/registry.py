@@ -262,7 +262,7 @@ class Registry:
             cloner.delete_voice(voice_id)
         return tuple(sorted(voice_ids))
 
-    def rekey(self, request: Rekey) -> Rekeyed:
+    def rekey(self, request: Rekey, on_copy: Callable[[str], None] = lambda key: None) -> Rekeyed:
         """Move the caller's samples and consent to their new key and withdraw the old one (its
         clone is deleted: the next call clones afresh). A PIN is bound to the key it was set under."""
         found = [(old, profile) for old in request.old_keys if (profile := self.profile(old)) is not None]
@@ -273,10 +273,13 @@ class Registry:
             raise AlreadyRegistered(request.caller_key)
         if request.pin is None and self.ports.registry.get_pin(old) is not None:
             raise PinNeeded(old)
-        new_keys = tuple(self.ports.samples.copy(key, request.caller_key) for key in profile.sample_keys)
+        new_keys = []
+        for key in profile.sample_keys:
+            on_copy(key)
+            new_keys.append(self.ports.samples.copy(key, request.caller_key))
         if request.pin is not None:
             self.ports.registry.save_pin(request.caller_key, request.pin)
-        moved = replace(profile, caller_key=request.caller_key, sample_keys=new_keys)
+        moved = replace(profile, caller_key=request.caller_key, sample_keys=tuple(new_keys))
         consent = f"{profile.consent} (re-keyed from {old})"
         entry = ConsentEntry(
             moved.caller_key, ConsentEvent.REGISTERED, self._now_ms(), request.by, ConsentSource.CLI, consent
