@@ -83,19 +83,18 @@ def _pin_details(record: PinRecord | None) -> dict[str, Any] | None:
 
 def caller_details(target: Target, raw_caller: str) -> dict[str, Any]:
     """`samples show --json`: the caller's registration, samples, PIN and clone (keys in docs/cli.md)."""
-    caller, callers = resolve_caller(target, raw_caller), registry(target)
-    profile = callers.profile(caller.key)
-    if profile is None:
+    caller = resolve_caller(target, raw_caller)
+    found = registry(target).on_file(caller.key)
+    if found is None:
         raise NotFound(f"caller {caller.masked} has no voice samples (add them with `warmline samples add`)")
-    state = callers.ports.store.load(caller.key)
-    stored = callers.ports.samples.describe(profile.sample_keys)
+    profile, state = found.profile, found.state
     return {
         "caller": caller.masked,
         "caller_key": caller.key,
         "registered_at": iso(profile.created_at_ms),
         "consent": profile.consent,
         "pin": _pin_details(state.pin),
-        "samples": [{"key": s.key, "bytes": s.size, "content_type": s.content_type} for s in stored],
+        "samples": [{"key": s.key, "bytes": s.size, "content_type": s.content_type} for s in found.samples],
         "clone_status": clone_status(state.clone, time.time()),
         "clone": _clone_details(state.clone),
     }

@@ -264,3 +264,17 @@ def test_the_listing_is_every_profile_with_its_state_oldest_first(world):
     assert [profile.caller_key for profile, _ in listing] == [CALLER, NEW_KEY]
     assert listing[0][1].pin == PIN and listing[1][1].pin is None
     assert isinstance(listing[0][0], CallerProfile)
+
+
+def test_a_caller_on_file_is_shown_with_their_state_and_samples_and_a_missing_sample_as_missing(world):
+    assert world.use_cases.on_file(CALLER) is None
+    profile = world.register(pin=PIN)
+    del world.samples.objects[profile.sample_keys[1]]
+
+    found = world.use_cases.on_file(CALLER)
+
+    assert found.profile == profile and found.state.pin == PIN
+    assert [(stored.size, stored.content_type) for stored in found.samples] == [
+        (8, "audio/wav"),
+        (None, None),
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneStatus, PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
-from warmline.ports import Clock, CloneStore, RegistryStore, SampleArchive, SampleVersion
+from warmline.ports import Clock, CloneStore, RegistryStore, SampleArchive, SampleVersion, StoredSample
 from warmline.voice_provider import ProviderError, VoiceCloner, VoiceSample
 from warmline.voice_slots import voice_name
 
@@ -83,6 +83,15 @@ class Holdings:
     @property
     def empty(self) -> bool:
         return self.withdrawn and not self.versions
+
+
+@dataclass(frozen=True)
+class OnFile:
+    """A registered caller as the registry holds them: profile, state and their stored samples."""
+
+    profile: CallerProfile
+    state: CallerState
+    samples: list[StoredSample]
 
 
 @dataclass(frozen=True)
@@ -229,6 +238,14 @@ class Registry:
         """Each caller warmline holds something of: a profile, a clone record that is not the
         REMOVED marker, or sample objects (a registration interrupted before its profile)."""
         return sorted(set(self.ports.registry.holder_keys()) | set(self.ports.samples.holder_keys()))
+
+    def on_file(self, caller_key: str) -> OnFile | None:
+        """The registered caller's profile, state and samples; None if they are not registered."""
+        profile = self.profile(caller_key)
+        if profile is None:
+            return None
+        state = self.ports.store.load(caller_key)
+        return OnFile(profile, state, self.ports.samples.describe(profile.sample_keys))
 
     def holdings(self, caller_key: str) -> Holdings:
         return Holdings(
