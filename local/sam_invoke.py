@@ -73,7 +73,7 @@ def create_resources(model: template.StackModel, aws_url: str) -> None:
 
 def register_caller(model: template.StackModel, aws_url: str) -> None:
     """CALLER with a sample, under the caller key events/clone_job.json names."""
-    from warmline.adapters.dynamodb import DynamoCloneStore
+    from warmline.adapters.dynamodb import DynamoRegistryStore
     from warmline.adapters.s3 import S3SampleStore
     from warmline.callers import caller_key, mask, normalise_number
     from warmline.clone_state import CallerProfile
@@ -82,7 +82,7 @@ def register_caller(model: template.StackModel, aws_url: str) -> None:
     key = caller_key(number, EVENT_SECRETS["CallerKeySecret"])
     samples = S3SampleStore(aws.client("s3", aws_url), model.buckets["SamplesBucket"].name)
     sample = samples.write(key, "sample.mp3", b"ID3\x04 a dummy voice sample", "audio/mpeg")
-    store = DynamoCloneStore(aws.client("dynamodb", aws_url), model.tables["CloneTable"].name)
+    store = DynamoRegistryStore(aws.client("dynamodb", aws_url), model.tables["CloneTable"].name)
     store.save_profile(CallerProfile(key, (sample,), "a dummy caller for sam local invoke", mask(number), 0))
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from local import aws, template
 from local.sam_invoke import EVENT_SECRETS
-from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline.adapters.dynamodb import DynamoCloneStore, DynamoRegistryStore
 from warmline.adapters.s3 import S3SampleStore
 from warmline.callers import caller_key, mask, normalise_number
 from warmline.clone_state import CallerProfile, PinRecord
@@ -102,9 +102,10 @@ class AwsStack:
         key = caller_key(normalised, CALLER_KEY_SECRET)
         samples = S3SampleStore(self.client("s3"), self.model.buckets["SamplesBucket"].name)
         sample_key = samples.write(key, "sample.mp3", sample, "audio/mpeg")
-        self.store.save_profile(CallerProfile(key, (sample_key,), "agreed in a test", mask(normalised), 0))
+        registry = DynamoRegistryStore(self.client("dynamodb"), self.table)
+        registry.save_profile(CallerProfile(key, (sample_key,), "agreed in a test", mask(normalised), 0))
         if pin is not None:
-            self.store.save_pin(key, PinRecord(hash_pin(key, pin, PIN_PEPPER), set_at_ms=0))
+            registry.save_pin(key, PinRecord(hash_pin(key, pin, PIN_PEPPER), set_at_ms=0))
         return key
 
     def table_items(self) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from warmline.clone_state import (
 )
 from warmline.consent import ConsentEntry
 from warmline.events import Event
+from warmline.ports import SampleVersion, StoredSample
 from warmline.voice_provider import (
     AddedVoice,
     AgentCall,
@@ -229,17 +230,8 @@ class InMemoryCloneStore:
             self.clones[caller_key] = replace(current, expires_at=int(now) - 1)
             return True
 
-    def save_profile(self, profile: CallerProfile) -> None:
-        self.profiles[profile.caller_key] = profile
-
     def get_pin(self, caller_key: str) -> PinRecord | None:
         return self.pins.get(caller_key)
-
-    def save_pin(self, caller_key: str, record: PinRecord) -> None:
-        self.pins[caller_key] = record
-
-    def delete_pin(self, caller_key: str) -> bool:
-        return self.pins.pop(caller_key, None) is not None
 
     def replace_pin(self, caller_key: str, expected: PinRecord, new: PinRecord) -> bool:
         with self._lock:
@@ -251,23 +243,67 @@ class InMemoryCloneStore:
             )
             return True
 
+
+class InMemoryRegistryStore:
+    """The registry's items, kept in the clone store's fake (where its `load` reads them)."""
+
+    def __init__(self, store: InMemoryCloneStore) -> None:
+        self.store = store
+
+    def get_profile(self, caller_key: str) -> CallerProfile | None:
+        return self.store.profiles.get(caller_key)
+
+    def save_profile(self, profile: CallerProfile) -> None:
+        self.store.profiles[profile.caller_key] = profile
+
+    def profiles(self) -> list[CallerProfile]:
+        return sorted(self.store.profiles.values(), key=lambda profile: profile.created_at_ms)
+
+    def holder_keys(self) -> list[str]:
+        removed = {key for key, clone in self.store.clones.items() if clone.status is CloneStatus.REMOVED}
+        return sorted(set(self.store.profiles) | (set(self.store.clones) - removed))
+
     def register(self, profile: CallerProfile, consent: ConsentEntry) -> None:
-        self.profiles[profile.caller_key] = profile
-        self.consent.append(consent)
+        with self.store._lock:
+            self._append(consent)
+            self.store.profiles[profile.caller_key] = profile
+
+    def _append(self, entry: ConsentEntry) -> None:
+        """As the table's conditional put: an entry never overwrites one of the same moment and event."""
+        if any(
+            (e.caller_key, e.at_ms, e.event) == (entry.caller_key, entry.at_ms, entry.event)
+            for e in self.store.consent
+        ):
+            raise ValueError(f"the consent log has a {entry.event.value} entry at {entry.at_ms} already")
+        self.store.consent.append(entry)
 
     def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
-        with self._lock:
-            self.consent.append(withdrawal)
-            self.profiles.pop(caller_key, None)
-            self.pins.pop(caller_key, None)
-            self.last_calls.pop(caller_key, None)
-            self.clones[caller_key] = CloneRecord(
+        store = self.store
+        with store._lock:
+            self._append(withdrawal)
+            store.profiles.pop(caller_key, None)
+            store.pins.pop(caller_key, None)
+            store.last_calls.pop(caller_key, None)
+            store.clones[caller_key] = CloneRecord(
                 status=CloneStatus.REMOVED,
                 job_id="",
                 expires_at=withdrawal.at_ms // 1000,
                 requested_at_ms=0,
                 removed_at_ms=withdrawal.at_ms,
             )
+
+    def consent_log(self, caller_key: str) -> list[ConsentEntry]:
+        entries = [entry for entry in self.store.consent if entry.caller_key == caller_key]
+        return sorted(entries, key=lambda entry: entry.at_ms)
+
+    def get_pin(self, caller_key: str) -> PinRecord | None:
+        return self.store.pins.get(caller_key)
+
+    def save_pin(self, caller_key: str, record: PinRecord) -> None:
+        self.store.pins[caller_key] = record
+
+    def delete_pin(self, caller_key: str) -> bool:
+        return self.store.pins.pop(caller_key, None) is not None
 
 
 def _pin_state(record: PinRecord) -> tuple:
@@ -340,11 +376,45 @@ class InMemoryQueue:
 
 
 class InMemorySamples:
+    """A sample archive without versioning: each object is its one version."""
+
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
 
     def read(self, keys: tuple[str, ...]) -> list[VoiceSample]:
-        return [VoiceSample(key.rsplit("/", 1)[-1], self.objects[key]) for key in keys]
+        return [
+            VoiceSample(key.rsplit("/", 1)[-1], self.objects[key], self.content_types.get(key, "audio/mpeg"))
+            for key in keys
+        ]
+
+    def write(self, caller_key: str, filename: str, content: bytes, content_type: str) -> str:
+        key = f"samples/{caller_key}/{filename}"
+        self.objects[key], self.content_types[key] = content, content_type
+        return key
+
+    def copy(self, key: str, caller_key: str) -> str:
+        [sample] = self.read((key,))
+        return self.write(caller_key, sample.filename, sample.content, sample.content_type)
+
+    def describe(self, keys: tuple[str, ...]) -> list[StoredSample]:
+        return [
+            StoredSample(key, len(self.objects[key]), self.content_types.get(key))
+            if key in self.objects
+            else StoredSample(key, None)
+            for key in keys
+        ]
+
+    def versions(self, caller_key: str) -> list[SampleVersion]:
+        prefix = f"samples/{caller_key}/"
+        return [SampleVersion(key, "only") for key in sorted(self.objects) if key.startswith(prefix)]
+
+    def delete_versions(self, versions: list[SampleVersion]) -> None:
+        for version in versions:
+            self.objects.pop(version.key, None)
+
+    def holder_keys(self) -> list[str]:
+        return sorted({key.split("/")[1] for key in self.objects})
 
 
 class FailingEvents:

@@ -1,7 +1,7 @@
-"""Fail when a function has more than MAX_PARAMETERS parameters (self and cls not counted) or spans
-more than MAX_LINES lines (its decorators and docstring included), so use cases stay small.
+"""Fail when a function spans more than MAX_LINES lines (its decorators and docstring included),
+so use cases stay small. (At most 5 parameters: ruff's PLR0913, configured in pyproject.toml.)
 
-Usage: python tools/check_function_size.py [PATH ...]   (default: layers/common/warmline)
+Usage: python tools/check_function_size.py [PATH ...]   (default: layers/common/warmline local warmline_cli)
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-MAX_PARAMETERS = 5
 MAX_LINES = 40
-DEFAULT_PATHS = ("layers/common/warmline",)
+DEFAULT_PATHS = ("layers/common/warmline", "local", "warmline_cli")
+# Not checked until the switch branch (issue 26) reshapes its slot-agent set-up: then this goes.
+EXCLUDED = ("warmline_cli/agent_setup.py",)
 
 
 @dataclass(frozen=True)
@@ -26,13 +27,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.name}: {self.problem}"
-
-
-def parameter_count(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
-    args = function.args
-    names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
-    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
-    return len([name for name in names if name not in ("self", "cls")])
 
 
 def line_count(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
@@ -49,10 +43,7 @@ def functions_of(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionD
 def check_source(source: str, path: str) -> list[Violation]:
     violations = []
     for function in functions_of(ast.parse(source, filename=path)):
-        parameters, lines = parameter_count(function), line_count(function)
-        if parameters > MAX_PARAMETERS:
-            problem = f"{parameters} parameters (at most {MAX_PARAMETERS})"
-            violations.append(Violation(path, function.lineno, function.name, problem))
+        lines = line_count(function)
         if lines > MAX_LINES:
             problem = f"{lines} lines (at most {MAX_LINES})"
             violations.append(Violation(path, function.lineno, function.name, problem))
@@ -62,7 +53,8 @@ def check_source(source: str, path: str) -> list[Violation]:
 def python_files(paths: list[str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
-        yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
+        yield from (file for file in found if not file.as_posix().endswith(EXCLUDED))
 
 
 def main(argv: list[str]) -> int:

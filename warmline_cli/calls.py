@@ -60,9 +60,9 @@ def recent_calls(target: Target, hours: float, now_ms: int | None = None) -> lis
 
 
 def _mask_callers(target: Target, calls: list[CallTimeline]) -> None:
-    from warmline_cli.samples import clone_store
+    from warmline_cli.samples import registry_store
 
-    store, masked = clone_store(target), {}
+    store, masked = registry_store(target), {}
     for call in calls:
         if call.caller_key not in masked:
             profile = store.get_profile(call.caller_key)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from warmline.consent import EXPORT_FIELDS, ConsentEntry
 from warmline_cli.console import CliError, NotFound, UsageError, progress, say
-from warmline_cli.samples import clone_store, resolve_caller
+from warmline_cli.samples import registry_store, resolve_caller
 from warmline_cli.target import Target
 
 FORMATS = ("csv", "json")
@@ -43,7 +43,7 @@ def render(entries: list[ConsentEntry], fmt: str) -> str:
 
 
 def _entries(target: Target, raw_caller: str | None) -> list[ConsentEntry]:
-    store = clone_store(target)
+    store = registry_store(target)
     if raw_caller is not None:
         caller = resolve_caller(target, raw_caller)
         entries = store.consent_log(caller.key)

@@ -18,7 +18,7 @@ from warmline_cli import metrics, probe
 from warmline_cli.agent_setup import AgentSetup
 from warmline_cli.console import FAIL, OK, CliError, say
 from warmline_cli.elevenlabs_admin import AdminClient
-from warmline_cli.samples import VERIFICATION_ADVICE
+from warmline_cli.samples_view import VERIFICATION_ADVICE
 from warmline_cli.target import SECRET_IDS, Target
 
 PROBE_NUMBER = "+10000000000"  # never a real caller: check-clone with key 9 reads and writes nothing
@@ -29,6 +29,17 @@ PLACEHOLDER_KEY = re.compile(r"^[A-Za-z0-9]{32}$")  # what the template's Genera
 class Check:
     ok: bool
     message: str
+
+
+@dataclass(frozen=True)
+class EndpointProbe:
+    """One of the stack's endpoints: it must answer 401 without its secret and `sane` with it."""
+
+    name: str
+    url: str
+    secret_id: str
+    body: dict[str, Any]
+    sane: Callable[[dict[str, Any]], bool]
 
 
 class Doctor:
@@ -111,6 +122,11 @@ class Doctor:
         finally:
             client.close()
         self._add(True, f"ElevenLabs accepts the API key ({subscription.get('tier', 'unknown')} plan)")
+        self._voice_slots(subscription)
+        self._add_edit_allowance(subscription)
+        return True
+
+    def _voice_slots(self, subscription: dict[str, Any]) -> None:
         if not subscription.get("can_use_instant_voice_cloning", True):
             self._add(False, "this ElevenLabs plan cannot use Instant Voice Cloning: upgrade the plan")
         limit, used = subscription.get("voice_limit", 0), subscription.get("voice_slots_used", 0)
@@ -122,8 +138,6 @@ class Doctor:
             else f"all {limit} custom voice slots are used: delete unused voices at ElevenLabs "
             "(`warmline samples remove` deletes a caller's clone) or upgrade the plan",
         )
-        self._add_edit_allowance(subscription)
-        return True
 
     def _add_edit_allowance(self, subscription: dict[str, Any]) -> None:
         """Every clone spends one of the plan's voice add/edits; deleting a voice gives none back."""
@@ -141,15 +155,15 @@ class Doctor:
         )
 
     def _endpoints(self) -> None:
-        probes: list[tuple[str, str, str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
-            (
+        probes = [
+            EndpointProbe(
                 "incoming-call (3CX)",
                 self.target.incoming_call_url,
                 "ThreeCxSecret",
                 {"caller": "anonymous", "did": "warmline-doctor", "call_id": "warmline-doctor"},
                 lambda body: body.get("route") == "agent" and body.get("clone_status") == "withheld",
             ),
-            (
+            EndpointProbe(
                 "conversation-init (agent webhook)",
                 self.target.conversation_init_url,
                 "AgentSecret",
@@ -161,7 +175,7 @@ class Doctor:
                 },
                 lambda body: body.get("type") == "conversation_initiation_client_data",
             ),
-            (
+            EndpointProbe(
                 "check-clone (agent tool)",
                 self.target.check_clone_url.replace("{caller_id}", quote(PROBE_NUMBER, safe="")),
                 "AgentSecret",
@@ -169,18 +183,12 @@ class Doctor:
                 lambda body: body.get("next_action") == "repeat_menu",
             ),
         ]
-        for name, url, secret_id, body, sane in probes:
-            self._probe(name, url, self.secrets.get(secret_id), secret_id, body, sane)
+        for endpoint in probes:
+            self._probe(endpoint)
 
-    def _probe(
-        self,
-        name: str,
-        url: str,
-        secret: str | None,
-        secret_id: str,
-        body: dict[str, Any],
-        sane: Callable[[dict[str, Any]], bool],
-    ) -> None:
+    def _probe(self, probe: EndpointProbe) -> None:
+        name, url, secret_id, body = probe.name, probe.url, probe.secret_id, probe.body
+        secret = self.secrets.get(secret_id)
         try:
             anonymous = self.http.post(url, json=body)
             if anonymous.status_code != 401:
@@ -200,7 +208,7 @@ class Doctor:
             payload = {}
         if answer.status_code == 401:
             self._add(False, f"{name}: the {secret_id} value is refused; the function reads another secret?")
-        elif answer.status_code != 200 or not isinstance(payload, dict) or not sane(payload):
+        elif answer.status_code != 200 or not isinstance(payload, dict) or not probe.sane(payload):
             detail = payload.get("message") if isinstance(payload, dict) else ""
             self._add(
                 False, f"{name}: answered {answer.status_code} {detail or answer.text[:120]}; see its logs"

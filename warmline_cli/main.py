@@ -342,9 +342,9 @@ def _operations_parsers(commands: Subcommands, target: argparse.ArgumentParser) 
 
 
 def _rotate_options(rotate: argparse.ArgumentParser) -> None:
-    from warmline_cli import secrets
+    from warmline_cli import secret_rotation
 
-    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(secrets.ROTATABLE)}")
+    rotate.add_argument("name", metavar="NAME", help=f"one of {', '.join(secret_rotation.ROTATABLE)}")
 
 
 def _dlq_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:
@@ -452,25 +452,25 @@ def _import(args: argparse.Namespace, target: Target) -> int:
 
 
 def _list(args: argparse.Namespace, target: Target) -> int:
-    from warmline_cli import samples
+    from warmline_cli import samples_view
 
-    return samples.list_callers(target, args.json)
+    return samples_view.list_callers(target, args.json)
 
 
 def _show(args: argparse.Namespace, target: Target) -> int:
-    from warmline_cli import samples
+    from warmline_cli import samples_view
 
-    return samples.show(target, args.caller, args.json)
+    return samples_view.show(target, args.caller, args.json)
 
 
 def _remove(args: argparse.Namespace, target: Target) -> int:
-    from warmline_cli import samples
+    from warmline_cli import samples_remove
 
     if args.all:
-        return samples.remove_all(target, args.yes)
+        return samples_remove.remove_all(target, args.yes)
     if args.key is not None:
-        return samples.remove_by_key(target, args.key, args.yes)
-    return samples.remove(target, args.caller, args.yes)
+        return samples_remove.remove_by_key(target, args.key, args.yes)
+    return samples_remove.remove(target, args.caller, args.yes)
 
 
 def _consent(args: argparse.Namespace, target: Target) -> int:
@@ -480,9 +480,9 @@ def _consent(args: argparse.Namespace, target: Target) -> int:
 
 
 def _rekey(args: argparse.Namespace, target: Target) -> int:
-    from warmline_cli import samples
+    from warmline_cli import samples, samples_remove
 
-    return samples.rekey(target, args.caller, samples.read_pin() if args.pin else None)
+    return samples_remove.rekey(target, args.caller, samples.read_pin() if args.pin else None)
 
 
 def _selftest(args: argparse.Namespace, target: Target) -> int:
@@ -504,9 +504,9 @@ def _flow(args: argparse.Namespace, target: Target) -> int:
 
 
 def _rotate(args: argparse.Namespace, target: Target) -> int:
-    from warmline_cli import secrets
+    from warmline_cli import secret_rotation
 
-    return secrets.rotate(target, args.name)
+    return secret_rotation.rotate(target, args.name)
 
 
 def _calls_parsers(commands: Subcommands, target: argparse.ArgumentParser) -> None:

@@ -23,7 +23,7 @@ from warmline_cli.console import CliError, progress
 from warmline_cli.elevenlabs_admin import UnexpectedAnswer, text_field
 from warmline_cli.probe import Observation, Probe, ProbeContext, Verdict
 from warmline_cli.probe_call import the_call
-from warmline_cli.samples import Caller, clone_store, resolve_caller
+from warmline_cli.samples import Caller, clone_store, registry_store, resolve_caller
 
 TEST_CALLER = "+447700900999"  # the call probes' caller on --local (the selftest's, too)
 TEST_DID = "+442079460000"  # the number dialled on --local (Ofcom's London drama range)
@@ -134,7 +134,7 @@ def first_agent_message(run: dict[str, Any]) -> str | None:
 
 def probe_caller(context: ProbeContext, number: str) -> Caller:
     caller = resolve_caller(context.target, number)
-    if clone_store(context.target).get_profile(caller.key) is not None:
+    if registry_store(context.target).get_profile(caller.key) is not None:
         raise CliError(f"{caller.masked} is a registered caller; the probes need it not to be")
     return caller
 
@@ -299,7 +299,7 @@ def _clone_once(context: ProbeContext) -> dict[str, Any]:
     if not context.options.sample_caller:
         return {"skipped": "pass --sample-caller NUMBER: a registered caller who consented to cloning"}
     caller = resolve_caller(context.target, context.options.sample_caller, "--sample-caller")
-    profile = clone_store(context.target).get_profile(caller.key)
+    profile = registry_store(context.target).get_profile(caller.key)
     if profile is None or not profile.sample_keys:
         return {"skipped": f"{caller.masked} is not a registered caller with a voice sample"}
     key = profile.sample_keys[0]

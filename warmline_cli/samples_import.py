@@ -150,7 +150,7 @@ def _against_the_stack(target: Target, rows: list[Row], replace: bool) -> None:
             row.problem = f"the same caller as row {seen[key]}"
             continue
         seen[key] = row.line
-        profile = samples.clone_store(target).get_profile(key)
+        profile = samples.registry(target).profile(key)
         if profile is None:
             continue
         row.registered = True

@@ -53,7 +53,7 @@ from warmline.wire import CheckCloneResponse
 from warmline_cli.agent_setup import SECRET_HEADER, TOOL_NAME, TRANSFER_CONDITION, transfer_destination
 from warmline_cli.console import CliError, UsageError, progress, say
 from warmline_cli.elevenlabs_admin import AdminClient, UnexpectedAnswer, text_field
-from warmline_cli.samples import Caller, clone_store, resolve_caller
+from warmline_cli.samples import Caller, clone_store, registry_store, resolve_caller
 from warmline_cli.target import Target
 
 TEST_CALLER = "+447700900999"
@@ -124,7 +124,7 @@ class SelfTest:
 
     def _caller(self) -> Caller:
         caller = resolve_caller(self.target, self.options.caller)
-        if self.store.get_profile(caller.key) is not None:
+        if registry_store(self.target).get_profile(caller.key) is not None:
             raise UsageError(
                 f"{caller.masked} is a registered caller: the selftest needs a number that is not one "
                 f"(the default {TEST_CALLER} is kept for drama and never a real caller)"
@@ -315,22 +315,14 @@ class SelfTest:
         )
 
     def _transfer(self, run: dict[str, Any] | None) -> StepResult:
+        """Whether the agent transferred after transfer_to_agent, and to the number configured."""
         if run is None:
             return StepResult(
                 "transfer", True, "HandoffMode=outbound: warmline calls the caller back, no transfer"
             )
         results = _tool_results(run, TRANSFER_TOOL)
         if not results:
-            if not _tool_results(run, TOOL_NAME):
-                return StepResult(
-                    "transfer", False, "the agent never called check_clone, so it never transferred"
-                )
-            return StepResult(
-                "transfer",
-                False,
-                "check_clone answered transfer_to_agent and the agent did not transfer: is its "
-                "transfer_to_number tool set (`warmline elevenlabs configure --transfer-to`)?",
-            )
+            return _no_transfer(run)
         result = results[0].get("result") or _json(results[0].get("result_value")) or {}
         called = _tool_call_params(run, TRANSFER_TOOL).get("transfer_number")
         number = result.get("transfer_number") or called
@@ -473,3 +465,15 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
         client.close()
     say(report(steps, args.json, mask(normalise_number(args.caller, target.default_country_code))))
     return 0 if all(step.passed is not False for step in steps) else 1
+
+
+def _no_transfer(run: dict[str, Any]) -> StepResult:
+    """The transfer step of a run in which the agent never called transfer_to_number."""
+    if not _tool_results(run, TOOL_NAME):
+        return StepResult("transfer", False, "the agent never called check_clone, so it never transferred")
+    return StepResult(
+        "transfer",
+        False,
+        "check_clone answered transfer_to_agent and the agent did not transfer: is its "
+        "transfer_to_number tool set (`warmline elevenlabs configure --transfer-to`)?",
+    )

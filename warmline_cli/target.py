@@ -121,13 +121,13 @@ _NO_CREDENTIALS = (
 )
 
 
-def from_stack(name: str, region: str | None = None) -> Target:
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+def _described_stack(name: str, region: str | None) -> tuple[dict[str, Any], str | None]:
+    """The stack as CloudFormation describes it, and the region it was looked for in."""
     try:
         session = boto3.session.Session(region_name=region)
         region = session.region_name
         cloudformation = session.client("cloudformation")
-        stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        return cloudformation.describe_stacks(StackName=name)["Stacks"][0], region
     except NoCredentialsError:
         raise CliError(_NO_CREDENTIALS) from None
     except NoRegionError:
@@ -142,6 +142,11 @@ def from_stack(name: str, region: str | None = None) -> Target:
         raise CliError(f"cannot read stack {name!r}: {message}") from None
     except BotoCoreError as error:
         raise CliError(f"cannot reach CloudFormation in {region}: {error}") from None
+
+
+def from_stack(name: str, region: str | None = None) -> Target:
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    stack, region = _described_stack(name, region)
     outputs = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
     missing = [key for key in REQUIRED_OUTPUTS if not outputs.get(key)]
     if missing:

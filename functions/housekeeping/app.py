@@ -31,7 +31,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     sweep_context = SweepContext(
         store=deps.store,
         handoffs=deps.handoff_store,
-        provider=deps.provider,
+        cloner=deps.provider,
         clock=deps.clock,
         settings=deps.settings,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,

@@ -10,7 +10,7 @@ import pytest
 from emulators.elevenlabs import CloneLatency
 from local.stack import LocalStack, StackOptions
 from tests.cli import sounds
-from warmline.adapters.dynamodb import DynamoCloneStore
+from warmline.adapters.dynamodb import DynamoCloneStore, DynamoRegistryStore
 from warmline_cli import samples
 from warmline_cli import target as targets
 
@@ -64,6 +64,10 @@ def target_of(stack: LocalStack) -> targets.Target:
 
 def clone_store_of(stack: LocalStack) -> DynamoCloneStore:
     return samples.clone_store(target_of(stack))
+
+
+def registry_of(stack: LocalStack) -> DynamoRegistryStore:
+    return samples.registry_store(target_of(stack))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from tests.cli import sounds
-from tests.cli.conftest import clone_store_of, make_mp3, make_wav, target_of
+from tests.cli.conftest import clone_store_of, make_mp3, make_wav, registry_of, target_of
 from warmline.callers import caller_key
 from warmline.verification import hash_pin
 from warmline_cli import audio, samples
@@ -67,12 +67,12 @@ def test_import_registers_every_row_with_a_line_each(stack, local_args, voices, 
     assert "row 3 (+44******0002): ok: 1 file(s), 45 s of audio" in out
     assert "row 2 (+44******0001): ✓ registered (2 sample(s))" in out
     assert out.strip().splitlines()[-1] == "registered 2, unchanged 0, failed 0"  # the last line, for scripts
-    jane = clone_store_of(stack).get_profile(_key(stack, JANE))
+    jane = registry_of(stack).get_profile(_key(stack, JANE))
     assert jane.consent == f"Jane Doe {CONSENT}" and len(jane.sample_keys) == 2
     pin = clone_store_of(stack).get_pin(_key(stack, JOHN))
     assert pin.pin_hash == hash_pin(_key(stack, JOHN), "482916", stack.secrets["PinPepperSecret"])
     assert clone_store_of(stack).get_pin(_key(stack, JANE)) is None
-    [entry] = clone_store_of(stack).consent_log(_key(stack, JOHN))
+    [entry] = registry_of(stack).consent_log(_key(stack, JOHN))
     assert entry.source.value == "import"
     assert "+442079460001" not in out
 
@@ -139,7 +139,7 @@ def test_import_again_is_unchanged_and_other_samples_need_replace(stack, local_a
 
     assert _import(local_args, changed, "--replace", "--yes") == 0
     assert "registered 1, unchanged 1, failed 0" in capsys.readouterr().out  # Jane's row kept as it was
-    john = clone_store_of(stack).get_profile(_key(stack, JOHN))
+    john = registry_of(stack).get_profile(_key(stack, JOHN))
     target = target_of(stack)
     size = target.client("s3").head_object(Bucket=target.bucket, Key=john.sample_keys[0])["ContentLength"]
     assert size == (voices / "anna.wav").stat().st_size

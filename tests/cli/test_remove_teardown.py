@@ -59,7 +59,8 @@ def test_remove_by_the_key_that_list_shows(stack, local_args, tmp_path, capsys, 
     assert main([*remove, "--yes"]) == 0
     assert not _holds(stack, listed["caller_key"])
     assert [
-        entry.event.value for entry in samples.clone_store(target_of(stack)).consent_log(listed["caller_key"])
+        entry.event.value
+        for entry in samples.registry_store(target_of(stack)).consent_log(listed["caller_key"])
     ] == [
         "registered",
         "withdrawn",

@@ -14,7 +14,7 @@ from tests.cli.conftest import make_mp3, make_wav, target_of
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus, PinRecord
 from warmline.verification import hash_pin
-from warmline_cli import audio, samples
+from warmline_cli import audio, samples, samples_remove
 from warmline_cli.main import main
 
 NUMBER = "+44 20 7946 0000"
@@ -40,7 +40,7 @@ def test_add_uploads_the_checked_samples_and_records_the_consent(stack, local_ar
     assert _add(local_args, wav, mp3) == 0
 
     target = target_of(stack)
-    profile = samples.clone_store(target).get_profile(_key(stack))
+    profile = samples.registry_store(target).get_profile(_key(stack))
     assert profile is not None
     assert profile.consent == CONSENT
     assert profile.masked_number == MASKED
@@ -128,7 +128,7 @@ def test_add_refuses_a_cut_short_wav_and_silence_naming_the_file(stack, local_ar
 
     target = target_of(stack)
     assert target.client("s3").list_objects_v2(Bucket=target.bucket).get("KeyCount", 0) == 0
-    assert samples.clone_store(target).get_profile(_key(stack)) is None
+    assert samples.registry_store(target).get_profile(_key(stack)) is None
 
 
 def test_add_shows_the_speech_in_each_file_and_warns_of_clipping(stack, local_args, tmp_path, capsys):
@@ -216,7 +216,10 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     assert state.profile is None
     # The REMOVED marker, expired from the start: no record for any call, a stop sign for a worker.
     assert state.clone.status is CloneStatus.REMOVED and not state.clone.is_live(time.time())
-    assert [entry.event.value for entry in store.consent_log(key)] == ["registered", "withdrawn"]
+    assert [entry.event.value for entry in samples.registry_store(target).consent_log(key)] == [
+        "registered",
+        "withdrawn",
+    ]
     assert "+442079460000" not in capsys.readouterr().out
 
 
@@ -235,7 +238,10 @@ def _withdrawn_with_no_samples(stack):
     store = samples.clone_store(target)
     state = store.load(key)
     assert state.profile is None and state.pin is None and state.clone.status is CloneStatus.REMOVED
-    assert [entry.event.value for entry in store.consent_log(key)] == ["registered", "withdrawn"]
+    assert [entry.event.value for entry in samples.registry_store(target).consent_log(key)] == [
+        "registered",
+        "withdrawn",
+    ]
     listed = target.client("s3").list_object_versions(Bucket=target.bucket, Prefix=f"samples/{key}/")
     assert listed.get("Versions", []) == [] and listed.get("DeleteMarkers", []) == []
 
@@ -322,7 +328,7 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
 
     assert main(["samples", "rekey", *local_args, "--caller", written]) == 0
 
-    store = samples.clone_store(target)
+    store = samples.registry_store(target)
     moved = store.get_profile(_key(stack))
     assert moved is not None and moved.consent == CONSENT
     assert moved.sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
@@ -345,9 +351,9 @@ def test_rekey_moves_a_caller_registered_as_written_while_no_default_country_was
     samples.register(target, as_written, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
     with_country = replace(target, parameters={**target.parameters, "DefaultCountryCode": "44"})
 
-    assert samples.rekey(with_country, "020 7946 0000") == 0
+    assert samples_remove.rekey(with_country, "020 7946 0000") == 0
 
-    store = samples.clone_store(target)
+    store = samples.registry_store(target)
     assert store.get_profile(_key(stack)).sample_keys == (f"samples/{_key(stack)}/sample-01.wav",)
     assert store.get_profile(as_written.key) is None
 
@@ -388,7 +394,7 @@ def test_add_replace_keeps_the_pin_unless_a_new_one_is_given(
     monkeypatch.setattr("sys.stdin", io.StringIO("482916\n"))
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--pin"]) == 0
     locked = replace(_pin_record(stack), attempts=2)  # the PIN's record as the calls left it
-    samples.clone_store(target_of(stack)).save_pin(_key(stack), locked)
+    samples.registry_store(target_of(stack)).save_pin(_key(stack), locked)
     capsys.readouterr()
 
     assert _add(local_args, make_mp3(tmp_path / "b.mp3", 35), extra=["--replace", "--yes"]) == 0
@@ -413,7 +419,7 @@ def test_add_replace_goes_on_while_elevenlabs_is_down_and_leaves_the_old_clone_t
     assert _add(local_args, make_mp3(tmp_path / "b.mp3", 35), extra=["--replace", "--yes"]) == 0
 
     assert "sweep" in capsys.readouterr().err
-    profile = samples.clone_store(target_of(stack)).get_profile(_key(stack))
+    profile = samples.registry_store(target_of(stack)).get_profile(_key(stack))
     assert profile.sample_keys == (f"samples/{_key(stack)}/sample-01.mp3",) and _pin_record(stack) == pin
     assert samples.clone_store(target_of(stack)).get_clone(_key(stack)).status is CloneStatus.REMOVED
     assert [voice["voice_id"] for voice in stack.emulator.voices()] == [record.cloned_voice_id]
@@ -460,7 +466,7 @@ def test_pin_sets_unlocks_and_clears_the_pin_of_a_registered_caller(
     assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "246810", stack.secrets["PinPepperSecret"])
 
     target = target_of(stack)
-    store = samples.clone_store(target)
+    store = samples.registry_store(target)
     locked = PinRecord(_pin_record(stack).pin_hash, 1, attempts=3, lockouts=2, locked_until_ms=2**41)
     store.save_pin(_key(stack), locked)
     capsys.readouterr()
@@ -505,5 +511,5 @@ def test_rekey_of_a_caller_with_a_pin_sets_it_again_under_the_new_key(
     assert main(["samples", "rekey", *local_args, "--caller", written, "--pin"]) == 0
 
     assert _pin_record(stack).pin_hash == hash_pin(_key(stack), "482916", stack.secrets["PinPepperSecret"])
-    store = samples.clone_store(target)
+    store = samples.registry_store(target)
     assert store.get_pin(old.key) is None and store.get_profile(old.key) is None

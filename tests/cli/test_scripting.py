@@ -16,7 +16,7 @@ from importlib.metadata import version
 import pytest
 
 from emulators.elevenlabs import CloneLatency, Fault
-from tests.cli.conftest import clone_store_of, make_mp3, make_wav
+from tests.cli.conftest import clone_store_of, make_mp3, make_wav, registry_of
 from warmline import __version__
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus
@@ -153,7 +153,7 @@ def test_wait_needs_prewarm(stack, local_args, tmp_path, capsys):
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--wait"]) == 2
 
     assert "--wait waits for the clone --prewarm queues" in capsys.readouterr().err
-    assert clone_store_of(stack).get_profile(_key(stack)) is None
+    assert registry_of(stack).get_profile(_key(stack)) is None
 
 
 # ---- --json -----------------------------------------------------------------------------------------
@@ -225,7 +225,7 @@ def test_add_of_the_same_samples_again_is_a_no_op(stack, local_args, tmp_path, c
 
     assert "is already registered with these samples: nothing changed" in capsys.readouterr().out
     assert _sample_versions(stack) == versions
-    assert [e.event.value for e in clone_store_of(stack).consent_log(_key(stack))] == ["registered"]
+    assert [e.event.value for e in registry_of(stack).consent_log(_key(stack))] == ["registered"]
 
 
 def test_add_of_other_samples_needs_replace_and_replace_needs_yes(stack, local_args, tmp_path, capsys):
@@ -242,10 +242,10 @@ def test_add_of_other_samples_needs_replace_and_replace_needs_yes(stack, local_a
 
     assert _add(local_args, new, extra=["--replace", "--yes"]) == 0
 
-    profile = clone_store_of(stack).get_profile(_key(stack))
+    profile = registry_of(stack).get_profile(_key(stack))
     assert profile.sample_keys == (f"samples/{_key(stack)}/sample-01.mp3",)
     assert [key for key, _ in _sample_versions(stack)] == [profile.sample_keys[0]]  # old versions gone
-    events = [e.event.value for e in clone_store_of(stack).consent_log(_key(stack))]
+    events = [e.event.value for e in registry_of(stack).consent_log(_key(stack))]
     assert events == ["registered", "withdrawn", "registered"]
 
 
@@ -260,11 +260,11 @@ def test_remove_asks_at_a_terminal_and_refuses_without_one(stack, local_args, tm
     assert main(remove) == 1
     err = capsys.readouterr().err
     assert f"Withdraw {MASKED}" in err and "[y/N]" in err and "not confirmed; nothing changed" in err
-    assert clone_store_of(stack).get_profile(_key(stack)) is not None
+    assert registry_of(stack).get_profile(_key(stack)) is not None
 
     monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
     assert main(remove) == 0
-    assert clone_store_of(stack).get_profile(_key(stack)) is None
+    assert registry_of(stack).get_profile(_key(stack)) is None
 
     assert main(remove) == 0  # gone already: nothing to ask, nothing to do
     assert "nothing to remove" in capsys.readouterr().out
@@ -295,7 +295,7 @@ def test_prewarm_wait_exits_1_when_the_clone_fails_or_the_wait_times_out(stack, 
     wav = make_wav(tmp_path / "a.wav", 40)
     assert _add(local_args, wav, extra=["--prewarm", "--wait"]) == 1
     assert "the clone failed: " in capsys.readouterr().err
-    assert clone_store_of(stack).get_profile(_key(stack)) is not None  # registered all the same
+    assert registry_of(stack).get_profile(_key(stack)) is not None  # registered all the same
     assert _add(local_args, wav, extra=["--prewarm", "--wait"]) == 1  # the failure stands for a while
     out = capsys.readouterr()
     assert "nothing changed" in out.out and "none queued: the last clone failed" in out.out

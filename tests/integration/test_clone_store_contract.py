@@ -1,15 +1,16 @@
 """The clone store and the call log behave the same in DynamoDB (moto) and in the fakes of
 tests/fakes.py: every conditional write applies, or is refused, in the same cases, and what is read
-back is the same record. (The PIN record and the handoff store have their own contract suites:
-test_pin_store_contract.py, test_handoff_store_contract.py.)"""
+back is the same record. (The PIN record, the handoff store and the caller registry's store have
+their own contract suites: test_pin_store_contract.py, test_handoff_store_contract.py,
+test_registry_store_contract.py; here the registry only writes what a call then reads.)"""
 
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from tests.fakes import InMemoryCallLog, InMemoryCloneStore
-from warmline.adapters.dynamodb import DynamoCallLog
+from tests.fakes import InMemoryCallLog, InMemoryCloneStore, InMemoryRegistryStore
+from warmline.adapters.dynamodb import DynamoCallLog, DynamoRegistryStore
 from warmline.clone_state import (
     CallerProfile,
     CloneRecord,
@@ -33,6 +34,7 @@ PROFILE = CallerProfile(CALLER, ("samples/a.mp3",), "agreed in a test", "+44 ***
 class Stores:
     clones: Any
     calls: Any
+    registry: Any  # the registry's writes, which the clone store's `load` reads
     clones_client: Any = None  # DynamoDB's, to play what its TTL does
     table: str = ""
 
@@ -41,10 +43,11 @@ class Stores:
 def stores(request):
     if request.param == "fake":
         clones = InMemoryCloneStore()
-        return Stores(clones, InMemoryCallLog(clones))
+        return Stores(clones, InMemoryCallLog(clones), InMemoryRegistryStore(clones))
     stack = request.getfixturevalue("stack")
     client = stack.client("dynamodb")
-    return Stores(stack.store, DynamoCallLog(client, stack.table), client, stack.table)
+    calls, registry = DynamoCallLog(client, stack.table), DynamoRegistryStore(client, stack.table)
+    return Stores(stack.store, calls, registry, client, stack.table)
 
 
 def lease(store, token="t1", now_ms=NOW_MS, seconds=60):
@@ -232,17 +235,17 @@ def test_a_ready_clone_is_touched_and_expired_only_for_its_voice(stores):
 
 def test_withdrawing_a_caller_leaves_only_the_consent_log_and_a_removed_marker(stores):
     store = stores.clones
-    store.register(
+    stores.registry.register(
         PROFILE, ConsentEntry(CALLER, ConsentEvent.REGISTERED, NOW_MS, "op", ConsentSource.CLI, "ok")
     )
-    store.save_pin(CALLER, PinRecord("hmac-sha256:abc", set_at_ms=5))
+    stores.registry.save_pin(CALLER, PinRecord("hmac-sha256:abc", set_at_ms=5))
     stores.calls.note(IncomingNote(CALLER, DIALLED, "3cx-1", NOW_MS), NOW + 300)
     ready(store)
     state = store.load(CALLER, with_consent_log=True)
     assert (state.profile, state.has_consent_log, state.last_call.threecx_call_id) == (PROFILE, True, "3cx-1")
 
     withdrawal = ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW_MS + 100, "op", ConsentSource.CLI)
-    store.withdraw(CALLER, withdrawal)
+    stores.registry.withdraw(CALLER, withdrawal)
 
     state = store.load(CALLER, with_consent_log=True)
     assert (state.profile, state.pin, state.last_call, state.has_consent_log) == (None, None, None, True)
@@ -277,8 +280,8 @@ def test_the_callers_state_is_read_whole_however_long_their_consent_log_grew(sto
         entry = ConsentEntry(
             CALLER, ConsentEvent.REGISTERED, NOW_MS + n, "op", ConsentSource.CLI, long_consent
         )
-        store.register(replace(PROFILE, consent=long_consent), entry)
-    store.save_pin(CALLER, PinRecord("hmac-sha256:abc", set_at_ms=5))
+        stores.registry.register(replace(PROFILE, consent=long_consent), entry)
+    stores.registry.save_pin(CALLER, PinRecord("hmac-sha256:abc", set_at_ms=5))
     stores.calls.note(IncomingNote(CALLER, DIALLED, "3cx-1", NOW_MS), NOW + 300)
 
     state = store.load(CALLER)
@@ -294,10 +297,12 @@ def test_a_caller_known_only_by_their_consent_log_is_known_when_the_log_is_asked
     withdrawn caller whose REMOVED marker TTL took is known by the consent log alone."""
     store = stores.clones
     assert not store.load(CALLER, with_consent_log=True).known
-    store.register(
+    stores.registry.register(
         PROFILE, ConsentEntry(CALLER, ConsentEvent.REGISTERED, NOW_MS, "op", ConsentSource.CLI, "ok")
     )
-    store.withdraw(CALLER, ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW_MS + 1, "op", ConsentSource.CLI))
+    stores.registry.withdraw(
+        CALLER, ConsentEntry(CALLER, ConsentEvent.WITHDRAWN, NOW_MS + 1, "op", ConsentSource.CLI)
+    )
     forget_clone_record(stores)  # as DynamoDB's TTL does with the expired marker, days later
 
     assert store.load(CALLER, with_consent_log=True).known

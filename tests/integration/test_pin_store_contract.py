@@ -1,9 +1,13 @@
-"""The PIN record behaves the same in DynamoDB (moto) and in the fake (the verified-handoff mark:
+"""The PIN record behaves the same in DynamoDB (moto) and in the fakes: set and cleared through the
+registry store, read and counted through the clone store (the verified-handoff mark:
 test_handoff_store_contract.py)."""
+
+from types import SimpleNamespace
 
 import pytest
 
-from tests.fakes import InMemoryCloneStore
+from tests.fakes import InMemoryCloneStore, InMemoryRegistryStore
+from warmline.adapters.dynamodb import DynamoRegistryStore
 from warmline.clone_state import PinRecord
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 
@@ -14,9 +18,22 @@ PIN = PinRecord("hmac-sha256:abc", set_at_ms=5)
 
 @pytest.fixture(params=["dynamodb", "fake"])
 def store(request):
+    """The clone store (get_pin, replace_pin, load) with the registry's PIN writes beside it."""
     if request.param == "fake":
-        return InMemoryCloneStore()
-    return request.getfixturevalue("stack").store
+        clones = InMemoryCloneStore()
+        registry = InMemoryRegistryStore(clones)
+    else:
+        stack = request.getfixturevalue("stack")
+        clones, registry = stack.store, DynamoRegistryStore(stack.client("dynamodb"), stack.table)
+    return SimpleNamespace(
+        get_pin=clones.get_pin,
+        replace_pin=clones.replace_pin,
+        load=clones.load,
+        save_pin=registry.save_pin,
+        delete_pin=registry.delete_pin,
+        withdraw=registry.withdraw,
+        registry=registry,
+    )
 
 
 def test_a_pin_is_saved_read_and_loaded_with_the_caller(store):
@@ -44,6 +61,7 @@ def test_delete_pin_says_whether_there_was_one_and_withdrawing_the_caller_remove
     assert store.delete_pin(CALLER) is False
     store.save_pin(CALLER, PIN)
     assert store.delete_pin(CALLER) is True and store.get_pin(CALLER) is None
+    assert store.registry.get_pin(CALLER) is None
 
     store.save_pin(CALLER, PIN)
     store.withdraw(

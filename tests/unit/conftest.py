@@ -56,10 +56,8 @@ def settings():
 def registered(store, samples):
     """A caller with one registered voice sample."""
     samples.objects[f"samples/{CALLER}/one.mp3"] = b"ID3 audio"
-    store.save_profile(
-        CallerProfile(
-            CALLER, (f"samples/{CALLER}/one.mp3",), "agreed by phone 2026-11-01", "+44******0000", 0
-        )
+    store.profiles[CALLER] = CallerProfile(
+        CALLER, (f"samples/{CALLER}/one.mp3",), "agreed by phone 2026-11-01", "+44******0000", 0
     )
     return CALLER
 

@@ -2,7 +2,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.fakes import FakeVoiceProvider
+from tests.fakes import FakeVoiceProvider, InMemoryRegistryStore
 from tests.unit.conftest import CALLER, clone_worker
 from warmline.clone_state import CloneJob, CloneRecord, CloneStatus
 from warmline.cloning import Delivery, Outcome, RetryLater, voice_name
@@ -243,7 +243,7 @@ class RemovedWhileCloning(FakeVoiceProvider):
         withdrawal = ConsentEntry(
             CALLER, ConsentEvent.WITHDRAWN, int(self.clock.now() * 1000), "op", ConsentSource.CLI
         )
-        self.store.withdraw(CALLER, withdrawal)
+        InMemoryRegistryStore(self.store).withdraw(CALLER, withdrawal)
         return added
 
 

@@ -267,7 +267,7 @@ def clone_for_caller_0(store, provider):
     """Caller 0's clone job, with one voice sample, run to its end."""
     samples = InMemorySamples()
     samples.objects["samples/one.mp3"] = b"ID3 audio"
-    store.save_profile(CallerProfile(key(0), ("samples/one.mp3",), "agreed", "+44******0000", 0))
+    store.profiles[key(0)] = CallerProfile(key(0), ("samples/one.mp3",), "agreed", "+44******0000", 0)
     store.clones[key(0)] = replace(cloning("job0"), status=CloneStatus.PENDING, lease_token="")
     ports = CloneWorkerPorts(store, samples, lambda: provider, InMemoryEvents(), FakeClock(NOW))
     worker = CloneWorker(ports, ClonePolicy.from_settings(SETTINGS))

@@ -165,7 +165,7 @@ def test_tidying_one_caller_keeps_the_in_flight_jobs_voice(account):
 
     deleted = tidy_caller_voices(
         CALLER,
-        provider=provider,
+        cloner=provider,
         store=store,
         clock=clock,
         grace_seconds=Settings().voice_expiry_grace_seconds,

@@ -245,7 +245,7 @@ class CloneWorker:
     def tidy(self, caller_key: str, cloner: VoiceCloner) -> None:
         tidy_caller_voices(
             caller_key,
-            provider=cloner,
+            cloner=cloner,
             store=self.ports.store,
             clock=self.ports.clock,
             grace_seconds=self.policy.voice_expiry_grace_seconds,

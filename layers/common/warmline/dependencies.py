@@ -24,7 +24,7 @@ from warmline.adapters.dynamodb import (
     DynamoHandoffStore,
 )
 from warmline.adapters.s3 import S3SampleStore
-from warmline.adapters.secrets import SecretsManagerSecrets
+from warmline.adapters.secrets_manager import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import caller_key
 from warmline.observability import AwsCallTimer

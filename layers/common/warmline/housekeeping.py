@@ -24,12 +24,12 @@ SWEEP_MARGIN_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class SweepContext:
-    """What the sweeps may use. `provider` is called only by a sweep that needs it (it reads the
+    """What the sweeps may use. `cloner` is called only by a sweep that needs it (it reads the
     API key), so one that does not is not stopped by a secret it cannot read."""
 
     store: CloneStore
     handoffs: HandoffStore
-    provider: Callable[[], VoiceCloner]
+    cloner: Callable[[], VoiceCloner]
     clock: Clock
     settings: Settings
     time_left: Callable[[], float]  # seconds the invocation has left

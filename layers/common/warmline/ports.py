@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from warmline.clone_state import (
@@ -40,6 +41,9 @@ class PinStore(Protocol):
 
 
 class CloneStore(PinStore, Protocol):
+    """A caller's clone lifecycle, and their state as a call reads it (the PIN's attempts included:
+    warmline.verification). Registering and withdrawing callers is the RegistryStore's."""
+
     def load(self, caller_key: str, *, with_consent_log: bool = False) -> CallerState:
         """Profile, clone record, PIN record and last incoming call in one strongly consistent read,
         by key (never the consent log, however long); `with_consent_log`: also whether the caller
@@ -111,13 +115,6 @@ class CloneStore(PinStore, Protocol):
         """Expire the READY record whose clone is `voice_id` (about to be deleted). True if applied."""
         ...
 
-    def save_profile(self, profile: CallerProfile) -> None: ...
-
-    def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
-        """Append the withdrawal to the consent log, delete the profile and leave the REMOVED
-        marker as the clone record, all at once."""
-        ...
-
 
 class CallLog(Protocol):
     """Incoming calls through 3CX, each kept until `expires_at` (a few minutes: warmline.caller_id)."""
@@ -131,6 +128,43 @@ class CallLog(Protocol):
         ...
 
 
+class RegistryStore(Protocol):
+    """The caller registry's items (warmline.registry): profiles, the consent log, PINs."""
+
+    def get_profile(self, caller_key: str) -> CallerProfile | None: ...
+
+    def profiles(self) -> list[CallerProfile]:
+        """Every caller's profile, the oldest registration first."""
+        ...
+
+    def holder_keys(self) -> list[str]:
+        """The callers with a profile or a clone record other than the REMOVED marker."""
+        ...
+
+    def register(self, profile: CallerProfile, consent: ConsentEntry) -> None:
+        """The profile and its consent entry, both or neither."""
+        ...
+
+    def withdraw(self, caller_key: str, withdrawal: ConsentEntry) -> None:
+        """Append the withdrawal to the consent log, delete the profile, the PIN and the last call,
+        and leave the REMOVED marker as the clone record, all at once."""
+        ...
+
+    def consent_log(self, caller_key: str) -> list[ConsentEntry]:
+        """One caller's consent entries, oldest first."""
+        ...
+
+    def get_pin(self, caller_key: str) -> PinRecord | None: ...
+
+    def save_pin(self, caller_key: str, record: PinRecord) -> None:
+        """A new PIN (or the same one with its attempts and lock cleared)."""
+        ...
+
+    def delete_pin(self, caller_key: str) -> bool:
+        """True if the caller had a PIN."""
+        ...
+
+
 class JobQueue(Protocol):
     def send(self, job: CloneJob, delay_seconds: int = 0) -> None: ...
 
@@ -138,6 +172,43 @@ class JobQueue(Protocol):
 class SampleStore(Protocol):
     def read(self, keys: tuple[str, ...]) -> list[VoiceSample]:
         """Raises KeyError naming the first key that does not exist."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredSample:
+    key: str
+    size: int | None  # None: the object is missing
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SampleVersion:
+    key: str
+    version_id: str
+
+
+class SampleArchive(SampleStore, Protocol):
+    """The samples as the registry keeps them: every version of a caller's objects counts."""
+
+    def write(self, caller_key: str, filename: str, content: bytes, content_type: str) -> str:
+        """Store the file under the caller; its object key."""
+        ...
+
+    def copy(self, key: str, caller_key: str) -> str:
+        """Copy the object `key` under the caller, keeping its file name; the new key."""
+        ...
+
+    def describe(self, keys: tuple[str, ...]) -> list[StoredSample]: ...
+
+    def versions(self, caller_key: str) -> list[SampleVersion]:
+        """Every version (and delete marker) of the caller's objects."""
+        ...
+
+    def delete_versions(self, versions: list[SampleVersion]) -> None: ...
+
+    def holder_keys(self) -> list[str]:
+        """The callers with any object version in the archive."""
         ...
 
 

@@ -73,9 +73,9 @@ class SubscriptionCache:
         self._subscription: Subscription | None = None
         self._fetched_at = 0.0
 
-    def get(self, provider: VoiceCloner, now: float, max_age_seconds: float) -> Subscription:
+    def get(self, cloner: VoiceCloner, now: float, max_age_seconds: float) -> Subscription:
         if self._subscription is None or now - self._fetched_at >= max_age_seconds:
-            self._subscription = provider.get_subscription()
+            self._subscription = cloner.get_subscription()
             self._fetched_at = now
         return self._subscription
 

@@ -53,9 +53,9 @@ def _warmline_voices(voices: Iterable[ProviderVoice]) -> list[_Voice]:
     return found
 
 
-def _delete(provider: VoiceCloner, voice: _Voice, status: VoiceStatus) -> bool:
+def _delete(cloner: VoiceCloner, voice: _Voice, status: VoiceStatus) -> bool:
     try:
-        provider.delete_voice(voice.voice.voice_id)
+        cloner.delete_voice(voice.voice.voice_id)
     except ProviderError as error:
         logger.warning(
             "could not delete a voice no record holds: %s",
@@ -71,12 +71,12 @@ def _delete(provider: VoiceCloner, voice: _Voice, status: VoiceStatus) -> bool:
 
 
 def tidy_caller_voices(
-    caller_key: str, *, provider: VoiceCloner, store: CloneStore, clock: Clock, grace_seconds: int
+    caller_key: str, *, cloner: VoiceCloner, store: CloneStore, clock: Clock, grace_seconds: int
 ) -> int:
     """Delete the caller's voices that their record does not hold; how many went. A failure to
     list is logged and left to the scheduled sweep. `grace_seconds`: `voice_expiry_grace_seconds`."""
     try:
-        voices = _warmline_voices(provider.list_voices(f"{VOICE_NAME_PREFIX}{caller_key}-"))
+        voices = _warmline_voices(cloner.list_voices(f"{VOICE_NAME_PREFIX}{caller_key}-"))
         voices = [v for v in voices if v.caller_key == caller_key]
     except ProviderError as error:
         logger.warning("could not look for this caller's extra voices: %s", error.reason)
@@ -87,7 +87,7 @@ def tidy_caller_voices(
     for voice in voices:
         status = _status(record, voice, now, grace_seconds)
         if status in DELETABLE:
-            deleted += _delete(provider, voice, status)
+            deleted += _delete(cloner, voice, status)
     return deleted
 
 
@@ -111,15 +111,15 @@ class VoiceSweepReport:
 
 def sweep_voices(context: SweepContext) -> VoiceSweepReport:
     """One run of the scheduled voice sweep (see the module's docstring)."""
-    provider = context.provider()
+    cloner = context.cloner()
     report = VoiceSweepReport()
     now = context.clock.now()
     by_caller: dict[str, list[_Voice]] = defaultdict(list)
-    for voice in _warmline_voices(provider.list_voices(VOICE_NAME_PREFIX)):
+    for voice in _warmline_voices(cloner.list_voices(VOICE_NAME_PREFIX)):
         by_caller[voice.caller_key].append(voice)
         report.warmline_voices += 1
     doomed = _doomed_voices(by_caller, context, now, report)
-    _delete_doomed(doomed, provider, context, report)
+    _delete_doomed(doomed, cloner, context, report)
     return report
 
 
@@ -152,7 +152,7 @@ def _doomed_voices(
 
 def _delete_doomed(
     doomed: list[tuple[VoiceStatus, _Voice]],
-    provider: VoiceCloner,
+    cloner: VoiceCloner,
     context: SweepContext,
     report: VoiceSweepReport,
 ) -> None:
@@ -162,7 +162,7 @@ def _delete_doomed(
         over_bound = sum(report.deleted.values()) >= context.settings.sweep_max_deletions
         if over_bound or context.time_left() < SWEEP_MARGIN_SECONDS:
             report.left_for_next_run += 1
-        elif _delete(provider, voice, status):
+        elif _delete(cloner, voice, status):
             report.deleted[status.value] += 1
         else:
             report.failed_deletes += 1

@@ -490,7 +490,79 @@ class DynamoCloneStore:
             ),
         )
 
+    def get_pin(self, caller_key: str) -> PinRecord | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=self._key(caller_key, PIN), ConsistentRead=True
+        ).get("Item")
+        return _pin_from(_from_item(item)) if item else None
+
+    def replace_pin(self, caller_key: str, expected: PinRecord, new: PinRecord) -> bool:
+        return self._update(
+            caller_key,
+            PIN,
+            UpdateExpression="SET attempts = :a, lockouts = :l, locked_until_ms = :u",
+            ConditionExpression=(
+                "pin_hash = :hash AND attempts = :was_a AND lockouts = :was_l AND locked_until_ms = :was_u"
+            ),
+            ExpressionAttributeValues=_to_item(
+                {
+                    ":a": new.attempts,
+                    ":l": new.lockouts,
+                    ":u": new.locked_until_ms,
+                    ":hash": expected.pin_hash,
+                    ":was_a": expected.attempts,
+                    ":was_l": expected.lockouts,
+                    ":was_u": expected.locked_until_ms,
+                }
+            ),
+        )
+
+
+class DynamoRegistryStore:
+    """The caller registry's items (warmline.ports.RegistryStore): PROFILE, PIN and the consent log,
+    and the REMOVED marker a withdrawal leaves as the clone record."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _key(self, caller_key: str, sk: str) -> dict[str, Any]:
+        return _to_item({"pk": caller_pk(caller_key), "sk": sk})
+
+    def _get(self, caller_key: str, sk: str) -> dict[str, Any] | None:
+        item = self._client.get_item(
+            TableName=self._table, Key=self._key(caller_key, sk), ConsistentRead=True
+        ).get("Item")
+        return _from_item(item) if item else None
+
+    def get_pin(self, caller_key: str) -> PinRecord | None:
+        values = self._get(caller_key, PIN)
+        return _pin_from(values) if values else None
+
+    def profiles(self) -> list[CallerProfile]:
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :profile",
+            ExpressionAttributeValues=_to_item({":profile": PROFILE}),
+        )
+        found = [_profile_from(_from_item(item)) for page in pages for item in page.get("Items", [])]
+        return sorted(found, key=lambda profile: profile.created_at_ms)
+
+    def holder_keys(self) -> list[str]:
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :profile OR (sk = :clone AND #status <> :removed)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=_to_item(
+                {":profile": PROFILE, ":clone": CLONE, ":removed": CloneStatus.REMOVED.value}
+            ),
+            ProjectionExpression="caller_key",
+        )
+        keys = {item["caller_key"]["S"] for page in pages for item in page.get("Items", [])}
+        return sorted(keys)
+
     def save_profile(self, profile: CallerProfile) -> None:
+        """A profile without its consent entry: for harnesses that seed a table (`register` records both)."""
         self._client.put_item(TableName=self._table, Item=_profile_item(profile))
 
     def register(self, profile: CallerProfile, consent: ConsentEntry) -> None:
@@ -562,16 +634,8 @@ class DynamoCloneStore:
         return sorted(entries, key=lambda entry: (entry.at_ms, entry.caller_key))
 
     def get_profile(self, caller_key: str) -> CallerProfile | None:
-        item = self._client.get_item(
-            TableName=self._table, Key=self._key(caller_key, PROFILE), ConsistentRead=True
-        ).get("Item")
-        return _profile_from(_from_item(item)) if item else None
-
-    def get_pin(self, caller_key: str) -> PinRecord | None:
-        item = self._client.get_item(
-            TableName=self._table, Key=self._key(caller_key, PIN), ConsistentRead=True
-        ).get("Item")
-        return _pin_from(_from_item(item)) if item else None
+        values = self._get(caller_key, PROFILE)
+        return _profile_from(values) if values else None
 
     def save_pin(self, caller_key: str, record: PinRecord) -> None:
         """A new PIN (or the same one with its attempts and lock cleared)."""
@@ -584,27 +648,6 @@ class DynamoCloneStore:
             TableName=self._table, Key=self._key(caller_key, PIN), ReturnValues="ALL_OLD"
         )
         return "Attributes" in response
-
-    def replace_pin(self, caller_key: str, expected: PinRecord, new: PinRecord) -> bool:
-        return self._update(
-            caller_key,
-            PIN,
-            UpdateExpression="SET attempts = :a, lockouts = :l, locked_until_ms = :u",
-            ConditionExpression=(
-                "pin_hash = :hash AND attempts = :was_a AND lockouts = :was_l AND locked_until_ms = :was_u"
-            ),
-            ExpressionAttributeValues=_to_item(
-                {
-                    ":a": new.attempts,
-                    ":l": new.lockouts,
-                    ":u": new.locked_until_ms,
-                    ":hash": expected.pin_hash,
-                    ":was_a": expected.attempts,
-                    ":was_l": expected.lockouts,
-                    ":was_u": expected.locked_until_ms,
-                }
-            ),
-        )
 
 
 class DynamoCallLog:

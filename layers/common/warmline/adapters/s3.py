@@ -1,4 +1,5 @@
-"""Callers' voice samples in S3, under samples/<caller key>/."""
+"""Callers' voice samples in S3, under samples/<caller key>/ (a versioned bucket: a caller's
+samples are gone only when every version of them is)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from warmline.ports import SampleVersion, StoredSample
 from warmline.voice_provider import VoiceSample
 
 
@@ -42,3 +44,46 @@ class S3SampleStore:
     def delete(self, keys: tuple[str, ...]) -> None:
         for key in keys:
             self._client.delete_object(Bucket=self._bucket, Key=key)
+
+    def copy(self, key: str, caller_key: str) -> str:
+        new_key = sample_key(caller_key, key)
+        self._client.copy_object(
+            Bucket=self._bucket, Key=new_key, CopySource={"Bucket": self._bucket, "Key": key}
+        )
+        return new_key
+
+    def describe(self, keys: tuple[str, ...]) -> list[StoredSample]:
+        described = []
+        for key in keys:
+            try:
+                head = self._client.head_object(Bucket=self._bucket, Key=key)
+            except ClientError:
+                described.append(StoredSample(key, None))  # missing from the bucket
+                continue
+            described.append(StoredSample(key, head["ContentLength"], head.get("ContentType")))
+        return described
+
+    def versions(self, caller_key: str) -> list[SampleVersion]:
+        return [version for _, version in self._versions(f"samples/{caller_key}/")]
+
+    def delete_versions(self, versions: list[SampleVersion]) -> None:
+        objects = [{"Key": version.key, "VersionId": version.version_id} for version in versions]
+        for start in range(0, len(objects), 1000):
+            self._client.delete_objects(
+                Bucket=self._bucket, Delete={"Objects": objects[start : start + 1000], "Quiet": True}
+            )
+
+    def holder_keys(self) -> list[str]:
+        return sorted({caller_key for caller_key, _ in self._versions("samples/")})
+
+    def _versions(self, prefix: str) -> list[tuple[str, SampleVersion]]:
+        """(caller key, version) of every object version and delete marker under `prefix`."""
+        found = []
+        pages = self._client.get_paginator("list_object_versions").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        )
+        for page in pages:
+            for entry in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                version = SampleVersion(entry["Key"], entry["VersionId"])
+                found.append((entry["Key"].split("/")[1], version))
+        return found
