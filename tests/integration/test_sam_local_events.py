@@ -16,6 +16,8 @@ import pytest
 from emulators.elevenlabs import CloneLatency, Emulator
 from local import sam_invoke, template
 from tests.aws_harness import EVENTS, ROOT, LambdaContext, handler_environment, load_handler_module
+from tests.sam_local_answers import check_call
+from warmline.settings import Settings
 
 ENV_JSON = json.loads((ROOT / "env.json").read_text())
 SAM_PYTHON = ROOT / ".tools" / "sam" / "bin" / "python"
@@ -85,18 +87,7 @@ def test_every_event_is_accepted_by_its_handler_with_env_json(invoke, backend):
     for name, logical_id in sam_invoke.EVENT_FUNCTIONS.items():  # in the order a call goes
         answers[name] = invoke(logical_id, json.loads((EVENTS / name).read_text()))
 
-    incoming = answers["incoming_call.json"]
-    assert incoming["statusCode"] == 200, incoming
-    assert json.loads(incoming["body"])["clone_status"] == "pending"
-    assert answers["clone_job.json"] == {"batchItemFailures": []}
-    assert [voice["name"] for voice in emulator.voices()] != [], "the clone job made no voice"
-    check = json.loads(answers["check_clone.json"]["body"])
-    assert (answers["check_clone.json"]["statusCode"], check["next_action"]) == (200, "transfer_to_agent")
-    init = answers["conversation_init.json"]
-    assert init["statusCode"] == 200 and json.loads(init["body"])["dynamic_variables"]["warmline_mode"]
-    metrics = answers["cloning_metrics.json"]
-    assert metrics["statusCode"] == 200 and json.loads(metrics["body"])["counts"]["handoffs"] == 1
-    assert "error" not in json.dumps(answers["scheduled.json"]["sweeps"])
+    check_call(answers, voices_made=len(emulator.voices()))
 
 
 HTTP_EVENTS = [
@@ -110,3 +101,38 @@ def test_the_events_secret_is_what_makes_them_accepted(invoke, name):
     event["headers"]["x-warmline-secret"] = "not-the-local-secret"
     answer = invoke(sam_invoke.EVENT_FUNCTIONS[name], event)
     assert answer["statusCode"] == 401
+
+
+# `make sam-local`'s containers reach the tests' servers on the docker bridge (172.17.0.1 here), not
+# on loopback: plain http there is accepted only where `sam local` runs the function, which sets
+# AWS_SAM_LOCAL=true (Lambda never does, and the template declares it for no function).
+@pytest.mark.parametrize(
+    "url, sam_local, allowed",
+    [
+        ("http://172.17.0.1:5101", "true", True),
+        ("http://192.168.0.1", "true", True),
+        ("http://10.1.2.3:80/v1", "true", True),
+        ("http://172.17.0.1:5101", "", False),
+        ("http://172.17.0.1:5101", "false", False),
+        ("http://169.254.169.254", "true", False),
+        ("http://172.32.0.1", "true", False),
+        ("http://api.elevenlabs.io", "true", False),
+        ("http://172.17.0.1.example.com", "true", False),
+        ("http://127.0.0.1:5101", "", True),
+        ("https://api.elevenlabs.io", "", True),
+    ],
+)
+def test_plain_http_off_loopback_only_under_sam_local(url, sam_local, allowed):
+    environ = {"ELEVENLABS_BASE_URL": url, "AWS_SAM_LOCAL": sam_local}
+    try:
+        Settings.from_environ({name: value for name, value in environ.items() if value})
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is allowed
+
+
+def test_no_deployed_function_can_be_told_it_runs_under_sam_local():
+    for logical_id, function in MODEL.functions.items():
+        assert "AWS_SAM_LOCAL" not in function.environment, logical_id

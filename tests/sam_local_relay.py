@@ -1,0 +1,53 @@
+"""A TCP relay from an address of this machine (`make sam-local`'s docker bridge) to a server on
+loopback: SAM's containers reach moto and the ElevenLabs emulator through it, while both keep
+listening on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+
+class Relay:
+    def __init__(self, host: str, target_port: int) -> None:
+        self.host = host
+        self.target_port = target_port
+        self._listener: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> str:
+        """Its URL, on `host` and a free port."""
+        self._listener = socket.create_server((self.host, 0))
+        threading.Thread(target=self._accept, args=(self._listener,), daemon=True).start()
+        return f"http://{self.host}:{self._listener.getsockname()[1]}"
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for connection in self._open:
+                connection.close()
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # closed by stop()
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._open += [client, upstream]
+            threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+    except OSError:  # the other side closed, or stop() did
+        pass
