@@ -13,7 +13,6 @@ WARMLINE_SAM_LOCAL_TEMPLATE."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import signal
@@ -29,9 +28,9 @@ import pytest
 
 from emulators.elevenlabs import CloneLatency, Emulator
 from local import aws, sam_invoke
+from local.relay import Relay, bridge_address
 from tests.aws_harness import EVENTS, ROOT
 from tests.sam_local_answers import check_call
-from tests.sam_local_relay import Relay
 
 # tools/sam_local/run.sh names the template it built; without it the module is skipped (Docker, minutes).
 BUILT_TEMPLATE = os.environ.get("WARMLINE_SAM_LOCAL_TEMPLATE", "")
@@ -61,28 +60,11 @@ def progress(line: str) -> None:
     print(f"==> {line}", file=sys.stderr, flush=True)
 
 
-def bridge_gateway() -> str:
-    """The docker bridge's address on this machine (docker0's): what a container reaches the host at."""
-    inspect = ["docker", "network", "inspect", "bridge", "--format"]
-    name = subprocess.run(
-        [*inspect, '{{index .Options "com.docker.network.bridge.name"}}'],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    shown = subprocess.run(
-        ["ip", "-4", "-o", "addr", "show", "dev", name], capture_output=True, text=True, check=True
-    )
-    address = ipaddress.ip_interface(shown.stdout.split()[3]).ip
-    assert address.is_private and not address.is_loopback, f"{name} has {address}"
-    return str(address)
-
-
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
     """moto and the emulator on loopback, relayed from the bridge; the template's resources in moto,
     and env.json with the relays' addresses."""
-    host = bridge_gateway()
+    host = bridge_address()
     moto = aws.MotoServer(LOGS / "sam-local-moto.log")
     emulator = Emulator(
         sam_invoke.EVENT_SECRETS["ElevenLabsApiKeySecret"], clone_latency=CloneLatency.instant()
@@ -94,12 +76,8 @@ def backend(tmp_path_factory):
         for url in (moto_url, emulator.start()):
             relays.append(Relay(host, int(url.rsplit(":", 1)[1])))
         moto_relay, emulator_relay = (relay.start() for relay in relays)
-        env_json = (ROOT / "env.json").read_text()
-        env_json = env_json.replace(sam_invoke.AWS_URL, moto_relay).replace(
-            sam_invoke.ELEVENLABS_URL, emulator_relay
-        )
         env_path = tmp_path_factory.mktemp("sam-local") / "env.json"
-        env_path.write_text(env_json)
+        env_path.write_text(sam_invoke.env_json_at(moto_relay, emulator_relay))
         progress(
             f"moto at {moto_relay}, the ElevenLabs emulator at {emulator_relay} (relays on the docker bridge)"
         )
