@@ -41,7 +41,11 @@ class Relay:
                 client, _ = listener.accept()
             except OSError:  # closed by stop()
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the server is gone: the client sees its connection closed
+                client.close()
+                continue
             with self._lock:
                 self._open += [client, upstream]
             threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()

@@ -11,10 +11,12 @@ own code.
 import json
 import subprocess
 
+import httpx
 import pytest
 
 from emulators.elevenlabs import CloneLatency, Emulator
 from local import sam_invoke, template
+from local.relay import Relay
 from tests.aws_harness import EVENTS, ROOT, LambdaContext, handler_environment, load_handler_module
 from tests.sam_local_answers import check_call
 from warmline.settings import Settings
@@ -77,6 +79,15 @@ def test_sam_passes_every_env_json_variable_to_its_function(sam_environment):
         assert passed == variables, f"{logical_id}: sam local invoke would not pass these as env.json says"
 
 
+def test_the_bridge_env_json_names_the_relays_wherever_env_json_names_loopback():
+    bridged = json.loads(sam_invoke.env_json_at("http://172.17.0.1:41000", "http://172.17.0.1:42000"))
+    assert "127.0.0.1" not in json.dumps(bridged)
+    for logical_id, variables in ENV_JSON.items():
+        assert bridged[logical_id]["AWS_ENDPOINT_URL"] == "http://172.17.0.1:41000"
+        assert bridged[logical_id]["ELEVENLABS_BASE_URL"] == "http://172.17.0.1:42000"
+        assert bridged[logical_id].keys() == variables.keys()
+
+
 def test_every_event_file_names_its_function():
     assert {path.name for path in EVENTS.glob("*.json")} == set(sam_invoke.EVENT_FUNCTIONS)
 
@@ -136,3 +147,23 @@ def test_plain_http_off_loopback_only_under_sam_local(url, sam_local, allowed):
 def test_no_deployed_function_can_be_told_it_runs_under_sam_local():
     for logical_id, function in MODEL.functions.items():
         assert "AWS_SAM_LOCAL" not in function.environment, logical_id
+
+
+def test_the_relay_carries_requests_to_the_loopback_server_and_closes_when_it_is_gone():
+    with Emulator(sam_invoke.EVENT_SECRETS["ElevenLabsApiKeySecret"]) as emulator:
+        relay = Relay("127.0.0.1", int(emulator.base_url.rsplit(":", 1)[1]))
+        url = relay.start()
+        try:
+            key = {"xi-api-key": sam_invoke.EVENT_SECRETS["ElevenLabsApiKeySecret"]}
+            with httpx.Client(headers=key) as client:  # one connection, kept alive between requests
+                answers = [client.get(f"{url}/v1/user/subscription") for _ in range(2)]
+            assert [answer.status_code for answer in answers] == [200, 200]
+            assert (
+                answers[0].json()
+                == httpx.get(f"{emulator.base_url}/v1/user/subscription", headers=key).json()
+            )
+            emulator.stop()
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{url}/v1/user/subscription", headers=key, timeout=2)
+        finally:
+            relay.stop()
