@@ -70,7 +70,7 @@ layer: $(STAMP) $(SAM)
 # The real `sam local invoke` (every event in events/) and `sam local start-api` (one request per
 # route), in Docker, against moto and the ElevenLabs emulator (docs/local-stack.md). It installs
 # Debian's docker.io and debootstrap if missing, starts a dockerd if none answers (and stops it),
-# and builds the stand-in Lambda base image once: about 4 minutes the first time, 1.5 after.
+# and builds the stand-in Lambda base image once: about 5 minutes the first time, 1 after.
 sam-local: $(STAMP) $(SAM)
 	tools/sam_local/run.sh
 
