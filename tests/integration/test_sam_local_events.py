@@ -5,7 +5,10 @@ Each handler gets the environment the SAM CLI's own code computes for `sam local
 env.json (tests/sam_local_env.py, run with the SAM CLI's Python: every variable the template
 declares, env.json's values over them, SAM's AWS_* ones), with only the two loopback addresses
 changed to the tests' moto and emulator. The resources come from `python -m local.sam_invoke`'s
-own code.
+own code. `make sam-local` (test_sam_local_docker.py) runs the same events through the real
+`sam local invoke` in Docker, checked the same way (tests/sam_local_answers.py); this module also
+holds what lets it reach moto and the emulator there (the relay, the bridge env.json, and plain http
+to a private address only under `sam local`).
 """
 
 import json
