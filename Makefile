@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test unit lint format openapi template-check build deploy sync clean
+.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test unit lint format openapi template-check build deploy sync clean sam-local
 
 setup: $(STAMP)
 
@@ -66,6 +66,13 @@ bench-coldstart: $(STAMP) layer
 layer: $(STAMP) $(SAM)
 	$(SAM_ENV) $(SAM) build CommonLayer --build-dir .aws-sam/layer
 	$(PY) layers/common/build_layer.py .aws-sam/layer-local/CommonLayer --platform local
+
+# The real `sam local invoke` (every event in events/) and `sam local start-api` (one request per
+# route), in Docker, against moto and the ElevenLabs emulator (docs/local-stack.md). It installs
+# Debian's docker.io and debootstrap if missing, starts a dockerd if none answers (and stops it),
+# and builds the stand-in Lambda base image once: about 5 minutes the first time, 1 after.
+sam-local: $(STAMP) $(SAM)
+	tools/sam_local/run.sh
 
 # --- checks ----------------------------------------------------------------------------------
 # The layer's and the local stack's functions stay small (at most 5 parameters and 40 lines), and
@@ -136,7 +143,8 @@ TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || sysctl -n hw.ncpu); echo $$(( 
 # once compiled).
 TEST_PY := env -u PYTHONDONTWRITEBYTECODE $(PY)
 
-test: lint template-check
+# WARMLINE_SAM_LOCAL=1 adds `make sam-local` (Docker) before the tests.
+test: lint template-check $(if $(filter 1,$(WARMLINE_SAM_LOCAL)),sam-local)
 	$(TEST_PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The unit tier alone (tests/conftest.py): no server, no local stack; seconds.

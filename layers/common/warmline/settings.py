@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The API key travels in every request: https, except to a server on this machine.
+HTTPS_OR_LOOPBACK = re.compile(
+    r"^(https://\S+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/\S*)?)$"
+)
+PLAIN_HTTP_TO_ADDRESS = re.compile(r"^http://[0-9.]+(:[0-9]{1,5})?(/\S*)?$")
+# The networks a local docker daemon gives its bridges (`make sam-local`: 172.17.0.1).
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(net) for net in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
 
 
 class Settings(BaseModel):
@@ -41,11 +54,7 @@ class Settings(BaseModel):
     aws_max_attempts: int = Field(default=2, ge=1, le=5)
     init_deadline_seconds: float = Field(default=0.3, gt=0)
 
-    elevenlabs_base_url: str = Field(
-        default="https://api.elevenlabs.io",
-        # The API key travels in every request: https, except to a server on this machine.
-        pattern=r"^(https://\S+|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?(/\S*)?)$",
-    )
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
     elevenlabs_agent_id: str = ""
     elevenlabs_agent_phone_number_id: str = ""
     outbound_telephony: Literal["sip_trunk", "twilio"] = "sip_trunk"
@@ -107,6 +116,17 @@ class Settings(BaseModel):
     pin_max_failures: int = Field(default=3, ge=1, le=10)
     pin_lockout_seconds: int = Field(default=900, ge=1, le=86_400)
     event_ttl_seconds: int = Field(default=30 * 86400, gt=0)
+    # Set by `sam local invoke` and `sam local start-api`, never by Lambda: their containers reach
+    # the servers of `make sam-local` on the docker bridge, so plain http to a private address is
+    # accepted then, and only then.
+    aws_sam_local: bool = False
+
+    @model_validator(mode="after")
+    def _elevenlabs_over_https(self) -> Settings:
+        url = self.elevenlabs_base_url
+        if HTTPS_OR_LOOPBACK.match(url) or (self.aws_sam_local and _private_address(url)):
+            return self
+        raise ValueError("elevenlabs_base_url must be https:// (plain http:// only to this machine)")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -114,6 +134,16 @@ class Settings(BaseModel):
         return cls.model_validate(
             {name.lower(): value for name, value in environ.items() if name.lower() in fields}
         )
+
+
+def _private_address(url: str) -> bool:
+    if not PLAIN_HTTP_TO_ADDRESS.match(url):
+        return False
+    try:
+        address = ipaddress.ip_address(urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+    return any(address in network for network in PRIVATE_NETWORKS)
 
 
 @lru_cache(maxsize=1)
