@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.edge import Edge
 from local.lambda_runtime import LambdaRuntime
 from local.template import ACCOUNT_ID, HttpRoute, StackModel
 
@@ -221,9 +222,15 @@ class AccessLog:
 
 class Gateway:
     """The template's HTTP API, with its stage's throttling, and its access log written to
-    `access_log_path` when the template sets a format."""
+    `access_log_path` when the template sets a format; behind `edge` (CloudFront + WAF), if given."""
 
-    def __init__(self, model: StackModel, runtime: LambdaRuntime, access_log_path: Path | None = None):
+    def __init__(
+        self,
+        model: StackModel,
+        runtime: LambdaRuntime,
+        access_log_path: Path | None = None,
+        edge: Edge | None = None,
+    ):
         settings = model.http_api
         self.router = Router(model.routes)
         self.runtime = runtime
@@ -233,6 +240,7 @@ class Gateway:
         if settings.access_log_format is not None and access_log_path is not None:
             access_log_path.unlink(missing_ok=True)  # each run's access log is its own
             self.access_log = AccessLog(settings.access_log_format, access_log_path)
+        self.edge = edge
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -248,6 +256,11 @@ class Gateway:
             self.server = None
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        if self.edge is not None:  # the WAF decides before API Gateway sees anything
+            blocked = self.edge.blocked(request.source_ip, request.headers)
+            if blocked is not None:
+                return HttpResponse(blocked[0], [("content-type", "application/json")], blocked[1])
+            request = self.edge.forwarded(request)
         matched = self.router.match(request.method, urlsplit(request.target).path)
         if matched is None:
             return json_response(404, {"message": "Not Found"})

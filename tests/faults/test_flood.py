@@ -119,31 +119,41 @@ class FloodFigures:
         )
 
 
-def flood_the_webhook(stack, per_second: float, seconds: float) -> FloodFigures:
-    """A flood of wrong secrets at `per_second` for `seconds`, while 3CX posts calls from numbers
-    with no voice sample (answered at once) every GENUINE_EVERY_S; both as the gateway answered them."""
+def flood_the_webhook(stack, per_second: float, seconds: float, sources: int = 1) -> FloodFigures:
+    """A flood of wrong secrets at `per_second` for `seconds`, from `sources` addresses in turn
+    (127.0.0.2 and up), while 3CX (127.0.0.1) posts calls from numbers with no voice sample
+    (answered at once) every GENUINE_EVERY_S; both as the gateway answered them."""
     url = stack.endpoints["IncomingCall"]
     secret = stack.secrets["ThreeCxSecret"]
     sent: list[Future] = []
     calls: list[Future] = []
-    limits = httpx.Limits(max_connections=64)
-    with httpx.Client(timeout=30, limits=limits) as http, ThreadPoolExecutor(48) as pool:
+    clients = [_client_from(f"127.0.0.{n}") for n in range(1, sources + 2)]
 
-        def post(number: str, given_secret: str) -> int:
-            call = {"caller": number, "did": "+441000000000", "call_id": "flood"}
-            return http.post(url, json=call, headers={"x-warmline-secret": given_secret}).status_code
+    def post(http: httpx.Client, number: str, given_secret: str) -> int:
+        call = {"caller": number, "did": "+441000000000", "call_id": "flood"}
+        return http.post(url, json=call, headers={"x-warmline-secret": given_secret}).status_code
 
+    with ThreadPoolExecutor(48) as pool:
         started = time.monotonic()
         flood_sent = genuine_sent = 0
         while (elapsed := time.monotonic() - started) < seconds:
             while flood_sent < elapsed * per_second:
-                sent.append(pool.submit(post, CALLER, f"guess-{flood_sent}"))
+                source = clients[1 + flood_sent % sources]
+                sent.append(pool.submit(post, source, CALLER, f"guess-{flood_sent}"))
                 flood_sent += 1
             if genuine_sent * GENUINE_EVERY_S <= elapsed:
-                calls.append(pool.submit(post, f"+44207946{genuine_sent:04d}", secret))
+                calls.append(pool.submit(post, clients[0], f"+44207946{genuine_sent:04d}", secret))
                 genuine_sent += 1
             time.sleep(0.002)
-    return FloodFigures([f.result() for f in sent], [f.result() for f in calls])
+        figures = FloodFigures([f.result() for f in sent], [f.result() for f in calls])
+    for client in clients:
+        client.close()
+    return figures
+
+
+def _client_from(address: str) -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=address, limits=httpx.Limits(max_connections=64))
+    return httpx.Client(timeout=30, transport=transport)
 
 
 @pytest.fixture(scope="module", params=["stage_default", "template"])
@@ -176,3 +186,46 @@ def test_3cx_calls_get_through_a_flood_that_starves_a_route_sized_like_the_stage
     else:
         assert figures.genuine.count(429) == 0, figures.line()
         assert figures.flood.count(429) == 0  # every wrong secret was answered by the function: 401
+
+
+# --- the same flood through the edge (EdgeProtection=cloudfront-waf, local/edge.py) -------------
+
+EDGE_FLOOD_PER_SECOND = 160  # past the template's route limits: 3CX starves without the edge
+
+
+@pytest.fixture(scope="module")
+def edge_stack(tmp_path_factory):
+    stack = LocalStack(
+        state_dir=tmp_path_factory.mktemp("warmline-flood-edge"),
+        options=StackOptions(
+            # The web ACL of edge/waf.yaml: 3CX's address always passes; 20 requests per address
+            # in the window (its defaults: 300 in 5 minutes), so a short flood shows the rule.
+            edge_parameters={"ThreeCxAddresses": "127.0.0.1/32", "RequestsPerAddress": 20},
+            provisioned=2,
+        ),
+    )
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def test_behind_the_edge_a_flood_from_one_address_is_blocked_before_it_takes_the_route(edge_stack):
+    figures = flood_the_webhook(edge_stack, EDGE_FLOOD_PER_SECOND, FLOOD_SECONDS)
+    print(f"edge, one address, {EDGE_FLOOD_PER_SECOND}/s for {FLOOD_SECONDS:.0f} s: {figures.line()}")
+
+    assert figures.genuine.count(200) == len(figures.genuine)  # 3CX, through CloudFront's origin header
+    # The WAF let the address's first 20 through (401: a wrong secret), then blocked it with 429
+    # before API Gateway, whose bucket the flood never emptied.
+    assert figures.flood.count(401) == 20
+    assert figures.flood.count(429) == len(figures.flood) - 20
+    webhook_invocations = [i for i in edge_stack.runtime.invocations() if i["function"] == "WebhookFunction"]
+    assert len(webhook_invocations) == 20 + len(figures.genuine)
+
+
+def test_behind_the_edge_a_request_without_the_secret_header_never_reaches_the_api(edge_stack):
+    from_elsewhere = _client_from("127.0.0.200")
+    answer = from_elsewhere.post(edge_stack.endpoints["IncomingCall"], json={"caller": CALLER})
+    from_elsewhere.close()
+    assert answer.status_code == 403  # AWS WAF's block: no function ran, nothing was throttled
+    access_log = edge_stack.logs_dir / ACCESS_LOG
+    assert not access_log.exists() or "127.0.0.200" not in access_log.read_text()

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from local import template
+from local.edge import WebAcl
 from tests.aws_harness import ROOT
 
 DOCUMENT = template.read_yaml(ROOT / "template.yaml")
@@ -67,3 +68,23 @@ def test_the_web_acl_blocks_requests_without_the_secret_header_and_rate_limits_e
     assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == {"Ref": "RequestsPerAddress"}
     allow_3cx = next(rule for rule in acl["Rules"] if "Fn::If" in rule)["Fn::If"][1]
     assert allow_3cx["Priority"] < rules["rate-per-address"]["Priority"]  # 3CX is never rate-limited
+
+
+def test_the_local_edge_plays_the_rules_of_edge_waf_yaml():
+    acl = WebAcl.from_template(
+        ROOT / "edge" / "waf.yaml", {"ThreeCxAddresses": "203.0.113.7/32", "RequestsPerAddress": 10}
+    )
+    guess = {"x-warmline-secret": "guess"}
+
+    assert acl.verdict("198.51.100.1", {}) == ("block", 403)  # no secret header: never reaches the API
+    verdicts = [acl.verdict("198.51.100.1", guess) for _ in range(11)]
+    assert verdicts[:10] == [("allow", 0)] * 10 and verdicts[10] == ("block", 429)  # past 10 in the window
+    assert acl.verdict("198.51.100.2", guess) == ("allow", 0)  # counted per address
+    assert {acl.verdict("203.0.113.7", {}) for _ in range(30)} == {("allow", 0)}  # 3CX always passes
+
+    without_3cx = WebAcl.from_template(ROOT / "edge" / "waf.yaml", {})
+    assert [rule["Name"] for rule in without_3cx.rules] == [
+        "require-secret-header",
+        "rate-per-address",
+        "aws-ip-reputation",
+    ]
