@@ -40,7 +40,9 @@ Behaviour worth knowing:
   sleeps `seconds` and then serves the request normally (so a hung clone still creates its voice,
   as a real one whose answer was too slow would); `after_effect_status` does the real work and then
   answers the error (the clone happened but its answer was lost); `body` answers `status` with any
-  JSON value, documented or not (an answer the caller did not expect).
+  JSON value, documented or not (an answer the caller did not expect); `late_answer` does the real
+  work and then waits `seconds` before answering (the voice exists while its answer is on its way:
+  a test can stop the caller in that moment).
 - Agents, tools and workspace secrets (the operator CLI's endpoints) live in memory. One agent,
   `DEFAULT_AGENT_ID`, exists from the start (and after a reset) in its factory state: no webhook, no
   overrides, no tools. PATCH of an agent deep-merges objects and replaces lists and scalars; its
@@ -183,7 +185,8 @@ class CloneLatency:
 
 
 TRICKLE_BYTES = 100
-FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt", "trickle"]
+FAULT_KINDS = ("status", "hang", "after_effect_status", "body", "corrupt", "trickle", "late_answer")
+FaultKind = Literal["status", "hang", "after_effect_status", "body", "corrupt", "trickle", "late_answer"]
 BodyStyle = Literal["status", "code", "list", "text"]
 VoiceSearch = Literal["substring", "words"]
 # GET /v2/voices voice_type values that take in the account's own cloned voices / the premade ones.
@@ -214,7 +217,7 @@ class Fault:
     # every `seconds` (each read gets data in time; the whole answer takes far longer)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "hang", "after_effect_status", "body", "corrupt", "trickle"):
+        if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
         if self.body_style not in ("status", "code", "list", "text"):
             raise ValueError(f"unknown body style {self.body_style!r}")
@@ -492,7 +495,7 @@ class Emulator:
             return None  # answered by the 404/405 handlers
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
-            g.answer_is_ours = fault.kind in ("hang", "corrupt")
+            g.answer_is_ours = fault.kind in ("hang", "corrupt", "late_answer")
             if fault.kind == "status":
                 self._stopping.wait(fault.seconds)
                 return error_response(fault.status, fault.code, fault.message, fault.body_style)
@@ -523,6 +526,8 @@ class Emulator:
         fault = g.get("after_effect")
         if fault is not None and fault.kind == "corrupt":
             response = _corrupted(response, fault.body)
+        elif fault is not None and fault.kind == "late_answer":
+            self._stopping.wait(fault.seconds)
         elif fault is not None and response.status_code < 400:
             response = error_response(fault.status, fault.code, fault.message, fault.body_style)
         if g.get("answer_is_ours") and self.check_answers:

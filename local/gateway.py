@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.edge import Edge
 from local.lambda_runtime import LambdaRuntime
 from local.template import ACCOUNT_ID, HttpRoute, StackModel
 
@@ -159,20 +160,27 @@ def map_result(result: Any) -> HttpResponse:
 
 
 class RouteThrottle:
-    """API Gateway's stage throttling: a token bucket per route, `burst` deep, refilled at `rate`/s.
+    """API Gateway's stage throttling: a token bucket per route, `burst` deep, refilled at `rate`/s
+    (the stage's default, or the route's own RouteSettings; a route with neither is not throttled).
     A request that finds it empty is answered 429 without invoking the function."""
 
-    def __init__(self, rate: float, burst: int):
-        self.rate = rate
-        self.burst = burst
+    def __init__(
+        self, default: tuple[float, int] | None, per_route: dict[str, tuple[float, int]] | None = None
+    ):
+        self.default = default
+        self.per_route = per_route or {}
         self.buckets: dict[str, tuple[float, float]] = {}  # route key -> (tokens, last refill)
         self.lock = threading.Lock()
 
     def allow(self, route_key: str) -> bool:
+        limits = self.per_route.get(route_key, self.default)
+        if limits is None:
+            return True
+        rate, burst = limits
         with self.lock:
             now = time.monotonic()
-            tokens, last = self.buckets.get(route_key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            tokens, last = self.buckets.get(route_key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - last) * rate)
             allowed = tokens >= 1
             self.buckets[route_key] = (tokens - 1 if allowed else tokens, now)
             return allowed
@@ -214,18 +222,25 @@ class AccessLog:
 
 class Gateway:
     """The template's HTTP API, with its stage's throttling, and its access log written to
-    `access_log_path` when the template sets a format."""
+    `access_log_path` when the template sets a format; behind `edge` (CloudFront + WAF), if given."""
 
-    def __init__(self, model: StackModel, runtime: LambdaRuntime, access_log_path: Path | None = None):
+    def __init__(
+        self,
+        model: StackModel,
+        runtime: LambdaRuntime,
+        access_log_path: Path | None = None,
+        edge: Edge | None = None,
+    ):
         settings = model.http_api
         self.router = Router(model.routes)
         self.runtime = runtime
         self.api_id = model.http_api_id
-        self.throttle = RouteThrottle(*settings.throttling) if settings.throttling else None
+        self.throttle = RouteThrottle(settings.throttling, settings.route_throttling)
         self.access_log = None
         if settings.access_log_format is not None and access_log_path is not None:
             access_log_path.unlink(missing_ok=True)  # each run's access log is its own
             self.access_log = AccessLog(settings.access_log_format, access_log_path)
+        self.edge = edge
         self.server: ThreadingHTTPServer | None = None
 
     def start(self) -> str:
@@ -241,11 +256,16 @@ class Gateway:
             self.server = None
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        if self.edge is not None:  # the WAF decides before API Gateway sees anything
+            blocked = self.edge.blocked(request.source_ip, request.headers)
+            if blocked is not None:
+                return HttpResponse(blocked[0], [("content-type", "application/json")], blocked[1])
+            request = self.edge.forwarded(request)
         matched = self.router.match(request.method, urlsplit(request.target).path)
         if matched is None:
             return json_response(404, {"message": "Not Found"})
         route, path_parameters = matched
-        if self.throttle is not None and not self.throttle.allow(route.route_key):
+        if not self.throttle.allow(route.route_key):
             response, integration = json_response(429, {"message": "Too Many Requests"}), "-"
         else:
             event = build_event(route, path_parameters, request, self.api_id)

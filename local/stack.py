@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local import aws, template
+from local.edge import EDGE_PARAMETERS, Edge, WebAcl, origin_header_name
 from local.gateway import Gateway
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
 from local.scheduler import Scheduler
@@ -92,6 +93,9 @@ class StackOptions:
     # An execution environment idle longer than this is reclaimed (the next call starts cold), as
     # Lambda does at low traffic; None: kept for the stack's life.
     idle_reclaim_seconds: float | None = None
+    # The parameters of edge/waf.yaml: the stack runs with EdgeProtection=cloudfront-waf, and its
+    # gateway plays CloudFront with that web ACL in front of the API (local/edge.py). None: no edge.
+    edge_parameters: dict[str, Any] | None = None
 
 
 class LocalStack:
@@ -172,7 +176,7 @@ class LocalStack:
         if self.options.provisioned:
             self.progress(f"starting {self.options.provisioned} warm execution environment(s) per function")
             self.runtime.provision(self.options.provisioned)
-        self.gateway = Gateway(model, self.runtime, self.logs_dir / ACCESS_LOG)
+        self.gateway = Gateway(model, self.runtime, self.logs_dir / ACCESS_LOG, self._edge())
         self.api_base_url = self.gateway.start()
         self.endpoints = {route.name: self.api_base_url + route.path for route in model.routes}
         self.poller = SqsPoller(model, self.runtime, self.aws_endpoint_url)
@@ -185,9 +189,22 @@ class LocalStack:
         self._write_state()  # last: `python -m local up` waits for it
         self.progress(f"local stack up at {self.api_base_url}")
 
+    def _edge(self) -> Edge | None:
+        if self.options.edge_parameters is None:
+            return None
+        waf = WebAcl.from_template(
+            self.template_path.parent / "edge" / "waf.yaml", self.options.edge_parameters
+        )
+        return Edge(waf, (origin_header_name(self.template_path), self.secrets["EdgeOriginSecret"]))
+
+    def _parameter_overrides(self) -> dict[str, Any]:
+        if self.options.edge_parameters is None:
+            return self.options.parameter_overrides
+        return {**EDGE_PARAMETERS, **self.options.parameter_overrides}
+
     def _create_resources(self) -> template.StackModel:
         """moto, and the template's resources in it; the model with their physical ids."""
-        load = functools.partial(template.load, self.template_path, self.options.parameter_overrides)
+        load = functools.partial(template.load, self.template_path, self._parameter_overrides())
         load()  # fail fast, before any process starts
         self.progress("starting moto (AWS on loopback)")
         self.moto = aws.MotoServer(self.logs_dir / "moto.log")

@@ -169,10 +169,11 @@ class Secret(Resource):
 @dataclass(frozen=True)
 class HttpApiSettings:
     """The stage's default route throttling (requests per second, burst) and its access log format,
-    when the template sets them."""
+    when the template sets them; `route_throttling` by route key, for the routes given their own."""
 
     throttling: tuple[float, int] | None
     access_log_format: str | None
+    route_throttling: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -287,6 +288,11 @@ def _is_intrinsic(value: Any) -> bool:
 
 def _optional_int(value: Any) -> int | None:
     return None if value is None else int(value)
+
+
+def _throttling(settings: dict[str, Any]) -> tuple[float, int] | None:
+    rate, burst = settings.get("ThrottlingRateLimit"), settings.get("ThrottlingBurstLimit")
+    return None if rate is None or burst is None else (float(rate), int(burst))
 
 
 def _truthy(value: Any) -> bool:
@@ -431,11 +437,13 @@ class _Resolver:
 
     def _http_api(self, logical_id: str) -> HttpApiSettings:
         properties = self._properties(logical_id) if logical_id in self.resources else {}
-        throttling = properties.get("DefaultRouteSettings") or {}
-        rate, burst = throttling.get("ThrottlingRateLimit"), throttling.get("ThrottlingBurstLimit")
         log_format = (properties.get("AccessLogSettings") or {}).get("Format")
+        own = properties.get("RouteSettings") or {}
+        routes = {key: _throttling(settings) for key, settings in own.items()}
         return HttpApiSettings(
-            None if rate is None or burst is None else (float(rate), int(burst)), log_format
+            _throttling(properties.get("DefaultRouteSettings") or {}),
+            log_format,
+            {key: limits for key, limits in routes.items() if limits is not None},
         )
 
     def _table(self, logical_id: str) -> Table:

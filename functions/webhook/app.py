@@ -54,7 +54,10 @@ app = http_app()
 
 def _secret(setting: str) -> Middleware:
     """The shared secret named by this Settings field (its header is checked before the route runs)."""
-    return secret_required(lambda: dependencies().shared_secret(getattr(dependencies().settings, setting)))
+    return secret_required(
+        lambda: dependencies().shared_secret(getattr(dependencies().settings, setting)),
+        origin=lambda: dependencies().origin_secret(),
+    )
 
 
 def _unreadable(error: HttpError) -> ConversationInitRequest:

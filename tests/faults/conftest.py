@@ -30,6 +30,10 @@ def fault_stack(tmp_path_factory):
                 "CloneMaxConcurrency": CLONE_CAP,
                 "ApiRateLimit": 1000,
                 "ApiBurstLimit": 1000,
+                "IncomingCallRateLimit": 1000,
+                "IncomingCallBurstLimit": 1000,
+                "AgentRateLimit": 1000,
+                "AgentBurstLimit": 1000,
             },
             env_overrides=FEWER_IVR_READS
             | {

@@ -241,6 +241,23 @@ def test_an_after_effect_fault_does_the_work_then_answers_the_error(http, emulat
     assert [voice["name"] for voice in emulator.voices()] == ["lost-answer"]
 
 
+def test_a_late_answer_fault_makes_the_voice_before_it_answers(emulator):
+    emulator.inject(Fault("/v1/voices/add", kind="late_answer", seconds=1.0))
+
+    with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=emulator.base_url, timeout=10) as client:
+        answer = pool.submit(clone, client, "late")
+        deadline = time.monotonic() + 5
+        while not emulator.voices() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        voices_before_the_answer = [voice["name"] for voice in emulator.voices()]
+        assert not answer.done() and emulator.in_flight("/v1/voices/add") == 1
+        response = answer.result()
+
+    assert voices_before_the_answer == ["late"]
+    assert response.status_code == 200
+    assert response.json()["voice_id"] == emulator.voices()[0]["voice_id"]
+
+
 def test_a_429_fault_has_the_elevenlabs_body(http, emulator):
     emulator.inject(Fault("/v1/voices", status=429, code="concurrent_limit_exceeded", body_style="code"))
 

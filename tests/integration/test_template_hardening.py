@@ -54,6 +54,25 @@ def test_every_route_is_throttled_on_the_stage():
     }
 
 
+def test_the_calls_routes_have_their_own_throttling_sized_above_the_stage_default():
+    """Issue 21 §5: 3CX's and the agent's routes each have their own bucket, larger than the
+    default the other routes get, so a flood of wrong secrets below it is answered 401."""
+    model = template.load(ROOT / "template.yaml")
+    routes = {route.route_key for route in model.routes}
+    own = model.http_api.route_throttling
+    assert set(own) == {
+        "POST /api/calls/incoming",
+        "POST /api/agent/conversation-init",
+        "POST /api/ivr/check-clone/{caller_id}",
+    }
+    assert set(own) <= routes  # a key naming no route would be ignored by API Gateway
+    default_rate, default_burst = model.http_api.throttling
+    for rate, burst in own.values():
+        assert rate >= 4 * default_rate and burst >= 4 * default_burst
+    settings = RESOURCES["HttpApi"]["Properties"]["RouteSettings"]
+    assert settings["POST /api/calls/incoming"]["ThrottlingRateLimit"] == {"Ref": "IncomingCallRateLimit"}
+
+
 # Every $context variable of the access log; none of them carries the path, the query or a body.
 ACCESS_LOG_VARIABLES = {
     "requestId",

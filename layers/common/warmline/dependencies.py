@@ -87,6 +87,11 @@ class Dependencies:
     def secrets(self) -> SecretsManagerSecrets:
         return SecretsManagerSecrets(self._client("secretsmanager"), self.settings.secret_cache_seconds)
 
+    def origin_secret(self) -> SharedSecret | None:
+        """CloudFront's origin secret when the stack has the edge (EdgeProtection), else None."""
+        name = self.settings.edge_origin_secret_name
+        return self.shared_secret(name) if name else None
+
     def shared_secret(self, secret_id: str) -> SharedSecret:
         """A header secret, with the overlap window of a rotation (warmline.shared_secrets)."""
         if secret_id not in self._shared_secrets:

@@ -34,6 +34,8 @@ MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 32
 MAX_JSON_NUMBER_CHARS = 32
 SECRET_HEADER = "x-warmline-secret"
+# Added by the stack's CloudFront distribution (EdgeProtection=cloudfront-waf), never by a caller.
+ORIGIN_HEADER = "x-warmline-origin"
 
 
 class HttpError(Exception):
@@ -110,6 +112,16 @@ def require_secret(event: dict[str, Any], secret: SecretCheck) -> None:
         raise HttpError(401, "unauthorized", f"missing {SECRET_HEADER} header")
     if not secret.accepts(given):
         raise HttpError(401, "unauthorized", f"wrong {SECRET_HEADER} header")
+
+
+def require_origin(event: dict[str, Any], origin: SecretCheck | None) -> None:
+    """Behind the edge, a request must carry CloudFront's origin secret: one sent to the API's own
+    URL bypassed the WAF. `origin` None: no edge, nothing to check."""
+    if origin is None:
+        return
+    given = header(event, ORIGIN_HEADER)
+    if given is None or not origin.accepts(given):
+        raise HttpError(401, "unauthorized", f"no valid {ORIGIN_HEADER}: call the stack's CloudFront URL")
 
 
 def raw_body(event: dict[str, Any]) -> bytes:
@@ -250,10 +262,14 @@ def http_app() -> APIGatewayHttpResolver:
 Middleware = Callable[[APIGatewayHttpResolver, NextMiddleware], Response]
 
 
-def secret_required(secret: Callable[[], SecretCheck]) -> Middleware:
-    """A route middleware: the request's shared-secret header must be one `secret()` accepts."""
+def secret_required(
+    secret: Callable[[], SecretCheck], origin: Callable[[], SecretCheck | None] = lambda: None
+) -> Middleware:
+    """A route middleware: the request's shared-secret header must be one `secret()` accepts, and
+    behind the edge its origin header one `origin()` accepts."""
 
     def check(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response:
+        require_origin(app.current_event.raw_event, origin())
         require_secret(app.current_event.raw_event, secret())
         return next_middleware(app)
 

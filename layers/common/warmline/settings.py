@@ -39,6 +39,9 @@ class Settings(BaseModel):
     caller_key_secret_name: str = ""
     operator_secret_name: str = ""
     pin_pepper_secret_name: str = ""
+    # With EdgeProtection=cloudfront-waf: the secret CloudFront adds as ORIGIN_HEADER (warmline.http);
+    # empty without the edge, and then no origin header is needed.
+    edge_origin_secret_name: str = ""
     secret_cache_seconds: int = Field(default=300, ge=0)
     # After a rotation the previous value of a shared secret is accepted this long (docs/deployment.md,
     # section 9); a value that matches neither makes the function read the secret afresh,
