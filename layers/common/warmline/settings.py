@@ -17,6 +17,9 @@ class Settings(BaseModel):
 
     table_name: str = "warmline"
     clone_jobs_queue_url: str = ""
+    # The webhook warms this function (check_clone, with its alias when invoked through one) ahead
+    # of the caller's press (warmline.prewarm); empty: no warm-up.
+    check_clone_function_name: str = ""
     samples_bucket: str = ""
 
     # Secrets Manager ids (names or ARNs), never the secret values themselves.
