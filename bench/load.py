@@ -165,14 +165,21 @@ def low_traffic(args: argparse.Namespace, out: Path, say) -> dict[str, Any]:
             started = time.time()
             caller.call(planned.number)
             windows.append((planned.kind, started, time.time()))
-        records = [r for r in stack.runtime.invocations() if r["function"] in CALLER_PATH and r["cold"]]
+        invocations = stack.runtime.invocations()
+        warm_up = warm_up_cost(stack, [planned.kind for planned in calls])
     finally:
         stack.stop()
-    per_call = [(kind, sum(start <= r["started_at"] <= end for r in records)) for kind, start, end in windows]
+    # The caller waits on the requests (never on the webhook's asynchronous warm-up of check_clone).
+    waited = [r for r in invocations if r["function"] in CALLER_PATH and not r["asynchronous"]]
+    per_call = [
+        (kind, sum(start <= r["started_at"] <= end for r in waited if r["cold"]))
+        for kind, start, end in windows
+    ]
     return {
         "idle_between_calls_s": idle,
         "cold_starts_per_call": [{"kind": kind, "cold_starts": count} for kind, count in per_call],
         "max_cold_starts_per_call": max(count for _, count in per_call),
+        "warm_up": warm_up,
     }
 
 
@@ -254,6 +261,38 @@ def webhook_own_work(logs_dir: Path) -> tuple[list[float], list[float]]:
             total.append(latency)
             own.append(latency - document["WebhookAwsTime"][0])
     return total, own
+
+
+def emf_documents(logs_dir: Path, function_id: str) -> list[dict[str, Any]]:
+    """The function's EMF documents (several processes append to one log: a line may hold two)."""
+    decoder, found = json.JSONDecoder(), []
+    text = (logs_dir / f"{function_id}.log").read_text()
+    for piece in text.split('{"_aws"')[1:]:
+        try:
+            found.append(decoder.raw_decode('{"_aws"' + piece)[0])
+        except ValueError:
+            continue
+    return found
+
+
+def warm_up_cost(stack: LocalStack, kinds: list[str]) -> dict[str, Any]:
+    """What the webhook's warm-up of check_clone costs (warmline.prewarm): check_clone invocations it
+    asked for per call of each kind, and the time asking added to the webhook's answer."""
+    asked = stack.stats()["lambda_api"].get("invocations", {}).get("IvrCheckFunction Event", 0)
+    first = kinds.count("first")
+    documents = emf_documents(stack.logs_dir, "WebhookFunction")
+    added = [d["CheckCloneWarmUpTime"] for d in documents if "CheckCloneWarmUpTime" in d]
+    return {
+        "warm_ups": asked,
+        "per_first_time_call": round(asked / first, 2) if first else None,
+        "per_call": round(asked / max(1, len(kinds)), 2),
+        "webhook_added_ms": p50_p99([v for value in added for v in _as_list(value)]),
+        "failed": sum(d.get("result") == "failed" for d in documents if "CheckCloneWarmUps" in d),
+    }
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _measure(
@@ -343,6 +382,7 @@ def _measure(
             for f in FUNCTIONS
         },
         "cost_per_1000_calls_usd": _cost(stack, records, functions),
+        "warm_up": warm_up_cost(stack, [record.planned.kind for record in records]),
         "checks": {
             "http_statuses": dict(statuses),
             "no_5xx": not any(s >= 500 for s in statuses),
@@ -422,6 +462,15 @@ FIGURES = [
 ]
 
 
+def _warm_up_line(cost: dict[str, Any]) -> str:
+    added = cost["webhook_added_ms"]
+    return (
+        f"{cost['warm_ups']} asynchronous check_clone invocations ({cost['per_first_time_call']} per "
+        f"first-time call, {cost['per_call']} per call), {cost['failed']} failed; the webhook's wait "
+        f"for Lambda's 202 p50 {_fmt(added['p50'])} ms, p99 {_fmt(added['p99'])} ms."
+    )
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
@@ -497,8 +546,10 @@ def markdown(ours: dict[str, Any], original: dict[str, Any], goals: dict[str, An
         lines += [
             "",
             f"Low traffic (calls one at a time, {low['idle_between_calls_s']:g} s apart, idle environments "
-            f"reclaimed): cold starts on the caller's path (webhook, check_clone) per call: {counts}.",
+            f"reclaimed): cold starts on the caller's path (webhook, check_clone) per call: {counts}; "
+            f"at high traffic (the runs above, warm environments) none. {_warm_up_line(low['warm_up'])}",
         ]
+    lines += ["", f"The warm-up of check_clone, high traffic: {_warm_up_line(ours['warm_up'])}"]
     lines += [
         "",
         "| function | peak memory MB | warm duration p50 ms |",

@@ -75,7 +75,7 @@ class LambdaApi:
             return 204, {}, b""
         if kind == "Event":
             threading.Thread(
-                target=self.runtime.invoke, args=(function.logical_id, event), daemon=True
+                target=self.runtime.invoke, args=(function.logical_id, event, True), daemon=True
             ).start()
             return 202, {}, b""
         invocation = self.runtime.invoke(function.logical_id, event)
