@@ -389,7 +389,7 @@ def _measure(
             "no_lost_job": not lost,
             "no_duplicate_clone": all(count == 1 for count in new_adds.values()),
             "every_caller_has_an_outcome": all(
-                r.outcome.final_voice in ("cloned", "default") for r in records
+                r.outcome.final_voice in ("cloned", "default", "voicemail") for r in records
             ),
             "every_handoff_counted_once_and_completed": (
                 handoffs["counted"] == handoffs["completed"] == handoffs["handed_off"]
