@@ -56,6 +56,10 @@ class LambdaApi:
         with self.lock:
             return {"invocations": {f"{fid} {kind}": n for (fid, kind), n in sorted(self.counts.items())}}
 
+    def reset_counts(self) -> None:
+        with self.lock:
+            self.counts.clear()
+
     def function(self, name: str, qualifier: str | None) -> Function | None:
         """The template's function this name (or ARN) and qualifier invoke; None if none."""
         found = _ARN.match(name)
