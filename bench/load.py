@@ -182,7 +182,25 @@ def low_traffic(args: argparse.Namespace, out: Path, say) -> dict[str, Any]:
         "cold_starts_per_call": [{"kind": kind, "cold_starts": count} for kind, count in per_call],
         "max_cold_starts_per_call": max(count for _, count in per_call),
         "warm_up": warm_up,
+        "warm_up_margins_s": _warm_up_margins(invocations, windows),
     }
+
+
+def _warm_up_margins(
+    invocations: list[dict[str, Any]], windows: list[tuple[str, float, float]]
+) -> list[float]:
+    """Per first-time call: seconds from check_clone's warmed environment being ready to the caller's
+    press (negative: the press came first, and met a cold start of its own)."""
+    margins = []
+    for kind, start, end in windows:
+        mine = [
+            r for r in invocations if r["function"] == "IvrCheckFunction" and start <= r["started_at"] <= end
+        ]
+        warmed = [r["ready_at"] for r in mine if r["asynchronous"] and r["ready_at"]]
+        pressed = [r["started_at"] for r in mine if not r["asynchronous"]]
+        if kind == "first" and warmed and pressed:
+            margins.append(round(min(pressed) - warmed[0], 2))
+    return margins
 
 
 def _latency(args: argparse.Namespace) -> CloneLatency:
@@ -557,7 +575,9 @@ def markdown(ours: dict[str, Any], original: dict[str, Any], goals: dict[str, An
             "",
             f"Low traffic (calls one at a time, {low['idle_between_calls_s']:g} s apart, idle environments "
             f"reclaimed): cold starts on the caller's path (webhook, check_clone) per call: {counts}; "
-            f"at high traffic (the runs above, warm environments) none. {_warm_up_line(low['warm_up'])}",
+            f"at high traffic (the runs above, warm environments) none. {_warm_up_line(low['warm_up'])} "
+            f"The warmed environment was ready this many seconds before each first-time caller's press "
+            f"(negative: after it): {low['warm_up_margins_s']}.",
         ]
     lines += ["", f"The warm-up of check_clone, high traffic: {_warm_up_line(ours['warm_up'])}"]
     lines += [

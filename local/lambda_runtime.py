@@ -56,6 +56,7 @@ class Invocation:
     timed_out: bool = False
     # Asked for with InvocationType=Event (the local Lambda API): nobody waits for its answer.
     asynchronous: bool = False
+    ready_at: float | None = None  # wall clock: its environment was ready (after the cold start, if any)
     result: Any = None
 
     @property
@@ -316,6 +317,7 @@ class LambdaRuntime:
         invocation = Invocation(function_id, str(uuid.uuid4()), time.time(), asynchronous=asynchronous)
         try:
             environment, invocation.cold = pool.acquire()
+            invocation.ready_at = time.time()
             invocation.pid = environment.pid
             invocation.init_ms = environment.init_ms if invocation.cold else None
             response = environment.invoke(invocation.request_id, event)
