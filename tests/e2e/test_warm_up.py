@@ -6,12 +6,15 @@ The environments are reclaimed after 0.4 s idle here (Lambda: minutes); the pres
 at once, as a caller's press follows the greeting's seconds.
 """
 
+import json
 import time
 
+import boto3
 import httpx
 import pytest
 
 from local.stack import LocalStack, StackOptions
+from warmline.prewarm import WARM_UP_EVENT, WARMED
 from warmline_cli.api import register_caller
 
 IDLE_RECLAIM_SECONDS = 0.4
@@ -94,3 +97,23 @@ def test_a_caller_who_will_not_press_costs_no_warm_up(stack):
     assert answered.status_code == 200 and answered.json()["clone_status"] == "no_sample"
     more = _until(lambda: stack.lambda_api.stats()["invocations"] != asked, timeout_s=0.3)
     assert not more and len(_check_clone_invocations(stack)) == before
+
+
+def test_the_local_lambda_api_answers_as_lambda_does_through_boto3(stack):
+    lambda_ = boto3.client(
+        "lambda",
+        endpoint_url=stack.lambda_api_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = stack.model.functions[CHECK_CLONE].name
+    payload = json.dumps(WARM_UP_EVENT).encode()
+
+    answered = lambda_.invoke(FunctionName=f"{name}:live", Payload=payload)
+    assert json.loads(answered["Payload"].read()) == WARMED
+    dry = lambda_.invoke(FunctionName=name, InvocationType="DryRun", Payload=payload)
+    assert dry["StatusCode"] == 204
+    for unknown in (f"{name}:other", f"{name}-missing"):
+        with pytest.raises(lambda_.exceptions.ResourceNotFoundException):
+            lambda_.invoke(FunctionName=unknown, InvocationType="Event", Payload=payload)
