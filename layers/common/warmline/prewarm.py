@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from warmline.calls import CallDecision, CloneProgress, Voice
+from warmline.calls import CallDecision, Voice
 from warmline.ports import Clock
 
 logger = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ class WarmUp:
 
 
 def caller_will_press(decision: CallDecision) -> bool:
-    """The caller hears the greeting while their clone is prepared: they will press 1."""
-    waiting = decision.progress in (CloneProgress.PENDING, CloneProgress.CLONING)
-    return waiting and decision.voice is Voice.GREETING
+    """The caller hears the greeting and its menu: while their clone is prepared, or (a caller with a
+    PIN) before their ready clone is handed out; either way they will press 1."""
+    return decision.voice is Voice.GREETING
 
 
 def warm_ahead(warmer: FunctionWarmer | None, decision: CallDecision, clock: Clock) -> WarmUp | None:
