@@ -98,6 +98,8 @@ template-check: $(STAMP) $(SAM)
 	$(SAM_ENV) $(SAM) build
 	@echo "==> IAM of the built template: no managed policy, no wildcard"
 	$(SAM_ENV) $(SAM_VENV)/bin/python tests/template_iam.py .aws-sam/build/template.yaml
+	@echo "==> the built template for ColdStartMode=none and =snapstart: aliases, SnapStart, integrations"
+	$(SAM_ENV) $(SAM_VENV)/bin/python tools/template_cold_start.py .aws-sam/build/template.yaml
 
 build: template-check
 

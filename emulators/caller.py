@@ -71,7 +71,7 @@ class CallOutcome:
     caller: str
     call_id: str
     timeline: Timeline
-    final_voice: str = ""  # cloned | default | greeting | callback | failed-request
+    final_voice: str = ""  # cloned | default | voicemail | greeting | callback | failed-request
     cloned_voice_id: str = ""
     handed_off: bool = False
     key_presses: int = 0  # the caller's own presses of 1
@@ -404,6 +404,10 @@ class SimulatedCaller:
                     f"clone ready (voice_id {outcome.cloned_voice_id}), waited {checked['wait_time_ms']} ms"
                 )
                 self._transfer(http, outcome, conversation, answered_at)
+                return
+            if action == "offer_voicemail":  # the greeting-timeout fallback GreetingTimeoutFallback=voicemail
+                outcome.final_voice = "voicemail"
+                timeline.add(f"agent takes a message ({checked['status']}): '{checked['say']}'")
                 return
             outcome.final_voice = "default"
             timeline.add(f"agent goes on in its own voice ({checked['status']}): '{checked['say']}'")

@@ -54,6 +54,9 @@ class Invocation:
     pid: int | None = None
     error: dict[str, Any] | None = None
     timed_out: bool = False
+    # Asked for with InvocationType=Event (the local Lambda API): nobody waits for its answer.
+    asynchronous: bool = False
+    ready_at: float | None = None  # wall clock: its environment was ready (after the cold start, if any)
     result: Any = None
 
     @property
@@ -309,11 +312,12 @@ class LambdaRuntime:
         with ThreadPoolExecutor(len(self.pools) or 1) as starter:
             list(starter.map(lambda pool: pool.provision(count), self.pools.values()))
 
-    def invoke(self, function_id: str, event: Any) -> Invocation:
+    def invoke(self, function_id: str, event: Any, asynchronous: bool = False) -> Invocation:
         pool = self.pools[function_id]
-        invocation = Invocation(function_id, str(uuid.uuid4()), time.time())
+        invocation = Invocation(function_id, str(uuid.uuid4()), time.time(), asynchronous=asynchronous)
         try:
             environment, invocation.cold = pool.acquire()
+            invocation.ready_at = time.time()
             invocation.pid = environment.pid
             invocation.init_ms = environment.init_ms if invocation.cold else None
             response = environment.invoke(invocation.request_id, event)

@@ -17,6 +17,7 @@ from typing import Any
 from local import aws, template
 from local.edge import EDGE_PARAMETERS, Edge, WebAcl, origin_header_name
 from local.gateway import Gateway
+from local.lambda_api import LambdaApi
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
 from local.scheduler import Scheduler
 from local.sqs_poller import SqsPoller
@@ -124,10 +125,12 @@ class LocalStack:
         self.emulator: Any = None
         self.runtime: LambdaRuntime | None = None
         self.gateway: Gateway | None = None
+        self.lambda_api: LambdaApi | None = None  # the functions' own Lambda calls (the warm-up)
         self.poller: SqsPoller | None = None
         self.scheduler: Scheduler | None = None
         self.secrets: dict[str, str] = {}
         self.aws_endpoint_url: str | None = None
+        self.lambda_api_url: str | None = None
         self.api_base_url: str | None = None
         self.endpoints: dict[str, str] = {}
 
@@ -166,6 +169,8 @@ class LocalStack:
             self.elevenlabs_base_url = self.emulator.start("127.0.0.1")
         for function_id in model.functions:  # each run's function logs (and metrics) are its own
             (self.logs_dir / f"{function_id}.log").unlink(missing_ok=True)
+        self.lambda_api = LambdaApi(model.functions)
+        self.lambda_api_url = self.lambda_api.start()
         self.runtime = LambdaRuntime(
             model.functions,
             self.logs_dir,
@@ -173,6 +178,7 @@ class LocalStack:
             self.options.http_concurrency,
             idle_seconds=self.options.idle_reclaim_seconds,
         )
+        self.lambda_api.runtime = self.runtime
         if self.options.provisioned:
             self.progress(f"starting {self.options.provisioned} warm execution environment(s) per function")
             self.runtime.provision(self.options.provisioned)
@@ -222,7 +228,12 @@ class LocalStack:
 
     def _function_environment(self) -> dict[str, str]:
         """The variables every function gets on top of the template's and Lambda's."""
-        environment = {"AWS_ENDPOINT_URL": self.aws_endpoint_url or "", **self.options.env_overrides}
+        environment = {
+            "AWS_ENDPOINT_URL": self.aws_endpoint_url or "",
+            # Lambda itself is not moto's: the stack's own Invoke API (local/lambda_api.py).
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api_url or "",
+            **self.options.env_overrides,
+        }
         hide_seconds = self.options.visibility_timeout_override
         if hide_seconds is not None:
             environment.setdefault("CLONE_HIDE_SECONDS", str(hide_seconds))
@@ -285,6 +296,7 @@ class LocalStack:
         return {
             "functions": self.runtime.stats() if self.runtime else {},
             "event_sources": self.poller.stats() if self.poller else {},
+            "lambda_api": self.lambda_api.stats() if self.lambda_api else {},
             "schedules": self.scheduler.stats() if self.scheduler else {},
         }
 
@@ -292,7 +304,7 @@ class LocalStack:
         if self.runtime is not None:  # the run's figures, to look at afterwards
             figures = {**self.stats(), "invocations": self.runtime.invocations()}
             (self.state_dir / "stats.json").write_text(json.dumps(figures, indent=2) + "\n")
-        for part in ("scheduler", "poller", "gateway", "runtime", "emulator", "moto"):
+        for part in ("scheduler", "poller", "gateway", "lambda_api", "runtime", "emulator", "moto"):
             component = getattr(self, part)
             setattr(self, part, None)
             if component is not None:

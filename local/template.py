@@ -131,6 +131,8 @@ class Function:
     routes: list[HttpRoute] = field(default_factory=list)
     sqs_sources: list[SqsEventSource] = field(default_factory=list)
     schedules: list[ScheduleSource] = field(default_factory=list)
+    # Its AutoPublishAlias (API Gateway invokes the alias); None: only $LATEST is invoked.
+    alias: str | None = None
 
 
 @dataclass(frozen=True)
@@ -507,6 +509,7 @@ class _Resolver:
             memory_size=int(properties.get("MemorySize", 128)),
             environment={name: _as_text(value) for name, value in variables.items()},
             layer_dirs=self._layer_dirs(properties.get("Layers", [])),
+            alias=properties.get("AutoPublishAlias"),
         )
         role = raw.get("Role")  # `!GetAtt SomeRole.Arn`; a role ARN given as text has no statements here
         if isinstance(role, dict) and "Fn::GetAtt" in role:

@@ -32,6 +32,7 @@ from warmline.observability import (
     logger,
     metrics,
 )
+from warmline.prewarm import answers_warm_up
 from warmline.routes import CHECK_CLONE, CLONING_METRICS
 from warmline.verification import PinEntry
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
@@ -181,6 +182,7 @@ dependencies().warm_up(
 )
 
 
+@answers_warm_up  # the webhook's warm-up (warmline.prewarm): answered at once
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

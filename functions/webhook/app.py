@@ -34,10 +34,12 @@ from warmline.observability import (
     count_handoff_arrival,
     count_http_answer,
     count_incoming_call,
+    count_warm_up,
     logger,
     metrics,
     webhook_latency,
 )
+from warmline.prewarm import warm_ahead
 from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
 from warmline.wire import (
     AgentOverride,
@@ -92,6 +94,7 @@ def incoming_call(
         raise HttpError(503, "queue_unavailable", str(error)) from error
     logger.info("incoming call answered", extra={"voice": decision.voice, "clone_status": decision.progress})
     count_incoming_call(decision)
+    count_warm_up(warm_ahead(deps.check_clone_warmer, decision, deps.clock))  # before the caller's press
     _note(call)
     answered = call_answered_event(call, decision, arrived_ms)
     if answered is not None:
@@ -239,6 +242,7 @@ dependencies().warm_up(
     "events",
     "handoffs",
     "queue",
+    "check_clone_warmer",
     secrets=("threecx_secret_name", "agent_secret_name", "caller_key_secret_name"),
 )
 

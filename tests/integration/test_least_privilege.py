@@ -58,6 +58,7 @@ def policy_of(stack, function_id):
         **{s.arn: s.logical_id for s in stack.model.secrets.values()},
         **{f"{b.arn}/samples/*": b.logical_id for b in stack.model.buckets.values()},
         **{b.arn: b.logical_id for b in stack.model.buckets.values()},
+        **{f"{_function_arn(f)}:{f.alias}": f.logical_id for f in stack.model.functions.values() if f.alias},
     }
     allowed = defaultdict(set)
     for statement in stack.model.functions[function_id].permissions:
@@ -76,9 +77,14 @@ def policy_of(stack, function_id):
     return allowed
 
 
+def _function_arn(function):
+    return f"arn:aws:lambda:us-east-1:123456789012:function:{function.name}"
+
+
 def resource_of(stack, service, params):
     model = stack.model
     names = {
+        **{f"{f.name}:{f.alias}": f.logical_id for f in model.functions.values() if f.alias},
         **{t.name: t.logical_id for t in model.tables.values()},
         **{q.url: q.logical_id for q in model.queues.values()},
         **{b.name: b.logical_id for b in model.buckets.values()},
@@ -91,6 +97,7 @@ def resource_of(stack, service, params):
         or params.get("QueueUrl")
         or params.get("Bucket")
         or params.get("SecretId")
+        or params.get("FunctionName")
     )
     return names.get(key, key)
 
@@ -104,6 +111,10 @@ TRANSACTION_ACTIONS = {
 }
 
 
+# API operations whose IAM action has another name.
+IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
+
+
 def used_by(function_id, stack, calls):
     used = defaultdict(set)
     for service, operation, params in calls:
@@ -112,7 +123,8 @@ def used_by(function_id, stack, calls):
                 [(kind, op)] = item.items()
                 used[f"dynamodb:{TRANSACTION_ACTIONS[kind]}"].add(resource_of(stack, service, op))
             continue
-        used[f"{service}:{operation}"].add(resource_of(stack, service, params))
+        action = IAM_ACTIONS.get(f"{service}:{operation}", f"{service}:{operation}")
+        used[action].add(resource_of(stack, service, params))
     return used
 
 

@@ -54,6 +54,7 @@ def test_a_floor_has_one_client_per_service_the_role_may_call():
     functions = template.load(ROOT / "template.yaml").functions
     assert coldstart.floor_services(functions["WebhookFunction"].permissions) == [
         "dynamodb",
+        "lambda",  # the warm-up of check_clone (warmline.prewarm)
         "secretsmanager",
         "sqs",
     ]

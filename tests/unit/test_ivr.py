@@ -68,7 +68,23 @@ def test_after_the_greeting_timeout_a_caller_still_waiting_gets_the_fallback(sto
     # The wait stops at the greeting timeout (35 s after the call began), not after the full 8 s.
     assert answer.wait_time_ms == 5000
     assert answer.next_action is NextAction.CONTINUE_WITH_DEFAULT_VOICE
+    assert answer.outcome is IvrOutcome.TIMEOUT
     assert [e.data["threecx_call_id"] for e in events.of_type(EventType.IVR_TIMEOUT)] == ["3cx-1"]
+
+
+def test_the_operator_can_choose_voicemail_as_the_greeting_timeouts_fallback(store, events, clock, settings):
+    store.clones[CALLER] = in_flight(clock, started_ago=30)
+    voicemail = settings.model_copy(update={"greeting_timeout_fallback": "voicemail"})
+
+    answer = check(store, events, clock, voicemail)
+
+    assert answer.wait_time_ms == 5000 and answer.status is IvrStatus.CLONING
+    assert answer.next_action is NextAction.OFFER_VOICEMAIL
+    assert answer.say == "Sorry to keep you waiting. Please leave your message after the tone."
+    assert answer.outcome is IvrOutcome.TIMEOUT  # counted as a timeout, as the default voice is
+    assert len(events.of_type(EventType.IVR_TIMEOUT)) == 1
+    [checked] = events.of_type(EventType.IVR_CHECK)
+    assert checked.data["outcome"] == "timeout"
 
 
 def test_failed_clone_means_default_voice_at_once(store, events, clock, settings):

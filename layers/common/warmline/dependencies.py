@@ -35,6 +35,7 @@ from warmline.shared_secrets import SharedSecret
 # domain it uses (the webhook no clone worker, the worker no IVR), not all of it, at every cold start.
 if TYPE_CHECKING:
     from warmline.adapters.elevenlabs import ElevenLabsAgentCalls, ElevenLabsClient
+    from warmline.adapters.lambda_invoke import LambdaWarmUpInvoke
     from warmline.caller_id import CallerIdCheck
     from warmline.calls import CallDesk
     from warmline.cloning import CloneWorker
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from warmline.ivr import IvrDesk
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
+# The warm-up invoke (warmline.prewarm) on the caller's path: one short attempt, never a retry.
+WARM_UP_TIMEOUTS = Timeouts(connect_seconds=0.2, read_seconds=0.3, max_attempts=1)
 
 
 @dataclass
@@ -145,6 +148,16 @@ class Dependencies:
     @cached_property
     def queue(self) -> SqsJobQueue:
         return SqsJobQueue(self._client("sqs"), self.settings.clone_jobs_queue_url)
+
+    @cached_property
+    def check_clone_warmer(self) -> LambdaWarmUpInvoke | None:
+        """The warm-up of check_clone's function; None when the settings name none."""
+        if not self.settings.check_clone_function_name:
+            return None
+        from warmline.adapters.lambda_invoke import LambdaWarmUpInvoke  # the webhook's alone
+
+        client = self.aws_timer.attach(bounded_client("lambda", WARM_UP_TIMEOUTS, self.deadline))
+        return LambdaWarmUpInvoke(client, self.settings.check_clone_function_name)
 
     @cached_property
     def samples(self) -> S3SampleStore:

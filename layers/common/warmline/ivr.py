@@ -53,6 +53,12 @@ SAY = {
     NextAction.REPEAT_MENU: "Sorry, I didn't catch that. Press 1 to continue, or 2 to leave a message.",
 }
 NOT_VERIFIED_SAY = "I couldn't verify your PIN, so let's carry on together now."
+# The greeting timeout passed and the operator chose voicemail (GreetingTimeoutFallback).
+TIMEOUT_VOICEMAIL_SAY = "Sorry to keep you waiting. Please leave your message after the tone."
+TIMEOUT_FALLBACKS = {
+    "default_voice": NextAction.CONTINUE_WITH_DEFAULT_VOICE,
+    "voicemail": NextAction.OFFER_VOICEMAIL,
+}
 CHECK_KEY = "1"
 VOICEMAIL_KEY = "2"
 WAITING_KEYS = (CHECK_KEY, VOICEMAIL_KEY)  # the keys whose answer depends on the caller's clone
@@ -67,6 +73,7 @@ class IvrAnswer:
     handoff_mode: str = ""
     pin: PinVerdict | None = None  # None: no PIN check (not key 1)
     handoff_counted: bool = False  # this answer is the call's first handoff (warmline.handoffs)
+    timed_out: bool = False  # the greeting timeout passed: the operator's fallback
 
     @property
     def clone_ready(self) -> bool:
@@ -74,13 +81,19 @@ class IvrAnswer:
 
     @property
     def say(self) -> str:
-        return NOT_VERIFIED_SAY if self.status is IvrStatus.NOT_VERIFIED else SAY[self.next_action]
+        if self.status is IvrStatus.NOT_VERIFIED:
+            return NOT_VERIFIED_SAY
+        if self.timed_out and self.next_action is NextAction.OFFER_VOICEMAIL:
+            return TIMEOUT_VOICEMAIL_SAY
+        return SAY[self.next_action]
 
     @property
     def outcome(self) -> IvrOutcome | None:
         """None when the caller did not wait (voicemail, an unknown key, a PIN not accepted)."""
         if self.status is IvrStatus.NOT_VERIFIED:
             return None
+        if self.timed_out:
+            return IvrOutcome.TIMEOUT
         if self.next_action in (NextAction.OFFER_VOICEMAIL, NextAction.REPEAT_MENU):
             return None
         if self.status is IvrStatus.READY:
@@ -124,6 +137,7 @@ class IvrPolicy:
     pins: PinPolicy
     handoff_mode: Literal["transfer", "outbound"]
     handoff_message: str
+    timeout_fallback: NextAction = NextAction.CONTINUE_WITH_DEFAULT_VOICE  # GreetingTimeoutFallback
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IvrPolicy:
@@ -134,7 +148,8 @@ class IvrPolicy:
             settings.greeting_timeout_seconds,
         )
         pins = PinPolicy.from_settings(settings)
-        return cls(wait, pins, settings.handoff_mode, settings.handoff_message)
+        fallback = TIMEOUT_FALLBACKS[settings.greeting_timeout_fallback]
+        return cls(wait, pins, settings.handoff_mode, settings.handoff_message, fallback)
 
 
 def wait_for_clone(
@@ -280,7 +295,7 @@ class _Check:
             "conversation_id": self.request.conversation_id,
         }
         events.record(Event(EventType.IVR_TIMEOUT, int(ended * 1000), self.caller_key, data))
-        return IvrAnswer(status, NextAction.CONTINUE_WITH_DEFAULT_VOICE, waited_ms)
+        return IvrAnswer(status, self.policy.timeout_fallback, waited_ms, timed_out=True)
 
     def _hand_off(self, clone: CloneRecord, waited_ms: int) -> IvrAnswer:
         agent_conversation_id = ""

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from warmline.handoffs import Arrival
     from warmline.housekeeping import SweepReport
     from warmline.ivr import IvrAnswer
+    from warmline.prewarm import WarmUp
 
 NAMESPACE = "warmline"
 SERVICE = "warmline"
@@ -88,6 +89,10 @@ VOICES_DELETED_BY_SWEEP = MetricSpec(
     "reason",
     (VoiceStatus.EXPIRED.value, VoiceStatus.ORPHAN.value),
 )
+# The webhook's warm-up of check_clone (warmline.prewarm): sent or failed, and what asking for it
+# added to the webhook's answer.
+CHECK_CLONE_WARM_UPS = MetricSpec("CheckCloneWarmUps", MetricUnit.Count, "result", ("sent", "failed"))
+CHECK_CLONE_WARM_UP_TIME = MetricSpec("CheckCloneWarmUpTime", MetricUnit.Milliseconds)
 WEBHOOK_ROUTES = {
     INCOMING_CALL.key: "incoming_call",
     CONVERSATION_INIT.key: "conversation_init",
@@ -122,6 +127,8 @@ ALL_METRICS = (
     VOICES_DELETED_BY_SWEEP,
     WEBHOOK_LATENCY,
     WEBHOOK_AWS_TIME,
+    CHECK_CLONE_WARM_UPS,
+    CHECK_CLONE_WARM_UP_TIME,
 )
 
 
@@ -225,6 +232,13 @@ def count_caller_identity(identified: IdentifiedCaller) -> None:
     _add(CALLER_ID_NOT_PASSED, 1)
     if identified.resolution is Resolution.CORRELATED:
         _add(CALLER_ID_CORRELATED, 1)
+
+
+def count_warm_up(warm_up: WarmUp | None) -> None:
+    if warm_up is None:
+        return
+    _add(CHECK_CLONE_WARM_UPS, 1, "sent" if warm_up.sent else "failed")
+    _add(CHECK_CLONE_WARM_UP_TIME, warm_up.duration_ms)
 
 
 def count_http_answer(status: int) -> None:

@@ -30,6 +30,9 @@ class Settings(BaseModel):
 
     table_name: str = "warmline"
     clone_jobs_queue_url: str = ""
+    # The webhook warms this function (check_clone, with its alias when invoked through one) ahead
+    # of the caller's press (warmline.prewarm); empty: no warm-up.
+    check_clone_function_name: str = ""
     samples_bucket: str = ""
 
     # Secrets Manager ids (names or ARNs), never the secret values themselves.
@@ -71,6 +74,8 @@ class Settings(BaseModel):
     )
     handoff_message: str = "Thanks for waiting. How can I help you today?"
     greeting_timeout_seconds: float = Field(default=35, gt=0)
+    # What a caller still waiting at the greeting timeout gets (GreetingTimeoutFallback).
+    greeting_timeout_fallback: Literal["default_voice", "voicemail"] = "default_voice"
     # One check's wait. The template allows at most 8 s (IvrMaxWaitSeconds): with the agent's
     # reassurance between checks the caller hears it within 10 s; up to 15 s for the bench's original.
     ivr_max_wait_seconds: float = Field(default=8, gt=0, le=15)
