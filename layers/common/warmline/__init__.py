@@ -15,6 +15,7 @@ Use cases (each takes its ports as arguments)
   caller_id       whether the caller the agent reports is the one who came in through 3CX
   verification    a caller's optional PIN: the hash, the check, the lockout
   cloning_report  the figures of GET /api/metrics/cloning, from stored events
+  prewarm         warming check_clone before the caller's press, and answering that warm-up
 
 Values and rules
   callers         a caller's number: normalised, masked, keyed by a keyed hash
@@ -43,6 +44,7 @@ Adapters (warmline.adapters, each named after what it wraps)
   sqs             the clone-jobs queue
   secrets_manager Secrets Manager values, cached
   elevenlabs      ElevenLabsClient: the ElevenLabs HTTP API behind VoiceCloner and AgentCalls
+  lambda_invoke   Lambda's Invoke API: the asynchronous warm-up of check_clone
   aws             boto3 clients with bounded waits;  deadline  an invocation's time;  clock  the real clock
 """
 
