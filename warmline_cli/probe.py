@@ -9,7 +9,7 @@ stack's own records and ElevenLabs' conversation history. No name runs every pro
 writes the report, and every run leaves its report for `doctor` (`.warmline/probe-<stack>.json`;
 with `--local`, `probe-local.json` beside the local stack's state).
 
-Everything a probe creates at ElevenLabs (throwaway agents, agent tests, voices) is deleted at the
+Everything a probe creates at ElevenLabs (throwaway agents and tools, agent tests, voices) is deleted at the
 end, when a probe fails, and on Ctrl-C (`Leftovers.clean`, in a `finally`); anything that could not
 be deleted is named in the report.
 """
@@ -81,6 +81,7 @@ class Leftovers:
     run_id: str
     agents: list[str] = field(default_factory=list)
     tests: list[str] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
     voices: list[str] = field(default_factory=list)
     voice_names: list[str] = field(default_factory=list)  # the clones asked for, answered or not
     not_deleted: list[str] = field(default_factory=list)
@@ -93,6 +94,7 @@ class Leftovers:
                 lambda item: self.admin.write("DELETE", f"/v1/convai/agent-testing/{item}", {}),
             ),
             ("agent", self.agents, lambda item: self.admin.write("DELETE", f"/v1/convai/agents/{item}", {})),
+            ("tool", self.tools, lambda item: self.admin.write("DELETE", f"/v1/convai/tools/{item}", {})),
             ("voice", self._all_voices(), self.voices_client.delete_voice),
         ):
             for item in list(items):
