@@ -1,0 +1,145 @@
+"""HandoffMode=agent_transfer's voice-slot agents (warmline.agent_slots): leased once per call,
+given the clone by the worker, answered by check_clone only when the slot speaks in it, and never
+left with a cloned voice after the call (released early, on a new call of the caller, or swept)."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.agent_slot_fakes import FakeSlotAgents, FakeSlotStore
+from tests.fakes import FakeClock
+from warmline.agent_slots import AgentSlots, Slot, SlotPolicy, SweptSlots
+
+PLACEHOLDER = "voice_greeting"
+LEASE_SECONDS = 660
+
+
+@pytest.fixture
+def pool():
+    store, agents, clock = FakeSlotStore(), FakeSlotAgents(), FakeClock()
+    store.save([Slot(n, f"agent_slot_{n}", ("tool_check", f"tool_to_{n}")) for n in (1, 2)])
+    return AgentSlots(store, lambda: agents, clock, SlotPolicy(LEASE_SECONDS, PLACEHOLDER)), agents, clock
+
+
+def test_each_caller_leases_a_slot_of_their_own_until_none_is_left(pool):
+    slots, _agents, _clock = pool
+
+    first, second, third = slots.lease("ck_a"), slots.lease("ck_b"), slots.lease("ck_c")
+
+    assert first is not None and second is not None and first.number != second.number
+    assert third is None  # this call hands off by REFER
+
+
+def test_concurrent_first_callers_never_share_a_slot(pool):
+    slots, _agents, _clock = pool
+
+    with ThreadPoolExecutor(max_workers=6) as threads:
+        leased = list(threads.map(slots.lease, [f"ck_{n:06x}" for n in range(6)]))
+
+    taken = [slot.number for slot in leased if slot is not None]
+    assert sorted(taken) == [1, 2]
+    assert {slot.holder for slot in slots.store.slots()} == {s.holder for s in leased if s is not None}
+
+
+def test_the_worker_puts_the_clone_on_the_callers_slot_and_check_clone_finds_it(pool):
+    slots, agents, _clock = pool
+    slot = slots.lease("ck_a")
+    assert slots.ready_slot("ck_a", "clone_a") is None  # not yet
+
+    assert slots.clone_ready("ck_a", "clone_a")
+
+    assert agents.voices[slot.agent_id] == "clone_a"
+    assert slots.ready_slot("ck_a", "clone_a").number == slot.number
+    assert slots.ready_slot("ck_a", "another_clone") is None
+
+
+def test_a_caller_without_a_slot_gets_no_patch(pool):
+    slots, agents, _clock = pool
+
+    assert not slots.clone_ready("ck_nobody", "clone_x")
+    assert agents.patches == []
+
+
+def test_a_failed_patch_leaves_the_call_to_the_refer_and_the_sweep_resets_the_slot(pool):
+    slots, agents, clock = pool
+    slot = slots.lease("ck_a")
+    agents.failing.add(slot.agent_id)
+
+    assert not slots.clone_ready("ck_a", "clone_a")
+    assert slots.ready_slot("ck_a", "clone_a") is None
+
+    agents.failing.clear()
+    clock.advance(LEASE_SECONDS)
+    assert slots.sweep() == SweptSlots(released=1, reset_failed=0)
+    assert agents.voices[slot.agent_id] == PLACEHOLDER  # the PATCH may have landed: reset anyway
+
+
+def test_releasing_puts_the_placeholder_voice_back_before_freeing_the_slot(pool):
+    slots, agents, _clock = pool
+    slot = slots.lease("ck_a")
+    slots.clone_ready("ck_a", "clone_a")
+
+    assert slots.release("ck_a")
+
+    assert agents.voices[slot.agent_id] == PLACEHOLDER
+    assert slots.held_by("ck_a") is None
+    assert all(s.can_lease(0) for s in slots.store.slots())
+
+
+def test_a_slot_whose_reset_failed_is_not_leased_again_until_the_sweep_resets_it(pool):
+    slots, agents, clock = pool
+    slot = slots.lease("ck_a")
+    slots.clone_ready("ck_a", "clone_a")
+    agents.failing.add(slot.agent_id)
+
+    assert not slots.release("ck_a")
+    clock.advance(LEASE_SECONDS)
+    assert slots.sweep() == SweptSlots(released=0, reset_failed=1)
+    leased = [slots.lease(f"ck_{n}") for n in range(3)]
+    assert [s.number for s in leased if s is not None] == [n for n in (1, 2) if n != slot.number]
+
+    agents.failing.clear()
+    assert slots.sweep() == SweptSlots(released=1, reset_failed=0)
+    assert agents.voices[slot.agent_id] == PLACEHOLDER
+
+
+def test_a_second_call_of_the_same_caller_releases_the_first_calls_slot(pool):
+    slots, agents, _clock = pool
+    first = slots.lease("ck_a")
+    slots.clone_ready("ck_a", "clone_a")
+
+    again = slots.lease("ck_a")
+
+    assert again is not None
+    assert agents.voices[first.agent_id] == PLACEHOLDER
+    assert [s.holder for s in slots.store.slots()].count("ck_a") == 1
+
+
+def test_the_sweep_releases_expired_leases_only(pool):
+    slots, agents, clock = pool
+    slots.lease("ck_a")
+    slots.clone_ready("ck_a", "clone_a")
+    clock.advance(LEASE_SECONDS - 1)
+    slots.lease("ck_b")
+
+    assert slots.sweep() == SweptSlots(released=0, reset_failed=0)
+    clock.advance(1)
+    assert slots.sweep() == SweptSlots(released=1, reset_failed=0)
+    assert slots.held_by("ck_a") is None and slots.held_by("ck_b") is not None
+    assert "clone_a" not in agents.voices.values()
+
+
+def test_a_clone_patched_after_the_slot_was_released_is_taken_off_again(pool):
+    slots, agents, _clock = pool
+    slot = slots.lease("ck_a")
+    real_set_voice = agents.set_voice
+
+    def released_meanwhile(agent_id, voice_id):
+        real_set_voice(agent_id, voice_id)
+        if voice_id == "clone_a":
+            slots.release("ck_a")  # the call ended while the worker's PATCH was on its way
+
+    agents.set_voice = released_meanwhile
+
+    assert not slots.clone_ready("ck_a", "clone_a")
+    assert agents.voices[slot.agent_id] == PLACEHOLDER
