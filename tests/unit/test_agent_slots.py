@@ -44,13 +44,28 @@ def test_concurrent_first_callers_never_share_a_slot(pool):
 def test_the_worker_puts_the_clone_on_the_callers_slot_and_check_clone_finds_it(pool):
     slots, agents, _clock = pool
     slot = slots.lease("ck_a")
-    assert slots.ready_slot("ck_a", "clone_a") is None  # not yet
 
     assert slots.clone_ready("ck_a", "clone_a")
 
     assert agents.voices[slot.agent_id] == "clone_a"
     assert slots.ready_slot("ck_a", "clone_a").number == slot.number
-    assert slots.ready_slot("ck_a", "another_clone") is None
+    assert agents.patches == [(slot.agent_id, "clone_a")]  # check_clone found it there: no second PATCH
+
+
+def test_check_clone_puts_the_clone_on_the_slot_itself_when_it_is_ready_before_the_worker_did(pool):
+    slots, agents, _clock = pool
+    slot = slots.lease("ck_a")
+
+    assert slots.ready_slot("ck_a", "clone_a").number == slot.number
+
+    assert agents.voices[slot.agent_id] == "clone_a"
+
+
+def test_check_clone_finds_no_slot_when_its_patch_fails(pool):
+    slots, agents, _clock = pool
+    agents.failing.add(slots.lease("ck_a").agent_id)
+
+    assert slots.ready_slot("ck_a", "clone_a") is None
 
 
 def test_a_caller_without_a_slot_gets_no_patch(pool):
@@ -103,16 +118,32 @@ def test_a_slot_whose_reset_failed_is_not_leased_again_until_the_sweep_resets_it
     assert agents.voices[slot.agent_id] == PLACEHOLDER
 
 
-def test_a_second_call_of_the_same_caller_releases_the_first_calls_slot(pool):
+def test_a_second_call_of_the_same_caller_frees_the_first_calls_slot_without_a_clone(pool):
     slots, agents, _clock = pool
+    slots.lease("ck_a")
+
+    slots.lease("ck_a")
+
+    assert [s.holder for s in slots.store.slots()].count("ck_a") == 1
+    assert agents.patches == []  # conversation-init calls no ElevenLabs
+
+
+def test_a_slot_with_a_clone_from_an_earlier_call_waits_for_the_sweep_and_the_new_one_counts(
+    pool,
+):
+    slots, agents, clock = pool
     first = slots.lease("ck_a")
     slots.clone_ready("ck_a", "clone_a")
+    clock.advance(1)
 
     again = slots.lease("ck_a")
 
-    assert again is not None
+    assert again is not None and again.number != first.number
+    assert agents.patches == [(first.agent_id, "clone_a")]
+    assert slots.held_by("ck_a").number == again.number
+    clock.advance(LEASE_SECONDS)
+    assert slots.sweep() == SweptSlots(released=2, reset_failed=0)
     assert agents.voices[first.agent_id] == PLACEHOLDER
-    assert [s.holder for s in slots.store.slots()].count("ck_a") == 1
 
 
 def test_the_sweep_releases_expired_leases_only(pool):

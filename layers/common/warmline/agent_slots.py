@@ -27,11 +27,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 from warmline.ports import Clock
 from warmline.voice_provider import ProviderError
+
+if TYPE_CHECKING:
+    from warmline.housekeeping import SweepContext
+
+AGENT_TRANSFER = "agent_transfer"
+REFER = "transfer"  # the SIP REFER handoff's HandoffMode
+NO_FREE_SLOT = "no_free_slot"
+CLONE_NOT_ON_SLOT = "clone_not_on_slot"  # no lease, or the PATCH failed
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +105,9 @@ class SweptSlots:
     released: int  # leases that had expired
     reset_failed: int  # slots whose voice could not be put back: the next sweep tries again
 
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
 
 @dataclass(frozen=True)
 class AgentSlots:
@@ -107,11 +118,14 @@ class AgentSlots:
 
     def lease(self, caller_key: str) -> Slot | None:
         """A slot for the caller's call, or None when every slot is taken (the call hands off by
-        REFER). A lease the same caller still holds (a call before this one) is released first."""
+        REFER). A lease the same caller still holds (a call before this one) is freed first when no
+        clone is on it; one with a clone is left to the sweep (conversation-init calls no ElevenLabs)."""
         now_ms = self._now_ms()
         slots = self.store.slots()
-        for held in [slot for slot in slots if slot.holder == caller_key and not slot.lease_over(now_ms)]:
-            self._release(held)
+        for held in [
+            s for s in slots if s.holder == caller_key and not s.lease_over(now_ms) and not s.voice_id
+        ]:
+            self.store.free(held)
         until_ms = now_ms + self.policy.lease_seconds * 1000
         for slot in _from(slots, caller_key):
             if slot.can_lease(now_ms) and self.store.take(slot.number, caller_key, until_ms, now_ms):
@@ -140,17 +154,20 @@ class AgentSlots:
         return False
 
     def ready_slot(self, caller_key: str, voice_id: str) -> Slot | None:
-        """check_clone: the caller's slot, if its agent speaks in this clone now."""
+        """check_clone: the caller's slot, if its agent speaks in this clone (PATCHed now when the
+        worker has not yet: the clone may be READY before the worker's PATCH, or before the lease)."""
         slot = self.held_by(caller_key)
-        if slot is not None and slot.voice_ready and slot.voice_id == voice_id:
+        if slot is None:
+            return None
+        if slot.voice_ready and slot.voice_id == voice_id:
             return slot
-        return None
+        return slot if self.clone_ready(caller_key, voice_id) else None
 
     def held_by(self, caller_key: str) -> Slot | None:
+        """The caller's current slot: their newest lease still running."""
         now_ms = self._now_ms()
-        return next(
-            (s for s in self.store.slots() if s.holder == caller_key and not s.lease_over(now_ms)), None
-        )
+        held = [s for s in self.store.slots() if s.holder == caller_key and not s.lease_over(now_ms)]
+        return max(held, key=lambda slot: slot.leased_until_ms, default=None)
 
     def release(self, caller_key: str) -> bool:
         """The caller's call goes on without a handoff to the slot: free it now. True when one was."""
@@ -181,6 +198,62 @@ class AgentSlots:
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
+
+
+def lease_tools(slots: AgentSlots | None, caller_key: str | None, cloning: bool) -> list[str] | None:
+    """conversation-init, for a caller whose clone is being made (`cloning`): lease a slot and answer
+    the tools the conversation gets in place of the agent's own (among them the transfer to the
+    slot); None (the agent's own tools: the handoff goes by REFER) in the other modes, for other
+    callers, and when no slot is free or the lease failed."""
+    if slots is None or not caller_key or not cloning:
+        return None
+    try:
+        slot = slots.lease(caller_key)
+    except Exception:
+        logger.exception("no voice slot leased: this call hands off by REFER")
+        return None
+    if slot is None:
+        logger.warning("every voice slot is taken: this call hands off by REFER (%s)", NO_FREE_SLOT)
+        return None
+    return list(slot.tool_ids)
+
+
+def put_clone_on_slot(slots: AgentSlots, caller_key: str, voice_id: str) -> bool:
+    """The worker, after READY: the clone onto the caller's slot agent, if they hold one; never raises
+    (check_clone tries again, or hands off by REFER)."""
+    try:
+        return slots.clone_ready(caller_key, voice_id)
+    except Exception:
+        logger.exception("the clone was not put on the caller's voice slot")
+        return False
+
+
+def handoff_mode_for(slots: AgentSlots | None, caller_key: str, voice_id: str) -> tuple[str, str]:
+    """check_clone, clone ready: (the handoff mode for this call, why it fell back to the REFER, or
+    "")."""
+    try:
+        slot = slots.ready_slot(caller_key, voice_id) if slots is not None else None
+    except Exception:
+        logger.exception("the caller's voice slot could not be read: handing off by REFER")
+        slot = None
+    return (AGENT_TRANSFER, "") if slot is not None else (REFER, CLONE_NOT_ON_SLOT)
+
+
+def release_slot(slots: AgentSlots | None, caller_key: str) -> None:
+    """check_clone, the call goes on without a handoff (failed clone, timeout): free the slot now."""
+    if slots is None:
+        return
+    try:
+        slots.release(caller_key)
+    except Exception:
+        logger.exception("the caller's voice slot was not released: the sweep will")
+
+
+def sweep_slots(context: SweepContext) -> SweptSlots:
+    """The housekeeping sweep: expired leases released, clones taken off free slot agents."""
+    if context.agent_slots is None:
+        return SweptSlots(released=0, reset_failed=0)
+    return context.agent_slots.sweep()
 
 
 def _from(slots: list[Slot], caller_key: str) -> list[Slot]:

@@ -177,6 +177,11 @@ class ElevenLabsClient:
             call_id=_optional_str(body.get(CALL_ID_FIELDS[line.telephony])),
         )
 
+    def set_agent_voice(self, agent_id: str, voice_id: str) -> None:
+        """PATCH an agent's `conversation_config.tts.voice_id` (HandoffMode=agent_transfer's slots)."""
+        body = {"conversation_config": {"tts": {"voice_id": voice_id}}}
+        self._request("PATCH", f"/v1/convai/agents/{agent_id}", json=body)
+
     def _request(
         self, method: str, path: str, *, timeout_seconds: float | None = None, **kwargs: Any
     ) -> dict[str, Any]:
@@ -216,6 +221,16 @@ class ElevenLabsAgentCalls:
 
     def place_call(self, call: AgentCall) -> PlacedCall:
         return self.client.place_outbound_call(self.line, call.to_number, client_data(call))
+
+
+@dataclass(frozen=True)
+class ElevenLabsSlotAgents:
+    """`agent_slots.SlotAgents` over one client: the voice-slot agents' voices."""
+
+    client: ElevenLabsClient
+
+    def set_voice(self, agent_id: str, voice_id: str) -> None:
+        self.client.set_agent_voice(agent_id, voice_id)
 
 
 def client_data(call: AgentCall) -> dict[str, Any]:
