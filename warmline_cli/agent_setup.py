@@ -96,6 +96,9 @@ _SIP_URI = re.compile(r"^sips?:[^@\s]+@[^@\s]+$")
 READY_STEP = {
     "transfer": "transfer the call with the transfer_to_number tool (it returns in their assistant's voice)",
     "outbound": "end this call: warmline is calling the caller back in their assistant's voice",
+    "agent_transfer": "if its handoff_mode is agent_transfer, call the warmline_handoff_to_clone tool (the "
+    "caller stays in this call, in their assistant's voice); otherwise transfer the call with the "
+    "transfer_to_number tool",
 }
 
 
@@ -520,7 +523,7 @@ class AgentSetup:
         """HandoffMode=transfer, no --transfer-to, and no SIP REFER transfer on the agent yet."""
         return (
             self.transfer_to is None
-            and self.target.handoff_mode == "transfer"
+            and self.target.handoff_mode in ("transfer", "agent_transfer")  # agent_transfer falls back to it
             and not any(entry.get("transfer_type") == "sip_refer" for entry in self._transfers(agent))
         )
 

@@ -212,6 +212,11 @@ def report_path(target: Target, local_state: Path) -> Path:
     return folder / f"probe-{target.label}.json"
 
 
+def voice_switch_path(target: Target, local_state: Path) -> Path:
+    """Where the last `probe voice-switch` finding of this stack is kept, beside the report."""
+    return report_path(target, local_state).with_name(f"probe-{target.label}-voice-switch.json")
+
+
 def last_report(path: Path) -> dict[str, Any] | None:
     """The last probe report at `path` (`doctor` shows it), or None."""
     try:
@@ -318,6 +323,11 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
         voices.close()
     document = report(context, findings, started)
     _write(report_path(target, args.local_state), document)
+    switch = context.findings.get("voice-switch")
+    if switch is not None:  # kept apart: `configure` reads it whatever ran since (warmline_cli.slot_agents)
+        _write(
+            voice_switch_path(target, args.local_state), asdict(switch) | {"finished_at": int(time.time())}
+        )
     if args.json:
         _write(args.json, document)
     counts = document["counts"]

@@ -554,8 +554,8 @@ PROBES = [
         "a transfer_to_agent reads the target agent's configuration when the transfer happens, so a voice "
         "PATCHed onto it mid-conversation is heard (the same call, no new leg)",
         voice_switch,
-        on_pass="HandoffMode=agent_transfer may be switched on (experimental): `warmline elevenlabs "
-        "configure --handoff-mode agent_transfer` creates the voice-slot agents",
+        on_pass="HandoffMode=agent_transfer may be switched on (experimental): redeploy with it, then "
+        "`warmline elevenlabs configure` creates the voice-slot agents",
         on_fail="keep the REFER handoff (HandoffMode=transfer): ElevenLabs fixes the target agent's voice "
         "when the conversation starts; `configure` refuses HandoffMode=agent_transfer",
     ),
