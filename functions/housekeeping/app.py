@@ -41,6 +41,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings=deps.settings,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         agent_slots=deps.agent_slots,
+        agent_transfers=deps.provider if deps.agent_slots is not None else None,
     )
     summary: dict[str, Any] = {}
     with deps.bounded_by(context):

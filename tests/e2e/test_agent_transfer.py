@@ -16,11 +16,14 @@ from emulators.elevenlabs import GREETING_VOICE_ID, CloneLatency
 from local import aws
 from local.stack import AGENT_TRANSFER_TO, LocalStack, StackOptions
 from warmline.adapters.clock import SystemClock
-from warmline.adapters.dynamodb import DynamoEventStore
+from warmline.adapters.dynamodb import DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
 from warmline.adapters.dynamodb_slots import DynamoSlotStore
 from warmline.adapters.elevenlabs import ElevenLabsClient, ElevenLabsSlotAgents
 from warmline.agent_slots import AgentSlots, SlotPolicy
 from warmline.events import EventType
+from warmline.handoffs import settle_overdue_handoffs
+from warmline.housekeeping import SweepContext
+from warmline.settings import Settings
 from warmline_cli.api import register_caller
 from warmline_cli.main import main
 
@@ -102,7 +105,25 @@ def _events(stack, kind):
         aws.client("dynamodb", stack.aws_endpoint_url), stack.model.tables["CloneTable"].name, 60
     )
     now_ms = int(time.time() * 1000)
-    return [e for e in store.between(now_ms - 3_600_000, now_ms + 60_000) if e.type is kind]
+    return [
+        e for e in store.between(now_ms - 3_600_000, now_ms + 7_200_000) if e.type is kind
+    ]  # sweeps: +1 h
+
+
+def _sweep_context(stack):
+    """The housekeeping sweep's view of the stack, an hour later (past every handoff's window)."""
+    dynamodb = aws.client("dynamodb", stack.aws_endpoint_url)
+    table = stack.model.tables["CloneTable"].name
+    client = ElevenLabsClient(stack.emulator.api_key, stack.emulator.base_url)
+    return SweepContext(
+        DynamoCloneStore(dynamodb, table),
+        DynamoHandoffStore(dynamodb, table, 60),
+        lambda: client,
+        _Later(),
+        Settings(handoff_mode="agent_transfer"),
+        lambda: 100.0,
+        agent_transfers=lambda: client,
+    )
 
 
 def _latency(stack, low, high):
@@ -132,6 +153,10 @@ def test_a_first_caller_ends_in_their_clone_in_the_same_conversation(stack, samp
     assert _slots(stack).sweep().released == 1
     assert _voice_of(stack, held.agent_id) == GREETING_VOICE_ID
     assert fresh_pool.held_by(key) is None
+    # No re-entry comes: the handoff sweep reads the transfer in the conversation's history.
+    assert settle_overdue_handoffs(_sweep_context(stack)).completed_by_agent_transfer == 1
+    [completed] = [e for e in _events(stack, EventType.HANDOFF_COMPLETED) if e.caller_key == key]
+    assert completed.data["handoff_mode"] == "agent_transfer" and completed.data["transfer_ms"] >= 0
 
 
 def test_concurrent_first_callers_past_the_pool_fall_back_to_the_refer_and_lose_nothing(

@@ -8,7 +8,13 @@ import pytest
 
 from tests.agent_slot_fakes import FakeSlotAgents, FakeSlotStore
 from tests.fakes import FakeClock
+from tests.unit.conftest import CALLER
 from warmline.agent_slots import AgentSlots, Slot, SlotPolicy, SweptSlots
+from warmline.events import EventType
+from warmline.handoffs import settle_overdue_handoffs
+from warmline.housekeeping import SweepContext
+from warmline.ivr import CheckRequest, IvrDesk, IvrPolicy, IvrPorts, NextAction
+from warmline.settings import Settings
 
 PLACEHOLDER = "voice_greeting"
 LEASE_SECONDS = 660
@@ -174,3 +180,103 @@ def test_a_clone_patched_after_the_slot_was_released_is_taken_off_again(pool):
 
     assert not slots.clone_ready("ck_a", "clone_a")
     assert agents.voices[slot.agent_id] == PLACEHOLDER
+
+
+# ---- check_clone and the handoff sweep in HandoffMode=agent_transfer ---------------------------------
+
+
+class FakeTransferLog:
+    """The greeting conversations' history: {conversation id: when its agent transfer succeeded}."""
+
+    def __init__(self):
+        self.transferred: dict[str, int] = {}
+
+    def agent_transfer_at_ms(self, conversation_id):
+        return self.transferred.get(conversation_id)
+
+
+@pytest.fixture
+def transfer_mode(pool, store, events, clock):
+    from tests.fakes import InMemoryHandoffs
+    from tests.unit.test_calls import ready_record
+
+    slots, agents, _clock = pool
+    slots = AgentSlots(slots.store, lambda: agents, clock, slots.policy)  # on the handoff tests' clock
+    store.clones[CALLER] = ready_record(clock)
+    settings = Settings(handoff_mode="agent_transfer")
+    ports = IvrPorts(store, events, InMemoryHandoffs(store, events), clock, None, slots)
+    return IvrDesk(ports, IvrPolicy.from_settings(settings)), slots, agents, settings
+
+
+def _press(desk):
+    return desk.check(CheckRequest(CALLER, "+442079460000", "1", "conv_greeting"))
+
+
+def test_check_clone_hands_a_caller_with_a_slot_over_by_agent_transfer(transfer_mode, store):
+    desk, slots, agents, _settings = transfer_mode
+    slot = slots.lease(CALLER)
+
+    answer = _press(desk)
+
+    assert (answer.next_action, answer.handoff_mode, answer.handoff_fallback) == (
+        NextAction.TRANSFER_TO_AGENT,
+        "agent_transfer",
+        "",
+    )
+    assert agents.voices[slot.agent_id] == store.clones[CALLER].cloned_voice_id
+
+
+@pytest.mark.parametrize("why", ["no slot", "patch fails"])
+def test_check_clone_falls_back_to_the_refer_without_a_slot_speaking_in_the_clone(transfer_mode, events, why):
+    desk, slots, agents, _settings = transfer_mode
+    if why == "patch fails":
+        agents.failing.add(slots.lease(CALLER).agent_id)
+
+    answer = _press(desk)
+
+    assert (answer.next_action, answer.handoff_mode) == (NextAction.TRANSFER_TO_AGENT, "transfer")
+    assert answer.handoff_fallback == "clone_not_on_slot"
+    [handoff] = events.of_type(EventType.HANDOFF)
+    assert (handoff.data["handoff_mode"], handoff.data["handoff_fallback"]) == (
+        "transfer",
+        "clone_not_on_slot",
+    )
+
+
+def test_the_sweep_completes_an_agent_transfer_the_history_shows_and_counts_the_others_lost(
+    transfer_mode, store, events, clock
+):
+    desk, slots, _agents, settings = transfer_mode
+    slots.lease(CALLER)
+    _press(desk)
+    [handoff] = events.of_type(EventType.HANDOFF)
+    log = FakeTransferLog()
+    log.transferred["conv_greeting"] = handoff.at_ms + 1000
+    clock.advance(settings.handoff_window_seconds + 1)
+    context = SweepContext(
+        store, desk.ports.handoffs, lambda: None, clock, settings, lambda: 100.0, slots, lambda: log
+    )
+
+    report = settle_overdue_handoffs(context)
+
+    assert (report.completed_by_agent_transfer, report.lost) == (1, 0)
+    [completed] = events.of_type(EventType.HANDOFF_COMPLETED)
+    assert completed.data["transfer_ms"] == 1000 and completed.data["handoff_mode"] == "agent_transfer"
+
+
+def test_the_sweep_counts_an_agent_transfer_the_history_does_not_show_as_lost(
+    transfer_mode, store, events, clock
+):
+    desk, slots, _agents, settings = transfer_mode
+    slots.lease(CALLER)
+    _press(desk)
+    clock.advance(settings.handoff_window_seconds + 1)
+    context = SweepContext(
+        store, desk.ports.handoffs, lambda: None, clock, settings, lambda: 100.0, slots, FakeTransferLog
+    )
+
+    report = settle_overdue_handoffs(context)
+
+    assert (report.completed_by_agent_transfer, report.lost) == (0, 1)
+    [lost] = events.of_type(EventType.HANDOFF_LOST)
+    assert lost.data["handoff_mode"] == "agent_transfer"

@@ -94,6 +94,15 @@ class SlotAgents(Protocol):
         ...
 
 
+class AgentTransferLog(Protocol):
+    """ElevenLabs' conversation history, as the handoff sweep reads it in this mode: no new
+    conversation-init marks the handoff done, so the greeting conversation's own record does."""
+
+    def agent_transfer_at_ms(self, conversation_id: str) -> int | None:
+        """When the conversation's transfer_to_agent succeeded (epoch ms), or None."""
+        ...
+
+
 @dataclass(frozen=True)
 class SlotPolicy:
     lease_seconds: int  # at least the longest conversation (ElevenLabs' max_duration_seconds)

@@ -17,7 +17,7 @@ from warmline.settings import Settings
 from warmline.voice_provider import VoiceCloner
 
 if TYPE_CHECKING:
-    from warmline.agent_slots import AgentSlots
+    from warmline.agent_slots import AgentSlots, AgentTransferLog
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,8 @@ class SweepContext:
     settings: Settings
     time_left: Callable[[], float]  # seconds the invocation has left
     agent_slots: AgentSlots | None = None  # HandoffMode=agent_transfer's voice-slot agents
+    # HandoffMode=agent_transfer: the conversations' history, where an agent transfer shows as done.
+    agent_transfers: Callable[[], AgentTransferLog] | None = None
 
 
 class SweepReport(Protocol):

@@ -182,6 +182,18 @@ class ElevenLabsClient:
         body = {"conversation_config": {"tts": {"voice_id": voice_id}}}
         self._request("PATCH", f"/v1/convai/agents/{agent_id}", json=body)
 
+    def agent_transfer_at_ms(self, conversation_id: str) -> int | None:
+        """When the conversation's transfer_to_agent succeeded (its start plus the turn's whole
+        seconds into the call, epoch ms), or None (`agent_slots.AgentTransferLog`)."""
+        body = self._request("GET", f"/v1/convai/conversations/{conversation_id}")
+        started = (body.get("metadata") or {}).get("start_time_unix_secs")
+        for turn in body.get("transcript") or []:
+            for result in (turn.get("tool_results") or []) if isinstance(turn, dict) else []:
+                outcome = result.get("result") if isinstance(result, dict) else None
+                if isinstance(outcome, dict) and outcome.get("result_type") == "transfer_to_agent_success":
+                    return int((float(started or 0) + float(turn.get("time_in_call_secs") or 0)) * 1000)
+        return None
+
     def _request(
         self, method: str, path: str, *, timeout_seconds: float | None = None, **kwargs: Any
     ) -> dict[str, Any]:
