@@ -242,6 +242,26 @@ def summary(document: dict[str, Any]) -> tuple[bool, str]:
     return not failed, line
 
 
+def _options(args: argparse.Namespace, local: bool) -> ProbeOptions:
+    from warmline_cli.probe_checks import TEST_CALLER, TEST_DID
+
+    return ProbeOptions(
+        caller=args.caller or (TEST_CALLER if local else ""),
+        did=args.did or (TEST_DID if local else ""),
+        sample_caller=args.sample_caller,
+        search_seconds=args.search_seconds,
+        timeout_seconds=args.timeout,
+        guided=args.guided,
+    )
+
+
+def _keep_voice_switch(context: ProbeContext, path: Path) -> None:
+    """The voice-switch finding, kept apart: `configure` reads it whatever ran since (slot_agents.gate)."""
+    switch = context.findings.get("voice-switch")
+    if switch is not None:
+        _write(path, asdict(switch) | {"finished_at": int(time.time())})
+
+
 def _write(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")
@@ -289,7 +309,7 @@ def add_parser(commands: Any, target: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
-    from warmline_cli.probe_checks import PROBES, REQUIRES, TEST_CALLER, TEST_DID
+    from warmline_cli.probe_checks import PROBES, REQUIRES
 
     if not agent_id:
         raise UsageError("no agent id: pass --agent-id or deploy the stack with ElevenLabsAgentId")
@@ -297,15 +317,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
     unknown = [name for name in args.names if name not in by_name]
     if unknown:
         raise UsageError(f"no probe {', '.join(unknown)}; the probes: {', '.join(by_name)}")
-    local = target.label == "local"
-    options = ProbeOptions(
-        caller=args.caller or (TEST_CALLER if local else ""),
-        did=args.did or (TEST_DID if local else ""),
-        sample_caller=args.sample_caller,
-        search_seconds=args.search_seconds,
-        timeout_seconds=args.timeout,
-        guided=args.guided,
-    )
+    options = _options(args, target.label == "local")
     wanted = set(args.names) | {REQUIRES[name] for name in args.names if name in REQUIRES}
     chosen = [probe for probe in PROBES if not wanted or probe.name in wanted]
     api_key = target.secret("ElevenLabsApiKeySecret")
@@ -323,11 +335,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
         voices.close()
     document = report(context, findings, started)
     _write(report_path(target, args.local_state), document)
-    switch = context.findings.get("voice-switch")
-    if switch is not None:  # kept apart: `configure` reads it whatever ran since (warmline_cli.slot_agents)
-        _write(
-            voice_switch_path(target, args.local_state), asdict(switch) | {"finished_at": int(time.time())}
-        )
+    _keep_voice_switch(context, voice_switch_path(target, args.local_state))
     if args.json:
         _write(args.json, document)
     counts = document["counts"]
