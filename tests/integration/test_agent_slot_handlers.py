@@ -48,7 +48,7 @@ def _greeted(webhook, stack, number):  # noqa: F811
 
 
 def test_conversation_init_leases_the_slot_and_answers_its_tools(webhook, mode):  # noqa: F811
-    stack, store, agent_id = mode
+    stack, store, _agent_id = mode
     stack.register_caller(CALLER)
 
     answer = _greeted(webhook, stack, CALLER)
