@@ -17,7 +17,9 @@ headers from the workspace secrets, and the wait the caller hears (speech first,
 prompt's re-call rules: a rule `<next_action>: call <tool> again at once` makes it call the tool
 again, with the same arguments and no new input from the caller, when the tool's answer has that
 `next_action` (and only then). A
-transfer is the agent's `transfer_to_number` tool: a SIP REFER to its destination.
+transfer is the agent's `transfer_to_number` tool: a SIP REFER to its destination; an agent transfer
+in the same conversation is `emulators/agent_transfer.py`. The overrides the initiation answer may
+make, where the agent permits them: `tts.voice_id`, `agent.first_message`, `agent.prompt.tool_ids`.
 
 Everything here reads the agent as `warmline elevenlabs configure` (or an operator) left it, so the
 local stack's calls go through exactly the configuration a real agent would have.
@@ -58,6 +60,14 @@ class Conversation:
     webhook_problem: str = ""  # why the answer was not used, or what it lacked
     failed: str = ""  # why the platform ended the conversation at its start ("" while it goes on)
     webhook_answer: dict[str, Any] | None = None  # the webhook's answer, as it came (emulators.worlds)
+    voice_from_override: bool = False  # the voice is the initiation answer's, not the agent's own
+    tool_ids: list[str] | None = None  # the initiation answer's agent.prompt.tool_ids (replace the agent's)
+    targets_at_start: dict[str, Any] = field(default_factory=dict)  # emulators.agent_transfer
+    spoken: list[dict[str, Any]] = field(default_factory=list)  # each agent turn: who spoke, in which voice
+
+    def say(self, message: str) -> None:
+        """The agent speaks `message` in the conversation's voice (the emulator's view of the audio)."""
+        self.spoken.append({"agent_id": self.agent_id, "voice_id": self.voice_id, "message": message})
 
     def describe(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +122,33 @@ def start(
         _fetch_initiation_data(
             conversation, webhook, body, settings, (expected, declared), secret_values, http
         )
+    if conversation.first_message and not conversation.failed:
+        conversation.say(conversation.first_message)
+    return conversation
+
+
+def start_outbound(agent: dict[str, Any], body: dict[str, Any], conversation_id: str) -> Conversation:
+    """The conversation of an outbound call the agent placed (`body`: the outbound-call request);
+    its client data's overrides apply where the agent permits them."""
+    config = agent.get("conversation_config") or {}
+    client_data = body.get("conversation_initiation_client_data") or {}
+    conversation = Conversation(
+        conversation_id=conversation_id,
+        agent_id=agent["agent_id"],
+        system={
+            "system__caller_id": body.get("to_number"),
+            "system__called_number": body.get("to_number"),
+            "system__call_sid": None,
+            "system__agent_id": agent["agent_id"],
+            "system__conversation_id": conversation_id,
+        },
+        dynamic_variables=dict(client_data.get("dynamic_variables") or {}),
+        voice_id=_at(config, "tts", "voice_id") or "",
+        first_message=_at(config, "agent", "first_message") or "",
+    )
+    _apply_overrides(conversation, client_data, agent.get("platform_settings") or {})
+    if conversation.first_message:
+        conversation.say(conversation.first_message)
     return conversation
 
 
@@ -155,12 +192,21 @@ def _fetch_initiation_data(
         )
         return
     conversation.dynamic_variables.update(variables)
+    _apply_overrides(conversation, data, settings)
+
+
+def _apply_overrides(conversation: Conversation, data: dict[str, Any], settings: dict[str, Any]) -> None:
+    """The overrides of an initiation answer (or an outbound call's client data) the agent permits."""
     allowed = _at(settings, "overrides", "conversation_config_override") or {}
     override = data.get("conversation_config_override") or {}
     if _at(override, "tts", "voice_id") and _at(allowed, "tts", "voice_id"):
         conversation.voice_id = override["tts"]["voice_id"]
+        conversation.voice_from_override = True
     if _at(override, "agent", "first_message") and _at(allowed, "agent", "first_message"):
         conversation.first_message = override["agent"]["first_message"]
+    tool_ids = _at(override, "agent", "prompt", "tool_ids")
+    if isinstance(tool_ids, list) and _at(allowed, "agent", "prompt", "tool_ids"):
+        conversation.tool_ids = [str(tool_id) for tool_id in tool_ids]
 
 
 def declared_variables(agent: dict[str, Any]) -> set[str]:
@@ -250,9 +296,13 @@ def call_tool_until_answered(
     return {**calls[-1], "calls": calls, "silent_wait": any(call["silent_wait"] for call in calls)}
 
 
-def webhook_tool(agent: dict[str, Any], tools: list[dict[str, Any]], name: Any) -> dict[str, Any] | None:
-    """The agent's webhook tool called `name` (one of its `tool_ids`), or None."""
-    tool_ids = _at(agent, "conversation_config", "agent", "prompt", "tool_ids") or []
+def webhook_tool(
+    agent: dict[str, Any], tools: list[dict[str, Any]], name: Any, tool_ids: list[str] | None = None
+) -> dict[str, Any] | None:
+    """The agent's webhook tool called `name` (one of its `tool_ids`, or of `tool_ids` given: the
+    conversation's own, from its initiation answer), or None."""
+    if tool_ids is None:
+        tool_ids = _at(agent, "conversation_config", "agent", "prompt", "tool_ids") or []
     for tool in tools:
         config = tool["tool_config"]
         if tool["id"] in tool_ids and config.get("name") == name and config.get("type") == "webhook":

@@ -3,7 +3,9 @@
 One call goes: 3CX's webhook, the SIP INVITE to the agent (whose conversation-init gives the
 greeting), one press of 1 answered by the check_clone tool, which the agent calls again by itself
 while it answers `check_again` (the caller presses again only if the agent does not), the transfer
-back to 3CX and the second INVITE (the re-entry leg in the cloned voice).
+back to 3CX and the second INVITE (the re-entry leg in the cloned voice), or, when check_clone
+names HandoffMode=agent_transfer, the agent's transfer_to_agent to the caller's voice slot in the
+same conversation (no second leg).
 A caller with a PIN types it when the agent asks for it (conversation-init says
 `warmline_pin_required`), and the agent passes it with every check. Every step is put on the
 caller's timeline, relative to the moment the call reached 3CX.
@@ -153,6 +155,10 @@ class Agent(Protocol):
         """The agent's SIP REFER, answered `refer_answer` by 3CX; where it pointed."""
         ...
 
+    def agent_transfer(self, http: httpx.Client, conversation: AgentTurn) -> dict[str, Any]:
+        """The agent's transfer_to_agent in the same conversation."""
+        ...
+
 
 @dataclass
 class EmulatedAgent:
@@ -197,6 +203,13 @@ class EmulatedAgent:
     def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
         url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/transfer"
         return _json(http.post(url, json={"refer_answer": refer_answer}))["destination"]
+
+    def agent_transfer(self, http: httpx.Client, conversation: AgentTurn) -> dict[str, Any]:
+        """The agent's transfer_to_agent (HandoffMode=agent_transfer): the same conversation goes on
+        with the voice-slot agent; `{"transferred", "voice_id", ...}`."""
+        url = f"{self.emulator_url}/_emulator/conversations/{conversation.conversation_id}/agent-transfer"
+        answer: dict[str, Any] = _json(http.post(url, json={}))
+        return answer
 
 
 @dataclass
@@ -250,6 +263,9 @@ class DirectAgent:
 
     def transfer(self, http: httpx.Client, conversation: AgentTurn, refer_answer: int) -> str:
         return self.refer_target
+
+    def agent_transfer(self, http: httpx.Client, conversation: AgentTurn) -> dict[str, Any]:
+        raise _CallBroken("an agent transfer happens inside ElevenLabs: it needs the emulator's agent")
 
 
 @dataclass
@@ -403,7 +419,10 @@ class SimulatedCaller:
                 timeline.add(
                     f"clone ready (voice_id {outcome.cloned_voice_id}), waited {checked['wait_time_ms']} ms"
                 )
-                self._transfer(http, outcome, conversation, answered_at)
+                if checked.get("handoff_mode") == "agent_transfer":
+                    self._agent_transfer(http, outcome, conversation, answered_at)
+                else:
+                    self._transfer(http, outcome, conversation, answered_at)
                 return
             if action == "offer_voicemail":  # the greeting-timeout fallback GreetingTimeoutFallback=voicemail
                 outcome.final_voice = "voicemail"
@@ -437,6 +456,26 @@ class SimulatedCaller:
         timeline.add(
             f"agent speaks in the {outcome.final_voice} voice: '{second['first_message']}' "
             f"(transfer leg {outcome.transfer_ms:.0f} ms: check_clone's answer to the new conversation)"
+        )
+
+    def _agent_transfer(
+        self, http: httpx.Client, outcome: CallOutcome, conversation: AgentTurn, answered_at: float
+    ) -> None:
+        """HandoffMode=agent_transfer: the conversation moves to the caller's voice-slot agent."""
+        assert self.agent is not None
+        moved = self.agent.agent_transfer(http, conversation)
+        outcome.transfer_ms = (time.monotonic() - answered_at) * 1000
+        if not moved.get("transferred"):
+            outcome.final_voice = "greeting"
+            outcome.timeline.add(
+                f"agent transfer failed ({moved.get('error')}): the caller stays in the greeting"
+            )
+            return
+        outcome.handed_off = True
+        outcome.final_voice = "cloned" if moved.get("voice_id") == outcome.cloned_voice_id else "default"
+        outcome.timeline.add(
+            f"agent transfer to the voice slot, same conversation: the {outcome.final_voice} voice "
+            f"(switch {outcome.transfer_ms:.0f} ms: check_clone's answer to the slot agent speaking)"
         )
 
 

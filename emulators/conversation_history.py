@@ -5,8 +5,10 @@ and `GET /v1/convai/conversations/{conversation_id}` (404 `conversation_not_foun
 Every phone call the emulator plays is in it: an inbound SIP call (`POST /_emulator/sip/inbound`,
 `phone_call.type` `sip_trunking`, direction `inbound`), and each outbound call placed through
 `/v1/convai/sip-trunk/outbound-call` or `/v1/convai/twilio/outbound-call` (`sip_trunking` or `twilio`,
-direction `outbound`; the emulator does not play those calls, so their transcript stays empty). A
-conversation is `in-progress` until its call leaves the agent (an accepted SIP REFER), then `done`.
+direction `outbound`; a known agent's call is answered and played, so its transcript has the agent's
+first message). A conversation is `in-progress` until its call leaves the agent (an accepted SIP
+REFER, a hang-up), then `done`; an agent transfer keeps it going (the system tool's call and result,
+then the target agent's first message with `agent_metadata.agent_id`).
 Its transcript has the agent's first message and each webhook tool call with its result, in the
 documented shapes; `conversation_initiation_client_data.dynamic_variables` holds the system variables
 and those the agent started with (its placeholders, the initiation webhook's answer), and its
@@ -94,6 +96,34 @@ class ConversationHistory:
                     | {"tool_calls": [call | {"params_as_json": json.dumps(parameters)}]}
                 )
                 entry["transcript"].append(_turn(entry, "agent", None) | {"tool_results": [outcome]})
+
+    def agent_transfer(self, conversation_id: str, outcome: Any, parameters: dict[str, Any]) -> None:
+        """The agent called transfer_to_agent (`outcome`: an `agent_transfer.Outcome`): the system
+        tool's call and result, then the target agent's first message, named by its agent."""
+        request_id = secrets.token_hex(8)
+        call = {"type": "system", "request_id": request_id, "tool_name": outcome.tool_name}
+        result = call | {
+            "result_value": json.dumps(outcome.result),
+            "is_error": not outcome.transferred,
+            "tool_has_been_called": True,
+            "result": outcome.result,
+        }
+        with self._lock:
+            entry = self._entries.get(conversation_id)
+            if entry is None:
+                return
+            entry["transcript"].append(
+                _turn(entry, "agent", None)
+                | {
+                    "tool_calls": [
+                        call | {"params_as_json": json.dumps(parameters), "tool_has_been_called": True}
+                    ]
+                }
+            )
+            entry["transcript"].append(_turn(entry, "agent", None) | {"tool_results": [result]})
+            if outcome.first_message:
+                arrived = {"agent_metadata": {"agent_id": outcome.result["to_agent"]}}
+                entry["transcript"].append(_turn(entry, "agent", outcome.first_message) | arrived)
 
     def failed_at_start(self, conversation_id: str, reason: str) -> None:
         """The conversation ended before it began (e.g. its initiation answer lacked a variable)."""

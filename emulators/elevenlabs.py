@@ -55,7 +55,13 @@ Behaviour worth knowing:
   `from`/`to` starts a conversation (the agent's conversation-initiation webhook is called with a
   SIP-shaped body), `POST /_emulator/conversations/<id>/tool-calls` runs one of the agent's webhook
   tools as configured, `POST /_emulator/conversations/<id>/transfer` answers the SIP REFER its
-  transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays).
+  transfer_to_number tool sends (`{"refer_answer": 403}`: the PBX refused it, and the caller stays),
+  `POST /_emulator/conversations/<id>/agent-transfer {"agent_number": 0, "tool"?}` plays its
+  `transfer_to_agent` tool in the same conversation (`emulators/agent_transfer.py`; world
+  `agent_transfer_reads`), `POST .../end` hangs up, and `GET /_emulator/conversations/<id>` shows the
+  live conversation with `spoken`: which agent spoke each turn in which voice (ElevenLabs' history
+  names the agent, not the voice). An outbound call of a known agent is answered at once and
+  played the same way.
 - Agent testing (`emulators/agent_testing.py`): simulation tests run the emulated agent with a scripted
   user; tests are listed (`GET /v1/convai/agent-testing`) and read (`GET .../agent-testing/{id}`).
 - Agents are also created (`POST /v1/convai/agents/create`, over the factory settings, so a new agent
@@ -111,7 +117,7 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulators import agent_platform, agent_testing, conversation_history, openapi_check
+from emulators import agent_platform, agent_testing, agent_transfer, conversation_history, openapi_check
 from emulators.paging import cursor_page
 from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
 
@@ -475,6 +481,13 @@ class Emulator:
             ("POST", "/_emulator/conversations/<conversation_id>/tool-calls", self._control_tool_call),
             ("POST", "/_emulator/conversations/<conversation_id>/transfer", self._control_transfer),
             ("POST", "/_emulator/conversations/<conversation_id>/dtmf", self._control_dtmf),
+            (
+                "POST",
+                "/_emulator/conversations/<conversation_id>/agent-transfer",
+                self._control_agent_transfer,
+            ),
+            ("GET", "/_emulator/conversations/<conversation_id>", self._control_conversation),
+            ("POST", "/_emulator/conversations/<conversation_id>/end", self._control_end),
         ]
         for method, rule, view in routes:
             app.add_url_rule(rule, f"{method} {rule}", view, methods=[method])
@@ -791,10 +804,27 @@ class Emulator:
         )
 
     def _record_outbound(self, conversation_id: str, kind: str) -> None:
+        """An outbound call of a known agent is answered at once and goes on as a conversation (the
+        control endpoints play it, as an inbound one); of an unknown agent it is only recorded."""
         body = request.get_json(silent=True) or {}
         with self._lock:
             agent = _copy(self._agents.get(body["agent_id"])) or {"agent_id": body["agent_id"]}
         self.history.outbound(conversation_id, agent, body, kind)
+        if "conversation_config" not in agent:
+            return
+        conversation = agent_platform.start_outbound(agent, body, conversation_id)
+        self._go_on(conversation, agent)
+        if conversation.first_message:
+            self.history.add_turn(conversation_id, "agent", conversation.first_message)
+
+    def _go_on(self, conversation: agent_platform.Conversation, agent: dict[str, Any]) -> None:
+        """A conversation that started: its transfer targets as they are now (world
+        `agent_transfer_reads`), and it is live for the control endpoints."""
+        with self._lock:
+            agents = _copy(self._agents)
+        agent_transfer.capture_targets(conversation, agent, agents, self.tools())
+        with self._lock:
+            self._conversations[conversation.conversation_id] = conversation
 
     # ---- agents, tools, workspace secrets ---------------------------------------------------------
 
@@ -1008,8 +1038,7 @@ class Emulator:
         if ended:
             self.history.failed_at_start(conversation.conversation_id, ended)
         else:
-            with self._lock:
-                self._conversations[conversation.conversation_id] = conversation
+            self._go_on(conversation, agent)
         return jsonify(conversation.describe() | {"ended": ended})
 
     def _conversation_and_agent(self, conversation_id: str) -> tuple[Any, dict[str, Any]] | None:
@@ -1025,7 +1054,7 @@ class Emulator:
             return _detail_response(404, f"no conversation {conversation_id}")
         conversation, agent = found
         payload = request.get_json(silent=True) or {}
-        tool = agent_platform.webhook_tool(agent, self.tools(), payload.get("tool"))
+        tool = agent_platform.webhook_tool(agent, self.tools(), payload.get("tool"), conversation.tool_ids)
         if tool is None:
             return _detail_response(404, f"the agent has no webhook tool {payload.get('tool')!r}")
         try:
@@ -1065,6 +1094,44 @@ class Emulator:
         return jsonify(
             {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
         )
+
+    def _control_agent_transfer(self, conversation_id: str) -> Response:
+        """The agent's LLM calls transfer_to_agent: `{"agent_number": 0, "tool": name?}`
+        (emulators.agent_transfer). The conversation goes on with the target agent, in its voice."""
+        found = self._conversation_and_agent(conversation_id)
+        if found is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        conversation, agent = found
+        payload = request.get_json(silent=True) or {}
+        call = {
+            "agent_number": payload.get("agent_number", 0),
+            "tool": payload.get("tool"),
+            "reads": self.worlds.agent_transfer_reads,
+        }
+        with self._lock:
+            agents = _copy(self._agents)
+        outcome = agent_transfer.transfer(conversation, agent, agents, self.tools(), call)
+        self.history.agent_transfer(conversation_id, outcome, {"agent_number": call["agent_number"]})
+        return jsonify(
+            outcome.result | {"transferred": outcome.transferred, "voice_id": conversation.voice_id}
+        )
+
+    def _control_conversation(self, conversation_id: str) -> Response:
+        """A live conversation as the emulator plays it, with `spoken`: each agent turn's agent and
+        voice (what a listener hears; ElevenLabs' history names the agent, not the voice)."""
+        found = self._conversation_and_agent(conversation_id)
+        if found is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        return jsonify(found[0].describe())
+
+    def _control_end(self, conversation_id: str) -> Response:
+        """The caller hangs up."""
+        with self._lock:
+            conversation = self._conversations.pop(conversation_id, None)
+        if conversation is None:
+            return _detail_response(404, f"no conversation {conversation_id}")
+        self.history.ended(conversation_id, "Call ended by the caller")
+        return jsonify({"conversation_id": conversation_id, "ended": True})
 
     def _control_config(self) -> Response:
         payload = request.get_json(silent=True) or {}

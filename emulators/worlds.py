@@ -27,6 +27,12 @@ warmline assumes, or the documented one:
   lacks a dynamic variable the agent declares fails; true: it goes on with the placeholders).
 - `simulated_refer_succeeds` (false: agent testing's text simulation has no SIP dialog, so its SIP
   REFER fails; true: it reports success).
+- `agent_transfer_reads` (`transfer`: a `transfer_to_agent` reads the target agent's configuration
+  when the transfer happens, so a voice PATCHed onto it mid-conversation is the one heard;
+  `start`: the targets' configuration is captured when the conversation starts, and a PATCH
+  after that is not heard until the next conversation). Undocumented (platform-review.md §1);
+  `warmline elevenlabs probe voice-switch` settles it, and HandoffMode=agent_transfer needs
+  `transfer`.
 
 `Emulator.configure(...)` and the top level of `/_emulator/config` also set the last four.
 """
@@ -42,6 +48,7 @@ CHOICES = {
     "unpermitted_override": ("refuse", "ignore"),
     "patch_merge": ("deep", "shallow"),
     "voice_search": ("substring", "words"),
+    "agent_transfer_reads": ("transfer", "start"),
 }
 
 
@@ -60,6 +67,7 @@ class Worlds:
     voice_search: str = "substring"
     lenient_dynamic_variables: bool = False
     simulated_refer_succeeds: bool = False
+    agent_transfer_reads: str = "transfer"
 
     def changed(self, switches: Any) -> Worlds:
         """These worlds with `switches` (a JSON object) applied; ValueError naming a bad switch."""

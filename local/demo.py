@@ -6,7 +6,10 @@ demo leaves a copy in the state directory's cfd/).
 With `--clone-ttl-seconds N` the clone lives N seconds and the housekeeping sweep runs every few
 seconds: the demo then waits and shows the clone deleted at ElevenLabs once its record expired.
 With `--refuse-refer` the simulated 3CX refuses the agent's SIP REFER: no re-entry leg comes, and
-the demo shows the housekeeping sweep count the handoff as lost (a 5 s window, a sweep every 5 s)."""
+the demo shows the housekeeping sweep count the handoff as lost (a 5 s window, a sweep every 5 s).
+With `--handoff agent_transfer` the stack runs HandoffMode=agent_transfer (experimental): the demo
+runs `probe voice-switch` and `configure` (the voice-slot agents) first, and the caller is handed
+over to the clone in the same conversation; the timeline prints the switch time."""
 
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ import httpx
 from emulators.caller import CallOutcome, EmulatedAgent, Pbx, SimulatedCaller
 from emulators.demo_audio import write_sample
 from local.dashboard import read_logs, render
-from local.stack import LocalStack, StackAlreadyRunning, StackOptions, retention_overrides
+from local.stack import AGENT_TRANSFER_TO, LocalStack, StackAlreadyRunning, StackOptions, retention_overrides
 from warmline.adapters.elevenlabs import ElevenLabsClient
-from warmline_cli.api import cfd_project, register_caller, show_call
+from warmline_cli.api import cfd_project, register_caller, set_up_agent_transfer, show_call
 
 DEMO_CALLER = "+44 20 7946 0000"
 SWEEP_EVERY_SECONDS = 5
@@ -46,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         emulator_options={"clone_latency": latency},
         provisioned=1,
         env_overrides=retention_overrides(args.clone_ttl_seconds) if short_retention else {},
-        parameter_overrides={"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS}
-        if args.refuse_refer
-        else {},
+        parameter_overrides={
+            **({"HandoffWindowSeconds": REFUSED_REFER_WINDOW_SECONDS} if args.refuse_refer else {}),
+            **({"HandoffMode": args.handoff} if args.handoff != "transfer" else {}),
+        },
         schedule_every=SWEEP_EVERY_SECONDS if short_retention or args.refuse_refer else None,
     )
     stack = LocalStack(state_dir=args.state_dir, progress=_progress, options=options)
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     try:
+        if args.handoff == "agent_transfer" and not _set_up_agent_transfer(stack):
+            return 1
         return 0 if _play(stack, args) else 1
     finally:
         _progress("stopping the local stack")
@@ -91,6 +97,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         "--refuse-refer",
         action="store_true",
         help="the simulated 3CX refuses the agent's SIP REFER: watch the handoff counted as lost",
+    )
+    parser.add_argument(
+        "--handoff",
+        choices=("transfer", "agent_transfer"),
+        default="transfer",
+        help="agent_transfer: the clone in the same conversation, by a voice-slot agent (experimental)",
     )
     args = parser.parse_args(argv)
     if args.clone_ttl_seconds is not None and not 0 < args.clone_ttl_seconds <= 300:
@@ -134,6 +146,16 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
     _report_metrics(stack)
     _progress(f"function logs are in {stack.logs_dir}")
     return True
+
+
+def _set_up_agent_transfer(stack: LocalStack) -> bool:
+    _progress(
+        "HandoffMode=agent_transfer: `probe voice-switch`, then `configure` makes the voice-slot agents"
+    )
+    if set_up_agent_transfer(stack.state_file, AGENT_TRANSFER_TO):
+        return True
+    print(f"error: the voice-slot agents were not set up (see above); logs: {stack.logs_dir}")
+    return False
 
 
 def _write_cfd_project(stack: LocalStack, directory: Path, agent_number: str) -> Path:

@@ -14,8 +14,6 @@ from pathlib import Path
 
 MAX_LINES = 40
 DEFAULT_PATHS = ("layers/common/warmline", "local", "warmline_cli")
-# Not checked until the switch branch (issue 26) reshapes its slot-agent set-up: then this goes.
-EXCLUDED = ("warmline_cli/agent_setup.py",)
 
 
 @dataclass(frozen=True)
@@ -53,8 +51,7 @@ def check_source(source: str, path: str) -> list[Violation]:
 def python_files(paths: list[str]) -> Iterator[Path]:
     for raw in paths:
         path = Path(raw)
-        found = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        yield from (file for file in found if not file.as_posix().endswith(EXCLUDED))
+        yield from sorted(path.rglob("*.py")) if path.is_dir() else [path]
 
 
 def main(argv: list[str]) -> int:

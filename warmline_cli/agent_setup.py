@@ -43,7 +43,7 @@ import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from warmline.adapters.dynamodb import DynamoAgentVariables
@@ -70,6 +70,7 @@ PIN_DESCRIPTION = (
     "Only when warmline_pin_required is yes: the PIN the caller typed on the keypad when asked for it, "
     "digits only, exactly as typed. Never say it back. Omit it otherwise."
 )
+OVERRIDES = (("tts", "voice_id"), ("agent", "first_message"))  # what conversation-init sets
 TRANSFER_CONDITION = (
     "When check_clone answers next_action transfer_to_agent, after saying its 'say' text: transfer the "
     "caller back so the call continues in their personal assistant's voice."
@@ -95,6 +96,9 @@ _SIP_URI = re.compile(r"^sips?:[^@\s]+@[^@\s]+$")
 READY_STEP = {
     "transfer": "transfer the call with the transfer_to_number tool (it returns in their assistant's voice)",
     "outbound": "end this call: warmline is calling the caller back in their assistant's voice",
+    "agent_transfer": "if its handoff_mode is agent_transfer, call the warmline_handoff_to_clone tool (the "
+    "caller stays in this call, in their assistant's voice); otherwise transfer the call with the "
+    "transfer_to_number tool",
 }
 
 
@@ -233,23 +237,15 @@ def _put(patch: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     patch[path[-1]] = value
 
 
+@dataclass
 class AgentSetup:
-    def __init__(
-        self,
-        client: AdminClient,
-        target: Target,
-        agent_id: str,
-        agent_secret: str,
-        transfer_to: str | None = None,
-        write: bool = True,
-    ) -> None:
-        self.client = client
-        self.target = target
-        self.agent_id = agent_id
-        self.agent_secret = agent_secret
-        self.transfer_to = transfer_to
-        self.write = write
-        self.steps: list[Step] = []
+    client: AdminClient
+    target: Target
+    agent_id: str
+    agent_secret: str
+    transfer_to: str | None = None
+    write: bool = True
+    steps: list[Step] = field(default_factory=list)
 
     @property
     def _agent_request(self) -> str:
@@ -461,18 +457,31 @@ class AgentSetup:
     def _settings_problems(
         self, agent: dict[str, Any], secret_id: str, tool_id: str, patch: dict[str, Any]
     ) -> list[str]:
-        problems = []
         settings = _read(agent, ("platform_settings",), self._agent_request) or {}
         _read(agent, ("conversation_config", "agent", "dynamic_variables"), self._agent_request)
+        return [
+            *self._override_problems(settings, patch),
+            *self._webhook_problems(settings, secret_id, patch),
+            *self._tool_problems(agent, tool_id, patch),
+            *_variable_problems(agent, patch),
+        ]
+
+    def _override_problems(self, settings: dict[str, Any], patch: dict[str, Any]) -> list[str]:
+        problems = []
         overrides = ("platform_settings", "overrides")
         if not _at(settings, "overrides", "enable_conversation_initiation_client_data_from_webhook"):
             problems.append("fetching conversation initiation data from the webhook is off")
             _put(patch, (*overrides, "enable_conversation_initiation_client_data_from_webhook"), True)
-        for section, field in (("tts", "voice_id"), ("agent", "first_message")):
-            if _at(settings, "overrides", "conversation_config_override", section, field) is not True:
-                problems.append(f"the {section}.{field} override is not enabled")
-                _put(patch, (*overrides, "conversation_config_override", section, field), True)
+        wanted = list(OVERRIDES)
+        if self.target.handoff_mode == "agent_transfer":
+            wanted.append(("agent", "prompt", "tool_ids"))  # a conversation gets its voice slot's tools
+        for path in wanted:
+            if _at(settings, "overrides", "conversation_config_override", *path) is not True:
+                problems.append(f"the {'.'.join(path)} override is not enabled")
+                _put(patch, (*overrides, "conversation_config_override", *path), True)
+        return problems
 
+    def _webhook_problems(self, settings: dict[str, Any], secret_id: str, patch: dict[str, Any]) -> list[str]:
         wanted_webhook = webhook_config(self.target, secret_id)
         webhook = _at(settings, "workspace_overrides", "conversation_initiation_client_data_webhook")
         webhook_problem = ""
@@ -486,34 +495,21 @@ class AgentSetup:
             webhook_problem = (
                 f"the conversation-initiation webhook does not send {SECRET_HEADER} from the secret"
             )
-        if webhook_problem:
-            problems.append(webhook_problem)
-            _put(
-                patch,
-                ("platform_settings", "workspace_overrides", "conversation_initiation_client_data_webhook"),
-                wanted_webhook,
-            )
-
-        prompt = ("conversation_config", "agent", "prompt")
-        tool_ids = self._tool_ids(agent)
-        if tool_id not in tool_ids:
-            problems.append(f"{TOOL_NAME} is not one of the agent's tools")
-            _put(patch, (*prompt, "tool_ids"), [*tool_ids, tool_id])
-
-        placeholders = _at(
-            agent, "conversation_config", "agent", "dynamic_variables", "dynamic_variable_placeholders"
+        if not webhook_problem:
+            return []
+        _put(
+            patch,
+            ("platform_settings", "workspace_overrides", "conversation_initiation_client_data_webhook"),
+            wanted_webhook,
         )
-        missing = {
-            name: value for name, value in DYNAMIC_VARIABLES.items() if name not in (placeholders or {})
-        }
-        if missing:
-            problems.append(f"dynamic variables not declared: {', '.join(missing)}")
-            _put(
-                patch,
-                ("conversation_config", "agent", "dynamic_variables", "dynamic_variable_placeholders"),
-                {**(placeholders or {}), **missing},
-            )
-        return problems
+        return [webhook_problem]
+
+    def _tool_problems(self, agent: dict[str, Any], tool_id: str, patch: dict[str, Any]) -> list[str]:
+        tool_ids = self._tool_ids(agent)
+        if tool_id in tool_ids:
+            return []
+        _put(patch, ("conversation_config", "agent", "prompt", "tool_ids"), [*tool_ids, tool_id])
+        return [f"{TOOL_NAME} is not one of the agent's tools"]
 
     def _transfer_tool(self, agent: dict[str, Any]) -> dict[str, Any]:
         path = ("conversation_config", "agent", "prompt", "built_in_tools", "transfer_to_number")
@@ -527,7 +523,7 @@ class AgentSetup:
         """HandoffMode=transfer, no --transfer-to, and no SIP REFER transfer on the agent yet."""
         return (
             self.transfer_to is None
-            and self.target.handoff_mode == "transfer"
+            and self.target.handoff_mode in ("transfer", "agent_transfer")  # agent_transfer falls back to it
             and not any(entry.get("transfer_type") == "sip_refer" for entry in self._transfers(agent))
         )
 
@@ -575,6 +571,22 @@ class AgentSetup:
         if current is None:
             return [f"no transfer to {self.transfer_to}"]
         return [f"the transfer to {self.transfer_to} is not a SIP REFER with warmline's condition"]
+
+
+def _variable_problems(agent: dict[str, Any], patch: dict[str, Any]) -> list[str]:
+    """warmline's dynamic variables the agent does not declare yet."""
+    placeholders = _at(
+        agent, "conversation_config", "agent", "dynamic_variables", "dynamic_variable_placeholders"
+    )
+    missing = {name: value for name, value in DYNAMIC_VARIABLES.items() if name not in (placeholders or {})}
+    if not missing:
+        return []
+    _put(
+        patch,
+        ("conversation_config", "agent", "dynamic_variables", "dynamic_variable_placeholders"),
+        {**(placeholders or {}), **missing},
+    )
+    return [f"dynamic variables not declared: {', '.join(missing)}"]
 
 
 def agents_own_variables(agent: dict[str, Any]) -> dict[str, str]:

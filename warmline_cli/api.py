@@ -48,6 +48,18 @@ def wire_agent(state: dict[str, Any], transfer_to: str) -> None:
         client.close()
 
 
+def set_up_agent_transfer(state_file: Path, transfer_to: str, voice_slots: int = 2) -> bool:
+    """HandoffMode=agent_transfer on a local stack: `probe voice-switch`, then `configure` with its
+    voice-slot agents (refused when the probe did not pass); whether both succeeded."""
+    from warmline_cli.main import main
+
+    where = ["--local", "--local-state", str(state_file)]
+    if main(["elevenlabs", "probe", "voice-switch", *where]) != 0:
+        return False
+    configure = ["elevenlabs", "configure", "--transfer-to", transfer_to, "--voice-slots", str(voice_slots)]
+    return main([*configure, *where]) == 0
+
+
 def cfd_project(incoming_call_url: str, threecx_secret: str, agent_number: str) -> dict[str, str]:
     """The Call Flow Designer project `warmline 3cx flow` writes, file name -> text."""
     return cfd.project_files(cfd.FlowSettings(incoming_call_url, threecx_secret, agent_number))

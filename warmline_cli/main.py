@@ -313,6 +313,18 @@ def _elevenlabs_parsers(elevenlabs: argparse.ArgumentParser, target: argparse.Ar
     configure.add_argument(
         "--dry-run", action="store_true", help="print the requests that would change anything"
     )
+    configure.add_argument(
+        "--voice-slots",
+        type=int,
+        default=2,
+        metavar="N",
+        help="HandoffMode=agent_transfer: how many voice-slot agents (the most first callers at once; 2)",
+    )
+    configure.add_argument(
+        "--force",
+        action="store_true",
+        help="HandoffMode=agent_transfer without a passing `probe voice-switch` (says what it risks)",
+    )
     selftest.add_parser(elevenlabs_commands, target)
     probe.add_parser(elevenlabs_commands, target)
 
@@ -387,6 +399,18 @@ def _agent_id(args: argparse.Namespace, target: Target) -> str:
     return args.agent_id or target.default_agent_id
 
 
+def _voice_slots(args: argparse.Namespace, target: Target, client: Any, agent_id: str) -> list[Any]:
+    """HandoffMode=agent_transfer: the voice-slot agents, once `probe voice-switch` passed."""
+    from warmline_cli.probe import voice_switch_path
+    from warmline_cli.slot_agents import SlotSetup, gate
+
+    if args.voice_slots < 1:
+        raise UsageError("--voice-slots must be at least 1")
+    gate(voice_switch_path(target, args.local_state), args.force)
+    main_agent = client.get(f"/v1/convai/agents/{agent_id}")
+    return SlotSetup(client, target, main_agent, args.voice_slots).run()
+
+
 def configure(args: argparse.Namespace, target: Target) -> int:
     from warmline_cli.agent_setup import AgentSetup
     from warmline_cli.elevenlabs_admin import AdminClient
@@ -402,6 +426,8 @@ def configure(args: argparse.Namespace, target: Target) -> int:
     )
     try:
         steps = AgentSetup(client, target, agent_id, target.secret("AgentSecret"), args.transfer_to).run()
+        if target.handoff_mode == "agent_transfer":
+            steps += _voice_slots(args, target, client, agent_id)
     finally:
         client.close()
     for step in steps:

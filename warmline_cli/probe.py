@@ -9,7 +9,7 @@ stack's own records and ElevenLabs' conversation history. No name runs every pro
 writes the report, and every run leaves its report for `doctor` (`.warmline/probe-<stack>.json`;
 with `--local`, `probe-local.json` beside the local stack's state).
 
-Everything a probe creates at ElevenLabs (throwaway agents, agent tests, voices) is deleted at the
+Everything a probe creates at ElevenLabs (throwaway agents and tools, agent tests, voices) is deleted at the
 end, when a probe fails, and on Ctrl-C (`Leftovers.clean`, in a `finally`); anything that could not
 be deleted is named in the report.
 """
@@ -81,6 +81,7 @@ class Leftovers:
     run_id: str
     agents: list[str] = field(default_factory=list)
     tests: list[str] = field(default_factory=list)
+    tools: list[str] = field(default_factory=list)
     voices: list[str] = field(default_factory=list)
     voice_names: list[str] = field(default_factory=list)  # the clones asked for, answered or not
     not_deleted: list[str] = field(default_factory=list)
@@ -93,6 +94,7 @@ class Leftovers:
                 lambda item: self.admin.write("DELETE", f"/v1/convai/agent-testing/{item}", {}),
             ),
             ("agent", self.agents, lambda item: self.admin.write("DELETE", f"/v1/convai/agents/{item}", {})),
+            ("tool", self.tools, lambda item: self.admin.write("DELETE", f"/v1/convai/tools/{item}", {})),
             ("voice", self._all_voices(), self.voices_client.delete_voice),
         ):
             for item in list(items):
@@ -210,6 +212,11 @@ def report_path(target: Target, local_state: Path) -> Path:
     return folder / f"probe-{target.label}.json"
 
 
+def voice_switch_path(target: Target, local_state: Path) -> Path:
+    """Where the last `probe voice-switch` finding of this stack is kept, beside the report."""
+    return report_path(target, local_state).with_name(f"probe-{target.label}-voice-switch.json")
+
+
 def last_report(path: Path) -> dict[str, Any] | None:
     """The last probe report at `path` (`doctor` shows it), or None."""
     try:
@@ -233,6 +240,26 @@ def summary(document: dict[str, Any]) -> tuple[bool, str]:
         f"{counts.get('INCONCLUSIVE', 0)} INCONCLUSIVE" + "".join(f"; {item}" for item in failed)
     )
     return not failed, line
+
+
+def _options(args: argparse.Namespace, local: bool) -> ProbeOptions:
+    from warmline_cli.probe_checks import TEST_CALLER, TEST_DID
+
+    return ProbeOptions(
+        caller=args.caller or (TEST_CALLER if local else ""),
+        did=args.did or (TEST_DID if local else ""),
+        sample_caller=args.sample_caller,
+        search_seconds=args.search_seconds,
+        timeout_seconds=args.timeout,
+        guided=args.guided,
+    )
+
+
+def _keep_voice_switch(context: ProbeContext, path: Path) -> None:
+    """The voice-switch finding, kept apart: `configure` reads it whatever ran since (slot_agents.gate)."""
+    switch = context.findings.get("voice-switch")
+    if switch is not None:
+        _write(path, asdict(switch) | {"finished_at": int(time.time())})
 
 
 def _write(path: Path, document: dict[str, Any]) -> None:
@@ -282,7 +309,7 @@ def add_parser(commands: Any, target: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
-    from warmline_cli.probe_checks import PROBES, REQUIRES, TEST_CALLER, TEST_DID
+    from warmline_cli.probe_checks import PROBES, REQUIRES
 
     if not agent_id:
         raise UsageError("no agent id: pass --agent-id or deploy the stack with ElevenLabsAgentId")
@@ -290,15 +317,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
     unknown = [name for name in args.names if name not in by_name]
     if unknown:
         raise UsageError(f"no probe {', '.join(unknown)}; the probes: {', '.join(by_name)}")
-    local = target.label == "local"
-    options = ProbeOptions(
-        caller=args.caller or (TEST_CALLER if local else ""),
-        did=args.did or (TEST_DID if local else ""),
-        sample_caller=args.sample_caller,
-        search_seconds=args.search_seconds,
-        timeout_seconds=args.timeout,
-        guided=args.guided,
-    )
+    options = _options(args, target.label == "local")
     wanted = set(args.names) | {REQUIRES[name] for name in args.names if name in REQUIRES}
     chosen = [probe for probe in PROBES if not wanted or probe.name in wanted]
     api_key = target.secret("ElevenLabsApiKeySecret")
@@ -316,6 +335,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
         voices.close()
     document = report(context, findings, started)
     _write(report_path(target, args.local_state), document)
+    _keep_voice_switch(context, voice_switch_path(target, args.local_state))
     if args.json:
         _write(args.json, document)
     counts = document["counts"]

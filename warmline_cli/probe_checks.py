@@ -1,6 +1,7 @@
-"""The ten probes of `warmline elevenlabs probe` (shared/reference/first-contact-review.md, section 3,
+"""The probes of `warmline elevenlabs probe` (shared/reference/first-contact-review.md, section 3,
 a-j), in the order they run: the ones agent testing and the API can settle first, then the four
-that share one phone call (`warmline_cli.probe_call`).
+that share one phone call (`warmline_cli.probe_call`), and voice-switch, which places its own
+(`warmline_cli.probe_voice_switch`, issue 26).
 
 The probes play drama numbers (Ofcom's +44 7700 900xxx, never a real caller) where a simulated
 caller is enough, and put a caller in the greeting state only for the length of one simulation.
@@ -23,6 +24,7 @@ from warmline_cli.console import CliError, progress
 from warmline_cli.elevenlabs_admin import UnexpectedAnswer, text_field
 from warmline_cli.probe import Observation, Probe, ProbeContext, Verdict
 from warmline_cli.probe_call import the_call
+from warmline_cli.probe_voice_switch import voice_switch
 from warmline_cli.samples import Caller, clone_store, registry_store, resolve_caller
 
 TEST_CALLER = "+447700900999"  # the call probes' caller on --local (the selftest's, too)
@@ -546,6 +548,16 @@ PROBES = [
         on_pass="the caller's key press reaches check_clone",
         on_fail="key presses do not cross the trunk: set DTMF to RFC 4733 (RFC 2833) on the 3CX trunk to "
         "ElevenLabs and probe again; meanwhile callers can say 'one'",
+    ),
+    Probe(
+        "voice-switch",
+        "a transfer_to_agent reads the target agent's configuration when the transfer happens, so a voice "
+        "PATCHed onto it mid-conversation is heard (the same call, no new leg)",
+        voice_switch,
+        on_pass="HandoffMode=agent_transfer may be switched on (experimental): redeploy with it, then "
+        "`warmline elevenlabs configure` creates the voice-slot agents",
+        on_fail="keep the REFER handoff (HandoffMode=transfer): ElevenLabs fixes the target agent's voice "
+        "when the conversation starts; `configure` refuses HandoffMode=agent_transfer",
     ),
 ]
 REQUIRES = {"init-failure": "testing-init", "override-permission": "testing-init"}

@@ -10,8 +10,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from warmline.adapters.sqs import VisibilityHeartbeat
+from warmline.agent_slots import put_clone_on_slot
 from warmline.clone_state import CloneJob
-from warmline.cloning import Delivery, JobResult, RetryLater
+from warmline.cloning import Delivery, JobResult, Outcome, RetryLater
 from warmline.dependencies import dependencies
 from warmline.observability import count_clone_result, logger, metrics
 
@@ -43,6 +44,8 @@ def handle_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
         extra={"outcome": result.outcome, "error_code": result.error_code, "duration_ms": result.duration_ms},
     )
     count_clone_result(result)
+    if deps.agent_slots is not None and result.outcome is Outcome.READY and result.voice_id:
+        put_clone_on_slot(deps.agent_slots, job.caller_key, result.voice_id)  # HandoffMode=agent_transfer
 
 
 def _run(job: CloneJob, receive_count: int, receipt_handle: str, context: LambdaContext) -> JobResult:

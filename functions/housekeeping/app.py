@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warmline.agent_slots import sweep_slots
 from warmline.dependencies import dependencies
 from warmline.handoffs import settle_overdue_handoffs
 from warmline.housekeeping import Sweep, SweepContext, run_sweeps
@@ -15,7 +16,11 @@ from warmline.observability import count_sweep, logger, metrics
 from warmline.voice_sweep import sweep_voices
 
 # The handoffs first: a few quick writes that must not wait behind a long voice sweep.
-SWEEPS = (Sweep("handoffs", settle_overdue_handoffs), Sweep("voices", sweep_voices))
+SWEEPS = (
+    Sweep("handoffs", settle_overdue_handoffs),
+    Sweep("slots", sweep_slots),  # before the voices: a clone is taken off its slot agent first
+    Sweep("voices", sweep_voices),
+)
 
 dependencies().warm_up("store", "handoff_store", secrets=("elevenlabs_api_key_secret",))
 
@@ -35,6 +40,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         clock=deps.clock,
         settings=deps.settings,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        agent_slots=deps.agent_slots,
+        agent_transfers=deps.provider if deps.agent_slots is not None else None,
     )
     summary: dict[str, Any] = {}
     with deps.bounded_by(context):

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
+from warmline.agent_slots import lease_tools
 from warmline.caller_id import IdentifiedCaller
 from warmline.callers import InvalidCallerNumber, is_withheld, mask, normalise_number
 from warmline.calls import (
+    CloneProgress,
     ConversationStart,
     IncomingCall,
     QueueUnavailable,
@@ -48,6 +50,7 @@ from warmline.wire import (
     ConversationInitResponse,
     IncomingCallRequest,
     IncomingCallResponse,
+    PromptOverride,
     TtsOverride,
 )
 
@@ -145,6 +148,11 @@ def conversation_init(
         tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
         agent=AgentOverride(first_message=start.first_message) if start.first_message else None,
     )
+    # HandoffMode=agent_transfer: a voice-slot agent for this call, and the tool that transfers to it.
+    cloning = start.progress in (CloneProgress.PENDING, CloneProgress.CLONING) and override.agent is not None
+    tools = lease_tools(deps.agent_slots, key, cloning)
+    if tools is not None and override.agent is not None:
+        override.agent.prompt = PromptOverride(tool_ids=tools)
     variables = with_agents_own(start.dynamic_variables, _agent_defaults(request.agent_id))
     answer = ConversationInitResponse(dynamic_variables=variables, conversation_config_override=override)
     return json_response(200, answer.to_json())

@@ -34,8 +34,8 @@ def local_stack(tmp_path_factory):
 
 @pytest.fixture
 def stack(local_stack, monkeypatch):
-    """A clean local stack: emulator reset, table, bucket and dead-letter queue emptied; cwd is the
-    repo root."""
+    """A clean local stack: emulator reset, table, bucket and dead-letter queue emptied, no probe
+    report left; cwd is the repo root."""
     monkeypatch.chdir(REPO_ROOT)
     local_stack.emulator.reset()
     target = targets.from_local(local_stack.state_file)
@@ -47,6 +47,8 @@ def stack(local_stack, monkeypatch):
     for entry in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
         s3.delete_object(Bucket=target.bucket, Key=entry["Key"], VersionId=entry["VersionId"])
     _drain(target.client("sqs"), target.dead_letter_queue_url)
+    for report in local_stack.state_file.parent.glob("probe-*.json"):  # no earlier test's probe reports
+        report.unlink()
     return local_stack
 
 

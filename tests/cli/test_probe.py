@@ -39,6 +39,7 @@ OTHER_WORLDS = {
     "sip-body": {"sip_called_number": False},
     "refer": {"refer_answer": 403},
     "dtmf": {"dtmf_passed": False},
+    "voice-switch": {"agent_transfer_reads": "start"},
 }
 
 
@@ -71,6 +72,7 @@ def _nothing_left(stack):
     assert stack.emulator.agent_ids() == [DEFAULT_AGENT_ID]
     assert stack.emulator.voices() == []
     assert stack.emulator.agent_testing.tests() == []
+    assert [t for t in stack.emulator.tools() if t["tool_config"]["name"].startswith("warmline_probe")] == []
 
 
 def test_every_probe_runs_unattended_on_the_local_stack_and_passes_in_warmlines_world(
@@ -83,7 +85,7 @@ def test_every_probe_runs_unattended_on_the_local_stack_and_passes_in_warmlines_
     assert code == 0
     for finding in findings.values():
         assert finding["sent"] and finding["saw"] and finding["then"]
-    assert report["counts"] == {"PASS": 10, "FAIL": 0, "INCONCLUSIVE": 0}
+    assert report["counts"] == {"PASS": len(NAMES), "FAIL": 0, "INCONCLUSIVE": 0}
     assert report["not_deleted"] == []
     _nothing_left(wired)
     out = capsys.readouterr().out
@@ -233,3 +235,63 @@ def test_a_voice_the_probe_cannot_delete_is_named_and_left_to_the_voice_sweep(wi
     assert caller_key == caller.key
     record = samples.clone_store(target).load(caller.key).clone
     assert voice_status(record, left["voice_id"], job_id, time.time()) is VoiceStatus.ORPHAN
+
+
+def test_ctrl_c_in_the_voice_switch_probe_deletes_both_agents_and_the_tool(wired, local_args):
+    # B's PATCH hangs mid-call; the operator presses Ctrl-C while the probe waits for it.
+    wired.emulator.inject(Fault(method="PATCH", path_prefix="/v1/convai/agents/", kind="hang", seconds=5))
+    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "voice-switch", *local_args]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not wired.emulator.in_flight("/v1/convai/agents/agent_"):
+            assert process.poll() is None and time.monotonic() < deadline, "the probe never patched B"
+            time.sleep(0.05)
+        assert len(wired.emulator.agent_ids()) == 3  # A and B exist now
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+    _nothing_left(wired)
+
+
+def _listen_as_the_operator(stack, answer_digit):
+    """What the operator does on the probe's call: key 1, be handed over, answer, hang up."""
+    base = stack.emulator.base_url
+    listed = httpx.get(f"{base}/v1/convai/conversations", headers={"xi-api-key": stack.emulator.api_key})
+    [conversation] = [c for c in listed.json()["conversations"] if c["direction"] == "outbound"]
+    conversation_url = f"{base}/_emulator/conversations/{conversation['conversation_id']}"
+    httpx.post(f"{conversation_url}/dtmf", json={"digits": "1"}).raise_for_status()
+    assert httpx.post(f"{conversation_url}/agent-transfer", json={}).json()["transferred"]
+    httpx.post(f"{conversation_url}/dtmf", json={"digits": answer_digit}).raise_for_status()
+    httpx.post(f"{conversation_url}/end", json={}).raise_for_status()
+
+
+@pytest.mark.parametrize(("digit", "verdict"), [("1", "PASS"), ("2", "FAIL")])
+def test_the_voice_switch_probe_guides_the_operator_and_judges_the_key_they_press(
+    wired, local_args, tmp_path, digit, verdict
+):
+    report_file = tmp_path / "probe.json"
+    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "voice-switch", *local_args]
+    command += ["--guided", "--caller", "+447700900555", "--json", str(report_file)]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        asked = ""
+        while "Press Enter" not in asked:
+            line = process.stdout.readline()
+            assert line, f"the probe ended without asking for the call: {asked}"
+            asked += line
+        assert "calls the test phone +447700900555" in asked and "Press 1 if its voice is different" in asked
+        _listen_as_the_operator(wired, digit)
+        process.stdin.write("\n")
+        process.stdin.close()
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    [finding] = json.loads(report_file.read_text())["probes"]
+    assert finding["verdict"] == verdict, finding
+    _nothing_left(wired)

@@ -109,7 +109,13 @@ def test_the_re_entry_completes_the_handoff_with_its_transfer_time(
     clock.advance(3600)
     assert invoke(handlers["housekeeping"], stack, "HousekeepingFunction", event("scheduled.json"))["sweeps"][
         "handoffs"
-    ] == {"overdue": 0, "lost": 0, "completed_meanwhile": 0, "left_for_next_run": 0}
+    ] == {
+        "overdue": 0,
+        "lost": 0,
+        "completed_meanwhile": 0,
+        "left_for_next_run": 0,
+        "completed_by_agent_transfer": 0,
+    }
     _, figures = get_metrics(handlers, stack)
     assert (figures["counts"]["handoffs"], figures["counts"]["handoffs_completed"]) == (1, 1)
     assert figures["counts"]["handoffs_lost"] == 0

@@ -39,7 +39,7 @@ from elevenlabs.types import (
 )
 
 from emulators import openapi_check
-from emulators.elevenlabs import CloneLatency, Emulator, Fault
+from emulators.elevenlabs import GREETING_VOICE_ID, CloneLatency, Emulator, Fault
 from warmline.adapters.elevenlabs import client_data
 from warmline.voice_provider import AgentCall
 from warmline_cli import agent_setup, selftest
@@ -541,3 +541,70 @@ def test_every_answer_field_the_sdk_requires_is_missing_from_the_openapi_copy_an
         assert all(model.model_fields[field].is_required() for field in fields), (
             f"{name}: the SDK no longer does"
         )
+
+
+# ---- agent-to-agent transfer in one conversation (probe voice-switch, HandoffMode=agent_transfer) ----
+
+SECOND_VOICE = "EXAVITQu4vr4xnSDxMaL"  # a premade voice other than the factory agent's
+
+
+def _agent_with_a_transfer_to(sdk, target_id):
+    """A workspace transfer_to_agent tool to `target_id`, created through the SDK, on a new agent."""
+    tool = sdk.conversational_ai.tools.create(
+        request=ToolRequestModel.model_validate(
+            {
+                "tool_config": {
+                    "type": "system",
+                    "name": "hand_over",
+                    "description": "Hand the caller over.",
+                    "params": {
+                        "system_tool_type": "transfer_to_agent",
+                        "transfers": [
+                            {
+                                "agent_id": target_id,
+                                "condition": "the caller pressed 1",
+                                "enable_transferred_agent_first_message": True,
+                                "preserve_client_tts_overrides": False,
+                            }
+                        ],
+                    },
+                }
+            }
+        )
+    )
+    config = {"agent": {"first_message": "This is A.", "prompt": {"prompt": "A", "tool_ids": [tool.id]}}}
+    return sdk.conversational_ai.agents.create(conversation_config=config).agent_id
+
+
+@pytest.mark.parametrize(("reads", "heard"), [("transfer", SECOND_VOICE), ("start", GREETING_VOICE_ID)])
+def test_an_agent_transfer_is_in_the_history_and_speaks_in_the_targets_voice_of_the_world(
+    sdk, emulator, reads, heard
+):
+    httpx.post(f"{emulator.base_url}/_emulator/config", json={"worlds": {"agent_transfer_reads": reads}})
+    target_id = sdk.conversational_ai.agents.create(
+        conversation_config={"agent": {"first_message": "This is B."}, "tts": {"voice_id": GREETING_VOICE_ID}}
+    ).agent_id
+    source_id = _agent_with_a_transfer_to(sdk, target_id)
+    invite = {"from": f"sip:{CALLER}@pbx.example.com", "to": "sip:+441632960001@x", "agent_id": source_id}
+    conversation_id = httpx.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite).json()[
+        "conversation_id"
+    ]
+    sdk.conversational_ai.agents.update(target_id, conversation_config={"tts": {"voice_id": SECOND_VOICE}})
+
+    moved = httpx.post(
+        f"{emulator.base_url}/_emulator/conversations/{conversation_id}/agent-transfer", json={}
+    )
+    history = sdk.conversational_ai.conversations.get(conversation_id)
+    live = httpx.get(f"{emulator.base_url}/_emulator/conversations/{conversation_id}").json()
+
+    assert moved.status_code == 200 and moved.json()["transferred"], moved.text
+    [result] = [result for turn in history.transcript for result in turn.tool_results or []]
+    assert (result.tool_name, result.is_error) == ("hand_over", False)
+    assert json.loads(result.result_value)["to_agent"] == target_id
+    assert history.transcript[-1].message == "This is B."
+    assert history.transcript[-1].agent_metadata.agent_id == target_id
+    assert history.status == "in-progress"  # the same conversation, no new leg
+    assert [(turn["agent_id"], turn["voice_id"]) for turn in live["spoken"]] == [
+        (source_id, GREETING_VOICE_ID),
+        (target_id, heard),
+    ]

@@ -15,6 +15,7 @@ Use cases (each takes its ports as arguments)
   caller_id       whether the caller the agent reports is the one who came in through 3CX
   verification    a caller's optional PIN: the hash, the check, the lockout
   cloning_report  the figures of GET /api/metrics/cloning, from stored events
+  agent_slots     HandoffMode=agent_transfer: the voice-slot agents leased per call, the clone put on one
   prewarm         warming check_clone before the caller's press, and answering that warm-up
 
 Values and rules
@@ -40,6 +41,7 @@ Edges
 Adapters (warmline.adapters, each named after what it wraps)
   dynamodb        the clone table: DynamoCloneStore (clone lifecycle), DynamoRegistryStore (profiles,
                   consent log, PINs), the call log, events, handoffs, the agent's variables
+  dynamodb_slots  the voice-slot agents' leases (HandoffMode=agent_transfer)
   s3              the voice samples (S3SampleStore: read for the worker, archived for the registry)
   sqs             the clone-jobs queue
   secrets_manager Secrets Manager values, cached

@@ -34,8 +34,9 @@ from warmline.shared_secrets import SharedSecret
 # A use case's module is imported where the use case is built: each function loads the part of the
 # domain it uses (the webhook no clone worker, the worker no IVR), not all of it, at every cold start.
 if TYPE_CHECKING:
-    from warmline.adapters.elevenlabs import ElevenLabsAgentCalls, ElevenLabsClient
+    from warmline.adapters.elevenlabs import ElevenLabsAgentCalls, ElevenLabsClient, ElevenLabsSlotAgents
     from warmline.adapters.lambda_invoke import LambdaWarmUpInvoke
+    from warmline.agent_slots import AgentSlots
     from warmline.caller_id import CallerIdCheck
     from warmline.calls import CallDesk
     from warmline.cloning import CloneWorker
@@ -204,9 +205,31 @@ class Dependencies:
 
         outbound = self.settings.handoff_mode == "outbound"
         ports = IvrPorts(
-            self.store, self.events, self.handoff_store, self.clock, self.agent_calls if outbound else None
+            self.store,
+            self.events,
+            self.handoff_store,
+            self.clock,
+            self.agent_calls if outbound else None,
+            self.agent_slots,
         )
         return IvrDesk(ports, IvrPolicy.from_settings(self.settings))
+
+    @cached_property
+    def agent_slots(self) -> AgentSlots | None:
+        """HandoffMode=agent_transfer's voice-slot agents (warmline.agent_slots); None in the other modes."""
+        if self.settings.handoff_mode != "agent_transfer":
+            return None
+        from warmline.adapters.dynamodb_slots import DynamoSlotStore
+        from warmline.agent_slots import AgentSlots, SlotPolicy
+
+        policy = SlotPolicy(self.settings.agent_slot_lease_seconds, self.settings.greeting_voice_id)
+        store = DynamoSlotStore(self._client("dynamodb"), self.settings.table_name)
+        return AgentSlots(store, self.slot_agents, self.clock, policy)
+
+    def slot_agents(self) -> ElevenLabsSlotAgents:
+        from warmline.adapters.elevenlabs import ElevenLabsSlotAgents
+
+        return ElevenLabsSlotAgents(self.provider())
 
     @cached_property
     def clone_worker(self) -> CloneWorker:

@@ -4,7 +4,10 @@ The switch to the cloned voice is a new leg that warmline does not control: the 
 call (a SIP REFER to 3CX), 3CX routes it back to the agent, and the new conversation's
 conversation-init reaches warmline with the caller's number (`HandoffMode=transfer`); or ElevenLabs
 places an outbound call in the cloned voice, whose conversation-init reaches warmline
-(`HandoffMode=outbound`). Any step can fail, and then the caller stays in the greeting voice or is
+(`HandoffMode=outbound`); or the agent transfers the same conversation to the caller's voice-slot
+agent (`HandoffMode=agent_transfer`: no conversation-init comes, so the sweep reads the greeting
+conversation's history for the transfer's success, and counts the handoff completed with its
+transfer time, or lost). Any step can fail, and then the caller stays in the greeting voice or is
 dropped. So:
 
 - **Expected, once per call.** When check_clone first answers `transfer_to_agent` for a call, it
@@ -48,6 +51,10 @@ LIKELY_CAUSES = {
     "outbound": (
         "the caller did not answer the outbound call in the cloned voice, the call failed after "
         "ElevenLabs accepted it, or its conversation-init did not reach warmline"
+    ),
+    "agent_transfer": (
+        "the agent did not call the warmline_handoff_to_clone tool, or its transfer to the voice-slot "
+        "agent failed (the greeting conversation's history shows no transfer_to_agent success)"
     ),
 }
 TROUBLESHOOTING = "docs/troubleshooting.md, 'Lost handoffs'"
@@ -118,6 +125,8 @@ class HandoffSweepReport:
     lost: int = 0  # of those, counted as lost now
     completed_meanwhile: int = 0  # their re-entry took them off between the read and the settling
     left_for_next_run: int = 0  # read, but the run ran out of time
+    # HandoffMode=agent_transfer: no re-entry comes; the conversation's history shows the transfer.
+    completed_by_agent_transfer: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -131,14 +140,43 @@ def settle_overdue_handoffs(context: SweepContext) -> HandoffSweepReport:
     overdue = context.handoffs.overdue(due_before_ms, settings.handoff_sweep_max)
     report = HandoffSweepReport(overdue=len(overdue))
     for handoff in overdue:
+        transferred_at_ms = _agent_transfer_at_ms(context, handoff)
         if context.time_left() < SWEEP_MARGIN_SECONDS:
             report.left_for_next_run += 1
+        elif transferred_at_ms is not None:
+            completed = _transferred_event(handoff, transferred_at_ms, now_ms)
+            report.completed_by_agent_transfer += context.handoffs.settle(handoff.key, completed)
         elif context.handoffs.settle(handoff.key, _lost_event(handoff, now_ms, settings)):
             report.lost += 1
             _warn_lost(handoff, now_ms - handoff.at_ms, settings)
         else:
             report.completed_meanwhile += 1
     return report
+
+
+def _agent_transfer_at_ms(context: SweepContext, handoff: Handoff) -> int | None:
+    """HandoffMode=agent_transfer: when the greeting conversation's transfer to the voice slot
+    succeeded, as ElevenLabs' history says; None when it did not, or cannot be read (lost)."""
+    if handoff.mode != "agent_transfer" or context.agent_transfers is None:
+        return None
+    try:
+        return context.agent_transfers().agent_transfer_at_ms(handoff.greeting_conversation_id)
+    except Exception:
+        logger.exception("the conversation's history could not be read: the handoff counts as lost")
+        return None
+
+
+def _transferred_event(handoff: Handoff, transferred_at_ms: int, now_ms: int) -> Event:
+    data = {
+        "call_id": handoff.call_id,
+        "handoff_at_ms": handoff.at_ms,
+        # The history's times are whole seconds into the call: this is that coarse.
+        "transfer_ms": max(0, transferred_at_ms - handoff.at_ms),
+        "handoff_mode": handoff.mode,
+        "caller_id": "conversation_history",
+        "reference": handoff.greeting_conversation_id,
+    }
+    return Event(EventType.HANDOFF_COMPLETED, now_ms, handoff.caller_key, data)
 
 
 def _lost_event(handoff: Handoff, now_ms: int, settings: Settings) -> Event:

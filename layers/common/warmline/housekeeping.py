@@ -10,11 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from warmline.ports import Clock, CloneStore, HandoffStore
 from warmline.settings import Settings
 from warmline.voice_provider import VoiceCloner
+
+if TYPE_CHECKING:
+    from warmline.agent_slots import AgentSlots, AgentTransferLog
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ class SweepContext:
     clock: Clock
     settings: Settings
     time_left: Callable[[], float]  # seconds the invocation has left
+    agent_slots: AgentSlots | None = None  # HandoffMode=agent_transfer's voice-slot agents
+    # HandoffMode=agent_transfer: the conversations' history, where an agent transfer shows as done.
+    agent_transfers: Callable[[], AgentTransferLog] | None = None
 
 
 class SweepReport(Protocol):

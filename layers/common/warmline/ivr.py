@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Literal
 
+from warmline.agent_slots import AGENT_TRANSFER, AgentSlots, handoff_mode_for, release_slot
 from warmline.calls import CloneProgress, Voice, dynamic_variables
 from warmline.clone_state import CloneRecord, Handoff, IncomingNote
 from warmline.events import Event, EventType
@@ -74,6 +75,8 @@ class IvrAnswer:
     pin: PinVerdict | None = None  # None: no PIN check (not key 1)
     handoff_counted: bool = False  # this answer is the call's first handoff (warmline.handoffs)
     timed_out: bool = False  # the greeting timeout passed: the operator's fallback
+    # HandoffMode=agent_transfer fell back to the REFER: why (warmline.agent_slots)
+    handoff_fallback: str = ""
 
     @property
     def clone_ready(self) -> bool:
@@ -135,7 +138,7 @@ class WaitPolicy:
 class IvrPolicy:
     wait: WaitPolicy
     pins: PinPolicy
-    handoff_mode: Literal["transfer", "outbound"]
+    handoff_mode: Literal["transfer", "outbound", "agent_transfer"]
     handoff_message: str
     timeout_fallback: NextAction = NextAction.CONTINUE_WITH_DEFAULT_VOICE  # GreetingTimeoutFallback
 
@@ -198,6 +201,7 @@ class IvrPorts:
     clock: Clock
     # Handoff mode outbound: the agent's calls (called per check: it reads the API key).
     agent_calls: Callable[[], AgentCalls] | None = None
+    agent_slots: AgentSlots | None = None  # Handoff mode agent_transfer: the voice-slot agents
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,8 @@ class _Check:
         }
         checked = Event(EventType.IVR_CHECK, int(ended * 1000), self.caller_key, data)
         _record_without_failing_the_answer(ports.events, *pin_events, *pending.events, checked)
+        if answer.next_action is NextAction.CONTINUE_WITH_DEFAULT_VOICE:
+            release_slot(ports.agent_slots, self.caller_key)
         return replace(answer, pin=verdict)
 
     def after_wait(
@@ -298,8 +304,10 @@ class _Check:
         return IvrAnswer(status, self.policy.timeout_fallback, waited_ms, timed_out=True)
 
     def _hand_off(self, clone: CloneRecord, waited_ms: int) -> IvrAnswer:
-        agent_conversation_id = ""
-        mode = self.policy.handoff_mode
+        agent_conversation_id, fallback = "", ""
+        mode: str = self.policy.handoff_mode
+        if mode == AGENT_TRANSFER:
+            mode, fallback = handoff_mode_for(self.ports.agent_slots, self.caller_key, clone.cloned_voice_id)
         if mode == "outbound":
             placed = self._place_handoff_call(clone)
             if placed is None:
@@ -321,7 +329,7 @@ class _Check:
             agent_conversation_id=agent_conversation_id,
             verified=self.verified,
         )
-        counted = _expect(self.ports.handoffs, handoff, waited_ms, clone.ready_at_ms)
+        counted = _expect(self.ports.handoffs, handoff, waited_ms, clone.ready_at_ms, fallback)
         return IvrAnswer(
             IvrStatus.READY,
             NextAction.TRANSFER_TO_AGENT,
@@ -329,6 +337,7 @@ class _Check:
             cloned_voice_id=clone.cloned_voice_id,
             handoff_mode=mode,
             handoff_counted=counted,
+            handoff_fallback=fallback,
         )
 
     def _place_handoff_call(self, clone: CloneRecord) -> str | None:
@@ -386,9 +395,12 @@ class _PendingEvents:
         self.events.extend(events)
 
 
-def _expect(handoffs: HandoffStore, handoff: Handoff, waited_ms: int, ready_at_ms: int) -> bool:
+def _expect(
+    handoffs: HandoffStore, handoff: Handoff, waited_ms: int, ready_at_ms: int, fallback: str = ""
+) -> bool:
     """Claim the call's handoff (warmline.handoffs): True for the call's first, the one counted.
-    Verified: the next leg's conversation-init may hand out the clone of a caller with a PIN."""
+    Verified: the next leg's conversation-init may hand out the clone of a caller with a PIN.
+    `fallback`: why HandoffMode=agent_transfer fell back to the REFER for this call."""
     data = {
         "call_id": handoff.call_id,
         "threecx_call_id": handoff.threecx_call_id,
@@ -396,6 +408,7 @@ def _expect(handoffs: HandoffStore, handoff: Handoff, waited_ms: int, ready_at_m
         "agent_conversation_id": handoff.agent_conversation_id,
         "cloned_voice_id": handoff.cloned_voice_id,
         "handoff_mode": handoff.mode,
+        "handoff_fallback": fallback,
         "ivr_wait_ms": waited_ms,
         "ready_at_ms": ready_at_ms,
     }

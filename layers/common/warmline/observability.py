@@ -222,6 +222,8 @@ def count_sweep(report: SweepReport) -> None:
             _add(VOICES_DELETED_BY_SWEEP, report.deleted[reason], reason)
     elif isinstance(report, HandoffSweepReport):
         _add(HANDOFFS_LOST, report.lost)
+        if report.completed_by_agent_transfer:
+            _add(HANDOFFS_COMPLETED, report.completed_by_agent_transfer)
 
 
 def count_caller_identity(identified: IdentifiedCaller) -> None:

@@ -66,7 +66,10 @@ class Settings(BaseModel):
     outbound_telephony: Literal["sip_trunk", "twilio"] = "sip_trunk"
 
     greeting_mode: Literal["sip", "outbound"] = "sip"
-    handoff_mode: Literal["transfer", "outbound"] = "transfer"
+    handoff_mode: Literal["transfer", "outbound", "agent_transfer"] = "transfer"
+    # HandoffMode=agent_transfer (warmline.agent_slots): a voice slot is leased this long, at least
+    # the longest conversation (ElevenLabs' max_duration_seconds, 600 s by default), and swept after.
+    agent_slot_lease_seconds: int = Field(default=660, ge=60, le=7200)
     greeting_voice_id: str = "21m00Tcm4TlvDq8ikWAM"
     greeting_message: str = (
         "Hello, thanks for calling. One moment while we prepare your personal assistant. "

@@ -71,8 +71,13 @@ class TtsOverride(BaseModel):
     voice_id: str
 
 
+class PromptOverride(BaseModel):
+    tool_ids: list[str]  # replaces the agent's whole list (HandoffMode=agent_transfer)
+
+
 class AgentOverride(BaseModel):
     first_message: str
+    prompt: PromptOverride | None = None
 
 
 class ConfigOverride(BaseModel):
@@ -121,7 +126,7 @@ class CheckCloneResponse(BaseModel):
         "transfer_to_agent", "check_again", "offer_voicemail", "continue_with_default_voice", "repeat_menu"
     ]
     say: str
-    handoff_mode: Literal["transfer", "outbound"] | None = None
+    handoff_mode: Literal["transfer", "outbound", "agent_transfer"] | None = None
 
 
 class CloningCounts(BaseModel):

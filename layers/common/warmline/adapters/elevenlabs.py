@@ -177,6 +177,23 @@ class ElevenLabsClient:
             call_id=_optional_str(body.get(CALL_ID_FIELDS[line.telephony])),
         )
 
+    def set_agent_voice(self, agent_id: str, voice_id: str) -> None:
+        """PATCH an agent's `conversation_config.tts.voice_id` (HandoffMode=agent_transfer's slots)."""
+        body = {"conversation_config": {"tts": {"voice_id": voice_id}}}
+        self._request("PATCH", f"/v1/convai/agents/{agent_id}", json=body)
+
+    def agent_transfer_at_ms(self, conversation_id: str) -> int | None:
+        """When the conversation's transfer_to_agent succeeded (its start plus the turn's whole
+        seconds into the call, epoch ms), or None (`agent_slots.AgentTransferLog`)."""
+        body = self._request("GET", f"/v1/convai/conversations/{conversation_id}")
+        started = (body.get("metadata") or {}).get("start_time_unix_secs")
+        for turn in body.get("transcript") or []:
+            for result in (turn.get("tool_results") or []) if isinstance(turn, dict) else []:
+                outcome = result.get("result") if isinstance(result, dict) else None
+                if isinstance(outcome, dict) and outcome.get("result_type") == "transfer_to_agent_success":
+                    return int((float(started or 0) + float(turn.get("time_in_call_secs") or 0)) * 1000)
+        return None
+
     def _request(
         self, method: str, path: str, *, timeout_seconds: float | None = None, **kwargs: Any
     ) -> dict[str, Any]:
@@ -216,6 +233,16 @@ class ElevenLabsAgentCalls:
 
     def place_call(self, call: AgentCall) -> PlacedCall:
         return self.client.place_outbound_call(self.line, call.to_number, client_data(call))
+
+
+@dataclass(frozen=True)
+class ElevenLabsSlotAgents:
+    """`agent_slots.SlotAgents` over one client: the voice-slot agents' voices."""
+
+    client: ElevenLabsClient
+
+    def set_voice(self, agent_id: str, voice_id: str) -> None:
+        self.client.set_agent_voice(agent_id, voice_id)
 
 
 def client_data(call: AgentCall) -> dict[str, Any]:
