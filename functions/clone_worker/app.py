@@ -16,7 +16,9 @@ from warmline.dependencies import dependencies
 from warmline.observability import count_clone_result, logger, metrics
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-dependencies().warm_up("store", "events", "samples", "queue", secrets=("elevenlabs_api_key_secret",))
+dependencies().warm_up(
+    lambda deps: deps.clone_worker, secrets=lambda settings: (settings.elevenlabs_api_key_secret,)
+)
 
 
 def handle_job(record: SQSRecord, lambda_context: LambdaContext) -> None:

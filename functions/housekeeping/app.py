@@ -17,7 +17,10 @@ from warmline.voice_sweep import sweep_voices
 # The handoffs first: a few quick writes that must not wait behind a long voice sweep.
 SWEEPS = (Sweep("handoffs", settle_overdue_handoffs), Sweep("voices", sweep_voices))
 
-dependencies().warm_up("store", "handoff_store", secrets=("elevenlabs_api_key_secret",))
+dependencies().warm_up(
+    lambda deps: (deps.store, deps.handoff_store),
+    secrets=lambda settings: (settings.elevenlabs_api_key_secret,),
+)
 
 
 class SweepsFailed(Exception):

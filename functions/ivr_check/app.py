@@ -170,11 +170,12 @@ def _iso(at_ms: int) -> str:
 
 
 dependencies().warm_up(
-    "store",
-    "calls",
-    "events",
-    "handoff_store",
-    secrets=("agent_secret_name", "caller_key_secret_name", "pin_pepper_secret_name"),
+    lambda deps: (deps.ivr_desk, deps.caller_ids),
+    secrets=lambda settings: (
+        settings.agent_secret_name,
+        settings.caller_key_secret_name,
+        settings.pin_pepper_secret_name,
+    ),
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -19,6 +19,7 @@ from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import (
     DynamoAgentVariables,
     DynamoCallLog,
+    DynamoCallRecords,
     DynamoCloneStore,
     DynamoEventStore,
     DynamoHandoffStore,
@@ -27,6 +28,7 @@ from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import caller_key
+from warmline.numbers import CallerNumbers
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from warmline.cloning import CloneWorker
     from warmline.handoffs import HandoffTracker
     from warmline.ivr import IvrDesk
+    from warmline.webhook_use_cases import ConversationStarts, IncomingCalls
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
 
@@ -112,6 +115,17 @@ class Dependencies:
         return DynamoCallLog(self._client("dynamodb"), self.settings.table_name, self.deadline)
 
     @cached_property
+    def call_records(self) -> DynamoCallRecords:
+        return DynamoCallRecords(
+            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds, self.deadline
+        )
+
+    @cached_property
+    def numbers(self) -> CallerNumbers:
+        """The one way to read a caller's number, and its key."""
+        return CallerNumbers(self.settings.default_country_code, self.caller_key)
+
+    @cached_property
     def caller_ids(self) -> CallerIdCheck:
         from warmline.caller_id import CallerIdCheck
 
@@ -177,7 +191,25 @@ class Dependencies:
 
         outbound = self.settings.greeting_mode == "outbound"
         policy = CallPolicy.from_settings(self.settings)
-        return CallDesk(self.store, self.queue, self.clock, policy, self.agent_calls if outbound else None)
+        agent_calls = self.agent_calls if outbound else None
+        return CallDesk(self.store, self.queue, self.clock, policy, self.call_records, agent_calls)
+
+    @cached_property
+    def incoming_calls(self) -> IncomingCalls:
+        """POST /api/calls/incoming."""
+        from warmline.webhook_use_cases import IncomingCalls
+
+        return IncomingCalls(self.numbers, self.call_desk)
+
+    @cached_property
+    def conversation_starts(self) -> ConversationStarts:
+        """POST /api/agent/conversation-init."""
+        from warmline.webhook_use_cases import AgentDefaults, ConversationStarts
+
+        defaults = AgentDefaults(self.agent_variables.defaults, self.clock)
+        return ConversationStarts(
+            self.numbers, self.call_desk, self.caller_ids, self.handoffs, self.events, defaults
+        )
 
     @cached_property
     def ivr_desk(self) -> IvrDesk:
@@ -201,8 +233,12 @@ class Dependencies:
     def caller_key(self, normalised_number: str) -> str:
         return caller_key(normalised_number, self.secrets.get(self.settings.caller_key_secret_name))
 
-    def warm_up(self, *adapters: str, secrets: tuple[str, ...] = ()) -> None:
-        """Build these adapters and fetch these secrets (names of Settings fields) now.
+    def warm_up(
+        self,
+        use_cases: Callable[[Dependencies], object],
+        secrets: Callable[[Settings], tuple[str, ...]] = lambda _: (),
+    ) -> None:
+        """Build these use cases (and so their adapters) and fetch these secrets now.
 
         Called at import inside Lambda, so the init phase pays for the boto3 clients and the first
         secret reads instead of the first caller; the reads get `init_deadline_seconds` in all. A
@@ -210,15 +246,14 @@ class Dependencies:
         """
         if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             return
-        for name in adapters:
-            getattr(self, name)
+        use_cases(self)
         self.deadline.start(self.settings.init_deadline_seconds)
         try:
-            for setting in secrets:
+            for secret_id in secrets(self.settings):
                 try:
-                    self.secrets.get(getattr(self.settings, setting))
+                    self.secrets.get(secret_id)
                 except Exception:
-                    logging.getLogger(__name__).warning("could not prefetch %s at init", setting)
+                    logging.getLogger(__name__).warning("could not prefetch the secret %s at init", secret_id)
         finally:
             self.deadline.clear()
 

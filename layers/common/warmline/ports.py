@@ -7,8 +7,10 @@ from typing import Protocol
 from warmline.clone_state import (
     CallerProfile,
     CallerState,
+    CallWrites,
     CloneJob,
     CloneRecord,
+    FirstClone,
     Handoff,
     HandoffKey,
     IncomingNote,
@@ -128,6 +130,23 @@ class CallLog(Protocol):
 
     def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
         """The calls noted to this dialled number at or after `since_ms`."""
+        ...
+
+
+class CallRecords(Protocol):
+    """An incoming call's writes, folded into as few requests as their rules allow (warmline.calls):
+    a first-time call makes two, the caller's state being read only when the first one says so."""
+
+    def start_first_clone(
+        self, caller_key: str, record: CloneRecord, note: IncomingNote, *, note_expires_at: int, now: float
+    ) -> FirstClone:
+        """If the caller has a voice sample, no PIN and no live clone record (the call that
+        `CallDesk.answer` would queue a job for): the PENDING record and the call's notes, together."""
+        ...
+
+    def record(self, writes: CallWrites) -> None:
+        """Every write of `writes`, in one request; the confirm or the follow-up of a clone record
+        that has moved on (its condition fails) is left out, the rest still written."""
         ...
 
 
