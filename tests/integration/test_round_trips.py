@@ -27,9 +27,6 @@ def dynamodb_requests(monkeypatch):
     def make_api_call(client, operation_name, params):
         if client.meta.service_model.service_name == "dynamodb":
             sent.append(operation_name)
-            values = params.get("ExpressionAttributeValues", {})
-            if values.get(":pk", {}).get("S", "").startswith("AGENT#"):
-                sent.append("agent variables read")
         return original(client, operation_name, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", make_api_call)
@@ -73,11 +70,3 @@ def test_a_repeat_call_while_the_clone_is_pending_makes_no_more_round_trips_than
     assert (answer["voice"], answer["job_queued"]) == ("greeting", False)
     assert len(dynamodb_requests) <= 3, dynamodb_requests
     assert len(stack.queued_messages(wait_s=1)) == 1
-
-
-def test_conversation_init_reads_the_agents_variables_once_per_environment(webhook, stack, dynamodb_requests):
-    with stack.function_env("WebhookFunction"):
-        invoke(webhook, event("conversation_init.json"))
-        invoke(webhook, event("conversation_init.json"))
-
-    assert dynamodb_requests.count("agent variables read") == 1, dynamodb_requests

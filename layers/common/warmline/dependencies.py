@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from warmline.cloning import CloneWorker
     from warmline.handoffs import HandoffTracker
     from warmline.ivr import IvrDesk
+    from warmline.ivr_use_cases import CloningFigures, KeyPresses
     from warmline.webhook_use_cases import ConversationStarts, IncomingCalls
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
@@ -206,7 +207,7 @@ class Dependencies:
         """POST /api/agent/conversation-init."""
         from warmline.webhook_use_cases import AgentDefaults, ConversationStarts
 
-        defaults = AgentDefaults(self.agent_variables.defaults, self.clock)
+        defaults = AgentDefaults(self.agent_variables.defaults)
         return ConversationStarts(
             self.numbers, self.call_desk, self.caller_ids, self.handoffs, self.events, defaults
         )
@@ -217,10 +218,28 @@ class Dependencies:
         from warmline.ivr import IvrDesk, IvrPolicy, IvrPorts
 
         outbound = self.settings.handoff_mode == "outbound"
+        agent_calls = self.agent_calls if outbound else None
         ports = IvrPorts(
-            self.store, self.events, self.handoff_store, self.clock, self.agent_calls if outbound else None
+            self.store, self.events, self.handoff_store, self.clock, agent_calls, self.caller_ids
         )
         return IvrDesk(ports, IvrPolicy.from_settings(self.settings))
+
+    @cached_property
+    def key_presses(self) -> KeyPresses:
+        """POST /api/ivr/check-clone/{caller_id}."""
+        from warmline.ivr_use_cases import KeyPresses
+
+        return KeyPresses(self.numbers, self.ivr_desk, self._pin_pepper)
+
+    def _pin_pepper(self) -> str:
+        return self.secrets.get(self.settings.pin_pepper_secret_name)
+
+    @cached_property
+    def cloning_figures(self) -> CloningFigures:
+        """GET /api/metrics/cloning."""
+        from warmline.ivr_use_cases import CloningFigures
+
+        return CloningFigures(self.events, self.clock)
 
     @cached_property
     def clone_worker(self) -> CloneWorker:

@@ -7,7 +7,7 @@ maps to its answer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from warmline.caller_id import CallerIdCheck, IdentifiedCaller
@@ -28,9 +28,7 @@ from warmline.observability import (
     count_incoming_call,
     logger,
 )
-from warmline.ports import Clock, EventStore
-
-AGENT_VARIABLES_SECONDS = 60.0  # how long an environment keeps an agent's recorded variables
+from warmline.ports import EventStore
 
 
 @dataclass(frozen=True)
@@ -79,31 +77,22 @@ class StartedConversation:
     dynamic_variables: dict[str, Any]  # warmline's and every other one the agent declares
 
 
-@dataclass
+@dataclass(frozen=True)
 class AgentDefaults:
-    """The agent's own dynamic variables as `configure` recorded them, kept by the execution
-    environment for `AGENT_VARIABLES_SECONDS`: every conversation needs them, and they change only
-    when `configure` runs."""
+    """The agent's own dynamic variables as `configure` recorded them. Read on every conversation,
+    not kept: `configure` takes effect with the next conversation."""
 
     read: Callable[[str], dict[str, str] | None]
-    clock: Clock
-    _kept: dict[str, tuple[float, dict[str, str] | None]] = field(default_factory=dict)
 
     def of(self, agent_id: str | None) -> dict[str, str] | None:
         """None when not recorded, or not readable (the agent still gets warmline's variables)."""
         if not agent_id:
             return None
-        now = self.clock.now()
-        kept = self._kept.get(agent_id)
-        if kept is not None and now - kept[0] < AGENT_VARIABLES_SECONDS:
-            return kept[1]
         try:
-            defaults = self.read(agent_id)
+            return self.read(agent_id)
         except Exception:
             logger.exception("could not read the agent's recorded dynamic variables")
             return None
-        self._kept[agent_id] = (now, defaults)
-        return defaults
 
 
 @dataclass(frozen=True)
