@@ -73,7 +73,7 @@ layer: $(STAMP) $(SAM)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) tools/check_function_size.py layers/common/warmline local
+	$(PY) tools/check_function_size.py layers/common/warmline local functions
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 

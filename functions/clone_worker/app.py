@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from warmline.adapters.sqs import VisibilityHeartbeat
 from warmline.clone_state import CloneJob
-from warmline.cloning import Delivery
+from warmline.cloning import Delivery, JobOutcome
 from warmline.dependencies import dependencies
 from warmline.observability import count_clone_result, logger, metrics
 
@@ -42,11 +42,16 @@ def handle_job(record: SQSRecord, lambda_context: LambdaContext) -> None:
     hide, every = settings.clone_hide_seconds, settings.clone_heartbeat_seconds
     with VisibilityHeartbeat(deps.queue, record.receipt_handle, hide_seconds=hide, every_seconds=every):
         outcome = deps.clone_worker.deliver(job, delivery)
+    _map(outcome, record.receipt_handle)
+
+
+def _map(outcome: JobOutcome, receipt_handle: str) -> None:
+    """The outcome to the queue: hidden until another lease ends, delivered again, or done."""
     if outcome.result is not None:
         count_clone_result(outcome.result)
     if outcome.hide_seconds is not None:
         # Another worker holds the lease: look again the moment it ends, not a heartbeat later.
-        deps.queue.hide(record.receipt_handle, outcome.hide_seconds)
+        dependencies().queue.hide(receipt_handle, outcome.hide_seconds)
     if outcome.retry:
         raise DeliverAgain(outcome.reason)
     result = outcome.result

@@ -15,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from warmline.cloning_report import InvalidWindow
 from warmline.dependencies import dependencies
 from warmline.http import HttpError, answers, http_app, json_body, json_response, secret_required
-from warmline.ivr_use_cases import KeyPress
+from warmline.ivr_use_cases import CheckedKey, Figures, KeyPress
 from warmline.observability import count_http_answer, logger, metrics
 from warmline.routes import CHECK_CLONE, CLONING_METRICS
 from warmline.wire import CheckCloneRequest, CheckCloneResponse, CloningCounts, CloningMetricsResponse
@@ -54,8 +54,12 @@ def check_clone_route(
         raise NO_KEY
     press = KeyPress(unquote(caller_id), str(pressed), request.conversation_id, request.pin)
     checked = dependencies().key_presses.check(press)
+    return json_response(200, _check_clone_answer(checked).model_dump())
+
+
+def _check_clone_answer(checked: CheckedKey) -> CheckCloneResponse:
     answer = checked.answer
-    response = CheckCloneResponse(
+    return CheckCloneResponse(
         caller_id=checked.masked_caller,
         status=answer.status.value,
         clone_ready=answer.clone_ready,
@@ -65,7 +69,6 @@ def check_clone_route(
         say=answer.say,
         handoff_mode=answer.handoff_mode or None,
     )
-    return json_response(200, response.model_dump())
 
 
 @app.get(
@@ -82,9 +85,13 @@ def cloning_metrics_route() -> Response[CloningMetricsResponse]:
     except InvalidWindow as error:
         details = [{"field": error.parameter, "problem": error.problem}]
         raise HttpError(400, "invalid_request", str(error), details) from error
+    return json_response(200, _figures_answer(figures).model_dump())
+
+
+def _figures_answer(figures: Figures) -> CloningMetricsResponse:
     report = asdict(figures.report)
     counts = CloningCounts(**{name: report.pop(name) for name in CloningCounts.model_fields})
-    response = CloningMetricsResponse(
+    return CloningMetricsResponse(
         window_from=_iso(figures.from_ms),
         window_to=_iso(figures.to_ms),
         from_ms=figures.from_ms,
@@ -92,7 +99,6 @@ def cloning_metrics_route() -> Response[CloningMetricsResponse]:
         counts=counts,
         **report,
     )
-    return json_response(200, response.model_dump())
 
 
 def _iso(at_ms: int) -> str:

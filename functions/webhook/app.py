@@ -13,7 +13,7 @@ from warmline.dependencies import dependencies
 from warmline.http import HttpError, answers, http_app, json_body, json_response, secret_required
 from warmline.observability import count_http_answer, logger, metrics, webhook_latency
 from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
-from warmline.webhook_use_cases import AgentConversation
+from warmline.webhook_use_cases import AgentConversation, AnsweredCall, StartedConversation
 from warmline.wire import (
     AgentOverride,
     ConfigOverride,
@@ -58,8 +58,12 @@ def incoming_call(
     except QueueUnavailable as error:
         logger.exception("clone job not queued")
         raise HttpError(503, "queue_unavailable", str(error)) from error
+    return json_response(200, _incoming_call_answer(answered).model_dump())
+
+
+def _incoming_call_answer(answered: AnsweredCall) -> IncomingCallResponse:
     decision = answered.decision
-    answer = IncomingCallResponse(
+    return IncomingCallResponse(
         route="agent_callback" if decision.greeting_call_placed else "agent",
         voice=decision.voice.value,
         clone_status=decision.progress.value,
@@ -67,7 +71,6 @@ def incoming_call(
         greeting_call_placed=decision.greeting_call_placed,
         caller=answered.masked_caller,
     )
-    return json_response(200, answer.model_dump())
 
 
 @app.post(
@@ -84,15 +87,18 @@ def conversation_init(
     ],
 ) -> Response[ConversationInitResponse]:
     started = dependencies().conversation_starts.start(AgentConversation(**request.model_dump()))
+    return json_response(200, _conversation_init_answer(started).to_json())
+
+
+def _conversation_init_answer(started: StartedConversation) -> ConversationInitResponse:
     start = started.start
     override = ConfigOverride(
         tts=TtsOverride(voice_id=start.voice_id) if start.voice_id else None,
         agent=AgentOverride(first_message=start.first_message) if start.first_message else None,
     )
-    answer = ConversationInitResponse(
+    return ConversationInitResponse(
         dynamic_variables=started.dynamic_variables, conversation_config_override=override
     )
-    return json_response(200, answer.to_json())
 
 
 dependencies().warm_up(
