@@ -309,11 +309,11 @@ class InMemoryHandoffs:
             self.events.record(event)
             return True
 
-    def settle(self, key: HandoffKey, event: Event) -> bool:
+    def settle(self, key: HandoffKey, event: Event, *also: Event) -> bool:
         with self._lock:
             if self.expected.pop(key, None) is None:
                 return False
-            self.events.record(event)
+            self.events.record(event, *also)
             return True
 
     def overdue(self, before_ms: int, limit: int) -> list[Handoff]:

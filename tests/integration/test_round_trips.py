@@ -70,3 +70,26 @@ def test_a_repeat_call_while_the_clone_is_pending_makes_no_more_round_trips_than
     assert (answer["voice"], answer["job_queued"]) == ("greeting", False)
     assert len(dynamodb_requests) <= 3, dynamodb_requests
     assert len(stack.queued_messages(wait_s=1)) == 1
+
+
+def test_the_re_entry_leg_stores_its_start_with_the_handoffs_completion(webhook, stack, dynamodb_requests):
+    from tests.integration.test_handlers import call, run_worker
+
+    worker, ivr = load_handler_module("clone_worker"), load_handler_module("ivr_check")
+    stack.register_caller(CALLER)
+    call(webhook, stack, "WebhookFunction", event("incoming_call.json"))
+    run_worker(worker, stack)
+    call(webhook, stack, "WebhookFunction", event("conversation_init.json"))  # the greeting leg
+    status, checked = call(ivr, stack, "IvrCheckFunction", event("check_clone.json"))
+    assert (status, checked["next_action"]) == (200, "transfer_to_agent")
+    dynamodb_requests.clear()
+
+    status, answer = call(webhook, stack, "WebhookFunction", event("conversation_init.json"))
+
+    assert status == 200 and answer["dynamic_variables"]["warmline_mode"] == "cloned"
+    # The caller's items, the clone's last use, the handoff's completion with the leg's start, the
+    # agent's variables: no separate request for the conversation_started event.
+    assert dynamodb_requests.count("TransactWriteItems") == 1 and "BatchWriteItem" not in dynamodb_requests
+    assert len(dynamodb_requests) <= 4, dynamodb_requests
+    types = [item["type"]["S"] for item in stack.table_items() if item["pk"]["S"].startswith("EVENTS#")]
+    assert types.count("conversation_started") == 2 and types.count("handoff_completed") == 1

@@ -176,9 +176,9 @@ class HandoffStore(Protocol):
         was claimed before (or the clone record is gone)."""
         ...
 
-    def settle(self, key: HandoffKey, event: Event) -> bool:
-        """Take the handoff off the expected ones and store its outcome `event`, both or neither.
-        True for the one caller that took it off; False if it was no longer expected."""
+    def settle(self, key: HandoffKey, event: Event, *also: Event) -> bool:
+        """Take the handoff off the expected ones and store its outcome `event` (and `also`), all or
+        none. True for the one caller that took it off; False if it was no longer expected."""
         ...
 
     def overdue(self, before_ms: int, limit: int) -> list[Handoff]:

@@ -118,8 +118,7 @@ class ConversationStarts:
         start = self.desk.start_conversation(key, identified.state if identified else None)
         logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
         if identified is not None:
-            self._note_reentry(identified, start, conversation.call_sid or "")
-            self._record_start(identified, start, conversation.call_sid or "")
+            self._note_leg(identified, start, conversation.call_sid or "")
         variables = with_agents_own(start.dynamic_variables, self.agent_defaults.of(conversation.agent_id))
         return StartedConversation(start, variables)
 
@@ -135,24 +134,22 @@ class ConversationStarts:
         count_caller_identity(identified)
         return identified
 
-    def _note_reentry(self, identified: IdentifiedCaller, start: ConversationStart, reference: str) -> None:
-        """The re-entry of a handoff completes it; the agent gets its answer whatever."""
-        try:
-            arrival = self.handoffs.reentered(identified, start, reference)
-        except Exception:
-            logger.exception("could not note the handoff's re-entry: the sweep will count it as lost")
-            return
-        if arrival is not None:
-            count_handoff_arrival(arrival)
-
-    def _record_start(self, identified: IdentifiedCaller, start: ConversationStart, reference: str) -> None:
-        """The call's timeline (`warmline calls show`); the agent gets its answer whatever."""
+    def _note_leg(self, identified: IdentifiedCaller, start: ConversationStart, reference: str) -> None:
+        """The leg on the call's timeline (`warmline calls show`), stored with the completion of the
+        handoff whose re-entry it is, if it is one (one request); the agent gets its answer whatever."""
         call_id = identified.call.threecx_call_id if identified.call is not None else ""
         at_ms = int(self.desk.clock.now() * 1000)
         started = conversation_started_event(identified.caller_key, start, call_id, reference, at_ms)
-        if started is None:
-            return
+        also = (started,) if started is not None else ()
         try:
-            self.events.record(started)
+            arrival = self.handoffs.reentered(identified, start, reference, *also)
         except Exception:
-            logger.exception("conversation_started event not stored")
+            logger.exception("could not note the handoff's re-entry: the sweep will count it as lost")
+            arrival = None
+        if arrival is not None:
+            count_handoff_arrival(arrival)
+        elif started is not None:
+            try:
+                self.events.record(started)
+            except Exception:
+                logger.exception("conversation_started event not stored")

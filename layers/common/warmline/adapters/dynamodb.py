@@ -821,7 +821,7 @@ class DynamoHandoffStore:
             self._put_event(event),
         )
 
-    def settle(self, key: HandoffKey, event: Event) -> bool:
+    def settle(self, key: HandoffKey, event: Event, *also: Event) -> bool:
         return self._transact(
             {
                 "Delete": {
@@ -830,7 +830,7 @@ class DynamoHandoffStore:
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
-            self._put_event(event),
+            *(self._put_event(each) for each in (event, *also)),
         )
 
     def overdue(self, before_ms: int, limit: int) -> list[Handoff]:
