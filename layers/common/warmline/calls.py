@@ -259,7 +259,9 @@ class CallDesk:
         try:
             self.records.record(writes)
         except Exception:
-            logger.exception("incoming call not noted")
+            logger.exception(
+                "incoming call not noted (its notes, its event or its record's confirm not stored)"
+            )
 
     def _ready_call(self, state: CallerState, now: float) -> CallDecision:
         clone, pin_required = state.clone, state.pin is not None
