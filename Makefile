@@ -80,7 +80,7 @@ sam-local: $(STAMP) $(SAM)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) tools/check_function_size.py layers/common/warmline local warmline_cli
+	$(PY) tools/check_function_size.py layers/common/warmline local warmline_cli functions
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 

@@ -65,9 +65,18 @@ def load_handler_module(function_dir: str) -> Any:
 
 
 def event(name: str, **changes: Any) -> dict[str, Any]:
+    """A sample event; a check_clone event given `pathParameters` has its path agree with them."""
     data = json.loads((EVENTS / name).read_text())
     data.update(changes)
-    return data
+    caller = (changes.get("pathParameters") or {}).get("caller_id")
+    return at_caller(data, caller) if caller is not None else data
+
+
+def at_caller(base: dict[str, Any], caller_path: str) -> dict[str, Any]:
+    """A check_clone event for this caller (as percent-encoded in the path), path and parameters agreeing."""
+    path = f"/api/ivr/check-clone/{caller_path}"
+    context = {**base["requestContext"], "http": {**base["requestContext"]["http"], "path": path}}
+    return {**base, "rawPath": path, "requestContext": context, "pathParameters": {"caller_id": caller_path}}
 
 
 def with_body(base: dict[str, Any], body: Any) -> dict[str, Any]:

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 from warmline.clone_state import (
     CallerProfile,
     CallerState,
+    CallWrites,
     CloneJob,
     CloneRecord,
     CloneStatus,
+    FirstClone,
     Handoff,
     HandoffKey,
     IncomingNote,
@@ -343,11 +345,11 @@ class InMemoryHandoffs:
             self.events.record(event)
             return True
 
-    def settle(self, key: HandoffKey, event: Event) -> bool:
+    def settle(self, key: HandoffKey, event: Event, *also: Event) -> bool:
         with self._lock:
             if self.expected.pop(key, None) is None:
                 return False
-            self.events.record(event)
+            self.events.record(event, *also)
             return True
 
     def overdue(self, before_ms: int, limit: int) -> list[Handoff]:
@@ -508,3 +510,46 @@ class InMemoryCallLog:
 
     def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
         return [call for call, _ in self.notes if call.dialled_key == dialled_key and call.at_ms >= since_ms]
+
+
+class InMemoryCallRecords:
+    """An incoming call's writes (`CallRecords`) over the fake store, call log and events, with the
+    DynamoDB adapter's conditions (tests/integration/test_clone_store_contract.py holds them together)."""
+
+    def __init__(self, store: InMemoryCloneStore, calls: InMemoryCallLog, events: InMemoryEvents) -> None:
+        self.store = store
+        self.calls = calls
+        self.events = events
+
+    def start_first_clone(
+        self, caller_key: str, record: CloneRecord, note: IncomingNote, *, note_expires_at: int, now: float
+    ) -> FirstClone:
+        store = self.store
+        with store._lock:
+            current = store.clones.get(caller_key)
+            clone_free = current is None or current.expires_at <= int(now)
+            if caller_key not in store.profiles:
+                free = clone_free and caller_key not in store.pins
+                return FirstClone.NO_SAMPLE if free else FirstClone.OTHER
+            if caller_key in store.pins or not clone_free:
+                return FirstClone.OTHER
+            store.clones[caller_key] = record
+        self.calls.note(note, note_expires_at)
+        return FirstClone.STARTED
+
+    def record(self, writes: CallWrites) -> None:
+        if writes.confirm is not None:
+            self.store.confirm_pending(
+                writes.caller_key, writes.confirm.job_id, expires_at=writes.confirm.expires_at
+            )
+        elif writes.followed is not None:
+            followed = writes.followed
+            self.store.note_call(
+                writes.caller_key,
+                call_started_at_ms=followed.call_started_at_ms,
+                threecx_call_id=followed.threecx_call_id,
+            )
+        if writes.note is not None:
+            self.calls.note(writes.note, writes.note_expires_at)
+        if writes.event is not None:
+            self.events.record(writes.event)

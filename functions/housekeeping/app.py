@@ -22,7 +22,10 @@ SWEEPS = (
     Sweep("voices", sweep_voices),
 )
 
-dependencies().warm_up("store", "handoff_store", secrets=("elevenlabs_api_key_secret",))
+dependencies().warm_up(
+    lambda deps: (deps.store, deps.handoff_store),
+    secrets=lambda settings: (settings.elevenlabs_api_key_secret,),
+)
 
 
 class SweepsFailed(Exception):

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.aws_harness import LambdaContext, event, load_handler_module, with_body
+from tests.aws_harness import LambdaContext, at_caller, event, load_handler_module, with_body
 
 STRICT_ROUTES = [
     ("webhook", "WebhookFunction", "incoming_call.json"),
@@ -114,9 +114,7 @@ def test_a_hostile_path_parameter_is_a_caller_it_cannot_read(modules, stack, cal
     # A 4xx would be hidden from the agent (tool_error_handling_mode): it hears to go on instead.
     base = with_body(event("check_clone.json"), {"pressed_key": "1"})
     before = stack.table_items()
-    status, answer = invoke(
-        modules, stack, "ivr_check", "IvrCheckFunction", {**base, "pathParameters": {"caller_id": caller_id}}
-    )
+    status, answer = invoke(modules, stack, "ivr_check", "IvrCheckFunction", at_caller(base, caller_id))
     assert (status, answer["next_action"], answer["caller_id"]) == (200, "continue_with_default_voice", "")
     assert stack.table_items() == before
 

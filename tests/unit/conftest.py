@@ -3,6 +3,8 @@ import pytest
 from tests.fakes import (
     FakeClock,
     FakeVoiceProvider,
+    InMemoryCallLog,
+    InMemoryCallRecords,
     InMemoryCloneStore,
     InMemoryEvents,
     InMemoryQueue,
@@ -62,10 +64,12 @@ def registered(store, samples):
     return CALLER
 
 
-def call_desk(store, clock, settings, queue=None, provider=None) -> CallDesk:
+def call_desk(store, clock, settings, queue=None, provider=None, events=None) -> CallDesk:
     """The webhook's use case over the fakes; `provider` places the agent's calls (greeting mode outbound)."""
     agent_calls = (lambda: provider) if provider is not None else None
-    return CallDesk(store, queue or InMemoryQueue(), clock, CallPolicy.from_settings(settings), agent_calls)
+    records = InMemoryCallRecords(store, InMemoryCallLog(store), events or InMemoryEvents())
+    policy = CallPolicy.from_settings(settings)
+    return CallDesk(store, queue or InMemoryQueue(), clock, policy, records, agent_calls)
 
 
 def ivr_desk(store, events, handoffs, clock, settings, provider=None) -> IvrDesk:

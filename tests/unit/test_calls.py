@@ -14,7 +14,7 @@ from warmline.clone_state import CloneRecord, CloneStatus
 
 def call(key=CALLER, call_id="3cx-1"):
     return IncomingCall(
-        caller_key=key, caller_number="+442079460000", threecx_call_id=call_id, dialled_number="100"
+        caller_key=key, caller_number="+442079460000", threecx_call_id=call_id, dialled_key="ck_dialled"
     )
 
 

@@ -472,3 +472,46 @@ def test_a_clone_needing_verification_whose_delete_failed_is_rechecked_later(
 
     assert result.outcome is Outcome.FAILED
     assert queue.jobs == [job]  # the re-check deletes the voice the record does not hold
+
+
+def deliver(job, store, samples, provider, events, clock, settings, receive_count=1):
+    worker = clone_worker(store, samples, provider, events, clock, settings)
+    return worker.deliver(job, Delivery(receive_count, lambda: 80.0))
+
+
+def test_a_delivery_is_done_with_its_result(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    outcome = deliver(job, store, samples, provider, events, clock, settings)
+
+    assert not outcome.retry and outcome.hide_seconds is None
+    assert outcome.result is not None and outcome.result.outcome is Outcome.READY
+
+
+def test_a_delivery_under_another_lease_is_retried_hidden_until_that_lease_ends(
+    registered, job, store, samples, provider, events, clock, settings
+):
+    now_ms = int(clock.now() * 1000)
+    store.take_lease(CALLER, lease_token="other", now_ms=now_ms, lease_expires_at_ms=now_ms + 60_000)
+
+    outcome = deliver(job, store, samples, provider, events, clock, settings)
+
+    assert (outcome.retry, outcome.result, outcome.hide_seconds) == (True, None, 61)
+    assert not outcome.last_delivery_failed
+
+
+def test_an_unexpected_error_on_the_last_delivery_fails_the_job_and_is_retried_to_the_dlq(
+    registered, job, store, samples, events, clock, settings
+):
+    provider = FakeVoiceProvider(errors=[RuntimeError("a bug")], clock=clock)
+
+    first = deliver(job, store, samples, provider, events, clock, settings, receive_count=1)
+    store.release_lease(CALLER, store.clones[CALLER].lease_token)
+    provider = FakeVoiceProvider(errors=[RuntimeError("a bug")], clock=clock)
+    last = deliver(
+        job, store, samples, provider, events, clock, settings, receive_count=settings.clone_max_receives
+    )
+
+    assert first.retry and first.result is None and not first.last_delivery_failed
+    assert last.retry and last.last_delivery_failed
+    assert store.clones[CALLER].status is CloneStatus.FAILED

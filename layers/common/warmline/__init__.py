@@ -3,6 +3,8 @@
 The package, module by module (each one job; the domain never imports an adapter, boto3 or httpx):
 
 Use cases (each takes its ports as arguments)
+  webhook_use_cases  the webhook's routes, one call each: IncomingCalls, ConversationStarts
+  ivr_use_cases   check_clone's and the metrics route, one call each: KeyPresses, CloningFigures
   calls           a call arrives (3CX) and the agent's conversation starts: what the caller hears,
                   whether to clone
   cloning         one clone job in the worker: the lease, one clone, its outcome
@@ -20,6 +22,7 @@ Use cases (each takes its ports as arguments)
 
 Values and rules
   callers         a caller's number: normalised, masked, keyed by a keyed hash
+  numbers         the one way a route reads a caller's number and keys it
   clone_state     the caller's clone record, profile, PIN record and job, as the domain sees them
   consent         the consent log's entries
   events          what happened, stored for the metrics

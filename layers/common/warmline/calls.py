@@ -14,9 +14,19 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Literal
 
-from warmline.clone_state import CallerState, CloneJob, CloneRecord, CloneStatus
+from warmline.clone_state import (
+    CallerState,
+    CallFollowed,
+    CallWrites,
+    CloneJob,
+    CloneRecord,
+    CloneStatus,
+    FirstClone,
+    IncomingNote,
+    PendingConfirm,
+)
 from warmline.events import Event, EventType
-from warmline.ports import Clock, CloneStore, JobQueue
+from warmline.ports import CallRecords, Clock, CloneStore, JobQueue
 from warmline.settings import Settings
 from warmline.voice_provider import AgentCall, AgentCalls, ProviderError
 
@@ -47,7 +57,7 @@ class IncomingCall:
     caller_key: str | None  # None when the caller withheld their number
     caller_number: str | None
     threecx_call_id: str
-    dialled_number: str
+    dialled_key: str = ""  # the key of the number dialled (3CX's session.did); "" when unreadable
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,11 @@ class CallDecision:
     greeting_call_placed: bool = False
     conversation_id: str = ""
     pin_required: bool = False
+
+    @property
+    def waits_for_clone(self) -> bool:
+        """The caller hears the greeting while a clone job is under way."""
+        return self.voice is Voice.GREETING and self.progress is not CloneProgress.READY
 
 
 def _progress_of(state: CallerState, now: float) -> CloneProgress:
@@ -97,6 +112,7 @@ class CallPolicy:
     handoff_message: str
     handoff_window_seconds: int
     pending: PendingPolicy
+    note_seconds: int = 300  # how long an incoming call's notes live (`caller_id_window_seconds`)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallPolicy:
@@ -107,6 +123,7 @@ class CallPolicy:
             handoff_message=settings.handoff_message,
             handoff_window_seconds=settings.handoff_window_seconds,
             pending=PendingPolicy.from_settings(settings),
+            note_seconds=settings.caller_id_window_seconds,
         )
 
 
@@ -129,6 +146,20 @@ class CloneRequests:
         find the caller still pending. Once the job is queued the record is confirmed for
         `pending_expiry_seconds`.
         """
+        job, record = self.new_job(caller_key, threecx_call_id, now)
+        if not self.store.start_clone(caller_key, record, now):
+            return False
+        self.send(job)
+        try:
+            self.store.confirm_pending(caller_key, job.job_id, expires_at=self.confirm(job, now).expires_at)
+        except Exception:
+            # The job is queued; unconfirmed, the record lapses with the greeting and a later call
+            # queues again (the worker then keeps one voice).
+            logger.warning("clone job queued but its record not confirmed", exc_info=True)
+        return True
+
+    def new_job(self, caller_key: str, threecx_call_id: str, now: float) -> tuple[CloneJob, CloneRecord]:
+        """A new clone job, and its PENDING record that lives as long as the greeting."""
         now_ms = int(now * 1000)
         job = CloneJob(uuid.uuid4().hex, caller_key, now_ms, threecx_call_id)
         record = CloneRecord(
@@ -139,19 +170,14 @@ class CloneRequests:
             call_started_at_ms=now_ms,
             threecx_call_id=threecx_call_id,
         )
-        if not self.store.start_clone(caller_key, record, now):
-            return False
-        self._send(job)
-        try:
-            expires_at = int(now) + self.policy.pending_expiry_seconds
-            self.store.confirm_pending(caller_key, job.job_id, expires_at=expires_at)
-        except Exception:
-            # The job is queued; unconfirmed, the record lapses with the greeting and a later call
-            # queues again (the worker then keeps one voice).
-            logger.warning("clone job queued but its record not confirmed", exc_info=True)
-        return True
+        return job, record
 
-    def _send(self, job: CloneJob) -> None:
+    def confirm(self, job: CloneJob, now: float) -> PendingConfirm:
+        """The queued job's record, confirmed for `pending_expiry_seconds`."""
+        return PendingConfirm(job.job_id, int(now) + self.policy.pending_expiry_seconds)
+
+    def send(self, job: CloneJob) -> None:
+        """Queue the job; if it cannot be, remove its PENDING record again (QueueUnavailable)."""
         try:
             self.queue.send(job)
         except Exception as error:
@@ -168,33 +194,74 @@ class CallDesk:
     queue: JobQueue
     clock: Clock
     policy: CallPolicy
+    records: CallRecords
     # Greeting mode outbound: the agent's calls (called per call: it reads the API key).
     agent_calls: Callable[[], AgentCalls] | None = None
 
     def answer(self, call: IncomingCall) -> CallDecision:
+        """Decide, and write what the call leaves behind: the clone record and its job, the call's
+        notes (warmline.caller_id) and its event. A first-time call (a voice sample, no PIN, no
+        clone) makes two requests to the store; the caller's state is read only when the first says
+        the call is not one. QueueUnavailable when the job could not be queued."""
         agent_calls = self.agent_calls() if self.agent_calls is not None else None
-        if call.caller_key is None:
-            return CallDecision(Voice.DEFAULT, CloneProgress.WITHHELD, job_queued=False)
         now = self.clock.now()
-        state = self.store.load(call.caller_key)
+        note = IncomingNote(call.caller_key or "", call.dialled_key, call.threecx_call_id, int(now * 1000))
+        if call.caller_key is None:
+            decision = CallDecision(Voice.DEFAULT, CloneProgress.WITHHELD, job_queued=False)
+            writes = CallWrites("", note=note, note_expires_at=self._note_expiry(note))
+        else:
+            decision, writes = self._decide(call.caller_key, note, now)
+        outbound = self.policy.greeting_mode == "outbound" and agent_calls is not None
+        if outbound and decision.waits_for_clone and call.caller_number:
+            assert agent_calls is not None
+            decision = self._place_greeting_call(call, decision, agent_calls)
+        self._record(replace(writes, event=call_answered_event(call, decision, note.at_ms)))
+        return decision
+
+    def _note_expiry(self, note: IncomingNote) -> int:
+        return note.at_ms // 1000 + self.policy.note_seconds
+
+    def _decide(self, caller_key: str, note: IncomingNote, now: float) -> tuple[CallDecision, CallWrites]:
+        requests = CloneRequests(self.store, self.queue, self.policy.pending)
+        job, record = requests.new_job(caller_key, note.threecx_call_id, now)
+        expiry = self._note_expiry(note)
+        first = self.records.start_first_clone(caller_key, record, note, note_expires_at=expiry, now=now)
+        if first is FirstClone.STARTED:
+            requests.send(job)
+            decision = CallDecision(Voice.GREETING, CloneProgress.PENDING, job_queued=True)
+            return decision, CallWrites(caller_key, confirm=requests.confirm(job, now))
+        writes = CallWrites(caller_key, note=note, note_expires_at=expiry)
+        if first is FirstClone.NO_SAMPLE:
+            return CallDecision(Voice.DEFAULT, CloneProgress.NO_SAMPLE, job_queued=False), writes
+        decision = self._decide_from_state(caller_key, note, now)
+        if decision.waits_for_clone and not decision.job_queued:
+            # The clone in flight now follows this call: the IVR's greeting clock starts here.
+            writes = replace(writes, followed=CallFollowed(note.at_ms, note.threecx_call_id))
+        return decision, writes
+
+    def _decide_from_state(self, caller_key: str, note: IncomingNote, now: float) -> CallDecision:
+        """The caller's state read: what any call but a first-time one finds."""
+        state = self.store.load(caller_key)
         progress = _progress_of(state, now)
         pin_required = state.pin is not None
         if progress is CloneProgress.READY:
             return self._ready_call(state, now)
         if progress in (CloneProgress.NO_SAMPLE, CloneProgress.FAILED):
             return CallDecision(Voice.DEFAULT, progress, job_queued=False, pin_required=pin_required)
-
         in_flight = state.clone is not None and state.clone.is_in_flight(now)
         requests = CloneRequests(self.store, self.queue, self.policy.pending)
-        job_queued = not in_flight and requests.request(call.caller_key, call.threecx_call_id, now)
-        if not job_queued:
-            self.store.note_call(
-                call.caller_key, call_started_at_ms=int(now * 1000), threecx_call_id=call.threecx_call_id
+        job_queued = not in_flight and requests.request(caller_key, note.threecx_call_id, now)
+        return CallDecision(Voice.GREETING, progress, job_queued=job_queued, pin_required=pin_required)
+
+    def _record(self, writes: CallWrites) -> None:
+        """The call must still be routed: without its notes the agent's side may report its caller
+        as not passed, without its event only the metrics endpoint misses it."""
+        try:
+            self.records.record(writes)
+        except Exception:
+            logger.exception(
+                "incoming call not noted (its notes, its event or its record's confirm not stored)"
             )
-        decision = CallDecision(Voice.GREETING, progress, job_queued=job_queued, pin_required=pin_required)
-        if self.policy.greeting_mode == "outbound" and agent_calls is not None and call.caller_number:
-            decision = self._place_greeting_call(call, decision, agent_calls)
-        return decision
 
     def _ready_call(self, state: CallerState, now: float) -> CallDecision:
         clone, pin_required = state.clone, state.pin is not None

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from warmline.events import Event
+
 
 class CloneStatus(StrEnum):
     PENDING = "PENDING"
@@ -146,6 +148,42 @@ class IncomingNote:
     dialled_key: str  # the key of the number dialled (3CX's session.did); "" when unreadable
     threecx_call_id: str
     at_ms: int
+
+
+class FirstClone(StrEnum):
+    """What `CallRecords.start_first_clone` found."""
+
+    STARTED = "started"  # the PENDING record is written, with the call's notes
+    NO_SAMPLE = "no_sample"  # the caller has no voice sample, no PIN and no live clone: nothing written
+    OTHER = "other"  # anything else (a live clone, a PIN, a concurrent write): nothing written
+
+
+@dataclass(frozen=True)
+class PendingConfirm:
+    """The queued job's PENDING record lives on past the greeting, until `expires_at`."""
+
+    job_id: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class CallFollowed:
+    """The caller's clone in flight now follows this call (the IVR's greeting clock starts here)."""
+
+    call_started_at_ms: int
+    threecx_call_id: str
+
+
+@dataclass(frozen=True)
+class CallWrites:
+    """What an answered incoming call leaves behind, written together (warmline.calls)."""
+
+    caller_key: str  # "" when the caller withheld their number
+    note: IncomingNote | None = None  # the call's notes (warmline.caller_id), unless already written
+    note_expires_at: int = 0
+    confirm: PendingConfirm | None = None
+    followed: CallFollowed | None = None
+    event: Event | None = None
 
 
 @dataclass(frozen=True)

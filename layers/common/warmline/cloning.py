@@ -106,6 +106,21 @@ class RetryLater(Exception):
         self.after_seconds = after_seconds
 
 
+@dataclass(frozen=True)
+class JobOutcome:
+    """What one delivery of a job came to, for the queue: done (the message is deleted), or left
+    for a later delivery (`retry`), hidden for `hide_seconds` (None: the queue's visibility timeout)."""
+
+    result: JobResult | None  # what to count (None: nothing ended, the job is retried)
+    retry: bool = False
+    hide_seconds: int | None = None
+    reason: str = ""  # why it is retried
+
+    @property
+    def last_delivery_failed(self) -> bool:
+        return self.retry and self.result is not None and self.result.outcome is Outcome.FAILED
+
+
 voice_name = voice_slots.voice_name
 
 
@@ -202,6 +217,29 @@ class CloneWorker:
             return self._not_leased(job, cloner, delivery)
         slots = VoiceSlots(cloner, store, self.ports.clock, self.subscriptions, self.policy.slots)
         return _CloneAttempt(self, slots, job, record, lease_token, delivery).run()
+
+    def deliver(self, job: CloneJob, delivery: Delivery) -> JobOutcome:
+        """The clone-jobs consumer's use case: one delivery of a job, whatever happens in it. An
+        unexpected error leaves the message for a later delivery; on the last one the job is marked
+        FAILED first, so the caller stops waiting."""
+        try:
+            return JobOutcome(self.run(job, delivery))
+        except RetryLater as retry:
+            logger.warning(
+                "clone job left for a later delivery",
+                extra={
+                    "reason": str(retry),
+                    "receive_count": delivery.receive_count,
+                    "marked_failed": bool(retry.failed),
+                },
+            )
+            return JobOutcome(retry.failed, retry=True, hide_seconds=retry.after_seconds, reason=str(retry))
+        except Exception as error:
+            logger.exception("clone job failed unexpectedly")
+            failed = None
+            if delivery.receive_count >= self.policy.max_receives:
+                failed = self.fail_after_last_delivery(job, delivery)
+            return JobOutcome(failed, retry=True, reason=f"unexpected error: {type(error).__name__}")
 
     def fail_after_last_delivery(self, job: CloneJob, delivery: Delivery) -> JobResult | None:
         """An unexpected error on the job's last delivery: mark it FAILED so the caller stops

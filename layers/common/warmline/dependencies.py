@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -19,6 +19,7 @@ from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import (
     DynamoAgentVariables,
     DynamoCallLog,
+    DynamoCallRecords,
     DynamoCloneStore,
     DynamoEventStore,
     DynamoHandoffStore,
@@ -27,6 +28,7 @@ from warmline.adapters.s3 import S3SampleStore
 from warmline.adapters.secrets_manager import SecretsManagerSecrets
 from warmline.adapters.sqs import SqsJobQueue
 from warmline.callers import caller_key
+from warmline.numbers import CallerNumbers
 from warmline.observability import AwsCallTimer
 from warmline.settings import Settings, get_settings
 from warmline.shared_secrets import SharedSecret
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from warmline.cloning import CloneWorker
     from warmline.handoffs import HandoffTracker
     from warmline.ivr import IvrDesk
+    from warmline.ivr_use_cases import CloningFigures, KeyPresses
+    from warmline.webhook_use_cases import ConversationStarts, IncomingCalls
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
 # The warm-up invoke (warmline.prewarm) on the caller's path: one short attempt, never a retry.
@@ -121,6 +125,17 @@ class Dependencies:
         return DynamoCallLog(self._client("dynamodb"), self.settings.table_name, self.deadline)
 
     @cached_property
+    def call_records(self) -> DynamoCallRecords:
+        return DynamoCallRecords(
+            self._client("dynamodb"), self.settings.table_name, self.settings.event_ttl_seconds, self.deadline
+        )
+
+    @cached_property
+    def numbers(self) -> CallerNumbers:
+        """The one way to read a caller's number, and its key."""
+        return CallerNumbers(self.settings.default_country_code, self.caller_key)
+
+    @cached_property
     def caller_ids(self) -> CallerIdCheck:
         from warmline.caller_id import CallerIdCheck
 
@@ -196,7 +211,31 @@ class Dependencies:
 
         outbound = self.settings.greeting_mode == "outbound"
         policy = CallPolicy.from_settings(self.settings)
-        return CallDesk(self.store, self.queue, self.clock, policy, self.agent_calls if outbound else None)
+        agent_calls = self.agent_calls if outbound else None
+        return CallDesk(self.store, self.queue, self.clock, policy, self.call_records, agent_calls)
+
+    @cached_property
+    def incoming_calls(self) -> IncomingCalls:
+        """POST /api/calls/incoming."""
+        from warmline.webhook_use_cases import IncomingCalls
+
+        return IncomingCalls(self.numbers, self.call_desk, self.check_clone_warmer)
+
+    @cached_property
+    def conversation_starts(self) -> ConversationStarts:
+        """POST /api/agent/conversation-init."""
+        from warmline.webhook_use_cases import AgentDefaults, ConversationStarts
+
+        defaults = AgentDefaults(self.agent_variables.defaults)
+        return ConversationStarts(
+            self.numbers,
+            self.call_desk,
+            self.caller_ids,
+            self.handoffs,
+            self.events,
+            defaults,
+            self.agent_slots,
+        )
 
     @cached_property
     def ivr_desk(self) -> IvrDesk:
@@ -204,13 +243,15 @@ class Dependencies:
         from warmline.ivr import IvrDesk, IvrPolicy, IvrPorts
 
         outbound = self.settings.handoff_mode == "outbound"
+        agent_calls = self.agent_calls if outbound else None
         ports = IvrPorts(
             self.store,
             self.events,
             self.handoff_store,
             self.clock,
-            self.agent_calls if outbound else None,
-            self.agent_slots,
+            agent_calls,
+            agent_slots=self.agent_slots,
+            caller_ids=self.caller_ids,
         )
         return IvrDesk(ports, IvrPolicy.from_settings(self.settings))
 
@@ -232,6 +273,23 @@ class Dependencies:
         return ElevenLabsSlotAgents(self.provider())
 
     @cached_property
+    def key_presses(self) -> KeyPresses:
+        """POST /api/ivr/check-clone/{caller_id}."""
+        from warmline.ivr_use_cases import KeyPresses
+
+        return KeyPresses(self.numbers, self.ivr_desk, self._pin_pepper)
+
+    def _pin_pepper(self) -> str:
+        return self.secrets.get(self.settings.pin_pepper_secret_name)
+
+    @cached_property
+    def cloning_figures(self) -> CloningFigures:
+        """GET /api/metrics/cloning."""
+        from warmline.ivr_use_cases import CloningFigures
+
+        return CloningFigures(self.events, self.clock)
+
+    @cached_property
     def clone_worker(self) -> CloneWorker:
         """The clone-jobs consumer's use case; it keeps the provider's slot counts of this environment."""
         from warmline.cloning import ClonePolicy, CloneWorker, CloneWorkerPorts
@@ -242,8 +300,12 @@ class Dependencies:
     def caller_key(self, normalised_number: str) -> str:
         return caller_key(normalised_number, self.secrets.get(self.settings.caller_key_secret_name))
 
-    def warm_up(self, *adapters: str, secrets: tuple[str, ...] = ()) -> None:
-        """Build these adapters and fetch these secrets (names of Settings fields) now.
+    def warm_up(
+        self,
+        use_cases: Callable[[Dependencies], object],
+        secrets: Callable[[Settings], tuple[str, ...]] = lambda _: (),
+    ) -> None:
+        """Build these use cases (and so their adapters) and fetch these secrets now.
 
         Called at import inside Lambda, so the init phase pays for the boto3 clients and the first
         secret reads instead of the first caller; the reads get `init_deadline_seconds` in all. A
@@ -251,15 +313,14 @@ class Dependencies:
         """
         if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             return
-        for name in adapters:
-            getattr(self, name)
+        use_cases(self)
         self.deadline.start(self.settings.init_deadline_seconds)
         try:
-            for setting in secrets:
+            for secret_id in secrets(self.settings):
                 try:
-                    self.secrets.get(getattr(self.settings, setting))
+                    self.secrets.get(secret_id)
                 except Exception:
-                    logging.getLogger(__name__).warning("could not prefetch %s at init", setting)
+                    logging.getLogger(__name__).warning("could not prefetch the secret %s at init", secret_id)
         finally:
             self.deadline.clear()
 

@@ -89,10 +89,11 @@ class HandoffTracker:
     settings: Settings
 
     def reentered(
-        self, identified: IdentifiedCaller, start: ConversationStart, reference: str
+        self, identified: IdentifiedCaller, start: ConversationStart, reference: str, *also: Event
     ) -> Arrival | None:
         """A conversation starts: if it is the caller's in the cloned voice within the window of
-        their latest handoff, that handoff is complete. `reference`: ElevenLabs' call_sid, if any."""
+        their latest handoff, that handoff is complete. `reference`: ElevenLabs' call_sid, if any;
+        `also`: events stored with the completion, when it is one (None: they are not stored)."""
         clone = identified.state.clone if identified.state is not None else None
         if identified.caller_key is None or start.voice is not Voice.CLONED or clone is None:
             return None
@@ -112,7 +113,7 @@ class HandoffTracker:
             "reference": reference,
         }
         event = Event(EventType.HANDOFF_COMPLETED, now_ms, key.caller_key, data)
-        if not self.store.settle(key, event):
+        if not self.store.settle(key, event, *also):
             logger.info("a conversation in the cloned voice for a handoff already settled")
             return None
         logger.info("handoff completed", extra={"call_id": key.call_id, "transfer_ms": transfer_ms})

@@ -16,14 +16,15 @@ from enum import StrEnum
 from typing import Literal
 
 from warmline.agent_slots import AGENT_TRANSFER, AgentSlots, handoff_mode_for, release_slot
+from warmline.caller_id import CallerIdCheck, IdentifiedCaller
 from warmline.calls import CloneProgress, Voice, dynamic_variables
-from warmline.clone_state import CloneRecord, Handoff, IncomingNote
+from warmline.clone_state import CallerState, CloneRecord, Handoff, IncomingNote
 from warmline.events import Event, EventType
 from warmline.handoffs import call_of
 from warmline.outcomes import IvrOutcome, PinResult
 from warmline.ports import Clock, CloneStore, EventStore, HandoffStore
 from warmline.settings import Settings
-from warmline.verification import NO_PIN, PinEntry, PinPolicy, PinVerdict, verify_pin
+from warmline.verification import NO_PIN, PinCheck, PinEntry, PinPolicy, PinVerdict
 from warmline.voice_provider import AgentCall, AgentCalls, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class IvrAnswer:
     timed_out: bool = False  # the greeting timeout passed: the operator's fallback
     # HandoffMode=agent_transfer fell back to the REFER: why (warmline.agent_slots)
     handoff_fallback: str = ""
+    identified: IdentifiedCaller | None = None  # None: the caller was not looked up
 
     @property
     def clone_ready(self) -> bool:
@@ -191,6 +193,7 @@ class CheckRequest:
     conversation_id: str = ""
     pin: PinEntry = NO_PIN
     call: IncomingNote | None = None
+    state: CallerState | None = None  # the caller's state as their identification read it
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,8 @@ class IvrPorts:
     # Handoff mode outbound: the agent's calls (called per check: it reads the API key).
     agent_calls: Callable[[], AgentCalls] | None = None
     agent_slots: AgentSlots | None = None  # Handoff mode agent_transfer: the voice-slot agents
+    # Did the caller come in through 3CX? (warmline.caller_id; None: the caller is taken as given)
+    caller_ids: CallerIdCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -216,21 +221,51 @@ class IvrDesk:
         ports = self.ports
         agent_calls = ports.agent_calls() if ports.agent_calls is not None else None
         started = ports.clock.now()
-        pressed_key, caller_key = request.pressed_key, request.caller_key
-        if pressed_key not in WAITING_KEYS:
+        if request.pressed_key not in WAITING_KEYS:
             return IvrAnswer(IvrStatus.INVALID_KEY, NextAction.REPEAT_MENU, 0)
-        if caller_key is None:
-            action = (
-                NextAction.OFFER_VOICEMAIL
-                if pressed_key == VOICEMAIL_KEY
-                else NextAction.CONTINUE_WITH_DEFAULT_VOICE
-            )
-            return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
-        if pressed_key == VOICEMAIL_KEY:
-            status = _status_of(ports.store.get_clone(caller_key), ports.clock.now())
-            return IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, ports.clock.now()))
-        check = _Check(request, caller_key, False, self, agent_calls)
-        return check.run(started)
+        if request.caller_key is None:
+            return _unknown_caller(request.pressed_key)
+        # The keys whose answer depends on the caller's clone: whose clone is it?
+        identified = self._identify(request.caller_key, request.conversation_id)
+        if identified is not None:
+            request = _as_identified(request, identified)
+        if request.caller_key is None:
+            answer = _unknown_caller(request.pressed_key)
+        elif request.pressed_key == VOICEMAIL_KEY:
+            status = _status_of(ports.store.get_clone(request.caller_key), ports.clock.now())
+            answer = IvrAnswer(status, NextAction.OFFER_VOICEMAIL, _ms_since(started, ports.clock.now()))
+        else:
+            answer = _Check(request, request.caller_key, False, self, agent_calls).run(started)
+        return replace(answer, identified=identified)
+
+    def _identify(self, caller_key: str, conversation_id: str) -> IdentifiedCaller | None:
+        if self.ports.caller_ids is None:
+            return None
+        return self.ports.caller_ids.identify(
+            caller_key, (), seen_by="check_clone", reference=conversation_id
+        )
+
+
+def _unknown_caller(pressed_key: str) -> IvrAnswer:
+    """A caller warmline cannot know (withheld, unreadable): no clone to wait for."""
+    action = (
+        NextAction.OFFER_VOICEMAIL if pressed_key == VOICEMAIL_KEY else NextAction.CONTINUE_WITH_DEFAULT_VOICE
+    )
+    return IvrAnswer(IvrStatus.UNAVAILABLE, action, 0)
+
+
+def _as_identified(request: CheckRequest, identified: IdentifiedCaller) -> CheckRequest:
+    """The check of the caller ElevenLabs reports, unless they did not come in through 3CX: then of
+    the caller it is tied to, if any, with no number to call back (warmline.caller_id)."""
+    if identified.passed_through:
+        return replace(request, call=identified.call, state=identified.state)
+    return replace(
+        request,
+        caller_key=identified.caller_key,
+        caller_number="",
+        call=identified.call,
+        state=identified.state,
+    )
 
 
 @dataclass(frozen=True)
@@ -253,9 +288,9 @@ class _Check:
 
     def run(self, started: float) -> IvrAnswer:
         ports, request = self.ports, self.request
-        verdict = verify_pin(
-            self.caller_key, request.pin, store=ports.store, clock=ports.clock, policy=self.policy.pins
-        )
+        pins = PinCheck(ports.store, ports.clock, self.policy.pins)
+        known = request.state.pin if request.state is not None else ports.store.get_pin(self.caller_key)
+        verdict = pins.verify(self.caller_key, request.pin, known)
         pin_events = _pin_events(self.caller_key, verdict, request.conversation_id, ports.clock)
         if not verdict.passed:
             _record_without_failing_the_answer(ports.events, *pin_events)

@@ -8,8 +8,10 @@ from typing import Protocol
 from warmline.clone_state import (
     CallerProfile,
     CallerState,
+    CallWrites,
     CloneJob,
     CloneRecord,
+    FirstClone,
     Handoff,
     HandoffKey,
     IncomingNote,
@@ -165,6 +167,23 @@ class RegistryStore(Protocol):
         ...
 
 
+class CallRecords(Protocol):
+    """An incoming call's writes, folded into as few requests as their rules allow (warmline.calls):
+    a first-time call makes two, the caller's state being read only when the first one says so."""
+
+    def start_first_clone(
+        self, caller_key: str, record: CloneRecord, note: IncomingNote, *, note_expires_at: int, now: float
+    ) -> FirstClone:
+        """If the caller has a voice sample, no PIN and no live clone record (the call that
+        `CallDesk.answer` would queue a job for): the PENDING record and the call's notes, together."""
+        ...
+
+    def record(self, writes: CallWrites) -> None:
+        """Every write of `writes`, in one request; the confirm or the follow-up of a clone record
+        that has moved on (its condition fails) is left out, the rest still written."""
+        ...
+
+
 class JobQueue(Protocol):
     def send(self, job: CloneJob, delay_seconds: int = 0) -> None: ...
 
@@ -228,9 +247,9 @@ class HandoffStore(Protocol):
         was claimed before (or the clone record is gone)."""
         ...
 
-    def settle(self, key: HandoffKey, event: Event) -> bool:
-        """Take the handoff off the expected ones and store its outcome `event`, both or neither.
-        True for the one caller that took it off; False if it was no longer expected."""
+    def settle(self, key: HandoffKey, event: Event, *also: Event) -> bool:
+        """Take the handoff off the expected ones and store its outcome `event` (and `also`), all or
+        none. True for the one caller that took it off; False if it was no longer expected."""
         ...
 
     def overdue(self, before_ms: int, limit: int) -> list[Handoff]:

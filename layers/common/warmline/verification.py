@@ -114,23 +114,36 @@ def next_attempt(record: PinRecord, now_ms: int, policy: PinPolicy) -> PinRecord
 def verify_pin(
     caller_key: str, entry: PinEntry, *, store: PinStore, clock: Clock, policy: PinPolicy
 ) -> PinVerdict:
-    record = store.get_pin(caller_key)
-    if record is None:
-        return PinVerdict(PinResult.NOT_SET)
-    typed = typed_digits(entry.digits or "")
-    if not typed:
-        return PinVerdict(PinResult.MISSING)
-    # The pepper first: a Secrets Manager error must not spend (and three of them lock) an attempt.
-    pepper = entry.pepper()
-    now_ms = int(clock.now() * 1000)
-    reserved = _reserve_attempt(caller_key, record, store=store, now_ms=now_ms, policy=policy)
-    if reserved is None:
-        return PinVerdict(PinResult.LOCKED)
-    typed_hash = hash_pin(caller_key, typed, pepper)
-    if hmac.compare_digest(typed_hash.encode(), reserved.pin_hash.encode()):
-        store.replace_pin(caller_key, reserved, replace(reserved, attempts=0, lockouts=0, locked_until_ms=0))
-        return PinVerdict(PinResult.ACCEPTED)
-    return PinVerdict(PinResult.REJECTED, locked_now=reserved.is_locked(now_ms))
+    return PinCheck(store, clock, policy).verify(caller_key, entry, store.get_pin(caller_key))
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    store: PinStore
+    clock: Clock
+    policy: PinPolicy
+
+    def verify(self, caller_key: str, entry: PinEntry, record: PinRecord | None) -> PinVerdict:
+        """`record`: the caller's PIN as just read (the caller's identification reads it)."""
+        store, clock, policy = self.store, self.clock, self.policy
+        if record is None:
+            return PinVerdict(PinResult.NOT_SET)
+        typed = typed_digits(entry.digits or "")
+        if not typed:
+            return PinVerdict(PinResult.MISSING)
+        # The pepper first: a Secrets Manager error must not spend (and three of them lock) an attempt.
+        pepper = entry.pepper()
+        now_ms = int(clock.now() * 1000)
+        reserved = _reserve_attempt(caller_key, record, store=store, now_ms=now_ms, policy=policy)
+        if reserved is None:
+            return PinVerdict(PinResult.LOCKED)
+        typed_hash = hash_pin(caller_key, typed, pepper)
+        if hmac.compare_digest(typed_hash.encode(), reserved.pin_hash.encode()):
+            store.replace_pin(
+                caller_key, reserved, replace(reserved, attempts=0, lockouts=0, locked_until_ms=0)
+            )
+            return PinVerdict(PinResult.ACCEPTED)
+        return PinVerdict(PinResult.REJECTED, locked_now=reserved.is_locked(now_ms))
 
 
 def _reserve_attempt(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -13,11 +15,14 @@ from pydantic import (
     StrictInt,
     StrictStr,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
 from warmline import __version__
 from warmline.callers import mask_numbers
+from warmline.calls import CloneProgress, Voice
+from warmline.ivr import IvrStatus, NextAction
 
 PrintableText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[\x20-\x7e]*$")]
 # An id another system gives a call or conversation: a phone number sent in one is masked from here on.
@@ -35,6 +40,23 @@ def _text_or_none(value: Any) -> str | None:
 LenientText = Annotated[str | None, BeforeValidator(_text_or_none)]
 
 
+# The answers' vocabularies are the domain's enums, written once (warmline.calls, warmline.ivr): a
+# field holds one of their values, and the OpenAPI document lists them.
+def _member_of(vocabulary: type[StrEnum]) -> Callable[[str], str]:
+    return lambda value: vocabulary(value).value
+
+
+def _listed(vocabulary: type[StrEnum]) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "enum": [member.value for member in vocabulary]})
+
+
+VoiceName = Annotated[str, AfterValidator(_member_of(Voice)), _listed(Voice)]
+# Not listed in the document: clients read it as text (the document has said `string` since the start).
+CloneProgressName = Annotated[str, AfterValidator(_member_of(CloneProgress))]
+IvrStatusName = Annotated[str, AfterValidator(_member_of(IvrStatus)), _listed(IvrStatus)]
+NextActionName = Annotated[str, AfterValidator(_member_of(NextAction)), _listed(NextAction)]
+
+
 class IncomingCallRequest(BaseModel):
     """What the 3CX call flow's Web Service REST component sends (session.ani, .did, .callid)."""
 
@@ -47,8 +69,8 @@ class IncomingCallRequest(BaseModel):
 
 class IncomingCallResponse(BaseModel):
     route: Literal["agent", "agent_callback"]
-    voice: Literal["cloned", "greeting", "default"]
-    clone_status: str
+    voice: VoiceName
+    clone_status: CloneProgressName
     job_queued: bool
     greeting_call_placed: bool
     caller: str
@@ -118,13 +140,11 @@ class CheckCloneRequest(BaseModel):
 
 class CheckCloneResponse(BaseModel):
     caller_id: str
-    status: Literal["ready", "cloning", "failed", "unavailable", "invalid_key", "not_verified"]
+    status: IvrStatusName
     clone_ready: bool
     cloned_voice_id: str | None
     wait_time_ms: int = Field(ge=0)
-    next_action: Literal[
-        "transfer_to_agent", "check_again", "offer_voicemail", "continue_with_default_voice", "repeat_menu"
-    ]
+    next_action: NextActionName
     say: str
     handoff_mode: Literal["transfer", "outbound", "agent_transfer"] | None = None
 

@@ -29,12 +29,16 @@ from warmline.adapters.deadline import Deadline, DeadlineExceeded
 from warmline.clone_state import (
     CallerProfile,
     CallerState,
+    CallFollowed,
+    CallWrites,
     CloneRecord,
     CloneStatus,
+    FirstClone,
     Handoff,
     HandoffKey,
     IncomingNote,
     JobClaim,
+    PendingConfirm,
     PinRecord,
     ReadyClone,
 )
@@ -190,6 +194,69 @@ def _profile_item(profile: CallerProfile) -> dict[str, Any]:
     return _to_item(values)
 
 
+def _note_values(call: IncomingNote, expires_at: int) -> list[dict[str, Any]]:
+    """The items of an incoming call's notes: the caller's LAST_CALL and the dialled number's entry,
+    each when known."""
+    values = {"at_ms": call.at_ms, "threecx_call_id": call.threecx_call_id, "expires_at": expires_at}
+    items = []
+    if call.caller_key:
+        items.append(
+            {**values, "pk": caller_pk(call.caller_key), "sk": LAST_CALL, "dialled_key": call.dialled_key}
+        )
+    if call.dialled_key:
+        sk = f"{call.at_ms:013d}#{uuid.uuid4().hex}"
+        items.append({**values, "pk": dialled_pk(call.dialled_key), "sk": sk, "caller_key": call.caller_key})
+    return items
+
+
+def _start_clone_put(table: str, caller_key: str, record: CloneRecord, now: float) -> dict[str, Any]:
+    """The conditional put of a new clone record: only over none, or one that has expired."""
+    values = {k: v for k, v in asdict(record).items() if v not in ("", None)}
+    values["status"] = record.status.value
+    values.update(pk=caller_pk(caller_key), sk=CLONE, caller_key=caller_key)
+    return {
+        "TableName": table,
+        "Item": _to_item(values),
+        # Expired means expires_at <= now, as CloneRecord.is_live has it (expires_at is whole
+        # seconds): a record is replaceable from the second it stops counting.
+        "ConditionExpression": "attribute_not_exists(pk) OR expires_at <= :now",
+        "ExpressionAttributeValues": _to_item({":now": int(now)}),
+    }
+
+
+_IN_FLIGHT_VALUES = {":pending": CloneStatus.PENDING.value, ":cloning": CloneStatus.CLONING.value}
+
+
+def _confirm_update(confirm: PendingConfirm) -> dict[str, Any]:
+    return {
+        "UpdateExpression": "SET expires_at = :until",
+        "ConditionExpression": "job_id = :job AND #s IN (:pending, :cloning) AND expires_at < :until",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": _to_item(
+            {":until": confirm.expires_at, ":job": confirm.job_id, **_IN_FLIGHT_VALUES}
+        ),
+    }
+
+
+def _follow_update(followed: CallFollowed) -> dict[str, Any]:
+    return {
+        "UpdateExpression": "SET call_started_at_ms = :started, threecx_call_id = :call",
+        "ConditionExpression": "#s IN (:pending, :cloning)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": _to_item(
+            {":started": followed.call_started_at_ms, ":call": followed.threecx_call_id, **_IN_FLIGHT_VALUES}
+        ),
+    }
+
+
+def _cancellation_codes(error: ClientError) -> list[str] | None:
+    """Each item's reason of a cancelled transaction ("None" for an item that passed); None for
+    another error."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return None
+    return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
 class DynamoCloneStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -256,18 +323,8 @@ class DynamoCloneStore:
         return _clone_from(_from_item(item)) if item else None
 
     def start_clone(self, caller_key: str, record: CloneRecord, now: float) -> bool:
-        values = {k: v for k, v in asdict(record).items() if v not in ("", None)}
-        values["status"] = record.status.value
-        values.update(pk=caller_pk(caller_key), sk=CLONE, caller_key=caller_key)
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=_to_item(values),
-                # Expired means expires_at <= now, as CloneRecord.is_live has it (expires_at is whole
-                # seconds): a record is replaceable from the second it stops counting.
-                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
-                ExpressionAttributeValues=_to_item({":now": int(now)}),
-            )
+            self._client.put_item(**_start_clone_put(self._table, caller_key, record, now))
         except ClientError as error:
             if _is_condition_failure(error):
                 return False
@@ -302,36 +359,10 @@ class DynamoCloneStore:
                 raise
 
     def confirm_pending(self, caller_key: str, job_id: str, *, expires_at: int) -> None:
-        self._update(
-            caller_key,
-            UpdateExpression="SET expires_at = :until",
-            ConditionExpression="job_id = :job AND #s IN (:pending, :cloning) AND expires_at < :until",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=_to_item(
-                {
-                    ":until": expires_at,
-                    ":job": job_id,
-                    ":pending": CloneStatus.PENDING.value,
-                    ":cloning": CloneStatus.CLONING.value,
-                }
-            ),
-        )
+        self._update(caller_key, **_confirm_update(PendingConfirm(job_id, expires_at)))
 
     def note_call(self, caller_key: str, *, call_started_at_ms: int, threecx_call_id: str) -> None:
-        self._update(
-            caller_key,
-            UpdateExpression="SET call_started_at_ms = :started, threecx_call_id = :call",
-            ConditionExpression="#s IN (:pending, :cloning)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=_to_item(
-                {
-                    ":started": call_started_at_ms,
-                    ":call": threecx_call_id,
-                    ":pending": CloneStatus.PENDING.value,
-                    ":cloning": CloneStatus.CLONING.value,
-                }
-            ),
-        )
+        self._update(caller_key, **_follow_update(CallFollowed(call_started_at_ms, threecx_call_id)))
 
     def take_lease(
         self, caller_key: str, *, lease_token: str, now_ms: int, lease_expires_at_ms: int
@@ -658,18 +689,7 @@ class DynamoCallLog:
 
     def note(self, call: IncomingNote, expires_at: int) -> None:
         """One request: the caller's LAST_CALL and the dialled number's entry, each when known."""
-        values = {"at_ms": call.at_ms, "threecx_call_id": call.threecx_call_id, "expires_at": expires_at}
-        items = []
-        if call.caller_key:
-            items.append(
-                {**values, "pk": caller_pk(call.caller_key), "sk": LAST_CALL, "dialled_key": call.dialled_key}
-            )
-        if call.dialled_key:
-            sk = f"{call.at_ms:013d}#{uuid.uuid4().hex}"
-            items.append(
-                {**values, "pk": dialled_pk(call.dialled_key), "sk": sk, "caller_key": call.caller_key}
-            )
-        _batch_put(self._client, self._table, items, self._deadline)
+        _batch_put(self._client, self._table, _note_values(call, expires_at), self._deadline)
 
     def calls_to(self, dialled_key: str, since_ms: int) -> list[IncomingNote]:
         response = self._client.query(
@@ -682,6 +702,82 @@ class DynamoCallLog:
         )
         notes = [_from_item(item) for item in response.get("Items", [])]
         return [_note_from({**values, "dialled_key": dialled_key}) for values in notes]
+
+
+class DynamoCallRecords:
+    """An incoming call's writes (`CallRecords`): a first clone, its notes and its event in as few
+    requests as their conditions allow."""
+
+    def __init__(
+        self, client: Any, table_name: str, event_ttl_seconds: int, deadline: Deadline | None = None
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._event_ttl_seconds = event_ttl_seconds
+        self._deadline = deadline  # the invocation's, for the pauses between batch retries
+
+    def start_first_clone(
+        self, caller_key: str, record: CloneRecord, note: IncomingNote, *, note_expires_at: int, now: float
+    ) -> FirstClone:
+        key = {"pk": caller_pk(caller_key)}
+        items = [
+            self._check({**key, "sk": PROFILE}, "attribute_exists(pk)"),
+            self._check({**key, "sk": PIN}, "attribute_not_exists(pk)"),
+            {"Put": _start_clone_put(self._table, caller_key, record, now)},
+            *self._puts(_note_values(note, note_expires_at)),
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            codes = _cancellation_codes(error)
+            if codes is None:
+                raise
+            # Only the profile missing: a caller without a voice sample, told apart without a read.
+            return (
+                FirstClone.NO_SAMPLE
+                if codes[:3] == ["ConditionalCheckFailed", "None", "None"]
+                else (FirstClone.OTHER)
+            )
+        return FirstClone.STARTED
+
+    def record(self, writes: CallWrites) -> None:
+        puts = _note_values(writes.note, writes.note_expires_at) if writes.note is not None else []
+        if writes.event is not None:
+            puts.append(_event_values(writes.event, self._event_ttl_seconds))
+        update = None
+        if writes.confirm is not None:
+            update = _confirm_update(writes.confirm)
+        elif writes.followed is not None:
+            update = _follow_update(writes.followed)
+        if update is not None and self._update_with(writes.caller_key, update, puts):
+            return
+        if puts:
+            _batch_put(self._client, self._table, puts, self._deadline)
+
+    def _update_with(self, caller_key: str, update: dict[str, Any], puts: list[dict[str, Any]]) -> bool:
+        """The clone record's update and the puts in one transaction; False (nothing written) when
+        it was cancelled."""
+        key = _to_item({"pk": caller_pk(caller_key), "sk": CLONE})
+        items = [{"Update": {"TableName": self._table, "Key": key, **update}}, *self._puts(puts)]
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if _cancellation_codes(error) is None:
+                raise
+            return False  # the record moved on, or a write raced this one: the puts alone
+        return True
+
+    def _check(self, key: dict[str, Any], condition: str) -> dict[str, Any]:
+        return {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": _to_item(key),
+                "ConditionExpression": condition,
+            }
+        }
+
+    def _puts(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"Put": {"TableName": self._table, "Item": _to_item(values)}} for values in items]
 
 
 class DynamoEventStore:
@@ -768,7 +864,7 @@ class DynamoHandoffStore:
             self._put_event(event),
         )
 
-    def settle(self, key: HandoffKey, event: Event) -> bool:
+    def settle(self, key: HandoffKey, event: Event, *also: Event) -> bool:
         return self._transact(
             {
                 "Delete": {
@@ -777,7 +873,7 @@ class DynamoHandoffStore:
                     "ConditionExpression": "attribute_exists(pk)",
                 }
             },
-            self._put_event(event),
+            *(self._put_event(each) for each in (event, *also)),
         )
 
     def overdue(self, before_ms: int, limit: int) -> list[Handoff]:
