@@ -7,8 +7,14 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import InMemoryCallLog, InMemoryCallRecords, InMemoryCloneStore, InMemoryEvents
-from warmline.adapters.dynamodb import DynamoCallLog, DynamoCallRecords, DynamoEventStore
+from tests.fakes import (
+    InMemoryCallLog,
+    InMemoryCallRecords,
+    InMemoryCloneStore,
+    InMemoryEvents,
+    InMemoryRegistryStore,
+)
+from warmline.adapters.dynamodb import DynamoCallLog, DynamoCallRecords, DynamoEventStore, DynamoRegistryStore
 from warmline.clone_state import (
     CallerProfile,
     CallFollowed,
@@ -37,6 +43,7 @@ class Records:
     clones: Any
     calls: Any
     events: Any
+    registry: Any
 
 
 @pytest.fixture(params=["dynamodb", "fake"])
@@ -44,13 +51,13 @@ def stores(request):
     if request.param == "fake":
         clones = InMemoryCloneStore()
         calls, events = InMemoryCallLog(clones), InMemoryEvents()
-        return Records(InMemoryCallRecords(clones, calls, events), clones, calls, events)
+        records = InMemoryCallRecords(clones, calls, events)
+        return Records(records, clones, calls, events, InMemoryRegistryStore(clones))
     stack = request.getfixturevalue("stack")
     client = stack.client("dynamodb")
     events = DynamoEventStore(client, stack.table, 3600)
-    return Records(
-        DynamoCallRecords(client, stack.table, 3600), stack.store, DynamoCallLog(client, stack.table), events
-    )
+    records, calls = DynamoCallRecords(client, stack.table, 3600), DynamoCallLog(client, stack.table)
+    return Records(records, stack.store, calls, events, DynamoRegistryStore(client, stack.table))
 
 
 def start(stores):
@@ -64,7 +71,7 @@ def events_of(stores):
 
 
 def test_a_caller_with_a_sample_and_nothing_else_starts_with_the_calls_notes(stores):
-    stores.clones.save_profile(PROFILE)
+    stores.registry.save_profile(PROFILE)
 
     assert start(stores) is FirstClone.STARTED
 
@@ -90,7 +97,7 @@ def test_a_caller_without_a_sample_is_told_apart_and_nothing_is_written(stores):
     ids=["in_flight", "ready", "failed"],
 )
 def test_a_live_clone_record_refuses_the_first_clone(stores, existing):
-    stores.clones.save_profile(PROFILE)
+    stores.registry.save_profile(PROFILE)
     assert stores.clones.start_clone(CALLER, existing, NOW)
 
     assert start(stores) is FirstClone.OTHER
@@ -99,7 +106,7 @@ def test_a_live_clone_record_refuses_the_first_clone(stores, existing):
 
 
 def test_an_expired_record_is_replaced(stores):
-    stores.clones.save_profile(PROFILE)
+    stores.registry.save_profile(PROFILE)
     assert stores.clones.start_clone(CALLER, replace(PENDING, job_id="old", expires_at=NOW), NOW - 10)
 
     assert start(stores) is FirstClone.STARTED
@@ -107,15 +114,15 @@ def test_an_expired_record_is_replaced(stores):
 
 
 def test_a_caller_with_a_pin_takes_the_slow_path(stores):
-    stores.clones.save_profile(PROFILE)
-    stores.clones.save_pin(CALLER, PinRecord("hmac-sha256:x", set_at_ms=0))
+    stores.registry.save_profile(PROFILE)
+    stores.registry.save_pin(CALLER, PinRecord("hmac-sha256:x", set_at_ms=0))
 
     assert start(stores) is FirstClone.OTHER
     assert stores.clones.load(CALLER).clone is None
 
 
 def test_the_confirm_and_the_event_are_written_together(stores):
-    stores.clones.save_profile(PROFILE)
+    stores.registry.save_profile(PROFILE)
     start(stores)
     event = Event(EventType.CALL_ANSWERED, NOW_MS, CALLER, {"job_queued": True})
 
