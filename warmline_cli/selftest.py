@@ -47,7 +47,8 @@ from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.callers import mask, normalise_number
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import Event, EventType
-from warmline.ivr import SAY, NextAction
+from warmline.ivr import SAY
+from warmline.outcomes import NextAction
 from warmline.settings import Settings
 from warmline.wire import CheckCloneResponse
 from warmline_cli.agent_setup import SECRET_HEADER, TOOL_NAME, TRANSFER_CONDITION, transfer_destination

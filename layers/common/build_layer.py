@@ -49,6 +49,12 @@ def build(out_dir: Path, platform: str) -> Path:
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts: nothing in Lambda runs them
     for stub in site.rglob("*.pyi"):  # for type checkers only
         stub.unlink()
+    # pip's install records and the build's software bills of materials: read by pip and scanners,
+    # never at run time (METADATA and the licences stay).
+    for record in site.glob("*.dist-info/RECORD"):
+        record.unlink()
+    for sbom in site.glob("*.dist-info/sboms"):
+        shutil.rmtree(sbom)
     _compile_instead_of_sources(site)
     shutil.copytree(LAYER_SOURCE / PACKAGE, site / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
     _compile(site / PACKAGE, legacy=False)

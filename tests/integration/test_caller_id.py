@@ -91,7 +91,12 @@ def test_the_trunk_number_with_one_recent_call_is_tied_to_that_caller(handlers, 
     names = {name for line in metric_lines(out) for name in json.loads(line) if name.startswith("CallerId")}
     assert names == {"CallerIdNotPassedThrough", "CallerIdCorrelated"}
     logs = log_output.getvalue()
-    [warning] = [json.loads(line) for line in logs.splitlines() if '"level":"WARNING"' in line]
+    # moto runs no check_clone, so the webhook's warm-up of it (warmline.prewarm) is a warning here too.
+    [warning] = [
+        json.loads(line)
+        for line in logs.splitlines()
+        if '"level":"WARNING"' in line and "check_clone not warmed" not in line
+    ]
     assert "OriginatorCallerID" in warning["message"] and "From: User Part" in warning["message"]
     assert "442071234567" not in logs and "+44******4567" in logs
 

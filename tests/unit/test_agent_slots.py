@@ -13,7 +13,8 @@ from warmline.agent_slots import AgentSlots, Slot, SlotPolicy, SweptSlots
 from warmline.events import EventType
 from warmline.handoffs import settle_overdue_handoffs
 from warmline.housekeeping import SweepContext
-from warmline.ivr import CheckRequest, IvrDesk, IvrPolicy, IvrPorts, NextAction
+from warmline.ivr import CheckRequest, IvrDesk, IvrPolicy, IvrPorts
+from warmline.outcomes import NextAction
 from warmline.settings import Settings
 
 PLACEHOLDER = "voice_greeting"

@@ -13,7 +13,8 @@ from warmline.clone_state import CloneRecord, CloneStatus, IncomingNote, PinReco
 from warmline.events import EventType
 from warmline.handoffs import HandoffTracker, call_of, settle_overdue_handoffs
 from warmline.housekeeping import SweepContext
-from warmline.ivr import CheckRequest, NextAction
+from warmline.ivr import CheckRequest
+from warmline.outcomes import NextAction
 from warmline.settings import Settings
 from warmline.verification import PinEntry, hash_pin
 

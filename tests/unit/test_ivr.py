@@ -4,8 +4,8 @@ from tests.fakes import InMemoryHandoffs
 from tests.unit.conftest import CALLER, ivr_desk
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import EventType
-from warmline.ivr import CheckRequest, IvrStatus, NextAction
-from warmline.outcomes import IvrOutcome
+from warmline.ivr import CheckRequest
+from warmline.outcomes import IvrOutcome, IvrStatus, NextAction
 from warmline.settings import Settings
 
 

@@ -11,7 +11,8 @@ from tests.unit.test_calls import answer, call, ready_record
 from warmline.calls import CloneProgress, Voice, call_answered_event
 from warmline.clone_state import PinRecord
 from warmline.events import EventType
-from warmline.ivr import NOT_VERIFIED_SAY, CheckRequest, IvrStatus, NextAction
+from warmline.ivr import NOT_VERIFIED_SAY, CheckRequest
+from warmline.outcomes import IvrStatus, NextAction
 from warmline.settings import Settings
 from warmline.verification import (
     MAX_LOCKOUT_SECONDS,

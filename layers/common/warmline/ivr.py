@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Literal
 
 from warmline.agent_slots import AGENT_TRANSFER, AgentSlots, handoff_mode_for, release_slot
@@ -21,30 +20,13 @@ from warmline.calls import CloneProgress, Voice, dynamic_variables
 from warmline.clone_state import CallerState, CloneRecord, Handoff, IncomingNote
 from warmline.events import Event, EventType
 from warmline.handoffs import call_of
-from warmline.outcomes import IvrOutcome, PinResult
+from warmline.outcomes import IvrOutcome, IvrStatus, NextAction, PinResult
 from warmline.ports import Clock, CloneStore, EventStore, HandoffStore
 from warmline.settings import Settings
 from warmline.verification import NO_PIN, PinCheck, PinEntry, PinPolicy, PinVerdict
 from warmline.voice_provider import AgentCall, AgentCalls, ProviderError
 
 logger = logging.getLogger(__name__)
-
-
-class IvrStatus(StrEnum):
-    READY = "ready"
-    CLONING = "cloning"
-    FAILED = "failed"
-    UNAVAILABLE = "unavailable"
-    INVALID_KEY = "invalid_key"
-    NOT_VERIFIED = "not_verified"  # the caller has a PIN, and it was wrong, missing or locked
-
-
-class NextAction(StrEnum):
-    TRANSFER_TO_AGENT = "transfer_to_agent"
-    CHECK_AGAIN = "check_again"  # the agent calls check_clone again at once; the caller presses nothing
-    OFFER_VOICEMAIL = "offer_voicemail"
-    CONTINUE_WITH_DEFAULT_VOICE = "continue_with_default_voice"
-    REPEAT_MENU = "repeat_menu"
 
 
 SAY = {

@@ -1,6 +1,7 @@
 """The fixed sets of outcomes warmline counts: why a clone failed, what came of a wait in the IVR,
-what a PIN check found. Each is a metric's dimension (warmline.observability) and a field of its
-event (warmline.events); they live here, apart from the use cases that produce them, so that naming
+what a PIN check found, and what check_clone answers (its status and the agent's next action). Each
+is a metric's dimension (warmline.observability), a field of its event (warmline.events) or of an
+answer (warmline.wire); they live here, apart from the use cases that produce them, so that naming
 them loads no use case (a function imports only the part of the domain it runs).
 """
 
@@ -47,3 +48,20 @@ class PinResult(StrEnum):
 
 
 COUNTED_RESULTS = (PinResult.ACCEPTED, PinResult.REJECTED, PinResult.MISSING, PinResult.LOCKED)
+
+
+class IvrStatus(StrEnum):
+    READY = "ready"
+    CLONING = "cloning"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+    INVALID_KEY = "invalid_key"
+    NOT_VERIFIED = "not_verified"  # the caller has a PIN, and it was wrong, missing or locked
+
+
+class NextAction(StrEnum):
+    TRANSFER_TO_AGENT = "transfer_to_agent"
+    CHECK_AGAIN = "check_again"  # the agent calls check_clone again at once; the caller presses nothing
+    OFFER_VOICEMAIL = "offer_voicemail"
+    CONTINUE_WITH_DEFAULT_VOICE = "continue_with_default_voice"
+    REPEAT_MENU = "repeat_menu"

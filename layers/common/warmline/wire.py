@@ -22,7 +22,7 @@ from pydantic import (
 from warmline import __version__
 from warmline.callers import mask_numbers
 from warmline.calls import CloneProgress, Voice
-from warmline.ivr import IvrStatus, NextAction
+from warmline.outcomes import IvrStatus, NextAction
 
 PrintableText = Annotated[str, StringConstraints(max_length=128, pattern=r"^[\x20-\x7e]*$")]
 # An id another system gives a call or conversation: a phone number sent in one is masked from here on.
