@@ -34,3 +34,13 @@ def eventually[T](check: Callable[[], T], *, within: float, what: str = "", ever
             raise AssertionError(f"not {what or 'true'} within {within} s; last seen: {seen!r}")
         time.sleep(min(pause, left))
         pause = min(pause * 1.5, MAX_POLL_SECONDS)
+
+
+def holds(check: Callable[[], object], *, during: float, what: str = "", every: float = 0.1) -> None:
+    """`check()` stays true for `during` seconds (polled). Only for a window that is the scenario's own
+    real timing (an SQS visibility timeout on moto's clock): where the stack's clock or a schedule
+    decides, advance it instead."""
+    ends = time.monotonic() + during
+    while time.monotonic() < ends:
+        assert check(), f"{what or 'the condition'} stopped holding before {during} s"
+        time.sleep(min(every, max(0.0, ends - time.monotonic())))
