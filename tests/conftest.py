@@ -18,6 +18,9 @@ most one whole stack of each kind at a time.
 from __future__ import annotations
 
 import socket
+import threading
+import time
+import traceback
 
 import pytest
 
@@ -97,3 +100,32 @@ def pytest_configure(config: pytest.Config) -> None:
             )
 
         socket.socket.listen = refuse  # type: ignore[method-assign]
+
+
+# No test waits on the wall clock for more than a second at once: it advances the stack's clock
+# (local/clock.py) or polls with tests/waiting.py's eventually(). A longer sleep in a test's own
+# thread (the test, its fixtures, or warmline code it calls in-process) fails the test; the servers'
+# threads (the emulator's hang faults) and other processes may sleep as long as they like.
+MAX_SLEEP_SECONDS = 1.0
+_real_sleep = time.sleep
+_long_sleeps: list[str] = []
+
+
+def _guarded_sleep(seconds: float) -> None:
+    if seconds > MAX_SLEEP_SECONDS and threading.current_thread() is threading.main_thread():
+        where = "".join(traceback.format_stack(limit=4)[:-1])
+        _long_sleeps.append(f"time.sleep({seconds:.2f}) at\n{where}")
+    _real_sleep(seconds)
+
+
+time.sleep = _guarded_sleep
+
+
+@pytest.fixture(autouse=True)
+def _no_long_sleep():
+    _long_sleeps.clear()
+    yield
+    if _long_sleeps:
+        found = "\n".join(_long_sleeps)
+        _long_sleeps.clear()
+        pytest.fail(f"slept more than {MAX_SLEEP_SECONDS} s at once (advance a clock or poll):\n{found}")
