@@ -7,7 +7,7 @@ Tiers (pytest markers; `make unit` runs the first, `make test` all three):
   emulator itself, and the local stack's parts on a small fixture template.
 - e2e: whole local stacks over HTTP (calls, faults, properties, and the CLI as an operator runs it).
 
-A test's tier comes from the longest path in TIERS its file starts with. `make test` runs the tests
+A test's tier is the folder its file is in (TIERS). `make test` runs the tests
 with pytest-xdist, one module at a time per worker (`--dist loadscope`), so a module's fixtures
 start once. Modules go out in the order of TIERS, a directory's together (the long, mostly waiting
 end-to-end ones first, so that short ones fill in beside them): a worker is done with a directory's
@@ -26,19 +26,12 @@ import pytest
 
 UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 
-TIERS = {
-    # Its own stack with the template's timings: about 100 s, nearly all of it waiting.
-    "tests/faults/test_worker_recovery.py": E2E,
+TIERS = {  # in the order a parallel run hands the folders out: the long, mostly waiting ones first
     "tests/faults/": E2E,
     "tests/e2e/": E2E,
     "tests/cli/": E2E,
     "tests/property/": E2E,
-    "tests/integration/local_stack/": INTEGRATION,
-    "tests/integration/": INTEGRATION,  # test_built_template_iam.py too: it runs the SAM CLI's Python
-    "tests/unit/test_elevenlabs_client.py": INTEGRATION,  # against the emulator on loopback
-    "tests/integration/local_stack/test_template.py": UNIT,
-    "tests/integration/test_template_hardening.py": UNIT,
-    "tests/cli/test_audio.py": UNIT,
+    "tests/integration/": INTEGRATION,
     "tests/unit/": UNIT,
 }
 
