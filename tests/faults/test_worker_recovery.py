@@ -52,7 +52,8 @@ def scaled_stack(tmp_path_factory):
                 "CLONE_RECHECK_DELAY_SECONDS": "1",
             },
             function_timeout_overrides={"CloneWorkerFunction": WORKER_TIMEOUT_S},
-            visibility_timeout_override=WORKER_TIMEOUT_S,  # the queue's: the worker's timeout, as the template
+            # The queue's visibility timeout is the worker's timeout, as in the template.
+            visibility_timeout_override=WORKER_TIMEOUT_S,
             # The first attempt runs in a warm worker: a cold start on a loaded machine can pass
             # Lambda's 10 s init limit and end that attempt before the fault it is here for.
             provisioned=1,

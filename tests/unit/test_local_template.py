@@ -4,7 +4,6 @@ import pytest
 
 from local import template
 from local.template import TemplateError
-
 from tests.integration.local_stack.conftest import FIXTURE_TEMPLATE, FIXTURES, REPO_ROOT
 
 
