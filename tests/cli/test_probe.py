@@ -157,6 +157,9 @@ def test_doctor_shows_the_last_probe_report(wired, local_args, tmp_path, capsys)
     assert "FAIL refer" in out.out + out.err
 
 
+SLOW_MACHINE_TIMEOUT_S = 30
+
+
 def _play_the_call(stack, caller, did):
     """What the operator does when the probe asks for the call: dial through 3CX, press 1, be
     transferred and come back on a second leg (3CX's webhook and INVITE each time)."""
@@ -168,14 +171,18 @@ def _play_the_call(stack, caller, did):
             target.incoming_call_url,
             json={"caller": caller, "did": did, "call_id": f"guided-{leg}"},
             headers={"X-Warmline-Secret": stack.secrets["ThreeCxSecret"]},
+            timeout=SLOW_MACHINE_TIMEOUT_S,
         ).raise_for_status()
         invite = {"from": f"sip:{caller}@pbx.local", "to": f"sip:{did}@sip.rtc.elevenlabs.io"}
-        legs.append(httpx.post(f"{base}/_emulator/sip/inbound", json=invite).json()["conversation_id"])
+        # The emulated INVITE asks the stack's conversation-init, the key press its check-clone: each
+        # may meet a cold start, seconds on a loaded machine (httpx's default timeout is 5 s).
+        inbound = httpx.post(f"{base}/_emulator/sip/inbound", json=invite, timeout=SLOW_MACHINE_TIMEOUT_S)
+        legs.append(inbound.json()["conversation_id"])
         if leg == 1:
-            httpx.post(f"{base}/_emulator/conversations/{legs[0]}/dtmf", json={"digits": "1"})
-            assert httpx.post(f"{base}/_emulator/conversations/{legs[0]}/transfer", json={}).json()[
-                "transferred"
-            ]
+            conversation = f"{base}/_emulator/conversations/{legs[0]}"
+            httpx.post(f"{conversation}/dtmf", json={"digits": "1"}, timeout=SLOW_MACHINE_TIMEOUT_S)
+            transfer = httpx.post(f"{conversation}/transfer", json={}, timeout=SLOW_MACHINE_TIMEOUT_S)
+            assert transfer.json()["transferred"]
     return legs
 
 

@@ -9,9 +9,7 @@ import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, Pbx, SimulatedCaller
-from emulators.elevenlabs import CloneLatency
 from local import aws, dashboard
-from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.events import EventType
 from warmline_cli.api import register_caller
@@ -21,17 +19,11 @@ pytestmark = pytest.mark.e2e
 PAST_THE_WINDOW_S = 0.5  # how far past a handoff's window the clock is moved before a sweep
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with LocalStack(
-        state_dir=tmp_path_factory.mktemp("warmline-handoffs"),
-        options=StackOptions(
-            emulator_options={"clone_latency": CloneLatency(0.3, 0.6)},
-            parameter_overrides={"DefaultCountryCode": "44"},
-            visibility_timeout_override=2,
-        ),
-    ) as running:
-        yield running
+@pytest.fixture
+def stack(local_stack):
+    """The e2e stack (tests/e2e/conftest.py): with the stack's clock, the template's handoff window
+    and schedule need no stack of their own."""
+    return local_stack
 
 
 def caller_for(stack, **pbx):

@@ -131,7 +131,10 @@ def test_duplicate_3cx_webhooks_for_one_call_queue_one_job(emulator, register, f
     with ThreadPoolExecutor(4) as pool:
         answers = list(
             pool.map(
-                lambda _: httpx.post(fault_stack.endpoints["IncomingCall"], json=body, headers=headers),
+                # Four cold starts at once queue for the machine's init slots: seconds under load.
+                lambda _: httpx.post(
+                    fault_stack.endpoints["IncomingCall"], json=body, headers=headers, timeout=30
+                ),
                 range(4),
             )
         )
