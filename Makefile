@@ -153,7 +153,7 @@ test: $(STAMP) $(SAM)
 test-checks: lint template-validate
 
 test-pytest: template-build
-	$(TEST_PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(TEST_PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 # `make test` RUNS times in a row beside a CPU hog on every core (stress-ng), pass/fail per run.
 RUNS ?= 10

@@ -58,28 +58,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(tier)
         places[item.nodeid] = place
     items.sort(key=lambda item: places[item.nodeid])  # stable: a module keeps its own order
-    workers = getattr(config, "workerinput", {}).get("workercount", 0)  # set in an xdist worker
-    if workers > 1:
-        _queue_a_quick_module_behind_the_long_test(items, workers)
-
-
-# xdist gives each worker a second module at once when its first has two tests or fewer: behind the
-# 100 s worker-recovery test (the first module, so the first worker's) that was the module at place
-# workers + 1, which then waited 100 s and started a local stack of its own. A quick module with many
-# tests takes that place instead, so that worker takes on nothing more until the long test is done.
-QUICK_MODULE = "tests/unit/test_callers.py"
-
-
-def _queue_a_quick_module_behind_the_long_test(items: list[pytest.Item], workers: int) -> None:
-    quick = [item for item in items if item.nodeid.startswith(QUICK_MODULE + "::")]
-    rest = [item for item in items if not item.nodeid.startswith(QUICK_MODULE + "::")]
-    modules_seen, place = set(), len(rest)
-    for index, item in enumerate(rest):
-        modules_seen.add(item.path)
-        if len(modules_seen) > workers:
-            place = index
-            break
-    items[:] = rest[:place] + quick + rest[place:]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -32,6 +32,15 @@ def local_stack(tmp_path_factory):
         yield stack
 
 
+@pytest.fixture(autouse=True)
+def _selftest_polls_the_emulator_briskly(monkeypatch):
+    """`warmline selftest` backs off to 2 s between looks at a simulation, for ElevenLabs; the
+    emulator finishes one in a fraction of a second, and no test waits more than a second at once."""
+    from warmline_cli import selftest
+
+    monkeypatch.setattr(selftest, "POLL_SECONDS", (0.1, 0.5))
+
+
 @pytest.fixture
 def stack(local_stack, monkeypatch):
     """A clean local stack: emulator reset, table, bucket and dead-letter queue emptied; cwd is the
