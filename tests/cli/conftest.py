@@ -33,12 +33,14 @@ def local_stack(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _selftest_polls_the_emulator_briskly(monkeypatch):
-    """`warmline selftest` backs off to 2 s between looks at a simulation, for ElevenLabs; the
-    emulator finishes one in a fraction of a second, and no test waits more than a second at once."""
-    from warmline_cli import selftest
+def _the_cli_polls_the_emulator_briskly(monkeypatch):
+    """`warmline selftest` and the probes back off to 2 s between looks at a simulation or a voice,
+    for ElevenLabs; the emulator is done in a fraction of a second, and no test waits more than a
+    second at once (tests/conftest.py)."""
+    from warmline_cli import probe_checks, selftest
 
     monkeypatch.setattr(selftest, "POLL_SECONDS", (0.1, 0.5))
+    monkeypatch.setattr(probe_checks, "POLL_SECONDS", (0.1, 0.5))
 
 
 @pytest.fixture

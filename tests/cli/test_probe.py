@@ -16,6 +16,7 @@ import pytest
 
 from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
 from tests.cli.conftest import REPO_ROOT, make_wav
+from tests.waiting import eventually
 from warmline.clone_state import VoiceStatus, voice_status
 from warmline.voice_slots import parse_voice_name
 from warmline_cli import samples
@@ -131,10 +132,12 @@ def test_ctrl_c_deletes_what_the_probes_made(wired, local_args):
     command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "testing-init", *local_args]
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not wired.emulator.in_flight("/v1/convai/test-invocations/"):
-            assert process.poll() is None and time.monotonic() < deadline, "the probe never waited"
-            time.sleep(0.05)
+
+        def waiting():
+            assert process.poll() is None, "the probe ended without waiting"
+            return wired.emulator.in_flight("/v1/convai/test-invocations/")
+
+        eventually(waiting, within=30, what="the probe waiting for the simulation")
         assert len(wired.emulator.agent_ids()) == 2  # the throwaway agent exists now
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 130
