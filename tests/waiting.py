@@ -15,10 +15,17 @@ POLL_SECONDS = 0.05
 MAX_POLL_SECONDS = 0.5
 
 
-def eventually[T](check: Callable[[], T], *, within: float, what: str = "", every: float = POLL_SECONDS) -> T:
+def eventually[T](
+    check: Callable[[], T],
+    *,
+    within: float,
+    what: str = "",
+    every: float = POLL_SECONDS,
+    longest: float = MAX_POLL_SECONDS,
+) -> T:
     """`check()`'s first true value within `within` seconds. A check that raises AssertionError is
     retried too (so it may assert); the last error or value is in the failure's message. The pause
-    between checks grows from `every` to at most half a second."""
+    between checks grows from `every` to at most `longest` (where the moment matters, keep both short)."""
     deadline = time.monotonic() + within
     pause = every
     while True:
@@ -33,7 +40,7 @@ def eventually[T](check: Callable[[], T], *, within: float, what: str = "", ever
         if left <= 0:
             raise AssertionError(f"not {what or 'true'} within {within} s; last seen: {seen!r}")
         time.sleep(min(pause, left))
-        pause = min(pause * 1.5, MAX_POLL_SECONDS)
+        pause = min(pause * 1.5, longest)
 
 
 def holds(check: Callable[[], object], *, during: float, what: str = "", every: float = 0.1) -> None:

@@ -32,7 +32,8 @@ WORKER_TIMEOUT_S = 90 // SCALE
 HIDE_S = 30 // SCALE
 HEARTBEAT_S = 0.5  # the template renews 3 times per hide; 4 times here, for a loaded machine
 CLONE_REQUEST_TIMEOUT_S = 45 / SCALE
-CLONE_HANGS_S = 2.8  # longer than one hide, shorter than the clone request's timeout
+CLONE_HANGS_S = 2.9  # longer than one hide, shorter than the clone request's timeout
+PAST_ONE_HIDE_S = HIDE_S + 0.3  # watched while the clone still hangs
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +93,21 @@ def test_a_killed_workers_job_is_retried_when_its_lease_ends(scaled_stack, tmp_p
     )
     assert answer.json()["job_queued"] is True
     (pid,) = eventually(lambda: _busy_workers(stack), within=30, what="a worker on the job")
-    eventually(lambda: stack.emulator.in_flight(), within=10, what="the clone request in flight")
+    # The watch below starts when the hang does (polled closely): it must end before the hang.
+    eventually(
+        stack.emulator.in_flight, within=10, what="the clone request in flight", every=0.01, longest=0.02
+    )
 
     # Past one hide of the message, the clone still hanging: the job was not delivered a second time.
-    holds(lambda: stack.poller.stats()["CloneJobs"]["records"] == 0, during=HIDE_S * 1.2, what="one delivery")
+    def delivered_once():
+        return stack.poller.stats()["CloneJobs"]["records"] == 0 and len(_busy_workers(stack)) == 1
+
+    holds(delivered_once, during=PAST_ONE_HIDE_S, what="one delivery")
     assert ledger.record(key).attempts == 1
 
     os.kill(pid, signal.SIGKILL)
     killed_at_ms = time.time() * 1000
-    lease_left_s = WORKER_TIMEOUT_S + SAFETY_MARGIN_SECONDS - HIDE_S * 1.2
+    lease_left_s = WORKER_TIMEOUT_S + SAFETY_MARGIN_SECONDS - PAST_ONE_HIDE_S
     bound_s = lease_left_s + HIDE_S + 2  # the lease's end, then at most one hide and a poll
     eventually(lambda: ledger.record(key).attempts >= 2, within=bound_s + 20, what="the job retried")
     record = ledger.record(key)
