@@ -23,7 +23,8 @@ for _ in range($cores - 1):
 spin()" &
 fi
 hog_pid=$!
-trap 'kill -- "$hog_pid" 2>/dev/null; pkill -P "$hog_pid" 2>/dev/null; wait "$hog_pid" 2>/dev/null' EXIT
+# The hog's own children first (the busy loops), while they are still its children; then the hog.
+trap 'pkill -P "$hog_pid" 2>/dev/null; kill -- "$hog_pid" 2>/dev/null; wait "$hog_pid" 2>/dev/null' EXIT
 echo "beside: $hog (pid $hog_pid); $runs run(s) of make test; logs in $out/"
 
 failed=0
