@@ -1,6 +1,6 @@
-"""A clone is deleted at ElevenLabs once its record expires: the local stack keeps clones for 8 s
-instead of CloneTtlHours (as `make up ARGS="--clone-ttl-seconds 8"` does to watch retention work);
-the test moves the stack's clock past the expiry and runs the housekeeping schedule's sweep."""
+"""A clone is deleted at ElevenLabs once its record expires: the local stack keeps clones for 10
+minutes instead of CloneTtlHours, with no grace after the last use (as `make up ARGS="--clone-ttl-seconds
+600"` does); the test moves the stack's clock past the expiry and runs the housekeeping sweep."""
 
 import pytest
 
@@ -13,7 +13,7 @@ from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline.callers import caller_key
 from warmline_cli.api import register_caller
 
-CLONE_TTL_S = 8
+CLONE_TTL_S = 600  # far longer than a call on a loaded machine: kept until the clock moves
 
 
 @pytest.fixture(scope="module")
