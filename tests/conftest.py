@@ -45,7 +45,7 @@ def tier_of(path: str) -> tuple[int, str]:
     ]
     if not matches:
         raise pytest.UsageError(
-            f"{path} has no tier: add it (or its directory) to TIERS in tests/conftest.py"
+            f"{path} has no tier: put it in one of the folders TIERS names (tests/conftest.py)"
         )
     _, place, tier = max(matches)
     return place, tier
