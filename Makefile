@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test unit lint format openapi template-check build deploy sync clean sam-local
+.PHONY: setup demo up down calls dashboard bench bench-coldstart layer test test-checks test-pytest test-stress unit lint format openapi template-check template-validate template-build build deploy sync clean sam-local
 
 setup: $(STAMP)
 
@@ -29,7 +29,11 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt pyproject.toml
 	@# The audio tests speak with espeak-ng (real speech for the voice-activity check): Debian's package.
 	@command -v espeak-ng >/dev/null || { echo "==> installing espeak-ng (apt-get)"; \
 	  (apt-get update -qq && apt-get install -y -qq espeak-ng) >/dev/null 2>&1 \
-	  || echo "warning: install espeak-ng (apt-get install espeak-ng): tests/cli/test_audio.py speaks with it" >&2; }
+	  || echo "warning: install espeak-ng (apt-get install espeak-ng): tests/unit/test_audio.py speaks with it" >&2; }
+	@# make test-stress runs the suite beside stress-ng (a Python busy loop stands in without it).
+	@command -v stress-ng >/dev/null || { echo "==> installing stress-ng (apt-get)"; \
+	  (apt-get install -y -qq stress-ng || (apt-get update -qq && apt-get install -y -qq stress-ng)) >/dev/null 2>&1 \
+	  || echo "warning: install stress-ng (apt-get install stress-ng) for make test-stress" >&2; }
 	@touch $@
 
 $(SAM): | $(STAMP)
@@ -92,9 +96,14 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-template-check: $(STAMP) $(SAM)
-	@echo "==> sam validate --lint (cfn-lint's rules), sam build, the built template's IAM"
+template-check: template-validate template-build
+
+template-validate: $(STAMP) $(SAM)
+	@echo "==> sam validate --lint (cfn-lint's rules)"
 	$(SAM_ENV) $(SAM) validate --lint
+
+template-build: $(STAMP) $(SAM)
+	@echo "==> sam build, the built template's IAM"
 	$(SAM_ENV) $(SAM) build
 	@echo "==> IAM of the built template: no managed policy, no wildcard"
 	$(SAM_ENV) $(SAM_VENV)/bin/python tests/template_iam.py .aws-sam/build/template.yaml
@@ -145,9 +154,21 @@ TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || sysctl -n hw.ncpu); echo $$(( 
 # once compiled).
 TEST_PY := env -u PYTHONDONTWRITEBYTECODE $(PY)
 
+# The checks (lint, sam validate: seconds of one core, most of it waiting) run beside the tests; the
+# tests start once `sam build` has made the layer they load (tests/integration/test_layer_build.py).
 # WARMLINE_SAM_LOCAL=1 adds `make sam-local` (Docker) before the tests.
-test: lint template-check $(if $(filter 1,$(WARMLINE_SAM_LOCAL)),sam-local)
-	$(TEST_PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+test: $(STAMP) $(SAM) $(if $(filter 1,$(WARMLINE_SAM_LOCAL)),sam-local)
+	@$(MAKE) --no-print-directory -j 2 test-pytest test-checks
+
+test-checks: lint template-validate
+
+test-pytest: template-build
+	$(TEST_PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
+
+# `make test` RUNS times in a row beside a CPU hog on every core (stress-ng), pass/fail per run.
+RUNS ?= 10
+test-stress: $(STAMP) $(SAM)
+	tools/stress_test.sh $(RUNS)
 
 # The unit tier alone (tests/conftest.py): no server, no local stack; seconds.
 unit: $(STAMP)

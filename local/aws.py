@@ -16,12 +16,14 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import boto3
 
+from local.lambda_runtime import CLOCK_FILE_VARIABLE, ClockOffsetFile
 from local.template import REGION, Queue, StackModel
 
 START_TIMEOUT_S = 30.0
@@ -30,9 +32,10 @@ START_TIMEOUT_S = 30.0
 class MotoServer:
     """moto in server mode, a child process on a loopback port it is handed: any free one, or `port`."""
 
-    def __init__(self, log_path: Path, port: int = 0):
+    def __init__(self, log_path: Path, port: int = 0, clock_file: Path | None = None):
         self.log_path = log_path
         self.port = port
+        self.clock_file = clock_file  # Secrets Manager's dates follow the stack's clock (local/clock.py)
         self.process: subprocess.Popen | None = None
 
     @property
@@ -41,6 +44,9 @@ class MotoServer:
 
     def start(self) -> str:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        environment = dict(os.environ)
+        if self.clock_file is not None:
+            environment[CLOCK_FILE_VARIABLE] = str(self.clock_file)
         with socket.create_server(("127.0.0.1", self.port)) as listener, open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "local.aws", str(listener.fileno())],
@@ -48,6 +54,7 @@ class MotoServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=environment,
             )
             url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         try:  # the first request waits on the socket until moto serves it, or fails when moto exits
@@ -162,6 +169,7 @@ def _serve_moto(listening_fd: int) -> None:
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a log line per request
     moto_dynamodb.install()
+    _secret_dates_follow_the_stack_clock()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     moto = DomainDispatcherApplication(create_backend_app)
     moto.debug = True  # as moto's own server: a failing request logs its traceback
@@ -178,6 +186,29 @@ def _serve_moto(listening_fd: int) -> None:
     )
     os.environ["MOTO_PORT"] = str(server.port)  # moto writes its port into URLs it answers
     server.serve_forever()
+
+
+class _ShiftedTime:
+    """The `time` module as moto's Secrets Manager sees it: `time()` moved by the stack's clock."""
+
+    def __init__(self, offset: ClockOffsetFile) -> None:
+        self._offset = offset
+
+    def time(self) -> float:
+        return time.time() + self._offset.seconds()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def _secret_dates_follow_the_stack_clock() -> None:
+    """A version's CreatedDate is what the functions' overlap window starts from (shared secrets):
+    it is dated by the stack's clock, as the functions' now is."""
+    path = os.environ.get(CLOCK_FILE_VARIABLE)
+    if path:
+        from moto.secretsmanager import models
+
+        models.time = _ShiftedTime(ClockOffsetFile(path))  # type: ignore[assignment]
 
 
 if __name__ == "__main__":

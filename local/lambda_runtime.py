@@ -37,6 +37,7 @@ INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase
 # of every one of them missing the 10 s init limit.
 INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 _INHERITED_VARIABLES = ("PATH", "HOME", "TMPDIR", "SYSTEMROOT")
+CLOCK_FILE_VARIABLE = "WARMLINE_LOCAL_CLOCK_FILE"  # the stack's clock offset file (local/clock.py)
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -409,6 +410,40 @@ def _error(error: BaseException, error_type: str | None = None) -> dict[str, Any
     }
 
 
+class ClockOffsetFile:
+    """The local stack's clock offset (local/clock.py writes it), read again whenever the file changes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+        self._seconds = 0.0
+
+    def seconds(self) -> float:
+        try:
+            status = os.stat(self.path)
+            if (status.st_ino, status.st_mtime_ns) != self._seen:
+                with open(self.path) as offset:
+                    self._seconds = float(offset.read() or 0)
+                self._seen = (status.st_ino, status.st_mtime_ns)
+        except (OSError, ValueError):
+            pass  # the stack is stopping: keep the last offset
+        return self._seconds
+
+
+def _follow_the_stack_clock() -> None:
+    """Where the stack names a clock file, warmline's clock in this process is the system clock plus
+    that file's offset (a function without warmline is left alone)."""
+    path = os.environ.get(CLOCK_FILE_VARIABLE)
+    if not path:
+        return
+    try:
+        from warmline.adapters import clock  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    offset = ClockOffsetFile(path)
+    clock.SystemClock.now = lambda self: time.time() + offset.seconds()
+
+
 def _load_handler(config: dict[str, Any]) -> Any:
     """The handler function, or the error Lambda reports for the init phase."""
     layer_dirs = [
@@ -416,6 +451,7 @@ def _load_handler(config: dict[str, Any]) -> Any:
         for layer in config["layer_dirs"]
     ]
     sys.path[0:0] = [config["code_dir"], *map(str, layer_dirs)]
+    _follow_the_stack_clock()
     module_name, function_name = config["handler"].rsplit(".", 1)
     try:
         module = importlib.import_module(module_name)

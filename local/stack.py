@@ -16,6 +16,7 @@ from typing import Any
 
 from local import aws, template
 from local.edge import EDGE_PARAMETERS, Edge, WebAcl, origin_header_name
+from local.clock import CLOCK_FILE, CLOCK_FILE_VARIABLE, StackClock
 from local.gateway import Gateway
 from local.lambda_api import LambdaApi
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
@@ -133,6 +134,8 @@ class LocalStack:
         self.lambda_api_url: str | None = None
         self.api_base_url: str | None = None
         self.endpoints: dict[str, str] = {}
+        # What the functions see as now: a test advances it instead of waiting (local/clock.py).
+        self.clock: StackClock | None = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -148,6 +151,7 @@ class LocalStack:
                 "stop it with `python -m local down`"
             )
         self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = StackClock(self.state_dir / CLOCK_FILE)
         try:
             self._start()
         except BaseException:
@@ -213,7 +217,7 @@ class LocalStack:
         load = functools.partial(template.load, self.template_path, self._parameter_overrides())
         load()  # fail fast, before any process starts
         self.progress("starting moto (AWS on loopback)")
-        self.moto = aws.MotoServer(self.logs_dir / "moto.log")
+        self.moto = aws.MotoServer(self.logs_dir / "moto.log", clock_file=self.clock and self.clock.path)
         self.aws_endpoint_url = self.moto.start()
         ids = template.LocalIds(stack_name=self.options.stack_name, aws_endpoint_url=self.aws_endpoint_url)
         draft = load(ids)
@@ -234,6 +238,8 @@ class LocalStack:
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_api_url or "",
             **self.options.env_overrides,
         }
+        if self.clock is not None:
+            environment[CLOCK_FILE_VARIABLE] = str(self.clock.path)
         hide_seconds = self.options.visibility_timeout_override
         if hide_seconds is not None:
             environment.setdefault("CLONE_HIDE_SECONDS", str(hide_seconds))

@@ -7,7 +7,7 @@ Tiers (pytest markers; `make unit` runs the first, `make test` all three):
   emulator itself, and the local stack's parts on a small fixture template.
 - e2e: whole local stacks over HTTP (calls, faults, properties, and the CLI as an operator runs it).
 
-A test's tier comes from the longest path in TIERS its file starts with. `make test` runs the tests
+A test's tier is the folder its file is in (TIERS). `make test` runs the tests
 with pytest-xdist, one module at a time per worker (`--dist loadscope`), so a module's fixtures
 start once. Modules go out in the order of TIERS, a directory's together (the long, mostly waiting
 end-to-end ones first, so that short ones fill in beside them): a worker is done with a directory's
@@ -18,24 +18,20 @@ most one whole stack of each kind at a time.
 from __future__ import annotations
 
 import socket
+import threading
+import time
+import traceback
 
 import pytest
 
 UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 
-TIERS = {
-    # Its own stack with the template's timings: about 100 s, nearly all of it waiting.
-    "tests/faults/test_worker_recovery.py": E2E,
+TIERS = {  # in the order a parallel run hands the folders out: the long, mostly waiting ones first
     "tests/faults/": E2E,
     "tests/e2e/": E2E,
     "tests/cli/": E2E,
     "tests/property/": E2E,
-    "tests/integration/local_stack/": INTEGRATION,
-    "tests/integration/": INTEGRATION,  # test_built_template_iam.py too: it runs the SAM CLI's Python
-    "tests/unit/test_elevenlabs_client.py": INTEGRATION,  # against the emulator on loopback
-    "tests/integration/local_stack/test_template.py": UNIT,
-    "tests/integration/test_template_hardening.py": UNIT,
-    "tests/cli/test_audio.py": UNIT,
+    "tests/integration/": INTEGRATION,
     "tests/unit/": UNIT,
 }
 
@@ -49,7 +45,7 @@ def tier_of(path: str) -> tuple[int, str]:
     ]
     if not matches:
         raise pytest.UsageError(
-            f"{path} has no tier: add it (or its directory) to TIERS in tests/conftest.py"
+            f"{path} has no tier: put it in one of the folders TIERS names (tests/conftest.py)"
         )
     _, place, tier = max(matches)
     return place, tier
@@ -62,28 +58,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(tier)
         places[item.nodeid] = place
     items.sort(key=lambda item: places[item.nodeid])  # stable: a module keeps its own order
-    workers = getattr(config, "workerinput", {}).get("workercount", 0)  # set in an xdist worker
-    if workers > 1:
-        _queue_a_quick_module_behind_the_long_test(items, workers)
-
-
-# xdist gives each worker a second module at once when its first has two tests or fewer: behind the
-# 100 s worker-recovery test (the first module, so the first worker's) that was the module at place
-# workers + 1, which then waited 100 s and started a local stack of its own. A quick module with many
-# tests takes that place instead, so that worker takes on nothing more until the long test is done.
-QUICK_MODULE = "tests/unit/test_callers.py"
-
-
-def _queue_a_quick_module_behind_the_long_test(items: list[pytest.Item], workers: int) -> None:
-    quick = [item for item in items if item.nodeid.startswith(QUICK_MODULE + "::")]
-    rest = [item for item in items if not item.nodeid.startswith(QUICK_MODULE + "::")]
-    modules_seen, place = set(), len(rest)
-    for index, item in enumerate(rest):
-        modules_seen.add(item.path)
-        if len(modules_seen) > workers:
-            place = index
-            break
-    items[:] = rest[:place] + quick + rest[place:]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,3 +71,32 @@ def pytest_configure(config: pytest.Config) -> None:
             )
 
         socket.socket.listen = refuse  # type: ignore[method-assign]
+
+
+# No test waits on the wall clock for more than a second at once: it advances the stack's clock
+# (local/clock.py) or polls with tests/waiting.py's eventually(). A longer sleep in a test's own
+# thread (the test, its fixtures, or warmline code it calls in-process) fails the test; the servers'
+# threads (the emulator's hang faults) and other processes may sleep as long as they like.
+MAX_SLEEP_SECONDS = 1.0
+_real_sleep = time.sleep
+_long_sleeps: list[str] = []
+
+
+def _guarded_sleep(seconds: float) -> None:
+    if seconds > MAX_SLEEP_SECONDS and threading.current_thread() is threading.main_thread():
+        where = "".join(traceback.format_stack(limit=4)[:-1])
+        _long_sleeps.append(f"time.sleep({seconds:.2f}) at\n{where}")
+    _real_sleep(seconds)
+
+
+time.sleep = _guarded_sleep
+
+
+@pytest.fixture(autouse=True)
+def _no_long_sleep():
+    _long_sleeps.clear()
+    yield
+    if _long_sleeps:
+        found = "\n".join(_long_sleeps)
+        _long_sleeps.clear()
+        pytest.fail(f"slept more than {MAX_SLEEP_SECONDS} s at once (advance a clock or poll):\n{found}")

@@ -32,6 +32,17 @@ def local_stack(tmp_path_factory):
         yield stack
 
 
+@pytest.fixture(autouse=True)
+def _the_cli_polls_the_emulator_briskly(monkeypatch):
+    """`warmline selftest` and the probes back off to 2 s between looks at a simulation or a voice,
+    for ElevenLabs; the emulator is done in a fraction of a second, and no test waits more than a
+    second at once (tests/conftest.py)."""
+    from warmline_cli import probe_checks, selftest
+
+    monkeypatch.setattr(selftest, "POLL_SECONDS", (0.1, 0.5))
+    monkeypatch.setattr(probe_checks, "POLL_SECONDS", (0.1, 0.5))
+
+
 @pytest.fixture
 def stack(local_stack, monkeypatch):
     """A clean local stack: emulator reset, table, bucket and dead-letter queue emptied, no probe

@@ -7,6 +7,7 @@ import json
 import time
 
 from tests.cli.conftest import clone_store_of, make_wav, target_of
+from tests.waiting import eventually
 from warmline import __version__
 from warmline.callers import caller_key
 from warmline.clone_state import CloneRecord, CloneStatus, JobClaim
@@ -21,11 +22,11 @@ def _key(stack, number="+442079460000"):
 
 
 def _wait_ready(stack, key):
-    deadline = time.monotonic() + 30
-    while (record := clone_store_of(stack).get_clone(key)) is None or record.status is not CloneStatus.READY:
-        assert time.monotonic() < deadline, record
-        time.sleep(0.1)
-    return record
+    def ready():
+        record = clone_store_of(stack).get_clone(key)
+        return record if record is not None and record.status is CloneStatus.READY else None
+
+    return eventually(ready, within=30, what="the clone READY")
 
 
 # ---- metrics ----------------------------------------------------------------------------------------

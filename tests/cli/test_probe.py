@@ -16,6 +16,7 @@ import pytest
 
 from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
 from tests.cli.conftest import REPO_ROOT, make_wav
+from tests.waiting import eventually
 from warmline.clone_state import VoiceStatus, voice_status
 from warmline.voice_slots import parse_voice_name
 from warmline_cli import samples
@@ -133,10 +134,12 @@ def test_ctrl_c_deletes_what_the_probes_made(wired, local_args):
     command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "testing-init", *local_args]
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while not wired.emulator.in_flight("/v1/convai/test-invocations/"):
-            assert process.poll() is None and time.monotonic() < deadline, "the probe never waited"
-            time.sleep(0.05)
+
+        def waiting():
+            assert process.poll() is None, "the probe ended without waiting"
+            return wired.emulator.in_flight("/v1/convai/test-invocations/")
+
+        eventually(waiting, within=30, what="the probe waiting for the simulation")
         assert len(wired.emulator.agent_ids()) == 2  # the throwaway agent exists now
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 130
@@ -159,6 +162,9 @@ def test_doctor_shows_the_last_probe_report(wired, local_args, tmp_path, capsys)
     assert "FAIL refer" in out.out + out.err
 
 
+SLOW_MACHINE_TIMEOUT_S = 30
+
+
 def _play_the_call(stack, caller, did):
     """What the operator does when the probe asks for the call: dial through 3CX, press 1, be
     transferred and come back on a second leg (3CX's webhook and INVITE each time)."""
@@ -170,14 +176,18 @@ def _play_the_call(stack, caller, did):
             target.incoming_call_url,
             json={"caller": caller, "did": did, "call_id": f"guided-{leg}"},
             headers={"X-Warmline-Secret": stack.secrets["ThreeCxSecret"]},
+            timeout=SLOW_MACHINE_TIMEOUT_S,
         ).raise_for_status()
         invite = {"from": f"sip:{caller}@pbx.local", "to": f"sip:{did}@sip.rtc.elevenlabs.io"}
-        legs.append(httpx.post(f"{base}/_emulator/sip/inbound", json=invite).json()["conversation_id"])
+        # The emulated INVITE asks the stack's conversation-init, the key press its check-clone: each
+        # may meet a cold start, seconds on a loaded machine (httpx's default timeout is 5 s).
+        inbound = httpx.post(f"{base}/_emulator/sip/inbound", json=invite, timeout=SLOW_MACHINE_TIMEOUT_S)
+        legs.append(inbound.json()["conversation_id"])
         if leg == 1:
-            httpx.post(f"{base}/_emulator/conversations/{legs[0]}/dtmf", json={"digits": "1"})
-            assert httpx.post(f"{base}/_emulator/conversations/{legs[0]}/transfer", json={}).json()[
-                "transferred"
-            ]
+            conversation = f"{base}/_emulator/conversations/{legs[0]}"
+            httpx.post(f"{conversation}/dtmf", json={"digits": "1"}, timeout=SLOW_MACHINE_TIMEOUT_S)
+            transfer = httpx.post(f"{conversation}/transfer", json={}, timeout=SLOW_MACHINE_TIMEOUT_S)
+            assert transfer.json()["transferred"]
     return legs
 
 

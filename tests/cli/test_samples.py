@@ -11,6 +11,7 @@ from dataclasses import replace
 from emulators.elevenlabs import Fault
 from tests.cli import sounds
 from tests.cli.conftest import make_mp3, make_wav, target_of
+from tests.waiting import eventually
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus, PinRecord
 from warmline.verification import hash_pin
@@ -154,13 +155,7 @@ def test_prewarm_queues_exactly_one_clone_and_the_worker_makes_it(stack, local_a
 
     target = target_of(stack)
     store = samples.clone_store(target)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        record = store.get_clone(_key(stack))
-        if record is not None and record.status is CloneStatus.READY:
-            break
-        time.sleep(0.1)
-    assert record is not None and record.status is CloneStatus.READY
+    record = eventually(lambda: _ready(store, _key(stack)), within=20, what="the clone READY")
     assert len(stack.emulator.requests("/v1/voices/add")) == 1
     assert [voice["name"] for voice in stack.emulator.voices()] == [f"warmline-{_key(stack)}-{record.job_id}"]
 
@@ -190,10 +185,7 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm"])
     key = _key(stack)
     store = samples.clone_store(target)
-    deadline = time.monotonic() + 20
-    while (record := store.get_clone(key)) is None or record.status is not CloneStatus.READY:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    eventually(lambda: _ready(store, key), within=20, what="the clone READY")
     # An older version of a sample, and a stray voice from an earlier attempt with warmline's name.
     s3.put_object(Bucket=target.bucket, Key=f"samples/{key}/sample-01.wav", Body=b"older")
     with_stray = stack.emulator.base_url + "/v1/voices/add"
@@ -226,11 +218,13 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
 def _ready_caller(stack, local_args, tmp_path, extra=()):
     assert _add(local_args, make_wav(tmp_path / "a.wav", 40), extra=["--prewarm", *extra]) == 0
     store = samples.clone_store(target_of(stack))
-    deadline = time.monotonic() + 20
-    while (record := store.get_clone(_key(stack))) is None or record.status is not CloneStatus.READY:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    return record
+    return eventually(lambda: _ready(store, _key(stack)), within=20, what="the clone READY")
+
+
+def _ready(store, key):
+    """The caller's clone record once it is READY, else None."""
+    record = store.get_clone(key)
+    return record if record is not None and record.status is CloneStatus.READY else None
 
 
 def _withdrawn_with_no_samples(stack):

@@ -10,13 +10,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 from importlib.metadata import version
 
 import pytest
 
 from emulators.elevenlabs import CloneLatency, Fault
 from tests.cli.conftest import clone_store_of, make_mp3, make_wav, registry_of
+from tests.waiting import eventually
 from warmline import __version__
 from warmline.callers import caller_key
 from warmline.clone_state import CloneStatus
@@ -313,13 +313,11 @@ def test_prewarm_wait_exits_1_when_the_clone_fails_or_the_wait_times_out(stack, 
 
 
 def _wait_until_settled(stack):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def settled():
         record = clone_store_of(stack).get_clone(_key(stack))
-        if record is not None and record.status in (CloneStatus.READY, CloneStatus.FAILED):
-            return
-        time.sleep(0.2)
-    raise AssertionError("the clone did not settle")
+        return record is not None and record.status in (CloneStatus.READY, CloneStatus.FAILED)
+
+    eventually(settled, within=30, what="the clone settled")
 
 
 def test_output_to_a_reader_that_stopped_reading_ends_quietly(stack, tmp_path):

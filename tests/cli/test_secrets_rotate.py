@@ -1,10 +1,8 @@
-"""`warmline secrets rotate` on a local stack of its own whose overlap window is a few seconds: in the
-window the functions accept the old and the new value, after it only the new one; the agent's
-ElevenLabs workspace secret holds the new value at once."""
+"""`warmline secrets rotate` on a local stack of its own with the template's overlap window (an hour):
+in the window the functions accept the old and the new value, after it (the stack's clock moved past
+it) only the new one; the agent's ElevenLabs workspace secret holds the new value at once."""
 
 from __future__ import annotations
-
-import time
 
 import httpx
 import pytest
@@ -16,7 +14,6 @@ from tests.cli.conftest import REPO_ROOT
 from warmline_cli.agent_setup import secret_name
 from warmline_cli.main import main
 
-OVERLAP_SECONDS = 8
 WITHHELD = {"caller": "anonymous", "did": "+441000000000", "call_id": "rotation"}
 
 
@@ -26,7 +23,6 @@ def stack(tmp_path_factory):
         REPO_ROOT / "template.yaml",
         state_dir=tmp_path_factory.mktemp("rotation-state"),
         options=StackOptions(
-            parameter_overrides={"SecretOverlapSeconds": OVERLAP_SECONDS},
             emulator_options={"clone_latency": CloneLatency.instant()},
             stack_name="rotation",
         ),
@@ -60,9 +56,11 @@ def conversation_init(stack, secret):
 
 
 def wait_out_the_overlap(stack, logical_id):
+    """The stack's clock moved half a second past the overlap that began when the value was made."""
     client = aws.client("secretsmanager", stack.aws_endpoint_url)
     made = client.get_secret_value(SecretId=stack.model.secrets[logical_id].arn)["CreatedDate"].timestamp()
-    time.sleep(max(0.0, made + OVERLAP_SECONDS + 0.5 - time.time()))
+    overlap = int(stack.model.parameters["SecretOverlapSeconds"])
+    stack.clock.advance(max(0.0, made + overlap + 0.5 - stack.clock.now()))
 
 
 def test_threecx_overlap_accepts_both_values_and_then_only_the_new_one(stack, local_args, capsys):

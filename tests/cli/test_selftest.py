@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -13,6 +12,7 @@ import httpx
 from emulators import openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID
 from tests.cli.conftest import make_wav
+from tests.waiting import eventually
 from warmline.callers import caller_key
 from warmline_cli import samples, selftest
 from warmline_cli import target as targets
@@ -102,11 +102,12 @@ def test_the_emulators_test_invocation_is_in_the_documented_shape(stack, local_a
     assert started["test_runs"][0]["status"] == "pending"
 
     invocation_path = f"/v1/convai/test-invocations/{started['id']}"
-    for _ in range(300):
+
+    def finished():
         invocation = httpx.get(f"{base}{invocation_path}", headers=key).json()
-        if invocation["test_runs"][0]["status"] != "pending":
-            break
-        time.sleep(0.1)
+        return invocation if invocation["test_runs"][0]["status"] != "pending" else None
+
+    invocation = eventually(finished, within=30, what="the simulation finished")
     assert openapi_check.validate_response("GET", invocation_path, 200, invocation) == []
     [run] = invocation["test_runs"]
     calls = [call["tool_name"] for turn in run["agent_responses"] for call in turn.get("tool_calls", [])]

@@ -7,9 +7,6 @@ from local.stack import LocalStack, StackOptions
 from tests.stack_settings import FEWER_IVR_READS
 from warmline_cli.api import register_caller
 
-# A short PIN lock, so a test sees one end (the template's default is 15 minutes).
-PIN_LOCKOUT_SECONDS = 5
-
 
 @pytest.fixture(scope="package")
 def local_stack(tmp_path_factory):
@@ -28,7 +25,6 @@ def local_stack(tmp_path_factory):
                 "IncomingCallBurstLimit": 1000,
                 "AgentRateLimit": 1000,
                 "AgentBurstLimit": 1000,
-                "PinLockoutSeconds": PIN_LOCKOUT_SECONDS,
             },
             visibility_timeout_override=2,
             env_overrides=FEWER_IVR_READS,

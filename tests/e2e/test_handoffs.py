@@ -1,40 +1,29 @@
 """Every handoff is seen to complete or is counted as lost, over HTTP on the local stack: a handoff
 whose re-entry comes is completed with its transfer time; one whose REFER the simulated 3CX refuses
-is counted lost by the housekeeping sweep (here every second, with a 5 s window instead of 30 s);
-and 25 concurrent checks of one call count one handoff."""
+is counted lost by the housekeeping sweep (the template's 30 s window: the test moves the stack's
+clock past it and runs the sweep itself); and 25 concurrent checks of one call count one handoff."""
 
 import threading
-import time
 
 import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, Pbx, SimulatedCaller
-from emulators.elevenlabs import CloneLatency
 from local import aws, dashboard
-from local.stack import LocalStack, StackOptions
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.events import EventType
 from warmline_cli.api import register_caller
 
 pytestmark = pytest.mark.e2e
 
-WINDOW_S = 5
-SWEEP_EVERY_S = 1
+PAST_THE_WINDOW_S = 0.5  # how far past a handoff's window the clock is moved before a sweep
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with LocalStack(
-        state_dir=tmp_path_factory.mktemp("warmline-handoffs"),
-        options=StackOptions(
-            emulator_options={"clone_latency": CloneLatency(0.3, 0.6)},
-            parameter_overrides={"DefaultCountryCode": "44", "HandoffWindowSeconds": WINDOW_S},
-            schedule_every=SWEEP_EVERY_S,
-            visibility_timeout_override=2,
-        ),
-    ) as running:
-        yield running
+@pytest.fixture
+def stack(local_stack):
+    """The e2e stack (tests/e2e/conftest.py): with the stack's clock, the template's handoff window
+    and schedule need no stack of their own."""
+    return local_stack
 
 
 def caller_for(stack, **pbx):
@@ -51,7 +40,7 @@ def events_of(stack, caller_key, kind):
     store = DynamoEventStore(
         aws.client("dynamodb", stack.aws_endpoint_url), stack.model.tables["CloneTable"].name, 60
     )
-    now_ms = int(time.time() * 1000)
+    now_ms = int(stack.clock.now() * 1000)
     return [
         e
         for e in store.between(now_ms - 3_600_000, now_ms + 60_000)
@@ -69,11 +58,18 @@ def figures(stack):
     return response.json()
 
 
-def wait_for(condition, seconds, what):
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {seconds} s"
-        time.sleep(0.2)
+def window_seconds(stack):
+    return int(stack.model.parameters["HandoffWindowSeconds"])
+
+
+def sweep_after_the_window(stack, handed_off_at):
+    """The stack's clock moved just past the window of a handoff made at `handed_off_at` (the
+    stack's time), and the housekeeping sweep run, as its schedule would."""
+    stack.clock.advance(
+        max(0.0, handed_off_at + window_seconds(stack) + PAST_THE_WINDOW_S - stack.clock.now())
+    )
+    [sweep] = stack.scheduler.run_function("HousekeepingFunction")
+    assert sweep.ok, sweep.error
 
 
 def test_a_handoff_whose_re_entry_comes_is_completed_with_its_transfer_time(stack, sample):
@@ -81,6 +77,7 @@ def test_a_handoff_whose_re_entry_comes_is_completed_with_its_transfer_time(stac
     key = register_caller(stack.describe(), number, [sample], consent="handoff test")
 
     outcome = caller_for(stack).call(number)
+    handed_off_by = stack.clock.now()
 
     assert outcome.handed_off and outcome.final_voice == "cloned", outcome.timeline.lines()
     assert "(transfer leg" in outcome.timeline.entries[-1][1]
@@ -91,7 +88,8 @@ def test_a_handoff_whose_re_entry_comes_is_completed_with_its_transfer_time(stac
     after = figures(stack)
     assert after["counts"]["handoffs_completed"] >= 1 and after["p50_handoff_transfer_ms"] is not None
     # Sweeps past the window do not count it lost.
-    time.sleep(WINDOW_S + 3 * SWEEP_EVERY_S)
+    for _ in range(3):
+        sweep_after_the_window(stack, handed_off_by)
     assert events_of(stack, key, EventType.HANDOFF_LOST) == []
     assert len(events_of(stack, key, EventType.HANDOFF)) == 1
 
@@ -102,20 +100,23 @@ def test_a_refer_the_trunk_refuses_is_a_lost_handoff_counted_by_the_sweep(stack,
     lost_before = figures(stack)["counts"]["handoffs_lost"]
 
     outcome = caller_for(stack, refer_answer=403).call(number)
+    handed_off_by = stack.clock.now()
 
     assert not outcome.handed_off and outcome.final_voice == "greeting"
     assert "refused: 3CX answered the REFER 403 Forbidden" in outcome.timeline.entries[-1][1]
     assert len(events_of(stack, key, EventType.HANDOFF)) == 1
-    wait_for(lambda: events_of(stack, key, EventType.HANDOFF_LOST), WINDOW_S + 20, "the lost handoff counted")
+    sweep_after_the_window(stack, handed_off_by)
     [lost] = events_of(stack, key, EventType.HANDOFF_LOST)
-    # Counted within the window plus a sweep's period (and the run's own time).
-    assert WINDOW_S * 1000 <= lost.data["waited_ms"] <= (WINDOW_S + SWEEP_EVERY_S + 3) * 1000
+    # Counted after the window, by the first sweep past it (and within the run's own time).
+    window = window_seconds(stack)
+    assert window * 1000 <= lost.data["waited_ms"] <= (window + PAST_THE_WINDOW_S + 3) * 1000
     assert figures(stack)["counts"]["handoffs_lost"] >= lost_before + 1
     log = (stack.logs_dir / "HousekeepingFunction.log").read_text()
     assert "handoff lost" in log and "refused the agent's SIP REFER" in log
     points = dashboard.parse_emf_lines(log.splitlines())
     assert sum(p.value for p in points if p.name == "HandoffsLost") >= 1
-    time.sleep(3 * SWEEP_EVERY_S)
+    for _ in range(3):
+        sweep_after_the_window(stack, stack.clock.now())
     assert len(events_of(stack, key, EventType.HANDOFF_LOST)) == 1  # once
 
 

@@ -10,6 +10,11 @@ from emulators.elevenlabs import CloneLatency
 
 def test_thirty_mixed_calls_ten_at_once(local_stack, caller, tmp_path):
     emulator = local_stack.emulator
+    # Ten warm environments for each function a call reaches, as provisioned concurrency would keep:
+    # ten cold starts at once queue for this machine's init slots, and a caller met by them reaches
+    # conversation-init after their clone is ready (then greeted in the clone, no handoff to see).
+    for function_id in ("WebhookFunction", "IvrCheckFunction"):
+        local_stack.runtime.pools[function_id].provision(10)
     calls = plan_calls(30, "mixed", run_id=90_000 + int(time.time()) % 9_000)
     prepare(local_stack.describe(), calls, caller, write_sample(tmp_path / "sample.wav", seconds=6))
     # Ten calls at once on a busy machine reach conversation-init up to seconds after their webhook;

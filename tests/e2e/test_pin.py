@@ -1,12 +1,8 @@
 """Callers with a PIN, over HTTP on the local stack: accepted, rejected, missing, locked; the clone
 speaks only on the leg after an accepted PIN, and only once."""
 
-import time
-
 import httpx
 import pytest
-
-from tests.e2e.conftest import PIN_LOCKOUT_SECONDS
 
 PIN = "482916"
 WRONG = "482619"
@@ -90,18 +86,20 @@ def test_after_three_wrong_pins_even_the_right_one_is_refused_until_the_lock_end
     register(number, pin=PIN)
     before = pin_counts(local_stack)
 
+    lockout_seconds = int(local_stack.model.parameters["PinLockoutSeconds"])  # the template's 15 minutes
+    clock = local_stack.clock
     guesses = [caller.call(number, pin=WRONG) for _ in range(2)]
-    third_sent = time.monotonic()  # the lock begins between these two instants
+    third_sent = clock.now()  # the lock begins between these two instants
     guesses.append(caller.call(number, pin=WRONG))
-    locked_by = time.monotonic()
+    locked_by = clock.now()
     refused = caller.call(number, pin=PIN)
 
     assert [g.final_voice for g in guesses] == ["default"] * 3
-    assert time.monotonic() - third_sent < PIN_LOCKOUT_SECONDS, "the right PIN came after the lock ended"
+    assert clock.now() - third_sent < lockout_seconds, "the right PIN came after the lock ended"
     assert refused.final_voice == "default" and not refused.handed_off
     assert counted_since(local_stack, before) == {"rejected": 3, "locked": 1, "lockouts": 1}
 
-    time.sleep(max(0.0, locked_by + PIN_LOCKOUT_SECONDS + 0.2 - time.monotonic()))
+    clock.advance(locked_by + lockout_seconds + 0.2 - clock.now())
     after_lock = caller.call(number, pin=PIN)
 
     assert after_lock.handed_off and after_lock.final_voice == "cloned"

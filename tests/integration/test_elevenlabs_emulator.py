@@ -14,6 +14,7 @@ import pytest
 
 from emulators import openapi_check
 from emulators.elevenlabs import CloneLatency, Emulator, Fault
+from tests.waiting import eventually
 
 API_KEY = "emulator-test-key"
 HEADERS = {"xi-api-key": API_KEY}
@@ -225,9 +226,7 @@ def test_a_status_fault_with_seconds_answers_its_error_after_them(emulator):
 
     with httpx.Client(base_url=emulator.base_url, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):
         impatient.post("/v1/voices/add", headers=HEADERS, data={"name": "slow-no"})
-    deadline = time.monotonic() + 10
-    while not emulator.requests("/v1/voices/add") and time.monotonic() < deadline:
-        time.sleep(0.05)  # the answer is recorded once it is given
+    eventually(lambda: emulator.requests("/v1/voices/add"), within=10, what="the answer recorded")
     assert [record["status"] for record in emulator.requests("/v1/voices/add")] == [422]
     assert emulator.voices() == []
 

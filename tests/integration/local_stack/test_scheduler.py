@@ -2,13 +2,13 @@
 event EventBridge sends."""
 
 import json
-import time
 
 import pytest
 
 from local import template
 from local.stack import LocalStack, StackOptions
 from local.template import TemplateError
+from tests.waiting import eventually
 
 from .conftest import FIXTURE_TEMPLATE, REPO_ROOT
 
@@ -45,10 +45,7 @@ def test_schedules_the_local_stack_cannot_run_are_named(expression, tmp_path):
 
 def test_the_stack_invokes_scheduled_functions_like_eventbridge(tmp_path):
     with LocalStack(FIXTURE_TEMPLATE, state_dir=tmp_path, options=StackOptions(schedule_every=0.4)) as stack:
-        deadline = time.monotonic() + 15
-        while stack.scheduler.stats()["Tick"]["runs"] < 2:
-            assert time.monotonic() < deadline, stack.scheduler.stats()
-            time.sleep(0.1)
+        eventually(lambda: stack.scheduler.stats()["Tick"]["runs"] >= 2, within=15, what="two ticks")
         [tick, nightly] = stack.scheduler.run_function("TickFunction")
         stats = stack.scheduler.stats()
         state = json.loads(stack.state_file.read_text())

@@ -1,21 +1,14 @@
 """The SQS event source: real SQS events, partial batch failures, redrive to the dead-letter queue."""
 
-import time
-
 import pytest
 
 from local import aws
 from local.sqs_poller import succeeded_records
+from tests.waiting import eventually
 
 
-def wait_for(condition, timeout_s=10.0, interval_s=0.05):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError("condition not met in time")
+def wait_for(condition, timeout_s=10.0):
+    return eventually(condition, within=timeout_s)
 
 
 def deliveries(stack) -> dict[str, list[dict]]:

@@ -4,8 +4,7 @@ import pytest
 
 from local import template
 from local.template import TemplateError
-
-from .conftest import FIXTURE_TEMPLATE, FIXTURES, REPO_ROOT
+from tests.integration.local_stack.conftest import FIXTURE_TEMPLATE, FIXTURES, REPO_ROOT
 
 
 def test_real_template_resolves_to_the_warmline_stack():
