@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from local import aws, template
-from local.edge import EDGE_PARAMETERS, Edge, WebAcl, origin_header_name
 from local.clock import CLOCK_FILE, CLOCK_FILE_VARIABLE, StackClock
+from local.edge import EDGE_PARAMETERS, Edge, WebAcl, origin_header_name
 from local.gateway import Gateway
 from local.lambda_api import LambdaApi
 from local.lambda_runtime import DEFAULT_HTTP_CONCURRENCY, LambdaRuntime
