@@ -3,19 +3,23 @@
 A job reaches the dead-letter queue after its last delivery marked the caller's clone FAILED. Put
 back as it is, the worker would find that FAILED record and do nothing; so `redrive` asks again for
 what the job asked for: it clears the caller's FAILED record and queues a fresh clone job on the
-clone-jobs queue (the same request a call makes), then deletes the dead letter. A job whose caller
-is no longer registered, or whose caller has a clone ready or under way, is done: its letter is
-deleted. A message that is not a clone job is left where it is.
+clone-jobs queue (the same request a call makes), then deletes the dead letter. A caller whose
+record is CLONING under a lease that has lapsed (its worker died) is not under way: redrive takes
+the lease over with the worker's conditional write and queues that record's job again. A job whose
+caller is no longer registered, or whose caller has a clone ready or truly under way (PENDING, or
+a live lease), is done: its letter is deleted. A message that is not a clone job is left where it is.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from warmline.clone_state import CloneJob
+from warmline.calls import CloneRequests
+from warmline.clone_state import CloneJob, CloneStatus
 from warmline_cli.console import OK, CliError, confirm, emit_json, say
 from warmline_cli.prewarm import clone_requests
 from warmline_cli.samples import clone_store, iso
@@ -150,13 +154,47 @@ def _redrive_one(queue: DeadLetters, letter: Letter) -> str:
         say(f"{job.caller_key}: no longer registered; the letter is deleted")
         return "done"
     try:
-        queue.store.forget_failure(job.caller_key)
-        queued = clone_requests(queue.target, queue.store).request(
-            job.caller_key, job.threecx_call_id, time.time()
-        )
+        done = ask_again(clone_requests(queue.target, queue.store), job, time.time())
     except Exception as error:
         say(f"{job.caller_key}: not redriven ({error}); the letter stays in the queue")
         return "failed"
     queue.delete(letter)
-    say(f"{OK} {job.caller_key}: " + ("clone job queued" if queued else "a clone is ready or under way"))
+    say(f"{OK} {job.caller_key}: {done}")
     return "done"
+
+
+TAKEOVER_LEASE_MS = 60_000  # redrive holds a lapsed lease only to hand the record back as PENDING
+
+
+def ask_again(requests: CloneRequests, job: CloneJob, now: float) -> str:
+    """Ask again for the dead job's clone; what was done. A FAILED record is forgotten and a fresh
+    job queued, as a call would; a CLONING record whose worker's lease has lapsed (the worker died)
+    is taken over (`take_over`); a READY clone, a PENDING job and a live lease are left alone."""
+    requests.store.forget_failure(job.caller_key)
+    if requests.request(job.caller_key, job.threecx_call_id, now):
+        return "clone job queued"
+    if take_over(requests, job.caller_key, now):
+        return "its worker's lease has lapsed; clone job queued again"
+    return "a clone is ready or under way"
+
+
+def take_over(requests: CloneRequests, caller_key: str, now: float) -> bool:
+    """A live CLONING record under a lapsed lease: take the lease with the worker's own conditional
+    write (only one taker wins, and never over a live lease), give the record back as PENDING and
+    queue its job again, confirmed as a call's is. The job keeps the record's id, so its next
+    worker finds by name a voice the dead one made (one voice, not two). False: nothing to take over."""
+    store, now_ms = requests.store, int(now * 1000)
+    record = store.get_clone(caller_key)
+    if not (record and record.status is CloneStatus.CLONING and record.lease_expires_at_ms < now_ms):
+        return False  # none, READY, FAILED, PENDING (a job is queued) or a live lease: leave it
+    token = f"redrive-{uuid.uuid4().hex}"
+    taken = store.take_lease(
+        caller_key, lease_token=token, now_ms=now_ms, lease_expires_at_ms=now_ms + TAKEOVER_LEASE_MS
+    )
+    if taken is None:
+        return False  # expired, or another worker took it first: under way after all
+    store.release_lease(caller_key, token)
+    again = CloneJob(taken.job_id, caller_key, taken.requested_at_ms, taken.threecx_call_id)
+    requests.send(again)  # QueueUnavailable: the PENDING record is removed again, the letter stays
+    store.confirm_pending(caller_key, again.job_id, expires_at=requests.confirm(again, now).expires_at)
+    return True

@@ -8,7 +8,16 @@ import re
 
 from warmline.adapters.s3 import sample_key
 from warmline.callers import caller_key
-from warmline.registry import AlreadyRegistered, NotRegistered, PinNeeded, Rekey, earlier_numbers
+from warmline.registry import (
+    AlreadyRegistered,
+    NotRegistered,
+    NoVoiceProvider,
+    PinNeeded,
+    Registry,
+    Rekey,
+    earlier_numbers,
+)
+from warmline.voice_provider import ProviderError
 from warmline_cli.console import CliError, NotFound, UsageError, confirm, progress, say, warn
 from warmline_cli.samples import Caller, new_pin, registry, resolve_caller, said_withdrawal, withdraw_caller
 from warmline_cli.target import Target
@@ -58,9 +67,14 @@ def remove_by_key(target: Target, key: str, yes: bool = False) -> int:
 
 
 def remove_all(target: Target, yes: bool = False) -> int:
-    """Withdraw every caller warmline holds anything of, after one question for all of them."""
-    callers = [caller_by_key(target, key) for key in registry(target).every_holder()]
+    """Withdraw every caller warmline holds anything of, after one question for all of them: their
+    records and samples, and callers withdrawn before whose clones ElevenLabs kept (a delete that
+    failed then): no likeness is left behind while the command says there is nothing to remove."""
+    keys, unchecked = _every_holder(registry(target))
+    callers = [caller_by_key(target, key) for key in keys]
     if not callers:
+        if unchecked is not None:
+            raise CliError(unchecked)
         say(f"{target.description} holds no caller's samples, profile or clone: nothing to remove")
         return 0
     named = ", ".join(caller.masked for caller in callers[:5]) + (" …" if len(callers) > 5 else "")
@@ -77,7 +91,24 @@ def remove_all(target: Target, yes: bool = False) -> int:
             "housekeeping sweep deletes the clones once ElevenLabs answers (or run `samples remove --all` "
             "again)"
         )
+    if unchecked is not None:
+        raise CliError(unchecked)
     return 0
+
+
+def _every_holder(callers: Registry) -> tuple[list[str], str | None]:
+    """The keys of every caller to withdraw, and why ElevenLabs could not be asked for the clones
+    of callers withdrawn before (None: it was)."""
+    keys = callers.every_holder()
+    try:
+        return sorted({*keys, *callers.clone_holders()}), None
+    except (ProviderError, NoVoiceProvider) as error:
+        reason = f"ElevenLabs: {error.message}" if isinstance(error, ProviderError) else str(error)
+        return keys, (
+            f"{reason}; so the clones at ElevenLabs of callers withdrawn before were not looked for: "
+            "the scheduled voice sweep deletes any once ElevenLabs answers (or run `samples remove --all` "
+            "again)"
+        )
 
 
 def rekey(target: Target, raw_caller: str, pin: str | None = None) -> int:

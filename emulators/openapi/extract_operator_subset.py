@@ -6,7 +6,8 @@ calls to wire an agent, with every schema they reference.
 writes `emulators/openapi/elevenlabs-openapi-operator-subset.json` beside this script. The PATCH body of
 an agent types `conversation_config` and `platform_settings` as open objects; the request models
 that POST /v1/convai/agents/create uses for them are kept too (`EXTRA_SCHEMAS`), so the emulator can
-check what warmline sends inside them.
+check what warmline sends inside them. Paths, methods and schemas keep the full document's order, so
+a re-run on the same document writes the same bytes (tests/unit/test_openapi_copy.py).
 """
 
 from __future__ import annotations
@@ -59,10 +60,23 @@ def _references(node: Any, schemas: dict[str, Any], found: set[str]) -> None:
 
 
 def extract(full: dict[str, Any]) -> dict[str, Any]:
+    """The subset, in the full document's order (paths, methods, schemas), whatever the order of
+    OPERATIONS: a re-run on the same document writes the same bytes, and a changed one diffs only
+    where it changed."""
     schemas = full["components"]["schemas"]
     paths: dict[str, Any] = {}
-    for path, methods in OPERATIONS.items():
-        paths[path] = {method: full["paths"][path][method] for method in methods}
+    for path, operations in full["paths"].items():
+        if path in OPERATIONS:
+            kept = {method: operations[method] for method in operations if method in OPERATIONS[path]}
+            paths[path] = kept
+    missing = [
+        f"{method} {path}"
+        for path, methods in OPERATIONS.items()
+        for method in methods
+        if method not in paths.get(path, {})
+    ]
+    if missing:
+        raise KeyError(f"not in the full document: {', '.join(missing)}")
     found: set[str] = set(EXTRA_SCHEMAS)
     for name in EXTRA_SCHEMAS:
         _references(schemas[name], schemas, found)
@@ -72,8 +86,13 @@ def extract(full: dict[str, Any]) -> dict[str, Any]:
         "info": {"title": "ElevenLabs API (operator subset)", "version": "1.0", "x-note": NOTE},
         "x-extra-schemas": list(EXTRA_SCHEMAS),
         "paths": paths,
-        "components": {"schemas": {name: schemas[name] for name in sorted(found)}},
+        "components": {"schemas": {name: schema for name, schema in schemas.items() if name in found}},
     }
+
+
+def render(full: dict[str, Any]) -> str:
+    """The subset file's text, as `main` writes it."""
+    return json.dumps(extract(full), indent=1, sort_keys=False) + "\n"
 
 
 def main(argv: list[str]) -> int:
@@ -81,7 +100,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     full = json.loads(Path(argv[0]).read_text())
-    OUTPUT.write_text(json.dumps(extract(full), indent=1, sort_keys=False) + "\n")
+    OUTPUT.write_text(render(full))
     print(f"wrote {OUTPUT}")
     return 0
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
+
 from tests.cli.conftest import clone_store_of, make_wav, target_of
 from tests.waiting import eventually
 from warmline import __version__
@@ -146,3 +148,70 @@ def test_dlq_redrive_clones_the_callers_again_and_keeps_what_is_not_a_job(
     assert record.job_id != "job-dead"  # a fresh job, not the dead one again
     [left] = _letters(stack, local_args, capsys)
     assert left["job_id"] is None
+
+
+def _cloning_under_a_dead_lease(stack, key, job_id):
+    """The record a worker killed mid-clone leaves: CLONING, still live, its lease lapsed a minute ago
+    (lease times are the record's own: nothing waits for them)."""
+    store, now = clone_store_of(stack), time.time()
+    pending = CloneRecord(CloneStatus.PENDING, job_id, expires_at=int(now) + 600, requested_at_ms=1)
+    assert store.start_clone(key, pending, now)
+    now_ms = int(now * 1000)
+    dead = store.take_lease(
+        key, lease_token="dead-worker", now_ms=now_ms - 120_000, lease_expires_at_ms=now_ms - 60_000
+    )
+    assert dead is not None and dead.status is CloneStatus.CLONING
+
+
+def test_dlq_redrive_takes_over_a_clone_whose_worker_died_and_keeps_one_voice(
+    stack, local_args, tmp_path, capsys
+):
+    """Issue 21, point 6: a CLONING record under a lapsed lease is not under way. Redrive takes it over
+    with the worker's conditional write and queues its job again; the voice the dead worker made
+    (its answer lost) is found by the job's name, so the caller ends READY with one voice."""
+    wav = make_wav(tmp_path / "a.wav", 40)
+    assert (
+        main(["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)])
+        == 0
+    )
+    key = _key(stack)
+    _cloning_under_a_dead_lease(stack, key, "jobdead")
+    made = httpx.post(  # what the dead worker's voices/add made before it died
+        stack.emulator.base_url + "/v1/voices/add",
+        headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
+        data={"name": f"warmline-{key}-jobdead"},
+        files=[("files", ("a.wav", wav.read_bytes(), "audio/wav"))],
+    )
+    made.raise_for_status()
+    _dead_job(stack, key, "jobdead")
+    capsys.readouterr()
+
+    assert main(["dlq", "redrive", *local_args, "--yes"]) == 0
+
+    assert f"{key}: its worker's lease has lapsed; clone job queued again" in capsys.readouterr().out
+    record = _wait_ready(stack, key)
+    assert (record.job_id, record.cloned_voice_id) == ("jobdead", made.json()["voice_id"])
+    assert [voice["voice_id"] for voice in stack.emulator.voices()] == [record.cloned_voice_id]
+    assert _letters(stack, local_args, capsys) == []
+
+
+def test_dlq_redrive_leaves_a_clone_truly_under_way_and_deletes_its_letter(
+    stack, local_args, tmp_path, capsys
+):
+    wav = make_wav(tmp_path / "a.wav", 40)
+    assert (
+        main(["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)])
+        == 0
+    )
+    key, store, now = _key(stack), clone_store_of(stack), time.time()
+    assert store.start_clone(key, CloneRecord(CloneStatus.PENDING, "joblive", int(now) + 600, 1), now)
+    now_ms = int(now * 1000)
+    assert store.take_lease(key, lease_token="alive", now_ms=now_ms, lease_expires_at_ms=now_ms + 300_000)
+    _dead_job(stack, key, "jobold")
+    capsys.readouterr()
+
+    assert main(["dlq", "redrive", *local_args, "--yes"]) == 0
+
+    assert f"{key}: a clone is ready or under way" in capsys.readouterr().out
+    assert store.get_clone(key).lease_token == "alive"  # the live worker's lease is not taken
+    assert _letters(stack, local_args, capsys) == []

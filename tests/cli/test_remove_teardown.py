@@ -9,7 +9,9 @@ import json
 
 import pytest
 
+from emulators.elevenlabs import Fault
 from tests.cli.conftest import make_wav, target_of
+from tests.waiting import eventually
 from warmline.callers import caller_key
 from warmline_cli import samples
 from warmline_cli.main import main
@@ -112,3 +114,42 @@ def test_remove_all_withdraws_every_caller_and_stray_samples_after_one_question(
     assert _listed(local_args, capsys) == []
     assert main([*remove_all, "--yes"]) == 0
     assert "holds no caller's samples, profile or clone: nothing to remove" in capsys.readouterr().out
+
+
+def _ready_clone(stack, local_args, tmp_path, number):
+    """The caller registered, their clone made by the worker and READY; its voice id."""
+    path = make_wav(tmp_path / f"{number}.wav", 40)
+    add = ["samples", "add", *local_args, "--caller", number, "--consent", CONSENT, "--file", str(path)]
+    assert main([*add, "--prewarm"]) == 0
+    store, key = samples.clone_store(target_of(stack)), caller_key(number, stack.secrets["CallerKeySecret"])
+
+    def ready():
+        record = store.get_clone(key)
+        return record.cloned_voice_id if record is not None and record.status.value == "READY" else None
+
+    return eventually(ready, within=20, what="the clone READY")
+
+
+def test_remove_all_deletes_the_clones_of_a_caller_withdrawn_earlier_that_elevenlabs_kept(
+    stack, local_args, tmp_path, capsys
+):
+    """A withdrawal whose clone delete failed stands (the REMOVED marker) and leaves the clone to the
+    sweep; `remove --all` must not then say "nothing to remove" while that likeness exists."""
+    number = next(iter(CALLERS))
+    voice_id = _ready_clone(stack, local_args, tmp_path, number)
+    stack.emulator.inject(Fault(method="DELETE", path_prefix="/v1/voices/", status=500, always=True))
+    assert main(["samples", "remove", *local_args, "--caller", number, "--yes"]) == 1
+    assert [voice["voice_id"] for voice in stack.emulator.voices()] == [voice_id]
+    stack.emulator.inject(Fault(method="GET", path_prefix="/v2/voices", status=503, always=True))
+    capsys.readouterr()
+    assert main(["samples", "remove", *local_args, "--all", "--yes"]) == 1  # cannot look: never "nothing"
+    assert "clones at ElevenLabs of callers withdrawn before were not looked for" in capsys.readouterr().err
+    stack.emulator.clear_faults()  # ElevenLabs answers and deletes again
+
+    assert main(["samples", "remove", *local_args, "--all", "--yes"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"deleted the clone {voice_id} at ElevenLabs" in out and "nothing to remove" not in out
+    assert stack.emulator.voices() == []
+    assert main(["samples", "remove", *local_args, "--all", "--yes"]) == 0
+    assert "nothing to remove" in capsys.readouterr().out

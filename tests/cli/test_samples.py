@@ -419,6 +419,28 @@ def test_add_replace_goes_on_while_elevenlabs_is_down_and_leaves_the_old_clone_t
     assert [voice["voice_id"] for voice in stack.emulator.voices()] == [record.cloned_voice_id]
 
 
+def test_add_replace_whose_old_clone_delete_fails_ends_with_only_the_new_clone(
+    stack, local_args, tmp_path, capsys
+):
+    """The old clone ElevenLabs would not delete during `--replace` is not left behind: the new
+    clone's worker deletes every voice of the caller its record does not hold."""
+    old = _ready_caller(stack, local_args, tmp_path)
+    stack.emulator.inject(Fault(method="DELETE", path_prefix="/v1/voices/", status=500))  # this once
+    capsys.readouterr()
+
+    assert _add(local_args, make_mp3(tmp_path / "b.mp3", 35), extra=["--replace", "--yes", "--prewarm"]) == 0
+
+    assert "sweep" in capsys.readouterr().err
+    store = samples.clone_store(target_of(stack))
+    new = eventually(lambda: _ready(store, _key(stack)), within=20, what="the new clone READY")
+    assert new.cloned_voice_id != old.cloned_voice_id
+    eventually(
+        lambda: [voice["voice_id"] for voice in stack.emulator.voices()] == [new.cloned_voice_id],
+        within=10,
+        what="only the new clone at ElevenLabs",
+    )
+
+
 def test_add_of_the_same_samples_with_the_same_pin_changes_nothing(
     stack, local_args, tmp_path, capsys, monkeypatch
 ):

@@ -201,6 +201,28 @@ def test_every_holder_counts_profiles_live_records_and_stray_samples_but_not_the
     assert world.use_cases.every_holder() == [CALLER, NEW_KEY]
 
 
+def test_clone_holders_name_a_withdrawn_caller_whose_clone_the_provider_kept_and_no_stranger(world):
+    """A withdrawal whose clone delete failed is in no record but the REMOVED marker (and the consent
+    log); `every_holder` leaves them out, `clone_holders` finds them by their voice's name."""
+    world.register()
+    world.provider.voices.append(ProviderVoice("voice-kept", voice_name("job1", CALLER), "cloned"))
+    world.provider.voices.append(ProviderVoice("voice-theirs", voice_name("job2", NEW_KEY), "cloned"))
+    world.provider.voices.append(ProviderVoice("voice-premade", "Rachel", "premade"))
+
+    def voices():
+        raise ProviderUnavailable("503 from upstream", status_code=503)
+
+    world.voices = voices
+    use_cases = world.use_cases
+    assert use_cases.withdraw(use_cases.holdings(CALLER), "op").problem is not None
+    world.voices = lambda: world.provider
+
+    assert use_cases.every_holder() == []
+    assert use_cases.clone_holders() == [CALLER]  # NEW_KEY is unknown here: another stack's caller
+    del world.store.clones[CALLER]  # the REMOVED marker gone (TTL): the consent log still knows them
+    assert use_cases.clone_holders() == [CALLER]
+
+
 def test_the_same_samples_are_recognised_in_any_order(world):
     profile = world.register()
 

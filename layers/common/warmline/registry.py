@@ -7,7 +7,8 @@ caller leaves it (the operator's `warmline samples` commands parse, confirm and 
 - Withdrawing records the withdrawal, deletes the profile and PIN, leaves the REMOVED marker and
   deletes every version of the samples first, whatever the voice provider does; then the caller's
   clones there. What the provider cannot delete now, the scheduled voice sweep deletes later (a
-  withdrawn caller's voices are orphans to it).
+  withdrawn caller's voices are orphans to it), and withdrawing the caller again (or withdrawing
+  everyone: `every_holder` and `clone_holders`) retries.
 - Rekeying moves a caller registered under an earlier numbering rule to today's key.
 """
 
@@ -22,7 +23,7 @@ from warmline.clone_state import CallerProfile, CallerState, CloneRecord, CloneS
 from warmline.consent import ConsentEntry, ConsentEvent, ConsentSource
 from warmline.ports import Clock, CloneStore, RegistryStore, SampleArchive, SampleVersion, StoredSample
 from warmline.voice_provider import ProviderError, VoiceCloner, VoiceSample
-from warmline.voice_slots import voice_name
+from warmline.voice_slots import VOICE_NAME_PREFIX, parse_voice_name, voice_name
 
 
 class RegistryError(Exception):
@@ -238,6 +239,15 @@ class Registry:
         """Each caller warmline holds something of: a profile, a clone record that is not the
         REMOVED marker, or sample objects (a registration interrupted before its profile)."""
         return sorted(set(self.ports.registry.holder_keys()) | set(self.ports.samples.holder_keys()))
+
+    def clone_holders(self) -> list[str]:
+        """Each caller this stack knows (as the voice sweep has it: a profile, a clone record or a
+        consent entry) with a warmline-named voice at the provider: among them, a caller withdrawn
+        already whose clone the provider did not delete then (left to the sweep), whom
+        `every_holder` does not name. ProviderError or NoVoiceProvider if the provider cannot be asked."""
+        named = {parse_voice_name(voice.name) for voice in self.ports.cloner().list_voices(VOICE_NAME_PREFIX)}
+        keys = {found[0] for found in named if found is not None}
+        return sorted(key for key in keys if self.ports.store.load(key, with_consent_log=True).known)
 
     def on_file(self, caller_key: str) -> OnFile | None:
         """The registered caller's profile, state and samples; None if they are not registered."""
