@@ -5,6 +5,10 @@ botocore's defaults are a 60 s connect and a 60 s read timeout and legacy retrie
 far past the few seconds 3CX and the agent wait. Here every attempt ends within connect + read
 seconds, at most `max_attempts` are made, and an attempt that would start after the invocation's
 deadline is refused with DeadlineExceeded, so a slow AWS cannot hold an answer past it.
+
+An attempt that got no answer (a read or connect timeout, a refused or dropped connection) and is
+not retried raises AwsUnavailable: like DeadlineExceeded a TimeoutError, which the HTTP routes
+answer 503 `timeout` (warmline.http) and the adapters' callers need not know botocore for.
 """
 
 from __future__ import annotations
@@ -15,9 +19,19 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import HTTPClientError
 from botocore.retries.standard import register_retry_handler
 
 from warmline.adapters.deadline import Deadline, DeadlineExceeded
+
+# botocore's errors of an attempt that got no HTTP answer: ReadTimeoutError, ConnectionClosedError
+# (HTTPClientError); ConnectTimeoutError, EndpointConnectionError, SSLError (ConnectionError).
+NO_ANSWER_ERRORS = (HTTPClientError, BotoConnectionError)
+
+
+class AwsUnavailable(TimeoutError):
+    """An AWS service did not answer (in time, or at all), and no retry follows."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +74,9 @@ def _refuse_after_deadline(deadline: Deadline, **_: Any) -> None:
 
 def _retry_only_in_time(client: Any, timeouts: Timeouts, deadline: Deadline) -> None:
     """Wrap the standard retry handler: a retry whose backoff pause and attempt would end past the
-    deadline is not made (the error is raised now instead of after a pause that cannot help)."""
+    deadline is not made (the error is raised now instead of after a pause that cannot help). When
+    no retry follows an attempt that got no answer, AwsUnavailable is raised in botocore's error's
+    place: every call of every bounded client passes here after each attempt."""
     service = client.meta.service_model.service_id.hyphenize()
     event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"
     client.meta.events.unregister(event, unique_id=unique_id)
@@ -71,7 +87,10 @@ def _retry_only_in_time(client: Any, timeouts: Timeouts, deadline: Deadline) -> 
         pause = standard.needs_retry(**kwargs)
         left = deadline.remaining()
         if pause is not None and left is not None and pause + timeouts.attempt_seconds > left:
-            return None
+            pause = None
+        error = kwargs.get("caught_exception")
+        if pause is None and isinstance(error, NO_ANSWER_ERRORS):
+            raise AwsUnavailable(f"{service} did not answer ({type(error).__name__})") from error
         return pause
 
     client.meta.events.register(event, needs_retry, unique_id=unique_id)
