@@ -1,12 +1,14 @@
-"""A slow or unreachable AWS service never makes a route answer 500 (docs/api.md, "When AWS is slow").
+"""A slow or unreachable AWS service never makes a route answer 500 (docs/api.md, "Time budgets").
 
-DynamoDB stands behind a loopback server that accepts and never answers (botocore: ReadTimeoutError),
-one that accepts and hangs up (ConnectionClosedError), or a port nobody listens on
-(EndpointConnectionError); Secrets Manager and SQS stay on moto unless the test says otherwise. The
-attempts are short (0.2 s, one attempt), so no test waits long. The 3CX webhook, check_clone and the
-metrics endpoint answer 503 `timeout`; conversation-init answers 200 with the default answer.
+DynamoDB stands behind a loopback server that accepts and never answers (botocore:
+ReadTimeoutError), one that accepts and hangs up (ConnectionClosedError), a port nobody listens on
+(EndpointConnectionError), or a server that answers every request with a 500 or a throttle; Secrets
+Manager and SQS stay on moto unless the test says otherwise. The attempts are short (0.2 s, one
+attempt), so no test waits long. The 3CX webhook, check_clone and the metrics endpoint answer 503
+`timeout`; conversation-init answers 200 with the default answer.
 """
 
+import http.server
 import json
 import secrets
 import socket
@@ -63,9 +65,46 @@ class RefusingPort:
         pass
 
 
-@pytest.fixture(params=[SilentServer, HangingUpServer, RefusingPort], ids=["silent", "hangs-up", "refused"])
+class FailingServer:
+    """Answers every request with this AWS error, as DynamoDB and Secrets Manager (JSON protocols) do
+    when they fail inside or throttle."""
+
+    def __init__(self, status: int, code: str):
+        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self.send_response(status)
+                self.send_header("content-type", "application/x-amz-json-1.0")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+BROKEN = {
+    "silent": SilentServer,  # ReadTimeoutError
+    "hangs-up": HangingUpServer,  # ConnectionClosedError
+    "refused": RefusingPort,  # EndpointConnectionError
+    "failing": lambda: FailingServer(500, "InternalServerError"),
+    "throttling": lambda: FailingServer(400, "ProvisionedThroughputExceededException"),
+}
+
+
+@pytest.fixture(params=list(BROKEN))
 def broken_aws(request):
-    server = request.param()
+    server = BROKEN[request.param]()
     yield server
     server.close()
 
