@@ -13,6 +13,7 @@ import json
 import secrets
 import socket
 import threading
+import time
 
 import pytest
 
@@ -244,3 +245,16 @@ def test_a_secret_whose_cache_expired_is_used_while_secrets_manager_does_not_ans
 
     assert answer["statusCode"] == 200, answer["body"]
     assert refused["statusCode"] == 401, refused["body"]  # checked against the value it has
+
+
+def test_the_3cx_webhook_answers_at_once_when_lambda_does_not_take_the_warm_up(webhook, stack, broken_aws):
+    stack.register_caller(CALLER)
+    env = {"AWS_ENDPOINT_URL_LAMBDA": broken_aws.url, "CHECK_CLONE_FUNCTION_NAME": "test-IvrCheck:live"}
+    started = time.monotonic()
+
+    status, answer = call(webhook, stack, "WebhookFunction", event("incoming_call.json"), **env)
+
+    assert (status, answer["job_queued"]) == (200, True), answer
+    # Inside the webhook's 3 s timeout: the warm-up makes one short attempt (WARM_UP_TIMEOUTS).
+    assert time.monotonic() - started < stack.model.functions["WebhookFunction"].timeout
+    assert stack.queued_messages(wait_s=1)
