@@ -119,6 +119,7 @@ dependencies().warm_up(
         settings.agent_secret_name,
         settings.caller_key_secret_name,
         settings.pin_pepper_secret_name,
+        settings.edge_origin_secret_name,  # "" without the edge: not read
     ),
 )
 

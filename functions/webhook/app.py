@@ -118,6 +118,7 @@ dependencies().warm_up(
         settings.threecx_secret_name,
         settings.agent_secret_name,
         settings.caller_key_secret_name,
+        settings.edge_origin_secret_name,  # "" without the edge: not read
     ),
 )
 

@@ -13,7 +13,7 @@ import pytest
 from emulators.elevenlabs import Fault
 from tests.aws_harness import LambdaContext, boto3_default_session_env, event, load_handler_module
 from tests.integration.conftest import EMULATOR_API_KEY
-from warmline.adapters.aws import Deadline, DeadlineExceeded, Timeouts, bounded_client
+from warmline.adapters.aws import AwsUnavailable, Deadline, DeadlineExceeded, Timeouts, bounded_client
 from warmline.adapters.elevenlabs import ElevenLabsClient
 from warmline.settings import Settings
 from warmline.voice_provider import ProviderTimeout
@@ -67,9 +67,10 @@ def test_a_silent_aws_costs_the_configured_attempts_each_cut_by_its_read_timeout
     client = dynamodb(monkeypatch, silent.url, Deadline())
     started = time.monotonic()
 
-    with pytest.raises(botocore.exceptions.ReadTimeoutError):
+    with pytest.raises(AwsUnavailable) as raised:
         get_item(client)
 
+    assert isinstance(raised.value.__cause__, botocore.exceptions.ReadTimeoutError)
     assert len(silent.connections) == CALL_PATH.max_attempts == 2
     # Two attempts of at most 1 s and one backoff pause of at most 1 s, where botocore's defaults
     # would wait 60 s per attempt.
@@ -81,7 +82,7 @@ def test_no_retry_is_made_that_cannot_finish_before_the_deadline(monkeypatch, si
     client = dynamodb(monkeypatch, silent.url, deadline)
     deadline.start(CALL_PATH.attempt_seconds)  # room for one attempt, not for a pause and another
 
-    with pytest.raises(botocore.exceptions.ReadTimeoutError):
+    with pytest.raises(AwsUnavailable):
         get_item(client)
 
     assert len(silent.connections) == 1

@@ -46,6 +46,7 @@ class CloneProgress(StrEnum):
     FAILED = "failed"
     NO_SAMPLE = "no_sample"
     WITHHELD = "withheld"
+    UNAVAILABLE = "unavailable"  # conversation-init only: AWS did not answer, nothing is known
 
 
 class QueueUnavailable(Exception):
@@ -324,6 +325,13 @@ class CallDesk:
         if clone is not None and clone.is_in_flight(now):
             return start(Voice.GREETING, self.policy.greeting_voice_id, self.policy.greeting_message)
         return start(Voice.DEFAULT, None, None)
+
+    def unavailable_start(self) -> ConversationStart:
+        """What the agent gets when AWS did not answer: its own voice, every variable, and nothing
+        that needs the caller's state (conversation-init answers 200 whatever happens)."""
+        progress = CloneProgress.UNAVAILABLE
+        variables = dynamic_variables("", Voice.DEFAULT, progress, "")
+        return ConversationStart(Voice.DEFAULT, progress, None, None, variables)
 
     def _ready_voice(
         self, caller_key: str, clone: CloneRecord, pin_required: bool, now: float

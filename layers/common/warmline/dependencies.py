@@ -316,7 +316,7 @@ class Dependencies:
         use_cases(self)
         self.deadline.start(self.settings.init_deadline_seconds)
         try:
-            for secret_id in secrets(self.settings):
+            for secret_id in filter(None, secrets(self.settings)):
                 try:
                     self.secrets.get(secret_id)
                 except Exception:

@@ -9,11 +9,14 @@ per `refresh_seconds`), so a rotation is seen at once instead of when the cache 
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 from dataclasses import dataclass
 from typing import Protocol
 
 from warmline.ports import Clock
+
+logger = logging.getLogger(__name__)
 
 CURRENT = "AWSCURRENT"
 PREVIOUS = "AWSPREVIOUS"
@@ -63,7 +66,13 @@ class SharedSecret:
             return []
         values = [current.value]
         if self.clock.now() - current.created_at < self.overlap_seconds:
-            previous = self.versions.version(self.secret_id, PREVIOUS)
+            try:
+                previous = self.versions.version(self.secret_id, PREVIOUS)
+            except TimeoutError:
+                # Secrets Manager did not answer (the current value is read at init): the current
+                # value alone until it does, rather than no answer for every caller.
+                logger.warning("%s: previous value not read, only the current one accepted", self.secret_id)
+                previous = None
             if previous is not None:
                 values.append(previous.value)
         return values

@@ -7,7 +7,7 @@ maps to its answer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from warmline.agent_slots import AgentSlots, lease_tools
@@ -89,19 +89,27 @@ class StartedConversation:
 @dataclass(frozen=True)
 class AgentDefaults:
     """The agent's own dynamic variables as `configure` recorded them. Read on every conversation,
-    not kept: `configure` takes effect with the next conversation."""
+    so `configure` takes effect with the next one; the last values read are kept only for when a
+    read fails (AWS slow or down), since ElevenLabs fails a conversation that lacks one."""
 
     read: Callable[[str], dict[str, str] | None]
+    _last_read: dict[str, dict[str, str]] = field(default_factory=dict)  # recorded agents only
 
     def of(self, agent_id: str | None) -> dict[str, str] | None:
-        """None when not recorded, or not readable (the agent still gets warmline's variables)."""
+        """None when not recorded, or not readable and never read before (the agent still gets
+        warmline's variables)."""
         if not agent_id:
             return None
         try:
-            return self.read(agent_id)
+            recorded = self.read(agent_id)
         except Exception:
-            logger.exception("could not read the agent's recorded dynamic variables")
-            return None
+            logger.exception("could not read the agent's recorded dynamic variables: the last ones read")
+            return self._last_read.get(agent_id)
+        if recorded is None:
+            self._last_read.pop(agent_id, None)
+        else:
+            self._last_read[agent_id] = recorded
+        return recorded
 
 
 @dataclass(frozen=True)
@@ -122,18 +130,28 @@ class ConversationStarts:
         if number is None and conversation.caller_id and not is_withheld(conversation.caller_id):
             logger.warning("caller_id is not a number warmline can read: the agent's own voice")
         logger.append_keys(call_sid=conversation.call_sid, caller=mask(number or ""))
-        identified = self._identify(number, conversation) if number else None
-        key = identified.caller_key if identified else None
-        logger.append_keys(caller_key=key)
-        start = self.desk.start_conversation(key, identified.state if identified else None)
+        try:
+            identified = self._identify(number, conversation) if number else None
+            key = identified.caller_key if identified else None
+            logger.append_keys(caller_key=key)
+            start = self.desk.start_conversation(key, identified.state if identified else None)
+        except TimeoutError:
+            # AWS did not answer (warmline.adapters.aws): a 503 would leave the agent with no
+            # initiation data at all, so it gets its own voice and every variable.
+            logger.exception("AWS did not answer in time: the agent's own voice")
+            start = self.desk.unavailable_start()
+            return StartedConversation(start, self._variables(start, conversation))
         logger.info("conversation started", extra={"voice": start.voice, "clone_status": start.progress})
         if identified is not None:
             self._note_leg(identified, start, conversation.call_sid or "")
-        variables = with_agents_own(start.dynamic_variables, self.agent_defaults.of(conversation.agent_id))
         cloning = start.progress in (CloneProgress.PENDING, CloneProgress.CLONING) and bool(
             start.first_message
         )
+        variables = self._variables(start, conversation)
         return StartedConversation(start, variables, lease_tools(self.agent_slots, key, cloning))
+
+    def _variables(self, start: ConversationStart, conversation: AgentConversation) -> dict[str, Any]:
+        return with_agents_own(start.dynamic_variables, self.agent_defaults.of(conversation.agent_id))
 
     def _identify(self, number: str, conversation: AgentConversation) -> IdentifiedCaller:
         """Did this caller come in through 3CX? Counted and reported when not (warmline.caller_id)."""

@@ -5,6 +5,11 @@ botocore's defaults are a 60 s connect and a 60 s read timeout and legacy retrie
 far past the few seconds 3CX and the agent wait. Here every attempt ends within connect + read
 seconds, at most `max_attempts` are made, and an attempt that would start after the invocation's
 deadline is refused with DeadlineExceeded, so a slow AWS cannot hold an answer past it.
+
+An attempt that failed the way AWS fails when it is slow or down (no answer: a read or connect
+timeout, a refused or dropped connection; a 5xx; a throttle: what standard retries retry) and is not
+retried raises AwsUnavailable: like DeadlineExceeded a TimeoutError, which the HTTP routes answer
+503 `timeout` (warmline.http) and the adapters' callers catch without knowing botocore.
 """
 
 from __future__ import annotations
@@ -15,9 +20,29 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.retries.standard import register_retry_handler
+from botocore.retries.standard import (
+    OrRetryChecker,
+    RetryEventAdapter,
+    ThrottledRetryableChecker,
+    ThrottlingStatusCodeChecker,
+    TransientRetryableChecker,
+    register_retry_handler,
+)
 
 from warmline.adapters.deadline import Deadline, DeadlineExceeded
+
+# botocore's own test of a failed attempt that standard retries would retry, attempts aside:
+# transient (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError,
+# HTTP 500-504, RequestTimeout…), throttled (ThrottlingException,
+# ProvisionedThroughputExceededException…, HTTP 429).
+_SLOW_OR_DOWN = OrRetryChecker(
+    [TransientRetryableChecker(), ThrottledRetryableChecker(), ThrottlingStatusCodeChecker()]
+)
+_ATTEMPT = RetryEventAdapter()
+
+
+class AwsUnavailable(TimeoutError):
+    """An AWS service did not answer, in time or at all, or was throttling, and no retry follows."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +85,9 @@ def _refuse_after_deadline(deadline: Deadline, **_: Any) -> None:
 
 def _retry_only_in_time(client: Any, timeouts: Timeouts, deadline: Deadline) -> None:
     """Wrap the standard retry handler: a retry whose backoff pause and attempt would end past the
-    deadline is not made (the error is raised now instead of after a pause that cannot help)."""
+    deadline is not made (the error is raised now instead of after a pause that cannot help). When
+    no retry follows an attempt that met a slow or down AWS, AwsUnavailable is raised in place of
+    botocore's error: every call of every bounded client passes here after each attempt."""
     service = client.meta.service_model.service_id.hyphenize()
     event, unique_id = f"needs-retry.{service}", f"retry-config-{service}"
     client.meta.events.unregister(event, unique_id=unique_id)
@@ -71,7 +98,21 @@ def _retry_only_in_time(client: Any, timeouts: Timeouts, deadline: Deadline) -> 
         pause = standard.needs_retry(**kwargs)
         left = deadline.remaining()
         if pause is not None and left is not None and pause + timeouts.attempt_seconds > left:
-            return None
+            pause = None
+        if pause is None:
+            _raise_if_slow_or_down(service, kwargs)
         return pause
 
     client.meta.events.register(event, needs_retry, unique_id=unique_id)
+
+
+def _raise_if_slow_or_down(service: str, attempt: dict[str, Any]) -> None:
+    """AwsUnavailable if the attempt (needs-retry's arguments) met a slow or down AWS."""
+    context = _ATTEMPT.create_retry_context(**attempt)
+    if not _SLOW_OR_DOWN.is_retryable(context):
+        return
+    error = context.caught_exception
+    if error is not None:
+        raise AwsUnavailable(f"{service} did not answer ({type(error).__name__})") from error
+    status = context.http_response.status_code if context.http_response is not None else None
+    raise AwsUnavailable(f"{service} answered {status} {context.get_error_code() or ''}".rstrip())

@@ -1,17 +1,23 @@
 """Secrets Manager values, read at run time and cached, through a client with bounded waits.
 
 A secret has a current value (stage AWSCURRENT) and, after a rotation, a previous one (AWSPREVIOUS);
-each is read once and kept for `max_age_seconds`.
+each is read once and kept for `max_age_seconds`. When a read after that gets no answer in time (a
+TimeoutError: warmline.adapters.aws), the value read last is used until Secrets Manager answers
+again, so its blip fails no request; a secret never read raises it (the routes answer 503).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from warmline.shared_secrets import CURRENT, PREVIOUS, SecretVersion
+
+logger = logging.getLogger(__name__)
+STALE = float("-inf")  # the read time of a value to read afresh, kept for when that read fails
 
 
 class SecretsManagerSecrets:
@@ -31,14 +37,22 @@ class SecretsManagerSecrets:
         cached = self._cache.get((secret_id, stage))
         if cached is not None and time.monotonic() - cached[0] < self._max_age:
             return cached[1]
-        version = self._read(secret_id, stage)
+        try:
+            version = self._read(secret_id, stage)
+        except TimeoutError:
+            if cached is None:
+                raise
+            logger.warning("Secrets Manager did not answer for %s: using the value read last", secret_id)
+            return cached[1]
         self._cache[(secret_id, stage)] = (time.monotonic(), version)
         return version
 
     def forget(self, secret_id: str) -> None:
         """Read this secret afresh next time (it may have been rotated)."""
         for stage in (CURRENT, PREVIOUS):
-            self._cache.pop((secret_id, stage), None)
+            cached = self._cache.get((secret_id, stage))
+            if cached is not None:
+                self._cache[(secret_id, stage)] = (STALE, cached[1])
 
     def _read(self, secret_id: str, stage: str) -> SecretVersion | None:
         try:
