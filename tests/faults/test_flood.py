@@ -17,6 +17,7 @@ from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency
 from local.stack import ACCESS_LOG, LocalStack, StackOptions
 from tests.faults.conftest import Ledger
+from tests.stack_settings import warm
 from warmline_cli.api import register_caller
 
 RATE, BURST = 5, 10
@@ -35,10 +36,10 @@ def throttled_stack(tmp_path_factory):
             # One warm webhook environment, started before the flood: a cold start under the flood
             # on a loaded machine can pass Lambda's 10 s init limit (a 500 that is not the subject).
             http_concurrency=1,
-            provisioned=1,
         ),
     )
     stack.start()
+    warm(stack)
     yield stack
     stack.stop()
 
