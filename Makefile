@@ -145,7 +145,8 @@ sync: $(STAMP) $(SAM)
 # schedules and clone latencies of whole local stacks): on 2 cores, 4 workers kept them about 75% busy
 # (pytest 156 s), 5 about 85% (147 s); more start more local stacks than they save. Each module runs
 # whole on one worker (its fixtures start once), the modules in the order tests/conftest.py gives
-# (the long end-to-end ones first).
+# (the long end-to-end ones first); a directory with a whole local stack of its own goes out in a few
+# groups of modules (tests/conftest.py, PACKAGE_STACKS), so its stack starts a few times, not on every worker.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || sysctl -n hw.ncpu); echo $$(( 5 * n / 2 < 8 ? 5 * n / 2 : 8 )))
 
 # Tests keep their bytecode (in __pycache__, ignored by git) even where the environment says

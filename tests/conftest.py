@@ -8,8 +8,9 @@ Tiers (pytest markers; `make unit` runs the first, `make test` all three):
 - e2e: whole local stacks over HTTP (calls, faults, properties, and the CLI as an operator runs it).
 
 A test's tier is the folder its file is in (TIERS). `make test` runs the tests
-with pytest-xdist, one module at a time per worker (`--dist loadscope`), so a module's fixtures
-start once. Modules go out in the order of TIERS, a directory's together (the long, mostly waiting
+with pytest-xdist, one module at a time per worker (`--dist loadscope`, in the units of work_group), so a
+module's fixtures start once, and a directory's whole local stack a few times (PACKAGE_STACKS), not
+once per worker. Modules go out in the order of TIERS, a directory's together (the long, mostly waiting
 end-to-end ones first, so that short ones fill in beside them): a worker is done with a directory's
 local stack (a package-scoped fixture) before it moves on, and stops it, so each worker runs at
 most one whole stack of each kind at a time.
@@ -49,6 +50,46 @@ def tier_of(path: str) -> tuple[int, str]:
         )
     _, place, tier = max(matches)
     return place, tier
+
+
+# A directory whose tests share a whole local stack (a package-scoped fixture) goes out in this many
+# groups of its modules (dealt in turn, in the order they come), each whole to one worker: its stack
+# starts that many times (each start is seconds of CPU: moto, and every function's cold start), not
+# once on every worker that happens to get one of its modules. Other modules go out one by one.
+PACKAGE_STACKS = {"tests/faults/": 4, "tests/e2e/": 3, "tests/cli/": 4}
+# Modules that go out alone all the same: the load test leaves thousands of events in its stack's
+# table, past which the metrics endpoint's reads outlast their AWS timeout.
+ALONE = {"tests/e2e/test_load.py"}
+
+
+def work_group(module: str, seen: dict[str, list[str]]) -> str:
+    """The unit of work a test module goes to a worker in: itself, or one of its directory's stack
+    groups (`seen`: the modules of each directory dealt so far)."""
+    directory = module.rsplit("/", 1)[0] + "/"
+    groups = PACKAGE_STACKS.get(directory)
+    if groups is None or module in ALONE:
+        return module
+    dealt = seen.setdefault(directory, [])
+    if module not in dealt:
+        dealt.append(module)
+    return f"{directory}stack-{dealt.index(module) % groups}"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadscope` (make test) with work_group's units instead of modules."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class StackGroupScheduling(LoadScopeScheduling):
+        def __init__(self, config: pytest.Config, log: object = None) -> None:
+            super().__init__(config, log)
+            self.dealt: dict[str, list[str]] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            return work_group(nodeid.split("::", 1)[0], self.dealt)
+
+    return StackGroupScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -126,13 +126,25 @@ def test_a_probe_that_breaks_is_inconclusive_and_what_it_made_is_deleted(wired, 
     assert any(path.startswith("/v1/voices/") for path in deleted)
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """Ctrl-C reaches the command as at an operator's terminal, even when the suite itself runs with
+    SIGINT ignored (started in the background by a script: `cmd &`), which its children would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_deletes_what_the_probes_made(wired, local_args):
     # The simulation hangs; the operator presses Ctrl-C while the probe waits for it.
     wired.emulator.inject(
         Fault(method="GET", path_prefix="/v1/convai/test-invocations/", kind="hang", seconds=5)
     )
     command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "testing-init", *local_args]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
+    )
     try:
 
         def waiting():
@@ -251,7 +263,13 @@ def test_ctrl_c_in_the_voice_switch_probe_deletes_both_agents_and_the_tool(wired
     # B's PATCH hangs mid-call; the operator presses Ctrl-C while the probe waits for it.
     wired.emulator.inject(Fault(method="PATCH", path_prefix="/v1/convai/agents/", kind="hang", seconds=5))
     command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "voice-switch", *local_args]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command,
+        cwd=REPO_ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
+    )
     try:
         deadline = time.monotonic() + 30
         while not wired.emulator.in_flight("/v1/convai/agents/agent_"):

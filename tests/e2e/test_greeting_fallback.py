@@ -12,6 +12,7 @@ import pytest
 from emulators.caller import EmulatedAgent, SimulatedCaller
 from emulators.elevenlabs import CloneLatency
 from local.stack import LocalStack, StackOptions
+from tests.stack_settings import warm
 from warmline_cli.api import register_caller
 
 GREETING_TIMEOUT_SECONDS = 2.0
@@ -28,10 +29,10 @@ def stack(tmp_path_factory):
                 "GREETING_TIMEOUT_SECONDS": str(GREETING_TIMEOUT_SECONDS),
                 "IVR_MAX_WAIT_SECONDS": "0.8",
             },
-            provisioned=1,
         ),
     )
     stack.start()
+    warm(stack)
     yield stack
     stack.stop()
 

@@ -17,6 +17,7 @@ from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency, Fault
 from local.stack import LocalStack, StackOptions
 from tests.faults.conftest import Ledger, _busy_workers
+from tests.stack_settings import warm
 from warmline_cli.api import register_caller
 
 CALLER = "+442079020166"
@@ -37,10 +38,10 @@ def two_deliveries_stack(tmp_path_factory):
             # Shorter than the lease (the worker's time left + 3 s): the second delivery meets the
             # dead worker's lease while it is live, as in AWS (heartbeat 30 s, lease up to 93 s).
             visibility_timeout_override=HIDDEN_S,
-            provisioned=1,  # the first attempt runs warm: a cold start is not this test's subject
         ),
     )
     stack.start()
+    warm(stack)  # the first attempt runs warm: a cold start is not this test's subject
     yield stack
     stack.stop()
 

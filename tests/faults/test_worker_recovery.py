@@ -22,6 +22,7 @@ from emulators.elevenlabs import CloneLatency, Fault
 from local import template
 from local.stack import LocalStack, StackOptions
 from tests.faults.conftest import Ledger, _busy_workers
+from tests.stack_settings import warm
 from tests.waiting import eventually, holds
 from warmline.cloning import SAFETY_MARGIN_SECONDS
 from warmline_cli.api import register_caller
@@ -57,10 +58,10 @@ def scaled_stack(tmp_path_factory):
             visibility_timeout_override=WORKER_TIMEOUT_S,
             # The first attempt runs in a warm worker: a cold start on a loaded machine can pass
             # Lambda's 10 s init limit and end that attempt before the fault it is here for.
-            provisioned=1,
         ),
     )
     stack.start()
+    warm(stack)
     yield stack
     stack.stop()
 

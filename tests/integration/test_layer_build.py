@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import sysconfig
@@ -45,7 +46,13 @@ def _build(out_dir: Path, platform: str) -> Path:
 
 
 def _newest_change(directory: Path) -> float:
-    return max(path.stat().st_mtime for path in directory.rglob("*") if "__pycache__" not in path.parts)
+    """The newest source file's time. Not a folder's: Python writing bytecode makes a __pycache__ in
+    it, which would make every build look stale (and be built again here, seconds of CPU)."""
+    return max(
+        path.stat().st_mtime
+        for path in directory.rglob("*")
+        if "__pycache__" not in path.parts and path.is_file()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +68,15 @@ def lambda_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def local_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _build(tmp_path_factory.mktemp("local") / "CommonLayer", "local")
+
+
+def test_bytecode_written_after_a_build_leaves_it_current(tmp_path):
+    source = tmp_path / "warmline" / "module.py"
+    source.parent.mkdir()
+    source.write_text("")
+    os.utime(source, (1_000_000_000, 1_000_000_000))  # written long before the build
+    (source.parent / "__pycache__").mkdir()  # the folder's own time is now
+    assert _newest_change(tmp_path) == 1_000_000_000
 
 
 def test_the_layer_is_python313_bytecode_that_needs_no_source(lambda_layer):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MAX_SLEEP_SECONDS, TIERS, tier_of
+from tests.conftest import ALONE, MAX_SLEEP_SECONDS, PACKAGE_STACKS, TIERS, tier_of, work_group
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -60,3 +60,16 @@ def test_the_tiers_are_the_folders():
 def test_a_file_outside_the_tier_folders_has_no_tier():
     with pytest.raises(pytest.UsageError):
         tier_of("tests/elsewhere/test_x.py")
+
+
+def test_a_directorys_modules_are_dealt_into_its_stack_groups_and_the_others_go_alone():
+    groups = PACKAGE_STACKS["tests/e2e/"]
+    seen: dict[str, list[str]] = {}
+    modules = [f"tests/e2e/test_{n}.py" for n in range(groups + 1)]
+    dealt = [work_group(module, seen) for module in modules]
+    assert dealt == [f"tests/e2e/stack-{n}" for n in range(groups)] + ["tests/e2e/stack-0"]
+    assert work_group(modules[1], seen) == "tests/e2e/stack-1"  # a module's every test goes with it
+    assert work_group("tests/unit/test_x.py", seen) == "tests/unit/test_x.py"
+    assert all(work_group(module, seen) == module for module in ALONE)
+    nested = "tests/integration/local_stack/test_x.py"
+    assert work_group(nested, seen) == nested
