@@ -427,7 +427,10 @@ def configure(args: argparse.Namespace, target: Target) -> int:
     try:
         steps = AgentSetup(client, target, agent_id, target.secret("AgentSecret"), args.transfer_to).run()
         if target.handoff_mode == "agent_transfer":
+            from warmline_cli import post_call_webhook
+
             steps += _voice_slots(args, target, client, agent_id)
+            steps.append(post_call_webhook.register(client, target))
     finally:
         client.close()
     for step in steps:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from warmline.agent_slots import AgentSlots, lease_tools
+from warmline.agent_slots import AgentSlots, lease_slot
 from warmline.caller_id import CallerIdCheck, IdentifiedCaller
 from warmline.callers import is_withheld, mask
 from warmline.calls import (
@@ -32,6 +32,7 @@ from warmline.observability import (
     logger,
 )
 from warmline.ports import EventStore
+from warmline.post_call import SLOT_VARIABLE, lease_name
 from warmline.prewarm import FunctionWarmer, warm_ahead
 
 
@@ -133,7 +134,12 @@ class ConversationStarts:
         cloning = start.progress in (CloneProgress.PENDING, CloneProgress.CLONING) and bool(
             start.first_message
         )
-        return StartedConversation(start, variables, lease_tools(self.agent_slots, key, cloning))
+        if self.agent_slots is None:
+            return StartedConversation(start, variables)
+        slot = lease_slot(self.agent_slots, key, cloning)
+        # The lease, named for ElevenLabs' post-call webhook to free it when the call ends.
+        variables[SLOT_VARIABLE] = lease_name(slot.number, slot.leased_until_ms) if slot else ""
+        return StartedConversation(start, variables, list(slot.tool_ids) if slot else None)
 
     def _identify(self, number: str, conversation: AgentConversation) -> IdentifiedCaller:
         """Did this caller come in through 3CX? Counted and reported when not (warmline.caller_id)."""
