@@ -222,3 +222,60 @@ def test_where_the_platform_reads_the_target_at_the_start_the_probe_fails_and_co
     finally:
         _worlds(stack, agent_transfer_reads="transfer")
         assert _cli(stack, "elevenlabs", "probe", "voice-switch") == 0
+
+
+def _hang_up(stack, outcome):
+    conversation_id = outcome.conversation_ids[-1]
+    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/conversations/{conversation_id}/end")
+    assert answer.status_code == 200, answer.text
+    return conversation_id
+
+
+def _post_call_events(stack, events):
+    answer = httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/settings",
+        headers={"xi-api-key": stack.emulator.api_key},
+        json={"webhooks": {"events": events}},
+    )
+    assert answer.status_code == 200 and answer.json()["webhooks"]["events"] == events, answer.text
+
+
+def test_a_slot_is_freed_when_its_call_ends_by_the_post_call_webhook(stack, sample, fresh_pool):
+    numbers = ["+442079500301", "+442079500302"]
+    for number in numbers:
+        register_caller(stack.describe(), number, [sample], consent="agent transfer test")
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        outcomes = list(threads.map(_caller(stack).call, numbers))
+    assert all(o.final_voice == "cloned" and len(o.conversations) == 1 for o in outcomes)
+    held = [slot for slot in fresh_pool.store.slots() if slot.holder]
+    assert len(held) == SLOTS
+
+    ended = [_hang_up(stack, outcome) for outcome in outcomes]
+
+    # The platform told warmline at each hang-up: both slots are free now, long before their lease
+    # ends, and their agents speak in the placeholder voice again.
+    now_ms = int(time.time() * 1000)
+    assert all(slot.can_lease(now_ms) for slot in fresh_pool.store.slots())
+    assert {_voice_of(stack, slot.agent_id) for slot in held} == {GREETING_VOICE_ID}
+    deliveries = stack.emulator.post_call.deliveries()
+    assert sorted((d["conversation_id"], d["status"]) for d in deliveries[-2:]) == sorted(
+        (conversation_id, 200) for conversation_id in ended
+    )
+
+
+def test_a_slot_whose_post_call_webhook_never_comes_is_freed_by_its_lease(stack, sample, fresh_pool):
+    number = "+442079500311"
+    key = register_caller(stack.describe(), number, [sample], consent="agent transfer test")
+    _post_call_events(stack, [])  # the workspace sends no post-call event (a lost delivery)
+    try:
+        outcome = _caller(stack).call(number)
+        assert outcome.final_voice == "cloned", outcome.timeline.lines()
+        _hang_up(stack, outcome)
+        held = fresh_pool.held_by(key)
+        assert held is not None  # no one said the call ended: the lease still runs
+
+        assert _slots(stack).sweep().released == 1  # the sweep, once the lease has run out
+
+        assert fresh_pool.held_by(key) is None and _voice_of(stack, held.agent_id) == GREETING_VOICE_ID
+    finally:
+        _post_call_events(stack, ["transcript"])
