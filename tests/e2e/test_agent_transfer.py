@@ -279,3 +279,23 @@ def test_a_slot_whose_post_call_webhook_never_comes_is_freed_by_its_lease(stack,
         assert fresh_pool.held_by(key) is None and _voice_of(stack, held.agent_id) == GREETING_VOICE_ID
     finally:
         _post_call_events(stack, ["transcript"])
+
+
+def test_configure_leaves_a_post_call_webhook_that_is_not_the_stacks_alone(stack, pool, capsys):
+    key = {"xi-api-key": stack.emulator.api_key}
+    settings_url = f"{stack.emulator.base_url}/v1/convai/settings"
+    ours = httpx.get(settings_url, headers=key).json()["webhooks"]
+    theirs = httpx.post(
+        f"{stack.emulator.base_url}/v1/workspace/webhooks",
+        headers=key,
+        json={"settings": {"auth_type": "hmac", "name": "crm", "webhook_url": "https://crm.example/hook"}},
+    ).json()["webhook_id"]
+    httpx.patch(settings_url, headers=key, json={"webhooks": {"post_call_webhook_id": theirs}})
+    capsys.readouterr()
+    try:
+        assert _cli(stack, "elevenlabs", "configure", "--transfer-to", AGENT_TRANSFER_TO) == 1
+
+        assert f"the workspace's post-call webhook ({theirs}) is not this stack's" in capsys.readouterr().err
+        assert httpx.get(settings_url, headers=key).json()["webhooks"]["post_call_webhook_id"] == theirs
+    finally:
+        httpx.patch(settings_url, headers=key, json={"webhooks": ours})
