@@ -570,6 +570,7 @@ def _doctor(args: argparse.Namespace, target: Target) -> int:
 
     doctor = Doctor(target, _agent_id(args, target), echo=not args.json)
     doctor.probe_report = probe.report_path(target, args.local_state)
+    doctor.voice_switch_report = probe.voice_switch_path(target, args.local_state)
     code = doctor.run()
     if args.json:
         checks = [{"ok": check.ok, "message": check.message} for check in doctor.checks]

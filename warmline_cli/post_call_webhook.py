@@ -22,7 +22,8 @@ EVENT = "transcript"  # post_call_transcription: sent when a conversation has en
 STEP = "post-call webhook"
 
 
-def register(client: AdminClient, target: Target) -> Step:
+def register(client: AdminClient, target: Target, *, write: bool = True) -> Step:
+    """The step `configure` takes (`write`), or `doctor` checks (not `write`: only reads)."""
     if not target.post_call_url or SECRET_ID not in target.secret_arns:
         return Step(
             STEP, "needed", "the stack has no post-call route: redeploy it with this warmline version"
@@ -42,6 +43,8 @@ def register(client: AdminClient, target: Target) -> Step:
             f"only: voice slots are freed when their lease runs out. To free them at the hang-up, have "
             f"that webhook's receiver forward to {target.post_call_url}, or remove it and configure again",
         )
+    if not write:
+        return Step(STEP, "needed", f"ElevenLabs does not send ended conversations to {target.post_call_url}")
     webhook_id = ours[0]["webhook_id"] if ours else _create(client, target)
     change = {"post_call_webhook_id": webhook_id, "events": sorted({*events, EVENT})}
     client.write("PATCH", "/v1/convai/settings", {"webhooks": change})

@@ -5,6 +5,7 @@ voice-switch` fails and `configure` refuses the mode; concurrent first callers b
 back to the REFER and still end in their clone; and the sweep frees every slot after the calls,
 with the placeholder voice back on each slot agent."""
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,7 @@ from warmline.handoffs import settle_overdue_handoffs
 from warmline.housekeeping import SweepContext
 from warmline.settings import Settings
 from warmline_cli.api import register_caller
+from warmline_cli.console import FAIL, OK
 from warmline_cli.main import main
 
 pytestmark = pytest.mark.e2e
@@ -299,3 +301,36 @@ def test_configure_leaves_a_post_call_webhook_that_is_not_the_stacks_alone(stack
         assert httpx.get(settings_url, headers=key).json()["webhooks"]["post_call_webhook_id"] == theirs
     finally:
         httpx.patch(settings_url, headers=key, json={"webhooks": ours})
+
+
+def _doctor_lines(stack, capsys):
+    capsys.readouterr()
+    _cli(stack, "doctor")
+    lines = capsys.readouterr().out.splitlines()
+    return [
+        line for line in lines if re.search(r"voice slot [0-9]+:|post-call webhook|probe voice-switch", line)
+    ]
+
+
+def test_doctor_checks_the_slot_pool_against_elevenlabs_and_the_main_agent(stack, pool, capsys):
+    agent_id = stack.emulator.default_agent_id
+    [first, *_] = pool.store.slots()
+    lines = _doctor_lines(stack, capsys)
+    assert len(lines) == SLOTS + 2 and all(line.startswith(OK) for line in lines), lines
+    assert any("probe voice-switch` passed" in line for line in lines)
+
+    main = stack.emulator.agent(agent_id)["conversation_config"]["agent"]["prompt"]
+    key = {"xi-api-key": stack.emulator.api_key}
+    changed = {"conversation_config": {"agent": {"prompt": {"prompt": main["prompt"] + " Be brief."}}}}
+    assert httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/agents/{agent_id}", headers=key, json=changed
+    ).is_success
+    try:
+        lines = _doctor_lines(stack, capsys)
+        assert (
+            f"{FAIL} voice slot {first.number}: {first.agent_id}'s prompt differs from the main agent's"
+            in "\n".join(lines)
+        ), lines
+    finally:
+        assert _cli(stack, "elevenlabs", "configure", "--transfer-to", AGENT_TRANSFER_TO) == 0
+    assert all(line.startswith(OK) for line in _doctor_lines(stack, capsys))
