@@ -19,6 +19,7 @@ from warmline.http import (
     json_body,
     json_response,
     raw_body,
+    require_origin,
     secret_required,
 )
 from warmline.observability import count_http_answer, logger, metrics, webhook_latency
@@ -134,9 +135,11 @@ def _conversation_init_answer(started: StartedConversation) -> ConversationInitR
 
 def post_call_signature(app: Any, next_middleware: Any) -> Response:
     """ElevenLabs signs each post-call delivery (warmline.post_call): 401 when it is not signed with
-    the secret it made with the webhook (a rotated one is accepted through the overlap window)."""
+    the secret it made with the webhook (a rotated one is accepted through the overlap window).
+    Behind the edge, the delivery must have come through CloudFront, as every other request."""
     event = app.current_event.raw_event
     deps = dependencies()
+    require_origin(event, deps.origin_secret())
     accepted = deps.shared_secret(deps.settings.post_call_secret_name).accepted_values()
     try:
         verify_signature(header(event, SIGNATURE_HEADER), raw_body(event), accepted, deps.clock.now())

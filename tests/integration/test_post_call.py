@@ -2,17 +2,20 @@
 emulator (HandoffMode=agent_transfer): a delivery signed with the stack's secret frees the voice
 slot the conversation leased, clone off first; a repeated delivery changes nothing; a delivery
 naming an old lease never frees the lease a later call holds; an unsigned, wrongly signed or stale
-delivery is a 401 and a bad body a 400, both JSON, and nothing is freed."""
+delivery (or, behind the edge, one that did not come through CloudFront) is a 401 and a bad body a
+400, both JSON, and nothing is freed."""
 
 import json
+import secrets
 import time
 
 import pytest
 
 from emulators.post_call import signature
-from tests.aws_harness import POST_CALL_SECRET, event, with_body
+from tests.aws_harness import POST_CALL_SECRET, LambdaContext, event, with_body
 from tests.integration.test_agent_slot_handlers import PLACEHOLDER, _greeted, mode  # noqa: F401
 from tests.integration.test_handlers import CALLER, call, run_worker, webhook, worker  # noqa: F401
+from warmline.http import ORIGIN_HEADER
 from warmline.post_call import TOLERANCE_SECONDS
 
 
@@ -111,3 +114,17 @@ def test_a_signed_delivery_without_a_conversation_is_a_400_naming_the_field(webh
 
     assert status == 400 and answer["error"] == "invalid_request"
     assert [detail["field"] for detail in answer["details"]] == ["data.conversation_id"]
+
+
+def test_behind_the_edge_a_signed_delivery_past_cloudfront_is_refused(webhook, mode):  # noqa: F811
+    stack, store, _agent_id = mode
+    stack.register_caller(CALLER)
+    variables = _greeted(webhook, stack, CALLER)["dynamic_variables"]
+    name = f"edge-origin-{secrets.token_hex(4)}"
+    stack.client("secretsmanager").create_secret(Name=name, SecretString=secrets.token_urlsafe(32))
+
+    with stack.function_env("WebhookFunction", EDGE_ORIGIN_SECRET_NAME=name):
+        response = webhook.lambda_handler(_delivery(_ended(variables)), LambdaContext("WebhookFunction", 10))
+
+    assert response["statusCode"] == 401 and ORIGIN_HEADER in json.loads(response["body"])["message"]
+    assert store.slots()[0].holder == variables["warmline_caller_key"]
