@@ -134,12 +134,12 @@ class ConversationStarts:
         cloning = start.progress in (CloneProgress.PENDING, CloneProgress.CLONING) and bool(
             start.first_message
         )
-        if self.agent_slots is None:
-            return StartedConversation(start, variables)
         slot = lease_slot(self.agent_slots, key, cloning)
+        if slot is None:
+            return StartedConversation(start, variables)
         # The lease, named for ElevenLabs' post-call webhook to free it when the call ends.
-        variables[SLOT_VARIABLE] = lease_name(slot.number, slot.leased_until_ms) if slot else ""
-        return StartedConversation(start, variables, list(slot.tool_ids) if slot else None)
+        variables[SLOT_VARIABLE] = lease_name(slot.number, slot.leased_until_ms)
+        return StartedConversation(start, variables, list(slot.tool_ids))
 
     def _identify(self, number: str, conversation: AgentConversation) -> IdentifiedCaller:
         """Did this caller come in through 3CX? Counted and reported when not (warmline.caller_id)."""
