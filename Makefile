@@ -11,7 +11,7 @@ SAM_VERSION := 1.170.0
 # sam needs a python3.13 on PATH to build for the python3.13 runtime; the project venv is one.
 SAM_ENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
-.PHONY: setup demo up down calls dashboard bench bench-coldstart layer check test test-checks test-pytest test-stress unit lint format openapi template-check template-validate template-build build deploy sync clean sam-local
+.PHONY: setup demo up down calls dashboard bench bench-handoff bench-coldstart layer check test test-checks test-pytest test-stress unit lint format openapi template-check template-validate template-build build deploy sync clean sam-local
 
 setup: $(STAMP)
 
@@ -60,6 +60,10 @@ dashboard: $(STAMP)
 
 bench: $(STAMP) layer
 	$(PY) -m bench.load $(ARGS)
+
+# The handoff to the cloned voice in both HandoffModes, side by side (REFER vs agent_transfer; a minute).
+bench-handoff: $(STAMP) layer
+	$(PY) -m bench.handoff $(ARGS)
 
 # The cold-start part alone: each function's init beside its floor, and the layer's size (a minute).
 bench-coldstart: $(STAMP) layer

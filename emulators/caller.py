@@ -87,6 +87,7 @@ class CallOutcome:
     transfer_ms: float | None = None
     check_ms: float | None = None  # the round trip of the check_clone request that answered transfer_to_agent
     conversations: list[dict[str, Any]] = field(default_factory=list)  # each leg's dynamic variables
+    conversation_ids: list[str] = field(default_factory=list)  # each leg's conversation, in order
 
 
 @dataclass(frozen=True)
@@ -388,6 +389,7 @@ class SimulatedCaller:
             outcome, "conversation-init", self.agent.start(http, self.pbx.invite(outcome.caller))
         )
         outcome.conversations.append(turn.body["dynamic_variables"])
+        outcome.conversation_ids.append(turn.conversation_id)
         return turn
 
     def _wait_for_clone(

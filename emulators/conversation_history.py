@@ -146,6 +146,12 @@ class ConversationHistory:
             if entry is not None and entry["status"] != "done":
                 entry.update(status="done", termination_reason=reason, duration=_elapsed(entry))
 
+    def details(self, conversation_id: str) -> dict[str, Any] | None:
+        """The conversation as `GET /v1/convai/conversations/{id}` answers it, or None."""
+        with self._lock:
+            entry = self._entries.get(conversation_id)
+            return _details(entry) if entry is not None else None
+
     def _list(self) -> Response:
         args = request.args
         page_size = int(args.get("page_size", 30))

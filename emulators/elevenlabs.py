@@ -90,6 +90,10 @@ Behaviour worth knowing:
   the agent does not permit ends the conversation, as documented (`unpermitted_override`).
   `POST /_emulator/conversations/<id>/dtmf` presses keys on a call (a user turn with
   `source_medium: dtmf` in the conversation's history). `warmline elevenlabs probe` uses these.
+- Post-call webhooks (`emulators/post_call.py`): `POST /v1/workspace/webhooks` makes one and answers
+  its secret; once `PATCH /v1/convai/settings` names it with the `transcript` event, every
+  conversation that ends (a hang-up, an accepted REFER, a failed start) is POSTed to it as
+  `post_call_transcription`, HMAC-signed in `ElevenLabs-Signature`, before the hang-up is answered.
 - Control endpoints under `/_emulator/` need no key and are not recorded. The server binds to
   127.0.0.1 only.
 
@@ -117,7 +121,14 @@ import httpx
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from emulators import agent_platform, agent_testing, agent_transfer, conversation_history, openapi_check
+from emulators import (
+    agent_platform,
+    agent_testing,
+    agent_transfer,
+    conversation_history,
+    openapi_check,
+    post_call,
+)
 from emulators.paging import cursor_page
 from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
 
@@ -317,6 +328,7 @@ class Emulator:
         self.history = conversation_history.ConversationHistory()
         # The agent's own requests on calls: the conversation-init webhook and its tools.
         self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
+        self.post_call = post_call.PostCallWebhooks(self._agent_http)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.agent_testing = agent_testing.AgentTesting(
@@ -410,6 +422,7 @@ class Emulator:
             self._generation += 1
         self.agent_testing.reset()
         self.history.reset()
+        self.post_call.reset()
 
     def configure(
         self,
@@ -469,6 +482,7 @@ class Emulator:
             ("PATCH", "/v1/convai/secrets/<secret_id>", self._update_secret),
             *self.agent_testing.routes(),
             *self.history.routes(),
+            *self.post_call.routes(),
             *self._agent_admin_routes(),
             ("GET", "/_emulator/requests", lambda: jsonify(self.requests(request.args.get("path_prefix")))),
             ("GET", "/_emulator/voices", lambda: jsonify(self.voices())),
@@ -1037,6 +1051,7 @@ class Emulator:
         ended = ended_by(self.worlds, conversation, agent)
         if ended:
             self.history.failed_at_start(conversation.conversation_id, ended)
+            self._told_ended(conversation.conversation_id)
         else:
             self._go_on(conversation, agent)
         return jsonify(conversation.describe() | {"ended": ended})
@@ -1090,7 +1105,7 @@ class Emulator:
         if transferred:
             with self._lock:
                 self._conversations.pop(conversation_id, None)
-            self.history.ended(conversation_id, "Call transferred (SIP REFER accepted)")
+            self._ended(conversation_id, "Call transferred (SIP REFER accepted)")
         return jsonify(
             {"transfer_type": "sip_refer", **refer, "refer_answer": answer, "transferred": transferred}
         )
@@ -1130,8 +1145,18 @@ class Emulator:
             conversation = self._conversations.pop(conversation_id, None)
         if conversation is None:
             return _detail_response(404, f"no conversation {conversation_id}")
-        self.history.ended(conversation_id, "Call ended by the caller")
+        self._ended(conversation_id, "Call ended by the caller")
         return jsonify({"conversation_id": conversation_id, "ended": True})
+
+    def _ended(self, conversation_id: str, reason: str) -> None:
+        """The conversation is over: its history says so, and the post-call webhook tells it."""
+        self.history.ended(conversation_id, reason)
+        self._told_ended(conversation_id)
+
+    def _told_ended(self, conversation_id: str) -> None:
+        details = self.history.details(conversation_id)
+        if details is not None:
+            self.post_call.conversation_ended(details)
 
     def _control_config(self) -> Response:
         payload = request.get_json(silent=True) or {}

@@ -35,6 +35,7 @@ EVENT_SECRETS = {
     "OperatorSecret": "local-operator-secret",
     "CallerKeySecret": "local-caller-key-secret",
     "PinPepperSecret": "local-pin-pepper",
+    "PostCallWebhookSecret": "local-post-call-secret",
     "ElevenLabsApiKeySecret": "local-elevenlabs-key",
 }
 CALLER = "+442079460000"  # the caller in events/*.json

@@ -176,12 +176,14 @@ class ShiftedClock:
         time.sleep(seconds)
 
 
+POST_CALL_SECRET = "test-post-call-webhook-secret"
 SECRET_VALUES = {
     "ThreeCxSecret": THREECX_SECRET,
     "AgentSecret": AGENT_SECRET,
     "CallerKeySecret": CALLER_KEY_SECRET,
     "OperatorSecret": OPERATOR_SECRET,
     "PinPepperSecret": PIN_PEPPER,
+    "PostCallWebhookSecret": POST_CALL_SECRET,
 }
 
 

@@ -65,6 +65,7 @@ DYNAMIC_VARIABLES = {
     "warmline_clone_status": "no_sample",
     "warmline_threecx_call_id": "",
     "warmline_pin_required": "no",
+    "warmline_voice_slot": "",
 }
 PIN_DESCRIPTION = (
     "Only when warmline_pin_required is yes: the PIN the caller typed on the keypad when asked for it, "

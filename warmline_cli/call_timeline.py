@@ -3,7 +3,9 @@
 A call begins with its `call_answered` event (3CX's incoming webhook, from a caller with a voice
 sample) and holds the caller's events until their next call (at most `CALL_HORIZON_MS`): the
 greeting leg's conversation start, the worker's lease, voices/add request and ready, each
-check_clone after the key press, the handoff and the re-entry leg. Numbers never appear: a call is
+check_clone after the key press, the handoff and the re-entry leg (HandoffMode=agent_transfer: the
+switch to the voice-slot agent in the same conversation, as the housekeeping sweep read it in
+ElevenLabs' conversation history). Numbers never appear: a call is
 named by its 3CX call id, its caller by the caller key (and the masked number the profile keeps).
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 
 from warmline.events import Event, EventType
 
+AGENT_TRANSFER = "agent_transfer"
 CALL_HORIZON_MS = 15 * 60 * 1000  # a call's events come within this of its incoming webhook
 
 # The lanes of the picture, in the order a call goes through them.
@@ -31,6 +34,7 @@ STEPS = (
     "check_clone",
     "handoff",
     "re-entry",
+    "switch",
 )
 
 
@@ -58,10 +62,14 @@ class CallTimeline:
     @property
     def outcome(self) -> str:
         names = {step.name for step in self.steps}
+        if "switch" in names:
+            return "switched to the cloned voice in the same conversation"
         if "re-entry" in names:
             return "re-entered in the cloned voice"
         if "handoff lost" in names:
             return "handoff lost"
+        if any(step.name == "handoff" and step.detail == f"{AGENT_TRANSFER} mode" for step in self.steps):
+            return "handed off in the same conversation; the switch not confirmed yet"
         if "handoff" in names:
             return "handed off; no re-entry seen"
         if self.answered.get("voice") == "cloned":
@@ -177,6 +185,24 @@ def _check_steps(event: Event, call: CallTimeline) -> list[Step]:
     return [Step("key press", pressed, detail="1"), check]
 
 
+def _handoff(event: Event) -> list[Step]:
+    data = event.data
+    fallback = data.get("handoff_fallback")
+    detail = f"{data.get('handoff_mode')} mode" + (f" (fell back: {fallback})" if fallback else "")
+    return [Step("handoff", event.at_ms, detail=detail)]
+
+
+def _completed(event: Event) -> list[Step]:
+    """The re-entry leg's conversation-init; in agent_transfer mode, the switch the sweep read in
+    the conversation's history (at the handoff plus its transfer time, not when the sweep ran)."""
+    data = event.data
+    if data.get("handoff_mode") != AGENT_TRANSFER or not data.get("handoff_at_ms"):
+        return [Step("re-entry", event.at_ms, detail=f"transfer leg {data.get('transfer_ms')} ms")]
+    transfer_ms = int(data.get("transfer_ms") or 0)
+    detail = f"transfer_to_agent in the same conversation, {transfer_ms} ms (whole seconds)"
+    return [Step("switch", int(data["handoff_at_ms"]) + transfer_ms, detail=detail)]
+
+
 def _simple(name: str, describe: Callable[[dict[str, Any]], str]) -> Callable[[Event], list[Step]]:
     return lambda event: [Step(name, event.at_ms, detail=describe(event.data))]
 
@@ -186,8 +212,8 @@ _DESCRIBE: dict[EventType, Callable[[Event], list[Step]]] = {
     EventType.CLONE_FAILED: _simple("clone failed", lambda d: f"{d.get('error_code')}"),
     EventType.PIN_CHECK: _simple("PIN check", lambda d: f"{d.get('result')}"),
     EventType.IVR_TIMEOUT: _simple("IVR timeout", lambda d: "the greeting timeout passed"),
-    EventType.HANDOFF: _simple("handoff", lambda d: f"{d.get('handoff_mode')} mode"),
-    EventType.HANDOFF_COMPLETED: _simple("re-entry", lambda d: f"transfer leg {d.get('transfer_ms')} ms"),
+    EventType.HANDOFF: _handoff,
+    EventType.HANDOFF_COMPLETED: _completed,
     EventType.HANDOFF_LOST: _simple("handoff lost", lambda d: f"after {d.get('waited_ms')} ms"),
     EventType.CALLER_ID_NOT_PASSED: _simple("caller ID not passed", lambda d: f"{d.get('seen_by')}"),
 }

@@ -53,6 +53,7 @@ class Doctor:
         self.checks: list[Check] = []
         self.secrets: dict[str, str] = {}
         self.probe_report: Path | None = None  # where `warmline elevenlabs probe` left its last report
+        self.voice_switch_report: Path | None = None  # and `probe voice-switch` its last finding
 
     def _add(self, ok: bool, message: str) -> None:
         self.checks.append(Check(ok, message))
@@ -66,6 +67,8 @@ class Doctor:
         self._clones_needing_verification()
         if api_key_ok and "AgentSecret" in self.secrets:
             self._agent()
+        if api_key_ok and self.agent_id and self.target.handoff_mode == "agent_transfer":
+            self._slot_pool()
         elif not api_key_ok:
             self._add(False, NOT_CHECKED.format(agent=self.agent_id or "(no agent id)"))
         if self.target.aws_endpoint_url is None:  # a deployed stack: the local one sends no alarm
@@ -254,6 +257,33 @@ class Doctor:
                 self._add(True, f"{step.name}: {step.detail}")
             else:
                 self._add(False, f"{step.name}: {step.detail}; run `warmline elevenlabs configure`")
+
+    def _slot_pool(self) -> None:
+        """HandoffMode=agent_transfer: the last probe voice-switch passed, every voice-slot agent is
+        there and in step with the main agent, and the post-call webhook reaches the stack."""
+        from warmline_cli import post_call_webhook, slot_agents
+
+        path = self.voice_switch_report
+        verdict = slot_agents.voice_switch_verdict(path) if path else None
+        if verdict == "PASS":
+            self._add(True, "the last `warmline elevenlabs probe voice-switch` passed")
+        else:
+            self._add(
+                False, f"probe voice-switch has not passed ({verdict or 'never run'}): the mode rests on it"
+            )
+        client = AdminClient(self.secrets["ElevenLabsApiKeySecret"], self.target.elevenlabs_base_url)
+        try:
+            main_agent = client.get(f"/v1/convai/agents/{self.agent_id}")
+            for ok, line in slot_agents.check_pool(client, self.target, main_agent):
+                self._add(ok, line)
+            step = post_call_webhook.register(client, self.target, write=False)
+        except ProviderError as error:
+            self._add(False, f"voice slots: {error.message}")
+            return
+        finally:
+            client.close()
+        fix = "" if step.state == "ok" else "; run `warmline elevenlabs configure`"
+        self._add(step.state == "ok", f"{step.name}: {step.detail}{fix}")
 
     def _alarm_email(self) -> None:
         """The AlarmEmail parameter is set, and its subscription to the alarm topic confirmed."""

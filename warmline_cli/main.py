@@ -427,7 +427,10 @@ def configure(args: argparse.Namespace, target: Target) -> int:
     try:
         steps = AgentSetup(client, target, agent_id, target.secret("AgentSecret"), args.transfer_to).run()
         if target.handoff_mode == "agent_transfer":
+            from warmline_cli import post_call_webhook
+
             steps += _voice_slots(args, target, client, agent_id)
+            steps.append(post_call_webhook.register(client, target))
     finally:
         client.close()
     for step in steps:
@@ -567,6 +570,7 @@ def _doctor(args: argparse.Namespace, target: Target) -> int:
 
     doctor = Doctor(target, _agent_id(args, target), echo=not args.json)
     doctor.probe_report = probe.report_path(target, args.local_state)
+    doctor.voice_switch_report = probe.voice_switch_path(target, args.local_state)
     code = doctor.run()
     if args.json:
         checks = [{"ok": check.ok, "message": check.message} for check in doctor.checks]

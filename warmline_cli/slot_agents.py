@@ -27,6 +27,7 @@ from typing import Any
 from warmline.adapters.dynamodb_slots import DynamoSlotStore
 from warmline.agent_slots import Slot
 from warmline.settings import Settings
+from warmline.voice_provider import ProviderError
 from warmline_cli.agent_setup import _MENU, TOOL_NAME, Step
 from warmline_cli.console import UsageError, warn
 from warmline_cli.elevenlabs_admin import AdminClient, object_list, text_field
@@ -44,12 +45,18 @@ FORCE_RISK = (
 _SLOT_NUMBER = re.compile(r"-voice-slot-(\d+)$")
 
 
-def gate(path: Path, force: bool) -> None:
-    """UsageError unless the last probe voice-switch passed; with `force`, say what it risks."""
+def voice_switch_verdict(path: Path) -> str | None:
+    """The last `probe voice-switch` verdict of the stack (PASS, FAIL, INCONCLUSIVE), or None."""
     try:
         verdict = json.loads(path.read_text()).get("verdict")
     except (OSError, ValueError, AttributeError):
-        verdict = None
+        return None
+    return str(verdict) if verdict else None
+
+
+def gate(path: Path, force: bool) -> None:
+    """UsageError unless the last probe voice-switch passed; with `force`, say what it risks."""
+    verdict = voice_switch_verdict(path)
     if verdict == "PASS":
         return
     if force:
@@ -171,6 +178,47 @@ class SlotSetup:
         }
         created = self.client.write("POST", "/v1/convai/tools", {"tool_config": config}) or {}
         return text_field(created, "id", "POST /v1/convai/tools") if created else "<new tool>"
+
+
+_COMPARED = (("prompt", "prompt"), ("prompt", "tool_ids"), ("first_message",), ("language",))
+
+
+def check_pool(client: AdminClient, target: Target, main_agent: dict[str, Any]) -> list[tuple[bool, str]]:
+    """`warmline doctor`: each slot of the stack's pool exists at ElevenLabs and is in step with the
+    main agent (prompt, tools, first message, language), and a conversation leasing it gets the
+    main agent's tools. One (ok, line) per slot; reads only."""
+    slots = DynamoSlotStore(target.client("dynamodb"), target.table).slots()
+    if not slots:
+        return [(False, "voice slot 0: no voice-slot pool recorded; run `warmline elevenlabs configure`")]
+    setup = SlotSetup(client, target, main_agent)
+    wanted = setup._slot_config()["agent"]
+    main_tools = setup._main_tool_ids()
+    return [_slot_check(client, slot, wanted, main_tools) for slot in slots]
+
+
+def _slot_check(
+    client: AdminClient, slot: Slot, wanted: dict[str, Any], main_tools: list[str]
+) -> tuple[bool, str]:
+    name = f"voice slot {slot.number}: {slot.agent_id}"
+    try:
+        agent = client.get(f"/v1/convai/agents/{slot.agent_id}")
+    except ProviderError as error:
+        return (
+            False,
+            f"{name} cannot be read at ElevenLabs ({error.reason}); run `warmline elevenlabs configure`",
+        )
+    have = _at(agent, "conversation_config", "agent") or {}
+    differ = [path[-1] for path in _COMPARED if _at(have, *path) != _at(wanted, *path)]
+    if list(slot.tool_ids[:-1]) != main_tools:
+        differ.append("leased tools")
+    if differ:
+        verb = "differs" if len(differ) == 1 else "differ"
+        return (
+            False,
+            f"{name}'s {' and '.join(differ)} {verb} from the main agent's; run `warmline elevenlabs "
+            "configure`",
+        )
+    return True, f"{name} in step with the main agent"
 
 
 def _at(data: Any, *path: str) -> Any:

@@ -62,6 +62,7 @@ class Target:
     default_agent_id: str = ""
     metrics_url: str = ""
     dead_letter_queue_url: str = ""
+    post_call_url: str = ""  # "" on a stack deployed before the post-call route
 
     @property
     def ivr_max_wait_seconds(self) -> float:
@@ -165,7 +166,12 @@ def from_stack(name: str, region: str | None = None) -> Target:
         table=outputs["CloneTableName"],
         bucket=outputs["SamplesBucketName"],
         queue_url=outputs["CloneJobsQueueUrl"],
-        secret_arns={logical: outputs[output] for logical, output in SECRET_OUTPUTS.items()},
+        secret_arns={logical: outputs[output] for logical, output in SECRET_OUTPUTS.items()}
+        | (
+            {"PostCallWebhookSecret": outputs["PostCallWebhookSecretArn"]}
+            if "PostCallWebhookSecretArn" in outputs
+            else {}
+        ),
         incoming_call_url=outputs["IncomingCallUrl"],
         conversation_init_url=outputs["ConversationInitUrl"],
         check_clone_url=outputs["CheckCloneUrl"],
@@ -174,6 +180,7 @@ def from_stack(name: str, region: str | None = None) -> Target:
         default_agent_id=parameters.get("ElevenLabsAgentId", ""),
         metrics_url=outputs.get("CloningMetricsUrl", ""),
         dead_letter_queue_url=outputs.get("CloneJobsDeadLetterQueueUrl", ""),
+        post_call_url=outputs.get("PostCallUrl", ""),
     )
 
 
@@ -206,7 +213,12 @@ def from_local_state(state: dict[str, Any]) -> Target:
         table=resources["tables"]["CloneTable"],
         bucket=resources["buckets"]["SamplesBucket"],
         queue_url=resources["queues"]["CloneJobsQueue"],
-        secret_arns={logical: resources["secrets"][logical] for logical in SECRET_IDS},
+        secret_arns={logical: resources["secrets"][logical] for logical in SECRET_IDS}
+        | {
+            logical: arn
+            for logical, arn in resources["secrets"].items()
+            if logical == "PostCallWebhookSecret"
+        },
         incoming_call_url=endpoints["IncomingCall"],
         conversation_init_url=endpoints["ConversationInit"],
         check_clone_url=endpoints["CheckClone"],
@@ -215,6 +227,7 @@ def from_local_state(state: dict[str, Any]) -> Target:
         default_agent_id=state.get("default_agent_id") or "",
         metrics_url=endpoints.get("CloningMetrics", ""),
         dead_letter_queue_url=resources["queues"].get("CloneJobsDeadLetterQueue", ""),
+        post_call_url=endpoints.get("PostCall", ""),
     )
 
 

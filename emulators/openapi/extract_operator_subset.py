@@ -34,12 +34,15 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
     "/v1/convai/agent-testing": ("get",),
     "/v1/convai/conversations": ("get",),
     "/v1/convai/conversations/{conversation_id}": ("get",),
+    # The post-call webhook that frees a voice slot when its call ends (HandoffMode=agent_transfer):
+    "/v1/workspace/webhooks": ("get", "post"),
+    "/v1/convai/settings": ("get", "patch"),
 }
 EXTRA_SCHEMAS = ("AgentPlatformSettingsRequestModel", "ConversationalConfigAPIModel-Input")
 NOTE = (
     "Subset of the public ElevenLabs OpenAPI document (live spec as mirrored 2026-08-22): only the "
     "agent, tool, workspace-secret, conversation-history and agent-testing operations the warmline CLI, "
-    "its selftest and probes call, with every "
+    "its selftest and probes call, the workspace webhooks and ConvAI settings `configure` sets, with every "
     "schema they reference, plus the agent request models named in x-extra-schemas."
 )
 

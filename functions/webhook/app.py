@@ -1,4 +1,4 @@
-"""3CX incoming-call webhook and ElevenLabs conversation-init webhook."""
+"""3CX incoming-call webhook, ElevenLabs conversation-init webhook and post-call webhook."""
 
 from __future__ import annotations
 
@@ -10,9 +10,28 @@ from aws_lambda_powertools.logging import correlation_paths
 from warmline.callers import InvalidCallerNumber
 from warmline.calls import QueueUnavailable
 from warmline.dependencies import dependencies
-from warmline.http import HttpError, Middleware, answers, http_app, json_body, json_response, secret_required
+from warmline.http import (
+    HttpError,
+    Middleware,
+    answers,
+    header,
+    http_app,
+    json_body,
+    json_response,
+    raw_body,
+    require_origin,
+    secret_required,
+)
 from warmline.observability import count_http_answer, logger, metrics, webhook_latency
-from warmline.routes import CONVERSATION_INIT, INCOMING_CALL
+from warmline.post_call import (
+    CALLER_VARIABLE,
+    SIGNATURE_HEADER,
+    SLOT_VARIABLE,
+    BadSignature,
+    CallEnded,
+    verify_signature,
+)
+from warmline.routes import CONVERSATION_INIT, INCOMING_CALL, POST_CALL
 from warmline.webhook_use_cases import AgentConversation, AnsweredCall, StartedConversation
 from warmline.wire import (
     AgentOverride,
@@ -21,6 +40,8 @@ from warmline.wire import (
     ConversationInitResponse,
     IncomingCallRequest,
     IncomingCallResponse,
+    PostCallEvent,
+    PostCallResponse,
     PromptOverride,
     TtsOverride,
 )
@@ -109,6 +130,41 @@ def _conversation_init_answer(started: StartedConversation) -> ConversationInitR
         override.agent.prompt = PromptOverride(tool_ids=started.tool_ids)
     return ConversationInitResponse(
         dynamic_variables=started.dynamic_variables, conversation_config_override=override
+    )
+
+
+def post_call_signature(app: Any, next_middleware: Any) -> Response:
+    """ElevenLabs signs each post-call delivery (warmline.post_call): 401 when it is not signed with
+    the secret it made with the webhook (a rotated one is accepted through the overlap window).
+    Behind the edge, the delivery must have come through CloudFront, as every other request."""
+    event = app.current_event.raw_event
+    deps = dependencies()
+    require_origin(event, deps.origin_secret())
+    accepted = deps.shared_secret(deps.settings.post_call_secret_name).accepted_values()
+    try:
+        verify_signature(header(event, SIGNATURE_HEADER), raw_body(event), accepted, deps.clock.now())
+    except BadSignature as error:
+        raise HttpError(401, "unauthorized", str(error)) from error
+    return next_middleware(app)
+
+
+@app.post(
+    POST_CALL.rule,
+    summary="ElevenLabs: post-call webhook",
+    description="A conversation ended (signed with ElevenLabs-Signature): the voice slot its call "
+    "leased is freed (HandoffMode=agent_transfer). Repeated deliveries change nothing.",
+    responses=answers("Whether the conversation's voice slot was freed now.", 400, 401, 413, 415, 503),
+    middlewares=[post_call_signature],
+)
+def post_call(request: Annotated[PostCallEvent, json_body(PostCallEvent)]) -> Response[PostCallResponse]:
+    data = request.data
+    logger.append_keys(conversation_id=data.conversation_id)
+    ended = CallEnded(
+        request.type, data.conversation_id, data.variable(CALLER_VARIABLE), data.variable(SLOT_VARIABLE)
+    )
+    released = dependencies().post_calls.ended(ended)
+    return json_response(
+        200, PostCallResponse(conversation_id=data.conversation_id, slot_released=released).model_dump()
     )
 
 

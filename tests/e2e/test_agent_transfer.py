@@ -5,6 +5,7 @@ voice-switch` fails and `configure` refuses the mode; concurrent first callers b
 back to the REFER and still end in their clone; and the sweep frees every slot after the calls,
 with the placeholder voice back on each slot agent."""
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -25,6 +26,7 @@ from warmline.handoffs import settle_overdue_handoffs
 from warmline.housekeeping import SweepContext
 from warmline.settings import Settings
 from warmline_cli.api import register_caller
+from warmline_cli.console import FAIL, OK
 from warmline_cli.main import main
 
 pytestmark = pytest.mark.e2e
@@ -222,3 +224,113 @@ def test_where_the_platform_reads_the_target_at_the_start_the_probe_fails_and_co
     finally:
         _worlds(stack, agent_transfer_reads="transfer")
         assert _cli(stack, "elevenlabs", "probe", "voice-switch") == 0
+
+
+def _hang_up(stack, outcome):
+    conversation_id = outcome.conversation_ids[-1]
+    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/conversations/{conversation_id}/end")
+    assert answer.status_code == 200, answer.text
+    return conversation_id
+
+
+def _post_call_events(stack, events):
+    answer = httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/settings",
+        headers={"xi-api-key": stack.emulator.api_key},
+        json={"webhooks": {"events": events}},
+    )
+    assert answer.status_code == 200 and answer.json()["webhooks"]["events"] == events, answer.text
+
+
+def test_a_slot_is_freed_when_its_call_ends_by_the_post_call_webhook(stack, sample, fresh_pool):
+    numbers = ["+442079500301", "+442079500302"]
+    for number in numbers:
+        register_caller(stack.describe(), number, [sample], consent="agent transfer test")
+    with ThreadPoolExecutor(max_workers=2) as threads:
+        outcomes = list(threads.map(_caller(stack).call, numbers))
+    assert all(o.final_voice == "cloned" and len(o.conversations) == 1 for o in outcomes)
+    held = [slot for slot in fresh_pool.store.slots() if slot.holder]
+    assert len(held) == SLOTS
+
+    ended = [_hang_up(stack, outcome) for outcome in outcomes]
+
+    # The platform told warmline at each hang-up: both slots are free now, long before their lease
+    # ends, and their agents speak in the placeholder voice again.
+    now_ms = int(time.time() * 1000)
+    assert all(slot.can_lease(now_ms) for slot in fresh_pool.store.slots())
+    assert {_voice_of(stack, slot.agent_id) for slot in held} == {GREETING_VOICE_ID}
+    deliveries = stack.emulator.post_call.deliveries()
+    assert sorted((d["conversation_id"], d["status"]) for d in deliveries[-2:]) == sorted(
+        (conversation_id, 200) for conversation_id in ended
+    )
+
+
+def test_a_slot_whose_post_call_webhook_never_comes_is_freed_by_its_lease(stack, sample, fresh_pool):
+    number = "+442079500311"
+    key = register_caller(stack.describe(), number, [sample], consent="agent transfer test")
+    _post_call_events(stack, [])  # the workspace sends no post-call event (a lost delivery)
+    try:
+        outcome = _caller(stack).call(number)
+        assert outcome.final_voice == "cloned", outcome.timeline.lines()
+        _hang_up(stack, outcome)
+        held = fresh_pool.held_by(key)
+        assert held is not None  # no one said the call ended: the lease still runs
+
+        assert _slots(stack).sweep().released == 1  # the sweep, once the lease has run out
+
+        assert fresh_pool.held_by(key) is None and _voice_of(stack, held.agent_id) == GREETING_VOICE_ID
+    finally:
+        _post_call_events(stack, ["transcript"])
+
+
+def test_configure_leaves_a_post_call_webhook_that_is_not_the_stacks_alone(stack, pool, capsys):
+    key = {"xi-api-key": stack.emulator.api_key}
+    settings_url = f"{stack.emulator.base_url}/v1/convai/settings"
+    ours = httpx.get(settings_url, headers=key).json()["webhooks"]
+    theirs = httpx.post(
+        f"{stack.emulator.base_url}/v1/workspace/webhooks",
+        headers=key,
+        json={"settings": {"auth_type": "hmac", "name": "crm", "webhook_url": "https://crm.example/hook"}},
+    ).json()["webhook_id"]
+    httpx.patch(settings_url, headers=key, json={"webhooks": {"post_call_webhook_id": theirs}})
+    capsys.readouterr()
+    try:
+        assert _cli(stack, "elevenlabs", "configure", "--transfer-to", AGENT_TRANSFER_TO) == 1
+
+        assert f"the workspace's post-call webhook ({theirs}) is not this stack's" in capsys.readouterr().err
+        assert httpx.get(settings_url, headers=key).json()["webhooks"]["post_call_webhook_id"] == theirs
+    finally:
+        httpx.patch(settings_url, headers=key, json={"webhooks": ours})
+
+
+def _doctor_lines(stack, capsys):
+    capsys.readouterr()
+    _cli(stack, "doctor")
+    lines = capsys.readouterr().out.splitlines()
+    return [
+        line for line in lines if re.search(r"voice slot [0-9]+:|post-call webhook|probe voice-switch", line)
+    ]
+
+
+def test_doctor_checks_the_slot_pool_against_elevenlabs_and_the_main_agent(stack, pool, capsys):
+    agent_id = stack.emulator.default_agent_id
+    [first, *_] = pool.store.slots()
+    lines = _doctor_lines(stack, capsys)
+    assert len(lines) == SLOTS + 2 and all(line.startswith(OK) for line in lines), lines
+    assert any("probe voice-switch` passed" in line for line in lines)
+
+    main = stack.emulator.agent(agent_id)["conversation_config"]["agent"]["prompt"]
+    key = {"xi-api-key": stack.emulator.api_key}
+    changed = {"conversation_config": {"agent": {"prompt": {"prompt": main["prompt"] + " Be brief."}}}}
+    assert httpx.patch(
+        f"{stack.emulator.base_url}/v1/convai/agents/{agent_id}", headers=key, json=changed
+    ).is_success
+    try:
+        lines = _doctor_lines(stack, capsys)
+        assert (
+            f"{FAIL} voice slot {first.number}: {first.agent_id}'s prompt differs from the main agent's"
+            in "\n".join(lines)
+        ), lines
+    finally:
+        assert _cli(stack, "elevenlabs", "configure", "--transfer-to", AGENT_TRANSFER_TO) == 0
+    assert all(line.startswith(OK) for line in _doctor_lines(stack, capsys))

@@ -64,3 +64,27 @@ def test_a_call_without_a_3cx_call_id_is_named_by_its_time():
     [call] = build_calls([answered(T0, call_id="")])
 
     assert call.call_id == f"at-{T0}" and find_call([call], f"at-{T0}") is call
+
+
+def test_an_agent_transfer_shows_the_switch_in_the_same_conversation_not_a_missing_re_entry():
+    handoff = {"handoff_mode": "agent_transfer", "handoff_fallback": ""}
+    completed = {"handoff_mode": "agent_transfer", "handoff_at_ms": T0 + 3010, "transfer_ms": 1000}
+    handed_off = [answered(T0), Event(EventType.HANDOFF, T0 + 3010, "ck_a", handoff)]
+
+    [waiting] = build_calls(handed_off)
+    # The housekeeping sweep reads the conversation's history later, and writes when the switch was.
+    [call] = build_calls([*handed_off, Event(EventType.HANDOFF_COMPLETED, T0 + 90_000, "ck_a", completed)])
+
+    assert waiting.outcome == "handed off in the same conversation; the switch not confirmed yet"
+    assert [(s.name, s.at_ms - T0) for s in call.steps][-2:] == [("handoff", 3010), ("switch", 4010)]
+    assert call.steps[-1].detail == "transfer_to_agent in the same conversation, 1000 ms (whole seconds)"
+    assert call.outcome == "switched to the cloned voice in the same conversation"
+    assert "no re-entry" not in text_lines(call)[-1]
+
+
+def test_a_call_that_fell_back_to_the_refer_says_why_on_its_handoff():
+    handoff = {"handoff_mode": "transfer", "handoff_fallback": "clone_not_on_slot"}
+    [call] = build_calls([answered(T0), Event(EventType.HANDOFF, T0 + 3010, "ck_a", handoff)])
+
+    assert call.steps[-1].detail == "transfer mode (fell back: clone_not_on_slot)"
+    assert call.outcome == "handed off; no re-entry seen"

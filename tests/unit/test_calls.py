@@ -171,6 +171,7 @@ def test_conversation_init_without_clone_uses_agents_own_voice(registered, store
         "warmline_clone_status",
         "warmline_threecx_call_id",
         "warmline_pin_required",
+        "warmline_voice_slot",
     }
 
 

@@ -15,6 +15,7 @@ def test_real_template_resolves_to_the_warmline_stack():
     assert {(route.method, route.path) for route in model.routes} == {
         ("POST", "/api/calls/incoming"),
         ("POST", "/api/agent/conversation-init"),
+        ("POST", "/api/agent/post-call"),
         ("POST", "/api/ivr/check-clone/{caller_id}"),
         ("GET", "/api/metrics/cloning"),
     }

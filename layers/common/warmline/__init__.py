@@ -3,7 +3,8 @@
 The package, module by module (each one job; the domain never imports an adapter, boto3 or httpx):
 
 Use cases (each takes its ports as arguments)
-  webhook_use_cases  the webhook's routes, one call each: IncomingCalls, ConversationStarts
+  webhook_use_cases  the webhook's routes, one call each: IncomingCalls, ConversationStarts (PostCalls:
+                  post_call)
   ivr_use_cases   check_clone's and the metrics route, one call each: KeyPresses, CloningFigures
   calls           a call arrives (3CX) and the agent's conversation starts: what the caller hears,
                   whether to clone
@@ -18,6 +19,7 @@ Use cases (each takes its ports as arguments)
   verification    a caller's optional PIN: the hash, the check, the lockout
   cloning_report  the figures of GET /api/metrics/cloning, from stored events
   agent_slots     HandoffMode=agent_transfer: the voice-slot agents leased per call, the clone put on one
+  post_call       ElevenLabs' post-call webhook: its signature, and the ended call's voice slot freed
   prewarm         warming check_clone before the caller's press, and answering that warm-up
 
 Values and rules

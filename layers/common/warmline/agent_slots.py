@@ -14,7 +14,8 @@ workspace tool that transfers to it), and per call:
    when the slot speaks in the clone (`ready_slot`), else the REFER for this call (no free slot, a
    failed PATCH): counted either way;
 4. the slot is released (`release`) when the call goes on without a handoff, when the same caller
-   calls again, and when its lease expires (`sweep`, scheduled): its voice is put back to the
+   calls again, when the call ends (`end_lease`, ElevenLabs' post-call webhook: warmline.post_call),
+   and when its lease expires (`sweep`, scheduled): its voice is put back to the
    placeholder first, so a cloned voice never stays on a slot agent after its call (a person's
    likeness), and a slot whose reset failed is not leased again until the sweep has reset it.
 
@@ -183,6 +184,19 @@ class AgentSlots:
         slot = self.held_by(caller_key)
         return slot is not None and self._release(slot)
 
+    def end_lease(self, caller_key: str, number: int, leased_until_ms: int) -> bool:
+        """The call that leased slot `number` until `leased_until_ms` has ended (ElevenLabs' post-call
+        webhook): free that lease now, clone off first. False when the slot no longer holds that
+        lease (already freed, or leased again since): nothing is touched."""
+        for slot in self.store.slots():
+            if (
+                slot.number == number
+                and slot.holder == caller_key
+                and slot.leased_until_ms == leased_until_ms
+            ):
+                return self._release(slot)
+        return False
+
     def sweep(self) -> SweptSlots:
         """Scheduled: every expired lease released, every clone left on a free slot taken off."""
         now_ms = self._now_ms()
@@ -209,11 +223,11 @@ class AgentSlots:
         return int(self.clock.now() * 1000)
 
 
-def lease_tools(slots: AgentSlots | None, caller_key: str | None, cloning: bool) -> list[str] | None:
-    """conversation-init, for a caller whose clone is being made (`cloning`): lease a slot and answer
-    the tools the conversation gets in place of the agent's own (among them the transfer to the
-    slot); None (the agent's own tools: the handoff goes by REFER) in the other modes, for other
-    callers, and when no slot is free or the lease failed."""
+def lease_slot(slots: AgentSlots | None, caller_key: str | None, cloning: bool) -> Slot | None:
+    """conversation-init, for a caller whose clone is being made (`cloning`): lease a slot, whose
+    tools the conversation gets in place of the agent's own (among them the transfer to the slot);
+    None (the agent's own tools: the handoff goes by REFER) in the other modes, for other callers,
+    and when no slot is free or the lease failed."""
     if slots is None or not caller_key or not cloning:
         return None
     try:
@@ -224,7 +238,7 @@ def lease_tools(slots: AgentSlots | None, caller_key: str | None, cloning: bool)
     if slot is None:
         logger.warning("every voice slot is taken: this call hands off by REFER (%s)", NO_FREE_SLOT)
         return None
-    return list(slot.tool_ids)
+    return slot
 
 
 def put_clone_on_slot(slots: AgentSlots, caller_key: str, voice_id: str) -> bool:

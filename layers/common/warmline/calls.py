@@ -404,6 +404,9 @@ def dynamic_variables(
         "warmline_threecx_call_id": threecx_call_id,
         # "yes": in the greeting, ask for the caller's PIN and pass it to check_clone.
         "warmline_pin_required": "yes" if pin_required else "no",
+        # HandoffMode=agent_transfer: the voice-slot lease conversation-init gave this conversation
+        # (warmline.post_call reads it back from ElevenLabs' post-call webhook); "" when none.
+        "warmline_voice_slot": "",
     }
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from warmline.handoffs import HandoffTracker
     from warmline.ivr import IvrDesk
     from warmline.ivr_use_cases import CloningFigures, KeyPresses
+    from warmline.post_call import PostCalls
     from warmline.webhook_use_cases import ConversationStarts, IncomingCalls
 
 ANSWER_SECONDS = 0.2  # kept back at the end of an invocation to build and return the answer
@@ -271,6 +272,13 @@ class Dependencies:
         from warmline.adapters.elevenlabs import ElevenLabsSlotAgents
 
         return ElevenLabsSlotAgents(self.provider())
+
+    @cached_property
+    def post_calls(self) -> PostCalls:
+        """POST /api/agent/post-call."""
+        from warmline.post_call import PostCalls
+
+        return PostCalls(lambda: self.agent_slots)
 
     @cached_property
     def key_presses(self) -> KeyPresses:

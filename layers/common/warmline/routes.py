@@ -25,6 +25,7 @@ class Route:
 
 INCOMING_CALL = Route("POST", "/api/calls/incoming")
 CONVERSATION_INIT = Route("POST", "/api/agent/conversation-init")
+POST_CALL = Route("POST", "/api/agent/post-call")
 CHECK_CLONE = Route("POST", "/api/ivr/check-clone/{caller_id}")
 CLONING_METRICS = Route("GET", "/api/metrics/cloning")
-ALL_ROUTES = (INCOMING_CALL, CONVERSATION_INIT, CHECK_CLONE, CLONING_METRICS)
+ALL_ROUTES = (INCOMING_CALL, CONVERSATION_INIT, POST_CALL, CHECK_CLONE, CLONING_METRICS)

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     caller_key_secret_name: str = ""
     operator_secret_name: str = ""
     pin_pepper_secret_name: str = ""
+    # The HMAC secret ElevenLabs made with the post-call webhook (`configure` stores it there).
+    post_call_secret_name: str = ""
     # With EdgeProtection=cloudfront-waf: the secret CloudFront adds as ORIGIN_HEADER (warmline.http);
     # empty without the edge, and then no origin header is needed.
     edge_origin_secret_name: str = ""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from warmline.agent_slots import AgentSlots, lease_tools
+from warmline.agent_slots import AgentSlots, lease_slot
 from warmline.caller_id import CallerIdCheck, IdentifiedCaller
 from warmline.callers import is_withheld, mask
 from warmline.calls import (
@@ -32,6 +32,7 @@ from warmline.observability import (
     logger,
 )
 from warmline.ports import EventStore
+from warmline.post_call import SLOT_VARIABLE, lease_name
 from warmline.prewarm import FunctionWarmer, warm_ahead
 
 
@@ -148,7 +149,12 @@ class ConversationStarts:
             start.first_message
         )
         variables = self._variables(start, conversation)
-        return StartedConversation(start, variables, lease_tools(self.agent_slots, key, cloning))
+        slot = lease_slot(self.agent_slots, key, cloning)
+        if slot is None:
+            return StartedConversation(start, variables)
+        # The lease, named for ElevenLabs' post-call webhook to free it when the call ends.
+        variables[SLOT_VARIABLE] = lease_name(slot.number, slot.leased_until_ms)
+        return StartedConversation(start, variables, list(slot.tool_ids))
 
     def _variables(self, start: ConversationStart, conversation: AgentConversation) -> dict[str, Any]:
         return with_agents_own(start.dynamic_variables, self.agent_defaults.of(conversation.agent_id))

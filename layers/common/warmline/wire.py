@@ -116,6 +116,44 @@ class ConversationInitResponse(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class PostCallClientData(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    dynamic_variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class PostCallData(BaseModel):
+    """The part of a post-call delivery's `data` warmline reads (a transcription's `data` is the GET
+    conversation answer; a call_initiation_failure's has `conversation_id` and `agent_id` too)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    conversation_id: Identifier
+    agent_id: LenientText = None
+    conversation_initiation_client_data: PostCallClientData | None = None
+
+    def variable(self, name: str) -> str:
+        """A dynamic variable the conversation started with, as text ("" when it had none)."""
+        client_data = self.conversation_initiation_client_data
+        value = client_data.dynamic_variables.get(name) if client_data else None
+        return value if isinstance(value, str) and len(value) <= 128 else ""
+
+
+class PostCallEvent(BaseModel):
+    """ElevenLabs' post-call webhook: `{type, event_timestamp, data}`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    type: PrintableText
+    event_timestamp: StrictInt | None = None
+    data: PostCallData
+
+
+class PostCallResponse(BaseModel):
+    conversation_id: str
+    slot_released: bool
+
+
 class CheckCloneRequest(BaseModel):
     """The check_clone server tool's body: the key the caller pressed, optionally the conversation and
     the PIN the caller typed (keypad characters only: a number would lose its leading zeros)."""

@@ -20,7 +20,13 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
         assert stat.S_IMODE(os.stat(tmp_path / "local.json").st_mode) == 0o600
         assert state["api_base_url"] == stack.api_base_url
         assert state["endpoints"]["CheckClone"] == stack.api_base_url + "/api/ivr/check-clone/{caller_id}"
-        assert set(state["endpoints"]) == {"IncomingCall", "ConversationInit", "CheckClone", "CloningMetrics"}
+        assert set(state["endpoints"]) == {
+            "IncomingCall",
+            "ConversationInit",
+            "PostCall",
+            "CheckClone",
+            "CloningMetrics",
+        }
         assert state["elevenlabs_emulator"] is True
         assert state["elevenlabs_base_url"] == stack.elevenlabs_base_url == stack.emulator.base_url
         assert state["aws_endpoint_url"] == stack.aws_endpoint_url
@@ -31,8 +37,9 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
             "CallerKeySecret",
             "OperatorSecret",
             "PinPepperSecret",
+            "PostCallWebhookSecret",
         }
-        assert len(set(state["secrets"].values())) == 6
+        assert len(set(state["secrets"].values())) == 7
 
         key = state["secrets"]["ElevenLabsApiKeySecret"]
         subscription = httpx.get(
