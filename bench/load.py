@@ -265,10 +265,11 @@ def _entry(outcome: CallOutcome, prefix: str, before: str | None = None) -> floa
     return found[-1] if found else None
 
 
-def webhook_own_work(logs_dir: Path) -> tuple[list[float], list[float]]:
-    """(handler ms, handler ms minus AWS ms) per webhook invocation, from the handler's EMF lines."""
+def webhook_own_work(logs_dir: Path) -> tuple[list[float], list[float], list[float]]:
+    """(handler ms, handler ms minus AWS ms, the handler's CPU ms outside AWS calls) per webhook
+    invocation, from the handler's EMF lines."""
     pending: dict[tuple[str, int], list[float]] = defaultdict(list)
-    total, own = [], []
+    total, own, own_cpu = [], [], []
     decoder = json.JSONDecoder()
     text = (logs_dir / "WebhookFunction.log").read_text()
     # Several processes append to one log, so a line can hold more than one document.
@@ -284,7 +285,9 @@ def webhook_own_work(logs_dir: Path) -> tuple[list[float], list[float]]:
             latency = pending[key].pop(0)
             total.append(latency)
             own.append(latency - document["WebhookAwsTime"][0])
-    return total, own
+            if "own_cpu_ms" in document:
+                own_cpu.append(document["own_cpu_ms"])
+    return total, own, own_cpu
 
 
 def emf_documents(logs_dir: Path, function_id: str) -> list[dict[str, Any]]:
@@ -381,7 +384,7 @@ def _measure(
     transfers = [r.outcome.transfer_ms for r in records if r.outcome.transfer_ms is not None]
     presses = Counter(r.outcome.key_presses for r in records if r.outcome.key_presses)
     handoffs = _handoff_counts(state, records, len(transfers))
-    handler_ms, own_ms = webhook_own_work(stack.logs_dir)
+    handler_ms, own_ms, own_cpu_ms = webhook_own_work(stack.logs_dir)
     functions = stack.runtime.invocations() if stack.runtime else []
     stats = stack.stats()["functions"]
     return {
@@ -390,6 +393,7 @@ def _measure(
         "webhook_latency_ms": p50_p99(webhook),
         "webhook_handler_ms": p50_p99(handler_ms),
         "own_webhook_work_ms": p50_p99(own_ms),
+        "own_webhook_cpu_ms": p50_p99(own_cpu_ms),
         "time_to_greeting_ms": p50_p99(greeting),
         "readiness_lag_ms": p50_p99(readiness),
         "detection_lag_ms": p50_p99(detection),
@@ -482,6 +486,7 @@ def _cost(
 FIGURES = [
     ("webhook latency (client) ms", "webhook_latency_ms"),
     ("warmline's own webhook work ms", "own_webhook_work_ms"),
+    ("warmline's own webhook work, CPU ms (the handler's thread outside AWS calls)", "own_webhook_cpu_ms"),
     ("time to greeting ms", "time_to_greeting_ms"),
     ("clone ready -> the handing-off answer (readiness lag) ms", "readiness_lag_ms"),
     ("readiness detection lag ms (READY written -> the check's read that sees it)", "detection_lag_ms"),
@@ -531,6 +536,12 @@ def targets(ours: dict[str, Any], original: dict[str, Any]) -> dict[str, dict[st
         "own webhook work p99 <= 20 ms": {
             "value": ours["own_webhook_work_ms"]["p99"],
             "met": (ours["own_webhook_work_ms"]["p99"] or 1e9) <= 20,
+        },
+        # Issue 23 §3's target, on CPU: the wall-time figure above also counts the moments another
+        # process of this machine (a worker's or a warmed check_clone's cold start) held the core.
+        "own webhook work CPU p99 <= 5 ms": {
+            "value": ours["own_webhook_cpu_ms"]["p99"],
+            "met": (ours["own_webhook_cpu_ms"]["p99"] or 1e9) <= 5,
         },
         "queue lag p50 <= 100 ms": {
             "value": ours["queue_lag_ms"]["p50"],

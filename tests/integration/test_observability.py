@@ -261,3 +261,23 @@ def test_bad_query_parameters_are_400_naming_the_parameter(handlers, stack, quer
 def test_metrics_need_the_operator_secret(handlers, stack, secret):
     status, body = get_metrics(handlers, stack, secret=secret)
     assert status == 401 and body["error"] == "unauthorized"
+
+
+def emf_documents(printed):
+    return [json.loads(line) for line in printed.splitlines() if line.startswith('{"_aws"')]
+
+
+def test_the_webhooks_own_cpu_rides_beside_its_aws_time(handlers, stack, capsys):
+    """warmline's own work on a webhook request as CPU time, outside the AWS calls: no other process on
+    the machine's cores can inflate it (the bench's own-work target is stated on it)."""
+    stack.register_caller(CALLER)
+    capsys.readouterr()
+    incoming(handlers, stack, CALLER)
+
+    documents = emf_documents(capsys.readouterr().out)
+    [latency] = [d for d in documents if "WebhookLatency" in d]
+    [aws] = [d for d in documents if "WebhookAwsTime" in d]
+    assert aws["route"] == "incoming_call"
+    assert 0 < aws["own_cpu_ms"] < latency["WebhookLatency"][0]
+    # Metadata, not a metric: CloudWatch bills no new metric for it.
+    assert [m["Name"] for m in aws["_aws"]["CloudWatchMetrics"][0]["Metrics"]] == ["WebhookAwsTime"]
