@@ -31,13 +31,19 @@ def _wait_ready(stack, key):
     return eventually(ready, within=30, what="the clone READY")
 
 
+def _register(local_args, tmp_path, *extra):
+    """`samples add` of NUMBER with a 40-second sample (and these options); the sample's path."""
+    wav = make_wav(tmp_path / "a.wav", 40)
+    add = ["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)]
+    assert main([*add, *extra]) == 0
+    return wav
+
+
 # ---- metrics ----------------------------------------------------------------------------------------
 
 
 def test_metrics_json_is_the_endpoint_document_with_the_version(stack, local_args, tmp_path, capsys):
-    wav = make_wav(tmp_path / "a.wav", 40)
-    add = ["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)]
-    assert main([*add, "--prewarm", "--wait"]) == 0
+    _register(local_args, tmp_path, "--prewarm", "--wait")
     capsys.readouterr()
 
     assert main(["metrics", *local_args, "--json"]) == 0
@@ -113,11 +119,7 @@ def test_dlq_list_of_an_empty_queue(stack, local_args, capsys):
 def test_dlq_redrive_clones_the_callers_again_and_keeps_what_is_not_a_job(
     stack, local_args, tmp_path, capsys
 ):
-    wav = make_wav(tmp_path / "a.wav", 40)
-    assert (
-        main(["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)])
-        == 0
-    )
+    _register(local_args, tmp_path)
     key, gone = _key(stack), _key(stack, "+14155550100")
     _failed(stack, key, "job-dead")
     _dead_job(stack, key, "job-dead")
@@ -169,11 +171,7 @@ def test_dlq_redrive_takes_over_a_clone_whose_worker_died_and_keeps_one_voice(
     """Issue 21, point 6: a CLONING record under a lapsed lease is not under way. Redrive takes it over
     with the worker's conditional write and queues its job again; the voice the dead worker made
     (its answer lost) is found by the job's name, so the caller ends READY with one voice."""
-    wav = make_wav(tmp_path / "a.wav", 40)
-    assert (
-        main(["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)])
-        == 0
-    )
+    wav = _register(local_args, tmp_path)
     key = _key(stack)
     _cloning_under_a_dead_lease(stack, key, "jobdead")
     made = httpx.post(  # what the dead worker's voices/add made before it died
@@ -198,11 +196,7 @@ def test_dlq_redrive_takes_over_a_clone_whose_worker_died_and_keeps_one_voice(
 def test_dlq_redrive_leaves_a_clone_truly_under_way_and_deletes_its_letter(
     stack, local_args, tmp_path, capsys
 ):
-    wav = make_wav(tmp_path / "a.wav", 40)
-    assert (
-        main(["samples", "add", *local_args, "--caller", NUMBER, "--consent", CONSENT, "--file", str(wav)])
-        == 0
-    )
+    _register(local_args, tmp_path)
     key, store, now = _key(stack), clone_store_of(stack), time.time()
     assert store.start_clone(key, CloneRecord(CloneStatus.PENDING, "joblive", int(now) + 600, 1), now)
     now_ms = int(now * 1000)

@@ -132,19 +132,24 @@ def _ctrl_c_as_at_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def test_ctrl_c_deletes_what_the_probes_made(wired, local_args):
-    # The simulation hangs; the operator presses Ctrl-C while the probe waits for it.
-    wired.emulator.inject(
-        Fault(method="GET", path_prefix="/v1/convai/test-invocations/", kind="hang", seconds=5)
-    )
-    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "testing-init", *local_args]
-    process = subprocess.Popen(
+def start_probe(name: str, local_args: list[str]) -> subprocess.Popen:
+    """`warmline elevenlabs probe NAME` as its own process, for the operator's Ctrl-C."""
+    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", name, *local_args]
+    return subprocess.Popen(
         command,
         cwd=REPO_ROOT,
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
         preexec_fn=_ctrl_c_as_at_a_terminal,
     )
+
+
+def test_ctrl_c_deletes_what_the_probes_made(wired, local_args):
+    # The simulation hangs; the operator presses Ctrl-C while the probe waits for it.
+    wired.emulator.inject(
+        Fault(method="GET", path_prefix="/v1/convai/test-invocations/", kind="hang", seconds=5)
+    )
+    process = start_probe("testing-init", local_args)
     try:
 
         def waiting():
@@ -262,14 +267,7 @@ def test_a_voice_the_probe_cannot_delete_is_named_and_left_to_the_voice_sweep(wi
 def test_ctrl_c_in_the_voice_switch_probe_deletes_both_agents_and_the_tool(wired, local_args):
     # B's PATCH hangs mid-call; the operator presses Ctrl-C while the probe waits for it.
     wired.emulator.inject(Fault(method="PATCH", path_prefix="/v1/convai/agents/", kind="hang", seconds=5))
-    command = [sys.executable, "-m", "warmline_cli.main", "elevenlabs", "probe", "voice-switch", *local_args]
-    process = subprocess.Popen(
-        command,
-        cwd=REPO_ROOT,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        preexec_fn=_ctrl_c_as_at_a_terminal,
-    )
+    process = start_probe("voice-switch", local_args)
     try:
         deadline = time.monotonic() + 30
         while not wired.emulator.in_flight("/v1/convai/agents/agent_"):

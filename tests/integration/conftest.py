@@ -6,7 +6,7 @@ from moto.server import ThreadedMotoServer
 
 from emulators.elevenlabs import CloneLatency, Emulator
 from local import moto_dynamodb
-from tests.aws_harness import AwsResources, boto3_default_session_env
+from tests.aws_harness import AwsResources, boto3_default_session_env, load_handler_module
 
 EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"
 
@@ -57,3 +57,15 @@ def stack_with(aws_resources, emulator):
         return aws_resources.fresh_stack(**parameters)
 
     return build
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    """The webhook function's handler module, loaded once per test module."""
+    return load_handler_module("webhook")
+
+
+@pytest.fixture(scope="module")
+def ivr():
+    """The check-clone function's handler module, loaded once per test module."""
+    return load_handler_module("ivr_check")

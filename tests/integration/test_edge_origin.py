@@ -9,20 +9,10 @@ import secrets
 import pytest
 
 from local import template
-from tests.aws_harness import ROOT, LambdaContext, event, load_handler_module
+from tests.aws_harness import ROOT, LambdaContext, event
 from warmline.http import ORIGIN_HEADER
 
 WEB_ACL_ARN = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/w-edge/0a1b2c3d-0000-4000-8000-000000000000"
-
-
-@pytest.fixture(scope="module")
-def webhook():
-    return load_handler_module("webhook")
-
-
-@pytest.fixture(scope="module")
-def ivr():
-    return load_handler_module("ivr_check")
 
 
 @pytest.fixture

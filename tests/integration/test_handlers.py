@@ -19,18 +19,8 @@ CALLER = "+442079460000"  # the number in events/*.json
 
 
 @pytest.fixture(scope="module")
-def webhook():
-    return load_handler_module("webhook")
-
-
-@pytest.fixture(scope="module")
 def worker():
     return load_handler_module("clone_worker")
-
-
-@pytest.fixture(scope="module")
-def ivr():
-    return load_handler_module("ivr_check")
 
 
 def call(module, stack, function, ev, timeout=10):

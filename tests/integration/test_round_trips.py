@@ -11,11 +11,6 @@ from tests.aws_harness import LambdaContext, event, load_handler_module
 CALLER = "+442079460000"  # the number in events/*.json
 
 
-@pytest.fixture(scope="module")
-def webhook():
-    return load_handler_module("webhook")
-
-
 @pytest.fixture
 def dynamodb_requests(monkeypatch):
     """The DynamoDB operations the handlers send, in order (botocore's request hook, on every client)."""

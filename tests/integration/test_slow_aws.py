@@ -110,16 +110,6 @@ def broken_aws(request):
     server.close()
 
 
-@pytest.fixture(scope="module")
-def webhook():
-    return load_handler_module("webhook")
-
-
-@pytest.fixture(scope="module")
-def ivr():
-    return load_handler_module("ivr_check")
-
-
 def call(module, stack, function, ev, **env):
     with stack.function_env(function, **SHORT_ATTEMPTS, **env):
         response = module.lambda_handler(ev, LambdaContext(function, 10))
