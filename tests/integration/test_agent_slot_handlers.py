@@ -8,7 +8,7 @@ import pytest
 
 from tests.aws_harness import LambdaContext, ShiftedClock, event, load_handler_module, with_body
 from tests.integration.conftest import EMULATOR_API_KEY
-from tests.integration.test_handlers import CALLER, call, run_worker, webhook, worker  # noqa: F401
+from tests.integration.test_handlers import CALLER, call, run_worker, worker  # noqa: F401
 from warmline.adapters.dynamodb_slots import DynamoSlotStore
 from warmline.agent_slots import Slot
 from warmline.settings import Settings
@@ -37,7 +37,7 @@ def mode(stack_with, emulator):
     return stack, store, agent_id
 
 
-def _greeted(webhook, stack, number):  # noqa: F811
+def _greeted(webhook, stack, number):
     """3CX's incoming call, then the agent's conversation-init: the answer."""
     incoming = event("incoming_call.json")
     call(webhook, stack, "WebhookFunction", with_body(incoming, {"caller": number, "did": "+442071234567"}))
@@ -47,7 +47,7 @@ def _greeted(webhook, stack, number):  # noqa: F811
     return answer
 
 
-def test_conversation_init_leases_the_slot_and_answers_its_tools(webhook, mode):  # noqa: F811
+def test_conversation_init_leases_the_slot_and_answers_its_tools(webhook, mode):
     stack, store, _agent_id = mode
     stack.register_caller(CALLER)
 
@@ -60,7 +60,7 @@ def test_conversation_init_leases_the_slot_and_answers_its_tools(webhook, mode):
     assert slot.holder == answer["dynamic_variables"]["warmline_caller_key"]
 
 
-def test_a_caller_past_the_pool_keeps_the_agents_own_tools(webhook, mode):  # noqa: F811
+def test_a_caller_past_the_pool_keeps_the_agents_own_tools(webhook, mode):
     stack, _store, _agent_id = mode
     stack.register_caller(CALLER)
     stack.register_caller(OTHER_CALLER)
@@ -73,7 +73,7 @@ def test_a_caller_past_the_pool_keeps_the_agents_own_tools(webhook, mode):  # no
 
 
 def test_the_worker_puts_the_clone_on_the_slot_and_the_sweep_takes_it_off_after_the_lease(
-    webhook,  # noqa: F811
+    webhook,
     worker,  # noqa: F811
     housekeeping,
     mode,

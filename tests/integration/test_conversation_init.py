@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.aws_harness import LambdaContext, event, with_body
-from tests.integration.test_handlers import CALLER, call, run_worker, webhook, worker  # noqa: F401
+from tests.integration.test_handlers import CALLER, call, run_worker, worker  # noqa: F401
 from warmline_cli.agent_setup import DYNAMIC_VARIABLES
 
 BASE = event("conversation_init.json")
@@ -36,7 +36,7 @@ def _answer_is_complete(answer):
 
 
 @pytest.mark.parametrize("body", SIP_BODIES, ids=range(len(SIP_BODIES)))
-def test_any_body_gets_200_and_every_dynamic_variable(webhook, stack, body):  # noqa: F811
+def test_any_body_gets_200_and_every_dynamic_variable(webhook, stack, body):
     status, answer = call(webhook, stack, "WebhookFunction", with_body(BASE, body))
 
     assert status == 200, answer
@@ -53,7 +53,7 @@ def test_any_body_gets_200_and_every_dynamic_variable(webhook, stack, body):  # 
         (json.dumps({"caller_id": "+447700900123", "pad": "x" * 20_000}), "application/json"),
     ],
 )
-def test_an_unreadable_body_still_gets_the_default_answer(webhook, stack, raw, content_type):  # noqa: F811
+def test_an_unreadable_body_still_gets_the_default_answer(webhook, stack, raw, content_type):
     base = with_body(BASE, raw)
     ev = {**base, "headers": {**base["headers"], "content-type": content_type}}
 
@@ -79,7 +79,7 @@ def test_a_sip_uri_caller_is_the_caller_whose_number_it_carries(webhook, worker,
     assert answer["dynamic_variables"]["warmline_mode"] == "cloned"
 
 
-def test_only_a_wrong_secret_is_refused(webhook, stack):  # noqa: F811
+def test_only_a_wrong_secret_is_refused(webhook, stack):
     headers = {**BASE["headers"], "x-warmline-secret": "wrong"}
     ev = {**with_body(BASE, "{not json"), "headers": headers}
 

@@ -14,7 +14,7 @@ import pytest
 from emulators.post_call import signature
 from tests.aws_harness import POST_CALL_SECRET, LambdaContext, event, with_body
 from tests.integration.test_agent_slot_handlers import PLACEHOLDER, _greeted, mode  # noqa: F401
-from tests.integration.test_handlers import CALLER, call, run_worker, webhook, worker  # noqa: F401
+from tests.integration.test_handlers import CALLER, call, run_worker, worker  # noqa: F401
 from warmline.http import ORIGIN_HEADER
 from warmline.post_call import TOLERANCE_SECONDS
 
@@ -47,7 +47,7 @@ def _ended(variables, conversation_id="conv_1"):
 
 
 def test_a_signed_delivery_frees_the_conversations_slot_clone_off_first_and_once(
-    webhook,  # noqa: F811
+    webhook,
     worker,  # noqa: F811
     mode,  # noqa: F811
     emulator,
@@ -92,7 +92,7 @@ def test_a_late_delivery_never_frees_the_lease_of_the_callers_next_call(webhook,
     ],
 )
 def test_a_delivery_not_signed_by_elevenlabs_now_is_refused_and_frees_nothing(
-    webhook,  # noqa: F811
+    webhook,
     mode,  # noqa: F811
     delivery,
     problem,
