@@ -40,16 +40,17 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
+def _factory_settings() -> dict[str, Any]:
+    """The ConvAI settings' webhook part of a new workspace: no post-call webhook."""
+    return {"post_call_webhook_id": None, "events": [], "transcript_format": "json"}
+
+
 class PostCallWebhooks:
     def __init__(self, http: httpx.Client) -> None:
         self._http = http
         self._lock = threading.Lock()
         self._webhooks: dict[str, dict[str, Any]] = {}
-        self._settings: dict[str, Any] = {
-            "post_call_webhook_id": None,
-            "events": [],
-            "transcript_format": "json",
-        }
+        self._settings: dict[str, Any] = _factory_settings()
         self._deliveries: list[dict[str, Any]] = []
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
@@ -63,7 +64,7 @@ class PostCallWebhooks:
     def reset(self) -> None:
         with self._lock:
             self._webhooks.clear()
-            self._settings = {"post_call_webhook_id": None, "events": [], "transcript_format": "json"}
+            self._settings = _factory_settings()
             self._deliveries.clear()
 
     def deliveries(self) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from warmline.callers import InvalidCallerNumber
-from warmline.calls import QueueUnavailable
+from warmline.calls import CALLER_VARIABLE, SLOT_VARIABLE, QueueUnavailable
 from warmline.dependencies import dependencies
 from warmline.http import (
     HttpError,
@@ -23,14 +23,7 @@ from warmline.http import (
     secret_required,
 )
 from warmline.observability import count_http_answer, logger, metrics, webhook_latency
-from warmline.post_call import (
-    CALLER_VARIABLE,
-    SIGNATURE_HEADER,
-    SLOT_VARIABLE,
-    BadSignature,
-    CallEnded,
-    verify_signature,
-)
+from warmline.post_call import SIGNATURE_HEADER, BadSignature, CallEnded, verify_signature
 from warmline.routes import CONVERSATION_INIT, INCOMING_CALL, POST_CALL
 from warmline.webhook_use_cases import AgentConversation, AnsweredCall, StartedConversation
 from warmline.wire import (

@@ -38,7 +38,10 @@ class SilentServer:
                 connection, _ = self.socket.accept()
             except OSError:
                 return
-            self.connections.append(connection)
+            self._took(connection)
+
+    def _took(self, connection):
+        self.connections.append(connection)  # kept open: no answer ever comes
 
     def close(self):
         self.socket.close()

@@ -33,25 +33,12 @@ SHORT_ATTEMPTS = {
 CALLER = "+442079460000"  # the number in events/*.json
 
 
-class HangingUpServer:
+class HangingUpServer(SilentServer):
     """Accepts TCP connections, reads the request and closes without an answer."""
 
-    def __init__(self):
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return
-            connection.recv(65536)
-            connection.close()
-
-    def close(self):
-        self.socket.close()
+    def _took(self, connection):
+        connection.recv(65536)
+        connection.close()
 
 
 class RefusingPort:
@@ -63,7 +50,7 @@ class RefusingPort:
             self.url = f"http://127.0.0.1:{probe.getsockname()[1]}"
 
     def close(self):
-        pass
+        """Nothing listens, so nothing to stop."""
 
 
 class FailingServer:

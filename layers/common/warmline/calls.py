@@ -388,6 +388,12 @@ def conversation_started_event(
     return Event(EventType.CONVERSATION_STARTED, at_ms, caller_key, data)
 
 
+# The two dynamic variables warmline reads back (warmline.post_call: ElevenLabs' post-call webhook
+# carries a conversation's starting variables).
+CALLER_VARIABLE = "warmline_caller_key"
+SLOT_VARIABLE = "warmline_voice_slot"
+
+
 def dynamic_variables(
     caller_key: str,
     voice: Voice,
@@ -398,7 +404,7 @@ def dynamic_variables(
 ) -> dict[str, Any]:
     """Every variable warmline defines for the agent, always all present (ElevenLabs requires it)."""
     return {
-        "warmline_caller_key": caller_key,
+        CALLER_VARIABLE: caller_key,
         "warmline_mode": voice.value,
         "warmline_clone_status": progress.value,
         "warmline_threecx_call_id": threecx_call_id,
@@ -406,7 +412,7 @@ def dynamic_variables(
         "warmline_pin_required": "yes" if pin_required else "no",
         # HandoffMode=agent_transfer: the voice-slot lease conversation-init gave this conversation
         # (warmline.post_call reads it back from ElevenLabs' post-call webhook); "" when none.
-        "warmline_voice_slot": "",
+        SLOT_VARIABLE: "",
     }
 
 

@@ -25,8 +25,6 @@ from warmline.agent_slots import AgentSlots
 
 SIGNATURE_HEADER = "elevenlabs-signature"
 TOLERANCE_SECONDS = 30 * 60
-SLOT_VARIABLE = "warmline_voice_slot"
-CALLER_VARIABLE = "warmline_caller_key"
 CONVERSATION_ENDED = "post_call_transcription"
 
 logger = logging.getLogger(__name__)

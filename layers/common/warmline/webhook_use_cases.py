@@ -14,6 +14,7 @@ from warmline.agent_slots import AgentSlots, lease_slot
 from warmline.caller_id import CallerIdCheck, IdentifiedCaller
 from warmline.callers import is_withheld, mask
 from warmline.calls import (
+    SLOT_VARIABLE,
     CallDecision,
     CallDesk,
     CloneProgress,
@@ -32,7 +33,7 @@ from warmline.observability import (
     logger,
 )
 from warmline.ports import EventStore
-from warmline.post_call import SLOT_VARIABLE, lease_name
+from warmline.post_call import lease_name
 from warmline.prewarm import FunctionWarmer, warm_ahead
 
 
