@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from warmline.calls import CloneRequests
-from warmline.clone_state import CloneJob, CloneStatus
+from warmline.clone_state import CloneJob
 from warmline_cli.console import OK, CliError, confirm, emit_json, say
 from warmline_cli.prewarm import clone_requests
 from warmline_cli.samples import clone_store, iso
@@ -163,38 +162,14 @@ def _redrive_one(queue: DeadLetters, letter: Letter) -> str:
     return "done"
 
 
-TAKEOVER_LEASE_MS = 60_000  # redrive holds a lapsed lease only to hand the record back as PENDING
-
-
 def ask_again(requests: CloneRequests, job: CloneJob, now: float) -> str:
     """Ask again for the dead job's clone; what was done. A FAILED record is forgotten and a fresh
     job queued, as a call would; a CLONING record whose worker's lease has lapsed (the worker died)
-    is taken over (`take_over`); a READY clone, a PENDING job and a live lease are left alone."""
+    is taken over (CloneRequests.take_over_abandoned); a READY clone, a PENDING job and a live lease
+    are left alone."""
     requests.store.forget_failure(job.caller_key)
     if requests.request(job.caller_key, job.threecx_call_id, now):
         return "clone job queued"
-    if take_over(requests, job.caller_key, now):
+    if requests.take_over_abandoned(job.caller_key, now):
         return "its worker's lease has lapsed; clone job queued again"
     return "a clone is ready or under way"
-
-
-def take_over(requests: CloneRequests, caller_key: str, now: float) -> bool:
-    """A live CLONING record under a lapsed lease: take the lease with the worker's own conditional
-    write (only one taker wins, and never over a live lease), give the record back as PENDING and
-    queue its job again, confirmed as a call's is. The job keeps the record's id, so its next
-    worker finds by name a voice the dead one made (one voice, not two). False: nothing to take over."""
-    store, now_ms = requests.store, int(now * 1000)
-    record = store.get_clone(caller_key)
-    if not (record and record.status is CloneStatus.CLONING and record.lease_expires_at_ms < now_ms):
-        return False  # none, READY, FAILED, PENDING (a job is queued) or a live lease: leave it
-    token = f"redrive-{uuid.uuid4().hex}"
-    taken = store.take_lease(
-        caller_key, lease_token=token, now_ms=now_ms, lease_expires_at_ms=now_ms + TAKEOVER_LEASE_MS
-    )
-    if taken is None:
-        return False  # expired, or another worker took it first: under way after all
-    store.release_lease(caller_key, token)
-    again = CloneJob(taken.job_id, caller_key, taken.requested_at_ms, taken.threecx_call_id)
-    requests.send(again)  # QueueUnavailable: the PENDING record is removed again, the letter stays
-    store.confirm_pending(caller_key, again.job_id, expires_at=requests.confirm(again, now).expires_at)
-    return True

@@ -128,9 +128,13 @@ class CallPolicy:
         )
 
 
+TAKEOVER_LEASE_MS = 60_000  # a lapsed lease is taken over only to hand the record back as PENDING
+
+
 @dataclass(frozen=True)
 class CloneRequests:
-    """Start a caller's clone: the webhook on an incoming call, the CLI's `--prewarm`."""
+    """Start a caller's clone: the webhook on an incoming call, the CLI's `--prewarm`; and take over
+    one whose worker died (`warmline dlq redrive`)."""
 
     store: CloneStore
     queue: JobQueue
@@ -157,6 +161,28 @@ class CloneRequests:
             # The job is queued; unconfirmed, the record lapses with the greeting and a later call
             # queues again (the worker then keeps one voice).
             logger.warning("clone job queued but its record not confirmed", exc_info=True)
+        return True
+
+    def take_over_abandoned(self, caller_key: str, now: float) -> bool:
+        """A CLONING record under a lapsed lease (its worker died; `warmline dlq redrive`): take the
+        lease with the worker's own conditional write (only one taker wins, and never over a live
+        lease), give the record back as PENDING and queue its job again, confirmed as a call's is.
+        The job keeps the record's id, so its next worker finds by name a voice the dead one made
+        (one voice, not two). False: nothing to take over."""
+        now_ms = int(now * 1000)
+        record = self.store.get_clone(caller_key)
+        if not (record and record.status is CloneStatus.CLONING and record.lease_expires_at_ms < now_ms):
+            return False  # none, READY, FAILED, PENDING (a job is queued) or a live lease: leave it
+        token = f"redrive-{uuid.uuid4().hex}"
+        taken = self.store.take_lease(
+            caller_key, lease_token=token, now_ms=now_ms, lease_expires_at_ms=now_ms + TAKEOVER_LEASE_MS
+        )
+        if taken is None:
+            return False  # expired, or another worker took it first: under way after all
+        self.store.release_lease(caller_key, token)
+        again = CloneJob(taken.job_id, caller_key, taken.requested_at_ms, taken.threecx_call_id)
+        self.send(again)  # QueueUnavailable: the PENDING record is removed again
+        self.store.confirm_pending(caller_key, again.job_id, expires_at=self.confirm(again, now).expires_at)
         return True
 
     def new_job(self, caller_key: str, threecx_call_id: str, now: float) -> tuple[CloneJob, CloneRecord]:
