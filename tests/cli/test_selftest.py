@@ -4,13 +4,12 @@ as configured, and each step passes, or fails with a line that names what is wro
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
 from emulators import openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID
+from tests.answering_server import AnsweringServer
 from tests.cli.conftest import make_wav
 from tests.waiting import eventually
 from warmline.callers import caller_key
@@ -228,45 +227,26 @@ def test_selftest_fails_the_test_call_when_the_cli_cannot_reach_warmline(stack, 
     )
 
 
-class _OtherStack(BaseHTTPRequestHandler):
-    """Answers check_clone as a warmline stack would, but is not the stack under test."""
-
-    def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps(
-            {
-                "caller_id": "+44******0999",
-                "status": "cloning",
-                "clone_ready": False,
-                "cloned_voice_id": None,
-                "wait_time_ms": 0,
-                "next_action": "ask_again",
-                "say": "One moment.",
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+# check_clone's answer as a warmline stack would give it, from a server that is not the stack under test.
+OTHER_STACKS_ANSWER = json.dumps(
+    {
+        "caller_id": "+44******0999",
+        "status": "cloning",
+        "clone_ready": False,
+        "cloned_voice_id": None,
+        "wait_time_ms": 0,
+        "next_action": "ask_again",
+        "say": "One moment.",
+    }
+).encode()
 
 
 def test_selftest_fails_check_clone_when_the_tool_reaches_another_stack(stack, local_args, capsys):
     _configure(local_args)
-    other = ThreadingHTTPServer(("127.0.0.1", 0), _OtherStack)
-    threading.Thread(target=other.serve_forever, daemon=True).start()
-    try:
+    with AnsweringServer(lambda _path: (200, "application/json", OTHER_STACKS_ANSWER)) as other:
         [tool] = stack.emulator.tools()
-        _point_the_tool_at(
-            stack, tool, f"http://127.0.0.1:{other.server_port}/api/ivr/check-clone/{{caller_id}}"
-        )
+        _point_the_tool_at(stack, tool, f"{other.url}/api/ivr/check-clone/{{caller_id}}")
         code, steps, _report = _selftest(local_args, capsys)
-    finally:
-        other.shutdown()
-        other.server_close()
 
     assert code == 1
     assert [name for name, step in steps.items() if step["passed"] is False] == ["check_clone"]

@@ -8,16 +8,15 @@ attempt), so no test waits long. The 3CX webhook, check_clone and the metrics en
 `timeout`; conversation-init answers 200 with the default answer.
 """
 
-import http.server
 import json
 import secrets
 import socket
-import threading
 import time
 
 import pytest
 
 from local.relay import Relay
+from tests.answering_server import AnsweringServer
 from tests.aws_harness import LambdaContext, event, load_handler_module
 from tests.integration.test_bounded_waits import SilentServer
 from tests.integration.test_edge_origin import with_headers
@@ -53,40 +52,19 @@ class RefusingPort:
         """Nothing listens, so nothing to stop."""
 
 
-class FailingServer:
+def failing_server(status: int, code: str) -> AnsweringServer:
     """Answers every request with this AWS error, as DynamoDB and Secrets Manager (JSON protocols) do
     when they fail inside or throttle."""
-
-    def __init__(self, status: int, code: str):
-        body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}).encode()
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get("content-length", 0)))
-                self.send_response(status)
-                self.send_header("content-type", "application/x-amz-json-1.0")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": code}).encode()
+    return AnsweringServer(lambda _path: (status, "application/x-amz-json-1.0", body))
 
 
 BROKEN = {
     "silent": SilentServer,  # ReadTimeoutError
     "hangs-up": HangingUpServer,  # ConnectionClosedError
     "refused": RefusingPort,  # EndpointConnectionError
-    "failing": lambda: FailingServer(500, "InternalServerError"),
-    "throttling": lambda: FailingServer(400, "ProvisionedThroughputExceededException"),
+    "failing": lambda: failing_server(500, "InternalServerError"),
+    "throttling": lambda: failing_server(400, "ProvisionedThroughputExceededException"),
 }
 
 
