@@ -31,6 +31,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -80,6 +81,16 @@ def sip_user(uri: str) -> str:
     return text.split("@", 1)[0].split(";", 1)[0]
 
 
+# ElevenLabs' ids as its documents show them (`conv_7401k5m9x2p8ec3rqv6dtnhb0fzw`): 28 characters of
+# lowercase base32 after the prefix. Runs of digits in them are ordinary.
+_ID_CHARACTERS = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_conversation_id(choice: Callable[[str], str] = secrets.choice) -> str:
+    """A new conversation id of ElevenLabs' shape; `choice` picks each character."""
+    return "conv_" + "".join(choice(_ID_CHARACTERS) for _ in range(28))
+
+
 def start(
     agent: dict[str, Any],
     invite: dict[str, Any],
@@ -92,7 +103,7 @@ def start(
     headers = {name.lower(): value for name, value in (invite.get("headers") or {}).items()}
     caller = headers.get("x-caller-id") or sip_user(invite["from"])
     conversation = Conversation(
-        conversation_id="conv_" + secrets.token_hex(10),
+        conversation_id=new_conversation_id(),
         agent_id=agent["agent_id"],
         system={
             "system__caller_id": caller,

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from emulators.agent_platform import sip_user
+from emulators.agent_platform import new_conversation_id, sip_user
 from emulators.threecx_flow import CallFlow, FlowResult
 from warmline_cli.api import cfd_project
 
@@ -239,7 +239,7 @@ class DirectAgent:
             "first_message": (override.get("agent") or {}).get("first_message", ""),
             "problem": "" if response.status_code == 200 else response.text[:200],
         }
-        return AgentTurn(response.status_code, initiation, "conv_" + uuid.uuid4().hex[:12])
+        return AgentTurn(response.status_code, initiation, new_conversation_id())
 
     def press(
         self, http: httpx.Client, conversation: AgentTurn, invite: dict[str, Any], key: str, pin: str | None

@@ -806,7 +806,8 @@ class Emulator:
         return self._outbound_call("callSid", "CA" + secrets.token_hex(16))
 
     def _outbound_call(self, call_id_field: str, call_id: str) -> Response:
-        conversation_id = "conv_" + self._random_id()
+        with self._rng_lock:
+            conversation_id = agent_platform.new_conversation_id(self._rng.choice)
         self._record_outbound(conversation_id, "twilio" if call_id_field == "callSid" else "sip_trunking")
         return jsonify(
             {

@@ -188,3 +188,18 @@ def test_a_number_sent_in_an_identifier_is_masked_in_logs_and_stored_references(
     for raw in ("7946 9999", "79469999", "7700900123", "07700 900456", "07700900456"):
         assert raw not in written
     assert f"sid{mask('+447700900123')}" in stored and f"conv_{mask('07700900456')}" in stored
+
+
+def test_an_elevenlabs_conversation_id_is_stored_whole_whatever_digits_it_holds(handlers, stack):
+    """What check_clone stores names the conversation as ElevenLabs gave it: a handoff's sweep reads
+    that conversation's history by its id (HandoffMode=agent_transfer)."""
+    conversation_id = "conv_7401k5m9x2p8ec3rqv6d8675309z"  # ElevenLabs' shape, a run of 7 digits
+    stack.register_caller(CALLER)
+    incoming(handlers, stack, CALLER, "3cx-1234")
+    ev = with_body(
+        event("check_clone.json", pathParameters={"caller_id": CALLER}),
+        {"pressed_key": "1", "conversation_id": conversation_id},
+    )
+    invoke(handlers["ivr_check"], stack, "IvrCheckFunction", ev)
+
+    assert conversation_id in json.dumps(stack.table_items())

@@ -108,6 +108,9 @@ def test_masking_keeps_the_country_and_the_last_four_digits():
             "conv-+447700900123-00000000-01dc-27dd-cc8a-799100000029",
             "conv-+44******0123-00000000-01dc-27dd-cc8a-799100000029",
         ),
+        # ElevenLabs' own ids are looked up again (the conversation's history): kept whole.
+        ("conv_7401k5m9x2p8ec3rqv6d8675309z", "conv_7401k5m9x2p8ec3rqv6d8675309z"),
+        ("conv_442079460000", "conv_44******0000"),  # digits only: a number, not an id
     ],
 )
 def test_number_shaped_runs_in_an_identifier_are_masked(identifier, logged):

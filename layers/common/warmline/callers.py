@@ -108,18 +108,23 @@ def mask(number: str) -> str:
 
 # A run of at least 7 digits, perhaps with a leading + and separators: a phone number, maybe.
 _NUMBER_SHAPED = re.compile(r"\+?\d(?:[ ().-]*\d){6,}")
-# A UUID (ElevenLabs' and 3CX's ids often are) is left whole, whatever digits it happens to hold.
-_UUID = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})")
+# Ids left whole, whatever digits they happen to hold: a UUID (3CX's and Twilio's often are), and an
+# ElevenLabs conversation id (`conv_7401k5m9x2p8ec3rqv6dtnhb0fzw`: 20 or more lowercase letters and
+# digits, a letter among them), which warmline looks up again in the conversation's history.
+_WHOLE_IDS = re.compile(
+    r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|conv_(?=[0-9a-z]*[a-z])[0-9a-z]{20,})"
+)
 
 
 def mask_numbers(text: str) -> str:
     """Every number-shaped run in an identifier masked as `mask` does (`call-+44 20 7946 0000` ->
     `call-+44******0000`), so a phone number sent in a field that is no number field is not logged
-    or stored. Short numbers (3CX's call ids) and UUIDs stay as they are."""
+    or stored. Short numbers (3CX's call ids), UUIDs and ElevenLabs' conversation ids stay as they are."""
 
     def masked(found: re.Match[str]) -> str:
         run = found.group()
         return mask(("+" if run.startswith("+") else "") + re.sub(r"\D", "", run))
 
-    pieces = _UUID.split(text)  # the UUIDs at the odd indexes
+    pieces = _WHOLE_IDS.split(text)  # the ids kept whole at the odd indexes
     return "".join(piece if i % 2 else _NUMBER_SHAPED.sub(masked, piece) for i, piece in enumerate(pieces))
