@@ -119,16 +119,8 @@ class ExecutionEnvironment:
             "code_dir": str(function.code_dir),
             "layer_dirs": [str(path) for path in function.layer_dirs],
         }
-        with open(log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-I", "-u", __file__, json.dumps(config)],
-                env={**environment, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name},
-                cwd=function.code_dir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                pass_fds=(child_socket.fileno(),),
-            )
+        environment = {**environment, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream_name}
+        self.process = _start_process(config, environment, function.code_dir, log_path)
         child_socket.close()
         self.socket = parent_socket
         self.reader = parent_socket.makefile("rb")
@@ -173,6 +165,33 @@ class ExecutionEnvironment:
         self.process.wait()
         self.reader.close()
         self.socket.close()
+
+
+def _start_process(
+    config: dict[str, Any], environment: dict[str, str], code_dir: Path, log_path: Path
+) -> Any:
+    """The environment's process: a new interpreter (Lambda's cold start, imports and all), or a
+    fork of local/fork_server.py where the tests asked for one (its `ForkedEnvironment`)."""
+    from local import fork_server  # the parent's side only: as a script, this file is stdlib alone
+
+    if fork_server.preload_requested():
+        request = {
+            "config": config,
+            "environment": environment,
+            "cwd": str(code_dir),
+            "log_path": str(log_path),
+        }
+        return fork_server.ForkServer.shared().fork(request)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-I", "-u", __file__, json.dumps(config)],
+            env=environment,
+            cwd=code_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(config["fd"],),
+        )
 
 
 class FunctionPool:
@@ -476,7 +495,7 @@ def _handle(handler: Any, request: dict[str, Any]) -> dict[str, Any]:
     return {"result": result}
 
 
-def _serve(config: dict[str, Any]) -> None:
+def serve_environment(config: dict[str, Any]) -> None:
     started = time.perf_counter()
     connection = socket.socket(fileno=config["fd"])
 
@@ -517,4 +536,4 @@ def _peak_rss_kb() -> int:
 
 
 if __name__ == "__main__":
-    _serve(json.loads(sys.argv[1]))
+    serve_environment(json.loads(sys.argv[1]))

@@ -8,6 +8,7 @@ from dataclasses import replace
 import httpx
 
 from local import template
+from local.fork_server import PRELOAD_VARIABLE
 from local.gateway import Gateway
 from local.lambda_runtime import LambdaRuntime
 
@@ -109,6 +110,9 @@ def test_context_and_environment_come_from_the_template(fixture_stack):
     assert env["AWS_ENDPOINT_URL"] == fixture_stack.aws_endpoint_url
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
     assert body["sys_path_head"] == [str(FIXTURES / "echo"), str(FIXTURES / "layer")]
+    assert body["cwd"] == str(FIXTURES / "echo") and body["local_stack_modules"] == []
+    # The function's variables only, none of the stack's own process (the tests', the fork server's).
+    assert not [name for name in env if name.startswith("PYTEST") or name == PRELOAD_VARIABLE]
 
 
 def test_path_parameters(fixture_stack):
