@@ -18,7 +18,6 @@ import argparse
 import json
 import sys
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -63,7 +62,7 @@ def run_mode(mode: str, args: argparse.Namespace, out: Path, say: Any) -> dict[s
 
 def _call(caller: SimulatedCaller, planned: PlannedCall, emulator_url: str) -> CallOutcome:
     """One call, and the caller hangs up once they hear their clone (the next call may take its slot)."""
-    outcome = caller.call(planned.number, uuid.uuid4().hex)
+    outcome = caller.call(planned.number)
     if outcome.conversation_ids:
         httpx.post(f"{emulator_url}/_emulator/conversations/{outcome.conversation_ids[-1]}/end", timeout=10)
     return outcome

@@ -51,6 +51,12 @@ WAIT_HEARD = {
 }
 
 
+def new_threecx_call_id() -> str:
+    """A call id as 3CX's call flow sends it: `session.callid` is the call chain's chid, a UUID
+    (`00000000-01dc-27dd-cc8a-799100000029`)."""
+    return str(uuid.uuid4())
+
+
 @dataclass
 class Timeline:
     started: float = field(default_factory=time.monotonic)
@@ -313,7 +319,7 @@ class SimulatedCaller:
 
     def call(self, number: str, call_id: str | None = None, pin: str | None = None) -> CallOutcome:
         """`pin`: what the caller types when the agent asks for their PIN (None: they type nothing)."""
-        outcome = CallOutcome(caller=number, call_id=call_id or uuid.uuid4().hex, timeline=Timeline())
+        outcome = CallOutcome(caller=number, call_id=call_id or new_threecx_call_id(), timeline=Timeline())
         try:
             self._play(self._http, outcome, pin)
         except _CallBroken as broken:

@@ -11,7 +11,6 @@ import argparse
 import itertools
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -58,7 +57,7 @@ def prepare(state: dict[str, Any], calls: list[PlannedCall], caller: SimulatedCa
 
 def place_calls(calls: list[PlannedCall], caller: SimulatedCaller, concurrency: int) -> list[CallOutcome]:
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        return list(pool.map(lambda planned: caller.call(planned.number, uuid.uuid4().hex), calls))
+        return list(pool.map(lambda planned: caller.call(planned.number), calls))
 
 
 def _presses(outcomes: list[CallOutcome]) -> str:

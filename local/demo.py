@@ -142,7 +142,8 @@ def _play(stack: LocalStack, args: argparse.Namespace) -> bool:
         return False
     if args.clone_ttl_seconds is not None and not _watch_the_clone_go(stack, outcome, args.clone_ttl_seconds):
         return False
-    _show_the_call(stack, outcome)
+    if not _show_the_call(stack, outcome):
+        return False
     _report_metrics(stack)
     _progress(f"function logs are in {stack.logs_dir}")
     return True
@@ -217,16 +218,17 @@ def _on_timeline(outcome: CallOutcome, event: str) -> None:
     print(outcome.timeline.lines()[-1] + "\n")
 
 
-def _show_the_call(stack: LocalStack, outcome: CallOutcome) -> None:
+def _show_the_call(stack: LocalStack, outcome: CallOutcome) -> bool:
     """The call as the operator sees it afterwards, from warmline's stored events (`calls show`)."""
     png = stack.state_dir / "call.png"
     lines = show_call(stack.describe(), outcome.call_id, png)
     if lines is None:
-        print(f"error: no stored events of the call {outcome.call_id}")
-        return
+        print(f"error: no stored events of the call {outcome.call_id}; logs: {stack.logs_dir}")
+        return False
     _progress(f"`warmline calls show --local --call-id {outcome.call_id}` (from the stored events):")
     print("\n".join(lines))
     _progress(f"the call's timeline as a picture: {png}")
+    return True
 
 
 def _figures(stack: LocalStack) -> dict:
