@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -126,8 +127,6 @@ def _child(request: dict[str, Any], environment_fd: int) -> None:
     """In the forked child: become the environment the request describes, then serve it."""
     os.environ.clear()
     os.environ.update(request["environment"])
-    import time
-
     time.tzset()
     os.chdir(request["cwd"])
     log = os.open(request["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -199,7 +198,8 @@ def _report_exits(status_pipes: dict[int, int]) -> None:
             return
         status_write = status_pipes.pop(pid, None)
         if status_write is not None:
-            os.write(status_write, str(os.waitstatus_to_exitcode(status)).encode())
+            with contextlib.suppress(BrokenPipeError):  # nobody holds that environment any more
+                os.write(status_write, str(os.waitstatus_to_exitcode(status)).encode())
             os.close(status_write)
 
 

@@ -32,7 +32,7 @@ UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 
 # The local stacks' execution environments are forks of a process that imported the functions'
 # packages once (local/fork_server.py): about 0.3 s of CPU less per cold start, some 150 of them a run.
-# What cold starts measure is `make bench`'s, which never sets it.
+# `make bench` and `make demo` never set it: their cold starts are Lambda's, imports and all.
 os.environ.setdefault(PRELOAD_VARIABLE, "1")
 
 TIERS = {  # in the order a parallel run hands the folders out: the long, mostly waiting ones first

@@ -22,7 +22,7 @@ def runtime(tmp_path, monkeypatch):
     running.stop()
 
 
-def test_an_environment_is_a_child_of_the_fork_server_with_the_functions_packages_imported(runtime):
+def test_an_environment_is_a_child_of_the_fork_server(runtime):
     invocation = runtime.invoke("EchoFunction", {"rawPath": "/echo"})
 
     assert invocation.ok and invocation.cold
