@@ -1,5 +1,6 @@
 """A loopback HTTP server that answers every POST with what `answer(path)` gives: a test's stand-in
-for a service other than warmline, the ElevenLabs emulator and moto (an AWS that fails, another stack)."""
+for a service it needs only answers from (an AWS that fails, another stack, warmline's endpoints as
+the official ElevenLabs client's tests reach them)."""
 
 from __future__ import annotations
 

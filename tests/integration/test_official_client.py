@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import inspect
 import json
-import threading
 import time
 import typing
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -40,6 +38,7 @@ from elevenlabs.types import (
 
 from emulators import openapi_check
 from emulators.elevenlabs import GREETING_VOICE_ID, CloneLatency, Emulator, Fault
+from tests.answering_server import Answer, AnsweringServer
 from warmline.adapters.elevenlabs import client_data
 from warmline.voice_provider import AgentCall
 from warmline_cli import agent_setup, selftest
@@ -123,36 +122,20 @@ INITIATION_DATA = {
 }
 
 
-class _WarmlineHandler(BaseHTTPRequestHandler):
+def _warmline_answer(path: str) -> Answer:
     """warmline's endpoints as the agent reaches them: conversation-init answers a clone that is
     ready; check_clone always answers "still cloning"."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        if self.path.endswith("/conversation-init"):
-            answer: dict[str, Any] = INITIATION_DATA
-        else:
-            answer = {"status": "cloning", "say": "Still preparing.", "next_action": "wait"}
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    if path.endswith("/conversation-init"):
+        answer: dict[str, Any] = INITIATION_DATA
+    else:
+        answer = {"status": "cloning", "say": "Still preparing.", "next_action": "wait"}
+    return 200, "application/json", json.dumps(answer).encode()
 
 
 @pytest.fixture
 def warmline_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _WarmlineHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with AnsweringServer(_warmline_answer) as server:
+        yield server.url
 
 
 def inbound_call(emulator: Emulator, caller: str = CALLER) -> str:
