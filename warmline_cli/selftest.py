@@ -24,7 +24,9 @@ registered caller), and clones no voice:
    wrote (judged from the tool call's `params_as_json`). A text simulation cannot send a SIP REFER
    (ElevenLabs: "only available when using SIP protocol during the conversation"), so unless the
    run reports SIP success the step is "not testable by simulation" (`passed` null), with what to
-   do instead, never a failure. In HandoffMode=outbound there is no transfer to check.
+   do instead, never a failure. In HandoffMode=agent_transfer the REFER is checked the same way: it
+   is how a caller past the pool of voice slots is handed off (the test caller has no sample, so it
+   is never leased a slot). In HandoffMode=outbound there is no transfer to check.
 
 The steps are judged from the transcripts and warmline's records, not from ElevenLabs' LLM verdict.
 The test caller's check counts in the metrics endpoint like any caller's.
@@ -207,7 +209,7 @@ class SelfTest:
     def _run_tests(self, caller: Caller, tool_id: str | None) -> dict[str, dict[str, Any]]:
         """The finished run of each test, by step; the tests are deleted whatever happens."""
         tests = {"check_clone": self._test(caller, "check_clone", None, tool_id)}
-        if self.target.handoff_mode == "transfer":
+        if self.target.handoff_mode != "outbound":  # agent_transfer: the REFER past the pool
             tests["transfer"] = self._test(caller, "transfer", _ready_answer(caller), tool_id)
         created: dict[str, str] = {}
         try:

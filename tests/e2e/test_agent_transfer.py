@@ -5,6 +5,7 @@ voice-switch` fails and `configure` refuses the mode; concurrent first callers b
 back to the REFER and still end in their clone; and the sweep frees every slot after the calls,
 with the placeholder voice back on each slot agent."""
 
+import json
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -334,3 +335,17 @@ def test_doctor_checks_the_slot_pool_against_elevenlabs_and_the_main_agent(stack
     finally:
         assert _cli(stack, "elevenlabs", "configure", "--transfer-to", AGENT_TRANSFER_TO) == 0
     assert all(line.startswith(OK) for line in _doctor_lines(stack, capsys))
+
+
+def test_the_selftest_checks_the_refer_the_agent_falls_back_to_and_leaves_every_slot_free(
+    stack, fresh_pool, capsys
+):
+    """In HandoffMode=agent_transfer a caller past the pool is handed off by the REFER, so the
+    selftest checks that transfer as in HandoffMode=transfer. Its test caller has no sample, so
+    conversation-init leases it no slot: the pool is left as the selftest found it."""
+    assert _cli(stack, "elevenlabs", "selftest", "--json") == 0
+    steps = {step["step"]: step for step in json.loads(capsys.readouterr().out)["steps"]}
+
+    assert steps["transfer"]["passed"] is not False and AGENT_TRANSFER_TO in steps["transfer"]["detail"]
+    now_ms = int(time.time() * 1000)
+    assert [slot.number for slot in fresh_pool.store.slots() if not slot.lease_over(now_ms)] == []
