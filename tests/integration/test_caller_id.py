@@ -191,15 +191,17 @@ def test_a_number_sent_in_an_identifier_is_masked_in_logs_and_stored_references(
 
 
 def test_an_elevenlabs_conversation_id_is_stored_whole_whatever_digits_it_holds(handlers, stack):
-    """What check_clone stores names the conversation as ElevenLabs gave it: a handoff's sweep reads
+    """The handoff names the greeting conversation as ElevenLabs gave it: the handoff sweep reads
     that conversation's history by its id (HandoffMode=agent_transfer)."""
     conversation_id = "conv_7401k5m9x2p8ec3rqv6d8675309z"  # ElevenLabs' shape, a run of 7 digits
     stack.register_caller(CALLER)
     incoming(handlers, stack, CALLER, "3cx-1234")
+    run_worker(handlers["clone_worker"], stack)
     ev = with_body(
         event("check_clone.json", pathParameters={"caller_id": CALLER}),
         {"pressed_key": "1", "conversation_id": conversation_id},
     )
-    invoke(handlers["ivr_check"], stack, "IvrCheckFunction", ev)
+    checked = invoke(handlers["ivr_check"], stack, "IvrCheckFunction", ev)
 
-    assert conversation_id in json.dumps(stack.table_items())
+    assert checked["next_action"] == "transfer_to_agent"
+    assert f'"greeting_conversation_id": {{"S": "{conversation_id}"}}' in json.dumps(stack.table_items())
