@@ -109,6 +109,25 @@ def test_queue_failure_leaves_nothing_written(registered, store, clock, settings
     assert CALLER not in store.clones
 
 
+def test_a_pending_record_that_cannot_be_removed_either_lapses_with_the_greeting(
+    registered, store, clock, settings, monkeypatch
+):
+    """The queue and then the store fail (the invocation's deadline spent on a hung queue): the
+    answer is still QueueUnavailable, and the record left is the unconfirmed one a crash between the
+    write and the send leaves, which lapses when the greeting does."""
+    from tests.fakes import InMemoryQueue
+
+    def store_gone(caller_key, job_id):
+        raise TimeoutError("no time left for another AWS attempt")
+
+    monkeypatch.setattr(store, "remove_pending", store_gone)
+    with pytest.raises(QueueUnavailable):
+        answer(store, InMemoryQueue(fail=True), clock, settings)
+    left = store.clones[CALLER]
+    assert left.status is CloneStatus.PENDING
+    assert left.expires_at == int(clock.now() + settings.greeting_timeout_seconds)
+
+
 def test_outbound_greeting_places_a_call_with_the_greeting_override(
     registered, store, queue, clock, provider
 ):

@@ -50,7 +50,8 @@ class CloneProgress(StrEnum):
 
 
 class QueueUnavailable(Exception):
-    """The clone job could not be queued; nothing was left written."""
+    """The clone job could not be queued; its PENDING record was removed again or, if the store
+    failed too, left unconfirmed to lapse with the greeting."""
 
 
 @dataclass(frozen=True)
@@ -208,8 +209,16 @@ class CloneRequests:
         try:
             self.queue.send(job)
         except Exception as error:
-            self.store.remove_pending(job.caller_key, job.job_id)
+            self._withdraw(job)
             raise QueueUnavailable("the clone job could not be queued") from error
+
+    def _withdraw(self, job: CloneJob) -> None:
+        try:
+            self.store.remove_pending(job.caller_key, job.job_id)
+        except Exception:
+            # The store failed too (a hung queue can spend the whole deadline): the record is still
+            # the unconfirmed one, which lapses with the greeting, as after a crash before the send.
+            logger.warning("clone job not queued, its PENDING record left to lapse", exc_info=True)
 
 
 @dataclass(frozen=True)
