@@ -37,6 +37,7 @@ import httpx
 
 from emulators.agent_platform import new_conversation_id, sip_user
 from emulators.threecx_flow import CallFlow, FlowResult
+from warmline.adapters.elevenlabs import tls_context
 from warmline_cli.api import cfd_project
 
 SECRET_HEADER = "X-Warmline-Secret"
@@ -303,6 +304,7 @@ class SimulatedCaller:
         # the call itself, and many callers share this process with the local stack.
         self._http = httpx.Client(
             timeout=self.timeout_seconds,
+            verify=tls_context(),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
         if self.agent is None:

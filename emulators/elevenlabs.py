@@ -131,6 +131,7 @@ from emulators import (
 )
 from emulators.paging import cursor_page
 from emulators.worlds import TRUNK_NUMBER, Worlds, ended_by
+from warmline.adapters.elevenlabs import tls_context
 
 ID_ALPHABET = string.ascii_letters + string.digits
 GREETING_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"
@@ -327,7 +328,7 @@ class Emulator:
         )
         self.history = conversation_history.ConversationHistory()
         # The agent's own requests on calls: the conversation-init webhook and its tools.
-        self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None))
+        self._agent_http = httpx.Client(limits=httpx.Limits(max_connections=None), verify=tls_context())
         self.post_call = post_call.PostCallWebhooks(self._agent_http)
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

@@ -165,10 +165,11 @@ def _serve_moto(listening_fd: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    from local import moto_dynamodb
+    from local import moto_dynamodb, moto_routing
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a log line per request
     moto_dynamodb.install()
+    moto_routing.install()
     _secret_dates_follow_the_stack_clock()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     moto = DomainDispatcherApplication(create_backend_app)

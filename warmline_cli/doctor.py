@@ -12,6 +12,7 @@ from urllib.parse import quote
 import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
+from warmline.adapters.elevenlabs import tls_context
 from warmline.outcomes import FailureKind
 from warmline.voice_provider import ProviderError, Unauthorized
 from warmline_cli import metrics, probe
@@ -48,7 +49,7 @@ class Doctor:
     ) -> None:
         self.target = target
         self.agent_id = agent_id
-        self.http = http or httpx.Client(timeout=15)
+        self.http = http or httpx.Client(timeout=15, verify=tls_context())
         self.echo = echo  # print a line per check (not with --json: main prints self.checks)
         self.checks: list[Check] = []
         self.secrets: dict[str, str] = {}

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from warmline.adapters.elevenlabs import tls_context
 from warmline_cli.console import CliError, UsageError, emit_json, say
 from warmline_cli.target import Target
 
@@ -19,7 +20,9 @@ def fetch(target: Target, window_from: str | None, window_to: str | None) -> dic
     query = {name: value for name, value in (("from", window_from), ("to", window_to)) if value}
     headers = {"X-Warmline-Secret": target.secret("OperatorSecret")}
     try:
-        answer = httpx.get(target.metrics_url, params=query, headers=headers, timeout=TIMEOUT_SECONDS)
+        answer = httpx.get(
+            target.metrics_url, params=query, headers=headers, timeout=TIMEOUT_SECONDS, verify=tls_context()
+        )
     except httpx.HTTPError as error:
         raise CliError(
             f"no answer from {target.metrics_url} ({type(error).__name__}): is the stack up?"

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from warmline.adapters.elevenlabs import ElevenLabsClient
+from warmline.adapters.elevenlabs import ElevenLabsClient, tls_context
 from warmline.voice_provider import ProviderError
 from warmline_cli.console import CliError, UsageError, progress, say, warn
 from warmline_cli.elevenlabs_admin import AdminClient
@@ -326,7 +326,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
     run_id = secrets.token_hex(3)
     started = time.time()
     try:
-        with httpx.Client(timeout=15) as http:
+        with httpx.Client(timeout=15, verify=tls_context()) as http:
             leftovers = Leftovers(admin, voices, run_id)
             context = ProbeContext(target, agent_id, options, admin, voices, http, leftovers, run_id)
             findings = run_probes(context, chosen)

@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 
 from warmline.adapters.dynamodb import DynamoEventStore
+from warmline.adapters.elevenlabs import tls_context
 from warmline.callers import mask, normalise_number
 from warmline.clone_state import CloneRecord, CloneStatus
 from warmline.events import Event, EventType
@@ -462,7 +463,7 @@ def command(args: argparse.Namespace, target: Target, agent_id: str) -> int:
     options = SelfTestOptions(args.caller, args.transfer_to, args.timeout)
     client = AdminClient(target.secret("ElevenLabsApiKeySecret"), target.elevenlabs_base_url)
     try:
-        with httpx.Client(timeout=15) as http:
+        with httpx.Client(timeout=15, verify=tls_context()) as http:
             steps = SelfTest(client, target, agent_id, options, http).run()
     finally:
         client.close()

@@ -5,7 +5,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from emulators.elevenlabs import CloneLatency, Emulator
-from local import moto_dynamodb
+from local import moto_dynamodb, moto_routing
 from tests.aws_harness import AwsResources, boto3_default_session_env, load_handler_module
 
 EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"
@@ -14,6 +14,7 @@ EMULATOR_API_KEY = "sk_test_emulator_key_0123456789"
 @pytest.fixture(scope="session")
 def moto_endpoint():
     moto_dynamodb.install()  # transactions as DynamoDB runs them (the local stack's moto has it too)
+    moto_routing.install()
     # Port 0: the system picks a free port, so parallel test workers never race for one.
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a log line per request

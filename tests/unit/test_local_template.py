@@ -144,3 +144,14 @@ def test_changing_the_template_changes_the_model(tmp_path):
     assert model.sqs_sources[0].batch_size == 3
     assert model.functions["ErrorsFunction"].timeout == 7
     assert model.functions["EchoFunction"].code_dir == (tmp_path / "echo").resolve()
+
+
+def test_a_template_read_again_is_a_copy_of_its_own_and_follows_the_file(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text("Parameters:\n  Stage:\n    Type: String\n    Default: dev\n")
+    first = template.read_yaml(path)
+    first["Parameters"]["Stage"]["Default"] = "changed by its reader"
+
+    assert template.read_yaml(path)["Parameters"]["Stage"]["Default"] == "dev"
+    path.write_text("Parameters:\n  Stage:\n    Type: String\n    Default: prd\n")  # same size, same instant
+    assert template.read_yaml(path)["Parameters"]["Stage"]["Default"] == "prd"
