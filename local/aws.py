@@ -47,15 +47,8 @@ class MotoServer:
         environment = dict(os.environ)
         if self.clock_file is not None:
             environment[CLOCK_FILE_VARIABLE] = str(self.clock_file)
-        with socket.create_server(("127.0.0.1", self.port)) as listener, open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "local.aws", str(listener.fileno())],
-                pass_fds=(listener.fileno(),),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=environment,
-            )
+        with socket.create_server(("127.0.0.1", self.port)) as listener:
+            self.process = self._start_process(listener.fileno(), environment)
             url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         try:  # the first request waits on the socket until moto serves it, or fails when moto exits
             urllib.request.urlopen(f"{url}/moto-api/", timeout=START_TIMEOUT_S).close()
@@ -63,6 +56,24 @@ class MotoServer:
             self.stop()
             raise RuntimeError(f"moto server did not start; see {self.log_path}") from None
         return url
+
+    def _start_process(self, listening_fd: int, environment: dict[str, str]) -> Any:
+        """moto's process: a new interpreter, or a fork of local/fork_server.py where the tests asked
+        for one (its `ForkedProcess`)."""
+        from local import fork_server
+
+        if fork_server.preload_requested():
+            request = {"environment": environment, "cwd": os.getcwd(), "log_path": str(self.log_path)}
+            return fork_server.ForkServer.shared(fork_server.MOTO).fork(request, listening_fd)
+        with open(self.log_path, "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "local.aws", str(listening_fd)],
+                pass_fds=(listening_fd,),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environment,
+            )
 
     def stop(self) -> None:
         if self.process is None:
@@ -153,7 +164,7 @@ def _queue_attributes(
     return attributes
 
 
-def _serve_moto(listening_fd: int) -> None:
+def serve_moto(listening_fd: int) -> None:
     """moto's process. DynamoDB requests run one at a time: moto's DynamoDB is not thread-safe (two
     writes to one item at once can fail with a 500), while DynamoDB applies each request atomically.
     Other requests, such as an SQS long poll, run alongside. Transactions are all or nothing and
@@ -213,4 +224,4 @@ def _secret_dates_follow_the_stack_clock() -> None:
 
 
 if __name__ == "__main__":
-    _serve_moto(int(sys.argv[1]))
+    serve_moto(int(sys.argv[1]))

@@ -1,15 +1,18 @@
-"""Execution environments forked from one process that imported the functions' packages once.
+"""Processes forked from one that imported their packages once: the local stack's execution
+environments, and its moto.
 
-The test suite starts some 150 execution environments; importing boto3, Powertools and pydantic is
-most of each one's cold start (about 0.3 s of CPU). With `WARMLINE_LOCAL_PRELOAD=1` (the tests' conftest
-sets it) an environment is a fork of this server instead of a new interpreter: the same code,
-handler and environment variables, without that CPU. Cold starts measured this way are short of
-Lambda's, so `make bench` and `make demo` never set it.
+The test suite starts some 150 execution environments and some 35 moto servers. Importing boto3,
+Powertools and pydantic is most of an environment's cold start (about 0.3 s of CPU), importing moto
+and its services most of a moto server's start (about 0.7 s). With `WARMLINE_LOCAL_PRELOAD=1` (the
+tests' conftest sets it) each is a fork of a server of its kind instead of a new interpreter: the
+same code, environment variables, working directory and log, without that CPU. Cold starts
+measured this way are short of Lambda's, so `make bench` and `make demo` never set it.
 
-Run as a script, this file is the server: the standard library only, like the environment's side of
-local/lambda_runtime.py, which each forked child runs. One request, one SOCK_SEQPACKET message: the
-environment as JSON and the environment's end of its socket pair; the answer: the child's pid, and
-the read end of a pipe that receives the child's exit code when it ends.
+Run as a script, this file is the server: the standard library only until it imports its kind's
+packages; an environment's child runs local/lambda_runtime.py's side, a moto child
+local/aws.py's server. One request, one SOCK_SEQPACKET message: what the child becomes, as JSON, and
+the one file descriptor it serves on; the answer: the child's pid, and the read end of a pipe that
+receives the child's exit code when it ends.
 """
 
 from __future__ import annotations
@@ -28,22 +31,37 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 PRELOAD_VARIABLE = "WARMLINE_LOCAL_PRELOAD"
-PRELOADED = (
-    "boto3",
-    "botocore.config",
-    "botocore.retries.standard",
-    "pydantic",
-    "httpx",
-    "phonenumbers",
-    "aws_lambda_powertools",
-    "aws_lambda_powertools.event_handler",
-    "aws_lambda_powertools.metrics",
-    "aws_lambda_powertools.utilities.batch",
-    "aws_lambda_powertools.utilities.data_classes.sqs_event",
-)
+LAMBDA, MOTO = "lambda", "moto"
+PRELOADED = {
+    LAMBDA: (
+        "boto3",
+        "botocore.config",
+        "botocore.retries.standard",
+        "pydantic",
+        "httpx",
+        "phonenumbers",
+        "aws_lambda_powertools",
+        "aws_lambda_powertools.event_handler",
+        "aws_lambda_powertools.metrics",
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.data_classes.sqs_event",
+    ),
+    # What local/aws.py's server imports, and the services the template's resources live in.
+    MOTO: (
+        "local.aws",
+        "local.moto_dynamodb",
+        "local.moto_routing",
+        "moto.moto_server.werkzeug_app",
+        "moto.dynamodb.responses",
+        "moto.sqs.responses",
+        "moto.s3.responses",
+        "moto.secretsmanager.responses",
+        "werkzeug.serving",
+    ),
+}
 _MESSAGE_BYTES = 1 << 20
 
 
@@ -54,8 +72,8 @@ def preload_requested() -> bool:
 # --- the stack's side ---------------------------------------------------------------------------
 
 
-class ForkedEnvironment:
-    """An environment's process as `subprocess.Popen` offers it to local/lambda_runtime.py."""
+class ForkedProcess:
+    """A forked child as `subprocess.Popen` offers a process to local/lambda_runtime.py and local/aws.py."""
 
     def __init__(self, pid: int, status_fd: int):
         self.pid = pid
@@ -72,34 +90,43 @@ class ForkedEnvironment:
         return self.returncode
 
     def kill(self) -> None:
+        self._signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, number: int) -> None:
         if self.returncode is None and not select.select([self._status], [], [], 0)[0]:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(self.pid, number)
 
 
 class ForkServer:
-    """The server process, started on first use and shared by every stack in this process."""
+    """The server of one kind of process, started on first use and shared by every stack in this
+    process."""
 
     _lock = threading.Lock()
-    _running: ForkServer | None = None
+    _running: ClassVar[dict[str, ForkServer]] = {}
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-u", __file__, str(theirs.fileno())],
+            [sys.executable, "-I", "-u", __file__, kind, str(theirs.fileno())],
             stdin=subprocess.DEVNULL,
             pass_fds=(theirs.fileno(),),
         )
         theirs.close()
         self.socket = ours
+        self._forking = threading.Lock()
 
     @classmethod
-    def shared(cls) -> ForkServer:
+    def shared(cls, kind: str = LAMBDA) -> ForkServer:
         with cls._lock:
-            if cls._running is None or cls._running.process.poll() is not None:
-                cls._running = cls()
-                atexit.register(cls._running.stop)
-            return cls._running
+            running = cls._running.get(kind)
+            if running is None or running.process.poll() is not None:
+                running = cls._running[kind] = cls(kind)
+                atexit.register(running.stop)
+            return running
 
     def stop(self) -> None:
         """Close the server's socket: it exits, and is waited for (its children's CPU is counted)."""
@@ -110,21 +137,21 @@ class ForkServer:
             self.process.kill()
             self.process.wait()
 
-    def fork(self, request: dict[str, Any]) -> ForkedEnvironment:
-        """A child serving `request["config"]`, whose `fd` is the environment's end of its socket pair."""
-        with self._lock:
-            socket.send_fds(self.socket, [json.dumps(request).encode()], [request["config"]["fd"]])
+    def fork(self, request: dict[str, Any], fd: int) -> ForkedProcess:
+        """A child that becomes what `request` describes and serves on (its copy of) `fd`."""
+        with self._forking:
+            socket.send_fds(self.socket, [json.dumps(request).encode()], [fd])
             answer, fds, _, _ = socket.recv_fds(self.socket, _MESSAGE_BYTES, 1)
         if not answer:
             raise OSError("the fork server exited")
-        return ForkedEnvironment(json.loads(answer)["pid"], fds[0])
+        return ForkedProcess(json.loads(answer)["pid"], fds[0])
 
 
 # --- the server's side --------------------------------------------------------------------------
 
 
-def _child(request: dict[str, Any], environment_fd: int) -> None:
-    """In the forked child: become the environment the request describes, then serve it."""
+def _child(request: dict[str, Any], fd: int) -> None:
+    """In the forked child: become the process the request describes, then serve on `fd`."""
     os.environ.clear()
     os.environ.update(request["environment"])
     time.tzset()
@@ -133,18 +160,27 @@ def _child(request: dict[str, Any], environment_fd: int) -> None:
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    import lambda_runtime
+    if request["kind"] == MOTO:
+        from local import aws
 
-    lambda_runtime.serve_environment(request["config"] | {"fd": environment_fd})
+        aws.serve_moto(fd)
+    else:
+        import lambda_runtime
+
+        lambda_runtime.serve_environment(request["config"] | {"fd": fd})
 
 
-def _serve(control_fd: int) -> None:
-    for name in PRELOADED:
+def _serve(kind: str, control_fd: int) -> None:
+    # An environment's child sees local/ alone on its path, as a new interpreter running
+    # local/lambda_runtime.py does; moto's child imports local.aws, from the repository.
+    home = Path(__file__).parent if kind == LAMBDA else Path(__file__).parents[1]
+    sys.path.insert(0, str(home))
+    for name in PRELOADED[kind]:
         with contextlib.suppress(ImportError):  # a package no function here needs
             importlib.import_module(name)
-    sys.path.insert(0, str(Path(__file__).parent))
-    importlib.import_module("lambda_runtime")  # what each child runs (the standard library only)
-    sys.path.pop(0)
+    if kind == LAMBDA:
+        importlib.import_module("lambda_runtime")  # what each child runs (the standard library only)
+        sys.path.pop(0)
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -160,13 +196,14 @@ def _serve(control_fd: int) -> None:
             message, fds, _, _ = socket.recv_fds(control, _MESSAGE_BYTES, 1)
             if not message:
                 return  # the stack's process closed its end, or exited
-            _fork_one(control, json.loads(message), fds[0], status_pipes, (wake_read, wake_write))
+            request = json.loads(message) | {"kind": kind}
+            _fork_one(control, request, fds[0], status_pipes, (wake_read, wake_write))
 
 
 def _fork_one(
     control: socket.socket,
     request: dict[str, Any],
-    environment_fd: int,
+    fd: int,
     status_pipes: dict[int, int],
     wake: tuple[int, int],
 ) -> None:
@@ -175,17 +212,19 @@ def _fork_one(
     if pid == 0:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        for fd in (control.fileno(), status_read, status_write, *wake, *status_pipes.values()):
-            os.close(fd)
+        for inherited in (control.fileno(), status_read, status_write, *wake, *status_pipes.values()):
+            os.close(inherited)
         code = 1
         try:
-            _child(request, environment_fd)
+            _child(request, fd)
             code = 0
+        except SystemExit as exit_:  # moto's server ends so on SIGTERM
+            code = exit_.code if isinstance(exit_.code, int) else 1
         except BaseException:
             traceback.print_exc()
         finally:
             os._exit(code)
-    os.close(environment_fd)
+    os.close(fd)
     socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [status_read])
     os.close(status_read)
     status_pipes[pid] = status_write
@@ -204,4 +243,4 @@ def _report_exits(status_pipes: dict[int, int]) -> None:
 
 
 if __name__ == "__main__":
-    _serve(int(sys.argv[1]))
+    _serve(sys.argv[1], int(sys.argv[2]))

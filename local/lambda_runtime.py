@@ -171,7 +171,7 @@ def _start_process(
     config: dict[str, Any], environment: dict[str, str], code_dir: Path, log_path: Path
 ) -> Any:
     """The environment's process: a new interpreter (Lambda's cold start, imports and all), or a
-    fork of local/fork_server.py where the tests asked for one (its `ForkedEnvironment`)."""
+    fork of local/fork_server.py where the tests asked for one (its `ForkedProcess`)."""
     from local import fork_server  # the parent's side only: as a script, this file is stdlib alone
 
     if fork_server.preload_requested():
@@ -181,7 +181,7 @@ def _start_process(
             "cwd": str(code_dir),
             "log_path": str(log_path),
         }
-        return fork_server.ForkServer.shared().fork(request)
+        return fork_server.ForkServer.shared(fork_server.LAMBDA).fork(request, config["fd"])
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-I", "-u", __file__, json.dumps(config)],

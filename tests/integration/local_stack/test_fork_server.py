@@ -1,13 +1,14 @@
 """local/fork_server.py: an execution environment forked from a process that imported the functions'
-packages once is the environment the template describes, and ends as a process does."""
+packages once is the environment the template describes, a forked moto is the stack's own moto,
+and each ends as a process does."""
 
 import os
 import signal
 
 import pytest
 
-from local import template
-from local.fork_server import PRELOAD_VARIABLE, ForkServer
+from local import aws, template
+from local.fork_server import MOTO, PRELOAD_VARIABLE, ForkServer
 from local.lambda_runtime import LambdaRuntime
 
 from .conftest import FIXTURE_TEMPLATE
@@ -44,3 +45,26 @@ def test_a_killed_environment_reports_its_signal_as_a_process_would(runtime):
     assert failed.error["errorType"] == "Runtime.ExitError"
     again = runtime.invoke("EchoFunction", {"rawPath": "/echo"})
     assert again.ok and again.cold and again.pid != first.pid
+
+
+def _parent_of(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_forked_moto_serves_its_own_resources_and_ends_on_stop(tmp_path, monkeypatch):
+    monkeypatch.setenv(PRELOAD_VARIABLE, "1")
+    servers = [aws.MotoServer(tmp_path / f"moto-{n}.log") for n in range(2)]
+    urls = [server.start() for server in servers]
+    try:
+        for number, url in enumerate(urls):
+            assert _parent_of(servers[number].pid) == ForkServer.shared(MOTO).process.pid
+            aws.client("sqs", url).create_queue(QueueName=f"only-in-{number}")
+        for number, url in enumerate(urls):
+            listed = aws.client("sqs", url).list_queues()["QueueUrls"]
+            assert [queue.rsplit("/", 1)[1] for queue in listed] == [f"only-in-{number}"]
+    finally:
+        processes = [server.process for server in servers]
+        for server in servers:
+            server.stop()
+    assert [process.wait(timeout=5) for process in processes] == [0, 0]  # SIGTERM: moto's clean exit
