@@ -171,16 +171,7 @@ def _child(request: dict[str, Any], fd: int) -> None:
 
 
 def _serve(kind: str, control_fd: int) -> None:
-    # An environment's child sees local/ alone on its path, as a new interpreter running
-    # local/lambda_runtime.py does; moto's child imports local.aws, from the repository.
-    home = Path(__file__).parent if kind == LAMBDA else Path(__file__).parents[1]
-    sys.path.insert(0, str(home))
-    for name in PRELOADED[kind]:
-        with contextlib.suppress(ImportError):  # a package no function here needs
-            importlib.import_module(name)
-    if kind == LAMBDA:
-        importlib.import_module("lambda_runtime")  # what each child runs (the standard library only)
-        sys.path.pop(0)
+    _preload(kind)
     control = socket.socket(fileno=control_fd)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
@@ -198,6 +189,20 @@ def _serve(kind: str, control_fd: int) -> None:
                 return  # the stack's process closed its end, or exited
             request = json.loads(message) | {"kind": kind}
             _fork_one(control, request, fds[0], status_pipes, (wake_read, wake_write))
+
+
+def _preload(kind: str) -> None:
+    if kind == MOTO:
+        sys.path.insert(0, str(Path(__file__).parents[1]))  # moto's child runs local.aws, from the repository
+    for name in PRELOADED[kind]:
+        with contextlib.suppress(ImportError):  # a package no function here needs
+            importlib.import_module(name)
+    if kind == LAMBDA:
+        # What each environment's child runs (the standard library only), as a new interpreter
+        # running local/lambda_runtime.py finds it; then local/ leaves the path again.
+        sys.path.insert(0, str(Path(__file__).parent))
+        importlib.import_module("lambda_runtime")
+        sys.path.pop(0)
 
 
 def _fork_one(
