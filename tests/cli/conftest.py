@@ -3,8 +3,6 @@ through the same `--local` path an operator uses."""
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -92,18 +90,9 @@ def local_args(stack):
 
 def make_wav(path: Path, seconds: float, rate: int = 8000) -> Path:
     """A phone-quality WAV of someone talking (synthetic: see tests/cli/sounds.py)."""
-    path.write_bytes(_talking(path.suffix, seconds, rate))
-    return path
+    return sounds.write(path, sounds.voice(seconds), rate)
 
 
 def make_mp3(path: Path, seconds: float) -> Path:
     """An MP3 (LAME, 22.05 kHz mono) of someone talking."""
-    path.write_bytes(_talking(path.suffix, seconds, None))
-    return path
-
-
-@functools.cache
-def _talking(suffix: str, seconds: float, rate: int | None) -> bytes:
-    """Made and encoded once per test process: the same arguments give the same bytes anyway."""
-    with tempfile.TemporaryDirectory() as folder:
-        return sounds.write(Path(folder) / f"talking{suffix}", sounds.voice(seconds), rate).read_bytes()
+    return sounds.write(path, sounds.voice(seconds))

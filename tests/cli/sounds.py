@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fractions
 import functools
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -68,8 +69,25 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(round(seconds * RATE), np.float32)
 
 
+# (suffix, rate, mux options, the samples' type and digest) -> the file's bytes
+_written: dict[tuple[str, int | None, tuple[tuple[str, str], ...], str, bytes], bytes] = {}
+
+
 def write(path: Path, samples: np.ndarray, rate: int | None = None, **mux_options: str) -> Path:
-    """`samples` (mono floats at RATE) encoded as the file's suffix says, at `rate` if given."""
+    """`samples` (mono floats at RATE) encoded as the file's suffix says, at `rate` if given. The same
+    samples in the same format are encoded once per process (the CLI tests write the same few
+    seconds of talking dozens of times) and copied after that."""
+    digest = hashlib.sha256(samples.tobytes()).digest()
+    key = (path.suffix, rate, tuple(sorted(mux_options.items())), samples.dtype.str, digest)
+    if key in _written:
+        path.write_bytes(_written[key])
+    else:
+        _encode(path, samples, rate, mux_options)
+        _written[key] = path.read_bytes()
+    return path
+
+
+def _encode(path: Path, samples: np.ndarray, rate: int | None, mux_options: dict[str, str]) -> None:
     container_format, codec, codec_rate, layout = ENCODINGS[path.suffix.lstrip(".")]
     rate = rate or codec_rate or RATE
     with av.open(str(path), "w", format=container_format, options=mux_options) as container:
@@ -88,7 +106,6 @@ def write(path: Path, samples: np.ndarray, rate: int | None = None, **mux_option
         for out in [*resampler.resample(frame), *resampler.resample(None)]:
             container.mux(stream.encode(out))
         container.mux(stream.encode(None))
-    return path
 
 
 def cut(path: Path, keep: float) -> Path:
