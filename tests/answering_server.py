@@ -1,21 +1,28 @@
-"""A loopback HTTP server that answers every POST with what `answer(path)` gives: a test's stand-in
-for a service it needs only answers from (an AWS that fails, another stack, warmline's endpoints as
-the official ElevenLabs client's tests reach them)."""
+"""A loopback HTTP server that answers every POST with what `answer(path)` gives, and keeps each
+request it received: a test's stand-in for a service it needs only answers from (an AWS that fails,
+another stack, warmline's endpoints as the official ElevenLabs client's tests or the simulated 3CX's
+flow reach them)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 Answer = tuple[int, str, bytes]  # status, content type, body
 
 
 class AnsweringServer:
     def __init__(self, answer: Callable[[str], Answer]) -> None:
+        # Each request: its path, its headers as sent, its body.
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                received.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 status, content_type, body = answer(self.path)
                 self.send_response(status)
                 self.send_header("content-type", content_type)
@@ -28,7 +35,8 @@ class AnsweringServer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: close() waits for the loop to see it, up to one poll.
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()

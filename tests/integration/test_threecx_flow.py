@@ -4,59 +4,46 @@ what the Web Service REST component sends, and where each answer routes the call
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import httpx
 import pytest
 
 from emulators.threecx_flow import CallFlow
+from tests.answering_server import AnsweringServer
 from warmline_cli.api import cfd_project
 
 AGENT = "+441000000001"
 SESSION = {"session.ani": "+442079460000", "session.did": "+441000000000", "session.callid": "chid-1"}
 
 
-class Webhook(BaseHTTPRequestHandler):
-    answer: ClassVar[tuple[int, str]] = (200, "{}")
-    received: ClassVar[list[dict]] = []
+class Webhook:
+    """warmline's incoming-call webhook as the flow reaches it: it answers what the test set."""
 
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append({"path": self.path, "headers": dict(self.headers), "body": body.decode()})
-        status, content = self.answer
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(content)))
-        self.end_headers()
-        self.wfile.write(content.encode())
-
-    def log_message(self, *args):
-        pass
+    def __init__(self) -> None:
+        self.answer = (200, "{}")
+        self.server = AnsweringServer(
+            lambda _path: (self.answer[0], "application/json", self.answer[1].encode())
+        )
+        self.url = f"{self.server.url}/api/calls/incoming"
 
 
 @pytest.fixture
 def webhook():
-    Webhook.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/api/calls/incoming"
-    server.shutdown()
-    server.server_close()
+    hook = Webhook()
+    yield hook
+    hook.server.close()
 
 
-def run(url, status=200, content="{}"):
-    Webhook.answer = (status, content)
+def run(webhook, status=200, content="{}"):
+    webhook.answer = (status, content)
     with httpx.Client(timeout=5) as http:
-        return CallFlow(cfd_project(url, 'se"cret', AGENT)).run(SESSION, http)
+        return CallFlow(cfd_project(webhook.url, 'se"cret', AGENT)).run(SESSION, http)
 
 
 def test_the_rest_component_posts_the_session_as_json_with_the_secret_header(webhook):
     run(webhook, content='{"route": "agent"}')
 
-    (request,) = Webhook.received
+    (request,) = webhook.server.received
     assert request["path"] == "/api/calls/incoming"
     assert json.loads(request["body"]) == {
         "caller": "+442079460000",
