@@ -222,9 +222,10 @@ def test_a_hang_fault_outlasts_the_client_timeout(emulator):
 
 
 def test_a_status_fault_with_seconds_answers_its_error_after_them(emulator):
-    emulator.inject(Fault("/v1/voices/add", status=422, code="invalid_audio", seconds=1.5))
+    # Under a second of wall clock: the client gives up after 0.2 s, the answer comes at 0.6 s.
+    emulator.inject(Fault("/v1/voices/add", status=422, code="invalid_audio", seconds=0.6))
 
-    with httpx.Client(base_url=emulator.base_url, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):
+    with httpx.Client(base_url=emulator.base_url, timeout=0.2) as impatient, pytest.raises(httpx.ReadTimeout):
         impatient.post("/v1/voices/add", headers=HEADERS, data={"name": "slow-no"})
     eventually(lambda: emulator.requests("/v1/voices/add"), within=10, what="the answer recorded")
     assert [record["status"] for record in emulator.requests("/v1/voices/add")] == [422]
