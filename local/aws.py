@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from local import fork_server
 from local.lambda_runtime import CLOCK_FILE_VARIABLE, ClockOffsetFile
 from local.template import REGION, Queue, StackModel
 
@@ -60,8 +61,6 @@ class MotoServer:
     def _start_process(self, listening_fd: int, environment: dict[str, str]) -> Any:
         """moto's process: a new interpreter, or a fork of local/fork_server.py where the tests asked
         for one (its `ForkedProcess`)."""
-        from local import fork_server
-
         if fork_server.preload_requested():
             request = {"environment": environment, "cwd": os.getcwd(), "log_path": str(self.log_path)}
             return fork_server.ForkServer.shared(fork_server.MOTO).fork(request, listening_fd)

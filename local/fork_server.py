@@ -120,7 +120,7 @@ class ForkServer:
         self._forking = threading.Lock()
 
     @classmethod
-    def shared(cls, kind: str = LAMBDA) -> ForkServer:
+    def shared(cls, kind: str) -> ForkServer:
         with cls._lock:
             running = cls._running.get(kind)
             if running is None or running.process.poll() is not None:

@@ -30,9 +30,10 @@ from local.fork_server import PRELOAD_VARIABLE
 
 UNIT, INTEGRATION, E2E = "unit", "integration", "e2e"
 
-# The local stacks' execution environments are forks of a process that imported the functions'
-# packages once (local/fork_server.py): about 0.3 s of CPU less per cold start, some 150 of them a run.
-# `make bench` and `make demo` never set it: their cold starts are Lambda's, imports and all.
+# The local stacks' execution environments and moto servers are forks of processes that imported their
+# packages once (local/fork_server.py): about 0.3 s of CPU less per cold start, some 150 of them a run,
+# and 0.7 s per moto, some 40. `make bench` and `make demo` never set it: their cold starts are
+# Lambda's, imports and all.
 os.environ.setdefault(PRELOAD_VARIABLE, "1")
 
 TIERS = {  # in the order a parallel run hands the folders out: the long, mostly waiting ones first

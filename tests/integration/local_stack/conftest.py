@@ -13,8 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module", params=["new interpreters", "fork server"])
 def fixture_stack(request, tmp_path_factory):
     """The fixture template running on loopback: moto, gateway, functions and the SQS poller; its
-    execution environments new interpreters (as `make bench` and `make demo` start them) or forks of
-    local/fork_server.py (as the rest of the suite does)."""
+    execution environments and moto new interpreters (as `make bench` and `make demo` start them) or
+    forks of local/fork_server.py (as the rest of the suite does)."""
     state_dir = tmp_path_factory.mktemp("state")
     preload = "1" if request.param == "fork server" else "0"
     with pytest.MonkeyPatch.context() as environment:

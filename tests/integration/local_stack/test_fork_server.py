@@ -8,7 +8,7 @@ import signal
 import pytest
 
 from local import aws, template
-from local.fork_server import MOTO, PRELOAD_VARIABLE, ForkServer
+from local.fork_server import LAMBDA, MOTO, PRELOAD_VARIABLE, ForkServer
 from local.lambda_runtime import LambdaRuntime
 
 from .conftest import FIXTURE_TEMPLATE
@@ -29,8 +29,8 @@ def test_an_environment_is_a_child_of_the_fork_server(runtime):
     assert invocation.ok and invocation.cold
     with open(f"/proc/{invocation.pid}/stat") as stat:
         parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-    assert parent == ForkServer.shared().process.pid
-    with open(f"/proc/{ForkServer.shared().process.pid}/cmdline", "rb") as cmdline:
+    assert parent == ForkServer.shared(LAMBDA).process.pid
+    with open(f"/proc/{ForkServer.shared(LAMBDA).process.pid}/cmdline", "rb") as cmdline:
         assert b"fork_server.py" in cmdline.read()
 
 
