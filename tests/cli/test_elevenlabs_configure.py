@@ -6,6 +6,7 @@ import pytest
 
 from emulators import agent_platform, openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
+from tests import web
 from warmline_cli import agent_setup
 from warmline_cli.main import main
 
@@ -123,10 +124,9 @@ def test_dry_run_prints_every_request_and_sends_none(stack, local_args, capsys):
 def test_a_tool_changed_by_hand_is_put_back(stack, local_args):
     assert _configure(local_args) == 0
     [tool] = stack.emulator.tools()
-    import httpx
 
     changed = {**tool["tool_config"], "response_timeout_secs": 5}
-    httpx.patch(
+    web.patch(
         f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json={"tool_config": changed},
@@ -162,12 +162,11 @@ def test_the_caller_hears_speech_and_a_sound_while_check_clone_waits(stack, loca
 def test_a_tool_that_would_leave_the_caller_in_silence_is_put_right(stack, local_args, capsys):
     assert _configure(local_args) == 0
     [tool] = stack.emulator.tools()
-    import httpx
 
     silent = {
         key: value for key, value in tool["tool_config"].items() if not key.startswith(("pre_", "tool_"))
     }
-    httpx.patch(
+    web.patch(
         f"{stack.emulator.base_url}/v1/convai/tools/{tool['id']}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json={"tool_config": silent},
@@ -322,9 +321,8 @@ def test_an_unexpected_answer_is_one_line_naming_the_request_and_exit_1(
 
 
 def _patch_agent(stack, body):
-    import httpx
 
-    httpx.patch(
+    web.patch(
         f"{stack.emulator.base_url}/v1/convai/agents/{DEFAULT_AGENT_ID}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json=body,

@@ -4,10 +4,9 @@ agent's own dynamic variables are recorded."""
 
 from __future__ import annotations
 
-import httpx
-
 from emulators import openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID
+from tests import web
 from warmline_cli import agent_setup
 from warmline_cli.main import main
 
@@ -24,7 +23,7 @@ def _agent_config(stack):
 
 
 def _patch_agent(stack, body):
-    httpx.patch(
+    web.patch(
         f"{stack.emulator.base_url}/v1/convai/agents/{DEFAULT_AGENT_ID}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json=body,

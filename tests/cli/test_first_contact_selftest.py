@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
+from tests import web
 from warmline_cli.main import main
 
 TRANSFER_TO = "sip:800@pbx.example.com"
@@ -73,7 +72,7 @@ def test_a_transfer_tool_without_a_sip_refer_destination_fails(stack, local_args
     agent = stack.emulator.agent()
     tool = agent["conversation_config"]["agent"]["prompt"]["built_in_tools"]["transfer_to_number"]
     tool["params"]["transfers"] = []
-    httpx.patch(
+    web.patch(
         f"{stack.emulator.base_url}/v1/convai/agents/{agent['agent_id']}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json={"conversation_config": {"agent": {"prompt": {"built_in_tools": {"transfer_to_number": tool}}}}},

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-import httpx
-
+from tests import web
 from tests.cli.conftest import clone_store_of, make_wav, target_of
 from tests.waiting import eventually
 from warmline import __version__
@@ -174,7 +173,7 @@ def test_dlq_redrive_takes_over_a_clone_whose_worker_died_and_keeps_one_voice(
     wav = _register(local_args, tmp_path)
     key = _key(stack)
     _cloning_under_a_dead_lease(stack, key, "jobdead")
-    made = httpx.post(  # what the dead worker's voices/add made before it died
+    made = web.post(  # what the dead worker's voices/add made before it died
         stack.emulator.base_url + "/v1/voices/add",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         data={"name": f"warmline-{key}-jobdead"},

@@ -6,10 +6,10 @@ import importlib.util
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from emulators import openapi_check
+from tests import web
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FULL_DOCUMENT = REPO_ROOT.parent / "shared" / "reference" / "elevenlabs-openapi.json"
@@ -41,7 +41,7 @@ def test_schemas_both_subsets_keep_are_the_same():
 def test_the_emulator_answers_the_operator_endpoints_in_the_documented_shapes(stack):
     key = {"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]}
     base = stack.emulator.base_url
-    secret = httpx.post(
+    secret = web.post(
         f"{base}/v1/convai/secrets", headers=key, json={"type": "new", "name": "s", "value": "v"}
     )
     tool_config = {
@@ -50,16 +50,16 @@ def test_the_emulator_answers_the_operator_endpoints_in_the_documented_shapes(st
         "description": "d",
         "api_schema": {"url": "https://example.com/{x}", "path_params_schema": {"x": {"type": "string"}}},
     }
-    tool = httpx.post(f"{base}/v1/convai/tools", headers=key, json={"tool_config": tool_config})
+    tool = web.post(f"{base}/v1/convai/tools", headers=key, json={"tool_config": tool_config})
     answers = [
         ("POST", "/v1/convai/secrets", secret),
-        ("GET", "/v1/convai/secrets", httpx.get(f"{base}/v1/convai/secrets", headers=key)),
+        ("GET", "/v1/convai/secrets", web.get(f"{base}/v1/convai/secrets", headers=key)),
         ("POST", "/v1/convai/tools", tool),
-        ("GET", "/v1/convai/tools", httpx.get(f"{base}/v1/convai/tools", headers=key)),
+        ("GET", "/v1/convai/tools", web.get(f"{base}/v1/convai/tools", headers=key)),
         (
             "GET",
             "/v1/convai/agents/x",
-            httpx.get(f"{base}/v1/convai/agents/agent_warmline_local", headers=key),
+            web.get(f"{base}/v1/convai/agents/agent_warmline_local", headers=key),
         ),
     ]
     for method, path, answer in answers:
@@ -68,7 +68,7 @@ def test_the_emulator_answers_the_operator_endpoints_in_the_documented_shapes(st
 
 
 def test_the_emulator_rejects_agent_settings_that_do_not_match_the_request_models(stack):
-    answer = httpx.patch(
+    answer = web.patch(
         f"{stack.emulator.base_url}/v1/convai/agents/agent_warmline_local",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json={
@@ -83,7 +83,7 @@ def test_the_emulator_rejects_agent_settings_that_do_not_match_the_request_model
 
 
 def test_the_emulator_rejects_a_tool_without_its_required_fields(stack):
-    answer = httpx.post(
+    answer = web.post(
         f"{stack.emulator.base_url}/v1/convai/tools",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json={"tool_config": {"type": "webhook", "name": "no_schema"}},

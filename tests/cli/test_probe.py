@@ -11,10 +11,10 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from emulators.elevenlabs import DEFAULT_AGENT_ID, Fault
+from tests import web
 from tests.cli.conftest import REPO_ROOT, make_wav
 from tests.waiting import eventually
 from warmline.clone_state import VoiceStatus, voice_status
@@ -56,7 +56,7 @@ def wired(stack, local_args, tmp_path):
 
 
 def _worlds(stack, switches):
-    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/config", json={"worlds": switches})
+    answer = web.post(f"{stack.emulator.base_url}/_emulator/config", json={"worlds": switches})
     assert answer.status_code == 200, answer.text
     return answer.json()["worlds"]
 
@@ -189,7 +189,7 @@ def _play_the_call(stack, caller, did):
     base = stack.emulator.base_url
     legs = []
     for leg in (1, 2):
-        httpx.post(
+        web.post(
             target.incoming_call_url,
             json={"caller": caller, "did": did, "call_id": f"guided-{leg}"},
             headers={"X-Warmline-Secret": stack.secrets["ThreeCxSecret"]},
@@ -198,12 +198,12 @@ def _play_the_call(stack, caller, did):
         invite = {"from": f"sip:{caller}@pbx.local", "to": f"sip:{did}@sip.rtc.elevenlabs.io"}
         # The emulated INVITE asks the stack's conversation-init, the key press its check-clone: each
         # may meet a cold start, seconds on a loaded machine (httpx's default timeout is 5 s).
-        inbound = httpx.post(f"{base}/_emulator/sip/inbound", json=invite, timeout=SLOW_MACHINE_TIMEOUT_S)
+        inbound = web.post(f"{base}/_emulator/sip/inbound", json=invite, timeout=SLOW_MACHINE_TIMEOUT_S)
         legs.append(inbound.json()["conversation_id"])
         if leg == 1:
             conversation = f"{base}/_emulator/conversations/{legs[0]}"
-            httpx.post(f"{conversation}/dtmf", json={"digits": "1"}, timeout=SLOW_MACHINE_TIMEOUT_S)
-            transfer = httpx.post(f"{conversation}/transfer", json={}, timeout=SLOW_MACHINE_TIMEOUT_S)
+            web.post(f"{conversation}/dtmf", json={"digits": "1"}, timeout=SLOW_MACHINE_TIMEOUT_S)
+            transfer = web.post(f"{conversation}/transfer", json={}, timeout=SLOW_MACHINE_TIMEOUT_S)
             assert transfer.json()["transferred"]
     return legs
 
@@ -285,13 +285,13 @@ def test_ctrl_c_in_the_voice_switch_probe_deletes_both_agents_and_the_tool(wired
 def _listen_as_the_operator(stack, answer_digit):
     """What the operator does on the probe's call: key 1, be handed over, answer, hang up."""
     base = stack.emulator.base_url
-    listed = httpx.get(f"{base}/v1/convai/conversations", headers={"xi-api-key": stack.emulator.api_key})
+    listed = web.get(f"{base}/v1/convai/conversations", headers={"xi-api-key": stack.emulator.api_key})
     [conversation] = [c for c in listed.json()["conversations"] if c["direction"] == "outbound"]
     conversation_url = f"{base}/_emulator/conversations/{conversation['conversation_id']}"
-    httpx.post(f"{conversation_url}/dtmf", json={"digits": "1"}).raise_for_status()
-    assert httpx.post(f"{conversation_url}/agent-transfer", json={}).json()["transferred"]
-    httpx.post(f"{conversation_url}/dtmf", json={"digits": answer_digit}).raise_for_status()
-    httpx.post(f"{conversation_url}/end", json={}).raise_for_status()
+    web.post(f"{conversation_url}/dtmf", json={"digits": "1"}).raise_for_status()
+    assert web.post(f"{conversation_url}/agent-transfer", json={}).json()["transferred"]
+    web.post(f"{conversation_url}/dtmf", json={"digits": answer_digit}).raise_for_status()
+    web.post(f"{conversation_url}/end", json={}).raise_for_status()
 
 
 @pytest.mark.parametrize(("digit", "verdict"), [("1", "PASS"), ("2", "FAIL")])

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 from emulators.elevenlabs import Fault
+from tests import web
 from tests.cli import sounds
 from tests.cli.conftest import make_mp3, make_wav, target_of
 from tests.waiting import eventually
@@ -189,9 +190,8 @@ def test_remove_deletes_every_version_the_records_and_the_clones(stack, local_ar
     # An older version of a sample, and a stray voice from an earlier attempt with warmline's name.
     s3.put_object(Bucket=target.bucket, Key=f"samples/{key}/sample-01.wav", Body=b"older")
     with_stray = stack.emulator.base_url + "/v1/voices/add"
-    import httpx
 
-    httpx.post(
+    web.post(
         with_stray,
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         data={"name": f"warmline-{key}-earlier"},
@@ -311,9 +311,8 @@ def test_rekey_moves_a_caller_registered_under_the_old_rule(stack, local_args, t
     written = "+44 (0)20 7946 0000"  # the old rule kept the 0: +4402079460000
     old = samples.Caller("+4402079460000", caller_key("+4402079460000", stack.secrets["CallerKeySecret"]))
     samples.register(target, old, [audio.inspect(make_wav(tmp_path / "a.wav", 40))], CONSENT)
-    import httpx
 
-    httpx.post(
+    web.post(
         stack.emulator.base_url + "/v1/voices/add",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         data={"name": f"warmline-{old.key}-oldjob"},

@@ -4,12 +4,12 @@ it) only the new one; the agent's ElevenLabs workspace secret holds the new valu
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from emulators.elevenlabs import CloneLatency
 from local import aws
 from local.stack import LocalStack, StackOptions
+from tests import web
 from tests.cli.conftest import REPO_ROOT
 from warmline_cli.agent_setup import secret_name
 from warmline_cli.main import main
@@ -41,13 +41,13 @@ def current_value(stack, logical_id):
 
 
 def incoming_call(stack, secret):
-    return httpx.post(
+    return web.post(
         stack.endpoints["IncomingCall"], json=WITHHELD, headers={"x-warmline-secret": secret}, timeout=10
     ).status_code
 
 
 def conversation_init(stack, secret):
-    return httpx.post(
+    return web.post(
         stack.endpoints["ConversationInit"],
         json={"caller_id": "anonymous"},
         headers={"x-warmline-secret": secret},
@@ -92,7 +92,7 @@ def test_agent_rotation_updates_the_workspace_secret_and_overlaps(stack, local_a
 
     new = current_value(stack, "AgentSecret")
     assert "ElevenLabs workspace secret" in capsys.readouterr().out
-    stored = httpx.get(
+    stored = web.get(
         stack.elevenlabs_base_url + "/v1/convai/secrets",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
     ).json()["secrets"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
 from emulators import openapi_check
 from emulators.elevenlabs import DEFAULT_AGENT_ID
+from tests import web
 from tests.answering_server import AnsweringServer
 from tests.cli.conftest import make_wav
 from tests.waiting import eventually
@@ -33,7 +32,7 @@ def _selftest(local_args, capsys, *extra):
 
 
 def _patch(stack, path, body):
-    answer = httpx.patch(
+    answer = web.patch(
         f"{stack.emulator.base_url}{path}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json=body,
@@ -94,16 +93,16 @@ def test_the_emulators_test_invocation_is_in_the_documented_shape(stack, local_a
         "success_conditions": ["The agent answers."],
         "dynamic_variables": {"system__caller_id": "+447700900998"},
     }
-    created = httpx.post(f"{base}/v1/convai/agent-testing/create", headers=key, json=test).json()
+    created = web.post(f"{base}/v1/convai/agent-testing/create", headers=key, json=test).json()
     path = f"/v1/convai/agents/{DEFAULT_AGENT_ID}/run-tests"
-    started = httpx.post(f"{base}{path}", headers=key, json={"tests": [{"test_id": created["id"]}]}).json()
+    started = web.post(f"{base}{path}", headers=key, json={"tests": [{"test_id": created["id"]}]}).json()
     assert openapi_check.validate_response("POST", path, 200, started) == []
     assert started["test_runs"][0]["status"] == "pending"
 
     invocation_path = f"/v1/convai/test-invocations/{started['id']}"
 
     def finished():
-        invocation = httpx.get(f"{base}{invocation_path}", headers=key).json()
+        invocation = web.get(f"{base}{invocation_path}", headers=key).json()
         return invocation if invocation["test_runs"][0]["status"] != "pending" else None
 
     invocation = eventually(finished, within=30, what="the simulation finished")

@@ -10,13 +10,13 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, SimulatedCaller
 from emulators.elevenlabs import GREETING_VOICE_ID, CloneLatency
 from local import aws
 from local.stack import AGENT_TRANSFER_TO, LocalStack, StackOptions
+from tests import web
 from warmline.adapters.clock import SystemClock
 from warmline.adapters.dynamodb import DynamoCloneStore, DynamoEventStore, DynamoHandoffStore
 from warmline.adapters.dynamodb_slots import DynamoSlotStore
@@ -63,7 +63,7 @@ def _cli(stack, *args):
 
 
 def _worlds(stack, **switches):
-    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/config", json={"worlds": switches})
+    answer = web.post(f"{stack.emulator.base_url}/_emulator/config", json={"worlds": switches})
     assert answer.status_code == 200, answer.text
 
 
@@ -131,7 +131,7 @@ def _sweep_context(stack):
 
 def _latency(stack, low, high):
     latency = {"min_seconds": low, "max_seconds": high}
-    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/config", json={"clone_latency": latency})
+    answer = web.post(f"{stack.emulator.base_url}/_emulator/config", json={"clone_latency": latency})
     assert answer.status_code == 200, answer.text
 
 
@@ -229,13 +229,13 @@ def test_where_the_platform_reads_the_target_at_the_start_the_probe_fails_and_co
 
 def _hang_up(stack, outcome):
     conversation_id = outcome.conversation_ids[-1]
-    answer = httpx.post(f"{stack.emulator.base_url}/_emulator/conversations/{conversation_id}/end")
+    answer = web.post(f"{stack.emulator.base_url}/_emulator/conversations/{conversation_id}/end")
     assert answer.status_code == 200, answer.text
     return conversation_id
 
 
 def _post_call_events(stack, events):
-    answer = httpx.patch(
+    answer = web.patch(
         f"{stack.emulator.base_url}/v1/convai/settings",
         headers={"xi-api-key": stack.emulator.api_key},
         json={"webhooks": {"events": events}},
@@ -287,21 +287,21 @@ def test_a_slot_whose_post_call_webhook_never_comes_is_freed_by_its_lease(stack,
 def test_configure_leaves_a_post_call_webhook_that_is_not_the_stacks_alone(stack, pool, capsys):
     key = {"xi-api-key": stack.emulator.api_key}
     settings_url = f"{stack.emulator.base_url}/v1/convai/settings"
-    ours = httpx.get(settings_url, headers=key).json()["webhooks"]
-    theirs = httpx.post(
+    ours = web.get(settings_url, headers=key).json()["webhooks"]
+    theirs = web.post(
         f"{stack.emulator.base_url}/v1/workspace/webhooks",
         headers=key,
         json={"settings": {"auth_type": "hmac", "name": "crm", "webhook_url": "https://crm.example/hook"}},
     ).json()["webhook_id"]
-    httpx.patch(settings_url, headers=key, json={"webhooks": {"post_call_webhook_id": theirs}})
+    web.patch(settings_url, headers=key, json={"webhooks": {"post_call_webhook_id": theirs}})
     capsys.readouterr()
     try:
         assert _cli(stack, "elevenlabs", "configure", "--transfer-to", AGENT_TRANSFER_TO) == 1
 
         assert f"the workspace's post-call webhook ({theirs}) is not this stack's" in capsys.readouterr().err
-        assert httpx.get(settings_url, headers=key).json()["webhooks"]["post_call_webhook_id"] == theirs
+        assert web.get(settings_url, headers=key).json()["webhooks"]["post_call_webhook_id"] == theirs
     finally:
-        httpx.patch(settings_url, headers=key, json={"webhooks": ours})
+        web.patch(settings_url, headers=key, json={"webhooks": ours})
 
 
 def _doctor_lines(stack, capsys):
@@ -323,7 +323,7 @@ def test_doctor_checks_the_slot_pool_against_elevenlabs_and_the_main_agent(stack
     main = stack.emulator.agent(agent_id)["conversation_config"]["agent"]["prompt"]
     key = {"xi-api-key": stack.emulator.api_key}
     changed = {"conversation_config": {"agent": {"prompt": {"prompt": main["prompt"] + " Be brief."}}}}
-    assert httpx.patch(
+    assert web.patch(
         f"{stack.emulator.base_url}/v1/convai/agents/{agent_id}", headers=key, json=changed
     ).is_success
     try:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import socket
 from dataclasses import replace
 
-import httpx
 import pytest
 
 from emulators.caller import Pbx
 from emulators.threecx_flow import CallFlow, FlowError
+from tests import web
 from warmline_cli.api import cfd_project
 
 THROUGH_THE_AGENT_ROUTE = [
@@ -83,5 +83,5 @@ def test_the_simulated_3cx_refuses_a_flow_cfd_would_not_build(local_stack, writt
     )
     session = {"session.ani": "+442079462204", "session.did": "+441000002204", "session.callid": "c1"}
 
-    with httpx.Client(timeout=10) as http, pytest.raises(FlowError):
+    with web.client(timeout=10) as http, pytest.raises(FlowError):
         CallFlow(files).run(session, http)

@@ -3,9 +3,9 @@ emulator playing the platform as documented, or its stricter world behind a swit
 
 from urllib.parse import quote
 
-import httpx
 import pytest
 
+from tests import web
 from tests.e2e.test_platforms import figures
 from warmline_cli.main import main
 
@@ -56,7 +56,7 @@ def test_a_clone_needing_verification_is_deleted_counted_and_never_handed_out(
 def test_check_clone_for_a_caller_it_cannot_read_tells_the_agent_to_go_on(local_stack, caller_id):
     url = local_stack.endpoints["CheckClone"].replace("{caller_id}", quote(caller_id, safe=""))
 
-    answer = httpx.post(
+    answer = web.post(
         url,
         json={"pressed_key": "1", "conversation_id": "conv_unreadable"},
         headers={"X-Warmline-Secret": local_stack.secrets["AgentSecret"]},
@@ -100,7 +100,7 @@ def _agent_prompt_patch(local_stack, prompt, placeholders=None):
     agent = {"prompt": {"prompt": prompt}}
     if placeholders:
         agent["dynamic_variables"] = {"dynamic_variable_placeholders": placeholders}
-    httpx.patch(
+    web.patch(
         f"{local_stack.emulator.base_url}/v1/convai/agents/{local_stack.emulator.default_agent_id}",
         headers={"xi-api-key": local_stack.secrets["ElevenLabsApiKeySecret"]},
         json={"conversation_config": {"agent": agent}},

@@ -5,11 +5,11 @@ clock past it and runs the sweep itself); and 25 concurrent checks of one call c
 
 import threading
 
-import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, Pbx, SimulatedCaller
 from local import aws, dashboard
+from tests import web
 from warmline.adapters.dynamodb import DynamoEventStore
 from warmline.events import EventType
 from warmline_cli.api import register_caller
@@ -49,7 +49,7 @@ def events_of(stack, caller_key, kind):
 
 
 def figures(stack):
-    response = httpx.get(
+    response = web.get(
         stack.endpoints["CloningMetrics"],
         headers={"X-Warmline-Secret": stack.secrets["OperatorSecret"]},
         timeout=10,
@@ -124,7 +124,7 @@ def test_concurrent_checks_of_one_call_count_one_handoff(stack, sample):
     number = "+442079490003"
     key = register_caller(stack.describe(), number, [sample], consent="handoff test")
     secrets = stack.secrets
-    incoming = httpx.post(
+    incoming = web.post(
         stack.endpoints["IncomingCall"],
         json={"caller": number, "did": "+441000000000", "call_id": "call-concurrent"},
         headers={"X-Warmline-Secret": secrets["ThreeCxSecret"]},
@@ -134,7 +134,7 @@ def test_concurrent_checks_of_one_call_count_one_handoff(stack, sample):
     url = stack.endpoints["CheckClone"].replace("{caller_id}", "%2B442079490003")
     answers = []
     barrier = threading.Barrier(25)
-    http = httpx.Client(timeout=30)
+    http = web.client(timeout=30)
 
     def press():
         barrier.wait()

@@ -17,13 +17,13 @@ import itertools
 import re
 import time
 
-import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, SimulatedCaller
 from emulators.elevenlabs import DEFAULT_AGENT_ID, CloneLatency
 from local import aws
 from local.stack import LocalStack, StackOptions
+from tests import web
 from tests.stack_settings import warm
 from warmline.adapters.dynamodb import DynamoCloneStore
 from warmline_cli.api import register_caller
@@ -134,7 +134,7 @@ def test_an_agent_whose_prompt_has_no_recheck_rule_leaves_the_caller_pressing_ag
 
 
 def _set_prompt(stack, prompt):
-    httpx.patch(
+    web.patch(
         f"{stack.emulator.base_url}/v1/convai/agents/{DEFAULT_AGENT_ID}",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         json={"conversation_config": {"agent": {"prompt": {"prompt": prompt}}}},

@@ -1,15 +1,16 @@
 """Callers with a PIN, over HTTP on the local stack: accepted, rejected, missing, locked; the clone
 speaks only on the leg after an accepted PIN, and only once."""
 
-import httpx
 import pytest
+
+from tests import web
 
 PIN = "482916"
 WRONG = "482619"
 
 
 def pin_counts(local_stack):
-    response = httpx.get(
+    response = web.get(
         local_stack.endpoints["CloningMetrics"],
         headers={"X-Warmline-Secret": local_stack.secrets["OperatorSecret"]},
         timeout=10,
@@ -26,7 +27,7 @@ def counted_since(local_stack, before):
 
 def conversation_init(local_stack, number):
     """What a new conversation from this number is given, as the agent would ask for it."""
-    response = httpx.post(
+    response = web.post(
         local_stack.endpoints["ConversationInit"],
         headers={"X-Warmline-Secret": local_stack.secrets["AgentSecret"]},
         json={"caller_id": number, "agent_id": "agent_local", "called_number": "+441000000000"},

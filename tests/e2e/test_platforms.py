@@ -3,11 +3,11 @@ stack: the simulated 3CX builds the SIP INVITE from its trunk settings, and the 
 wired by `warmline elevenlabs configure`, sends SIP-shaped conversation-init bodies and calls
 check_clone as its tool configuration says."""
 
-import httpx
 import pytest
 
 from emulators.caller import EmulatedAgent, Pbx
 from emulators.elevenlabs import Fault
+from tests import web
 from tests.waiting import eventually
 from warmline_cli.main import main
 
@@ -19,7 +19,7 @@ def figures(local_stack):
     moto, beside a CPU hog, over the events the shared stack's calls left) says to ask again."""
 
     def answered():
-        response = httpx.get(
+        response = web.get(
             local_stack.endpoints["CloningMetrics"],
             headers={"X-Warmline-Secret": local_stack.secrets["OperatorSecret"]},
             timeout=10,
@@ -120,7 +120,7 @@ def test_a_sip_uri_caller_id_reaches_the_clone(register, make_caller, local_stac
 def test_the_pre_call_webhook_gets_sip_shaped_bodies(local_stack):
     invite = {"from": "sip:+442079462006@pbx.local", "to": "sip:+441000000001@sip.rtc.elevenlabs.io"}
 
-    conversation = httpx.post(f"{local_stack.emulator.base_url}/_emulator/sip/inbound", json=invite).json()
+    conversation = web.post(f"{local_stack.emulator.base_url}/_emulator/sip/inbound", json=invite).json()
 
     assert conversation["webhook_request"] == {
         "caller_id": "+442079462006",
@@ -175,7 +175,7 @@ def test_a_clone_past_the_add_edit_allowance_fails_with_its_reason_and_the_call_
     register, caller, local_stack, emulator
 ):
     register("+44 20 7946 2010")
-    used = httpx.get(
+    used = web.get(
         f"{emulator.base_url}/v1/user/subscription",
         headers={"xi-api-key": local_stack.secrets["ElevenLabsApiKeySecret"]},
     ).json()["voice_add_edit_counter"]
@@ -193,7 +193,7 @@ def test_a_clone_past_the_add_edit_allowance_fails_with_its_reason_and_the_call_
 def test_samples_remove_takes_a_voice_already_gone_as_gone(register, caller, local_stack, emulator):
     register("+44 20 7946 2011")
     voice_id = caller.call("+442079462011").cloned_voice_id
-    httpx.delete(
+    web.delete(
         f"{emulator.base_url}/v1/voices/{voice_id}",
         headers={"xi-api-key": local_stack.secrets["ElevenLabsApiKeySecret"]},
     ).raise_for_status()  # deleted out of band: the next delete answers 400 voice_not_found

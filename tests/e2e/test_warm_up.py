@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from local.stack import LocalStack, StackOptions
+from tests import web
 from warmline.prewarm import WARM_UP_EVENT, WARMED
 from warmline_cli.api import register_caller
 
@@ -36,7 +37,7 @@ def stack(tmp_path_factory):
 
 
 def _incoming(state, number: str, call_id: str) -> httpx.Response:
-    return httpx.post(
+    return web.post(
         state["endpoints"]["IncomingCall"],
         json={"caller": number, "did": "+442071234567", "call_id": call_id},
         headers={"X-Warmline-Secret": state["secrets"]["ThreeCxSecret"]},
@@ -46,7 +47,7 @@ def _incoming(state, number: str, call_id: str) -> httpx.Response:
 
 def _press(state, number: str) -> httpx.Response:
     url = state["endpoints"]["CheckClone"].replace("{caller_id}", number.replace("+", "%2B"))
-    return httpx.post(
+    return web.post(
         url,
         json={"pressed_key": "1", "conversation_id": "conv_warm_up"},
         headers={"X-Warmline-Secret": state["secrets"]["AgentSecret"]},

@@ -16,6 +16,7 @@ import pytest
 from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency
 from local.stack import ACCESS_LOG, LocalStack, StackOptions
+from tests import web
 from tests.faults.conftest import Ledger
 from tests.stack_settings import warm
 from warmline_cli.api import register_caller
@@ -59,13 +60,13 @@ def test_a_flood_of_401s_is_throttled_and_does_not_touch_the_clone_worker(thrott
     key = register_caller(stack.describe(), CALLER, [write_sample(tmp_path / "s.wav", seconds=6)], "flood")
     url = stack.endpoints["IncomingCall"]
     call = {"caller": CALLER, "did": "+441000000000", "call_id": "flood"}
-    answer = httpx.post(
+    answer = web.post(
         url, json=call, headers={"x-warmline-secret": stack.secrets["ThreeCxSecret"]}, timeout=30
     )
     assert answer.json()["job_queued"] is True
     flood_started = time.monotonic()
 
-    with ThreadPoolExecutor(20) as pool, httpx.Client(timeout=30) as http:
+    with ThreadPoolExecutor(20) as pool, web.client(timeout=30) as http:
         statuses = list(
             pool.map(
                 lambda i: http.post(url, json=call, headers={"x-warmline-secret": f"guess-{i}"}).status_code,
@@ -89,7 +90,7 @@ def test_a_flood_of_401s_is_throttled_and_does_not_touch_the_clone_worker(thrott
     # The check-clone path holds the number; the access log names the route, never the number.
     check = stack.endpoints["CheckClone"].replace("{caller_id}", quote(CALLER, safe=""))
     time.sleep(1 / RATE)
-    httpx.post(
+    web.post(
         check,
         json={"pressed_key": "9"},
         headers={"x-warmline-secret": stack.secrets["AgentSecret"]},
@@ -154,7 +155,7 @@ def flood_the_webhook(stack, per_second: float, seconds: float, sources: int = 1
 
 def _client_from(address: str) -> httpx.Client:
     transport = httpx.HTTPTransport(local_address=address, limits=httpx.Limits(max_connections=64))
-    return httpx.Client(timeout=30, transport=transport)
+    return web.client(timeout=30, transport=transport)
 
 
 def warm_the_webhook(stack):

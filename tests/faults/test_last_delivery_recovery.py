@@ -10,12 +10,12 @@ import os
 import signal
 import time
 
-import httpx
 import pytest
 
 from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency, Fault
 from local.stack import LocalStack, StackOptions
+from tests import web
 from tests.faults.conftest import Ledger, _busy_workers
 from tests.stack_settings import warm
 from warmline_cli.api import register_caller
@@ -65,7 +65,7 @@ def test_a_worker_killed_after_voices_add_on_a_two_delivery_queue_still_ends_rea
     stack.emulator.inject(
         Fault(method="POST", path_prefix="/v1/voices/add", kind="late_answer", seconds=ANSWER_LATE_S)
     )
-    answer = httpx.post(
+    answer = web.post(
         stack.endpoints["IncomingCall"],
         json={"caller": CALLER, "did": "+441000000000", "call_id": "last-delivery"},
         headers={"x-warmline-secret": stack.secrets["ThreeCxSecret"]},

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from emulators.elevenlabs import ERROR_CODES_429, Fault
+from tests import web
 from tests.faults.conftest import CLONE_CAP
 from tests.waiting import eventually
 
@@ -122,7 +123,6 @@ def test_duplicate_sqs_deliveries_make_one_voice(emulator, register, ledger, fau
 
 
 def test_duplicate_3cx_webhooks_for_one_call_queue_one_job(emulator, register, fault_stack, ledger):
-    import httpx
 
     key = register("+442079020006")
     body = {"caller": "+442079020006", "did": "+441000000000", "call_id": "dup-call"}
@@ -132,7 +132,7 @@ def test_duplicate_3cx_webhooks_for_one_call_queue_one_job(emulator, register, f
         answers = list(
             pool.map(
                 # Four cold starts at once queue for the machine's init slots: seconds under load.
-                lambda _: httpx.post(
+                lambda _: web.post(
                     fault_stack.endpoints["IncomingCall"], json=body, headers=headers, timeout=30
                 ),
                 range(4),

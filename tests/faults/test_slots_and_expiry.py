@@ -2,15 +2,14 @@
 
 import time
 
-import httpx
-
 from emulators.caller import SECRET_HEADER
+from tests import web
 from warmline.adapters.dynamodb import _to_item, caller_pk
 
 
 def add_own_voice(stack, name):
     """A voice in the account that warmline did not make (the account owner's own)."""
-    response = httpx.post(
+    response = web.post(
         f"{stack.elevenlabs_base_url}/v1/voices/add",
         headers={"xi-api-key": stack.secrets["ElevenLabsApiKeySecret"]},
         data={"name": name},
@@ -63,15 +62,15 @@ def test_an_expired_ready_clone_is_never_handed_out(fault_stack, emulator, regis
     )
     agent = {SECRET_HEADER: fault_stack.secrets["AgentSecret"]}
 
-    init = httpx.post(
+    init = web.post(
         fault_stack.endpoints["ConversationInit"], json={"caller_id": "+442079050000"}, headers=agent
     ).json()
-    check = httpx.post(
+    check = web.post(
         fault_stack.endpoints["CheckClone"].replace("{caller_id}", "+442079050000"),
         json={"pressed_key": "1"},
         headers=agent,
     ).json()
-    webhook = httpx.post(
+    webhook = web.post(
         fault_stack.endpoints["IncomingCall"],
         json={"caller": "+442079050000", "call_id": "after-expiry"},
         headers={SECRET_HEADER: fault_stack.secrets["ThreeCxSecret"]},

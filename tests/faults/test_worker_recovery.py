@@ -14,13 +14,13 @@ import signal
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from emulators.demo_audio import write_sample
 from emulators.elevenlabs import CloneLatency, Fault
 from local import template
 from local.stack import LocalStack, StackOptions
+from tests import web
 from tests.faults.conftest import Ledger, _busy_workers
 from tests.stack_settings import warm
 from tests.waiting import eventually, holds
@@ -88,7 +88,7 @@ def test_a_killed_workers_job_is_retried_when_its_lease_ends(scaled_stack, tmp_p
         Fault(method="POST", path_prefix="/v1/voices/add", kind="hang", seconds=CLONE_HANGS_S, count=1)
     )
 
-    answer = httpx.post(
+    answer = web.post(
         stack.endpoints["IncomingCall"],
         json={"caller": CALLER, "did": "+441000000000", "call_id": "recovery"},
         headers={"x-warmline-secret": stack.secrets["ThreeCxSecret"]},

@@ -3,9 +3,9 @@ emulator: conversation-init leases the caller's voice slot and answers its tools
 pool gets the agent's own (the REFER handoff), the worker puts the clone on the slot agent, and the
 housekeeping sweep, once the lease ran out, puts the placeholder voice back and frees the slot."""
 
-import httpx
 import pytest
 
+from tests import web
 from tests.aws_harness import LambdaContext, ShiftedClock, event, load_handler_module, with_body
 from tests.integration.conftest import EMULATOR_API_KEY
 from tests.integration.test_handlers import CALLER, call, run_worker, worker  # noqa: F401
@@ -26,7 +26,7 @@ def housekeeping():
 def mode(stack_with, emulator):
     """The stack in HandoffMode=agent_transfer with a pool of one voice-slot agent."""
     stack = stack_with(HandoffMode="agent_transfer")
-    created = httpx.post(
+    created = web.post(
         f"{emulator.base_url}/v1/convai/agents/create",
         headers={"xi-api-key": EMULATOR_API_KEY},
         json={"name": "slot 1", "conversation_config": {"tts": {"voice_id": PLACEHOLDER}}},

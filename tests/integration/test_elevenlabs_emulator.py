@@ -14,6 +14,7 @@ import pytest
 
 from emulators import openapi_check
 from emulators.elevenlabs import CloneLatency, Emulator, Fault
+from tests import web
 from tests.waiting import eventually
 
 API_KEY = "emulator-test-key"
@@ -35,7 +36,7 @@ def fresh_emulator(emulator):
 
 @pytest.fixture
 def http(emulator):
-    with httpx.Client(base_url=emulator.base_url, timeout=10) as client:
+    with web.client(base_url=emulator.base_url, timeout=10) as client:
         yield client
 
 
@@ -217,7 +218,7 @@ def test_a_fault_with_unknown_fields_is_refused(http):
 def test_a_hang_fault_outlasts_the_client_timeout(emulator):
     emulator.inject(Fault("/v1/voices", kind="hang", seconds=1.5))
 
-    with httpx.Client(base_url=emulator.base_url, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):
+    with web.client(base_url=emulator.base_url, timeout=0.3) as impatient, pytest.raises(httpx.ReadTimeout):
         impatient.get("/v1/voices", headers=HEADERS)
 
 
@@ -225,7 +226,7 @@ def test_a_status_fault_with_seconds_answers_its_error_after_them(emulator):
     # Under a second of wall clock: the client gives up after 0.2 s, the answer comes at 0.6 s.
     emulator.inject(Fault("/v1/voices/add", status=422, code="invalid_audio", seconds=0.6))
 
-    with httpx.Client(base_url=emulator.base_url, timeout=0.2) as impatient, pytest.raises(httpx.ReadTimeout):
+    with web.client(base_url=emulator.base_url, timeout=0.2) as impatient, pytest.raises(httpx.ReadTimeout):
         impatient.post("/v1/voices/add", headers=HEADERS, data={"name": "slow-no"})
     eventually(lambda: emulator.requests("/v1/voices/add"), within=10, what="the answer recorded")
     assert [record["status"] for record in emulator.requests("/v1/voices/add")] == [422]
@@ -244,7 +245,7 @@ def test_an_after_effect_fault_does_the_work_then_answers_the_error(http, emulat
 def test_a_late_answer_fault_makes_the_voice_before_it_answers(emulator):
     emulator.inject(Fault("/v1/voices/add", kind="late_answer", seconds=1.0))
 
-    with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=emulator.base_url, timeout=10) as client:
+    with ThreadPoolExecutor(1) as pool, web.client(base_url=emulator.base_url, timeout=10) as client:
         answer = pool.submit(clone, client, "late")
         deadline = time.monotonic() + 5
         while not emulator.voices() and time.monotonic() < deadline:
@@ -328,7 +329,7 @@ def test_process_mode_prints_its_url_and_stops_on_sigterm():
         line = process.stdout.readline().strip()
         assert line.startswith("ELEVENLABS_BASE_URL=http://127.0.0.1:")
         base_url = line.partition("=")[2]
-        assert httpx.get(base_url + "/v1/user/subscription", headers=HEADERS).status_code == 200
+        assert web.get(base_url + "/v1/user/subscription", headers=HEADERS).status_code == 200
         process.terminate()
         assert process.wait(timeout=10) == 0
     finally:

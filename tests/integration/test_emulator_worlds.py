@@ -3,11 +3,11 @@ reset, and each bad one refused with a 400 that names it."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from emulators.elevenlabs import Emulator
 from emulators.worlds import Worlds
+from tests import web
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,7 @@ def emulator():
 
 
 def _config(emulator, body):
-    return httpx.post(f"{emulator.base_url}/_emulator/config", json=body)
+    return web.post(f"{emulator.base_url}/_emulator/config", json=body)
 
 
 def test_a_switch_changes_only_itself_and_reset_restores_the_defaults(emulator):
@@ -26,7 +26,7 @@ def test_a_switch_changes_only_itself_and_reset_restores_the_defaults(emulator):
     assert answer.status_code == 200
     worlds = answer.json()["worlds"]
     assert worlds == Worlds().describe() | {"refer_answer": 403, "patch_merge": "shallow"}
-    httpx.post(f"{emulator.base_url}/_emulator/reset")
+    web.post(f"{emulator.base_url}/_emulator/reset")
     assert _config(emulator, {}).json()["worlds"] == Worlds().describe()
 
 
@@ -43,7 +43,7 @@ def test_a_switch_changes_only_itself_and_reset_restores_the_defaults(emulator):
     ],
 )
 def test_a_bad_switch_is_refused_with_a_400_naming_it_and_changes_nothing(emulator, switches, named):
-    httpx.post(f"{emulator.base_url}/_emulator/reset")
+    web.post(f"{emulator.base_url}/_emulator/reset")
 
     answer = _config(emulator, {"worlds": switches})
 
@@ -53,16 +53,16 @@ def test_a_bad_switch_is_refused_with_a_400_naming_it_and_changes_nothing(emulat
 
 
 def test_an_agent_transfer_to_no_such_transfer_or_conversation_is_refused_and_the_call_stays(emulator):
-    httpx.post(f"{emulator.base_url}/_emulator/reset")
+    web.post(f"{emulator.base_url}/_emulator/reset")
     invite = {"from": "sip:+447700900123@pbx.example.com", "to": "sip:+441632960001@sip.rtc.elevenlabs.io"}
-    conversation = httpx.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite).json()
+    conversation = web.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite).json()
     url = f"{emulator.base_url}/_emulator/conversations/{conversation['conversation_id']}"
 
-    moved = httpx.post(f"{url}/agent-transfer", json={"agent_number": 3})
-    unknown = httpx.post(f"{emulator.base_url}/_emulator/conversations/conv_none/agent-transfer", json={})
+    moved = web.post(f"{url}/agent-transfer", json={"agent_number": 3})
+    unknown = web.post(f"{emulator.base_url}/_emulator/conversations/conv_none/agent-transfer", json={})
 
     assert moved.status_code == 200
     assert (moved.json()["transferred"], moved.json()["result_type"]) == (False, "transfer_to_agent_error")
     assert "no transfer_to_agent tool" in moved.json()["error"]
-    assert httpx.get(url).json()["agent_id"] == conversation["agent_id"]
+    assert web.get(url).json()["agent_id"] == conversation["agent_id"]
     assert unknown.status_code == 404 and "conv_none" in unknown.json()["detail"]

@@ -3,10 +3,10 @@ the scheduled event EventBridge sends (events/scheduled.json)."""
 
 import time
 
-import httpx
 import pytest
 
 from local import dashboard
+from tests import web
 from tests.aws_harness import LambdaContext, event, load_handler_module
 from tests.integration.conftest import EMULATOR_API_KEY
 from warmline.callers import caller_key
@@ -27,7 +27,7 @@ def run(housekeeping, stack, **env):
 
 
 def add_voice(emulator, name):
-    response = httpx.post(
+    response = web.post(
         f"{emulator.base_url}/v1/voices/add",
         headers={"xi-api-key": EMULATOR_API_KEY},
         data={"name": name},

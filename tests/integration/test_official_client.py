@@ -38,6 +38,7 @@ from elevenlabs.types import (
 
 from emulators import openapi_check
 from emulators.elevenlabs import GREETING_VOICE_ID, CloneLatency, Emulator, Fault
+from tests import web
 from tests.answering_server import Answer, AnsweringServer
 from warmline.adapters.elevenlabs import client_data
 from warmline.voice_provider import AgentCall
@@ -90,7 +91,7 @@ class Judged:
 @pytest.fixture(scope="module")
 def sdk(emulator):
     answers: list[httpx.Response] = []
-    with httpx.Client(timeout=10, event_hooks={"response": [lambda answer: answers.append(answer)]}) as http:
+    with web.client(timeout=10, event_hooks={"response": [lambda answer: answers.append(answer)]}) as http:
         yield Judged(ElevenLabs(api_key=API_KEY, base_url=emulator.base_url, httpx_client=http), answers)
 
 
@@ -140,7 +141,7 @@ def warmline_url() -> Iterator[str]:
 
 def inbound_call(emulator: Emulator, caller: str = CALLER) -> str:
     invite = {"from": f"sip:{caller}@pbx.example.com", "to": "sip:+441632960001@sip.rtc.elevenlabs.io"}
-    answer = httpx.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite)
+    answer = web.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite)
     assert answer.status_code == 200, answer.text
     return answer.json()["conversation_id"]
 
@@ -308,7 +309,7 @@ def test_a_tool_call_is_in_the_transcript_with_its_result(sdk, emulator, warmlin
     )
     conversation_id = inbound_call(emulator)
 
-    called = httpx.post(
+    called = web.post(
         f"{emulator.base_url}/_emulator/conversations/{conversation_id}/tool-calls",
         json={"tool": agent_setup.TOOL_NAME, "parameters": {"pressed_key": "1"}},
     )
@@ -370,7 +371,7 @@ def test_a_transferred_call_is_done_in_the_history(sdk, emulator):
     )
     conversation_id = inbound_call(emulator)
 
-    refer = httpx.post(f"{emulator.base_url}/_emulator/conversations/{conversation_id}/transfer", json={})
+    refer = web.post(f"{emulator.base_url}/_emulator/conversations/{conversation_id}/transfer", json={})
     history = sdk.conversational_ai.conversations.get(conversation_id)
     summary = sdk.conversational_ai.conversations.list().conversations[0]
 
@@ -563,22 +564,20 @@ def _agent_with_a_transfer_to(sdk, target_id):
 def test_an_agent_transfer_is_in_the_history_and_speaks_in_the_targets_voice_of_the_world(
     sdk, emulator, reads, heard
 ):
-    httpx.post(f"{emulator.base_url}/_emulator/config", json={"worlds": {"agent_transfer_reads": reads}})
+    web.post(f"{emulator.base_url}/_emulator/config", json={"worlds": {"agent_transfer_reads": reads}})
     target_id = sdk.conversational_ai.agents.create(
         conversation_config={"agent": {"first_message": "This is B."}, "tts": {"voice_id": GREETING_VOICE_ID}}
     ).agent_id
     source_id = _agent_with_a_transfer_to(sdk, target_id)
     invite = {"from": f"sip:{CALLER}@pbx.example.com", "to": "sip:+441632960001@x", "agent_id": source_id}
-    conversation_id = httpx.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite).json()[
+    conversation_id = web.post(f"{emulator.base_url}/_emulator/sip/inbound", json=invite).json()[
         "conversation_id"
     ]
     sdk.conversational_ai.agents.update(target_id, conversation_config={"tts": {"voice_id": SECOND_VOICE}})
 
-    moved = httpx.post(
-        f"{emulator.base_url}/_emulator/conversations/{conversation_id}/agent-transfer", json={}
-    )
+    moved = web.post(f"{emulator.base_url}/_emulator/conversations/{conversation_id}/agent-transfer", json={})
     history = sdk.conversational_ai.conversations.get(conversation_id)
-    live = httpx.get(f"{emulator.base_url}/_emulator/conversations/{conversation_id}").json()
+    live = web.get(f"{emulator.base_url}/_emulator/conversations/{conversation_id}").json()
 
     assert moved.status_code == 200 and moved.json()["transferred"], moved.text
     [result] = [result for turn in history.transcript for result in turn.tool_results or []]

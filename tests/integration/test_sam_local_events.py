@@ -20,6 +20,7 @@ import pytest
 from emulators.elevenlabs import CloneLatency, Emulator
 from local import sam_invoke, template
 from local.relay import Relay
+from tests import web
 from tests.aws_harness import EVENTS, ROOT, LambdaContext, handler_environment, load_handler_module
 from tests.sam_local_answers import check_call
 from warmline.settings import Settings
@@ -158,15 +159,14 @@ def test_the_relay_carries_requests_to_the_loopback_server_and_closes_when_it_is
         url = relay.start()
         try:
             key = {"xi-api-key": sam_invoke.EVENT_SECRETS["ElevenLabsApiKeySecret"]}
-            with httpx.Client(headers=key) as client:  # one connection, kept alive between requests
+            with web.client(headers=key) as client:  # one connection, kept alive between requests
                 answers = [client.get(f"{url}/v1/user/subscription") for _ in range(2)]
             assert [answer.status_code for answer in answers] == [200, 200]
             assert (
-                answers[0].json()
-                == httpx.get(f"{emulator.base_url}/v1/user/subscription", headers=key).json()
+                answers[0].json() == web.get(f"{emulator.base_url}/v1/user/subscription", headers=key).json()
             )
             emulator.stop()
             with pytest.raises(httpx.TransportError):
-                httpx.get(f"{url}/v1/user/subscription", headers=key, timeout=2)
+                web.get(f"{url}/v1/user/subscription", headers=key, timeout=2)
         finally:
             relay.stop()

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from emulators.threecx_flow import CallFlow
+from tests import web
 from tests.answering_server import AnsweringServer
 from warmline_cli.api import cfd_project
 
@@ -36,7 +36,7 @@ def webhook():
 
 def run(webhook, status=200, content="{}"):
     webhook.answer = (status, content)
-    with httpx.Client(timeout=5) as http:
+    with web.client(timeout=5) as http:
         return CallFlow(cfd_project(webhook.url, 'se"cret', AGENT)).run(SESSION, http)
 
 

@@ -4,12 +4,12 @@ the only answers are 2xx, or 4xx with a JSON reason, and a 4xx writes nothing.""
 import json
 from urllib.parse import quote
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local import aws
+from tests import web
 from warmline_cli.agent_setup import DYNAMIC_VARIABLES
 
 PROFILE = settings(
@@ -73,7 +73,7 @@ class Fixture:
         self.stack = stack
         self.dynamodb = aws.client("dynamodb", stack.aws_endpoint_url)
         self.sqs = aws.client("sqs", stack.aws_endpoint_url)
-        self.http = httpx.Client(timeout=30)
+        self.http = web.client(timeout=30)
 
     def post(self, url, body, ctype, secret, query=""):
         headers = {"content-type": ctype} if ctype else {}

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from local import __main__ as cli
+from tests import web
 from warmline_cli.api import process_alive
 
 from .conftest import FIXTURE_TEMPLATE, REPO_ROOT
@@ -50,7 +49,7 @@ def test_up_status_down_leave_no_process_behind(tmp_path):
         assert "creating the resources" in up.stdout
         assert set(state["endpoints"]) == {"EchoGet", "EchoPost", "Item", "Boom", "Slow", "State"}
         assert state["secrets"].keys() == {"TokenSecret"}
-        assert httpx.get(state["endpoints"]["EchoGet"], timeout=10).status_code == 200
+        assert web.get(state["endpoints"]["EchoGet"], timeout=10).status_code == 200
         pids = list(state["pids"].values())
         assert all(process_alive(pid) for pid in pids)
         group = state["process_group"]

@@ -34,6 +34,22 @@ def test_an_environment_is_a_child_of_the_fork_server(runtime):
         assert b"fork_server.py" in cmdline.read()
 
 
+def test_an_environment_makes_its_clients_from_the_botocore_data_the_fork_server_read(
+    runtime, monkeypatch, tmp_path
+):
+    forked = runtime.invoke("EchoFunction", {"rawPath": "/echo", "queryStringParameters": {"client": "1"}})
+    monkeypatch.delenv(PRELOAD_VARIABLE)
+    functions = template.load(FIXTURE_TEMPLATE).functions
+    started = LambdaRuntime({"EchoFunction": functions["EchoFunction"]}, tmp_path / "new-logs")
+    try:
+        new = started.invoke("EchoFunction", {"rawPath": "/echo", "queryStringParameters": {"client": "1"}})
+    finally:
+        started.stop()
+
+    assert new.result["files_read"] > 0  # a new interpreter reads the model files itself
+    assert forked.result == {"files_read": 0, "region": new.result["region"]}
+
+
 def test_a_killed_environment_reports_its_signal_as_a_process_would(runtime):
     first = runtime.invoke("EchoFunction", {"rawPath": "/echo"})
     [environment] = runtime.pools["EchoFunction"].idle

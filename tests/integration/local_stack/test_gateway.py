@@ -11,6 +11,7 @@ from local import template
 from local.fork_server import PRELOAD_VARIABLE
 from local.gateway import Gateway
 from local.lambda_runtime import LambdaRuntime
+from tests import web
 
 from .conftest import FIXTURE_TEMPLATE, FIXTURES
 
@@ -55,7 +56,7 @@ def echo(response: httpx.Response) -> dict:
 
 
 def test_event_has_the_v2_shape(fixture_stack):
-    response = httpx.post(
+    response = web.post(
         fixture_stack.api_base_url + "/echo?a=1&a=2&b=",
         content=b'{"hello": "world"}',
         headers=[
@@ -97,7 +98,7 @@ def test_event_has_the_v2_shape(fixture_stack):
 
 
 def test_context_and_environment_come_from_the_template(fixture_stack):
-    body = echo(httpx.get(fixture_stack.endpoints["EchoGet"]))
+    body = echo(web.get(fixture_stack.endpoints["EchoGet"]))
     context, env = body["context"], body["env"]
     function = fixture_stack.model.functions["EchoFunction"]
     assert context["function_name"] == env["AWS_LAMBDA_FUNCTION_NAME"] == function.name
@@ -116,7 +117,7 @@ def test_context_and_environment_come_from_the_template(fixture_stack):
 
 
 def test_path_parameters(fixture_stack):
-    event = echo(httpx.get(fixture_stack.api_base_url + "/items/abc%20d"))["event"]
+    event = echo(web.get(fixture_stack.api_base_url + "/items/abc%20d"))["event"]
     assert event["routeKey"] == "GET /items/{item_id}"
     assert event["pathParameters"] == {"item_id": "abc%20d"}
     assert "queryStringParameters" not in event
@@ -126,14 +127,12 @@ def test_path_parameters(fixture_stack):
 def test_binary_bodies_are_base64_both_ways(fixture_stack):
     payload = bytes(range(256))
     event = echo(
-        httpx.post(
-            fixture_stack.endpoints["EchoPost"], content=payload, headers={"content-type": "audio/mpeg"}
-        )
+        web.post(fixture_stack.endpoints["EchoPost"], content=payload, headers={"content-type": "audio/mpeg"})
     )["event"]
     assert event["isBase64Encoded"] is True
     assert base64.b64decode(event["body"]) == payload
 
-    response = httpx.get(fixture_stack.api_base_url + "/echo?binary=1")
+    response = web.get(fixture_stack.api_base_url + "/echo?binary=1")
     assert response.status_code == 201
     assert response.content == bytes(range(4))
     assert response.headers["content-type"] == "application/octet-stream"
@@ -141,7 +140,7 @@ def test_binary_bodies_are_base64_both_ways(fixture_stack):
 
 
 def test_a_plain_return_value_is_200_json(fixture_stack):
-    response = httpx.get(fixture_stack.api_base_url + "/echo?raw=1")
+    response = web.get(fixture_stack.api_base_url + "/echo?raw=1")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == {"raw": True, "items": [1, 2]}
@@ -149,45 +148,45 @@ def test_a_plain_return_value_is_200_json(fixture_stack):
 
 def test_unknown_routes_are_404(fixture_stack):
     for method, path in [("GET", "/nope"), ("DELETE", "/echo"), ("GET", "/items/a/b")]:
-        response = httpx.request(method, fixture_stack.api_base_url + path)
+        response = web.request(method, fixture_stack.api_base_url + path)
         assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
 
 
 def test_request_body_over_10_mb_is_413(fixture_stack):
-    response = httpx.post(fixture_stack.endpoints["EchoPost"], content=b"x" * (10 * 1024 * 1024 + 1))
+    response = web.post(fixture_stack.endpoints["EchoPost"], content=b"x" * (10 * 1024 * 1024 + 1))
     assert response.status_code == 413
 
 
 def test_handler_exception_is_500_and_the_environment_lives_on(fixture_stack):
-    response = httpx.post(fixture_stack.endpoints["Boom"])
+    response = web.post(fixture_stack.endpoints["Boom"])
     assert (response.status_code, response.json()) == (500, {"message": "Internal Server Error"})
     [record] = [r for r in fixture_stack.runtime.invocations() if r["function"] == "ErrorsFunction"][-1:]
     assert record["error"]["errorType"] == "ValueError"
     assert record["error"]["errorMessage"] == "boom on purpose"
-    assert echo(httpx.get(fixture_stack.endpoints["Slow"]))["slept"] == 0
+    assert echo(web.get(fixture_stack.endpoints["Slow"]))["slept"] == 0
     log = (fixture_stack.logs_dir / "ErrorsFunction.log").read_text()
     assert "ValueError: boom on purpose" in log
 
 
 def test_timeout_is_500_and_the_next_call_gets_a_fresh_environment(fixture_stack):
-    before = echo(httpx.get(fixture_stack.endpoints["Slow"]))["pid"]
+    before = echo(web.get(fixture_stack.endpoints["Slow"]))["pid"]
     started = time.monotonic()
-    response = httpx.get(fixture_stack.endpoints["Slow"] + "?seconds=3", timeout=10)
+    response = web.get(fixture_stack.endpoints["Slow"] + "?seconds=3", timeout=10)
     assert response.status_code == 500
     assert 0.9 < time.monotonic() - started < 2.5
     record = [r for r in fixture_stack.runtime.invocations() if r["function"] == "ErrorsFunction"][-1]
     assert record["timed_out"] and record["error"]["errorMessage"] == "Task timed out after 1.00 seconds"
     assert record["pid"] == before
 
-    after = httpx.get(fixture_stack.endpoints["Slow"])
+    after = web.get(fixture_stack.endpoints["Slow"])
     assert echo(after)["pid"] != before
     assert before not in fixture_stack.runtime.pids()
     assert "Task timed out after 1.00 seconds" in (fixture_stack.logs_dir / "ErrorsFunction.log").read_text()
 
 
 def test_cold_then_warm_with_stats(fixture_stack):
-    first = echo(httpx.get(fixture_stack.endpoints["EchoGet"]))
-    second = echo(httpx.get(fixture_stack.endpoints["EchoGet"]))
+    first = echo(web.get(fixture_stack.endpoints["EchoGet"]))
+    second = echo(web.get(fixture_stack.endpoints["EchoGet"]))
     assert second["pid"] == first["pid"]
     assert second["invocations"] == first["invocations"] + 1
 
@@ -202,10 +201,10 @@ def test_cold_then_warm_with_stats(fixture_stack):
 
 
 def test_module_state_stays_in_its_own_function(fixture_stack):
-    echo(httpx.get(fixture_stack.endpoints["EchoGet"]))
-    state = echo(httpx.get(fixture_stack.endpoints["State"]))
-    state_again = echo(httpx.get(fixture_stack.endpoints["State"]))
-    echoed = echo(httpx.get(fixture_stack.endpoints["EchoGet"]))
+    echo(web.get(fixture_stack.endpoints["EchoGet"]))
+    state = echo(web.get(fixture_stack.endpoints["State"]))
+    state_again = echo(web.get(fixture_stack.endpoints["State"]))
+    echoed = echo(web.get(fixture_stack.endpoints["EchoGet"]))
 
     assert (
         set(state_again["callers"]) == {"state"} and len(state_again["callers"]) == len(state["callers"]) + 1
@@ -218,7 +217,7 @@ def test_busy_environments_make_new_ones_and_calls_run_concurrently(fixture_stac
     results = []
 
     def call():
-        results.append(echo(httpx.get(fixture_stack.endpoints["Slow"] + "?seconds=0.6", timeout=10)))
+        results.append(echo(web.get(fixture_stack.endpoints["Slow"] + "?seconds=0.6", timeout=10)))
 
     threads = [threading.Thread(target=call) for _ in range(3)]
     started = time.monotonic()
@@ -241,10 +240,10 @@ def test_a_changed_template_changes_the_routes(tmp_path):
     gateway = Gateway(model, runtime)
     base_url = gateway.start()
     try:
-        event = echo(httpx.get(base_url + "/renamed/hi"))["event"]
+        event = echo(web.get(base_url + "/renamed/hi"))["event"]
         assert (event["routeKey"], event["pathParameters"]) == ("GET /renamed/{word}", {"word": "hi"})
-        assert httpx.get(base_url + "/echo").status_code == 404
-        assert echo(httpx.post(base_url + "/echo"))["event"]["routeKey"] == "POST /echo"
+        assert web.get(base_url + "/echo").status_code == 404
+        assert echo(web.post(base_url + "/echo"))["event"]["routeKey"] == "POST /echo"
     finally:
         gateway.stop()
         runtime.stop()

@@ -4,10 +4,9 @@ import json
 import os
 import stat
 
-import httpx
-
 from local import aws
 from local.stack import LocalStack, StackOptions
+from tests import web
 
 from .conftest import REPO_ROOT
 
@@ -42,7 +41,7 @@ def test_real_template_stack_starts_the_emulator_with_the_key_secret(tmp_path, m
         assert len(set(state["secrets"].values())) == 7
 
         key = state["secrets"]["ElevenLabsApiKeySecret"]
-        subscription = httpx.get(
+        subscription = web.get(
             stack.elevenlabs_base_url + "/v1/user/subscription", headers={"xi-api-key": key}
         )
         assert subscription.status_code == 200
