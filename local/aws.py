@@ -59,20 +59,9 @@ class MotoServer:
         return url
 
     def _start_process(self, listening_fd: int, environment: dict[str, str]) -> Any:
-        """moto's process: a new interpreter, or a fork of local/fork_server.py where the tests asked
-        for one (its `ForkedProcess`)."""
-        if fork_server.preload_requested():
-            request = {"environment": environment, "cwd": os.getcwd(), "log_path": str(self.log_path)}
-            return fork_server.ForkServer.shared(fork_server.MOTO).fork(request, listening_fd)
-        with open(self.log_path, "ab") as log:
-            return subprocess.Popen(
-                [sys.executable, "-m", "local.aws", str(listening_fd)],
-                pass_fds=(listening_fd,),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=environment,
-            )
+        request = {"environment": environment, "cwd": os.getcwd(), "log_path": str(self.log_path)}
+        argv = [sys.executable, "-m", "local.aws", str(listening_fd)]
+        return fork_server.start(fork_server.MOTO, request, listening_fd, argv)
 
     def stop(self) -> None:
         if self.process is None:

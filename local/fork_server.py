@@ -72,6 +72,24 @@ def preload_requested() -> bool:
     return os.environ.get(PRELOAD_VARIABLE) == "1"
 
 
+def start(kind: str, request: dict[str, Any], fd: int, argv: list[str]) -> Any:
+    """A process of this kind serving on `fd`: a fork of its server where the tests asked for one (a
+    `ForkedProcess`), else a new interpreter running `argv` (a `subprocess.Popen`). `request` names
+    its environment, working directory and log, and whatever else the kind's child needs."""
+    if preload_requested():
+        return ForkServer.shared(kind).fork(request, fd)
+    with open(request["log_path"], "ab") as log:
+        return subprocess.Popen(
+            argv,
+            env=request["environment"],
+            cwd=request["cwd"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            pass_fds=(fd,),
+        )
+
+
 # --- the stack's side ---------------------------------------------------------------------------
 
 

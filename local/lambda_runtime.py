@@ -14,7 +14,6 @@ import json
 import os
 import resource
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -171,27 +170,12 @@ def _start_process(
     config: dict[str, Any], environment: dict[str, str], code_dir: Path, log_path: Path
 ) -> Any:
     """The environment's process: a new interpreter (Lambda's cold start, imports and all), or a
-    fork of local/fork_server.py where the tests asked for one (its `ForkedProcess`)."""
+    fork of local/fork_server.py where the tests asked for one."""
     from local import fork_server  # the parent's side only: as a script, this file is stdlib alone
 
-    if fork_server.preload_requested():
-        request = {
-            "config": config,
-            "environment": environment,
-            "cwd": str(code_dir),
-            "log_path": str(log_path),
-        }
-        return fork_server.ForkServer.shared(fork_server.LAMBDA).fork(request, config["fd"])
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-I", "-u", __file__, json.dumps(config)],
-            env=environment,
-            cwd=code_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            pass_fds=(config["fd"],),
-        )
+    request = {"config": config, "environment": environment, "cwd": str(code_dir), "log_path": str(log_path)}
+    argv = [sys.executable, "-I", "-u", __file__, json.dumps(config)]
+    return fork_server.start(fork_server.LAMBDA, request, config["fd"], argv)
 
 
 class FunctionPool:
