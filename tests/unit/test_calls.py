@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import pytest
 
+from tests.fakes import InMemoryQueue
 from tests.unit.conftest import CALLER, call_desk
 from warmline.calls import (
     CloneProgress,
@@ -102,7 +103,6 @@ def test_recent_failure_is_not_retried_until_it_expires(registered, store, queue
 
 
 def test_queue_failure_leaves_nothing_written(registered, store, clock, settings):
-    from tests.fakes import InMemoryQueue
 
     with pytest.raises(QueueUnavailable):
         answer(store, InMemoryQueue(fail=True), clock, settings)
@@ -115,7 +115,6 @@ def test_a_pending_record_that_cannot_be_removed_either_lapses_with_the_greeting
     """The queue and then the store fail (the invocation's deadline spent on a hung queue): the
     answer is still QueueUnavailable, and the record left is the unconfirmed one a crash between the
     write and the send leaves, which lapses when the greeting does."""
-    from tests.fakes import InMemoryQueue
 
     def store_gone(caller_key, job_id):
         raise TimeoutError("no time left for another AWS attempt")

@@ -14,11 +14,19 @@ from local.lambda_runtime import LambdaRuntime
 from .conftest import FIXTURE_TEMPLATE
 
 
+def echo_runtime(log_dir):
+    return LambdaRuntime({"EchoFunction": template.load(FIXTURE_TEMPLATE).functions["EchoFunction"]}, log_dir)
+
+
+def _parent_of(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])
+
+
 @pytest.fixture
 def runtime(tmp_path, monkeypatch):
     monkeypatch.setenv(PRELOAD_VARIABLE, "1")
-    functions = template.load(FIXTURE_TEMPLATE).functions
-    running = LambdaRuntime({"EchoFunction": functions["EchoFunction"]}, tmp_path / "logs")
+    running = echo_runtime(tmp_path / "logs")
     yield running
     running.stop()
 
@@ -27,9 +35,7 @@ def test_an_environment_is_a_child_of_the_fork_server(runtime):
     invocation = runtime.invoke("EchoFunction", {"rawPath": "/echo"})
 
     assert invocation.ok and invocation.cold
-    with open(f"/proc/{invocation.pid}/stat") as stat:
-        parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-    assert parent == ForkServer.shared(LAMBDA).process.pid
+    assert _parent_of(invocation.pid) == ForkServer.shared(LAMBDA).process.pid
     with open(f"/proc/{ForkServer.shared(LAMBDA).process.pid}/cmdline", "rb") as cmdline:
         assert b"fork_server.py" in cmdline.read()
 
@@ -39,8 +45,7 @@ def test_an_environment_makes_its_clients_from_the_botocore_data_the_fork_server
 ):
     forked = runtime.invoke("EchoFunction", {"rawPath": "/echo", "queryStringParameters": {"client": "1"}})
     monkeypatch.delenv(PRELOAD_VARIABLE)
-    functions = template.load(FIXTURE_TEMPLATE).functions
-    started = LambdaRuntime({"EchoFunction": functions["EchoFunction"]}, tmp_path / "new-logs")
+    started = echo_runtime(tmp_path / "new-logs")
     try:
         new = started.invoke("EchoFunction", {"rawPath": "/echo", "queryStringParameters": {"client": "1"}})
     finally:
@@ -61,11 +66,6 @@ def test_a_killed_environment_reports_its_signal_as_a_process_would(runtime):
     assert failed.error["errorType"] == "Runtime.ExitError"
     again = runtime.invoke("EchoFunction", {"rawPath": "/echo"})
     assert again.ok and again.cold and again.pid != first.pid
-
-
-def _parent_of(pid):
-    with open(f"/proc/{pid}/stat") as stat:
-        return int(stat.read().rsplit(")", 1)[1].split()[1])
 
 
 def test_a_forked_moto_serves_its_own_resources_and_ends_on_stop(tmp_path, monkeypatch):
